@@ -1,0 +1,328 @@
+//! Checking a whole history for linearizability: split it by key (linearizability is
+//! compositional, so each key is checked on its own), compile each key's operations for the
+//! model, and search all keys on all cores.
+//!
+//! Keys are searched in slices, round-robin, smallest first: a key that fails in a millisecond is
+//! decided in a millisecond even when other keys need a long search, and once one key fails the
+//! others are abandoned (unless every failure is wanted). A time budget turns whatever is not
+//! decided by then into `unknown`.
+
+use crate::history::{History, HistoryError, Operation, Outcome};
+use crate::model::{Interner, Model, ModelKind};
+use crate::models::{KvAppend, Register};
+use crate::result::{Counterexample, KeyReport, OpView, Report, Verdict};
+use crate::search::{Progress, Search, SearchOp};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How to check.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Give up after this long; undecided keys are `unknown`.
+    pub timeout: Option<Duration>,
+    /// Keep checking the other keys after one fails.
+    pub all_failures: bool,
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+    /// Updated while the check runs, for progress displays.
+    pub progress: Option<Arc<Counters>>,
+}
+
+/// Live figures of a running check.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub keys_total: AtomicUsize,
+    pub keys_done: AtomicUsize,
+    pub steps: AtomicU64,
+}
+
+/// Steps in a key's first slice; each further slice of the same key is twice as long, up to
+/// [`MAX_SLICE`]. Keys that fail fast are decided after little work on the others; long searches
+/// soon run in slices long enough (about a millisecond) to amortise the queue.
+const FIRST_SLICE: u64 = 256;
+const MAX_SLICE: u64 = 1 << 15;
+
+/// Checks `history` against the named model.
+pub fn check(history: &History, model: ModelKind, opts: &Options) -> Result<Report, HistoryError> {
+    match model {
+        ModelKind::Register => check_with(&Register::plain(), history, opts),
+        ModelKind::CasRegister => check_with(&Register::with_cas(), history, opts),
+        ModelKind::KvAppend => check_with(&KvAppend, history, opts),
+    }
+}
+
+/// One key's search and what is needed to explain its result.
+struct KeyJob<'m, M: Model> {
+    /// Position of the key in the report.
+    slot: usize,
+    search: Search<'m, M>,
+    /// The history operation behind each search operation.
+    op_ids: Vec<usize>,
+    values: Interner,
+    progress: Progress,
+}
+
+/// Checks `history` against `model`.
+pub fn check_with<M: Model>(
+    model: &M,
+    history: &History,
+    opts: &Options,
+) -> Result<Report, HistoryError> {
+    let started = Instant::now();
+    let deadline = opts.timeout.map(|t| started + t);
+
+    // Group by key, in order of first appearance.
+    let mut slots: HashMap<Option<&str>, usize> = HashMap::new();
+    let mut groups: Vec<(Option<String>, Vec<&Operation>)> = Vec::new();
+    for op in &history.ops {
+        let slot = *slots.entry(op.key.as_deref()).or_insert_with(|| {
+            groups.push((op.key.clone(), Vec::new()));
+            groups.len() - 1
+        });
+        groups[slot].1.push(op);
+    }
+
+    let mut keys: Vec<KeyReport> = Vec::with_capacity(groups.len());
+    let mut jobs: Vec<KeyJob<M>> = Vec::with_capacity(groups.len());
+    let mut ops_checked = 0;
+    for (slot, (key, ops)) in groups.into_iter().enumerate() {
+        let job = compile_key(model, history, slot, &ops)?;
+        ops_checked += job.op_ids.len();
+        keys.push(KeyReport {
+            key,
+            verdict: Verdict::Unknown,
+            ops: ops.len(),
+            steps: 0,
+            configurations: 0,
+            reason: None,
+            counterexample: None,
+        });
+        jobs.push(job);
+    }
+    jobs.sort_by_key(|j| j.op_ids.len());
+    if let Some(c) = &opts.progress {
+        c.keys_total.store(jobs.len(), Ordering::Relaxed);
+    }
+
+    let finished = run_jobs(jobs, deadline, opts);
+
+    let mut first_failure: Option<String> = None;
+    for job in &finished {
+        if job.progress == Progress::NotLinearizable && first_failure.is_none() {
+            first_failure = Some(key_name(&keys[job.slot].key));
+        }
+    }
+    let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
+    for job in finished {
+        let k = &mut keys[job.slot];
+        k.steps = job.search.steps();
+        k.configurations = job.search.configurations();
+        match job.progress {
+            Progress::Linearizable => k.verdict = Verdict::Linearizable,
+            Progress::NotLinearizable => {
+                k.verdict = Verdict::NotLinearizable;
+                k.counterexample = Some(counterexample(model, history, &job));
+            }
+            Progress::Unfinished => {
+                k.verdict = Verdict::Unknown;
+                k.reason = Some(match (&first_failure, timed_out) {
+                    (_, true) => format!(
+                        "the time budget of {:.1} s ran out after {} search steps",
+                        opts.timeout.unwrap_or_default().as_secs_f64(),
+                        k.steps
+                    ),
+                    (Some(f), false) => {
+                        format!("not decided: the check stopped when key {f} failed")
+                    }
+                    (None, false) => "not decided".into(),
+                });
+            }
+        }
+    }
+    let verdict = keys
+        .iter()
+        .fold(Verdict::Linearizable, |v, k| v.and(k.verdict));
+    Ok(Report {
+        source: history.source_name.clone(),
+        model: model.name(),
+        verdict,
+        ops: history.ops.len(),
+        ops_checked,
+        elapsed_ms: started.elapsed(),
+        keys,
+    })
+}
+
+/// Compiles one key's operations: failed ones are dropped (they did not happen), and so are
+/// indeterminate read-only ones (they constrain nothing).
+fn compile_key<'m, M: Model>(
+    model: &'m M,
+    history: &History,
+    slot: usize,
+    ops: &[&Operation],
+) -> Result<KeyJob<'m, M>, HistoryError> {
+    let mut values = Interner::new();
+    let mut search_ops = Vec::with_capacity(ops.len());
+    let mut op_ids = Vec::with_capacity(ops.len());
+    for op in ops {
+        if op.outcome == Outcome::Fail {
+            continue;
+        }
+        let compiled = model
+            .compile(op, &mut values)
+            .map_err(|msg| HistoryError::new(&history.source_name, op.value_line(), msg))?;
+        let ret = match op.outcome {
+            Outcome::Ok => op.complete_event,
+            _ => None,
+        };
+        if ret.is_none() && model.is_read_only(&compiled) {
+            continue;
+        }
+        search_ops.push(SearchOp {
+            op: compiled,
+            call: op.invoke_event,
+            ret,
+        });
+        op_ids.push(op.id);
+    }
+    Ok(KeyJob {
+        slot,
+        search: Search::new(model, search_ops),
+        op_ids,
+        values,
+        progress: Progress::Unfinished,
+    })
+}
+
+/// Runs every job to a verdict, the deadline, or an early stop; returns them all.
+fn run_jobs<'m, M: Model>(
+    jobs: Vec<KeyJob<'m, M>>,
+    deadline: Option<Instant>,
+    opts: &Options,
+) -> Vec<KeyJob<'m, M>> {
+    let total = jobs.len();
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(total.max(1));
+    let queue = Mutex::new(VecDeque::from(jobs));
+    let done: Mutex<Vec<KeyJob<M>>> = Mutex::new(Vec::with_capacity(total));
+    let stop = AtomicBool::new(false);
+    let worker = || loop {
+        let Some(mut job) = queue.lock().expect("queue lock").pop_front() else {
+            return;
+        };
+        let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
+        if out_of_time || stop.load(Ordering::Relaxed) {
+            done.lock().expect("done lock").push(job);
+            continue;
+        }
+        let before = job.search.steps();
+        let slice = (before + FIRST_SLICE).min(MAX_SLICE);
+        job.progress = job.search.run(slice);
+        if let Some(c) = &opts.progress {
+            c.steps
+                .fetch_add(job.search.steps() - before, Ordering::Relaxed);
+        }
+        match job.progress {
+            Progress::Unfinished => queue.lock().expect("queue lock").push_back(job),
+            decided => {
+                if decided == Progress::NotLinearizable && !opts.all_failures {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                if let Some(c) = &opts.progress {
+                    c.keys_done.fetch_add(1, Ordering::Relaxed);
+                }
+                done.lock().expect("done lock").push(job);
+            }
+        }
+    };
+    if threads <= 1 {
+        worker();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(worker);
+            }
+        });
+    }
+    let finished = done.into_inner().expect("done lock");
+    debug_assert_eq!(finished.len(), total, "every job comes back");
+    finished
+}
+
+fn key_name(key: &Option<String>) -> String {
+    match key {
+        Some(k) => format!("{k:?}"),
+        None => "(single register)".into(),
+    }
+}
+
+fn op_view<M: Model>(model: &M, history: &History, job: &KeyJob<M>, local: usize) -> OpView {
+    let op = &history.ops[job.op_ids[local]];
+    OpView {
+        id: op.id,
+        process: op.process,
+        key: op.key.clone(),
+        description: model.describe_op(&job.search.ops()[local], &job.values),
+        outcome: op.outcome,
+        invoke_time: op.invoke_time,
+        complete_time: op.complete_time,
+        invoke_line: op.invoke_line,
+        complete_line: op.complete_line,
+    }
+}
+
+fn counterexample<M: Model>(model: &M, history: &History, job: &KeyJob<M>) -> Counterexample {
+    let stuck = job
+        .search
+        .stuck()
+        .expect("a failed search records where it got stuck");
+    let view = |i: usize| op_view(model, history, job, i);
+    let prefix: Vec<OpView> = stuck.prefix.iter().map(|&i| view(i)).collect();
+    let blocked = view(stuck.blocked);
+    let pending: Vec<OpView> = stuck.pending.iter().map(|&i| view(i)).collect();
+    let state = model.describe_state(&stuck.state, &job.values);
+    let can_step = model
+        .step(&stuck.state, &job.search.ops()[stuck.blocked])
+        .is_some();
+    let mut explanation = if prefix.is_empty() {
+        format!("No operation can take effect first: the initial state is {state}, ")
+    } else {
+        format!(
+            "The longest linearizable prefix has {} operation{}; after it the state is {state}. ",
+            prefix.len(),
+            if prefix.len() == 1 { "" } else { "s" }
+        )
+    };
+    explanation.push_str(&format!(
+        "Operation #{} (process {}, {}) returned before it could take effect: ",
+        blocked.id, blocked.process, blocked.description
+    ));
+    if can_step {
+        explanation.push_str(
+            "it can follow this prefix, but every way of ordering the remaining operations after it fails.",
+        );
+    } else {
+        explanation.push_str(&format!("it is impossible in state {state}"));
+        if pending.is_empty() {
+            explanation.push_str(", and no other operation was pending that could change that.");
+        } else {
+            explanation.push_str(&format!(
+                ", and no order of the {} other pending operation{} makes it possible.",
+                pending.len(),
+                if pending.len() == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    Counterexample {
+        prefix,
+        state,
+        blocked,
+        pending,
+        explanation,
+    }
+}

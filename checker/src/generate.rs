@@ -1,0 +1,217 @@
+//! Synthetic histories from a truly atomic register, for tests and benchmarks.
+//!
+//! Each client process repeatedly invokes a read, write or cas on a random key; the operation
+//! takes effect at a random instant inside its interval, against a real in-memory register, and
+//! completes later with what it saw. Such histories are linearizable by construction. Some
+//! operations end `info` (and may or may not have taken effect), some stay open at the end.
+//! Written values are unique per key, as faultline's workloads make them.
+
+use crate::history::{Event, EventType, History, Process};
+use crate::search::splitmix64;
+use serde_json::{json, Value};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub ops: usize,
+    pub keys: usize,
+    pub processes: usize,
+    /// Probability that an operation's completion is `info`.
+    pub indeterminate: f64,
+    /// Include cas operations (otherwise only reads and writes).
+    pub cas: bool,
+    pub seed: u64,
+}
+
+impl Default for Spec {
+    fn default() -> Spec {
+        Spec {
+            ops: 1000,
+            keys: 10,
+            processes: 10,
+            indeterminate: 0.02,
+            cas: true,
+            seed: 1,
+        }
+    }
+}
+
+/// A small deterministic random source (SplitMix64).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        splitmix64(&mut self.0)
+    }
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    // Order matters at equal times: complete, then take effect, then invoke.
+    Complete(usize),
+    Apply(usize),
+    Invoke(usize),
+}
+
+struct Pending {
+    process: usize,
+    key: String,
+    f: &'static str,
+    input: Value,
+    output: Value,
+    kind: EventType,
+    /// Whether an indeterminate operation takes effect at all.
+    happens: bool,
+}
+
+/// Generates a linearizable history as events (use [`History::from_events`] or [`generate`]).
+pub fn events(spec: &Spec) -> Vec<Event> {
+    let mut rng = Rng::new(spec.seed);
+    let mut queue: BinaryHeap<Reverse<(u64, Step)>> = BinaryHeap::new();
+    let mut ops: Vec<Pending> = Vec::with_capacity(spec.ops);
+    let mut registers: HashMap<String, Value> = HashMap::new();
+    let mut next_value: HashMap<String, u64> = HashMap::new();
+    let mut events = Vec::with_capacity(2 * spec.ops);
+    let mut pid = vec![0u64; spec.processes];
+    for (p, id) in pid.iter_mut().enumerate() {
+        *id = p as u64;
+    }
+    let mut next_pid = spec.processes as u64;
+    let mut started = 0usize;
+    for p in 0..spec.processes.min(spec.ops) {
+        queue.push(Reverse((rng.below(1_000), Step::Invoke(p))));
+    }
+    let mut push_event = |time: u64, process: u64, kind: EventType, op: &Pending, value: Value| {
+        events.push(Event {
+            index: events.len() as u64,
+            time,
+            process: Process::Client(process),
+            kind,
+            f: op.f.to_string(),
+            key: Some(op.key.clone()),
+            value,
+            node: None,
+            version: None,
+            phase: None,
+            error: None,
+            extra: Default::default(),
+            line: events.len() + 1,
+        });
+    };
+    while let Some(Reverse((time, step))) = queue.pop() {
+        match step {
+            Step::Invoke(p) => {
+                if started == spec.ops {
+                    continue;
+                }
+                started += 1;
+                let key = format!("k{}", rng.below(spec.keys.max(1) as u64));
+                let roll = rng.below(if spec.cas { 10 } else { 7 });
+                let (f, input) = match roll {
+                    0..=3 => ("read", Value::Null),
+                    4..=6 => {
+                        let n = next_value.entry(key.clone()).or_insert(0);
+                        *n += 1;
+                        ("write", json!(*n))
+                    }
+                    _ => {
+                        let n = next_value.entry(key.clone()).or_insert(0);
+                        *n += 1;
+                        let current = registers.get(&key).cloned().unwrap_or(Value::Null);
+                        // Usually a cas that can succeed, sometimes one that cannot.
+                        let from = if rng.chance(0.7) && !current.is_null() {
+                            current
+                        } else {
+                            json!(rng.below(*n + 1))
+                        };
+                        ("cas", json!([from, *n]))
+                    }
+                };
+                let id = ops.len();
+                let indeterminate = rng.chance(spec.indeterminate);
+                ops.push(Pending {
+                    process: p,
+                    key,
+                    f,
+                    input: input.clone(),
+                    output: Value::Null,
+                    kind: if indeterminate {
+                        EventType::Info
+                    } else {
+                        EventType::Ok
+                    },
+                    happens: !indeterminate || rng.chance(0.5),
+                });
+                push_event(time, pid[p], EventType::Invoke, &ops[id], input);
+                let apply_at = time + 1 + rng.below(2_000);
+                let complete_at = apply_at + 1 + rng.below(2_000);
+                queue.push(Reverse((apply_at, Step::Apply(id))));
+                // A few indeterminate operations never complete at all.
+                if !(indeterminate && rng.chance(0.2)) {
+                    queue.push(Reverse((complete_at, Step::Complete(id))));
+                }
+            }
+            Step::Apply(id) => {
+                let op = &mut ops[id];
+                if !op.happens {
+                    continue;
+                }
+                let current = registers.entry(op.key.clone()).or_insert(Value::Null);
+                match op.f {
+                    "read" => op.output = current.clone(),
+                    "write" => *current = op.input.clone(),
+                    _ => {
+                        if *current == op.input[0] {
+                            *current = op.input[1].clone();
+                        } else if op.kind == EventType::Ok {
+                            op.kind = EventType::Fail;
+                        }
+                    }
+                }
+            }
+            Step::Complete(id) => {
+                let op = &ops[id];
+                let value = match (op.f, op.kind) {
+                    ("read", EventType::Ok) => op.output.clone(),
+                    _ => op.input.clone(),
+                };
+                let p = op.process;
+                push_event(time, pid[p], op.kind, op, value);
+                if op.kind == EventType::Info {
+                    // Like Jepsen: a process whose outcome is unknown is replaced by a new one.
+                    pid[p] = next_pid;
+                    next_pid += 1;
+                }
+                queue.push(Reverse((time + 1 + rng.below(500), Step::Invoke(p))));
+            }
+        }
+    }
+    events
+}
+
+/// Generates a linearizable history.
+pub fn generate(spec: &Spec) -> History {
+    History::from_events("generated", events(spec)).expect("generated histories are well formed")
+}
+
+/// Writes events as faultline's native JSON Lines.
+pub fn to_jsonl(events: &[Event]) -> String {
+    let mut out = String::new();
+    for e in events {
+        out.push_str(&serde_json::to_string(e).expect("events serialize"));
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,404 @@
+//! Histories: the events a test recorded, and the operations they pair into.
+//!
+//! A history is a sequence of events in real-time order. Each client process invokes one
+//! operation at a time and completes it exactly once: `ok` (it happened), `fail` (it certainly did
+//! not happen) or `info` (indeterminate: it may take effect at any moment after its invocation, or
+//! never). An operation still open at the end of the history is indeterminate too. Events of the
+//! `nemesis` process describe faults; they are kept for reports and never checked.
+//!
+//! [`History::from_events`] pairs events into [`Operation`]s and rejects malformed histories with a
+//! [`HistoryError`] that names the line and the problem.
+
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt;
+
+/// Who issued an event.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(untagged)]
+pub enum Process {
+    Client(u64),
+    /// The fault injector; `"nemesis"` in the native format.
+    Nemesis,
+}
+
+impl fmt::Display for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Process::Client(p) => write!(f, "{p}"),
+            Process::Nemesis => f.write_str("nemesis"),
+        }
+    }
+}
+
+/// The kind of an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventType {
+    Invoke,
+    Ok,
+    Fail,
+    Info,
+}
+
+impl EventType {
+    pub fn parse(s: &str) -> Option<EventType> {
+        match s {
+            "invoke" => Some(EventType::Invoke),
+            "ok" => Some(EventType::Ok),
+            "fail" => Some(EventType::Fail),
+            "info" => Some(EventType::Info),
+            _ => None,
+        }
+    }
+}
+
+/// One line of a history, as recorded.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    pub index: u64,
+    /// Nanoseconds since the start of the test. Importers of formats without times use the
+    /// event's position, which preserves order.
+    pub time: u64,
+    pub process: Process,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub f: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub value: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Fields this crate gives no meaning to, kept for reports.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
+    /// 1-based line in the source file, for error messages.
+    #[serde(skip)]
+    pub line: usize,
+}
+
+/// How an operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// It happened, and its completion value is what it returned.
+    Ok,
+    /// It certainly did not happen.
+    Fail,
+    /// It may have happened at any moment after its invocation, or never.
+    Info,
+}
+
+/// An invocation paired with its completion.
+#[derive(Clone, Debug, Serialize)]
+pub struct Operation {
+    /// Position of this operation among the history's operations, in invocation order.
+    pub id: usize,
+    pub process: u64,
+    pub f: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The invocation's value (a write's value, a cas's `[old, new]`, null for a read).
+    pub input: Value,
+    /// The completion's value when the operation is `ok` (what a read returned).
+    pub output: Value,
+    pub outcome: Outcome,
+    /// Position of the invocation in [`History::events`].
+    pub invoke_event: usize,
+    /// Position of the completion in [`History::events`]; `None` when the history ends first.
+    pub complete_event: Option<usize>,
+    pub invoke_time: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complete_time: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub invoke_line: usize,
+    #[serde(skip)]
+    pub complete_line: Option<usize>,
+}
+
+impl Operation {
+    /// The source line that best explains this operation's value: the completion for an ok
+    /// operation, otherwise the invocation.
+    pub fn value_line(&self) -> usize {
+        match (self.outcome, self.complete_line) {
+            (Outcome::Ok, Some(l)) => l,
+            _ => self.invoke_line,
+        }
+    }
+}
+
+/// A malformed history: where, and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}:{line}: {message}")]
+pub struct HistoryError {
+    pub source_name: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl HistoryError {
+    pub fn new(source_name: &str, line: usize, message: impl Into<String>) -> HistoryError {
+        HistoryError {
+            source_name: source_name.to_string(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// A parsed and validated history.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// Where the history came from (a file name), for messages.
+    pub source_name: String,
+    pub events: Vec<Event>,
+    /// Client operations in invocation order.
+    pub ops: Vec<Operation>,
+}
+
+impl History {
+    /// Pairs events into operations, checking that the history is well formed: every
+    /// completion follows an invocation by the same process, no process has two operations in
+    /// flight, completions name the same function as their invocation, and times never go back.
+    pub fn from_events(source_name: &str, events: Vec<Event>) -> Result<History, HistoryError> {
+        let err = |line: usize, msg: String| HistoryError::new(source_name, line, msg);
+        let mut ops: Vec<Operation> = Vec::new();
+        let mut in_flight: HashMap<u64, usize> = HashMap::new();
+        let mut last_time = 0u64;
+        for (pos, ev) in events.iter().enumerate() {
+            if ev.time < last_time {
+                return Err(err(
+                    ev.line,
+                    format!(
+                        "time {} is earlier than the previous event's {last_time}; times must not decrease",
+                        ev.time
+                    ),
+                ));
+            }
+            last_time = ev.time;
+            let process = match ev.process {
+                Process::Nemesis => continue,
+                Process::Client(p) => p,
+            };
+            match ev.kind {
+                EventType::Invoke => {
+                    if let Some(&open) = in_flight.get(&process) {
+                        return Err(err(
+                            ev.line,
+                            format!(
+                                "process {process} invokes {} while its {} from line {} is still in flight",
+                                ev.f, ops[open].f, ops[open].invoke_line
+                            ),
+                        ));
+                    }
+                    in_flight.insert(process, ops.len());
+                    ops.push(Operation {
+                        id: ops.len(),
+                        process,
+                        f: ev.f.clone(),
+                        key: ev.key.clone(),
+                        input: ev.value.clone(),
+                        output: Value::Null,
+                        outcome: Outcome::Info,
+                        invoke_event: pos,
+                        complete_event: None,
+                        invoke_time: ev.time,
+                        complete_time: None,
+                        node: ev.node.clone(),
+                        version: None,
+                        phase: ev.phase.clone(),
+                        error: None,
+                        invoke_line: ev.line,
+                        complete_line: None,
+                    });
+                }
+                kind => {
+                    let Some(i) = in_flight.remove(&process) else {
+                        return Err(err(
+                            ev.line,
+                            format!(
+                                "{} completion of {} by process {process} has no invocation in flight",
+                                type_name(kind),
+                                ev.f
+                            ),
+                        ));
+                    };
+                    let op = &mut ops[i];
+                    if op.f != ev.f {
+                        return Err(err(
+                            ev.line,
+                            format!(
+                                "completion names {} but process {process} invoked {} at line {}",
+                                ev.f, op.f, op.invoke_line
+                            ),
+                        ));
+                    }
+                    if ev.key.is_some() && ev.key != op.key {
+                        return Err(err(
+                            ev.line,
+                            format!(
+                                "completion names key {:?} but the invocation at line {} named {:?}",
+                                ev.key.as_deref().unwrap_or(""),
+                                op.invoke_line,
+                                op.key.as_deref().unwrap_or("")
+                            ),
+                        ));
+                    }
+                    op.outcome = match kind {
+                        EventType::Ok => Outcome::Ok,
+                        EventType::Fail => Outcome::Fail,
+                        _ => Outcome::Info,
+                    };
+                    if op.outcome == Outcome::Ok {
+                        op.output = ev.value.clone();
+                    }
+                    op.complete_event = Some(pos);
+                    op.complete_time = Some(ev.time);
+                    op.complete_line = Some(ev.line);
+                    if ev.node.is_some() {
+                        op.node = ev.node.clone();
+                    }
+                    op.version = ev.version;
+                    if ev.phase.is_some() {
+                        op.phase = ev.phase.clone();
+                    }
+                    op.error = ev.error.clone();
+                }
+            }
+        }
+        Ok(History {
+            source_name: source_name.to_string(),
+            events,
+            ops,
+        })
+    }
+
+    /// The distinct keys of the client operations, in order of first appearance. `None` stands
+    /// for the single register of a history without keys.
+    pub fn keys(&self) -> Vec<Option<String>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut keys = Vec::new();
+        for op in &self.ops {
+            if seen.insert(op.key.clone()) {
+                keys.push(op.key.clone());
+            }
+        }
+        keys
+    }
+
+    /// The fault events, for reports.
+    pub fn nemesis_events(&self) -> impl Iterator<Item = &Event> {
+        self.events.iter().filter(|e| e.process == Process::Nemesis)
+    }
+}
+
+fn type_name(kind: EventType) -> &'static str {
+    match kind {
+        EventType::Invoke => "invoke",
+        EventType::Ok => "ok",
+        EventType::Fail => "fail",
+        EventType::Info => "info",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(line: usize, process: u64, kind: EventType, f: &str, value: Value) -> Event {
+        Event {
+            index: line as u64,
+            time: line as u64,
+            process: Process::Client(process),
+            kind,
+            f: f.into(),
+            key: None,
+            value,
+            node: None,
+            version: None,
+            phase: None,
+            error: None,
+            extra: Default::default(),
+            line,
+        }
+    }
+
+    #[test]
+    fn pairs_invocations_with_completions() {
+        let h = History::from_events(
+            "t",
+            vec![
+                ev(1, 1, EventType::Invoke, "write", 1.into()),
+                ev(2, 2, EventType::Invoke, "read", Value::Null),
+                ev(3, 1, EventType::Ok, "write", 1.into()),
+                ev(4, 2, EventType::Info, "read", Value::Null),
+                ev(5, 1, EventType::Invoke, "read", Value::Null),
+            ],
+        )
+        .unwrap();
+        assert_eq!(h.ops.len(), 3);
+        assert_eq!(h.ops[0].outcome, Outcome::Ok);
+        assert_eq!(h.ops[0].complete_event, Some(2));
+        assert_eq!(h.ops[1].outcome, Outcome::Info);
+        assert_eq!(h.ops[2].outcome, Outcome::Info, "open at the end");
+        assert_eq!(h.ops[2].complete_event, None);
+    }
+
+    #[test]
+    fn rejects_completion_without_invoke() {
+        let e = History::from_events("t", vec![ev(7, 1, EventType::Ok, "read", Value::Null)])
+            .unwrap_err();
+        assert_eq!(e.line, 7);
+        assert!(e.message.contains("no invocation in flight"), "{e}");
+    }
+
+    #[test]
+    fn rejects_second_invoke_in_flight() {
+        let e = History::from_events(
+            "t",
+            vec![
+                ev(1, 1, EventType::Invoke, "read", Value::Null),
+                ev(2, 1, EventType::Invoke, "write", 3.into()),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("still in flight"), "{e}");
+    }
+
+    #[test]
+    fn rejects_mismatched_completion_and_time_going_back() {
+        let e = History::from_events(
+            "t",
+            vec![
+                ev(1, 1, EventType::Invoke, "read", Value::Null),
+                ev(2, 1, EventType::Ok, "write", 3.into()),
+            ],
+        )
+        .unwrap_err();
+        assert!(e.message.contains("invoked read"), "{e}");
+        let mut late = ev(1, 1, EventType::Invoke, "read", Value::Null);
+        late.time = 10;
+        let e = History::from_events(
+            "t",
+            vec![late, ev(2, 1, EventType::Ok, "read", Value::Null)],
+        )
+        .unwrap_err();
+        assert!(e.message.contains("must not decrease"), "{e}");
+    }
+}

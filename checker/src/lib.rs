@@ -1,0 +1,48 @@
+//! # faultline's checker
+//!
+//! This crate decides whether a recorded history of operations against a replicated store could
+//! have come from a correct, single-copy object. It reads histories (faultline's JSON Lines,
+//! Jepsen's EDN maps and Jepsen's log lines), pairs invocations with completions, and searches for
+//! a linearization: an order of the operations that respects real time and the object's
+//! sequential specification (its *model*).
+//!
+//! It is **not** a test harness: it never talks to a system. `faultline run` records histories;
+//! this crate only judges them, so any verdict can be re-derived from a stored history.
+//!
+//! ## The pieces, in the order data flows through them
+//! - [`import`] reads a file into a [`History`]; malformed input is one [`HistoryError`] naming
+//!   the file, the line and the problem.
+//! - [`model`] defines the [`Model`] trait: a pure `step(state, op) -> Option<state>`. The
+//!   [`models`] are `register`, `cas-register` and `kv-append`; adding one never touches the
+//!   search.
+//! - [`search`] is the linearizability search for one key (Wing–Gong with Lowe's just-in-time
+//!   linearization and a memo of configurations, as in Porcupine, without its allocations).
+//! - [`check`] splits a history by key, runs every key's search on all cores in interleaved
+//!   slices, stops early on the first failure, honours a time budget, and builds a [`Report`].
+//! - [`result`] is the report: verdicts that compose as in Jepsen (invalid beats unknown beats
+//!   valid) and a counterexample in words; [`render`] prints it for people.
+//!
+//! ## Semantics
+//! `ok` operations happened, within their invocation–completion interval; `fail` operations did
+//! not happen and are dropped; `info` operations (and those still open when the history ends) may
+//! have happened at any point after their invocation, or never. An empty history is linearizable.
+//!
+//! ## Running it
+//! `faultline check FILE… [--model cas-register|register|kv-append] [--format auto|jsonl|jepsen-edn|jepsen-log] [--timeout SECS] [--json]`;
+//! from Rust, [`import::read_file`] then [`check::check`]. Tests: `cargo test --release -p
+//! faultline-checker`; benchmark: `cargo bench -p faultline-checker`.
+
+pub mod check;
+pub mod generate;
+pub mod history;
+pub mod import;
+pub mod model;
+pub mod models;
+pub mod render;
+pub mod result;
+pub mod search;
+
+pub use check::{check, check_with, Options};
+pub use history::{History, HistoryError, Operation, Outcome};
+pub use model::{Model, ModelKind};
+pub use result::{Report, Verdict};

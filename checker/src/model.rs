@@ -1,0 +1,147 @@
+//! Models: what a correct single object does, as a pure step function.
+//!
+//! A model turns each history operation into its own compact `Op` once ([`Model::compile`]), and
+//! then answers one question many times: from this state, may this operation happen, and if so,
+//! what is the state after it ([`Model::step`])? The search knows nothing else about models, so a
+//! new data type is a new implementation of this trait and nothing more.
+//!
+//! An indeterminate operation (`info`) is compiled like an `ok` one, but with its result unknown:
+//! a model must let it step exactly as if it had happened. Leaving it out is the search's business.
+
+use crate::history::{Operation, Outcome};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+/// A sequential specification of one object (one key).
+pub trait Model: Sync {
+    /// The object's state. Hashed into the search's memo, so keep it small.
+    type State: Clone + Eq + Hash + Debug + Send + Sync;
+    /// One operation with its arguments and (when known) its result.
+    type Op: Debug + Send + Sync;
+
+    /// The model's name as the command line spells it.
+    fn name(&self) -> &'static str;
+
+    /// The state before any operation.
+    fn init(&self) -> Self::State;
+
+    /// Compiles one operation; an error says what is wrong with its shape (the caller adds the
+    /// file and line). `values` interns JSON values into small integers for models that want them.
+    fn compile(&self, op: &Operation, values: &mut Interner) -> Result<Self::Op, String>;
+
+    /// The state after `op`, or `None` if `op` cannot happen in `state`.
+    fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
+
+    /// True when `op` never changes the state. Indeterminate read-only operations constrain
+    /// nothing and are dropped before the search.
+    fn is_read_only(&self, op: &Self::Op) -> bool;
+
+    /// Pruning hint, optional: `false` only if `read` (a read-only operation) can never take
+    /// effect after `state` when every operation in between is one for which [`Model::resets`] is
+    /// false. The search then abandons `state` as soon as such a read must come next. For an
+    /// append-only string, a later read must extend the current string.
+    fn may_reach(&self, _state: &Self::State, _read: &Self::Op) -> bool {
+        true
+    }
+
+    /// Whether `op` can take the object to states [`Model::may_reach`] does not foresee (a put
+    /// that replaces a string, for example). The default is the safe answer.
+    fn resets(&self, _op: &Self::Op) -> bool {
+        true
+    }
+
+    /// The operation in words, e.g. `write 3` or `cas 1→2`.
+    fn describe_op(&self, op: &Self::Op, values: &Interner) -> String;
+
+    /// The state in words.
+    fn describe_state(&self, state: &Self::State, values: &Interner) -> String;
+}
+
+/// Interns JSON values as `u32`s so that states and comparisons are integers. `null` is always 0.
+#[derive(Debug, Default)]
+pub struct Interner {
+    ids: HashMap<String, u32>,
+    values: Vec<Value>,
+}
+
+impl Interner {
+    pub fn new() -> Interner {
+        Interner {
+            ids: HashMap::new(),
+            values: vec![Value::Null],
+        }
+    }
+
+    /// The id of `value`, assigning one if it is new. Equal JSON values get equal ids.
+    pub fn intern(&mut self, value: &Value) -> u32 {
+        if value.is_null() {
+            return 0;
+        }
+        // serde_json's default map keeps keys sorted, so `to_string` is canonical.
+        let text = value.to_string();
+        if let Some(&id) = self.ids.get(&text) {
+            return id;
+        }
+        let id = u32::try_from(self.values.len()).expect("fewer than 2^32 distinct values");
+        self.ids.insert(text, id);
+        self.values.push(value.clone());
+        id
+    }
+
+    pub fn value(&self, id: u32) -> &Value {
+        &self.values[id as usize]
+    }
+
+    /// The value as a person would write it: `17`, `"abc"`, `nil` for absent.
+    pub fn show(&self, id: u32) -> String {
+        show_value(self.value(id))
+    }
+}
+
+/// A JSON value in words, with `nil` for absent.
+pub fn show_value(v: &Value) -> String {
+    match v {
+        Value::Null => "nil".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The known result of an operation, or `None` when it is indeterminate.
+pub fn known_output(op: &Operation) -> Option<&Value> {
+    (op.outcome == Outcome::Ok).then_some(&op.output)
+}
+
+/// The models the command line can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    Register,
+    CasRegister,
+    KvAppend,
+}
+
+impl ModelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Register => "register",
+            ModelKind::CasRegister => "cas-register",
+            ModelKind::KvAppend => "kv-append",
+        }
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ModelKind, String> {
+        match s {
+            "register" => Ok(ModelKind::Register),
+            "cas-register" => Ok(ModelKind::CasRegister),
+            "kv-append" => Ok(ModelKind::KvAppend),
+            other => Err(format!(
+                "unknown model {other:?}; expected register, cas-register or kv-append"
+            )),
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! `faultline check`: judge stored histories.
+
+use crate::EXIT_BAD_INPUT;
+use checker::check::Counters;
+use checker::import::{self, Format};
+use checker::{ModelKind, Options, Report};
+use clap::Args;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// History files to check (each gets its own verdict).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The data type: cas-register (read/write/cas), register (read/write) or kv-append
+    /// (get/put/append). Default: kv-append for Jepsen EDN files, cas-register otherwise.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<ModelKind>,
+    /// History format: auto, jsonl, jepsen-edn or jepsen-log.
+    #[arg(long, default_value = "auto", value_name = "FORMAT")]
+    pub format: Format,
+    /// Give up after this many seconds per file; the verdict is then `unknown`.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Keep checking other keys after one fails, to report every failing key.
+    #[arg(long)]
+    pub all_failures: bool,
+    /// Print one JSON object per file instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Exit-code severity: bad input, then violated, then unknown, then holds.
+fn severity(code: u8) -> u8 {
+    match code {
+        EXIT_BAD_INPUT => 3,
+        1 => 2,
+        2 => 1,
+        _ => 0,
+    }
+}
+
+pub fn run(args: CheckArgs) -> u8 {
+    if let Some(t) = args.timeout {
+        if !(t.is_finite() && t > 0.0) {
+            eprintln!("error: --timeout must be a positive number of seconds, found {t}");
+            return EXIT_BAD_INPUT;
+        }
+    }
+    let mut worst = 0u8;
+    for file in &args.files {
+        let code = check_one(file, &args);
+        if severity(code) > severity(worst) {
+            worst = code;
+        }
+    }
+    worst
+}
+
+fn check_one(file: &std::path::Path, args: &CheckArgs) -> u8 {
+    let history = match import::read_file(file, args.format) {
+        Ok(h) => h,
+        Err(e) => return bad_input(args, &file.display().to_string(), &e.to_string()),
+    };
+    let model = args
+        .model
+        .unwrap_or_else(|| default_model(file, args.format));
+    let counters = Arc::new(Counters::default());
+    let opts = Options {
+        timeout: args.timeout.map(Duration::from_secs_f64),
+        all_failures: args.all_failures,
+        threads: 0,
+        progress: Some(counters.clone()),
+    };
+    let label = file.display().to_string();
+    let result = with_progress(&label, &counters, || checker::check(&history, model, &opts));
+    match result {
+        Ok(report) => {
+            print_report(&report, args.json);
+            report.verdict.exit_code() as u8
+        }
+        Err(e) => bad_input(args, &label, &e.to_string()),
+    }
+}
+
+/// Jepsen's EDN kv histories are append histories; everything else defaults to cas-register.
+fn default_model(file: &std::path::Path, format: Format) -> ModelKind {
+    let format = match format {
+        Format::Auto => std::fs::read_to_string(file)
+            .ok()
+            .and_then(|t| import::detect(&t))
+            .unwrap_or(Format::Jsonl),
+        f => f,
+    };
+    match format {
+        Format::JepsenEdn => ModelKind::KvAppend,
+        _ => ModelKind::CasRegister,
+    }
+}
+
+fn bad_input(args: &CheckArgs, source: &str, message: &str) -> u8 {
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"source": source, "verdict": "bad-input", "error": message})
+        );
+    }
+    eprintln!("error: {message}");
+    EXIT_BAD_INPUT
+}
+
+fn print_report(report: &Report, json: bool) {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string(report).expect("reports serialize")
+        );
+    } else {
+        let _ = write!(out, "{}", checker::render::text(report));
+    }
+}
+
+/// Runs `work`, showing progress on stderr once it has taken more than a second.
+fn with_progress<T>(label: &str, counters: &Counters, work: impl FnOnce() -> T) -> T {
+    let (finished, wait) = std::sync::mpsc::channel::<()>();
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let tty = std::io::stderr().is_terminal();
+            let mut shown = false;
+            let mut last_line = Instant::now();
+            // Wakes every 200 ms until `finished` is dropped.
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                wait.recv_timeout(Duration::from_millis(200))
+            {
+                let elapsed = started.elapsed();
+                if elapsed < Duration::from_secs(1) {
+                    continue;
+                }
+                let line = format!(
+                    "checking {label}: {}/{} keys decided, {} search steps, {:.0} s",
+                    counters.keys_done.load(Ordering::Relaxed),
+                    counters.keys_total.load(Ordering::Relaxed),
+                    counters.steps.load(Ordering::Relaxed),
+                    elapsed.as_secs_f64()
+                );
+                if tty {
+                    eprint!("\r{line}\x1b[K");
+                    shown = true;
+                } else if !shown || last_line.elapsed() >= Duration::from_secs(10) {
+                    eprintln!("{line}");
+                    shown = true;
+                    last_line = Instant::now();
+                }
+            }
+            if shown && tty {
+                eprint!("\r\x1b[K");
+            }
+        });
+        let result = work();
+        drop(finished);
+        result
+    })
+}

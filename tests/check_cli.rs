@@ -1,0 +1,176 @@
+//! `faultline check` end to end: the real binary, real files, exit codes a CI pipeline gates on.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn faultline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .output()
+        .expect("runs the faultline binary")
+}
+
+fn data(file: &str) -> String {
+    let dir = std::env::var_os("FAULTLINE_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/porcupine")
+        });
+    let path = dir.join(file);
+    assert!(path.is_file(), "known-answer file {} missing: check out shared/ beside the repository or set FAULTLINE_TESTDATA", path.display());
+    path.to_string_lossy().into_owned()
+}
+
+/// A scratch directory removed when dropped, also when a test fails.
+struct Scratch(PathBuf);
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("faultline-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn file(&self, name: &str, text: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+}
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn linearizable_file_exits_zero() {
+    let o = faultline(&["check", &data("etcd/etcd_002.log")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(": linearizable (cas-register"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn violation_exits_one_and_explains() {
+    let o = faultline(&["check", &data("etcd/etcd_000.log")]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("not linearizable"), "{out}");
+    assert!(out.contains("Cannot follow:"), "{out}");
+    assert!(out.contains("State after it:"), "{out}");
+}
+
+#[test]
+fn kv_files_default_to_kv_append() {
+    let o = faultline(&["check", &data("kv/c10-ok.txt")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("kv-append"));
+}
+
+#[test]
+fn unknown_exits_two() {
+    let s = Scratch::new("unknown");
+    let mut text = String::new();
+    // 30 concurrent writes, then reads in an order no search can settle in a nanosecond.
+    for p in 0..30 {
+        text.push_str(&format!(
+            "{{\"time\":{p},\"process\":{p},\"type\":\"invoke\",\"f\":\"write\",\"value\":{p}}}\n"
+        ));
+    }
+    for p in 0..30 {
+        text.push_str(&format!(
+            "{{\"time\":{},\"process\":{p},\"type\":\"ok\",\"f\":\"write\",\"value\":{p}}}\n",
+            100 + p
+        ));
+    }
+    let f = s.file("h.jsonl", &text);
+    let o = faultline(&["check", "--timeout", "0.000000001", &f]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("unknown"));
+}
+
+#[test]
+fn several_files_give_one_verdict_each_and_the_worst_exit_code() {
+    let s = Scratch::new("several");
+    let bad = s.file(
+        "bad.jsonl",
+        "{\"time\":1,\"process\":1,\"type\":\"ok\",\"f\":\"read\"}\n",
+    );
+    let o = faultline(&[
+        "check",
+        "--json",
+        &data("etcd/etcd_002.log"),
+        &data("etcd/etcd_000.log"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["verdict"], "linearizable");
+    assert_eq!(lines[1]["verdict"], "not-linearizable");
+    assert!(lines[1]["keys"][0]["counterexample"]["blocked"]["description"].is_string());
+
+    let o = faultline(&["check", "--json", &data("etcd/etcd_000.log"), &bad]);
+    assert_eq!(o.status.code(), Some(3), "bad input outranks a violation");
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[1]["verdict"], "bad-input");
+}
+
+#[test]
+fn bad_input_names_file_and_line_and_exits_three() {
+    let s = Scratch::new("badinput");
+    let f = s.file(
+        "trunc.jsonl",
+        "{\"time\":1,\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n{\"time\":2,\"process\":1,\"ty",
+    );
+    let o = faultline(&["check", &f]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = stderr(&o);
+    assert!(err.contains("trunc.jsonl:2: truncated JSON"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one clear error: {err}");
+
+    let o = faultline(&["check", "/nonexistent/history.jsonl"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("/nonexistent/history.jsonl"));
+
+    let o = faultline(&["check", "--model", "queue", &f]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("unknown model"), "{}", stderr(&o));
+
+    let o = faultline(&["check", "--timeout", "-1", &f]);
+    assert_eq!(o.status.code(), Some(3));
+}
+
+#[test]
+fn format_can_be_forced() {
+    let o = faultline(&["check", "--format", "jsonl", &data("etcd/etcd_002.log")]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("etcd_002.log:1: malformed JSON"),
+        "{}",
+        stderr(&o)
+    );
+    let o = faultline(&[
+        "check",
+        "--format",
+        "jepsen-log",
+        &data("etcd/etcd_002.log"),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+}
