@@ -1,0 +1,158 @@
+//! The replicated log in memory, with a snapshot at its base (Raft §5.3, §7).
+//!
+//! Indices start at 1. Everything up to `snapshot_index` has been compacted into a snapshot whose
+//! last entry had `snapshot_term`; the entries after it are kept here.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A state-machine command carried by a log entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Command {
+    /// Appended by every new leader (§8): committing it commits everything before it.
+    Noop,
+    Put {
+        key: String,
+        value: Value,
+    },
+    Cas {
+        key: String,
+        from: Value,
+        to: Value,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub index: u64,
+    pub term: u64,
+    pub command: Command,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Log {
+    snapshot_index: u64,
+    snapshot_term: u64,
+    entries: Vec<Entry>,
+}
+
+impl Log {
+    pub fn new(snapshot_index: u64, snapshot_term: u64, entries: Vec<Entry>) -> Log {
+        let log = Log {
+            snapshot_index,
+            snapshot_term,
+            entries,
+        };
+        for (i, e) in log.entries.iter().enumerate() {
+            assert_eq!(
+                e.index,
+                snapshot_index + 1 + i as u64,
+                "log entries are contiguous"
+            );
+        }
+        log
+    }
+
+    pub fn snapshot_index(&self) -> u64 {
+        self.snapshot_index
+    }
+    pub fn snapshot_term(&self) -> u64 {
+        self.snapshot_term
+    }
+
+    pub fn last_index(&self) -> u64 {
+        self.snapshot_index + self.entries.len() as u64
+    }
+
+    pub fn last_term(&self) -> u64 {
+        self.entries.last().map_or(self.snapshot_term, |e| e.term)
+    }
+
+    /// The term of the entry at `index`, if the log still knows it (0 for index 0).
+    pub fn term_at(&self, index: u64) -> Option<u64> {
+        if index == self.snapshot_index {
+            return Some(self.snapshot_term);
+        }
+        if index < self.snapshot_index || index > self.last_index() {
+            return None;
+        }
+        Some(self.entries[(index - self.snapshot_index - 1) as usize].term)
+    }
+
+    pub fn get(&self, index: u64) -> Option<&Entry> {
+        if index <= self.snapshot_index {
+            return None;
+        }
+        self.entries.get((index - self.snapshot_index - 1) as usize)
+    }
+
+    /// Entries from `from` (inclusive), at most `max`.
+    pub fn slice(&self, from: u64, max: usize) -> &[Entry] {
+        if from <= self.snapshot_index || from > self.last_index() {
+            return &[];
+        }
+        let start = (from - self.snapshot_index - 1) as usize;
+        let end = (start + max).min(self.entries.len());
+        &self.entries[start..end]
+    }
+
+    pub fn append(&mut self, entry: Entry) {
+        assert_eq!(entry.index, self.last_index() + 1, "appends are contiguous");
+        assert!(
+            entry.term >= self.last_term(),
+            "terms in the log never decrease"
+        );
+        self.entries.push(entry);
+    }
+
+    /// Removes every entry from `index` on.
+    pub fn truncate_from(&mut self, index: u64) {
+        assert!(
+            index > self.snapshot_index,
+            "snapshotted entries are committed and never truncated"
+        );
+        self.entries
+            .truncate((index - self.snapshot_index - 1) as usize);
+    }
+
+    /// The first index of the run of entries of `term` that contains `index` (for the
+    /// conflicting-term shortcut of §5.3).
+    pub fn first_index_of_term_at(&self, index: u64) -> u64 {
+        let term = self.term_at(index);
+        let mut i = index;
+        while i > self.snapshot_index + 1 && self.term_at(i - 1) == term {
+            i -= 1;
+        }
+        i
+    }
+
+    /// The last index holding an entry of `term`, if any.
+    pub fn last_index_of_term(&self, term: u64) -> Option<u64> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.term == term)
+            .map(|e| e.index)
+    }
+
+    /// Drops everything up to and including `index`, now covered by a snapshot.
+    pub fn compact(&mut self, index: u64, term: u64) {
+        if index <= self.snapshot_index {
+            return;
+        }
+        if index >= self.last_index() {
+            self.entries.clear();
+        } else {
+            let keep_from = (index - self.snapshot_index) as usize;
+            self.entries.drain(..keep_from);
+        }
+        self.snapshot_index = index;
+        self.snapshot_term = term;
+    }
+
+    /// Is a log ending at (`last_term`, `last_index`) at least as up to date as this one (§5.4.1)?
+    pub fn is_up_to_date(&self, last_term: u64, last_index: u64) -> bool {
+        (last_term, last_index) >= (self.last_term(), self.last_index())
+    }
+}

@@ -1,0 +1,44 @@
+//! # raftkv: the bundled reference Raft key-value store
+//!
+//! A replicated key-value store on Raft (Ongaro and Ousterhout, "In Search of an Understandable
+//! Consensus Algorithm", 2014), written to be read. faultline launches it as local processes by
+//! default; people run faultline against it to see what each rule of Raft protects.
+//!
+//! ## Where each rule lives
+//! - [`node`] is the whole protocol as a deterministic state machine: leader election with
+//!   randomized timeouts (§5.2), one vote per term and the election restriction (§5.4.1), log
+//!   replication with the AppendEntries consistency check, nextIndex back-off with the
+//!   conflicting-term shortcut and truncation of a conflicting suffix (§5.3), commitment only by
+//!   counting replicas of current-term entries (§5.4.2), a no-op on election (§8), ReadIndex and
+//!   lease reads (§8; the dissertation's §6.4), and InstallSnapshot (§7). It does no I/O: inputs
+//!   go in, a [`node::Ready`] comes out saying what to make durable, send, apply and serve.
+//! - [`log`] is the in-memory log over a snapshot base; [`kv`] the state machine.
+//! - [`storage`] makes term, vote, log and snapshots durable with fsync before anything that
+//!   depends on them is sent or answered, and recovers after SIGKILL.
+//! - [`server`] is the process: peer transport, client HTTP API, the event loop that batches
+//!   client commands into one append, one fsync and one AppendEntries per peer.
+//! - `sim` (tests) runs the core under a hostile simulated network and checks Raft's safety
+//!   properties after every step.
+//!
+//! ## Knobs that make it unsafe (each documented with the anomaly it allows)
+//! - `--read-mode lease`: the leader serves reads locally while its lease lasts on its own
+//!   clock; with clock skew or a paused leader, a deposed leader serves stale reads.
+//! - `--read-mode stale`: any node serves from its local state: stale reads, non-monotonic reads.
+//! - `--write-ack leader`: writes are acknowledged once on the leader's disk, before commit;
+//!   a failover loses acknowledged writes.
+//! - `--unsafe no-fsync`: nothing is synced and log writes are buffered in memory for up to a
+//!   second; a SIGKILL forgets votes and acknowledged entries (double votes, lost writes).
+//! - `--unsafe no-election-restriction`: a candidate with a stale log can win and overwrite
+//!   committed entries.
+//! - `--unsafe commit-old-term`: entries of earlier terms commit by counting replicas (the
+//!   paper's Figure 8), and such "committed" entries can be overwritten.
+//!
+//! ## Implementation caveats
+//! Membership is fixed (no §6 configuration changes); snapshots are sent whole in one message;
+//! there is no pre-vote or leadership transfer; the client API is HTTP/1.1 without TLS.
+
+pub mod kv;
+pub mod log;
+pub mod node;
+#[cfg(test)]
+mod sim;

@@ -1,0 +1,889 @@
+//! The Raft core: a deterministic state machine driven by messages, ticks and client proposals.
+//!
+//! It does no I/O. Each input changes the node and queues outputs in a [`Ready`]: what must be
+//! made durable (term, vote, log changes, a received snapshot), the messages to send — only after
+//! the durable part is on disk — the committed entries to apply, and the reads that may be served.
+//! The process driver (`server.rs`) and the simulation (`sim.rs`) both drive it this way.
+
+use super::log::{Command, Entry, Log};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+pub type NodeId = u64;
+
+/// Deliberately unsafe behaviours, each breaking one rule (all off by default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unsafe {
+    /// Grant votes without the election restriction of §5.4.1: a candidate with a shorter or
+    /// older log can win and overwrite committed entries.
+    pub no_election_restriction: bool,
+    /// Commit entries of earlier terms by counting replicas (the situation of Figure 8, §5.4.2):
+    /// an entry so "committed" can still be overwritten by another leader.
+    pub commit_old_term: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub id: NodeId,
+    /// Every member, this node included.
+    pub members: Vec<NodeId>,
+    /// An election starts after a random number of ticks in this range without a leader.
+    pub election_ticks: (u64, u64),
+    pub heartbeat_ticks: u64,
+    /// Most entries in one AppendEntries.
+    pub max_batch: usize,
+    /// Entries sent but not acknowledged before the leader waits (pipelining window).
+    pub max_in_flight: u64,
+    /// How long (ms, on the driver's clock) a confirmed round lets a leader serve lease reads.
+    /// Shorter than the shortest election timeout, so no other leader can be elected meanwhile —
+    /// if every clock runs at the same rate and no leader is paused.
+    pub lease_ms: u64,
+    pub unsafe_: Unsafe,
+    pub seed: u64,
+}
+
+impl Config {
+    pub fn new(id: NodeId, members: Vec<NodeId>) -> Config {
+        Config {
+            id,
+            members,
+            election_ticks: (15, 30),
+            heartbeat_ticks: 5,
+            max_batch: 512,
+            max_in_flight: 4096,
+            lease_ms: 100,
+            unsafe_: Unsafe::default(),
+            seed: id,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Message {
+    RequestVote {
+        term: u64,
+        last_log_index: u64,
+        last_log_term: u64,
+    },
+    Vote {
+        term: u64,
+        granted: bool,
+    },
+    AppendEntries {
+        term: u64,
+        prev_index: u64,
+        prev_term: u64,
+        entries: Vec<Entry>,
+        commit: u64,
+        /// Leadership-confirmation round this message belongs to (ReadIndex, leases).
+        round: u64,
+    },
+    AppendReply {
+        term: u64,
+        success: bool,
+        /// On success: the last index known to match the leader's log.
+        match_index: u64,
+        /// On failure: where the leader should look next (§5.3's optimisation).
+        conflict_index: u64,
+        conflict_term: Option<u64>,
+        round: u64,
+    },
+    InstallSnapshot {
+        term: u64,
+        last_index: u64,
+        last_term: u64,
+        data: String,
+        round: u64,
+    },
+}
+
+impl Message {
+    pub fn term(&self) -> u64 {
+        match self {
+            Message::RequestVote { term, .. }
+            | Message::Vote { term, .. }
+            | Message::AppendEntries { term, .. }
+            | Message::AppendReply { term, .. }
+            | Message::InstallSnapshot { term, .. } => *term,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub msg: Message,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// A snapshot: the state machine's serialized state after applying `last_index`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub last_index: u64,
+    pub last_term: u64,
+    pub data: String,
+}
+
+/// What the driver must do after feeding inputs, in this order: make `hard_state`,
+/// `truncate_from`, `append` and `snapshot` durable; then send `messages`; then install
+/// `snapshot` and apply `apply`; then serve `reads` once applied up to their index.
+#[derive(Debug, Default)]
+pub struct Ready {
+    pub hard_state: Option<(u64, Option<NodeId>)>,
+    pub truncate_from: Option<u64>,
+    pub append: Vec<Entry>,
+    pub snapshot: Option<Snapshot>,
+    pub messages: Vec<Envelope>,
+    pub apply: Vec<Entry>,
+    /// (read id, index): the read may be served once the state machine has applied `index`.
+    pub reads: Vec<(u64, u64)>,
+    /// Reads this node can no longer confirm (it stopped leading); their clients retry.
+    pub failed_reads: Vec<u64>,
+}
+
+impl Ready {
+    pub fn is_empty(&self) -> bool {
+        self.hard_state.is_none()
+            && self.truncate_from.is_none()
+            && self.append.is_empty()
+            && self.snapshot.is_none()
+            && self.messages.is_empty()
+            && self.apply.is_empty()
+            && self.reads.is_empty()
+            && self.failed_reads.is_empty()
+    }
+}
+
+/// Why a proposal or read was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Not the leader; the leader if known.
+    NotLeader(Option<NodeId>),
+}
+
+struct PendingRead {
+    id: u64,
+    index: u64,
+    round: u64,
+}
+
+/// One Raft participant.
+pub struct Node {
+    cfg: Config,
+    // Persistent state (§5.1, Figure 2), made durable through `Ready::hard_state` and the log.
+    term: u64,
+    voted_for: Option<NodeId>,
+    log: Log,
+    // Volatile state.
+    role: Role,
+    leader: Option<NodeId>,
+    commit: u64,
+    /// Highest index handed to the driver to apply.
+    applied: u64,
+    election_elapsed: u64,
+    election_timeout: u64,
+    heartbeat_elapsed: u64,
+    votes: BTreeSet<NodeId>,
+    next_index: BTreeMap<NodeId, u64>,
+    match_index: BTreeMap<NodeId, u64>,
+    /// Latest confirmation round each follower answered.
+    acked_round: BTreeMap<NodeId, u64>,
+    round: u64,
+    /// Time (driver's clock, ms) each recent round was started, for leases.
+    round_started: VecDeque<(u64, u64)>,
+    lease_until: u64,
+    /// Reads are waiting for a round that has not started; `flush` starts it.
+    round_wanted: bool,
+    pending_reads: VecDeque<PendingRead>,
+    /// Reads waiting for this leader's first commit in its term.
+    reads_waiting_for_commit: Vec<u64>,
+    snapshot_data: Option<String>,
+    rng: u64,
+    ready: Ready,
+}
+
+impl Node {
+    /// A node restarted from durable state: term, vote, log and the snapshot it starts from.
+    pub fn new(
+        cfg: Config,
+        term: u64,
+        voted_for: Option<NodeId>,
+        log: Log,
+        snapshot: Option<String>,
+    ) -> Node {
+        assert!(
+            cfg.members.contains(&cfg.id),
+            "a node is a member of its cluster"
+        );
+        let commit = log.snapshot_index();
+        let mut node = Node {
+            rng: cfg.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
+            cfg,
+            term,
+            voted_for,
+            log,
+            role: Role::Follower,
+            leader: None,
+            commit,
+            applied: commit,
+            election_elapsed: 0,
+            election_timeout: 0,
+            heartbeat_elapsed: 0,
+            votes: BTreeSet::new(),
+            next_index: BTreeMap::new(),
+            match_index: BTreeMap::new(),
+            acked_round: BTreeMap::new(),
+            round: 0,
+            round_started: VecDeque::new(),
+            lease_until: 0,
+            round_wanted: false,
+            pending_reads: VecDeque::new(),
+            reads_waiting_for_commit: Vec::new(),
+            snapshot_data: snapshot,
+            ready: Ready::default(),
+        };
+        node.reset_election_timer();
+        node
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.cfg.id
+    }
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+    pub fn commit_index(&self) -> u64 {
+        self.commit
+    }
+    pub fn applied_index(&self) -> u64 {
+        self.applied
+    }
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.voted_for
+    }
+
+    /// Takes the accumulated outputs.
+    pub fn take_ready(&mut self) -> Ready {
+        std::mem::take(&mut self.ready)
+    }
+
+    fn quorum(&self) -> usize {
+        self.cfg.members.len() / 2 + 1
+    }
+
+    fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        let me = self.cfg.id;
+        self.cfg.members.iter().copied().filter(move |&m| m != me)
+    }
+
+    fn random(&mut self) -> u64 {
+        // xorshift64*
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// §5.2: randomized election timeouts make split votes rare.
+    fn reset_election_timer(&mut self) {
+        let (lo, hi) = self.cfg.election_ticks;
+        self.election_elapsed = 0;
+        self.election_timeout = lo + self.random() % (hi - lo + 1);
+    }
+
+    fn send(&mut self, to: NodeId, msg: Message) {
+        self.ready.messages.push(Envelope {
+            from: self.cfg.id,
+            to,
+            msg,
+        });
+    }
+
+    fn persist_hard_state(&mut self) {
+        self.ready.hard_state = Some((self.term, self.voted_for));
+    }
+
+    /// Moves to a newer term as a follower (§5.1: any newer term seen wins).
+    fn become_follower(&mut self, term: u64, leader: Option<NodeId>) {
+        assert!(term >= self.term, "the term never goes backwards");
+        if term > self.term {
+            self.term = term;
+            // A new term has no vote yet; persisted before anything is sent in it.
+            self.voted_for = None;
+            self.persist_hard_state();
+        }
+        if self.role == Role::Leader {
+            self.fail_reads();
+        }
+        self.role = Role::Follower;
+        self.leader = leader;
+        self.votes.clear();
+        self.reset_election_timer();
+    }
+
+    fn fail_reads(&mut self) {
+        let failed = self
+            .pending_reads
+            .drain(..)
+            .map(|r| r.id)
+            .chain(self.reads_waiting_for_commit.drain(..));
+        self.ready.failed_reads.extend(failed);
+        self.lease_until = 0;
+    }
+
+    /// One unit of logical time. `now_ms` is the driver's wall clock, used only for leases.
+    pub fn tick(&mut self, now_ms: u64) {
+        match self.role {
+            Role::Leader => {
+                self.heartbeat_elapsed += 1;
+                if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks {
+                    self.heartbeat_elapsed = 0;
+                    self.broadcast_round(now_ms);
+                }
+            }
+            Role::Follower | Role::Candidate => {
+                self.election_elapsed += 1;
+                if self.election_elapsed >= self.election_timeout {
+                    self.campaign();
+                }
+            }
+        }
+    }
+
+    /// §5.2: become a candidate, vote for ourselves, ask everyone else.
+    fn campaign(&mut self) {
+        self.term += 1;
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.voted_for = Some(self.cfg.id);
+        self.persist_hard_state();
+        self.votes = BTreeSet::from([self.cfg.id]);
+        self.reset_election_timer();
+        if self.votes.len() >= self.quorum() {
+            self.become_leader();
+            return;
+        }
+        let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
+        let term = self.term;
+        for p in self.peers().collect::<Vec<_>>() {
+            self.send(
+                p,
+                Message::RequestVote {
+                    term,
+                    last_log_index,
+                    last_log_term,
+                },
+            );
+        }
+    }
+
+    fn become_leader(&mut self) {
+        self.role = Role::Leader;
+        self.leader = Some(self.cfg.id);
+        self.heartbeat_elapsed = 0;
+        let next = self.log.last_index() + 1;
+        let peers: Vec<_> = self.peers().collect();
+        self.next_index = peers.iter().map(|&p| (p, next)).collect();
+        self.match_index = peers.iter().map(|&p| (p, 0)).collect();
+        self.acked_round.clear();
+        self.round_started.clear();
+        self.lease_until = 0;
+        // §8: a no-op entry in the new term, so that earlier entries commit with it and reads
+        // can be served once it is committed.
+        self.append_local(Command::Noop);
+        self.replicate_all();
+    }
+
+    fn append_local(&mut self, command: Command) -> u64 {
+        let entry = Entry {
+            index: self.log.last_index() + 1,
+            term: self.term,
+            command,
+        };
+        self.log.append(entry.clone());
+        self.ready.append.push(entry);
+        let last = self.log.last_index();
+        self.maybe_commit();
+        last
+    }
+
+    /// Appends a client command as leader; returns its index. The caller learns the outcome
+    /// when an entry at that index is applied: the same term means it committed.
+    pub fn propose(&mut self, command: Command) -> Result<(u64, u64), Refused> {
+        if self.role != Role::Leader {
+            return Err(Refused::NotLeader(self.leader));
+        }
+        let index = self.append_local(command);
+        Ok((index, self.term))
+    }
+
+    /// Sends whatever followers are missing and starts the round queued reads wait for; the
+    /// driver calls it once after each batch of inputs, so a batch shares one message per peer.
+    pub fn flush(&mut self, now_ms: u64) {
+        if self.role != Role::Leader {
+            return;
+        }
+        if self.round_wanted {
+            self.round_wanted = false;
+            self.heartbeat_elapsed = 0;
+            self.broadcast_round(now_ms);
+        } else {
+            self.replicate_all();
+        }
+    }
+
+    fn replicate_all(&mut self) {
+        for p in self.peers().collect::<Vec<_>>() {
+            self.replicate(p, false);
+        }
+    }
+
+    /// Sends `peer` the entries after its next index, pipelining up to the in-flight window;
+    /// with `heartbeat`, sends an AppendEntries even when there is nothing new.
+    fn replicate(&mut self, peer: NodeId, heartbeat: bool) {
+        let next = self.next_index[&peer];
+        let matched = self.match_index[&peer];
+        if next <= self.log.snapshot_index() {
+            // §7: the entries it needs are gone; send the snapshot instead.
+            if let Some(data) = self.snapshot_data.clone() {
+                let msg = Message::InstallSnapshot {
+                    term: self.term,
+                    last_index: self.log.snapshot_index(),
+                    last_term: self.log.snapshot_term(),
+                    data,
+                    round: self.round,
+                };
+                self.send(peer, msg);
+            }
+            return;
+        }
+        let in_flight = next.saturating_sub(matched + 1);
+        let room = self.cfg.max_in_flight.saturating_sub(in_flight) as usize;
+        let entries: Vec<Entry> = self.log.slice(next, self.cfg.max_batch.min(room)).to_vec();
+        if entries.is_empty() && !heartbeat {
+            return;
+        }
+        let prev_index = next - 1;
+        let prev_term = self
+            .log
+            .term_at(prev_index)
+            .expect("prev is after the snapshot");
+        // Pipelining: assume success and move on; a rejection moves next_index back.
+        self.next_index.insert(peer, next + entries.len() as u64);
+        let msg = Message::AppendEntries {
+            term: self.term,
+            prev_index,
+            prev_term,
+            entries,
+            commit: self.commit,
+            round: self.round,
+        };
+        self.send(peer, msg);
+    }
+
+    /// Starts a leadership-confirmation round: a heartbeat to every follower.
+    fn broadcast_round(&mut self, now_ms: u64) {
+        self.round += 1;
+        self.round_started.push_back((self.round, now_ms));
+        while self.round_started.len() > 64 {
+            self.round_started.pop_front();
+        }
+        for p in self.peers().collect::<Vec<_>>() {
+            // Resend from the last known match so lost pipelined messages are repaired.
+            let m = self.match_index[&p];
+            if self.next_index[&p] > m + 1 + self.cfg.max_in_flight / 2 {
+                self.next_index.insert(p, m + 1);
+            }
+            self.replicate(p, true);
+        }
+        self.check_rounds();
+    }
+
+    /// Handles a message from a peer.
+    pub fn step(&mut self, from: NodeId, msg: Message) {
+        if !self.cfg.members.contains(&from) || from == self.cfg.id {
+            return;
+        }
+        let term = msg.term();
+        if term > self.term {
+            let leader = match msg {
+                Message::AppendEntries { .. } | Message::InstallSnapshot { .. } => Some(from),
+                _ => None,
+            };
+            self.become_follower(term, leader);
+        }
+        match msg {
+            Message::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => self.on_request_vote(from, term, last_log_index, last_log_term),
+            Message::Vote { term, granted } => {
+                if self.role == Role::Candidate && term == self.term && granted {
+                    self.votes.insert(from);
+                    if self.votes.len() >= self.quorum() {
+                        self.become_leader();
+                    }
+                }
+            }
+            Message::AppendEntries {
+                term,
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+                round,
+            } => self.on_append(from, term, prev_index, prev_term, entries, commit, round),
+            Message::AppendReply {
+                term,
+                success,
+                match_index,
+                conflict_index,
+                conflict_term,
+                round,
+            } => {
+                if self.role != Role::Leader || term != self.term {
+                    return;
+                }
+                let acked = self.acked_round.entry(from).or_insert(0);
+                *acked = (*acked).max(round);
+                if success {
+                    if match_index > self.match_index[&from] {
+                        self.match_index.insert(from, match_index);
+                    }
+                    if self.next_index[&from] <= match_index {
+                        self.next_index.insert(from, match_index + 1);
+                    }
+                    self.maybe_commit();
+                    self.replicate(from, false);
+                } else {
+                    // §5.3: back off, skipping a whole conflicting term at a time.
+                    let next = match conflict_term.and_then(|t| self.log.last_index_of_term(t)) {
+                        Some(i) => i + 1,
+                        None => conflict_index,
+                    };
+                    let next = next.max(self.match_index[&from] + 1).max(1);
+                    self.next_index.insert(from, next);
+                    self.replicate(from, true);
+                }
+                self.check_rounds();
+            }
+            Message::InstallSnapshot {
+                term,
+                last_index,
+                last_term,
+                data,
+                round,
+            } => self.on_install_snapshot(from, term, last_index, last_term, data, round),
+        }
+    }
+
+    fn on_request_vote(&mut self, from: NodeId, term: u64, last_index: u64, last_term: u64) {
+        let up_to_date = self.cfg.unsafe_.no_election_restriction
+            || self.log.is_up_to_date(last_term, last_index);
+        // §5.2: one vote per term, first come first served; §5.4.1: only to an up-to-date log.
+        let granted = term == self.term
+            && up_to_date
+            && (self.voted_for.is_none() || self.voted_for == Some(from));
+        if granted {
+            self.voted_for = Some(from);
+            // The vote must be durable before the reply leaves: voting twice in one term after
+            // a restart could elect two leaders.
+            self.persist_hard_state();
+            self.reset_election_timer();
+        }
+        let term = self.term;
+        self.send(from, Message::Vote { term, granted });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_append(
+        &mut self,
+        from: NodeId,
+        term: u64,
+        prev_index: u64,
+        prev_term: u64,
+        entries: Vec<Entry>,
+        leader_commit: u64,
+        round: u64,
+    ) {
+        let reply = |node: &Node, success: bool, match_index, conflict_index, conflict_term| {
+            Message::AppendReply {
+                term: node.term,
+                success,
+                match_index,
+                conflict_index,
+                conflict_term,
+                round,
+            }
+        };
+        if term < self.term {
+            let msg = reply(self, false, 0, 0, None);
+            self.send(from, msg);
+            return;
+        }
+        // term == self.term: `from` is this term's leader (§5.2 allows only one).
+        if self.role != Role::Follower || self.leader != Some(from) {
+            assert!(
+                self.role != Role::Leader,
+                "two leaders in term {}: {} and {from}",
+                self.term,
+                self.cfg.id
+            );
+            self.become_follower(term, Some(from));
+        }
+        self.reset_election_timer();
+
+        // §5.3: the consistency check.
+        if prev_index > self.log.last_index() {
+            let msg = reply(self, false, 0, self.log.last_index() + 1, None);
+            self.send(from, msg);
+            return;
+        }
+        if prev_index >= self.log.snapshot_index() {
+            let ours = self.log.term_at(prev_index).expect("within the log");
+            if ours != prev_term {
+                let first = self.log.first_index_of_term_at(prev_index);
+                let msg = reply(self, false, 0, first, Some(ours));
+                self.send(from, msg);
+                return;
+            }
+        }
+        let mut last_new = prev_index;
+        for entry in entries {
+            last_new = entry.index;
+            if entry.index <= self.log.snapshot_index() {
+                continue; // already committed and compacted
+            }
+            match self.log.term_at(entry.index) {
+                Some(t) if t == entry.term => continue,
+                Some(_) => {
+                    assert!(
+                        entry.index > self.commit,
+                        "a committed entry is never overwritten (node {}, index {})",
+                        self.cfg.id,
+                        entry.index
+                    );
+                    self.log.truncate_from(entry.index);
+                    self.ready.append.retain(|e| e.index < entry.index);
+                    self.ready.truncate_from = Some(
+                        self.ready
+                            .truncate_from
+                            .map_or(entry.index, |t| t.min(entry.index)),
+                    );
+                }
+                None => {}
+            }
+            self.log.append(entry.clone());
+            self.ready.append.push(entry);
+        }
+        if leader_commit > self.commit {
+            self.commit = leader_commit.min(last_new).max(self.commit);
+            self.queue_apply();
+        }
+        let msg = reply(self, true, last_new, 0, None);
+        self.send(from, msg);
+    }
+
+    fn on_install_snapshot(
+        &mut self,
+        from: NodeId,
+        term: u64,
+        last_index: u64,
+        last_term: u64,
+        data: String,
+        round: u64,
+    ) {
+        if term < self.term {
+            return;
+        }
+        if self.role != Role::Follower || self.leader != Some(from) {
+            assert!(
+                self.role != Role::Leader,
+                "two leaders in term {}",
+                self.term
+            );
+            self.become_follower(term, Some(from));
+        }
+        self.reset_election_timer();
+        if last_index > self.commit {
+            // §7: keep a matching suffix, otherwise discard the whole log.
+            if self.log.term_at(last_index) == Some(last_term) {
+                self.log.compact(last_index, last_term);
+                // Entries after the snapshot that are not yet durable still must be written.
+                self.ready.append.retain(|e| e.index > last_index);
+            } else {
+                self.log = Log::new(last_index, last_term, Vec::new());
+                self.ready.append.clear();
+                // Durable entries after the snapshot conflict with it: drop them too.
+                self.ready.truncate_from = Some(last_index + 1);
+            }
+            self.commit = last_index;
+            self.applied = last_index;
+            self.ready.apply.retain(|e| e.index > last_index);
+            self.snapshot_data = Some(data.clone());
+            self.ready.snapshot = Some(Snapshot {
+                last_index,
+                last_term,
+                data,
+            });
+        }
+        let msg = Message::AppendReply {
+            term: self.term,
+            success: true,
+            match_index: self.commit.max(last_index.min(self.log.last_index())),
+            conflict_index: 0,
+            conflict_term: None,
+            round,
+        };
+        self.send(from, msg);
+    }
+
+    /// §5.3/§5.4.2: commit the highest index a quorum holds, if it is of the current term.
+    fn maybe_commit(&mut self) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let mut matched: Vec<u64> = self.match_index.values().copied().collect();
+        matched.push(self.log.last_index());
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let n = matched[self.quorum() - 1];
+        if n <= self.commit {
+            return;
+        }
+        let current_term = self.log.term_at(n) == Some(self.term);
+        if current_term || self.cfg.unsafe_.commit_old_term {
+            self.commit = n;
+            self.queue_apply();
+            self.release_reads_waiting_for_commit();
+        }
+    }
+
+    fn queue_apply(&mut self) {
+        while self.applied < self.commit {
+            self.applied += 1;
+            let e = self
+                .log
+                .get(self.applied)
+                .expect("committed entries after the snapshot are in the log")
+                .clone();
+            self.ready.apply.push(e);
+        }
+    }
+
+    /// Has this leader committed an entry of its own term (so its commit index is current)?
+    fn committed_in_term(&self) -> bool {
+        self.log.term_at(self.commit) == Some(self.term)
+    }
+
+    /// ReadIndex (§6.4 of the dissertation, §8 of the paper): note the commit index, confirm
+    /// leadership with a quorum round, then serve once applied up to that index.
+    pub fn read_index(&mut self, id: u64) -> Result<(), Refused> {
+        if self.role != Role::Leader {
+            return Err(Refused::NotLeader(self.leader));
+        }
+        if !self.committed_in_term() {
+            self.reads_waiting_for_commit.push(id);
+            return Ok(());
+        }
+        self.queue_read(id);
+        Ok(())
+    }
+
+    fn queue_read(&mut self, id: u64) {
+        if self.quorum() == 1 {
+            self.ready.reads.push((id, self.commit));
+            return;
+        }
+        // The read waits for a round that starts after it arrived.
+        self.pending_reads.push_back(PendingRead {
+            id,
+            index: self.commit,
+            round: self.round + 1,
+        });
+        self.round_wanted = true;
+    }
+
+    fn release_reads_waiting_for_commit(&mut self) {
+        if self.reads_waiting_for_commit.is_empty() || !self.committed_in_term() {
+            return;
+        }
+        let ids: Vec<u64> = self.reads_waiting_for_commit.drain(..).collect();
+        for id in ids {
+            self.queue_read(id);
+        }
+    }
+
+    /// A lease read: served locally while a quorum confirmed leadership recently enough, by this
+    /// node's own clock. Unsafe when clocks jump or the leader is paused past its lease.
+    pub fn lease_read(&mut self, id: u64, now_ms: u64) -> Result<bool, Refused> {
+        if self.role != Role::Leader {
+            return Err(Refused::NotLeader(self.leader));
+        }
+        if self.committed_in_term() && now_ms < self.lease_until {
+            self.ready.reads.push((id, self.commit));
+            Ok(true)
+        } else {
+            self.read_index(id).map(|_| false)
+        }
+    }
+
+    /// Releases reads whose round a quorum has acknowledged, and extends the lease.
+    fn check_rounds(&mut self) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let mut acked: Vec<u64> = self
+            .peers()
+            .map(|p| self.acked_round.get(&p).copied().unwrap_or(0))
+            .collect();
+        acked.push(self.round); // ourselves
+        acked.sort_unstable_by(|a, b| b.cmp(a));
+        let confirmed = acked[self.quorum() - 1];
+        while let Some(r) = self.pending_reads.front() {
+            if r.round > confirmed {
+                break;
+            }
+            let r = self.pending_reads.pop_front().expect("front exists");
+            self.ready.reads.push((r.id, r.index));
+        }
+        if let Some(&(_, started)) = self
+            .round_started
+            .iter()
+            .rev()
+            .find(|(r, _)| *r <= confirmed)
+        {
+            let lease = started.saturating_add(self.cfg.lease_ms);
+            self.lease_until = self.lease_until.max(lease);
+        }
+    }
+
+    /// The state machine's snapshot after `index` (which must be applied): the log before it is
+    /// dropped (§7).
+    pub fn compact(&mut self, index: u64, data: String) {
+        assert!(
+            index <= self.applied,
+            "only applied entries are snapshotted"
+        );
+        let term = self.log.term_at(index).expect("index is in the log");
+        self.log.compact(index, term);
+        self.snapshot_data = Some(data);
+    }
+}
