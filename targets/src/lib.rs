@@ -9,4 +9,5 @@
 //! `cargo test --release -p faultline-targets`; benchmark it with
 //! `cargo bench -p faultline-targets`.
 
+pub mod client;
 pub mod raftkv;

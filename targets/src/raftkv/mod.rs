@@ -37,8 +37,12 @@
 //! Membership is fixed (no §6 configuration changes); snapshots are sent whole in one message;
 //! there is no pre-vote or leadership transfer; the client API is HTTP/1.1 without TLS.
 
+pub mod cluster;
+pub mod http;
 pub mod kv;
 pub mod log;
 pub mod node;
+pub mod server;
 #[cfg(test)]
 mod sim;
+pub mod storage;

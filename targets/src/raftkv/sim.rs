@@ -221,7 +221,7 @@ impl Sim {
                 self.boot(id);
             }
         }
-        if self.spec.no_fsync && self.now % 10 == 0 {
+        if self.spec.no_fsync && self.now.is_multiple_of(10) {
             for (id, readies) in std::mem::take(&mut self.unsynced) {
                 let disk = self.disks.entry(id).or_default();
                 for r in &readies {
@@ -233,7 +233,7 @@ impl Sim {
             self.blocked.clear();
             let cut = ids[(self.random() % ids.len() as u64) as usize];
             for &other in &ids {
-                if other != cut && self.random() % 3 != 0 {
+                if other != cut && !self.random().is_multiple_of(3) {
                     self.blocked.insert((cut, other));
                     self.blocked.insert((other, cut));
                 }
@@ -246,10 +246,10 @@ impl Sim {
             let Some(Some((node, _))) = self.nodes.get_mut(&id) else {
                 continue;
             };
-            if node.role() == Role::Leader && self.next_value % 3 != 5 {
+            if node.role() == Role::Leader {
                 self.next_value += 1;
                 let key = format!("k{}", self.next_value % 4);
-                let cmd = if self.next_value % 4 == 0 {
+                let cmd = if self.next_value.is_multiple_of(4) {
                     Command::Cas {
                         key,
                         from: serde_json::json!(self.next_value - 4),
@@ -262,7 +262,7 @@ impl Sim {
                     }
                 };
                 let _ = node.propose(cmd);
-                if self.next_value % 7 == 0 {
+                if self.next_value.is_multiple_of(7) {
                     let _ = node.read_index(self.next_value);
                 }
                 node.flush(self.now);

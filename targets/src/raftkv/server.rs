@@ -1,0 +1,734 @@
+//! The raftkv process: sockets, threads and the event loop around the Raft core.
+//!
+//! One thread owns the [`Node`], the storage and the state machine. Everything else talks to it
+//! through one bounded channel: peer readers deliver messages, HTTP connection threads deliver
+//! client requests with a reply channel. Each turn of the loop takes everything waiting (so many
+//! client commands become one append, one fsync and one AppendEntries per peer — group commit),
+//! then persists, sends, applies and answers, in that order.
+
+use super::http::{self, ReadError, Request, Response};
+use super::kv::{Applied, Kv};
+use super::log::Command;
+use super::node::{Config, Envelope, Node, NodeId, Ready, Refused, Role, Unsafe};
+use super::storage::Storage;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMode {
+    /// ReadIndex: confirm leadership with a quorum round, wait for apply. Linearizable.
+    Consistent,
+    /// Serve on the leader while its lease lasts on its own clock. Unsafe under clock faults.
+    Lease,
+    /// Serve from any node's local state. Stale reads.
+    Stale,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteAck {
+    /// Answer once committed and applied. Safe.
+    Quorum,
+    /// Answer once on the leader's disk, before commit. Failover loses acknowledged writes.
+    Leader,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub id: NodeId,
+    pub listen: SocketAddr,
+    pub peer_listen: SocketAddr,
+    /// Every member's peer address, this node's included.
+    pub peers: BTreeMap<NodeId, String>,
+    /// Members' client addresses, for redirects (optional).
+    pub clients: BTreeMap<NodeId, String>,
+    pub data_dir: PathBuf,
+    pub read_mode: ReadMode,
+    pub write_ack: WriteAck,
+    pub unsafe_: Unsafe,
+    pub no_fsync: bool,
+    pub tick: Duration,
+    pub request_timeout: Duration,
+    pub snapshot_every: u64,
+}
+
+enum Event {
+    Peer(Envelope),
+    Client(ClientRequest, SyncSender<Response>),
+}
+
+enum ClientRequest {
+    Get(String),
+    Put(String, Value),
+    Cas(String, Value, Value),
+    Status,
+}
+
+/// Set by SIGTERM/SIGINT; the loop exits cleanly.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn log_line(id: NodeId, level: &str, msg: &str) {
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    eprintln!(
+        "{{\"ts\":{:.3},\"node\":{id},\"level\":\"{level}\",\"msg\":{}}}",
+        t.as_secs_f64(),
+        Value::String(msg.to_string())
+    );
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs a node until SIGTERM or SIGINT. Errors are fatal startup or disk errors.
+pub fn run(opts: Options) -> Result<(), String> {
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        // A peer that goes away must not kill us with SIGPIPE.
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    let id = opts.id;
+    if !opts.peers.contains_key(&id) {
+        return Err(format!("--peers must include this node's own id {id}"));
+    }
+    let (storage, recovered) = Storage::open(&opts.data_dir, !opts.no_fsync)
+        .map_err(|e| format!("data directory {}: {e}", opts.data_dir.display()))?;
+    let kv = match &recovered.snapshot {
+        Some((_, _, data)) => Kv::restore(data)?,
+        None => Kv::default(),
+    };
+    let snapshot_data = recovered
+        .snapshot
+        .as_ref()
+        .map(|s| s.2.clone())
+        .or_else(|| Some(Kv::default().snapshot()));
+    let mut cfg = Config::new(id, opts.peers.keys().copied().collect());
+    let tick_ms = opts.tick.as_millis().max(1) as u64;
+    cfg.lease_ms = tick_ms * cfg.election_ticks.0 * 3 / 4;
+    cfg.unsafe_ = opts.unsafe_;
+    cfg.seed = id ^ wall_ms();
+    let node = Node::new(
+        cfg,
+        recovered.term,
+        recovered.vote,
+        recovered.log,
+        snapshot_data,
+    );
+
+    let client_listener =
+        TcpListener::bind(opts.listen).map_err(|e| format!("--listen {}: {e}", opts.listen))?;
+    let peer_listener = TcpListener::bind(opts.peer_listen)
+        .map_err(|e| format!("--peer-listen {}: {e}", opts.peer_listen))?;
+    let (tx, rx) = mpsc::sync_channel::<Event>(8192);
+
+    // Peer readers.
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for conn in peer_listener.incoming().flatten() {
+                let tx = tx.clone();
+                std::thread::spawn(move || read_peer(conn, tx));
+            }
+        });
+    }
+    // Peer writers: one thread and bounded queue per peer; messages that do not fit are dropped,
+    // which Raft tolerates.
+    let mut outboxes: HashMap<NodeId, SyncSender<Envelope>> = HashMap::new();
+    for (&peer, addr) in &opts.peers {
+        if peer == id {
+            continue;
+        }
+        let (otx, orx) = mpsc::sync_channel::<Envelope>(16384);
+        let addr = addr.clone();
+        std::thread::spawn(move || write_peer(addr, orx));
+        outboxes.insert(peer, otx);
+    }
+    // Client connections.
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for conn in client_listener.incoming().flatten() {
+                let tx = tx.clone();
+                std::thread::spawn(move || serve_client(conn, tx));
+            }
+        });
+    }
+    log_line(
+        id,
+        "info",
+        &format!(
+            "raftkv node {id} up: clients on {}, peers on {}, term {}, log {}..={}",
+            opts.listen,
+            opts.peer_listen,
+            node.term(),
+            node.log().snapshot_index(),
+            node.log().last_index()
+        ),
+    );
+    let mut server = Server {
+        opts,
+        node,
+        kv,
+        storage,
+        outboxes,
+        writes: BTreeMap::new(),
+        reads: HashMap::new(),
+        ready_reads: Vec::new(),
+        next_read: 1,
+        started: Instant::now(),
+        last_role: Role::Follower,
+    };
+    server.event_loop(rx)
+}
+
+struct PendingWrite {
+    term: u64,
+    reply: SyncSender<Response>,
+    deadline: Instant,
+    /// Already answered (write-ack leader); apply must not answer again.
+    answered: bool,
+}
+
+struct PendingRead {
+    key: String,
+    reply: SyncSender<Response>,
+    deadline: Instant,
+}
+
+struct Server {
+    opts: Options,
+    node: Node,
+    kv: Kv,
+    storage: Storage,
+    outboxes: HashMap<NodeId, SyncSender<Envelope>>,
+    /// By log index.
+    writes: BTreeMap<u64, PendingWrite>,
+    reads: HashMap<u64, PendingRead>,
+    /// (read id, index) confirmed, waiting for apply.
+    ready_reads: Vec<(u64, u64)>,
+    next_read: u64,
+    started: Instant,
+    last_role: Role,
+}
+
+impl Server {
+    fn event_loop(&mut self, rx: Receiver<Event>) -> Result<(), String> {
+        let mut next_tick = Instant::now() + self.opts.tick;
+        let mut next_flush = Instant::now() + Duration::from_secs(1);
+        while !STOP.load(Ordering::SeqCst) {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            let mut new_writes: Vec<u64> = Vec::new();
+            match rx.recv_timeout(wait) {
+                Ok(ev) => self.handle(ev, &mut new_writes),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            // Group commit: take everything already waiting, up to a bound.
+            for _ in 0..4096 {
+                match rx.try_recv() {
+                    Ok(ev) => self.handle(ev, &mut new_writes),
+                    Err(_) => break,
+                }
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.node.tick(wall_ms());
+                next_tick = now + self.opts.tick;
+                self.expire(now);
+            }
+            if self.opts.no_fsync && now >= next_flush {
+                next_flush = now + Duration::from_secs(1);
+                self.storage
+                    .flush_unsynced()
+                    .map_err(|e| format!("disk: {e}"))?;
+            }
+            self.node.flush(wall_ms());
+            let ready = self.node.take_ready();
+            self.process(ready, &new_writes)?;
+            if self.node.role() != self.last_role {
+                self.last_role = self.node.role();
+                log_line(
+                    self.opts.id,
+                    "info",
+                    &format!("now {:?} in term {}", self.last_role, self.node.term()),
+                );
+            }
+        }
+        self.storage
+            .flush_unsynced()
+            .map_err(|e| format!("disk: {e}"))?;
+        log_line(self.opts.id, "info", "stopping on signal");
+        Ok(())
+    }
+
+    fn handle(&mut self, ev: Event, new_writes: &mut Vec<u64>) {
+        match ev {
+            Event::Peer(env) => {
+                if env.to == self.opts.id {
+                    self.node.step(env.from, env.msg);
+                }
+            }
+            Event::Client(req, reply) => self.client(req, reply, new_writes),
+        }
+    }
+
+    fn redirect(&self, leader: Option<NodeId>, path: &str) -> Response {
+        match leader {
+            Some(l) => {
+                let addr = self.opts.clients.get(&l).cloned();
+                let mut r = Response::json(
+                    if addr.is_some() { 307 } else { 503 },
+                    json!({"error": "not leader", "leader": l, "leader_addr": addr}),
+                );
+                r.location = addr.map(|a| format!("http://{a}{path}"));
+                r
+            }
+            None => Response::json(503, json!({"error": "unavailable, retry: no leader known"})),
+        }
+    }
+
+    fn client(
+        &mut self,
+        req: ClientRequest,
+        reply: SyncSender<Response>,
+        new_writes: &mut Vec<u64>,
+    ) {
+        let deadline = Instant::now() + self.opts.request_timeout;
+        match req {
+            ClientRequest::Status => {
+                let _ = reply.try_send(self.status());
+            }
+            ClientRequest::Get(key) => match self.opts.read_mode {
+                ReadMode::Stale => {
+                    let _ = reply.try_send(self.read_now(&key));
+                }
+                mode => {
+                    let id = self.next_read;
+                    self.next_read += 1;
+                    let result = if mode == ReadMode::Lease {
+                        self.node.lease_read(id, wall_ms()).map(|_| ())
+                    } else {
+                        self.node.read_index(id)
+                    };
+                    match result {
+                        Ok(()) => {
+                            self.reads.insert(
+                                id,
+                                PendingRead {
+                                    key,
+                                    reply,
+                                    deadline,
+                                },
+                            );
+                        }
+                        Err(Refused::NotLeader(l)) => {
+                            let _ = reply.try_send(self.redirect(l, &format!("/kv/{key}")));
+                        }
+                    }
+                }
+            },
+            ClientRequest::Put(key, value) => {
+                let path = format!("/kv/{key}");
+                self.propose(
+                    Command::Put { key, value },
+                    reply,
+                    deadline,
+                    new_writes,
+                    &path,
+                )
+            }
+            ClientRequest::Cas(key, from, to) => {
+                let path = format!("/kv/{key}/cas");
+                self.propose(
+                    Command::Cas { key, from, to },
+                    reply,
+                    deadline,
+                    new_writes,
+                    &path,
+                )
+            }
+        }
+    }
+
+    fn propose(
+        &mut self,
+        cmd: Command,
+        reply: SyncSender<Response>,
+        deadline: Instant,
+        new_writes: &mut Vec<u64>,
+        path: &str,
+    ) {
+        let is_put = matches!(cmd, Command::Put { .. });
+        match self.node.propose(cmd) {
+            Ok((index, term)) => {
+                self.writes.insert(
+                    index,
+                    PendingWrite {
+                        term,
+                        reply,
+                        deadline,
+                        answered: false,
+                    },
+                );
+                // With write-ack leader, puts are answered once on the leader's disk (a cas needs
+                // its outcome, which only applying tells).
+                if is_put && self.opts.write_ack == WriteAck::Leader {
+                    new_writes.push(index);
+                }
+            }
+            Err(Refused::NotLeader(l)) => {
+                let _ = reply.try_send(self.redirect(l, path));
+            }
+        }
+    }
+
+    fn read_now(&self, key: &str) -> Response {
+        match self.kv.get(key) {
+            Some((v, version)) => Response::json(200, json!({"value": v, "version": version})),
+            None => Response::json(404, json!({"error": "absent", "key": key})),
+        }
+    }
+
+    fn status(&self) -> Response {
+        let mono = self.started.elapsed().as_millis() as u64;
+        Response::json(
+            200,
+            json!({
+                "id": self.opts.id,
+                "role": self.node.role(),
+                "term": self.node.term(),
+                "leader": self.node.leader(),
+                "leader_addr": self.node.leader().and_then(|l| self.opts.clients.get(&l)),
+                "commit_index": self.node.commit_index(),
+                "applied_index": self.kv.applied(),
+                "log_first_index": self.node.log().snapshot_index() + 1,
+                "log_last_index": self.node.log().last_index(),
+                "log_length": self.node.log().last_index() - self.node.log().snapshot_index(),
+                "keys": self.kv.len(),
+                "wall_clock_ms": wall_ms(),
+                "monotonic_ms": mono,
+                "read_mode": format!("{:?}", self.opts.read_mode).to_lowercase(),
+                "write_ack": format!("{:?}", self.opts.write_ack).to_lowercase(),
+            }),
+        )
+    }
+
+    /// Persist, then send, then apply and answer.
+    fn process(&mut self, ready: Ready, new_writes: &[u64]) -> Result<(), String> {
+        self.storage
+            .persist(&ready)
+            .map_err(|e| format!("disk: {e}"))?;
+        for env in ready.messages {
+            if let Some(out) = self.outboxes.get(&env.to) {
+                let _ = out.try_send(env);
+            }
+        }
+        for &index in new_writes {
+            if let Some(w) = self.writes.get_mut(&index) {
+                w.answered = true;
+                let _ = w
+                    .reply
+                    .try_send(Response::json(200, json!({"version": index})));
+            }
+        }
+        if let Some(s) = &ready.snapshot {
+            self.kv = Kv::restore(&s.data)?;
+            self.storage
+                .save_snapshot(s.last_index, s.last_term, &s.data, self.node.log())
+                .map_err(|e| format!("disk: {e}"))?;
+        }
+        for e in &ready.apply {
+            let outcome = self.kv.apply(e);
+            // Writes at indices up to this one that were not this entry are lost: the entry
+            // there is another term's (log matching), so they never take effect.
+            let lost: Vec<u64> = self.writes.range(..e.index).map(|(&i, _)| i).collect();
+            for i in lost {
+                let w = self.writes.remove(&i).expect("listed");
+                if !w.answered {
+                    let _ = w.reply.try_send(Response::json(503, json!({"error": "not applied: leadership changed, retry", "indeterminate": false})));
+                }
+            }
+            if let Some(w) = self.writes.remove(&e.index) {
+                if w.answered {
+                    continue;
+                }
+                let response = if w.term != e.term {
+                    Response::json(
+                        503,
+                        json!({"error": "not applied: leadership changed, retry", "indeterminate": false}),
+                    )
+                } else {
+                    match outcome {
+                        Applied::Written { version } => {
+                            Response::json(200, json!({"version": version}))
+                        }
+                        Applied::CasMismatch { current } => {
+                            Response::json(409, json!({"value": current}))
+                        }
+                        Applied::Noop => Response::json(
+                            500,
+                            json!({"error": "internal: a client write applied as a no-op"}),
+                        ),
+                    }
+                };
+                let _ = w.reply.try_send(response);
+            }
+        }
+        for id in ready.failed_reads {
+            if let Some(r) = self.reads.remove(&id) {
+                let leader = self.node.leader();
+                let _ = r
+                    .reply
+                    .try_send(self.redirect(leader, &format!("/kv/{}", r.key)));
+            }
+        }
+        self.ready_reads.extend(ready.reads);
+        let applied = self.kv.applied();
+        let mut still = Vec::new();
+        for (id, index) in std::mem::take(&mut self.ready_reads) {
+            if index <= applied {
+                if let Some(r) = self.reads.remove(&id) {
+                    let _ = r.reply.try_send(self.read_now(&r.key));
+                }
+            } else {
+                still.push((id, index));
+            }
+        }
+        self.ready_reads = still;
+        // §7: snapshot and compact once the log has grown.
+        let base = self.node.log().snapshot_index();
+        if applied >= base + self.opts.snapshot_every {
+            let data = self.kv.snapshot();
+            self.node.compact(applied, data.clone());
+            let term = self.node.log().snapshot_term();
+            self.storage
+                .save_snapshot(applied, term, &data, self.node.log())
+                .map_err(|e| format!("disk: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Answers requests that waited too long: the outcome of a write is unknown.
+    fn expire(&mut self, now: Instant) {
+        let late: Vec<u64> = self
+            .writes
+            .iter()
+            .filter(|(_, w)| w.deadline <= now)
+            .map(|(&i, _)| i)
+            .collect();
+        for i in late {
+            let w = self.writes.remove(&i).expect("listed");
+            if !w.answered {
+                let _ = w.reply.try_send(Response::json(
+                    503,
+                    json!({"error": "accepted but not known to be committed in time", "indeterminate": true}),
+                ));
+            }
+        }
+        let late: Vec<u64> = self
+            .reads
+            .iter()
+            .filter(|(_, r)| r.deadline <= now)
+            .map(|(&i, _)| i)
+            .collect();
+        for i in late {
+            let r = self.reads.remove(&i).expect("listed");
+            let _ = r.reply.try_send(Response::json(
+                503,
+                json!({"error": "unavailable, retry: read not confirmed in time"}),
+            ));
+        }
+    }
+}
+
+const MAX_FRAME: usize = 256 << 20;
+
+fn read_peer(conn: TcpStream, tx: SyncSender<Event>) {
+    let _ = conn.set_nodelay(true);
+    let mut r = BufReader::with_capacity(1 << 16, conn);
+    loop {
+        let mut len = [0u8; 4];
+        if r.read_exact(&mut len).is_err() {
+            return;
+        }
+        let len = u32::from_le_bytes(len) as usize;
+        if len > MAX_FRAME {
+            return;
+        }
+        let mut buf = vec![0u8; len];
+        if r.read_exact(&mut buf).is_err() {
+            return;
+        }
+        match serde_json::from_slice::<Envelope>(&buf) {
+            Ok(env) => {
+                if tx.send(Event::Peer(env)).is_err() {
+                    return;
+                }
+            }
+            Err(_) => return, // not a peer of ours; drop the connection
+        }
+    }
+}
+
+fn write_peer(addr: String, rx: Receiver<Envelope>) {
+    let mut conn: Option<BufWriter<TcpStream>> = None;
+    let mut retry_at = Instant::now();
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+            if batch.len() >= 1024 {
+                break;
+            }
+        }
+        if conn.is_none() && Instant::now() >= retry_at {
+            match addr
+                .parse::<SocketAddr>()
+                .ok()
+                .and_then(|a| TcpStream::connect_timeout(&a, Duration::from_millis(200)).ok())
+            {
+                Some(s) => {
+                    let _ = s.set_nodelay(true);
+                    let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
+                    conn = Some(BufWriter::with_capacity(1 << 16, s));
+                }
+                None => retry_at = Instant::now() + Duration::from_millis(50),
+            }
+        }
+        let Some(w) = conn.as_mut() else { continue };
+        let mut ok = true;
+        for env in &batch {
+            let body = serde_json::to_vec(env).expect("messages serialize");
+            if w.write_all(&(body.len() as u32).to_le_bytes())
+                .and_then(|_| w.write_all(&body))
+                .is_err()
+            {
+                ok = false;
+                break;
+            }
+        }
+        if !ok || w.flush().is_err() {
+            conn = None;
+        }
+    }
+}
+
+fn serve_client(conn: TcpStream, tx: SyncSender<Event>) {
+    let _ = conn.set_nodelay(true);
+    let Ok(mut out) = conn.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(conn);
+    loop {
+        let req = match http::read_request(&mut reader) {
+            Ok(r) => r,
+            Err(ReadError::Closed) => return,
+            Err(ReadError::Reply(resp)) => {
+                let _ = http::write_response(&mut out, &resp, false);
+                return;
+            }
+        };
+        let keep_alive = req.keep_alive;
+        let response = match parse(&req) {
+            Err(resp) => resp,
+            Ok(creq) => {
+                let (rtx, rrx) = mpsc::sync_channel(1);
+                match tx.try_send(Event::Client(creq, rtx)) {
+                    Err(TrySendError::Full(_)) => {
+                        Response::error(503, "unavailable, retry: overloaded")
+                    }
+                    Err(TrySendError::Disconnected(_)) => return,
+                    Ok(()) => rrx
+                        .recv_timeout(Duration::from_secs(30))
+                        .unwrap_or_else(|_| {
+                            Response::json(
+                                503,
+                                json!({"error": "no answer in time", "indeterminate": true}),
+                            )
+                        }),
+                }
+            }
+        };
+        if http::write_response(&mut out, &response, keep_alive).is_err() || !keep_alive {
+            return;
+        }
+    }
+}
+
+/// Validates a request into a command, or the 4xx answer saying what is wrong.
+fn parse(req: &Request) -> Result<ClientRequest, Response> {
+    if req.path == "/status" {
+        return match req.method.as_str() {
+            "GET" => Ok(ClientRequest::Status),
+            _ => Err(Response::error(405, "use GET /status")),
+        };
+    }
+    let Some(rest) = req.path.strip_prefix("/kv/") else {
+        return Err(Response::error(
+            404,
+            "no such path; the API is /kv/{key}, /kv/{key}/cas and /status",
+        ));
+    };
+    let (key, cas) = match rest.strip_suffix("/cas") {
+        Some(k) => (k, true),
+        None => (rest, false),
+    };
+    if key.is_empty()
+        || key.len() > 1024
+        || key.contains('/')
+        || key.chars().any(|c| c.is_control() || c == '?' || c == '%')
+    {
+        return Err(Response::error(
+            400,
+            "malformed key: 1 to 1024 characters, no '/', '?', '%' or control characters",
+        ));
+    }
+    let key = key.to_string();
+    let body = || -> Result<Value, Response> {
+        serde_json::from_slice(&req.body)
+            .map_err(|e| Response::error(400, &format!("malformed JSON body: {e}")))
+    };
+    match (req.method.as_str(), cas) {
+        ("GET", false) => Ok(ClientRequest::Get(key)),
+        ("PUT", false) => {
+            let v = body()?;
+            match v.get("value") {
+                Some(value) if v.as_object().is_some_and(|o| o.len() == 1) => {
+                    Ok(ClientRequest::Put(key, value.clone()))
+                }
+                _ => Err(Response::error(400, "body must be {\"value\": V}")),
+            }
+        }
+        ("POST", true) => {
+            let v = body()?;
+            match (v.get("from"), v.get("to")) {
+                (Some(from), Some(to)) if v.as_object().is_some_and(|o| o.len() == 2) => {
+                    Ok(ClientRequest::Cas(key, from.clone(), to.clone()))
+                }
+                _ => Err(Response::error(
+                    400,
+                    "body must be {\"from\": A, \"to\": B}",
+                )),
+            }
+        }
+        _ => Err(Response::error(
+            405,
+            "use GET or PUT on /kv/{key}, POST on /kv/{key}/cas",
+        )),
+    }
+}

@@ -1,0 +1,243 @@
+//! raftkv as real processes: clusters started from the built binary in temporary directories,
+//! over loopback TCP, with real fsync and real SIGKILL.
+
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use targets::client::Client;
+use targets::raftkv::cluster::LocalCluster;
+
+fn scratch(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("raftkv-e2e-{name}-{}", std::process::id()))
+}
+
+fn start(name: &str, n: u64, extra: &[&str]) -> LocalCluster {
+    let bin = Path::new(env!("CARGO_BIN_EXE_raftkv"));
+    LocalCluster::start(bin, n, &scratch(name), extra).expect("starts the cluster")
+}
+
+fn client(addr: &str) -> Client {
+    Client::new(addr, Duration::from_secs(3))
+}
+
+/// Puts through the leader, following redirects and retrying while there is none.
+fn put(c: &LocalCluster, key: &str, value: u64) -> u64 {
+    for _ in 0..100 {
+        let Some(leader) = c.wait_for_leader(Duration::from_secs(5)) else {
+            continue;
+        };
+        if let Ok(r) =
+            client(&leader).request("PUT", &format!("/kv/{key}"), Some(&json!({"value": value})))
+        {
+            if r.status == 200 {
+                return r.body["version"].as_u64().expect("a version");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no leader accepted put {key}={value}");
+}
+
+fn get(c: &LocalCluster, key: &str) -> (u16, serde_json::Value) {
+    for _ in 0..100 {
+        let Some(leader) = c.wait_for_leader(Duration::from_secs(5)) else {
+            continue;
+        };
+        if let Ok(r) = client(&leader).request("GET", &format!("/kv/{key}"), None) {
+            if r.status == 200 || r.status == 404 {
+                return (r.status, r.body);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no leader answered get {key}");
+}
+
+#[test]
+fn three_nodes_serve_reads_writes_and_cas() {
+    let c = start("three", 3, &[]);
+    let leader = c
+        .wait_for_leader(Duration::from_secs(10))
+        .expect("a leader is elected");
+    let mut l = client(&leader);
+    let v1 = put(&c, "x", 1);
+    assert_eq!(get(&c, "x"), (200, json!({"value": 1, "version": v1})));
+    let r = l
+        .request("POST", "/kv/x/cas", Some(&json!({"from": 1, "to": 2})))
+        .unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = l
+        .request("POST", "/kv/x/cas", Some(&json!({"from": 1, "to": 3})))
+        .unwrap();
+    assert_eq!((r.status, r.body.clone()), (409, json!({"value": 2})));
+    assert_eq!(get(&c, "nothing").0, 404);
+    let r = l
+        .request(
+            "PUT",
+            "/kv/doc",
+            Some(&json!({"value": {"any": ["json", 1, null]}})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(get(&c, "doc").1["value"], json!({"any": ["json", 1, null]}));
+    let status = l.request("GET", "/status", None).unwrap().body;
+    assert_eq!(status["role"], "leader");
+    for field in [
+        "term",
+        "commit_index",
+        "applied_index",
+        "log_length",
+        "wall_clock_ms",
+        "monotonic_ms",
+    ] {
+        assert!(status[field].is_u64(), "status has {field}: {status}");
+    }
+}
+
+#[test]
+fn a_follower_redirects_to_the_leader() {
+    let c = start("redirect", 3, &[]);
+    let leader = c
+        .wait_for_leader(Duration::from_secs(10))
+        .expect("a leader");
+    let follower = c.nodes.iter().find(|n| n.client_addr != leader).unwrap();
+    let r = client(&follower.client_addr)
+        .request("PUT", "/kv/k", Some(&json!({"value": 5})))
+        .unwrap();
+    assert_eq!(r.status, 307, "{r:?}");
+    assert_eq!(
+        r.location.as_deref(),
+        Some(format!("http://{leader}/kv/k").as_str())
+    );
+    assert_eq!(r.body["leader_addr"], json!(leader));
+}
+
+#[test]
+fn bad_requests_get_400_and_oversized_bodies_413() {
+    let c = start("bad", 3, &[]);
+    let leader = c
+        .wait_for_leader(Duration::from_secs(10))
+        .expect("a leader");
+    let mut l = client(&leader);
+    let raw = |body: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&leader).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "PUT /kv/k HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let out = raw("{not json");
+    assert!(
+        out.starts_with("HTTP/1.1 400") && out.contains("malformed JSON"),
+        "{out}"
+    );
+    let r = l.request("PUT", "/kv/k", Some(&json!({"val": 1}))).unwrap();
+    assert_eq!(r.status, 400);
+    let r = l
+        .request("POST", "/kv/k/cas", Some(&json!({"from": 1})))
+        .unwrap();
+    assert_eq!(r.status, 400);
+    let r = l.request("GET", "/kv/a%2Fb", None).unwrap();
+    assert_eq!(r.status, 400);
+    let huge = json!({"value": "x".repeat(2 << 20)});
+    let r = l.request("PUT", "/kv/k", Some(&huge));
+    assert!(
+        matches!(r, Ok(ref r) if r.status == 413) || r.is_err(),
+        "{r:?}"
+    );
+    // The node is still healthy afterwards.
+    assert_eq!(
+        client(&leader)
+            .request("GET", "/status", None)
+            .unwrap()
+            .status,
+        200
+    );
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill_of_every_node() {
+    let mut c = start("crash", 3, &[]);
+    c.wait_for_leader(Duration::from_secs(10))
+        .expect("a leader");
+    let mut versions = Vec::new();
+    for i in 0..50 {
+        versions.push(put(&c, &format!("k{}", i % 7), i));
+    }
+    for i in 0..3 {
+        c.kill(i);
+    }
+    for i in 0..3 {
+        c.start_node(i).unwrap();
+    }
+    c.wait_for_leader(Duration::from_secs(15))
+        .expect("a leader after restart");
+    for key in 0..7u64 {
+        let last = (0..50u64).filter(|i| i % 7 == key).max().unwrap();
+        let (status, body) = get(&c, &format!("k{key}"));
+        assert_eq!(status, 200);
+        assert_eq!(
+            body["value"],
+            json!(last),
+            "k{key} after every node was killed"
+        );
+        assert_eq!(body["version"], json!(versions[last as usize]));
+    }
+}
+
+#[test]
+fn five_nodes_elect_survive_two_kills_and_serve() {
+    let mut c = start("five", 5, &[]);
+    let leader = c
+        .wait_for_leader(Duration::from_secs(10))
+        .expect("a leader");
+    put(&c, "a", 1);
+    // Kill the leader and one more: three of five remain, a quorum.
+    let li = c
+        .nodes
+        .iter()
+        .position(|n| n.client_addr == leader)
+        .unwrap();
+    c.kill(li);
+    c.kill((li + 1) % 5);
+    let v = put(&c, "a", 2);
+    assert_eq!(get(&c, "a"), (200, json!({"value": 2, "version": v})));
+}
+
+#[test]
+fn snapshots_compact_the_log_and_a_lagging_node_catches_up() {
+    let mut c = start("snap", 3, &["--snapshot-every", "20"]);
+    c.wait_for_leader(Duration::from_secs(10))
+        .expect("a leader");
+    c.kill(2);
+    for i in 0..120 {
+        put(&c, &format!("s{}", i % 5), i);
+    }
+    c.start_node(2).unwrap();
+    // The restarted node needs entries the others compacted away: InstallSnapshot.
+    let mut n3 = client(&c.nodes[2].client_addr);
+    let mut caught_up = false;
+    for _ in 0..100 {
+        if let Ok(r) = n3.request("GET", "/status", None) {
+            if r.body["applied_index"].as_u64().unwrap_or(0) >= 120 {
+                assert!(
+                    r.body["log_length"].as_u64().unwrap() < 60,
+                    "the log was compacted: {}",
+                    r.body
+                );
+                caught_up = true;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(caught_up, "node 3 caught up through a snapshot");
+    assert_eq!(get(&c, "s4").1["value"], json!(119));
+}
