@@ -49,7 +49,7 @@ fn run_load(leader: &str, clients: usize, seconds: f64) -> (f64, Duration, Durat
                     i += 1;
                     let key = format!("/kv/b{}", (i * 31 + c as u64) % 100);
                     let t = Instant::now();
-                    let r = if i % 2 == 0 {
+                    let r = if i.is_multiple_of(2) {
                         client.request("PUT", &key, Some(&json!({"value": i})))
                     } else {
                         client.request("GET", &key, None)

@@ -93,7 +93,7 @@ impl Log {
             return &[];
         }
         let start = (from - self.snapshot_index - 1) as usize;
-        let end = (start + max).min(self.entries.len());
+        let end = start.saturating_add(max).min(self.entries.len());
         &self.entries[start..end]
     }
 
