@@ -639,6 +639,21 @@ impl Node {
             self.send(from, msg);
             return;
         }
+        // Input from the network is checked before it can reach an assertion: entries must
+        // continue from prev_index with terms that never decrease and never exceed the sender's.
+        let well_formed = entries.iter().enumerate().all(|(i, e)| {
+            e.index == prev_index + 1 + i as u64
+                && e.term <= term
+                && e.term
+                    >= if i == 0 {
+                        prev_term
+                    } else {
+                        entries[i - 1].term
+                    }
+        });
+        if !well_formed || prev_term > term {
+            return;
+        }
         // term == self.term: `from` is this term's leader (§5.2 allows only one).
         if self.role != Role::Follower || self.leader != Some(from) {
             assert!(
@@ -885,5 +900,50 @@ impl Node {
         let term = self.log.term_at(index).expect("index is in the log");
         self.log.compact(index, term);
         self.snapshot_data = Some(data);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_append_entries_from_the_network_is_ignored_not_a_panic() {
+        let mut n = Node::new(Config::new(1, vec![1, 2, 3]), 0, None, Log::default(), None);
+        let entry = |index, term| Entry {
+            index,
+            term,
+            command: Command::Noop,
+        };
+        for entries in [
+            vec![entry(5, 1)],
+            vec![entry(1, 9)],
+            vec![entry(1, 2), entry(2, 1)],
+        ] {
+            n.step(
+                2,
+                Message::AppendEntries {
+                    term: 2,
+                    prev_index: 0,
+                    prev_term: 0,
+                    entries,
+                    commit: 0,
+                    round: 0,
+                },
+            );
+        }
+        assert_eq!(n.log().last_index(), 0);
+        n.step(
+            2,
+            Message::AppendEntries {
+                term: 2,
+                prev_index: 0,
+                prev_term: 0,
+                entries: vec![entry(1, 2)],
+                commit: 1,
+                round: 0,
+            },
+        );
+        assert_eq!((n.log().last_index(), n.commit_index()), (1, 1));
     }
 }
