@@ -447,6 +447,16 @@ impl Server {
             }
         }
         if let Some(s) = &ready.snapshot {
+            // Writes at indices the snapshot covers were never applied here one by one, so their
+            // fate is unknown to this node: they may be in the snapshot or overwritten.
+            for (_, w) in self.writes.extract_if(..=s.last_index, |_, _| true) {
+                if !w.answered {
+                    let _ = w.reply.try_send(Response::json(
+                        503,
+                        json!({"error": "outcome unknown: replaced by a snapshot from the leader", "indeterminate": true}),
+                    ));
+                }
+            }
             self.kv = Kv::restore(&s.data)?;
             self.storage
                 .save_snapshot(s.last_index, s.last_term, &s.data, self.node.log())
@@ -454,15 +464,6 @@ impl Server {
         }
         for e in &ready.apply {
             let outcome = self.kv.apply(e);
-            // Writes at indices up to this one that were not this entry are lost: the entry
-            // there is another term's (log matching), so they never take effect.
-            let lost: Vec<u64> = self.writes.range(..e.index).map(|(&i, _)| i).collect();
-            for i in lost {
-                let w = self.writes.remove(&i).expect("listed");
-                if !w.answered {
-                    let _ = w.reply.try_send(Response::json(503, json!({"error": "not applied: leadership changed, retry", "indeterminate": false})));
-                }
-            }
             if let Some(w) = self.writes.remove(&e.index) {
                 if w.answered {
                     continue;
