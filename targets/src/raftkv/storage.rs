@@ -18,10 +18,20 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-#[derive(Serialize, Deserialize)]
+/// A record as read back.
+#[derive(Deserialize)]
 enum Record {
     Hard { term: u64, vote: Option<NodeId> },
     Entries(Vec<Entry>),
+    TruncateFrom(u64),
+}
+
+/// The same record as written: borrowed, so persisting a batch copies no entries. Serde gives
+/// both the same JSON.
+#[derive(Serialize)]
+enum RecordRef<'a> {
+    Hard { term: u64, vote: Option<NodeId> },
+    Entries(&'a [Entry]),
     TruncateFrom(u64),
 }
 
@@ -140,13 +150,13 @@ impl Storage {
         if let Some((term, vote)) = ready.hard_state {
             self.term = term;
             self.vote = vote;
-            encode(&Record::Hard { term, vote }, &mut out);
+            encode(&RecordRef::Hard { term, vote }, &mut out);
         }
         if let Some(i) = ready.truncate_from {
-            encode(&Record::TruncateFrom(i), &mut out);
+            encode(&RecordRef::TruncateFrom(i), &mut out);
         }
         if !ready.append.is_empty() {
-            encode(&Record::Entries(ready.append.clone()), &mut out);
+            encode(&RecordRef::Entries(&ready.append), &mut out);
         }
         if out.is_empty() {
             return Ok(());
@@ -187,15 +197,15 @@ impl Storage {
         self.replace("snapshot.json", &bytes)?;
         let mut out = Vec::new();
         encode(
-            &Record::Hard {
+            &RecordRef::Hard {
                 term: self.term,
                 vote: self.vote,
             },
             &mut out,
         );
-        let after: Vec<Entry> = log.slice(last_index + 1, usize::MAX).to_vec();
+        let after = log.slice(last_index + 1, usize::MAX);
         if !after.is_empty() {
-            encode(&Record::Entries(after), &mut out);
+            encode(&RecordRef::Entries(after), &mut out);
         }
         self.replace("raft.log", &out)?;
         self.file = OpenOptions::new()
@@ -221,7 +231,7 @@ impl Storage {
     }
 }
 
-fn encode(record: &Record, out: &mut Vec<u8>) {
+fn encode(record: &RecordRef, out: &mut Vec<u8>) {
     let json = serde_json::to_vec(record).expect("records serialize");
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32(&json).to_le_bytes());
