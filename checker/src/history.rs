@@ -288,19 +288,6 @@ impl History {
         })
     }
 
-    /// The distinct keys of the client operations, in order of first appearance. `None` stands
-    /// for the single register of a history without keys.
-    pub fn keys(&self) -> Vec<Option<String>> {
-        let mut seen = std::collections::HashSet::new();
-        let mut keys = Vec::new();
-        for op in &self.ops {
-            if seen.insert(op.key.clone()) {
-                keys.push(op.key.clone());
-            }
-        }
-        keys
-    }
-
     /// The fault events, for reports.
     pub fn nemesis_events(&self) -> impl Iterator<Item = &Event> {
         self.events.iter().filter(|e| e.process == Process::Nemesis)

@@ -23,13 +23,6 @@ pub enum ClientError {
     Malformed(String, String),
 }
 
-impl ClientError {
-    /// True when the request certainly never reached the server.
-    pub fn certainly_not_sent(&self) -> bool {
-        matches!(self, ClientError::Connect(..))
-    }
-}
-
 /// One keep-alive connection to one address.
 pub struct Client {
     addr: String,
@@ -44,10 +37,6 @@ impl Client {
             timeout,
             conn: None,
         }
-    }
-
-    pub fn addr(&self) -> &str {
-        &self.addr
     }
 
     fn connect(&mut self) -> Result<&mut BufReader<TcpStream>, ClientError> {

@@ -149,19 +149,6 @@ pub struct Ready {
     pub failed_reads: Vec<u64>,
 }
 
-impl Ready {
-    pub fn is_empty(&self) -> bool {
-        self.hard_state.is_none()
-            && self.truncate_from.is_none()
-            && self.append.is_empty()
-            && self.snapshot.is_none()
-            && self.messages.is_empty()
-            && self.apply.is_empty()
-            && self.reads.is_empty()
-            && self.failed_reads.is_empty()
-    }
-}
-
 /// Why a proposal or read was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refused {
@@ -269,14 +256,8 @@ impl Node {
     pub fn commit_index(&self) -> u64 {
         self.commit
     }
-    pub fn applied_index(&self) -> u64 {
-        self.applied
-    }
     pub fn log(&self) -> &Log {
         &self.log
-    }
-    pub fn voted_for(&self) -> Option<NodeId> {
-        self.voted_for
     }
 
     /// Takes the accumulated outputs.
@@ -848,15 +829,15 @@ impl Node {
 
     /// A lease read: served locally while a quorum confirmed leadership recently enough, by this
     /// node's own clock. Unsafe when clocks jump or the leader is paused past its lease.
-    pub fn lease_read(&mut self, id: u64, now_ms: u64) -> Result<bool, Refused> {
+    pub fn lease_read(&mut self, id: u64, now_ms: u64) -> Result<(), Refused> {
         if self.role != Role::Leader {
             return Err(Refused::NotLeader(self.leader));
         }
         if self.committed_in_term() && now_ms < self.lease_until {
             self.ready.reads.push((id, self.commit));
-            Ok(true)
+            Ok(())
         } else {
-            self.read_index(id).map(|_| false)
+            self.read_index(id)
         }
     }
 

@@ -321,7 +321,7 @@ impl Server {
                     let id = self.next_read;
                     self.next_read += 1;
                     let result = if mode == ReadMode::Lease {
-                        self.node.lease_read(id, wall_ms()).map(|_| ())
+                        self.node.lease_read(id, wall_ms())
                     } else {
                         self.node.read_index(id)
                     };
