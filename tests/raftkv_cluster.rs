@@ -20,37 +20,42 @@ fn client(addr: &str) -> Client {
     Client::new(addr, Duration::from_secs(3))
 }
 
-/// Puts through the leader, following redirects and retrying while there is none.
-fn put(c: &LocalCluster, key: &str, value: u64) -> u64 {
+/// Sends a request to whichever node leads, retrying (bounded) until one gives an answer in
+/// `accept`; elections and restarts in between only cost retries.
+fn at_leader(
+    c: &LocalCluster,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+    accept: &[u16],
+) -> targets::client::Reply {
     for _ in 0..100 {
-        let Some(leader) = c.wait_for_leader(Duration::from_secs(5)) else {
-            continue;
-        };
-        if let Ok(r) =
-            client(&leader).request("PUT", &format!("/kv/{key}"), Some(&json!({"value": value})))
-        {
-            if r.status == 200 {
-                return r.body["version"].as_u64().expect("a version");
+        if let Some(leader) = c.wait_for_leader(Duration::from_secs(5)) {
+            if let Ok(r) = client(&leader).request(method, path, body.as_ref()) {
+                if accept.contains(&r.status) {
+                    return r;
+                }
             }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("no leader accepted put {key}={value}");
+    panic!("no leader answered {method} {path}");
+}
+
+fn put(c: &LocalCluster, key: &str, value: u64) -> u64 {
+    let r = at_leader(
+        c,
+        "PUT",
+        &format!("/kv/{key}"),
+        Some(json!({"value": value})),
+        &[200],
+    );
+    r.body["version"].as_u64().expect("a version")
 }
 
 fn get(c: &LocalCluster, key: &str) -> (u16, serde_json::Value) {
-    for _ in 0..100 {
-        let Some(leader) = c.wait_for_leader(Duration::from_secs(5)) else {
-            continue;
-        };
-        if let Ok(r) = client(&leader).request("GET", &format!("/kv/{key}"), None) {
-            if r.status == 200 || r.status == 404 {
-                return (r.status, r.body);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("no leader answered get {key}");
+    let r = at_leader(c, "GET", &format!("/kv/{key}"), None, &[200, 404]);
+    (r.status, r.body)
 }
 
 #[test]

@@ -526,14 +526,7 @@ impl Server {
 
     /// Answers requests that waited too long: the outcome of a write is unknown.
     fn expire(&mut self, now: Instant) {
-        let late: Vec<u64> = self
-            .writes
-            .iter()
-            .filter(|(_, w)| w.deadline <= now)
-            .map(|(&i, _)| i)
-            .collect();
-        for i in late {
-            let w = self.writes.remove(&i).expect("listed");
+        for (_, w) in self.writes.extract_if(.., |_, w| w.deadline <= now) {
             if !w.answered {
                 let _ = w.reply.try_send(Response::json(
                     503,
@@ -541,14 +534,7 @@ impl Server {
                 ));
             }
         }
-        let late: Vec<u64> = self
-            .reads
-            .iter()
-            .filter(|(_, r)| r.deadline <= now)
-            .map(|(&i, _)| i)
-            .collect();
-        for i in late {
-            let r = self.reads.remove(&i).expect("listed");
+        for (_, r) in self.reads.extract_if(|_, r| r.deadline <= now) {
             let _ = r.reply.try_send(Response::json(
                 503,
                 json!({"error": "unavailable, retry: read not confirmed in time"}),
