@@ -166,6 +166,8 @@ impl HistoryError {
 pub struct History {
     /// Where the history came from (a file name), for messages.
     pub source_name: String,
+    /// The format it was read from (`Jsonl` for histories built in memory).
+    pub format: crate::import::Format,
     pub events: Vec<Event>,
     /// Client operations in invocation order.
     pub ops: Vec<Operation>,
@@ -283,6 +285,7 @@ impl History {
         }
         Ok(History {
             source_name: source_name.to_string(),
+            format: crate::import::Format::Jsonl,
             events,
             ops,
         })

@@ -9,16 +9,28 @@ use serde_json::{Map, Value};
 use std::path::Path;
 
 /// A history file format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
     /// Decide from the first non-blank line.
     Auto,
     /// faultline's native format: one JSON object per line.
+    #[default]
     Jsonl,
     /// One Jepsen EDN map per line: `{:process 9, :type :invoke, :f :append, ...}`.
     JepsenEdn,
     /// Jepsen log lines: `INFO  jepsen.util - 2 :invoke :cas [1 2]` (tabs or spaces).
     JepsenLog,
+}
+
+impl Format {
+    /// The data type histories in this format usually hold: Jepsen's EDN kv histories are
+    /// append histories; everything else is read/write/cas.
+    pub fn default_model(self) -> crate::model::ModelKind {
+        match self {
+            Format::JepsenEdn => crate::model::ModelKind::KvAppend,
+            _ => crate::model::ModelKind::CasRegister,
+        }
+    }
 }
 
 impl std::str::FromStr for Format {
@@ -84,7 +96,9 @@ pub fn parse_str(source_name: &str, text: &str, format: Format) -> Result<Histor
         .map_err(|msg| HistoryError::new(source_name, line_no, msg))?;
         events.push(event);
     }
-    History::from_events(source_name, events)
+    let mut history = History::from_events(source_name, events)?;
+    history.format = format;
+    Ok(history)
 }
 
 fn first_content_line(text: &str) -> Option<(usize, &str)> {
@@ -335,6 +349,11 @@ mod tests {
                     INFO  jepsen.util - 1 :invoke :read nil\n\
                     INFO  jepsen.util - 1 :ok :read 3\n";
         let h = parse_str("e.log", text, Format::Auto).unwrap();
+        assert_eq!(
+            h.format,
+            Format::JepsenLog,
+            "auto resolves to the detected format"
+        );
         assert_eq!(h.ops.len(), 2);
         assert_eq!(h.ops[0].input, serde_json::json!([1, 2]));
         assert_eq!(h.ops[0].outcome, Outcome::Info);

@@ -66,9 +66,7 @@ fn check_one(file: &std::path::Path, args: &CheckArgs) -> u8 {
         Ok(h) => h,
         Err(e) => return bad_input(args, &file.display().to_string(), &e.to_string()),
     };
-    let model = args
-        .model
-        .unwrap_or_else(|| default_model(file, args.format));
+    let model = args.model.unwrap_or_else(|| history.format.default_model());
     let counters = Arc::new(Counters::default());
     let opts = Options {
         timeout: args.timeout.map(Duration::from_secs_f64),
@@ -84,21 +82,6 @@ fn check_one(file: &std::path::Path, args: &CheckArgs) -> u8 {
             report.verdict.exit_code() as u8
         }
         Err(e) => bad_input(args, &label, &e.to_string()),
-    }
-}
-
-/// Jepsen's EDN kv histories are append histories; everything else defaults to cas-register.
-fn default_model(file: &std::path::Path, format: Format) -> ModelKind {
-    let format = match format {
-        Format::Auto => std::fs::read_to_string(file)
-            .ok()
-            .and_then(|t| import::detect(&t))
-            .unwrap_or(Format::Jsonl),
-        f => f,
-    };
-    match format {
-        Format::JepsenEdn => ModelKind::KvAppend,
-        _ => ModelKind::CasRegister,
     }
 }
 
