@@ -1,102 +1,206 @@
-//! Launching a raftkv cluster as local processes on loopback, each in its own data directory.
-//! Dropping a [`LocalCluster`] kills and reaps every node and removes the directory.
+//! Launching a raftkv cluster as local processes, each node with its own data directory and log.
+//!
+//! [`LocalCluster::start`] is the quick form for tests: `n` nodes on loopback that reach each
+//! other directly. [`LocalCluster::launch`] takes a [`ClusterSpec`] saying, per node, where it
+//! listens, how it reaches each peer (directly, or through a fault-injecting proxy), which network
+//! namespace it runs in and which environment it gets (libfaketime's, for clock faults).
+//!
+//! Every node runs in its own process group, so a Ctrl-C typed at the harness reaches the harness
+//! only, and the harness decides how the nodes end. Dropping a [`LocalCluster`] kills and reaps
+//! every node, and removes the directory unless the spec asks to keep it.
 
 use crate::client::Client;
+use std::collections::BTreeMap;
+use std::fs::File;
 use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How to launch one node.
+#[derive(Clone, Debug)]
+pub struct NodeSpec {
+    /// The address clients use (and the node listens on).
+    pub client_addr: String,
+    /// The address the node listens on for peers.
+    pub peer_listen: String,
+    /// How this node reaches every member's peer port, its own included: `id → addr`.
+    pub peers: BTreeMap<u64, String>,
+    /// A network namespace to run in (a path such as `/run/netns/NAME`).
+    pub netns: Option<PathBuf>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+/// How to launch a cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    /// The program, and the arguments that come before the node's flags (for a program that
+    /// runs raftkv as a subcommand).
+    pub program: PathBuf,
+    pub program_args: Vec<String>,
+    /// Directory for node data (`n{id}/`) and logs (`n{id}.log`).
+    pub dir: PathBuf,
+    /// Flags for every node (modes, knobs).
+    pub extra: Vec<String>,
+    pub nodes: Vec<NodeSpec>,
+    /// Keep `dir` when the cluster is dropped (stored runs keep their node logs).
+    pub keep_dir: bool,
+}
+
 pub struct LocalNode {
     pub id: u64,
     pub client_addr: String,
-    pub peer_addr: String,
     pub data_dir: PathBuf,
+    pub log_path: PathBuf,
     pub child: Option<Child>,
+    spec: NodeSpec,
 }
 
 pub struct LocalCluster {
-    binary: PathBuf,
+    spec: ClusterSpec,
     pub dir: PathBuf,
     pub nodes: Vec<LocalNode>,
-    extra: Vec<String>,
 }
 
 /// A free loopback port (bound and released; good enough on a quiet machine).
-fn free_port() -> std::io::Result<u16> {
+pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// `n` nodes on loopback on free ports, reaching each other directly.
+pub fn loopback_nodes(n: u64) -> std::io::Result<Vec<NodeSpec>> {
+    let mut addrs = Vec::new();
+    for _ in 0..n {
+        addrs.push((
+            format!("127.0.0.1:{}", free_port()?),
+            format!("127.0.0.1:{}", free_port()?),
+        ));
+    }
+    let peers: BTreeMap<u64, String> = (1..=n)
+        .zip(&addrs)
+        .map(|(id, (_, p))| (id, p.clone()))
+        .collect();
+    Ok(addrs
+        .into_iter()
+        .map(|(client_addr, peer_listen)| NodeSpec {
+            client_addr,
+            peer_listen,
+            peers: peers.clone(),
+            netns: None,
+            env: Vec::new(),
+        })
+        .collect())
+}
+
 impl LocalCluster {
-    /// Starts `n` nodes of `binary` under `dir` with extra flags (modes, knobs) for every node.
+    /// Starts `n` nodes of `binary` on loopback under `dir` with extra flags for every node.
     pub fn start(
         binary: &Path,
         n: u64,
         dir: &Path,
         extra: &[&str],
     ) -> std::io::Result<LocalCluster> {
-        std::fs::create_dir_all(dir)?;
-        let mut nodes = Vec::new();
-        for id in 1..=n {
-            nodes.push(LocalNode {
-                id,
-                client_addr: format!("127.0.0.1:{}", free_port()?),
-                peer_addr: format!("127.0.0.1:{}", free_port()?),
-                data_dir: dir.join(format!("n{id}")),
-                child: None,
-            });
-        }
-        let mut cluster = LocalCluster {
-            binary: binary.to_path_buf(),
+        LocalCluster::launch(ClusterSpec {
+            program: binary.to_path_buf(),
+            program_args: Vec::new(),
             dir: dir.to_path_buf(),
-            nodes,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            nodes: loopback_nodes(n)?,
+            keep_dir: false,
+        })
+    }
+
+    /// Starts every node of `spec`.
+    pub fn launch(spec: ClusterSpec) -> std::io::Result<LocalCluster> {
+        std::fs::create_dir_all(&spec.dir)?;
+        let nodes = spec
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, ns)| {
+                let id = i as u64 + 1;
+                LocalNode {
+                    id,
+                    client_addr: ns.client_addr.clone(),
+                    data_dir: spec.dir.join(format!("n{id}")),
+                    log_path: spec.dir.join(format!("n{id}.log")),
+                    child: None,
+                    spec: ns.clone(),
+                }
+            })
+            .collect();
+        let mut cluster = LocalCluster {
+            dir: spec.dir.clone(),
+            spec,
+            nodes,
         };
-        for i in 0..n as usize {
+        for i in 0..cluster.nodes.len() {
             cluster.start_node(i)?;
         }
         Ok(cluster)
     }
 
-    fn list(&self, f: impl Fn(&LocalNode) -> &str) -> String {
-        self.nodes
-            .iter()
-            .map(|n| format!("{}={}", n.id, f(n)))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    /// (Re)starts node `i` (0-based) from its data directory; its log goes to `n{id}.log`.
+    /// (Re)starts node `i` (0-based) from its data directory; its log is appended to.
     pub fn start_node(&mut self, i: usize) -> std::io::Result<()> {
-        let peers = self.list(|n| &n.peer_addr);
-        let clients = self.list(|n| &n.client_addr);
+        let clients = self
+            .nodes
+            .iter()
+            .map(|n| format!("{}={}", n.id, n.client_addr))
+            .collect::<Vec<_>>()
+            .join(",");
         let n = &self.nodes[i];
+        let peers = n
+            .spec
+            .peers
+            .iter()
+            .map(|(id, a)| format!("{id}={a}"))
+            .collect::<Vec<_>>()
+            .join(",");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.join(format!("n{}.log", n.id)))?;
-        let child = Command::new(&self.binary)
-            .args([
-                "--id",
-                &n.id.to_string(),
-                "--listen",
-                &n.client_addr,
-                "--peer-listen",
-                &n.peer_addr,
-            ])
+            .open(&n.log_path)?;
+        let mut cmd = Command::new(&self.spec.program);
+        cmd.args(&self.spec.program_args)
+            .args(["--id", &n.id.to_string(), "--listen", &n.client_addr])
+            .args(["--peer-listen", &n.spec.peer_listen])
             .args(["--peers", &peers, "--clients", &clients])
             .arg("--data-dir")
             .arg(&n.data_dir)
-            .args(&self.extra)
+            .args(&self.spec.extra)
+            .envs(n.spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
-            .spawn()?;
+            .process_group(0);
+        // Opened here, entered in the child between fork and exec: setns is async-signal-safe.
+        let netns = n.spec.netns.as_ref().map(File::open).transpose()?;
+        if let Some(ns) = netns.as_ref() {
+            let fd = ns.as_raw_fd();
+            // SAFETY: the closure only calls setns, which is async-signal-safe.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn()?;
         self.nodes[i].child = Some(child);
         Ok(())
     }
 
-    /// SIGKILL node `i` and reap it.
+    /// The process id of node `i`, while it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.nodes[i].child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL node `i` and reap it. A stopped process dies of SIGKILL too.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.nodes[i].child.take() {
             let _ = c.kill();
@@ -104,27 +208,40 @@ impl LocalCluster {
         }
     }
 
+    /// Whether node `i`'s process has exited on its own (it is reaped if so).
+    pub fn exited(&mut self, i: usize) -> Option<std::process::ExitStatus> {
+        let status = self.nodes[i].child.as_mut()?.try_wait().ok()??;
+        self.nodes[i].child = None;
+        Some(status)
+    }
+
     /// The client address of the node every live node agrees leads, waiting up to `timeout`.
     pub fn wait_for_leader(&self, timeout: Duration) -> Option<String> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            let mut seen = Vec::new();
-            for n in self.nodes.iter().filter(|n| n.child.is_some()) {
-                let mut c = Client::new(&n.client_addr, Duration::from_millis(300));
-                if let Ok(r) = c.request("GET", "/status", None) {
-                    seen.push(r.body["leader_addr"].as_str().map(str::to_string));
-                }
-            }
-            let live = self.nodes.iter().filter(|n| n.child.is_some()).count();
-            if seen.len() == live
-                && !seen.is_empty()
-                && seen.iter().all(|l| l.is_some() && *l == seen[0])
-            {
-                return seen[0].clone();
+            if let Some(l) = self.leader() {
+                return Some(self.nodes[l].client_addr.clone());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         None
+    }
+
+    /// The index of the node every live node names as leader right now, if they agree.
+    pub fn leader(&self) -> Option<usize> {
+        let mut seen = Vec::new();
+        let live: Vec<&LocalNode> = self.nodes.iter().filter(|n| n.child.is_some()).collect();
+        for n in &live {
+            let mut c = Client::new(&n.client_addr, Duration::from_millis(300));
+            let r = c.request("GET", "/status", None).ok()?;
+            seen.push(r.body["leader"].as_u64()?);
+        }
+        let first = *seen.first()?;
+        if seen.iter().all(|&l| l == first) {
+            self.nodes.iter().position(|n| n.id == first)
+        } else {
+            None
+        }
     }
 }
 
@@ -133,6 +250,8 @@ impl Drop for LocalCluster {
         for i in 0..self.nodes.len() {
             self.kill(i);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.spec.keep_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

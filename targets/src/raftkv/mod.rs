@@ -37,6 +37,7 @@
 //! Membership is fixed (no §6 configuration changes); snapshots are sent whole in one message;
 //! there is no pre-vote or leadership transfer; the client API is HTTP/1.1 without TLS.
 
+pub mod cli;
 pub mod cluster;
 pub mod http;
 pub mod kv;

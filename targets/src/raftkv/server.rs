@@ -64,6 +64,8 @@ enum Event {
 
 enum ClientRequest {
     Get(String),
+    /// `GET /kv/{key}?local`: this node's applied state, whatever the read mode (final reads).
+    GetLocal(String),
     Put(String, Value),
     Cas(String, Value, Value),
     Status,
@@ -312,6 +314,9 @@ impl Server {
         match req {
             ClientRequest::Status => {
                 let _ = reply.try_send(self.status());
+            }
+            ClientRequest::GetLocal(key) => {
+                let _ = reply.try_send(self.read_now(&key));
             }
             ClientRequest::Get(key) => match self.opts.read_mode {
                 ReadMode::Stale => {
@@ -659,13 +664,17 @@ fn serve_client(conn: TcpStream, tx: SyncSender<Event>) {
 
 /// Validates a request into a command, or the 4xx answer saying what is wrong.
 fn parse(req: &Request) -> Result<ClientRequest, Response> {
-    if req.path == "/status" {
+    let (path, query) = match req.path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (req.path.as_str(), None),
+    };
+    if path == "/status" {
         return match req.method.as_str() {
             "GET" => Ok(ClientRequest::Status),
             _ => Err(Response::error(405, "use GET /status")),
         };
     }
-    let Some(rest) = req.path.strip_prefix("/kv/") else {
+    let Some(rest) = path.strip_prefix("/kv/") else {
         return Err(Response::error(
             404,
             "no such path; the API is /kv/{key}, /kv/{key}/cas and /status",
@@ -690,7 +699,18 @@ fn parse(req: &Request) -> Result<ClientRequest, Response> {
         serde_json::from_slice(&req.body)
             .map_err(|e| Response::error(400, &format!("malformed JSON body: {e}")))
     };
+    let local = match query {
+        None => false,
+        Some("local") if req.method == "GET" && !cas => true,
+        Some(q) => {
+            return Err(Response::error(
+                400,
+                &format!("unknown query {q:?}; the only one is GET /kv/{{key}}?local"),
+            ))
+        }
+    };
     match (req.method.as_str(), cas) {
+        ("GET", false) if local => Ok(ClientRequest::GetLocal(key)),
         ("GET", false) => Ok(ClientRequest::Get(key)),
         ("PUT", false) => {
             let v = body()?;

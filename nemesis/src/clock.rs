@@ -1,0 +1,213 @@
+//! Clock faults through libfaketime (Debian's `libfaketime`): each node runs with
+//! `LD_PRELOAD=libfaketimeMT.so.1` and its own control file, which libfaketime re-reads on every
+//! clock call, so the harness can change a running node's offset and rate. Only the wall clock is
+//! faked (`FAKETIME_DONT_FAKE_MONOTONIC=1`), as when an operator or a broken NTP daemon sets a
+//! machine's time: timers built on the monotonic clock keep their pace, and everything that trusts
+//! wall-clock time (leases, timestamps) is misled.
+//!
+//! libfaketime computes a node's time as `S + (t − S)·rate + offset`, where `S` is when the process
+//! started. Changing the rate alone would jump the clock, so every change recomputes the offset to
+//! keep the clock continuous at the moment of change (bumps excepted, which are jumps by design).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Where Debian and a hand-built install put the library; `FAULTLINE_LIBFAKETIME` overrides.
+const CANDIDATES: &[&str] = &[
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+    "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+    "/usr/lib/faketime/libfaketimeMT.so.1",
+    "/usr/local/lib/faketime/libfaketimeMT.so.1",
+];
+
+/// The libfaketime library, if installed.
+pub fn find_libfaketime() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("FAULTLINE_LIBFAKETIME") {
+        return Some(PathBuf::from(p)).filter(|p| p.exists());
+    }
+    CANDIDATES.iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+/// Real wall-clock time in milliseconds since the epoch.
+pub fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
+#[derive(Clone, Copy, Debug)]
+struct NodeClock {
+    offset_ms: f64,
+    rate: f64,
+    /// When the node's current process started (real ms since the epoch).
+    started_ms: f64,
+}
+
+impl NodeClock {
+    fn at(&self, real_ms: f64) -> f64 {
+        self.started_ms + (real_ms - self.started_ms) * self.rate + self.offset_ms
+    }
+}
+
+/// Per-node clock control for one run.
+pub struct Clocks {
+    lib: PathBuf,
+    files: Vec<PathBuf>,
+    nodes: Mutex<Vec<NodeClock>>,
+}
+
+impl Clocks {
+    /// Control files for `n` nodes under `dir`, every clock true.
+    pub fn new(lib: &Path, dir: &Path, n: usize) -> std::io::Result<Clocks> {
+        std::fs::create_dir_all(dir)?;
+        let now = now_ms();
+        let clocks = Clocks {
+            lib: lib.to_path_buf(),
+            files: (0..n)
+                .map(|i| dir.join(format!("n{}.faketime", i + 1)))
+                .collect(),
+            nodes: Mutex::new(vec![
+                NodeClock {
+                    offset_ms: 0.0,
+                    rate: 1.0,
+                    started_ms: now,
+                };
+                n
+            ]),
+        };
+        for i in 0..n {
+            clocks.write(i)?;
+        }
+        Ok(clocks)
+    }
+
+    /// The environment node `i` runs with.
+    pub fn env(&self, i: usize) -> Vec<(String, String)> {
+        vec![
+            ("LD_PRELOAD".into(), self.lib.display().to_string()),
+            (
+                "FAKETIME_TIMESTAMP_FILE".into(),
+                self.files[i].display().to_string(),
+            ),
+            ("FAKETIME_NO_CACHE".into(), "1".into()),
+            ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
+        ]
+    }
+
+    fn write(&self, i: usize) -> std::io::Result<()> {
+        let c = self.nodes.lock().expect("clock lock")[i];
+        let text = if c.rate == 1.0 {
+            format!("{:+.3}s\n", c.offset_ms / 1000.0)
+        } else {
+            format!("{:+.3}s x{}\n", c.offset_ms / 1000.0, c.rate)
+        };
+        // Rename is atomic: libfaketime never reads a half-written file.
+        let tmp = self.files[i].with_extension("tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &self.files[i])
+    }
+
+    /// Node `i`'s process has just (re)started: its clock stays where it was (a machine's clock
+    /// does not reset when a program restarts), so the offset absorbs the new start time.
+    pub fn restarted(&self, i: usize) -> std::io::Result<()> {
+        let now = now_ms();
+        {
+            let mut nodes = self.nodes.lock().expect("clock lock");
+            let c = &mut nodes[i];
+            let shown = c.at(now);
+            c.started_ms = now;
+            c.offset_ms = shown - now;
+        }
+        self.write(i)
+    }
+
+    /// Moves node `i`'s clock by `delta_ms` at once.
+    pub fn bump(&self, i: usize, delta_ms: f64) -> std::io::Result<()> {
+        self.nodes.lock().expect("clock lock")[i].offset_ms += delta_ms;
+        self.write(i)
+    }
+
+    /// Makes node `i`'s clock run at `rate` from now on, without a jump.
+    pub fn set_rate(&self, i: usize, rate: f64) -> std::io::Result<()> {
+        assert!(rate > 0.0, "a clock runs forwards");
+        let now = now_ms();
+        {
+            let mut nodes = self.nodes.lock().expect("clock lock");
+            let c = &mut nodes[i];
+            let shown = c.at(now);
+            c.rate = rate;
+            // Solve S + (now − S)·rate + offset = shown.
+            c.offset_ms = shown - c.started_ms - (now - c.started_ms) * rate;
+        }
+        self.write(i)
+    }
+
+    /// Puts node `i`'s clock back to true time at normal speed (a jump, as an NTP step is).
+    pub fn reset(&self, i: usize) -> std::io::Result<()> {
+        let now = now_ms();
+        {
+            let mut nodes = self.nodes.lock().expect("clock lock");
+            let c = &mut nodes[i];
+            c.rate = 1.0;
+            c.offset_ms = 0.0;
+            c.started_ms = c.started_ms.min(now);
+        }
+        self.write(i)
+    }
+
+    /// What node `i`'s clock should read at real time `real_ms`.
+    pub fn expected_ms(&self, i: usize, real_ms: f64) -> f64 {
+        self.nodes.lock().expect("clock lock")[i].at(real_ms)
+    }
+
+    /// How far node `i`'s clock is ahead of true time now, in ms.
+    pub fn skew_ms(&self, i: usize) -> f64 {
+        let now = now_ms();
+        self.expected_ms(i, now) - now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clock_of(clocks: &Clocks) -> f64 {
+        // What a process started now under node 0's settings would read: ask `date`.
+        let mut cmd = std::process::Command::new("date");
+        cmd.arg("+%s%N").envs(clocks.env(0));
+        let out = cmd.output().expect("date runs");
+        let ns: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        ns / 1e6
+    }
+
+    #[test]
+    fn a_bump_moves_a_real_process_clock() {
+        let Some(lib) = find_libfaketime() else {
+            panic!("libfaketime is not installed: apt-get install libfaketime");
+        };
+        let dir = std::env::temp_dir().join(format!("faultline-clock-{}", std::process::id()));
+        let clocks = Clocks::new(&lib, &dir, 1).unwrap();
+        assert!((clock_of(&clocks) - now_ms()).abs() < 500.0);
+        clocks.bump(0, 30_000.0).unwrap();
+        let skew = clock_of(&clocks) - now_ms();
+        assert!((skew - 30_000.0).abs() < 500.0, "skew {skew}");
+        assert!((clocks.skew_ms(0) - 30_000.0).abs() < 1.0);
+        clocks.reset(0).unwrap();
+        assert!((clock_of(&clocks) - now_ms()).abs() < 500.0);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn changing_the_rate_keeps_the_clock_continuous() {
+        let dir = std::env::temp_dir().join(format!("faultline-rate-{}", std::process::id()));
+        let clocks = Clocks::new(Path::new("/nonexistent"), &dir, 1).unwrap();
+        clocks.bump(0, 5_000.0).unwrap();
+        let before = clocks.skew_ms(0);
+        clocks.set_rate(0, 3.0).unwrap();
+        let after = clocks.skew_ms(0);
+        assert!((after - before).abs() < 50.0, "{before} → {after}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,394 @@
+//! Faults as nouns: what a partition, a pause, a kill or a clock change is, before any mechanism
+//! applies it. A [`Plan`] is what the schedule decided (which shape, which node, how far); the
+//! nemesis resolves what only the running cluster knows (who leads) when it applies the plan.
+
+use crate::rng::Rng;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// The kinds of fault `--nemesis` can list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    Partition,
+    Pause,
+    Kill,
+    Clock,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 4] = [
+        FaultKind::Partition,
+        FaultKind::Pause,
+        FaultKind::Kill,
+        FaultKind::Clock,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "partition",
+            FaultKind::Pause => "pause",
+            FaultKind::Kill => "kill",
+            FaultKind::Clock => "clock",
+        }
+    }
+}
+
+impl std::str::FromStr for FaultKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<FaultKind, String> {
+        FaultKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("unknown fault {s:?}; expected partition, pause, kill or clock"))
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Partition shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    /// The first ⌊n/2⌋ nodes against the rest.
+    Halves,
+    /// Halves of a random permutation.
+    RandomHalves,
+    /// One random node alone.
+    IsolateOne,
+    /// Every node sees a majority, and no two nodes see the same one.
+    MajoritiesRing,
+    /// Two halves that cannot see each other, joined by one node that sees both.
+    Bridge,
+    /// Whoever leads right now, alone.
+    IsolateLeader,
+}
+
+impl Shape {
+    pub const ALL: [Shape; 6] = [
+        Shape::Halves,
+        Shape::RandomHalves,
+        Shape::IsolateOne,
+        Shape::MajoritiesRing,
+        Shape::Bridge,
+        Shape::IsolateLeader,
+    ];
+}
+
+/// Who refuses to hear from whom: `hears_not[i]` holds the nodes whose traffic node `i` drops.
+/// Grudges are directed; the symmetric shapes simply list both directions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Grudge {
+    hears_not: Vec<BTreeSet<usize>>,
+}
+
+impl Grudge {
+    /// No grudges among `n` nodes.
+    pub fn none(n: usize) -> Grudge {
+        Grudge {
+            hears_not: vec![BTreeSet::new(); n],
+        }
+    }
+
+    /// Node `i` hears node `j` exactly when some component holds both.
+    pub fn from_components(n: usize, components: &[Vec<usize>]) -> Grudge {
+        let mut g = Grudge::none(n);
+        for i in 0..n {
+            for j in 0..n {
+                let together = components.iter().any(|c| c.contains(&i) && c.contains(&j));
+                if i != j && !together {
+                    g.hears_not[i].insert(j);
+                }
+            }
+        }
+        g
+    }
+
+    /// Node `i` hears only the nodes in `sees[i]` (itself always).
+    pub fn from_views(sees: &[BTreeSet<usize>]) -> Grudge {
+        let n = sees.len();
+        let mut g = Grudge::none(n);
+        for (i, view) in sees.iter().enumerate() {
+            for j in (0..n).filter(|j| *j != i && !view.contains(j)) {
+                g.hears_not[i].insert(j);
+            }
+        }
+        g
+    }
+
+    pub fn len(&self) -> usize {
+        self.hears_not.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hears_not.iter().all(BTreeSet::is_empty)
+    }
+
+    /// Whether traffic from `from` to `to` is dropped.
+    pub fn cuts(&self, from: usize, to: usize) -> bool {
+        self.hears_not[to].contains(&from)
+    }
+
+    /// The nodes whose traffic node `i` drops.
+    pub fn hears_not(&self, i: usize) -> &BTreeSet<usize> {
+        &self.hears_not[i]
+    }
+
+    /// The grudge of a shape among `n` nodes, random choices drawn from `rng`. `leader` is needed
+    /// (and only used) for [`Shape::IsolateLeader`].
+    pub fn of_shape(shape: Shape, n: usize, rng: &mut Rng, leader: usize) -> Grudge {
+        assert!(n >= 2, "a partition needs at least two nodes");
+        let mut order: Vec<usize> = (0..n).collect();
+        match shape {
+            Shape::Halves => {
+                let (a, b) = order.split_at(n / 2);
+                Grudge::from_components(n, &[a.to_vec(), b.to_vec()])
+            }
+            Shape::RandomHalves => {
+                rng.shuffle(&mut order);
+                let (a, b) = order.split_at(n / 2);
+                Grudge::from_components(n, &[a.to_vec(), b.to_vec()])
+            }
+            Shape::IsolateOne | Shape::IsolateLeader => {
+                let alone = if shape == Shape::IsolateLeader {
+                    leader
+                } else {
+                    rng.below(n as u64) as usize
+                };
+                let rest = (0..n).filter(|&i| i != alone).collect();
+                Grudge::from_components(n, &[vec![alone], rest])
+            }
+            Shape::MajoritiesRing => {
+                rng.shuffle(&mut order);
+                let majority = n / 2 + 1;
+                // With an even number of others to see, a symmetric ring: each node sees its
+                // neighbours on both sides. Otherwise each sees the next `majority - 1` nodes
+                // around the ring (a directed grudge).
+                let others = majority - 1;
+                let mut sees = vec![BTreeSet::new(); n];
+                for pos in 0..n {
+                    let me = order[pos];
+                    sees[me].insert(me);
+                    for k in 1..=others {
+                        let next = if others % 2 == 0 {
+                            let step = k.div_ceil(2);
+                            if k % 2 == 1 {
+                                (pos + step) % n
+                            } else {
+                                (pos + n - step) % n
+                            }
+                        } else {
+                            (pos + k) % n
+                        };
+                        sees[me].insert(order[next]);
+                    }
+                }
+                Grudge::from_views(&sees)
+            }
+            Shape::Bridge => {
+                rng.shuffle(&mut order);
+                let bridge = order[0];
+                let rest = &order[1..];
+                let (a, b) = rest.split_at(rest.len() / 2);
+                let mut a = a.to_vec();
+                let mut b = b.to_vec();
+                a.push(bridge);
+                b.push(bridge);
+                Grudge::from_components(n, &[a, b])
+            }
+        }
+    }
+}
+
+impl fmt::Display for Grudge {
+    /// `n1 drops n2,n3; n2 drops n1; …` with 1-based node names, or `none`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .hears_not
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(i, s)| {
+                let from: Vec<String> = s.iter().map(|j| format!("n{}", j + 1)).collect();
+                format!("n{} drops {}", i + 1, from.join(","))
+            })
+            .collect();
+        if parts.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&parts.join("; "))
+        }
+    }
+}
+
+/// Which node a process fault hits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Who {
+    Node(usize),
+    /// Whoever leads when the fault starts.
+    Leader,
+}
+
+/// A change to one node's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "change")]
+pub enum ClockChange {
+    /// Jump by this many milliseconds (either way).
+    Bump { ms: i64 },
+    /// Flip between now and now + `delta_ms` every `period_ms` until the fault stops.
+    Strobe { delta_ms: i64, period_ms: u64 },
+    /// Run at `rate` times real speed (0.5 slow, 2.0 fast).
+    Drift { rate: f64 },
+}
+
+/// A fault as the schedule planned it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "fault")]
+pub enum Plan {
+    Partition { shape: Shape },
+    Pause { who: Who },
+    Kill { who: Who },
+    Clock { node: usize, change: ClockChange },
+}
+
+impl Plan {
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            Plan::Partition { .. } => FaultKind::Partition,
+            Plan::Pause { .. } => FaultKind::Pause,
+            Plan::Kill { .. } => FaultKind::Kill,
+            Plan::Clock { .. } => FaultKind::Clock,
+        }
+    }
+
+    /// A random plan of `kind` for `n` nodes.
+    pub fn random(kind: FaultKind, n: usize, rng: &mut Rng) -> Plan {
+        let who = |rng: &mut Rng| {
+            if rng.chance(0.5) {
+                Who::Leader
+            } else {
+                Who::Node(rng.below(n as u64) as usize)
+            }
+        };
+        match kind {
+            FaultKind::Partition => Plan::Partition {
+                shape: *rng.pick(&Shape::ALL),
+            },
+            FaultKind::Pause => Plan::Pause { who: who(rng) },
+            FaultKind::Kill => Plan::Kill { who: who(rng) },
+            FaultKind::Clock => {
+                let node = rng.below(n as u64) as usize;
+                let sign = if rng.chance(0.5) { 1 } else { -1 };
+                let change = match rng.below(3) {
+                    0 => ClockChange::Bump {
+                        ms: sign * (1_000 + rng.below(59_000) as i64),
+                    },
+                    1 => ClockChange::Strobe {
+                        delta_ms: sign * (200 + rng.below(1_800) as i64),
+                        period_ms: 10 + rng.below(90),
+                    },
+                    _ => ClockChange::Drift {
+                        rate: *rng.pick(&[0.25, 0.5, 0.8, 1.25, 2.0, 4.0]),
+                    },
+                };
+                Plan::Clock { node, change }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let who = |w: &Who| match w {
+            Who::Node(i) => format!("n{}", i + 1),
+            Who::Leader => "the leader".to_string(),
+        };
+        match self {
+            Plan::Partition { shape } => write!(f, "partition ({shape:?})"),
+            Plan::Pause { who: w } => write!(f, "pause {}", who(w)),
+            Plan::Kill { who: w } => write!(f, "kill {}", who(w)),
+            Plan::Clock { node, change } => match change {
+                ClockChange::Bump { ms } => write!(f, "clock n{} bump {ms:+} ms", node + 1),
+                ClockChange::Strobe {
+                    delta_ms,
+                    period_ms,
+                } => write!(
+                    f,
+                    "clock n{} strobe {delta_ms:+} ms every {period_ms} ms",
+                    node + 1
+                ),
+                ClockChange::Drift { rate } => write!(f, "clock n{} drift x{rate}", node + 1),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sees(g: &Grudge, i: usize) -> usize {
+        g.len() - g.hears_not(i).len()
+    }
+
+    #[test]
+    fn halves_cut_both_ways_between_the_halves_only() {
+        let g = Grudge::of_shape(Shape::Halves, 5, &mut Rng::new(1), 0);
+        assert_eq!(
+            g.to_string(),
+            "n1 drops n3,n4,n5; n2 drops n3,n4,n5; n3 drops n1,n2; n4 drops n1,n2; n5 drops n1,n2"
+        );
+        assert!(g.cuts(0, 2) && g.cuts(2, 0) && !g.cuts(0, 1) && !g.cuts(3, 4));
+    }
+
+    #[test]
+    fn isolating_the_leader_cuts_it_from_everyone() {
+        let g = Grudge::of_shape(Shape::IsolateLeader, 3, &mut Rng::new(1), 1);
+        assert_eq!(g.to_string(), "n1 drops n2; n2 drops n1,n3; n3 drops n2");
+    }
+
+    #[test]
+    fn in_a_majorities_ring_every_node_sees_a_different_majority() {
+        for n in [3, 4, 5, 6, 7] {
+            for seed in 0..20 {
+                let g = Grudge::of_shape(Shape::MajoritiesRing, n, &mut Rng::new(seed), 0);
+                let views: BTreeSet<Vec<usize>> = (0..n)
+                    .map(|i| (0..n).filter(|j| !g.hears_not(i).contains(j)).collect())
+                    .collect();
+                assert_eq!(views.len(), n, "n={n}: views differ");
+                for i in 0..n {
+                    assert_eq!(sees(&g, i), n / 2 + 1, "n={n}: node {i} sees a majority");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_bridge_node_sees_everyone_and_the_halves_not_each_other() {
+        for n in [3, 5, 7] {
+            let g = Grudge::of_shape(Shape::Bridge, n, &mut Rng::new(7), 0);
+            let bridges: Vec<usize> = (0..n).filter(|&i| sees(&g, i) == n).collect();
+            assert_eq!(bridges.len(), 1, "n={n}: one bridge");
+            let others: Vec<usize> = (0..n).filter(|&i| i != bridges[0]).collect();
+            assert!(others.iter().all(|&i| sees(&g, i) <= n.div_ceil(2)));
+        }
+    }
+
+    #[test]
+    fn random_plans_are_reproducible_from_the_seed() {
+        let plans = |seed| {
+            let mut rng = Rng::new(seed);
+            (0..20)
+                .map(|i| Plan::random(FaultKind::ALL[i % 4], 5, &mut rng))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(plans(3), plans(3));
+        assert_ne!(plans(3), plans(4));
+    }
+}

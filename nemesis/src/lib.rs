@@ -1,0 +1,368 @@
+//! # faultline's nemesis
+//!
+//! The faults faultline injects, when it injects them, and the real mechanisms that apply and
+//! heal them. A fault is recorded as applied only once it is confirmed: a paused process shows
+//! `T` in `/proc`, a killed one has been reaped, a partitioned link drops traffic the moment the
+//! rule or proxy changes, a node's clock reports the new time through its own status endpoint.
+//!
+//! It is **not** a launcher of clusters nor a judge of histories: it acts on a running cluster
+//! through the small [`Cluster`] trait (pids, kill, restart, who leads, what a node's clock says),
+//! and the harness records what it did.
+//!
+//! ## Rooms
+//! - [`fault`]: faults as data — partition shapes and the [`Grudge`] each yields, pause and kill
+//!   targets, clock changes (bump, strobe, drift), and the [`Plan`] a schedule holds.
+//! - [`schedule`]: start/stop steps drawn from a seed, alternating with quiet.
+//! - Mechanisms: [`proxy`] (a TCP proxy per directed link, no privileges), [`netns`] (network
+//!   namespaces, a bridge and nftables, as root), [`process`] (signals, `/proc`), [`clock`]
+//!   (libfaketime, per node, changeable while the node runs).
+//! - [`Nemesis`] turns a plan into mechanism calls and undoes the active fault; [`cleanup`]
+//!   records what a killed harness would leave behind so `faultline heal` can remove it.
+//!
+//! ## Running its tests
+//! `cargo test --release -p faultline-nemesis`. The namespace tests need root, `ip` and `nft`;
+//! the clock tests need libfaketime. Without them they fail and say what to install.
+
+pub mod cleanup;
+pub mod clock;
+pub mod fault;
+pub mod netns;
+pub mod process;
+pub mod proxy;
+pub mod rng;
+pub mod schedule;
+
+pub use fault::{ClockChange, FaultKind, Grudge, Plan, Shape, Who};
+pub use rng::Rng;
+
+use clock::Clocks;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A way of cutting the network between nodes.
+pub trait Net: Send {
+    /// `proxy` or `netns`.
+    fn mechanism(&self) -> &'static str;
+    /// Replaces whatever partition is in place by `grudge`.
+    fn partition(&mut self, grudge: &Grudge) -> std::io::Result<()>;
+    /// Lets all traffic through again.
+    fn heal(&mut self) -> std::io::Result<()>;
+}
+
+/// What the nemesis needs from a running cluster. Nodes are 0-based.
+pub trait Cluster {
+    fn size(&self) -> usize;
+    /// The node's process id while it runs.
+    fn pid(&self, node: usize) -> Option<u32>;
+    /// SIGKILL the node and reap it.
+    fn kill(&mut self, node: usize) -> std::io::Result<()>;
+    /// Start the node again from its data directory.
+    fn restart(&mut self, node: usize) -> std::io::Result<()>;
+    /// The node that leads now, as the nodes themselves say.
+    fn leader(&self) -> Option<usize>;
+    /// The node's wall clock as it reports it, in ms since the epoch.
+    fn wall_clock_ms(&self, node: usize) -> Option<f64>;
+}
+
+/// A fault as it was actually applied or undone, for the run's records.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub kind: FaultKind,
+    /// One line for people: `partition (Bridge): n1 drops n3; …`.
+    pub description: String,
+    /// The nodes it touched (0-based).
+    pub nodes: Vec<usize>,
+    /// Mechanism details: grudges, pids, offsets.
+    pub detail: Value,
+}
+
+/// The fault in force.
+enum Active {
+    Partition,
+    Paused { node: usize, pid: u32 },
+    Killed { node: usize },
+    Clock { node: usize, strobe: Option<Strobe> },
+}
+
+struct Strobe {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+/// Applies plans to a cluster, one fault at a time, and undoes them.
+pub struct Nemesis {
+    net: Box<dyn Net>,
+    clocks: Option<Arc<Clocks>>,
+    rng: Rng,
+    active: Option<Active>,
+}
+
+impl Nemesis {
+    pub fn new(net: Box<dyn Net>, clocks: Option<Arc<Clocks>>, rng: Rng) -> Nemesis {
+        Nemesis {
+            net,
+            clocks,
+            rng,
+            active: None,
+        }
+    }
+
+    pub fn mechanism(&self) -> &'static str {
+        self.net.mechanism()
+    }
+
+    fn resolve(&mut self, who: Who, cluster: &dyn Cluster) -> (usize, &'static str) {
+        match who {
+            Who::Node(i) => (i % cluster.size(), ""),
+            Who::Leader => match cluster.leader() {
+                Some(l) => (l, "the leader, "),
+                None => (
+                    self.rng.below(cluster.size() as u64) as usize,
+                    "no leader known, so ",
+                ),
+            },
+        }
+    }
+
+    /// Applies `plan`, after undoing any fault still active. Returns what was confirmed applied.
+    pub fn start(&mut self, plan: &Plan, cluster: &mut dyn Cluster) -> Result<Applied, String> {
+        if self.active.is_some() {
+            self.stop(cluster)?;
+        }
+        let n = cluster.size();
+        match *plan {
+            Plan::Partition { shape } => {
+                let leader = match shape {
+                    Shape::IsolateLeader => self.resolve(Who::Leader, cluster).0,
+                    _ => 0,
+                };
+                let grudge = Grudge::of_shape(shape, n, &mut self.rng, leader);
+                self.net
+                    .partition(&grudge)
+                    .map_err(|e| format!("partition: {e}"))?;
+                self.active = Some(Active::Partition);
+                let cut: Vec<usize> = (0..n)
+                    .filter(|&i| !grudge.hears_not(i).is_empty())
+                    .collect();
+                let hears_not: Vec<Vec<usize>> = (0..n)
+                    .map(|i| grudge.hears_not(i).iter().copied().collect())
+                    .collect();
+                Ok(Applied {
+                    kind: FaultKind::Partition,
+                    description: format!(
+                        "partition ({shape:?}) via {}: {grudge}",
+                        self.mechanism()
+                    ),
+                    nodes: cut,
+                    detail: json!({"shape": shape, "mechanism": self.mechanism(), "hears_not": hears_not}),
+                })
+            }
+            Plan::Pause { who } => {
+                let (node, how) = self.resolve(who, cluster);
+                let pid = cluster
+                    .pid(node)
+                    .ok_or_else(|| format!("pause: n{} is not running", node + 1))?;
+                process::pause(pid).map_err(|e| format!("pause n{}: {e}", node + 1))?;
+                self.active = Some(Active::Paused { node, pid });
+                Ok(Applied {
+                    kind: FaultKind::Pause,
+                    description: format!("pause {how}n{} (SIGSTOP pid {pid}, stopped)", node + 1),
+                    nodes: vec![node],
+                    detail: json!({"pid": pid, "signal": "SIGSTOP"}),
+                })
+            }
+            Plan::Kill { who } => {
+                let (node, how) = self.resolve(who, cluster);
+                let pid = cluster.pid(node);
+                cluster
+                    .kill(node)
+                    .map_err(|e| format!("kill n{}: {e}", node + 1))?;
+                self.active = Some(Active::Killed { node });
+                Ok(Applied {
+                    kind: FaultKind::Kill,
+                    description: format!("kill {how}n{} (SIGKILL pid {pid:?}, reaped)", node + 1),
+                    nodes: vec![node],
+                    detail: json!({"pid": pid, "signal": "SIGKILL"}),
+                })
+            }
+            Plan::Clock { node, change } => {
+                let clocks = self
+                    .clocks
+                    .clone()
+                    .ok_or("clock faults unavailable: install libfaketime")?;
+                let node = node % n;
+                let io = |e: std::io::Error| format!("clock n{}: {e}", node + 1);
+                let mut strobe = None;
+                match change {
+                    ClockChange::Bump { ms } => clocks.bump(node, ms as f64).map_err(io)?,
+                    ClockChange::Drift { rate } => clocks.set_rate(node, rate).map_err(io)?,
+                    ClockChange::Strobe {
+                        delta_ms,
+                        period_ms,
+                    } => {
+                        clocks.bump(node, delta_ms as f64).map_err(io)?;
+                        strobe = Some(start_strobe(clocks.clone(), node, delta_ms, period_ms));
+                    }
+                }
+                self.active = Some(Active::Clock { node, strobe });
+                let skew = confirm_clock(&clocks, cluster, node, change)?;
+                Ok(Applied {
+                    kind: FaultKind::Clock,
+                    description: format!(
+                        "{} (node reports {skew:+.0} ms)",
+                        Plan::Clock { node, change }
+                    ),
+                    nodes: vec![node],
+                    detail: json!({"change": change, "reported_skew_ms": skew.round()}),
+                })
+            }
+        }
+    }
+
+    /// Undoes the active fault, if any.
+    pub fn stop(&mut self, cluster: &mut dyn Cluster) -> Result<Option<Applied>, String> {
+        let Some(active) = self.active.take() else {
+            return Ok(None);
+        };
+        let applied = match active {
+            Active::Partition => {
+                self.net
+                    .heal()
+                    .map_err(|e| format!("heal partition: {e}"))?;
+                Applied {
+                    kind: FaultKind::Partition,
+                    description: format!("heal the network ({})", self.mechanism()),
+                    nodes: (0..cluster.size()).collect(),
+                    detail: json!({"mechanism": self.mechanism()}),
+                }
+            }
+            Active::Paused { node, pid } => {
+                process::resume(pid).map_err(|e| format!("resume n{}: {e}", node + 1))?;
+                Applied {
+                    kind: FaultKind::Pause,
+                    description: format!("resume n{} (SIGCONT pid {pid}, running)", node + 1),
+                    nodes: vec![node],
+                    detail: json!({"pid": pid, "signal": "SIGCONT"}),
+                }
+            }
+            Active::Killed { node } => {
+                cluster
+                    .restart(node)
+                    .map_err(|e| format!("restart n{}: {e}", node + 1))?;
+                let pid = cluster.pid(node);
+                Applied {
+                    kind: FaultKind::Kill,
+                    description: format!("restart n{} (pid {pid:?})", node + 1),
+                    nodes: vec![node],
+                    detail: json!({"pid": pid}),
+                }
+            }
+            Active::Clock { node, strobe } => {
+                if let Some(s) = strobe {
+                    s.stop.store(true, Ordering::SeqCst);
+                    let _ = s.thread.join();
+                }
+                let clocks = self.clocks.clone().expect("clock faults had clocks");
+                clocks
+                    .reset(node)
+                    .map_err(|e| format!("reset clock n{}: {e}", node + 1))?;
+                Applied {
+                    kind: FaultKind::Clock,
+                    description: format!("reset n{}'s clock", node + 1),
+                    nodes: vec![node],
+                    detail: json!({"skew_ms": 0}),
+                }
+            }
+        };
+        Ok(Some(applied))
+    }
+
+    /// Undoes everything, whatever is recorded as active: heals the network, resumes every
+    /// stopped node, restarts nodes that are down when `restart` is set, resets every clock.
+    /// Returns the errors met (it goes on after each).
+    pub fn heal_all(&mut self, cluster: &mut dyn Cluster, restart: bool) -> Vec<String> {
+        let mut errors = Vec::new();
+        if let Err(e) = self.stop(cluster) {
+            errors.push(e);
+        }
+        if let Err(e) = self.net.heal() {
+            errors.push(format!("heal network: {e}"));
+        }
+        for node in 0..cluster.size() {
+            match cluster.pid(node) {
+                Some(pid) if process::is_stopped(pid) => {
+                    if let Err(e) = process::resume(pid) {
+                        errors.push(format!("resume n{}: {e}", node + 1));
+                    }
+                }
+                None if restart => {
+                    if let Err(e) = cluster.restart(node) {
+                        errors.push(format!("restart n{}: {e}", node + 1));
+                    }
+                }
+                _ => {}
+            }
+            if let Some(c) = &self.clocks {
+                if let Err(e) = c.reset(node) {
+                    errors.push(format!("reset clock n{}: {e}", node + 1));
+                }
+            }
+        }
+        errors
+    }
+}
+
+/// Flips node `node`'s clock by `delta_ms` every `period_ms` until stopped.
+fn start_strobe(clocks: Arc<Clocks>, node: usize, delta_ms: i64, period_ms: u64) -> Strobe {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let mut sign = -1.0;
+        while !flag.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(period_ms));
+            let _ = clocks.bump(node, sign * delta_ms as f64);
+            sign = -sign;
+        }
+    });
+    Strobe { stop, thread }
+}
+
+/// Waits (up to 2 s) until the node's own status shows the clock we set, and returns the skew it
+/// reports. A strobing clock may be read in either of its two positions.
+fn confirm_clock(
+    clocks: &Clocks,
+    cluster: &dyn Cluster,
+    node: usize,
+    change: ClockChange,
+) -> Result<f64, String> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let tolerance = match change {
+        ClockChange::Strobe { delta_ms, .. } => delta_ms.unsigned_abs() as f64 + 250.0,
+        _ => 250.0,
+    };
+    let mut last = None;
+    while Instant::now() < deadline {
+        let before = clock::now_ms();
+        if let Some(reported) = cluster.wall_clock_ms(node) {
+            let after = clock::now_ms();
+            let mid = (before + after) / 2.0;
+            let expected = clocks.expected_ms(node, mid);
+            if (reported - expected).abs() <= tolerance + (after - before) {
+                return Ok(reported - mid);
+            }
+            last = Some(reported - mid);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(match last {
+        Some(skew) => format!(
+            "clock n{}: set to {:+.0} ms but the node reports {skew:+.0} ms",
+            node + 1,
+            clocks.skew_ms(node)
+        ),
+        None => format!("clock n{}: the node did not report its clock", node + 1),
+    })
+}

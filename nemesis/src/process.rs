@@ -1,0 +1,113 @@
+//! Process faults, through signals and `/proc`: SIGSTOP and SIGCONT for pauses (a pause counts as
+//! applied only once the kernel reports the process stopped), SIGKILL for crashes, and process
+//! identities (pid plus start time) that survive in a state file without naming a stranger that
+//! reused the pid.
+
+use std::time::{Duration, Instant};
+
+/// A process as `/proc/<pid>/stat` shows it: the state letter and the start time in clock ticks
+/// since boot.
+fn stat(pid: u32) -> Option<(char, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain anything; fields follow the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    // Field 22 of the full line is the 20th after the name (state is the 3rd of the full line).
+    let start = fields.get(19)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// The process's state letter (`R`, `S`, `T` stopped, `Z` zombie, …), if it exists.
+pub fn state(pid: u32) -> Option<char> {
+    stat(pid).map(|(s, _)| s)
+}
+
+/// When the process started, in clock ticks since boot.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    stat(pid).map(|(_, t)| t)
+}
+
+/// Whether `pid` is the process that started at `start` and has not exited.
+pub fn is_alive(pid: u32, start: u64) -> bool {
+    matches!(stat(pid), Some((s, t)) if t == start && s != 'Z' && s != 'X')
+}
+
+/// Whether the process is stopped by a signal.
+pub fn is_stopped(pid: u32) -> bool {
+    matches!(state(pid), Some('T'))
+}
+
+pub fn signal(pid: u32, sig: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: kill has no memory preconditions.
+    if unsafe { libc::kill(pid as libc::pid_t, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Waits up to `timeout` for `done`.
+fn wait_until(timeout: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// SIGSTOP, then wait until the kernel shows the process stopped.
+pub fn pause(pid: u32) -> std::io::Result<()> {
+    signal(pid, libc::SIGSTOP)?;
+    if wait_until(Duration::from_secs(2), || is_stopped(pid)) {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "process {pid} did not stop within 2 s of SIGSTOP"
+        )))
+    }
+}
+
+/// SIGCONT, then wait until the process is no longer stopped.
+pub fn resume(pid: u32) -> std::io::Result<()> {
+    signal(pid, libc::SIGCONT)?;
+    if wait_until(Duration::from_secs(2), || !is_stopped(pid)) {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "process {pid} still stopped 2 s after SIGCONT"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pause_and_resume_a_real_process() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep runs");
+        let pid = child.id();
+        let start = start_ticks(pid).expect("in /proc");
+        assert!(is_alive(pid, start));
+        assert!(
+            !is_alive(pid, start + 1),
+            "another start time is another process"
+        );
+        pause(pid).unwrap();
+        assert!(is_stopped(pid));
+        resume(pid).unwrap();
+        assert!(!is_stopped(pid));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!is_alive(pid, start));
+    }
+}

@@ -1,0 +1,140 @@
+//! The command line of one raftkv node, shared by the `raftkv` binary and `faultline raftkv`
+//! (the harness launches nodes by running itself, so `cargo run -- run` needs no second binary).
+//!
+//! ```text
+//! raftkv --id 1 --listen 127.0.0.1:7001 --peer-listen 127.0.0.1:7101 \
+//!        --peers 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 \
+//!        [--clients 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003] \
+//!        --data-dir DIR [--read-mode consistent|lease|stale] [--write-ack quorum|leader] \
+//!        [--unsafe no-fsync,no-election-restriction,commit-old-term] [--tick-ms 10]
+//! ```
+//! See `targets/src/raftkv/mod.rs` for the design and what every knob breaks.
+
+use super::node::Unsafe;
+use super::server::{self, Options, ReadMode, WriteAck};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: &str = "usage: raftkv --id N --listen ADDR --peer-listen ADDR --peers ID=ADDR,... --data-dir DIR
+              [--clients ID=ADDR,...] [--read-mode consistent|lease|stale] [--write-ack quorum|leader]
+              [--unsafe no-fsync,no-election-restriction,commit-old-term] [--tick-ms N]
+              [--request-timeout-ms N] [--snapshot-every N]";
+
+fn parse_map(flag: &str, text: &str) -> Result<BTreeMap<u64, String>, String> {
+    let mut map = BTreeMap::new();
+    for item in text.split(',').filter(|s| !s.is_empty()) {
+        let (id, addr) = item
+            .split_once('=')
+            .ok_or_else(|| format!("{flag}: expected ID=ADDR, found {item:?}"))?;
+        let id: u64 = id
+            .parse()
+            .map_err(|_| format!("{flag}: {id:?} is not a node id"))?;
+        map.insert(id, addr.to_string());
+    }
+    Ok(map)
+}
+
+fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut flags: BTreeMap<String, String> = BTreeMap::new();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            return Err(USAGE.to_string());
+        }
+        let name = flag
+            .strip_prefix("--")
+            .ok_or_else(|| format!("unexpected argument {flag:?}\n{USAGE}"))?;
+        let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
+        flags.insert(name.to_string(), value.clone());
+    }
+    let mut take = |name: &str| flags.remove(name);
+    let need =
+        |v: Option<String>, name: &str| v.ok_or_else(|| format!("--{name} is required\n{USAGE}"));
+    let id: u64 = need(take("id"), "id")?
+        .parse()
+        .map_err(|_| "--id must be a number".to_string())?;
+    let listen = need(take("listen"), "listen")?;
+    let peer_listen = need(take("peer-listen"), "peer-listen")?;
+    let peers = parse_map("--peers", &need(take("peers"), "peers")?)?;
+    let clients = parse_map("--clients", &take("clients").unwrap_or_default())?;
+    let data_dir = PathBuf::from(need(take("data-dir"), "data-dir")?);
+    let read_mode = match take("read-mode").as_deref().unwrap_or("consistent") {
+        "consistent" => ReadMode::Consistent,
+        "lease" => ReadMode::Lease,
+        "stale" => ReadMode::Stale,
+        other => {
+            return Err(format!(
+                "--read-mode: {other:?} is not consistent, lease or stale"
+            ))
+        }
+    };
+    let write_ack = match take("write-ack").as_deref().unwrap_or("quorum") {
+        "quorum" => WriteAck::Quorum,
+        "leader" => WriteAck::Leader,
+        other => return Err(format!("--write-ack: {other:?} is not quorum or leader")),
+    };
+    let mut unsafe_ = Unsafe::default();
+    let mut no_fsync = false;
+    for knob in take("unsafe")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+    {
+        match knob {
+            "no-fsync" => no_fsync = true,
+            "no-election-restriction" => unsafe_.no_election_restriction = true,
+            "commit-old-term" => unsafe_.commit_old_term = true,
+            other => return Err(format!("--unsafe: unknown knob {other:?}")),
+        }
+    }
+    let number = |v: Option<String>, name: &str, default: u64| -> Result<u64, String> {
+        v.map_or(Ok(default), |s| {
+            s.parse().map_err(|_| format!("--{name} must be a number"))
+        })
+    };
+    let tick = number(take("tick-ms"), "tick-ms", 10)?;
+    let request_timeout = number(take("request-timeout-ms"), "request-timeout-ms", 2000)?;
+    let snapshot_every = number(take("snapshot-every"), "snapshot-every", 10_000)?;
+    if let Some(name) = flags.keys().next() {
+        return Err(format!("unknown flag --{name}\n{USAGE}"));
+    }
+    Ok(Options {
+        id,
+        listen: listen
+            .parse()
+            .map_err(|_| format!("--listen: {listen:?} is not an address"))?,
+        peer_listen: peer_listen
+            .parse()
+            .map_err(|_| format!("--peer-listen: {peer_listen:?} is not an address"))?,
+        peers,
+        clients,
+        data_dir,
+        read_mode,
+        write_ack,
+        unsafe_,
+        no_fsync,
+        tick: Duration::from_millis(tick.max(1)),
+        request_timeout: Duration::from_millis(request_timeout.max(1)),
+        snapshot_every: snapshot_every.max(1),
+    })
+}
+
+/// Runs a node with `args` (the arguments after the program name) until SIGTERM or SIGINT.
+pub fn main(args: &[String]) -> ExitCode {
+    let opts = match parse_args(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match server::run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("raftkv: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
