@@ -15,4 +15,28 @@ if [ ! -f ../shared/data/porcupine/EXPECTED.tsv ] && [ -z "${FAULTLINE_TESTDATA:
   exit 3
 fi
 
+# System packages the fault tests use: nftables and iproute2 (kernel partitions), libfaketime
+# (clock faults), etcd-server (the etcd target). As root, install what is missing; otherwise say
+# what is missing and go on — the tests that need it then fail and name it.
+need=()
+command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+ls /usr/lib/*/faketime/libfaketimeMT.so.1 /usr/lib/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 \
+  || need+=(libfaketime)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${need[*]} (needed by the fault-injection tests)" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
+  else
+    echo "warning: missing ${need[*]}; install them (as root: apt-get install ${need[*]})." \
+         "Tests that need them will fail and say so." >&2
+  fi
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "warning: not root: the network-namespace tests (--net netns, faultline heal) will fail;" \
+       "run this as root" >&2
+fi
+
 cargo test --release --workspace --all-targets

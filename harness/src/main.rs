@@ -9,13 +9,19 @@
 //! It is not a library: nothing here is meant to be called from other Rust code.
 //!
 //! ## Commands
-//! - `faultline check FILE…` — check stored histories (see `faultline check --help`).
+//! - `faultline run` — launch the bundled raftkv cluster, drive load, inject faults, heal, check,
+//!   and store everything under `store/` (see `faultline run --help`).
+//! - `faultline check FILE|RUN_DIR…` — check stored histories (see `faultline check --help`).
+//! - `faultline heal [RUN_DIR]` — remove what a killed harness left behind.
+//! - `faultline raftkv …` — run one raftkv node (how `run` launches its nodes).
 //!
 //! ## Exit codes
 //! 0 the property holds, 1 it is violated, 2 unknown (time budget ran out), 3 bad input or usage.
 //! With several files, the worst of them: bad input, then violated, then unknown.
 
 mod commands;
+mod run;
+mod signals;
 
 /// The checker's search allocates many small model states across threads; mimalloc's per-thread
 /// heaps make that about a third faster than glibc's allocator (see the README's figures).
@@ -32,7 +38,7 @@ pub const EXIT_BAD_INPUT: u8 = 3;
 #[command(
     name = "faultline",
     version,
-    about = "Consistency testing for replicated stores: check histories for linearizability"
+    about = "Consistency testing for replicated stores: run a cluster under faults and check what it did"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -41,11 +47,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check history files for linearizability.
+    /// Test the bundled raftkv cluster under faults, store the run, and check it.
+    Run(Box<run::RunArgs>),
+    /// Check history files (or stored runs) for linearizability.
     Check(commands::check::CheckArgs),
+    /// Undo what a killed harness left behind: stopped or orphaned nodes, namespaces.
+    Heal(commands::heal::HealArgs),
 }
 
 fn main() -> ExitCode {
+    // `faultline raftkv …` is a node of the bundled cluster: the harness launches its nodes by
+    // running itself, so `cargo run -- run` needs no second binary.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("raftkv") {
+        return targets::raftkv::cli::main(&argv[2..]);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -55,7 +71,9 @@ fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
+        Command::Run(args) => run::run(*args),
         Command::Check(args) => commands::check::run(args),
+        Command::Heal(args) => commands::heal::run(args),
     };
     ExitCode::from(code)
 }

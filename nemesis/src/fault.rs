@@ -80,6 +80,28 @@ impl Shape {
     ];
 }
 
+impl Shape {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Halves => "halves",
+            Shape::RandomHalves => "random-halves",
+            Shape::IsolateOne => "isolate-one",
+            Shape::MajoritiesRing => "majorities-ring",
+            Shape::Bridge => "bridge",
+            Shape::IsolateLeader => "isolate-leader",
+        }
+    }
+}
+
+impl std::str::FromStr for Shape {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Shape, String> {
+        Shape::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            format!("unknown partition shape {s:?}; expected halves, random-halves, isolate-one, majorities-ring, bridge or isolate-leader")
+        })
+    }
+}
+
 /// Who refuses to hear from whom: `hears_not[i]` holds the nodes whose traffic node `i` drops.
 /// Grudges are directed; the symmetric shapes simply list both directions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -175,7 +197,7 @@ impl Grudge {
                     let me = order[pos];
                     sees[me].insert(me);
                     for k in 1..=others {
-                        let next = if others % 2 == 0 {
+                        let next = if others.is_multiple_of(2) {
                             let step = k.div_ceil(2);
                             if k % 2 == 1 {
                                 (pos + step) % n
@@ -267,8 +289,8 @@ impl Plan {
         }
     }
 
-    /// A random plan of `kind` for `n` nodes.
-    pub fn random(kind: FaultKind, n: usize, rng: &mut Rng) -> Plan {
+    /// A random plan of `kind` for `n` nodes; partitions take one of `shapes`.
+    pub fn random(kind: FaultKind, shapes: &[Shape], n: usize, rng: &mut Rng) -> Plan {
         let who = |rng: &mut Rng| {
             if rng.chance(0.5) {
                 Who::Leader
@@ -278,7 +300,7 @@ impl Plan {
         };
         match kind {
             FaultKind::Partition => Plan::Partition {
-                shape: *rng.pick(&Shape::ALL),
+                shape: *rng.pick(shapes),
             },
             FaultKind::Pause => Plan::Pause { who: who(rng) },
             FaultKind::Kill => Plan::Kill { who: who(rng) },
@@ -310,7 +332,7 @@ impl fmt::Display for Plan {
             Who::Leader => "the leader".to_string(),
         };
         match self {
-            Plan::Partition { shape } => write!(f, "partition ({shape:?})"),
+            Plan::Partition { shape } => write!(f, "partition ({})", shape.name()),
             Plan::Pause { who: w } => write!(f, "pause {}", who(w)),
             Plan::Kill { who: w } => write!(f, "kill {}", who(w)),
             Plan::Clock { node, change } => match change {
@@ -385,7 +407,7 @@ mod tests {
         let plans = |seed| {
             let mut rng = Rng::new(seed);
             (0..20)
-                .map(|i| Plan::random(FaultKind::ALL[i % 4], 5, &mut rng))
+                .map(|i| Plan::random(FaultKind::ALL[i % 4], &Shape::ALL, 5, &mut rng))
                 .collect::<Vec<_>>()
         };
         assert_eq!(plans(3), plans(3));

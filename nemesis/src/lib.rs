@@ -67,6 +67,21 @@ pub trait Cluster {
     fn wall_clock_ms(&self, node: usize) -> Option<f64>;
 }
 
+/// The network after [`Nemesis::close`].
+struct Closed;
+
+impl Net for Closed {
+    fn mechanism(&self) -> &'static str {
+        "closed"
+    }
+    fn partition(&mut self, _: &Grudge) -> std::io::Result<()> {
+        Err(std::io::Error::other("the network mechanism is torn down"))
+    }
+    fn heal(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A fault as it was actually applied or undone, for the run's records.
 #[derive(Clone, Debug)]
 pub struct Applied {
@@ -112,6 +127,13 @@ impl Nemesis {
 
     pub fn mechanism(&self) -> &'static str {
         self.net.mechanism()
+    }
+
+    /// Tears the network mechanism down now (proxies stop, namespaces are deleted) instead of
+    /// when the nemesis is dropped. Further partitions fail.
+    pub fn close(&mut self) {
+        self.active = None;
+        self.net = Box::new(Closed);
     }
 
     fn resolve(&mut self, who: Who, cluster: &dyn Cluster) -> (usize, &'static str) {
@@ -176,14 +198,16 @@ impl Nemesis {
             }
             Plan::Kill { who } => {
                 let (node, how) = self.resolve(who, cluster);
-                let pid = cluster.pid(node);
+                let pid = cluster
+                    .pid(node)
+                    .ok_or_else(|| format!("kill: n{} is not running", node + 1))?;
                 cluster
                     .kill(node)
                     .map_err(|e| format!("kill n{}: {e}", node + 1))?;
                 self.active = Some(Active::Killed { node });
                 Ok(Applied {
                     kind: FaultKind::Kill,
-                    description: format!("kill {how}n{} (SIGKILL pid {pid:?}, reaped)", node + 1),
+                    description: format!("kill {how}n{} (SIGKILL pid {pid}, reaped)", node + 1),
                     nodes: vec![node],
                     detail: json!({"pid": pid, "signal": "SIGKILL"}),
                 })
@@ -252,10 +276,10 @@ impl Nemesis {
                 cluster
                     .restart(node)
                     .map_err(|e| format!("restart n{}: {e}", node + 1))?;
-                let pid = cluster.pid(node);
+                let pid = cluster.pid(node).unwrap_or(0);
                 Applied {
                     kind: FaultKind::Kill,
-                    description: format!("restart n{} (pid {pid:?})", node + 1),
+                    description: format!("restart n{} (pid {pid})", node + 1),
                     nodes: vec![node],
                     detail: json!({"pid": pid}),
                 }

@@ -2,10 +2,11 @@
 //! run's record and the same seed replays the same faults at the same moments.
 //!
 //! Faults alternate with quiet: about `interval` of quiet, then a fault for about `interval`,
-//! each period jittered by ±25%, choosing the kind of each fault uniformly from those listed. The
+//! each period jittered by ±25%. Kinds are dealt like cards: every listed kind once, in a shuffled
+//! order, then a new shuffle — so a run long enough for k faults sees every one of k kinds. The
 //! last fault stops before the time limit, so the main phase always ends healed.
 
-use crate::fault::{FaultKind, Plan};
+use crate::fault::{FaultKind, Plan, Shape};
 use crate::rng::Rng;
 use serde::Serialize;
 use std::time::Duration;
@@ -33,6 +34,7 @@ fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> 
 /// The steps of a schedule, in time order; starts and stops alternate, beginning with a start.
 pub fn schedule(
     kinds: &[FaultKind],
+    shapes: &[Shape],
     nodes: usize,
     interval: Duration,
     time_limit: Duration,
@@ -44,17 +46,22 @@ pub fn schedule(
     }
     let jittered = |rng: &mut Rng| interval.mul_f64(0.75 + 0.5 * rng.unit());
     let mut t = jittered(rng);
+    let mut deck: Vec<FaultKind> = Vec::new();
     loop {
         let length = jittered(rng);
         // Leave a moment after the stop so the last fault's healing is inside the main phase.
         if t + length + Duration::from_millis(500) > time_limit {
             break;
         }
-        let kind = *rng.pick(kinds);
+        if deck.is_empty() {
+            deck = kinds.to_vec();
+            rng.shuffle(&mut deck);
+        }
+        let kind = deck.pop().expect("refilled");
         steps.push(Step {
             at: t,
             action: Action::Start {
-                plan: Plan::random(kind, nodes, rng),
+                plan: Plan::random(kind, shapes, nodes, rng),
             },
         });
         t += length;
@@ -75,7 +82,14 @@ mod tests {
     fn starts_and_stops_alternate_inside_the_time_limit() {
         let kinds = FaultKind::ALL;
         let limit = Duration::from_secs(60);
-        let steps = schedule(&kinds, 3, Duration::from_secs(5), limit, &mut Rng::new(9));
+        let steps = schedule(
+            &kinds,
+            &Shape::ALL,
+            3,
+            Duration::from_secs(5),
+            limit,
+            &mut Rng::new(9),
+        );
         assert!(
             steps.len() >= 8,
             "about six faults a minute: {}",
@@ -95,13 +109,14 @@ mod tests {
                 Action::Stop => None,
             })
             .collect();
-        assert!(used.len() >= 3, "kinds are mixed: {used:?}");
+        assert_eq!(used.len(), 4, "every kind is dealt: {used:?}");
     }
 
     #[test]
     fn no_kinds_means_no_faults() {
         let steps = schedule(
             &[],
+            &Shape::ALL,
             3,
             Duration::from_secs(1),
             Duration::from_secs(30),

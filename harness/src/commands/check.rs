@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// History files to check (each gets its own verdict).
+    /// History files or stored run directories (such as store/latest) to check; each gets its
+    /// own verdict.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// The data type: cas-register (read/write/cas), register (read/write) or kv-append
@@ -62,6 +63,13 @@ pub fn run(args: CheckArgs) -> u8 {
 }
 
 fn check_one(file: &std::path::Path, args: &CheckArgs) -> u8 {
+    // A stored run's directory stands for its history.
+    let stored = file.join("history.jsonl");
+    let file = if file.is_dir() {
+        stored.as_path()
+    } else {
+        file
+    };
     let history = match import::read_file(file, args.format) {
         Ok(h) => h,
         Err(e) => return bad_input(args, &file.display().to_string(), &e.to_string()),

@@ -1,0 +1,116 @@
+//! `faultline heal [RUN_DIR]`: undo what a run left behind when the harness itself was killed
+//! (SIGKILL gives it no chance to clean up): resume and kill its node processes, delete its
+//! network namespaces and bridge. The run keeps `state.json` in its directory while it is live;
+//! this reads it, heals, and removes it. Without RUN_DIR, every run under the store is healed.
+
+use crate::EXIT_BAD_INPUT;
+use clap::Args;
+use nemesis::cleanup::Leftovers;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct HealArgs {
+    /// A run directory (such as store/latest); default: every run under --store.
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: Option<PathBuf>,
+    /// The store to search when no RUN_DIR is given.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+}
+
+/// Every `state.json` two levels under the store (`<test>/<timestamp>/state.json`).
+fn state_files(store: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(tests) = std::fs::read_dir(store) else {
+        return found;
+    };
+    for test in tests
+        .flatten()
+        .filter(|e| e.path().is_dir() && !e.path().is_symlink())
+    {
+        let Ok(runs) = std::fs::read_dir(test.path()) else {
+            continue;
+        };
+        for run in runs.flatten() {
+            let state = run.path().join("state.json");
+            if state.is_file() {
+                found.push(state);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+pub fn run(args: HealArgs) -> u8 {
+    let files = match &args.run_dir {
+        Some(dir) => {
+            if !dir.is_dir() {
+                eprintln!("error: {} is not a run directory", dir.display());
+                return EXIT_BAD_INPUT;
+            }
+            let state = dir.join("state.json");
+            if !state.is_file() {
+                println!(
+                    "nothing to heal: {} has no state.json (the run cleaned up after itself)",
+                    dir.display()
+                );
+                return 0;
+            }
+            vec![state]
+        }
+        None => state_files(&args.store),
+    };
+    if files.is_empty() {
+        println!("nothing to heal under {}", args.store.display());
+        return 0;
+    }
+    let mut code = 0;
+    for file in files {
+        let dir = file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .display()
+            .to_string();
+        let left = match Leftovers::load(&file) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: {e}");
+                code = EXIT_BAD_INPUT;
+                continue;
+            }
+        };
+        if left.harness_alive() {
+            eprintln!(
+                "error: {dir}: the run is still going (faultline pid {}); stop it with Ctrl-C or kill it first",
+                left.harness_pid
+            );
+            code = 1;
+            continue;
+        }
+        match left.heal() {
+            Ok(h) => {
+                println!(
+                    "{dir}: resumed {} stopped, killed {} node processes; removed {} namespaces{}",
+                    h.resumed.len(),
+                    h.killed.len(),
+                    h.namespaces.len(),
+                    if h.bridge.is_some() {
+                        " and the bridge"
+                    } else {
+                        ""
+                    }
+                );
+                if let Err(e) = std::fs::remove_file(&file) {
+                    eprintln!("error: removing {}: {e}", file.display());
+                    code = 1;
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {dir}: {e}");
+                code = 1;
+            }
+        }
+    }
+    code
+}

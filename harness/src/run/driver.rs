@@ -1,0 +1,254 @@
+//! The client side of raftkv's HTTP API: performs one operation and says how it ended, in the
+//! history's terms. The rules that keep a history honest live here:
+//! - `ok` only for an answer that says the operation took effect (or, for a read, what it saw);
+//! - `fail` only when it certainly did not: refused before being proposed (a redirect, no
+//!   leader, not applied), a cas whose expected value did not match, or a connection never made;
+//! - `info` otherwise — a timeout, a dropped connection, a node saying the outcome is unknown —
+//!   for writes and cas. A read has no effect, so a read with no answer is a `fail`.
+//!
+//! Redirects to the leader are followed (up to three hops); the node that finally answered is
+//! recorded with the completion.
+
+use super::workload::Op;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+use targets::client::{Client, ClientError};
+
+/// How an operation ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Completion {
+    pub outcome: Outcome,
+    /// What a read returned (null for absent); null otherwise.
+    pub value: Value,
+    /// The node that answered, `n1`…
+    pub node: Option<String>,
+    pub version: Option<u64>,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Fail,
+    Info,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Fail => "fail",
+            Outcome::Info => "info",
+        }
+    }
+}
+
+/// One client's connections to every node.
+pub struct Driver {
+    /// Client address → node name.
+    names: HashMap<String, String>,
+    clients: HashMap<String, Client>,
+    timeout: Duration,
+}
+
+impl Driver {
+    /// `nodes` are the client addresses, in node order.
+    pub fn new(nodes: &[String], timeout: Duration) -> Driver {
+        Driver {
+            names: nodes
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (a.clone(), format!("n{}", i + 1)))
+                .collect(),
+            clients: HashMap::new(),
+            timeout,
+        }
+    }
+
+    fn request(
+        &mut self,
+        addr: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<targets::client::Reply, ClientError> {
+        let timeout = self.timeout;
+        self.clients
+            .entry(addr.to_string())
+            .or_insert_with(|| Client::new(addr, timeout))
+            .request(method, path, body)
+    }
+
+    /// Performs `op`, starting at the node with client address `addr`.
+    pub fn perform(&mut self, op: &Op, addr: &str) -> Completion {
+        let (method, path, body) = match op {
+            Op::Read { key } => ("GET", format!("/kv/{key}"), None),
+            Op::Write { key, value } => {
+                ("PUT", format!("/kv/{key}"), Some(json!({"value": value})))
+            }
+            Op::Cas { key, from, to } => (
+                "POST",
+                format!("/kv/{key}/cas"),
+                Some(json!({"from": from, "to": to})),
+            ),
+        };
+        let is_read = matches!(op, Op::Read { .. });
+        let unknown = if is_read {
+            Outcome::Fail
+        } else {
+            Outcome::Info
+        };
+        let mut addr = addr.to_string();
+        for _hop in 0..4 {
+            let node = self.names.get(&addr).cloned();
+            let done = |outcome, value, version: Option<u64>, error: Option<String>| Completion {
+                outcome,
+                value,
+                node: node.clone(),
+                version,
+                error,
+            };
+            let reply = match self.request(&addr, method, &path, body.as_ref()) {
+                Ok(r) => r,
+                Err(e @ ClientError::Connect(..)) => {
+                    return done(Outcome::Fail, Value::Null, None, Some(e.to_string()))
+                }
+                Err(e) => return done(unknown, Value::Null, None, Some(e.to_string())),
+            };
+            let version = reply.body.get("version").and_then(Value::as_u64);
+            let message = reply
+                .body
+                .get("error")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            match (reply.status, op) {
+                (200, Op::Read { .. }) => {
+                    let value = reply.body.get("value").cloned().unwrap_or(Value::Null);
+                    return done(Outcome::Ok, value, version, None);
+                }
+                (404, Op::Read { .. }) => return done(Outcome::Ok, Value::Null, None, None),
+                (200, _) => return done(Outcome::Ok, Value::Null, version, None),
+                (409, Op::Cas { .. }) => {
+                    return done(
+                        Outcome::Fail,
+                        Value::Null,
+                        None,
+                        Some("cas mismatch".into()),
+                    )
+                }
+                (307, _) => {
+                    // Not proposed anywhere: safe to send to the leader it names.
+                    match reply.location.as_deref().and_then(location_addr) {
+                        Some(next) => {
+                            addr = next;
+                            continue;
+                        }
+                        None => return done(Outcome::Fail, Value::Null, None, message),
+                    }
+                }
+                (503, _) => {
+                    let indeterminate = reply.body.get("indeterminate").and_then(Value::as_bool);
+                    let outcome = if indeterminate == Some(true) {
+                        unknown
+                    } else {
+                        Outcome::Fail
+                    };
+                    return done(outcome, Value::Null, None, message);
+                }
+                (status, _) if (400..500).contains(&status) => {
+                    // The request was refused as malformed: it did nothing.
+                    return done(
+                        Outcome::Fail,
+                        Value::Null,
+                        None,
+                        Some(format!("{status}: {}", message.unwrap_or_default())),
+                    );
+                }
+                (status, _) => {
+                    return done(
+                        unknown,
+                        Value::Null,
+                        None,
+                        Some(format!("{status}: {}", message.unwrap_or_default())),
+                    )
+                }
+            }
+        }
+        Completion {
+            outcome: Outcome::Fail,
+            value: Value::Null,
+            node: None,
+            version: None,
+            error: Some("too many redirects".into()),
+        }
+    }
+
+    /// Reads `key` from the node at `addr`'s own state (`?local`), for the final reads.
+    pub fn read_local(&mut self, key: &str, addr: &str) -> Completion {
+        let node = self.names.get(addr).cloned();
+        let (outcome, value, version, error) =
+            match self.request(addr, "GET", &format!("/kv/{key}?local"), None) {
+                Ok(r) if r.status == 200 => (
+                    Outcome::Ok,
+                    r.body.get("value").cloned().unwrap_or(Value::Null),
+                    r.body.get("version").and_then(Value::as_u64),
+                    None,
+                ),
+                Ok(r) if r.status == 404 => (Outcome::Ok, Value::Null, None, None),
+                Ok(r) => (
+                    Outcome::Fail,
+                    Value::Null,
+                    None,
+                    Some(format!("status {}", r.status)),
+                ),
+                Err(e) => (Outcome::Fail, Value::Null, None, Some(e.to_string())),
+            };
+        Completion {
+            outcome,
+            value,
+            node,
+            version,
+            error,
+        }
+    }
+}
+
+/// `http://127.0.0.1:7001/kv/x` → `127.0.0.1:7001`.
+fn location_addr(location: &str) -> Option<String> {
+    let rest = location.strip_prefix("http://")?;
+    Some(rest.split('/').next()?.to_string()).filter(|a| !a.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_locations_name_the_leader_address() {
+        assert_eq!(
+            location_addr("http://10.0.0.2:7000/kv/k1/cas").as_deref(),
+            Some("10.0.0.2:7000")
+        );
+        assert_eq!(location_addr("ftp://x/"), None);
+    }
+
+    #[test]
+    fn an_unreachable_node_fails_reads_and_writes_alike() {
+        // Nothing listens on a port just released: the connection is refused, nothing was sent.
+        let port = targets::raftkv::cluster::free_port().unwrap();
+        let addr = format!("127.0.0.1:{port}");
+        let mut d = Driver::new(std::slice::from_ref(&addr), Duration::from_millis(200));
+        for op in [
+            Op::Read { key: "k".into() },
+            Op::Write {
+                key: "k".into(),
+                value: 1,
+            },
+        ] {
+            let c = d.perform(&op, &addr);
+            assert_eq!(c.outcome, Outcome::Fail, "{op:?}");
+            assert_eq!(c.node.as_deref(), Some("n1"));
+        }
+    }
+}

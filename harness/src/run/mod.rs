@@ -1,0 +1,714 @@
+//! `faultline run`: one test of the bundled raftkv cluster, start to verdict.
+//!
+//! Data flows one way: the [`workload`] generator hands operations to clients, the [`driver`]
+//! performs them against the nodes, the [`recorder`] streams every invocation and completion to
+//! `history.jsonl`, and at the end the checker judges that file — the same file `faultline check`
+//! reads, so every verdict can be re-derived. Beside the clients, the [`supervisor`] owns the
+//! nodes and the nemesis, which applies the seeded fault schedule.
+//!
+//! Phases: setup (network, clocks, nodes, a leader), main (load and faults for the time limit),
+//! heal (every fault undone, killed nodes restarted), recovery (quiet until the nodes agree on
+//! what is applied), final reads (every key from every node's own state, `phase: final`),
+//! teardown (nodes stopped, network removed), check, and the summary.
+
+pub mod driver;
+pub mod recorder;
+pub mod store;
+pub mod supervisor;
+pub mod workload;
+
+use crate::signals;
+use clap::Args;
+use driver::{Driver, Outcome};
+use nemesis::schedule::{self, Action};
+use nemesis::{FaultKind, Rng};
+use recorder::Recorder;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use supervisor::{NetKind, Setup, Supervisor};
+use workload::{Generator, Workload};
+
+/// Exit code when the run was interrupted (as shells report SIGINT).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Args, Debug, serde::Serialize)]
+pub struct RunArgs {
+    /// Number of raftkv nodes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
+    pub nodes: u64,
+    /// Seconds of load and faults (the main phase).
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub time_limit: f64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub concurrency: u64,
+    /// Target operations per second over all clients; 0 runs them as fast as they go.
+    #[arg(long, default_value_t = 500.0, value_name = "N")]
+    pub rate: f64,
+    /// Keys in use at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub keys: u64,
+    /// Operations on a key before it is retired for a fresh one.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ops_per_key: u64,
+    /// The data type the clients exercise.
+    #[arg(long, value_enum, default_value = "cas-register")]
+    pub workload: Workload,
+    /// Faults to inject, comma-separated (partition, pause, kill, clock), or `none`.
+    #[arg(
+        long,
+        default_value = "partition,pause,kill,clock",
+        value_name = "FAULTS"
+    )]
+    pub nemesis: String,
+    /// Partition shapes to choose from, comma-separated: halves, random-halves, isolate-one,
+    /// majorities-ring, bridge, isolate-leader.
+    #[arg(
+        long,
+        default_value = "halves,random-halves,isolate-one,majorities-ring,bridge,isolate-leader",
+        value_name = "SHAPES"
+    )]
+    pub shapes: String,
+    /// Seconds between fault changes (each fault and each quiet spell lasts about this long).
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub nemesis_interval: f64,
+    /// Seed for the workload and the fault schedule; random when not given.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Directory that keeps every run.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// How partitions are made: a TCP proxy per link, or network namespaces with nftables (root).
+    #[arg(long, value_enum, default_value = "proxy")]
+    pub net: NetKind,
+    /// Seconds of quiet after healing, before the final reads.
+    #[arg(long, default_value_t = 3.0, value_name = "SECS")]
+    pub recovery: f64,
+    /// raftkv read mode: consistent, lease or stale.
+    #[arg(long, default_value = "consistent", value_parser = ["consistent", "lease", "stale"])]
+    pub read_mode: String,
+    /// raftkv write acknowledgement: quorum or leader.
+    #[arg(long, default_value = "quorum", value_parser = ["quorum", "leader"])]
+    pub write_ack: String,
+    /// raftkv unsafe knobs, comma-separated: no-fsync, no-election-restriction, commit-old-term.
+    #[arg(long = "unsafe", value_name = "KNOBS")]
+    pub unsafe_knobs: Option<String>,
+    /// Client timeout per request, in milliseconds (nodes give up at two thirds of it).
+    #[arg(long, default_value_t = 1500, value_name = "MS", value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub timeout_ms: u64,
+    /// Test name: the store's subdirectory.
+    #[arg(long, default_value = "raftkv")]
+    pub name: String,
+    /// Print the results as one JSON object on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What went wrong before the test could run: bad flags or a broken environment.
+fn usage(message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    crate::EXIT_BAD_INPUT
+}
+
+fn parse_faults(text: &str) -> Result<Vec<FaultKind>, String> {
+    if text == "none" {
+        return Ok(Vec::new());
+    }
+    let mut kinds = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let kind: FaultKind = part.parse().map_err(|e| format!("--nemesis: {e}"))?;
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    if kinds.is_empty() {
+        return Err("--nemesis: name at least one fault, or `none`".into());
+    }
+    Ok(kinds)
+}
+
+fn positive(name: &str, v: f64, zero_ok: bool) -> Result<(), String> {
+    if v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0)) {
+        Ok(())
+    } else {
+        Err(format!("--{name} must be a positive number, found {v}"))
+    }
+}
+
+/// Live state shared with the progress line.
+struct Live {
+    fault: Mutex<String>,
+    done: AtomicBool,
+}
+
+pub fn run(args: RunArgs) -> u8 {
+    let checks = [
+        positive("time-limit", args.time_limit, false),
+        positive("rate", args.rate, true),
+        positive("nemesis-interval", args.nemesis_interval, false),
+        positive("recovery", args.recovery, true),
+    ];
+    if let Some(Err(e)) = checks.into_iter().find(Result::is_err) {
+        return usage(e);
+    }
+    let mut kinds = match parse_faults(&args.nemesis) {
+        Ok(k) => k,
+        Err(e) => return usage(e),
+    };
+    if args.name.is_empty() || args.name.contains('/') || args.name.starts_with('.') {
+        return usage(format!(
+            "--name {:?} must be a plain directory name",
+            args.name
+        ));
+    }
+    if let Some(knobs) = &args.unsafe_knobs {
+        for k in knobs.split(',').filter(|k| !k.is_empty()) {
+            if !["no-fsync", "no-election-restriction", "commit-old-term"].contains(&k) {
+                return usage(format!("--unsafe: unknown knob {k:?}; expected no-fsync, no-election-restriction or commit-old-term"));
+            }
+        }
+    }
+    let mut shapes = Vec::new();
+    for part in args
+        .shapes
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        match part.parse::<nemesis::Shape>() {
+            Ok(s) if !shapes.contains(&s) => shapes.push(s),
+            Ok(_) => {}
+            Err(e) => return usage(format!("--shapes: {e}")),
+        }
+    }
+    if shapes.is_empty() {
+        return usage("--shapes: name at least one partition shape");
+    }
+    let mut notes = Vec::new();
+    let faketime = if kinds.contains(&FaultKind::Clock) {
+        let lib = nemesis::clock::find_libfaketime();
+        if lib.is_none() {
+            kinds.retain(|k| *k != FaultKind::Clock);
+            notes.push("clock faults unavailable: install libfaketime (apt-get install libfaketime); running without them".to_string());
+        }
+        lib
+    } else {
+        None
+    };
+    let n = args.nodes as usize;
+    if n < 2 {
+        kinds.retain(|k| *k != FaultKind::Partition);
+    }
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+            ^ u64::from(std::process::id())
+    });
+    for note in &notes {
+        eprintln!("faultline: {note}");
+    }
+    signals::install();
+
+    let run_dir = match store::new_run_dir(&args.store, &args.name) {
+        Ok(d) => d,
+        Err(e) => {
+            return usage(format!(
+                "cannot create a run under {}: {e}",
+                args.store.display()
+            ))
+        }
+    };
+    let mut rng = Rng::new(seed);
+    let time_limit = Duration::from_secs_f64(args.time_limit);
+    let steps = schedule::schedule(
+        &kinds,
+        &shapes,
+        n,
+        Duration::from_secs_f64(args.nemesis_interval),
+        time_limit,
+        &mut rng.fork(),
+    );
+    let node_flags = node_flags(&args);
+    let config = json!({
+        "args": &args,
+        "seed": seed,
+        "faults": kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
+        "schedule": &steps,
+        "node_flags": &node_flags,
+        "notes": &notes,
+        "versions": {
+            "faultline": env!("CARGO_PKG_VERSION"),
+            "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+            "libfaketime": faketime.as_ref().map(|p| p.display().to_string()),
+        },
+    });
+    if let Err(e) = std::fs::write(
+        run_dir.join("config.json"),
+        serde_json::to_vec_pretty(&config).expect("config serializes"),
+    ) {
+        return usage(format!("cannot write {}: {e}", run_dir.display()));
+    }
+    eprintln!(
+        "faultline: {} raftkv nodes, {} s, {} clients, seed {seed}, faults {} via {}; storing in {}",
+        n,
+        args.time_limit,
+        args.concurrency,
+        if kinds.is_empty() { "none".to_string() } else { kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(",") },
+        sup_net_name(args.net),
+        run_dir.display()
+    );
+
+    // Setup.
+    let mut sup = match Supervisor::start(Setup {
+        nodes: n,
+        net: args.net,
+        run_dir: &run_dir,
+        node_flags,
+        faketime,
+        seed,
+    }) {
+        Ok(s) => s,
+        Err(e) => return usage(format!("setup failed: {e}")),
+    };
+    if !sup.wait_for_leader(Duration::from_secs(20)) {
+        let logs = (0..n)
+            .map(|i| sup.log_path(i).display().to_string())
+            .collect::<Vec<_>>();
+        drop(sup);
+        return usage(format!(
+            "the cluster elected no leader within 20 s; see the node logs: {}",
+            logs.join(", ")
+        ));
+    }
+    let recorder = match Recorder::create(&run_dir.join("history.jsonl")) {
+        Ok(r) => Arc::new(r),
+        Err(e) => return usage(format!("cannot write the history: {e}")),
+    };
+    let mut nemesis_log = match std::fs::File::create(run_dir.join("nemesis.jsonl")) {
+        Ok(f) => f,
+        Err(e) => return usage(format!("cannot write nemesis.jsonl: {e}")),
+    };
+
+    // Main phase: clients in threads, the nemesis on this thread.
+    let generator = Arc::new(Generator::new(
+        args.workload,
+        args.keys as usize,
+        args.ops_per_key,
+    ));
+    let addrs = sup.nodes.client_addrs();
+    let stop = Arc::new(AtomicBool::new(false));
+    let live = Arc::new(Live {
+        fault: Mutex::new("none".into()),
+        done: AtomicBool::new(false),
+    });
+    let mut fault_counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut nemesis_errors = Vec::new();
+    let client_timeout = Duration::from_millis(args.timeout_ms);
+    let main_started = Instant::now();
+    let interrupted = std::thread::scope(|scope| {
+        for w in 0..args.concurrency {
+            let (g, rec, stop, addrs) = (
+                generator.clone(),
+                recorder.clone(),
+                stop.clone(),
+                addrs.clone(),
+            );
+            let rng = rng.fork();
+            let interval = (args.rate > 0.0)
+                .then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate));
+            scope.spawn(move || {
+                client_loop(
+                    w,
+                    args.concurrency,
+                    &g,
+                    &rec,
+                    &stop,
+                    &addrs,
+                    rng,
+                    interval,
+                    client_timeout,
+                )
+            });
+        }
+        let (rec, live2) = (recorder.clone(), live.clone());
+        scope.spawn(move || progress(&rec, &live2, time_limit));
+
+        let mut interrupted = false;
+        for step in &steps {
+            if !sleep_until(main_started + step.at) {
+                interrupted = true;
+                break;
+            }
+            let (f, plan) = match &step.action {
+                Action::Start { plan } => (format!("start-{}", plan.kind()), Some(plan)),
+                Action::Stop => ("stop".to_string(), None),
+            };
+            let planned = plan.map(|p| p.to_string()).unwrap_or_else(|| "heal".into());
+            recorder.nemesis("invoke", &f, json!(planned), Map::new());
+            let result = match plan {
+                Some(p) => sup.nemesis.start(p, &mut sup.nodes).map(Some),
+                None => sup.nemesis.stop(&mut sup.nodes),
+            };
+            let time = recorder.elapsed();
+            match result {
+                Ok(Some(applied)) => {
+                    if plan.is_some() {
+                        *fault_counts.entry(applied.kind.name()).or_default() += 1;
+                        *live.fault.lock().expect("live lock") = applied.description.clone();
+                    } else {
+                        *live.fault.lock().expect("live lock") = "none".into();
+                    }
+                    let mut extra = Map::new();
+                    extra.insert(
+                        "nodes".into(),
+                        json!(applied
+                            .nodes
+                            .iter()
+                            .map(|i| format!("n{}", i + 1))
+                            .collect::<Vec<_>>()),
+                    );
+                    recorder.nemesis("info", &f, json!(applied.description), extra);
+                    let line = json!({
+                        "time": time.as_nanos() as u64,
+                        "action": if plan.is_some() { "start" } else { "stop" },
+                        "fault": applied.kind.name(),
+                        "plan": plan,
+                        "applied": applied.description,
+                        "nodes": applied.nodes.iter().map(|i| format!("n{}", i + 1)).collect::<Vec<_>>(),
+                        "detail": applied.detail,
+                    });
+                    let _ = writeln!(nemesis_log, "{line}");
+                }
+                Ok(None) => {
+                    recorder.nemesis("info", &f, json!("nothing to heal"), Map::new());
+                }
+                Err(e) => {
+                    let mut extra = Map::new();
+                    extra.insert("error".into(), json!(e));
+                    recorder.nemesis("info", &f, json!("not applied"), extra);
+                    let line = json!({"time": time.as_nanos() as u64, "action": if plan.is_some() { "start" } else { "stop" }, "plan": plan, "error": e});
+                    let _ = writeln!(nemesis_log, "{line}");
+                    eprintln!("\nfaultline: nemesis: {e}");
+                    nemesis_errors.push(e);
+                }
+            }
+            if let Some((i, status)) = sup.crashed() {
+                eprintln!(
+                    "\nfaultline: n{} exited on its own ({status}); see {}",
+                    i + 1,
+                    sup.log_path(i).display()
+                );
+            }
+        }
+        if !interrupted && !sleep_until(main_started + time_limit) {
+            interrupted = true;
+        }
+        stop.store(true, Ordering::SeqCst);
+        live.done.store(true, Ordering::SeqCst);
+        interrupted
+    });
+    let main_elapsed = main_started.elapsed();
+
+    // Heal, recover, read every key from every node.
+    recorder.nemesis("invoke", "heal", json!("heal everything"), Map::new());
+    let heal_errors = sup.nemesis.heal_all(&mut sup.nodes, !interrupted);
+    recorder.nemesis(
+        "info",
+        "heal",
+        json!(if heal_errors.is_empty() {
+            "healed".to_string()
+        } else {
+            heal_errors.join("; ")
+        }),
+        Map::new(),
+    );
+    for e in &heal_errors {
+        eprintln!("faultline: while healing: {e}");
+    }
+    let _ = writeln!(
+        nemesis_log,
+        "{}",
+        json!({"time": recorder.elapsed().as_nanos() as u64, "action": "heal-all", "errors": heal_errors})
+    );
+    let mut converged = None;
+    if !interrupted {
+        converged = Some(recover(&sup, Duration::from_secs_f64(args.recovery)));
+        if converged == Some(false) {
+            eprintln!("faultline: the nodes did not agree on an applied index within the recovery time; final reads go ahead");
+        }
+        final_reads(
+            &recorder,
+            &generator.keys_used(),
+            &addrs,
+            args.concurrency,
+            client_timeout,
+        );
+    }
+    drop(sup);
+    drop(nemesis_log);
+
+    // Check what was recorded.
+    let history_path = run_dir.join("history.jsonl");
+    let history = match checker::import::read_file(&history_path, checker::import::Format::Jsonl) {
+        Ok(h) => h,
+        Err(e) => return usage(format!("the recorded history does not read back: {e}")),
+    };
+    let report = match checker::check(
+        &history,
+        args.workload.model(),
+        &checker::Options::default(),
+    ) {
+        Ok(r) => r,
+        Err(e) => return usage(format!("the recorded history does not check: {e}")),
+    };
+    let stats = &recorder.stats;
+    let ops = stats.completed();
+    let main_ops = history.ops.iter().filter(|o| o.phase.is_none()).count();
+    let summary = json!({
+        "run_dir": run_dir.display().to_string(),
+        "seed": seed,
+        "interrupted": interrupted,
+        "verdict": report.verdict,
+        "ops": ops,
+        "ok": stats.ok.load(Ordering::Relaxed),
+        "fail": stats.fail.load(Ordering::Relaxed),
+        "info": stats.info.load(Ordering::Relaxed),
+        "throughput": main_ops as f64 / main_elapsed.as_secs_f64(),
+        "latency_ms": {
+            "p50": stats.latency(0.5).map(|d| d.as_secs_f64() * 1000.0),
+            "p99": stats.latency(0.99).map(|d| d.as_secs_f64() * 1000.0),
+        },
+        "faults": fault_counts,
+        "nemesis_errors": nemesis_errors,
+        "converged": converged,
+        "notes": notes,
+        "report": report,
+    });
+    let _ = std::fs::write(
+        run_dir.join("results.json"),
+        serde_json::to_vec_pretty(&summary).expect("results serialize"),
+    );
+    if args.json {
+        println!("{summary}");
+    } else {
+        print_summary(&summary, &report, main_ops, main_elapsed);
+    }
+    if interrupted {
+        eprintln!("faultline: interrupted; everything was healed and the partial history checked");
+        return EXIT_INTERRUPTED;
+    }
+    report.verdict.exit_code() as u8
+}
+
+fn sup_net_name(net: NetKind) -> &'static str {
+    match net {
+        NetKind::Proxy => "proxy",
+        NetKind::Netns => "netns",
+    }
+}
+
+fn node_flags(args: &RunArgs) -> Vec<String> {
+    let mut flags = vec![
+        "--read-mode".to_string(),
+        args.read_mode.clone(),
+        "--write-ack".into(),
+        args.write_ack.clone(),
+        "--request-timeout-ms".into(),
+        (args.timeout_ms * 2 / 3).max(10).to_string(),
+    ];
+    if let Some(k) = &args.unsafe_knobs {
+        flags.push("--unsafe".into());
+        flags.push(k.clone());
+    }
+    flags
+}
+
+/// Sleeps until `t`; false if interrupted first.
+fn sleep_until(t: Instant) -> bool {
+    loop {
+        if signals::interrupted() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= t {
+            return true;
+        }
+        std::thread::sleep((t - now).min(Duration::from_millis(50)));
+    }
+}
+
+/// One client: performs operations until told to stop. An indeterminate operation ends the
+/// process (it may still take effect), and the client goes on as a new process, so no process
+/// ever has two operations in flight.
+#[allow(clippy::too_many_arguments)]
+fn client_loop(
+    worker: u64,
+    workers: u64,
+    generator: &Generator,
+    recorder: &Recorder,
+    stop: &AtomicBool,
+    addrs: &[String],
+    mut rng: Rng,
+    interval: Option<Duration>,
+    timeout: Duration,
+) {
+    let mut driver = Driver::new(addrs, timeout);
+    let mut process = worker;
+    let mut home = worker as usize % addrs.len();
+    // Spread the clients' first operations over one interval.
+    let mut next = Instant::now() + interval.map(|i| i.mul_f64(rng.unit())).unwrap_or_default();
+    while !stop.load(Ordering::SeqCst) {
+        if let Some(i) = interval {
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep((next - now).min(Duration::from_millis(100)));
+                continue;
+            }
+            next += i.mul_f64(0.5 + rng.unit());
+            // Don't build a backlog after a stall: a closed loop at most.
+            next = next.max(now);
+        }
+        let op = generator.next(&mut rng);
+        let inv = recorder.invoke(process, op.f(), op.key(), op.value(), None);
+        let c = driver.perform(&op, &addrs[home]);
+        recorder.complete(&inv, &c);
+        if c.outcome == Outcome::Info {
+            process += workers;
+        }
+        if c.outcome != Outcome::Ok && c.node.is_none() {
+            // The home node is unreachable (killed, paused, cut off): try the next one.
+            home = (home + 1) % addrs.len();
+        }
+    }
+}
+
+/// Waits `quiet`, then until every node reports the same applied index twice in a row (at most
+/// ten more seconds). True if they converged.
+fn recover(sup: &Supervisor, quiet: Duration) -> bool {
+    std::thread::sleep(quiet);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = None;
+    while Instant::now() < deadline && !signals::interrupted() {
+        let applied: Vec<Option<u64>> = sup
+            .nodes
+            .statuses()
+            .iter()
+            .map(|s| s.as_ref().and_then(|s| s["applied_index"].as_u64()))
+            .collect();
+        let agreed = applied.iter().all(|a| a.is_some() && *a == applied[0]);
+        if agreed && last.as_ref() == Some(&applied) {
+            return true;
+        }
+        last = Some(applied);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+/// Reads every key from every node's own state, recorded with `phase: final`.
+fn final_reads(
+    recorder: &Recorder,
+    keys: &[String],
+    addrs: &[String],
+    workers: u64,
+    timeout: Duration,
+) {
+    for (i, addr) in addrs.iter().enumerate() {
+        // Fresh process ids, clear of any the clients used.
+        let process = 1_000_000_000 + workers * 1000 + i as u64;
+        let mut driver = Driver::new(addrs, timeout);
+        for key in keys {
+            let inv = recorder.invoke(process, "read", key, Value::Null, Some("final"));
+            let c = driver.read_local(key, addr);
+            recorder.complete(&inv, &c);
+        }
+    }
+}
+
+/// The progress line on stderr: elapsed, throughput, outcomes, the fault in force.
+fn progress(recorder: &Recorder, live: &Live, limit: Duration) {
+    let tty = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut last_line = Instant::now();
+    let mut last_count = 0;
+    let mut last_at = Instant::now();
+    while !live.done.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(250));
+        let every = if tty {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(10)
+        };
+        if last_line.elapsed() < every {
+            continue;
+        }
+        let s = &recorder.stats;
+        let count = s.completed();
+        let rate = (count - last_count) as f64 / last_at.elapsed().as_secs_f64();
+        last_count = count;
+        last_at = Instant::now();
+        let line = format!(
+            "[{:>5.1}/{:.0} s] {count} ops, {rate:.0}/s · ok {} fail {} info {} · fault: {}",
+            started.elapsed().as_secs_f64(),
+            limit.as_secs_f64(),
+            s.ok.load(Ordering::Relaxed),
+            s.fail.load(Ordering::Relaxed),
+            s.info.load(Ordering::Relaxed),
+            live.fault.lock().expect("live lock"),
+        );
+        if tty {
+            eprint!("\r{line}\x1b[K");
+        } else {
+            eprintln!("{line}");
+        }
+        last_line = Instant::now();
+    }
+    if tty {
+        eprint!("\r\x1b[K");
+    }
+}
+
+fn print_summary(summary: &Value, report: &checker::Report, main_ops: usize, elapsed: Duration) {
+    let ms = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.1} ms"));
+    let faults = summary["faults"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "none".into());
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "ops       {} in {:.1} s ({:.0}/s): ok {}, fail {}, info {}",
+        main_ops,
+        elapsed.as_secs_f64(),
+        summary["throughput"].as_f64().unwrap_or(0.0),
+        summary["ok"],
+        summary["fail"],
+        summary["info"]
+    );
+    let _ = writeln!(
+        out,
+        "latency   p50 {}, p99 {} (ok operations)",
+        ms(&summary["latency_ms"]["p50"]),
+        ms(&summary["latency_ms"]["p99"])
+    );
+    let _ = writeln!(out, "faults    {faults}");
+    let _ = writeln!(
+        out,
+        "stored    {}",
+        summary["run_dir"].as_str().unwrap_or("")
+    );
+    let _ = write!(out, "{}", checker::render::text(report));
+}

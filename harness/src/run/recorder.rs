@@ -1,0 +1,178 @@
+//! The history, streamed to disk as it happens: every event is one JSON line written with one
+//! `write` call the moment it is known, so a harness that crashes loses nothing it recorded.
+//! Indices and times are assigned under the same lock as the write, so the file is in time order.
+//! Times are nanoseconds since the run started, taken *before* a request is sent (invocations)
+//! and *after* its answer arrived (completions), so every real interval lies within the recorded
+//! one.
+
+use super::driver::{Completion, Outcome};
+use serde_json::{json, Map, Value};
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Live counts for the progress line and the summary.
+#[derive(Default)]
+pub struct Stats {
+    pub ok: AtomicU64,
+    pub fail: AtomicU64,
+    pub info: AtomicU64,
+    /// Latencies of ok client operations in microseconds.
+    latencies: Mutex<Vec<u32>>,
+}
+
+impl Stats {
+    pub fn completed(&self) -> u64 {
+        self.ok.load(Ordering::Relaxed)
+            + self.fail.load(Ordering::Relaxed)
+            + self.info.load(Ordering::Relaxed)
+    }
+
+    /// The `q` quantile (0..=1) of ok latencies.
+    pub fn latency(&self, q: f64) -> Option<Duration> {
+        let mut l = self.latencies.lock().expect("stats lock").clone();
+        if l.is_empty() {
+            return None;
+        }
+        l.sort_unstable();
+        let i = ((l.len() - 1) as f64 * q).round() as usize;
+        Some(Duration::from_micros(l[i] as u64))
+    }
+}
+
+/// An operation in flight, as its invocation was recorded.
+pub struct Invocation {
+    pub process: u64,
+    pub f: &'static str,
+    pub key: String,
+    pub value: Value,
+    pub phase: Option<&'static str>,
+    /// Nanoseconds since the run started.
+    pub time: u64,
+}
+
+pub struct Recorder {
+    file: Mutex<(File, u64)>,
+    started: Instant,
+    pub stats: Stats,
+}
+
+impl Recorder {
+    pub fn create(path: &Path) -> std::io::Result<Recorder> {
+        Ok(Recorder {
+            file: Mutex::new((File::create(path)?, 0)),
+            started: Instant::now(),
+            stats: Stats::default(),
+        })
+    }
+
+    /// Time since the run started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Writes one event, filling in `index` and `time`; returns the time in nanoseconds.
+    fn write(&self, mut event: Map<String, Value>) -> u64 {
+        let mut guard = self.file.lock().expect("history lock");
+        let time = self.started.elapsed().as_nanos() as u64;
+        let index = guard.1;
+        guard.1 += 1;
+        let mut line = Map::with_capacity(event.len() + 2);
+        line.insert("index".into(), json!(index));
+        line.insert("time".into(), json!(time));
+        line.append(&mut event);
+        let mut text = serde_json::to_string(&line).expect("events serialize");
+        text.push('\n');
+        if let Err(e) = guard.0.write_all(text.as_bytes()) {
+            // A history that silently misses events would be judged wrongly: stop here.
+            panic!("cannot write the history: {e}");
+        }
+        time
+    }
+
+    /// Records an invocation.
+    pub fn invoke(
+        &self,
+        process: u64,
+        f: &'static str,
+        key: &str,
+        value: Value,
+        phase: Option<&'static str>,
+    ) -> Invocation {
+        let mut e = Map::new();
+        e.insert("process".into(), json!(process));
+        e.insert("type".into(), json!("invoke"));
+        e.insert("f".into(), json!(f));
+        e.insert("key".into(), json!(key));
+        e.insert("value".into(), value.clone());
+        if let Some(p) = phase {
+            e.insert("phase".into(), json!(p));
+        }
+        let time = self.write(e);
+        Invocation {
+            process,
+            f,
+            key: key.to_string(),
+            value,
+            phase,
+            time,
+        }
+    }
+
+    /// Records how `inv` ended.
+    pub fn complete(&self, inv: &Invocation, c: &Completion) {
+        let mut e = Map::new();
+        e.insert("process".into(), json!(inv.process));
+        e.insert("type".into(), json!(c.outcome.name()));
+        e.insert("f".into(), json!(inv.f));
+        e.insert("key".into(), json!(inv.key));
+        // A read's completion carries what it read; writes and cas repeat their argument.
+        let value = if inv.f == "read" {
+            c.value.clone()
+        } else {
+            inv.value.clone()
+        };
+        e.insert("value".into(), value);
+        if let Some(n) = &c.node {
+            e.insert("node".into(), json!(n));
+        }
+        if let Some(v) = c.version {
+            e.insert("version".into(), json!(v));
+        }
+        if let Some(err) = &c.error {
+            e.insert("error".into(), json!(err));
+        }
+        if let Some(p) = inv.phase {
+            e.insert("phase".into(), json!(p));
+        }
+        let time = self.write(e);
+        let counter = match c.outcome {
+            Outcome::Ok => &self.stats.ok,
+            Outcome::Fail => &self.stats.fail,
+            Outcome::Info => &self.stats.info,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if c.outcome == Outcome::Ok && inv.phase.is_none() {
+            let micros = (time.saturating_sub(inv.time) / 1000).min(u32::MAX as u64) as u32;
+            self.stats
+                .latencies
+                .lock()
+                .expect("stats lock")
+                .push(micros);
+        }
+    }
+
+    /// Records a nemesis event (`invoke` before acting, `info` with what was done after).
+    pub fn nemesis(&self, kind: &str, f: &str, value: Value, extra: Map<String, Value>) {
+        let mut e = Map::new();
+        e.insert("process".into(), json!("nemesis"));
+        e.insert("type".into(), json!(kind));
+        e.insert("f".into(), json!(f));
+        e.insert("value".into(), value);
+        e.extend(extra);
+        self.write(e);
+    }
+}

@@ -1,0 +1,84 @@
+//! Where a run keeps everything: `STORE/<test>/<timestamp>/` with `history.jsonl`,
+//! `nemesis.jsonl`, `config.json`, `results.json`, `nodes/` (node logs and data) and, while the
+//! run is live, `state.json` for `faultline heal`. `STORE/latest` links to the newest run.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `20261122T143015Z` for a time in seconds since the epoch (UTC, proleptic Gregorian).
+pub fn timestamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Makes a new run directory for `test` under `store` and points `store/latest` at it.
+pub fn new_run_dir(store: &Path, test: &str) -> std::io::Result<PathBuf> {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let stamp = timestamp(secs);
+    let parent = store.join(test);
+    std::fs::create_dir_all(&parent)?;
+    // Two runs in the same second get -2, -3, …
+    let mut name = stamp.clone();
+    let mut n = 1;
+    let dir = loop {
+        let dir = parent.join(&name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => break dir,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                n += 1;
+                name = format!("{stamp}-{n}");
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let latest = store.join("latest");
+    let tmp = store.join(format!(".latest-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(Path::new(test).join(&name), &tmp)?;
+    std::fs::rename(&tmp, &latest)?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        assert_eq!(timestamp(0), "19700101T000000Z");
+        assert_eq!(timestamp(951_782_400), "20000229T000000Z");
+        assert_eq!(timestamp(1_795_358_340), "20261122T143900Z");
+    }
+
+    #[test]
+    fn runs_get_their_own_directories_and_latest_follows() {
+        let store = std::env::temp_dir().join(format!("faultline-store-{}", std::process::id()));
+        let a = new_run_dir(&store, "t").unwrap();
+        let b = new_run_dir(&store, "t").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(
+            std::fs::canonicalize(store.join("latest")).unwrap(),
+            std::fs::canonicalize(&b).unwrap()
+        );
+        std::fs::remove_dir_all(store).unwrap();
+    }
+}

@@ -1,0 +1,496 @@
+//! End-to-end tests of `faultline run` and `faultline heal`: short seeded runs (about ten seconds)
+//! of the real binary against real raftkv processes, with real faults. Runs take a lock so that
+//! two clusters never compete for the two cores. Each test stores its runs in its own directory
+//! and removes it when it passes; a failing test leaves it for inspection (its path is printed).
+//!
+//! Needs root, nftables and libfaketime for the netns, heal and clock tests (`scripts/test.sh`
+//! installs them); without them those tests fail saying what to install.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Held for the whole of every test that runs clusters.
+fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `faultline heal` over a store when dropped, so a failing test leaves no processes or
+/// namespaces behind.
+struct HealOnDrop(PathBuf);
+
+impl Drop for HealOnDrop {
+    fn drop(&mut self) {
+        let _ = faultline(&["heal", "--store", self.0.to_str().unwrap()]);
+    }
+}
+
+fn store(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-run-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn faultline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .output()
+        .expect("faultline runs")
+}
+
+/// Runs `faultline run` with `args` into `store`; returns the exit code and the run directory.
+fn run(store: &Path, args: &[&str]) -> (i32, PathBuf) {
+    let mut all = vec!["run", "--store", store.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = faultline(&all);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let code = out.status.code().expect("exited");
+    assert!(
+        code == 0 || code == 1,
+        "faultline run {args:?} exited {code}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let dir = std::fs::canonicalize(store.join("latest")).expect("store/latest links the run");
+    (code, dir)
+}
+
+fn json_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+fn results(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap()
+}
+
+/// Faults started, by kind, as nemesis.jsonl records them.
+fn faults_applied(dir: &Path, kind: &str) -> usize {
+    json_lines(&dir.join("nemesis.jsonl"))
+        .iter()
+        .filter(|l| l["action"] == "start" && l["fault"] == kind && l.get("error").is_none())
+        .count()
+}
+
+#[test]
+fn the_safe_configuration_is_linearizable_under_every_fault() {
+    let _one = one_cluster_at_a_time();
+    let store = store("safe");
+    let (code, dir) = run(
+        &store,
+        &[
+            "--time-limit",
+            "10",
+            "--nemesis",
+            "partition,pause,kill,clock",
+            "--nemesis-interval",
+            "1",
+            "--seed",
+            "11",
+            "--rate",
+            "300",
+        ],
+    );
+    let r = results(&dir);
+    assert_eq!(code, 0, "{dir:?}: {}", r["report"]);
+    assert_eq!(r["verdict"], "linearizable");
+    for kind in ["partition", "pause", "kill", "clock"] {
+        assert!(
+            faults_applied(&dir, kind) >= 1,
+            "{dir:?}: no {kind} applied"
+        );
+    }
+    assert!(r["ok"].as_u64().unwrap() > 500, "load was driven: {r}");
+    assert!(r["nemesis_errors"].as_array().unwrap().is_empty(), "{r}");
+
+    // The history holds nemesis events and final reads of every key from every node.
+    let events = json_lines(&dir.join("history.jsonl"));
+    assert!(events.iter().any(|e| e["process"] == "nemesis"));
+    let finals: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["phase"] == "final" && e["type"] == "ok")
+        .collect();
+    let nodes: std::collections::BTreeSet<&str> =
+        finals.iter().filter_map(|e| e["node"].as_str()).collect();
+    assert_eq!(nodes.len(), 3, "final reads from every node");
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "ok" && e["f"] == "write" && e["version"].is_u64()));
+
+    // Everything the run promised is on disk, and it re-checks the same.
+    for f in ["config.json", "nemesis.jsonl", "nodes/n1.log"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    assert!(
+        !dir.join("state.json").exists(),
+        "a clean run leaves nothing to heal"
+    );
+    let again = faultline(&["check", store.join("latest").to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(0));
+    std::fs::remove_dir_all(store).unwrap();
+}
+
+/// Runs up to three seeds; true once one is reported not linearizable. Each seed's run is a
+/// real, timing-dependent experiment: an anomaly needs a read to land in the window where the
+/// bug shows, which one ten-second run does not always give.
+fn caught(store: &Path, args: &[&str]) -> Option<PathBuf> {
+    for seed in ["1", "2", "3"] {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--seed", seed]);
+        let (code, dir) = run(store, &all);
+        if code == 1 {
+            assert_eq!(results(&dir)["verdict"], "not-linearizable");
+            return Some(dir);
+        }
+    }
+    None
+}
+
+#[test]
+fn stale_reads_under_partitions_are_not_linearizable() {
+    let _one = one_cluster_at_a_time();
+    let store = store("stale");
+    let dir = caught(
+        &store,
+        &[
+            "--time-limit",
+            "8",
+            "--read-mode",
+            "stale",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "1",
+        ],
+    )
+    .expect("stale reads caught in one of three runs");
+    // The counterexample is a read that returned an old value.
+    let report = results(&dir)["report"].to_string();
+    assert!(report.contains("read"), "{report}");
+    std::fs::remove_dir_all(store).unwrap();
+}
+
+#[test]
+fn leader_acknowledged_writes_are_lost_under_leader_faults() {
+    let _one = one_cluster_at_a_time();
+    let store = store("leader-ack");
+    caught(
+        &store,
+        &[
+            "--time-limit",
+            "10",
+            "--write-ack",
+            "leader",
+            "--nemesis",
+            "partition,kill",
+            "--shapes",
+            "isolate-leader",
+            "--nemesis-interval",
+            "1",
+        ],
+    )
+    .expect("lost writes caught in one of three runs");
+    std::fs::remove_dir_all(store).unwrap();
+}
+
+#[test]
+fn kernel_partitions_in_namespaces_run_and_leave_nothing_behind() {
+    if let Err(e) = nemesis::netns::check_available() {
+        panic!("{e}");
+    }
+    let _one = one_cluster_at_a_time();
+    let before = nemesis::netns::list_namespaces();
+    let store = store("netns");
+    let _heal = HealOnDrop(store.clone());
+    let (code, dir) = run(
+        &store,
+        &[
+            "--time-limit",
+            "6",
+            "--net",
+            "netns",
+            "--nemesis",
+            "partition,pause",
+            "--nemesis-interval",
+            "1",
+            "--seed",
+            "5",
+        ],
+    );
+    assert_eq!(code, 0, "{}", results(&dir)["report"]);
+    assert!(faults_applied(&dir, "partition") >= 1);
+    let starts = json_lines(&dir.join("nemesis.jsonl"));
+    assert!(starts.iter().any(|l| l["detail"]["mechanism"] == "netns"));
+    assert_eq!(
+        nemesis::netns::list_namespaces(),
+        before,
+        "namespaces removed"
+    );
+    std::fs::remove_dir_all(store).unwrap();
+}
+
+fn processes_named(pattern: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let alive = !matches!(nemesis::process::state(pid), None | Some('Z') | Some('X'));
+        if alive && cmdline.contains(pattern) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn heal_cleans_up_after_a_killed_harness() {
+    if let Err(e) = nemesis::netns::check_available() {
+        panic!("{e}");
+    }
+    let _one = one_cluster_at_a_time();
+    let store = store("heal");
+    let _heal = HealOnDrop(store.clone());
+    let namespaces_before = nemesis::netns::list_namespaces();
+    let mut harness = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["run", "--store", store.to_str().unwrap(), "--net", "netns"])
+        .args([
+            "--nemesis",
+            "pause",
+            "--nemesis-interval",
+            "0.5",
+            "--time-limit",
+            "60",
+        ])
+        .args(["--seed", "3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // Wait (bounded) until a pause is in force, then SIGKILL the harness mid-fault.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let dir = loop {
+        assert!(Instant::now() < deadline, "no pause was applied in 40 s");
+        if let Ok(dir) = std::fs::canonicalize(store.join("latest")) {
+            let log = std::fs::read_to_string(dir.join("nemesis.jsonl")).unwrap_or_default();
+            let last = log.lines().last().unwrap_or("");
+            if last.contains("\"action\":\"start\"") && last.contains("\"fault\":\"pause\"") {
+                break dir;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("state.json")).expect("state.json kept"))
+            .unwrap();
+    let paused = state["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| nemesis::process::is_stopped(p["pid"].as_u64().unwrap() as u32));
+    harness.kill().unwrap();
+    harness.wait().unwrap();
+    assert!(paused, "a node was paused when the harness died");
+    let pids: Vec<u32> = state["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap() as u32)
+        .collect();
+    let namespaces: Vec<String> = state["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(pids.len(), 3);
+    // The kernel sends SIGHUP and SIGCONT to a stopped process whose process group is orphaned,
+    // so the paused node may already be gone; the others are still running.
+    assert!(
+        pids.iter()
+            .filter(|&&p| nemesis::process::state(p).is_some_and(|s| s != 'Z'))
+            .count()
+            >= 2
+    );
+    let listed = nemesis::netns::list_namespaces();
+    assert!(
+        namespaces.iter().all(|n| listed.contains(n)),
+        "namespaces left behind"
+    );
+
+    let out = faultline(&["heal", dir.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("node processes; removed 3 namespaces and the bridge"),
+        "{said}"
+    );
+
+    for pid in &pids {
+        let state = nemesis::process::state(*pid);
+        assert!(
+            matches!(state, None | Some('Z') | Some('X')),
+            "pid {pid} still {state:?}"
+        );
+    }
+    let data_dir = dir.join("nodes").display().to_string();
+    assert!(
+        processes_named(&data_dir).is_empty(),
+        "no node process of the run"
+    );
+    assert_eq!(
+        nemesis::netns::list_namespaces(),
+        namespaces_before,
+        "no namespace left"
+    );
+    let bridge = state["bridge"].as_str().unwrap();
+    assert!(!nemesis::netns::link_exists(bridge), "no bridge left");
+    assert!(!dir.join("state.json").exists());
+    // Healing again finds nothing to do.
+    let again = faultline(&["heal", dir.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to heal"));
+    std::fs::remove_dir_all(store).unwrap();
+}
+
+#[test]
+fn a_clock_bump_shows_in_the_node_status() {
+    use nemesis::clock::{find_libfaketime, now_ms, Clocks};
+    use targets::raftkv::cluster::{loopback_nodes, ClusterSpec, LocalCluster};
+    let lib =
+        find_libfaketime().expect("libfaketime is not installed: apt-get install libfaketime");
+    let dir = std::env::temp_dir().join(format!("faultline-clock-node-{}", std::process::id()));
+    let clocks = Clocks::new(&lib, &dir.join("clocks"), 1).unwrap();
+    let mut nodes = loopback_nodes(1).unwrap();
+    nodes[0].env = clocks.env(0);
+    let cluster = LocalCluster::launch(ClusterSpec {
+        program: env!("CARGO_BIN_EXE_faultline").into(),
+        program_args: vec!["raftkv".into()],
+        dir: dir.join("nodes"),
+        extra: Vec::new(),
+        nodes,
+        keep_dir: false,
+    })
+    .unwrap();
+    let addr = cluster
+        .wait_for_leader(Duration::from_secs(10))
+        .expect("one node leads itself");
+    let skew = || {
+        let mut c = targets::client::Client::new(&addr, Duration::from_secs(1));
+        let before = now_ms();
+        let r = c.request("GET", "/status", None).unwrap();
+        let after = now_ms();
+        r.body["wall_clock_ms"].as_f64().unwrap() - (before + after) / 2.0
+    };
+    assert!(skew().abs() < 500.0, "true time at first: {}", skew());
+    clocks.bump(0, 30_000.0).unwrap();
+    let s = skew();
+    assert!((s - 30_000.0).abs() < 500.0, "30 s ahead: {s}");
+    clocks.reset(0).unwrap();
+    assert!(skew().abs() < 500.0, "back to true time");
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_run_flags_get_one_clear_error() {
+    for (args, says) in [
+        (vec!["--nemesis", "flood"], "unknown fault \"flood\""),
+        (vec!["--shapes", "ring"], "unknown partition shape \"ring\""),
+        (
+            vec!["--time-limit", "0"],
+            "--time-limit must be a positive number",
+        ),
+        (vec!["--unsafe", "yolo"], "unknown knob \"yolo\""),
+        (vec!["--read-mode", "eventual"], "invalid value 'eventual'"),
+    ] {
+        let mut all = vec!["run", "--store", "/nonexistent/never-created"];
+        all.extend_from_slice(&args);
+        let out = faultline(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    assert!(!Path::new("/nonexistent/never-created").exists());
+}
+
+#[test]
+fn sigterm_mid_fault_heals_stops_the_nodes_and_keeps_the_history() {
+    let _one = one_cluster_at_a_time();
+    let store = store("sigterm");
+    let _heal = HealOnDrop(store.clone());
+    let mut harness = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["run", "--store", store.to_str().unwrap()])
+        .args([
+            "--nemesis",
+            "pause",
+            "--nemesis-interval",
+            "0.5",
+            "--time-limit",
+            "60",
+        ])
+        .args(["--seed", "4"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let (dir, pids) = loop {
+        assert!(Instant::now() < deadline, "no pause was applied in 40 s");
+        if let Ok(dir) = std::fs::canonicalize(store.join("latest")) {
+            let log = std::fs::read_to_string(dir.join("nemesis.jsonl")).unwrap_or_default();
+            let last = log.lines().last().unwrap_or("");
+            if last.contains("\"action\":\"start\"") && last.contains("\"fault\":\"pause\"") {
+                let state: Value =
+                    serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap())
+                        .unwrap();
+                let pids: Vec<u32> = state["processes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["pid"].as_u64().unwrap() as u32)
+                    .collect();
+                break (dir, pids);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        pids.iter().any(|&p| nemesis::process::is_stopped(p)),
+        "a node is paused"
+    );
+    nemesis::process::signal(harness.id(), libc::SIGTERM).unwrap();
+    let status = harness.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "interrupted runs exit 130");
+    for pid in pids {
+        let state = nemesis::process::state(pid);
+        assert!(
+            matches!(state, None | Some('Z') | Some('X')),
+            "pid {pid} left {state:?}"
+        );
+    }
+    assert!(!dir.join("state.json").exists(), "nothing left to heal");
+    let r = results(&dir);
+    assert_eq!(r["interrupted"], true);
+    assert!(
+        r["ok"].as_u64().unwrap() > 0,
+        "what was recorded is kept and checked"
+    );
+    std::fs::remove_dir_all(store).unwrap();
+}
