@@ -253,6 +253,52 @@ fn processes_named(pattern: &str) -> Vec<u32> {
     pids
 }
 
+/// Starts a long run with only pause faults (`extra` flags added) and waits (bounded) until a
+/// pause is in force. Returns the harness (the caller signals and waits for it), the run
+/// directory and its state file.
+#[allow(clippy::zombie_processes)] // the caller waits; a panic here is a failed test anyway
+fn run_until_paused(
+    store: &Path,
+    extra: &[&str],
+    seed: &str,
+) -> (std::process::Child, PathBuf, Value) {
+    let mut harness = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["run", "--store", store.to_str().unwrap(), "--seed", seed])
+        .args(["--nemesis", "pause", "--nemesis-interval", "0.5"])
+        .args(["--time-limit", "60"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        if Instant::now() >= deadline {
+            let _ = harness.kill();
+            let _ = harness.wait();
+            panic!("no pause was applied in 40 s");
+        }
+        if let Ok(dir) = std::fs::canonicalize(store.join("latest")) {
+            let log = std::fs::read_to_string(dir.join("nemesis.jsonl")).unwrap_or_default();
+            let last = log.lines().last().unwrap_or("");
+            if last.contains("\"action\":\"start\"") && last.contains("\"fault\":\"pause\"") {
+                let state = std::fs::read(dir.join("state.json")).expect("state.json kept");
+                return (harness, dir, serde_json::from_slice(&state).unwrap());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn pids(state: &Value) -> Vec<u32> {
+    state["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap() as u32)
+        .collect()
+}
+
 #[test]
 fn heal_cleans_up_after_a_killed_harness() {
     if let Err(e) = nemesis::netns::check_available() {
@@ -262,52 +308,15 @@ fn heal_cleans_up_after_a_killed_harness() {
     let store = store("heal");
     let _heal = HealOnDrop(store.clone());
     let namespaces_before = nemesis::netns::list_namespaces();
-    let mut harness = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["run", "--store", store.to_str().unwrap(), "--net", "netns"])
-        .args([
-            "--nemesis",
-            "pause",
-            "--nemesis-interval",
-            "0.5",
-            "--time-limit",
-            "60",
-        ])
-        .args(["--seed", "3"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-
-    // Wait (bounded) until a pause is in force, then SIGKILL the harness mid-fault.
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let dir = loop {
-        assert!(Instant::now() < deadline, "no pause was applied in 40 s");
-        if let Ok(dir) = std::fs::canonicalize(store.join("latest")) {
-            let log = std::fs::read_to_string(dir.join("nemesis.jsonl")).unwrap_or_default();
-            let last = log.lines().last().unwrap_or("");
-            if last.contains("\"action\":\"start\"") && last.contains("\"fault\":\"pause\"") {
-                break dir;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let state: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("state.json")).expect("state.json kept"))
-            .unwrap();
-    let paused = state["processes"]
-        .as_array()
-        .unwrap()
+    let (mut harness, dir, state) = run_until_paused(&store, &["--net", "netns"], "3");
+    // SIGKILL the harness mid-fault.
+    let paused = pids(&state)
         .iter()
-        .any(|p| nemesis::process::is_stopped(p["pid"].as_u64().unwrap() as u32));
+        .any(|&p| nemesis::process::is_stopped(p));
     harness.kill().unwrap();
     harness.wait().unwrap();
     assert!(paused, "a node was paused when the harness died");
-    let pids: Vec<u32> = state["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["pid"].as_u64().unwrap() as u32)
-        .collect();
+    let pids = pids(&state);
     let namespaces: Vec<String> = state["namespaces"]
         .as_array()
         .unwrap()
@@ -418,6 +427,11 @@ fn bad_run_flags_get_one_clear_error() {
             "--time-limit must be a positive number",
         ),
         (vec!["--unsafe", "yolo"], "unknown knob \"yolo\""),
+        (
+            vec!["--net", "netns", "--net-latency", "5"],
+            "--net-latency and --net-loss need --net proxy",
+        ),
+        (vec!["--net-loss", "2"], "--net-loss must be a probability"),
         (vec!["--read-mode", "eventual"], "invalid value 'eventual'"),
     ] {
         let mut all = vec!["run", "--store", "/nonexistent/never-created"];
@@ -435,42 +449,8 @@ fn sigterm_mid_fault_heals_stops_the_nodes_and_keeps_the_history() {
     let _one = one_cluster_at_a_time();
     let store = store("sigterm");
     let _heal = HealOnDrop(store.clone());
-    let mut harness = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["run", "--store", store.to_str().unwrap()])
-        .args([
-            "--nemesis",
-            "pause",
-            "--nemesis-interval",
-            "0.5",
-            "--time-limit",
-            "60",
-        ])
-        .args(["--seed", "4"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let (dir, pids) = loop {
-        assert!(Instant::now() < deadline, "no pause was applied in 40 s");
-        if let Ok(dir) = std::fs::canonicalize(store.join("latest")) {
-            let log = std::fs::read_to_string(dir.join("nemesis.jsonl")).unwrap_or_default();
-            let last = log.lines().last().unwrap_or("");
-            if last.contains("\"action\":\"start\"") && last.contains("\"fault\":\"pause\"") {
-                let state: Value =
-                    serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap())
-                        .unwrap();
-                let pids: Vec<u32> = state["processes"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|p| p["pid"].as_u64().unwrap() as u32)
-                    .collect();
-                break (dir, pids);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (mut harness, dir, state) = run_until_paused(&store, &[], "4");
+    let pids = pids(&state);
     assert!(
         pids.iter().any(|&p| nemesis::process::is_stopped(p)),
         "a node is paused"

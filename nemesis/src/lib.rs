@@ -175,7 +175,8 @@ impl Nemesis {
                 Ok(Applied {
                     kind: FaultKind::Partition,
                     description: format!(
-                        "partition ({shape:?}) via {}: {grudge}",
+                        "partition ({}) via {}: {grudge}",
+                        shape.name(),
                         self.mechanism()
                     ),
                     nodes: cut,

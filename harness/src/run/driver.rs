@@ -15,6 +15,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 use targets::client::{Client, ClientError};
 
+/// The error of a cas that failed because the value did not match (not a fault).
+pub const CAS_MISMATCH: &str = "cas mismatch";
+
 /// How an operation ended.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Completion {
@@ -130,12 +133,7 @@ impl Driver {
                 (404, Op::Read { .. }) => return done(Outcome::Ok, Value::Null, None, None),
                 (200, _) => return done(Outcome::Ok, Value::Null, version, None),
                 (409, Op::Cas { .. }) => {
-                    return done(
-                        Outcome::Fail,
-                        Value::Null,
-                        None,
-                        Some("cas mismatch".into()),
-                    )
+                    return done(Outcome::Fail, Value::Null, None, Some(CAS_MISMATCH.into()))
                 }
                 (307, _) => {
                     // Not proposed anywhere: safe to send to the leader it names.

@@ -86,6 +86,13 @@ pub struct RunArgs {
     /// How partitions are made: a TCP proxy per link, or network namespaces with nftables (root).
     #[arg(long, value_enum, default_value = "proxy")]
     pub net: NetKind,
+    /// With `--net proxy`: delay every message between nodes by this many milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub net_latency: u64,
+    /// With `--net proxy`: tear a connection between nodes down with this probability per
+    /// message batch forwarded (loss on a byte stream), 0 to 1.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub net_loss: f64,
     /// Seconds of quiet after healing, before the final reads.
     #[arg(long, default_value_t = 3.0, value_name = "SECS")]
     pub recovery: f64,
@@ -155,6 +162,15 @@ pub fn run(args: RunArgs) -> u8 {
     ];
     if let Some(Err(e)) = checks.into_iter().find(Result::is_err) {
         return usage(e);
+    }
+    if !(0.0..=1.0).contains(&args.net_loss) {
+        return usage(format!(
+            "--net-loss must be a probability from 0 to 1, found {}",
+            args.net_loss
+        ));
+    }
+    if args.net == NetKind::Netns && (args.net_latency > 0 || args.net_loss > 0.0) {
+        return usage("--net-latency and --net-loss need --net proxy (this kernel has no netem)");
     }
     let mut kinds = match parse_faults(&args.nemesis) {
         Ok(k) => k,
@@ -273,6 +289,8 @@ pub fn run(args: RunArgs) -> u8 {
         node_flags,
         faketime,
         seed,
+        latency: Duration::from_millis(args.net_latency),
+        loss: args.net_loss,
     }) {
         Ok(s) => s,
         Err(e) => return usage(format!("setup failed: {e}")),
@@ -582,8 +600,9 @@ fn client_loop(
         if c.outcome == Outcome::Info {
             process += workers;
         }
-        if c.outcome != Outcome::Ok && c.node.is_none() {
-            // The home node is unreachable (killed, paused, cut off): try the next one.
+        // A node that could not serve (unreachable, no leader known, unsure of the outcome)
+        // sends this client to the next node; a cas that simply did not match does not.
+        if c.outcome != Outcome::Ok && c.error.as_deref() != Some(driver::CAS_MISMATCH) {
             home = (home + 1) % addrs.len();
         }
     }

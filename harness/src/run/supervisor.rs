@@ -35,6 +35,9 @@ pub struct Setup<'a> {
     /// libfaketime, when clock faults are wanted and available.
     pub faketime: Option<PathBuf>,
     pub seed: u64,
+    /// Proxy only: latency added to every message, and connection loss per chunk.
+    pub latency: Duration,
+    pub loss: f64,
 }
 
 /// The nodes as the nemesis sees them.
@@ -158,6 +161,8 @@ impl Supervisor {
                     .map(|(_, p)| p.parse().expect("an address we made"))
                     .collect();
                 let proxy = ProxyNet::start(&peer_addrs, setup.seed).map_err(io("proxy"))?;
+                proxy.set_latency(setup.latency);
+                proxy.set_loss(setup.loss);
                 let specs = (0..n)
                     .map(|i| NodeSpec {
                         client_addr: listen[i].0.clone(),
