@@ -413,6 +413,21 @@ fn a_clock_bump_shows_in_the_node_status() {
     assert!((s - 30_000.0).abs() < 500.0, "30 s ahead: {s}");
     clocks.reset(0).unwrap();
     assert!(skew().abs() < 500.0, "back to true time");
+    // Drift: at twice real speed the node gains about a second per second, without a jump.
+    clocks.started(0, cluster.pid(0).unwrap()).unwrap();
+    let before = skew();
+    clocks.set_rate(0, 2.0).unwrap();
+    let at_once = skew();
+    std::thread::sleep(Duration::from_secs(1));
+    let gained = skew() - at_once;
+    assert!(
+        (at_once - before).abs() < 300.0,
+        "no jump: {before} → {at_once}"
+    );
+    assert!(
+        (gained - 1000.0).abs() < 300.0,
+        "gained {gained} ms in a second"
+    );
     drop(cluster);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -37,6 +37,22 @@ pub fn now_ms() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// When process `pid` started, in real ms since the epoch (to the kernel's 10 ms tick).
+fn process_start_ms(pid: u32) -> Option<f64> {
+    let ticks = crate::process::start_ticks(pid)? as f64;
+    // SAFETY: sysconf and clock_gettime write only to the timespec we pass.
+    let (hz, boot_s) = unsafe {
+        let hz = libc::sysconf(libc::_SC_CLK_TCK) as f64;
+        let mut ts: libc::timespec = std::mem::zeroed();
+        if libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) != 0 || hz <= 0.0 {
+            return None;
+        }
+        (hz, ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9)
+    };
+    let age_ms = (boot_s - ticks / hz) * 1000.0;
+    Some(now_ms() - age_ms.max(0.0))
+}
+
 #[derive(Clone, Copy, Debug)]
 struct NodeClock {
     offset_ms: f64,
@@ -109,16 +125,19 @@ impl Clocks {
         std::fs::rename(&tmp, &self.files[i])
     }
 
-    /// Node `i`'s process has just (re)started: its clock stays where it was (a machine's clock
-    /// does not reset when a program restarts), so the offset absorbs the new start time.
-    pub fn restarted(&self, i: usize) -> std::io::Result<()> {
+    /// Node `i` now runs as process `pid` (just started or restarted). Its clock stays where it
+    /// was (a machine's clock does not reset when a program restarts), so the offset absorbs the
+    /// new start time, which libfaketime measures rates from. The start is read from `/proc`.
+    pub fn started(&self, i: usize, pid: u32) -> std::io::Result<()> {
         let now = now_ms();
+        let start = process_start_ms(pid).unwrap_or(now);
         {
             let mut nodes = self.nodes.lock().expect("clock lock");
             let c = &mut nodes[i];
             let shown = c.at(now);
-            c.started_ms = now;
-            c.offset_ms = shown - now;
+            c.started_ms = start;
+            // Solve start + (now − start)·rate + offset = shown.
+            c.offset_ms = shown - start - (now - start) * c.rate;
         }
         self.write(i)
     }

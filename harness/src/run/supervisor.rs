@@ -107,8 +107,8 @@ impl Cluster for Nodes {
 
     fn restart(&mut self, node: usize) -> std::io::Result<()> {
         self.cluster.start_node(node)?;
-        if let Some(c) = &self.clocks {
-            c.restarted(node)?;
+        if let (Some(c), Some(pid)) = (&self.clocks, self.cluster.pid(node)) {
+            c.started(node, pid)?;
         }
         self.record_pid(node);
         Ok(())
@@ -242,6 +242,10 @@ impl Supervisor {
         };
         for i in 0..n {
             nodes.leftovers.set_process(i, nodes.cluster.pid(i));
+            // libfaketime measures rates from the process's start: record it.
+            if let (Some(c), Some(pid)) = (&nodes.clocks, nodes.cluster.pid(i)) {
+                c.started(i, pid).map_err(io("clocks"))?;
+            }
         }
         nodes.save();
         Ok(Supervisor {
