@@ -195,6 +195,9 @@ fn leader_acknowledged_writes_are_lost_under_leader_faults() {
             "isolate-leader",
             "--nemesis-interval",
             "1",
+            // Two keys: more reads per key land between a lost write and the next write.
+            "--keys",
+            "2",
         ],
     )
     .expect("lost writes caught in one of three runs");
