@@ -38,7 +38,10 @@ impl Default for Spec {
     }
 }
 
-/// A small deterministic random source (SplitMix64).
+/// A small deterministic random source (SplitMix64), shared by everything in faultline that
+/// draws from a seed: generated histories here, workloads and fault schedules in the harness and
+/// the nemesis. The same seed gives the same sequence, so a run can be replayed.
+#[derive(Clone, Debug)]
 pub struct Rng(u64);
 
 impl Rng {
@@ -48,12 +51,32 @@ impl Rng {
     pub fn next_u64(&mut self) -> u64 {
         splitmix64(&mut self.0)
     }
-    /// Uniform in `0..n` (n > 0).
+    /// Uniform in `0..n`; `n` must be positive.
     pub fn below(&mut self, n: u64) -> u64 {
+        assert!(n > 0, "below(0) has no values");
         self.next_u64() % n
     }
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
     pub fn chance(&mut self, p: f64) -> bool {
-        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+        self.unit() < p
+    }
+    /// One element of a non-empty slice.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+    /// Fisher–Yates.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
+    /// An independent stream, for another consumer of the same seed.
+    pub fn fork(&mut self) -> Rng {
+        Rng(self.next_u64())
     }
 }
 

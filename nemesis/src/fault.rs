@@ -2,7 +2,7 @@
 //! applies it. A [`Plan`] is what the schedule decided (which shape, which node, how far); the
 //! nemesis resolves what only the running cluster knows (who leads) when it applies the plan.
 
-use crate::rng::Rng;
+use checker::generate::Rng;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt;

@@ -29,12 +29,11 @@ pub mod fault;
 pub mod netns;
 pub mod process;
 pub mod proxy;
-pub mod rng;
 pub mod schedule;
 
 pub use fault::{ClockChange, FaultKind, Grudge, Plan, Shape, Who};
-pub use rng::Rng;
 
+use checker::generate::Rng;
 use clock::Clocks;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};

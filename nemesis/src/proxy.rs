@@ -14,8 +14,8 @@
 //! The proxy lives in the harness process: if the harness dies, every link goes with it.
 
 use crate::fault::Grudge;
-use crate::rng::Rng;
 use crate::Net;
+use checker::generate::Rng;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

@@ -7,7 +7,7 @@
 //! last fault stops before the time limit, so the main phase always ends healed.
 
 use crate::fault::{FaultKind, Plan, Shape};
-use crate::rng::Rng;
+use checker::generate::Rng;
 use serde::Serialize;
 use std::time::Duration;
 

@@ -18,10 +18,11 @@ pub mod supervisor;
 pub mod workload;
 
 use crate::signals;
+use checker::generate::Rng;
 use clap::Args;
 use driver::{Driver, Outcome};
 use nemesis::schedule::{self, Action};
-use nemesis::{FaultKind, Rng};
+use nemesis::FaultKind;
 use recorder::Recorder;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;

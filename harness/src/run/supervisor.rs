@@ -3,11 +3,12 @@
 //! ends normally, is interrupted, or panics. While it lives, `state.json` in the run directory
 //! names every process and namespace, for `faultline heal` should the harness itself be killed.
 
+use checker::generate::Rng;
 use nemesis::cleanup::Leftovers;
 use nemesis::clock::Clocks;
 use nemesis::netns::NamespaceNet;
 use nemesis::proxy::ProxyNet;
-use nemesis::{Cluster, Nemesis, Net, Rng};
+use nemesis::{Cluster, Nemesis, Net};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

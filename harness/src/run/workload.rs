@@ -6,7 +6,7 @@
 //! independent keys do: each key's history stays small enough to check exhaustively even when
 //! faults leave many operations indeterminate.
 
-use nemesis::Rng;
+use checker::generate::Rng;
 use serde_json::{json, Value};
 use std::sync::Mutex;
 
