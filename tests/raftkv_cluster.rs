@@ -42,6 +42,15 @@ fn at_leader(
     panic!("no leader answered {method} {path}");
 }
 
+/// Starts a cluster and waits (up to 10 s) for a leader; returns it with the leader's address.
+fn start_led(name: &str, n: u64, extra: &[&str]) -> (LocalCluster, String) {
+    let c = start(name, n, extra);
+    let leader = c
+        .wait_for_leader(Duration::from_secs(10))
+        .expect("a leader is elected");
+    (c, leader)
+}
+
 fn put(c: &LocalCluster, key: &str, value: u64) -> u64 {
     let r = at_leader(
         c,
@@ -60,10 +69,7 @@ fn get(c: &LocalCluster, key: &str) -> (u16, serde_json::Value) {
 
 #[test]
 fn three_nodes_serve_reads_writes_and_cas() {
-    let c = start("three", 3, &[]);
-    let leader = c
-        .wait_for_leader(Duration::from_secs(10))
-        .expect("a leader is elected");
+    let (c, leader) = start_led("three", 3, &[]);
     let mut l = client(&leader);
     let v1 = put(&c, "x", 1);
     assert_eq!(get(&c, "x"), (200, json!({"value": 1, "version": v1})));
@@ -101,10 +107,7 @@ fn three_nodes_serve_reads_writes_and_cas() {
 
 #[test]
 fn a_follower_redirects_to_the_leader() {
-    let c = start("redirect", 3, &[]);
-    let leader = c
-        .wait_for_leader(Duration::from_secs(10))
-        .expect("a leader");
+    let (c, leader) = start_led("redirect", 3, &[]);
     let follower = c.nodes.iter().find(|n| n.client_addr != leader).unwrap();
     let r = client(&follower.client_addr)
         .request("PUT", "/kv/k", Some(&json!({"value": 5})))
@@ -115,14 +118,30 @@ fn a_follower_redirects_to_the_leader() {
         Some(format!("http://{leader}/kv/k").as_str())
     );
     assert_eq!(r.body["leader_addr"], json!(leader));
+
+    // `?local` is served by the follower itself, from its applied state (bounded wait for it
+    // to apply the write); an unknown query is refused.
+    let v = put(&c, "k", 5);
+    let mut f = client(&follower.client_addr);
+    let local = (0..100)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            f.request("GET", "/kv/k?local", None).unwrap()
+        })
+        .find(|r| r.status == 200)
+        .expect("the follower applies the write");
+    assert_eq!(local.body, json!({"value": 5, "version": v}));
+    let bad = f.request("GET", "/kv/k?stale", None).unwrap();
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert!(bad.body["error"]
+        .as_str()
+        .unwrap()
+        .contains("unknown query"));
 }
 
 #[test]
 fn bad_requests_get_400_and_oversized_bodies_413() {
-    let c = start("bad", 3, &[]);
-    let leader = c
-        .wait_for_leader(Duration::from_secs(10))
-        .expect("a leader");
+    let (_cluster, leader) = start_led("bad", 3, &[]);
     let mut l = client(&leader);
     let raw = |body: &str| {
         use std::io::{Read, Write};
@@ -199,10 +218,7 @@ fn acknowledged_writes_survive_sigkill_of_every_node() {
 
 #[test]
 fn five_nodes_elect_survive_two_kills_and_serve() {
-    let mut c = start("five", 5, &[]);
-    let leader = c
-        .wait_for_leader(Duration::from_secs(10))
-        .expect("a leader");
+    let (mut c, leader) = start_led("five", 5, &[]);
     put(&c, "a", 1);
     // Kill the leader and one more: three of five remain, a quorum.
     let li = c

@@ -20,6 +20,7 @@
 //! With several files, the worst of them: bad input, then violated, then unknown.
 
 mod commands;
+mod progress;
 mod run;
 mod signals;
 

@@ -5,7 +5,7 @@ use checker::check::Counters;
 use checker::import::{self, Format};
 use checker::{ModelKind, Options, Report};
 use clap::Args;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -123,9 +123,7 @@ fn with_progress<T>(label: &str, counters: &Counters, work: impl FnOnce() -> T) 
     let started = Instant::now();
     std::thread::scope(|s| {
         s.spawn(move || {
-            let tty = std::io::stderr().is_terminal();
-            let mut shown = false;
-            let mut last_line = Instant::now();
+            let mut status = crate::progress::StatusLine::new();
             // Wakes every 200 ms until `finished` is dropped.
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                 wait.recv_timeout(Duration::from_millis(200))
@@ -134,25 +132,15 @@ fn with_progress<T>(label: &str, counters: &Counters, work: impl FnOnce() -> T) 
                 if elapsed < Duration::from_secs(1) {
                     continue;
                 }
-                let line = format!(
+                status.show(&format!(
                     "checking {label}: {}/{} keys decided, {} search steps, {:.0} s",
                     counters.keys_done.load(Ordering::Relaxed),
                     counters.keys_total.load(Ordering::Relaxed),
                     counters.steps.load(Ordering::Relaxed),
                     elapsed.as_secs_f64()
-                );
-                if tty {
-                    eprint!("\r{line}\x1b[K");
-                    shown = true;
-                } else if !shown || last_line.elapsed() >= Duration::from_secs(10) {
-                    eprintln!("{line}");
-                    shown = true;
-                    last_line = Instant::now();
-                }
+                ));
             }
-            if shown && tty {
-                eprint!("\r\x1b[K");
-            }
+            status.clear();
         });
         let result = work();
         drop(finished);

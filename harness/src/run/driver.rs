@@ -10,13 +10,11 @@
 //! recorded with the completion.
 
 use super::workload::Op;
+use checker::Outcome;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
 use targets::client::{Client, ClientError};
-
-/// The error of a cas that failed because the value did not match (not a fault).
-pub const CAS_MISMATCH: &str = "cas mismatch";
 
 /// How an operation ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,21 +26,38 @@ pub struct Completion {
     pub node: Option<String>,
     pub version: Option<u64>,
     pub error: Option<String>,
+    /// The node could not serve (unreachable, no leader known, unsure of the outcome): the client
+    /// should try another. False for answers that decide the operation, a cas mismatch included.
+    pub unavailable: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Ok,
-    Fail,
-    Info,
-}
+impl Completion {
+    /// A definite answer from a node that could serve.
+    fn answered(
+        node: Option<String>,
+        outcome: Outcome,
+        value: Value,
+        version: Option<u64>,
+    ) -> Self {
+        Completion {
+            outcome,
+            value,
+            node,
+            version,
+            error: None,
+            unavailable: false,
+        }
+    }
 
-impl Outcome {
-    pub fn name(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Fail => "fail",
-            Outcome::Info => "info",
+    /// No definite answer: the node could not serve.
+    fn unavailable(node: Option<String>, outcome: Outcome, error: String) -> Self {
+        Completion {
+            outcome,
+            value: Value::Null,
+            node,
+            version: None,
+            error: Some(error),
+            unavailable: true,
         }
     }
 }
@@ -105,46 +120,42 @@ impl Driver {
         let mut addr = addr.to_string();
         for _hop in 0..4 {
             let node = self.names.get(&addr).cloned();
-            let done = |outcome, value, version: Option<u64>, error: Option<String>| Completion {
-                outcome,
-                value,
-                node: node.clone(),
-                version,
-                error,
-            };
             let reply = match self.request(&addr, method, &path, body.as_ref()) {
                 Ok(r) => r,
+                // Never connected: nothing was sent.
                 Err(e @ ClientError::Connect(..)) => {
-                    return done(Outcome::Fail, Value::Null, None, Some(e.to_string()))
+                    return Completion::unavailable(node, Outcome::Fail, e.to_string())
                 }
-                Err(e) => return done(unknown, Value::Null, None, Some(e.to_string())),
+                Err(e) => return Completion::unavailable(node, unknown, e.to_string()),
             };
             let version = reply.body.get("version").and_then(Value::as_u64);
             let message = reply
                 .body
                 .get("error")
                 .and_then(Value::as_str)
-                .map(str::to_string);
-            match (reply.status, op) {
+                .unwrap_or_default();
+            let error = format!("{}: {message}", reply.status);
+            return match (reply.status, op) {
                 (200, Op::Read { .. }) => {
                     let value = reply.body.get("value").cloned().unwrap_or(Value::Null);
-                    return done(Outcome::Ok, value, version, None);
+                    Completion::answered(node, Outcome::Ok, value, version)
                 }
-                (404, Op::Read { .. }) => return done(Outcome::Ok, Value::Null, None, None),
-                (200, _) => return done(Outcome::Ok, Value::Null, version, None),
-                (409, Op::Cas { .. }) => {
-                    return done(Outcome::Fail, Value::Null, None, Some(CAS_MISMATCH.into()))
+                (404, Op::Read { .. }) => {
+                    Completion::answered(node, Outcome::Ok, Value::Null, None)
                 }
-                (307, _) => {
-                    // Not proposed anywhere: safe to send to the leader it names.
-                    match reply.location.as_deref().and_then(location_addr) {
-                        Some(next) => {
-                            addr = next;
-                            continue;
-                        }
-                        None => return done(Outcome::Fail, Value::Null, None, message),
+                (200, _) => Completion::answered(node, Outcome::Ok, Value::Null, version),
+                (409, Op::Cas { .. }) => Completion {
+                    error: Some("cas mismatch".into()),
+                    ..Completion::answered(node, Outcome::Fail, Value::Null, None)
+                },
+                // Not proposed anywhere: safe to send to the leader it names.
+                (307, _) => match reply.location.as_deref().and_then(location_addr) {
+                    Some(next) => {
+                        addr = next;
+                        continue;
                     }
-                }
+                    None => Completion::unavailable(node, Outcome::Fail, error),
+                },
                 (503, _) => {
                     let indeterminate = reply.body.get("indeterminate").and_then(Value::as_bool);
                     let outcome = if indeterminate == Some(true) {
@@ -152,62 +163,31 @@ impl Driver {
                     } else {
                         Outcome::Fail
                     };
-                    return done(outcome, Value::Null, None, message);
+                    Completion::unavailable(node, outcome, error)
                 }
-                (status, _) if (400..500).contains(&status) => {
-                    // The request was refused as malformed: it did nothing.
-                    return done(
-                        Outcome::Fail,
-                        Value::Null,
-                        None,
-                        Some(format!("{status}: {}", message.unwrap_or_default())),
-                    );
-                }
-                (status, _) => {
-                    return done(
-                        unknown,
-                        Value::Null,
-                        None,
-                        Some(format!("{status}: {}", message.unwrap_or_default())),
-                    )
-                }
-            }
+                // Refused as malformed: it did nothing.
+                (400..=499, _) => Completion {
+                    error: Some(error),
+                    ..Completion::answered(node, Outcome::Fail, Value::Null, None)
+                },
+                _ => Completion::unavailable(node, unknown, error),
+            };
         }
-        Completion {
-            outcome: Outcome::Fail,
-            value: Value::Null,
-            node: None,
-            version: None,
-            error: Some("too many redirects".into()),
-        }
+        Completion::unavailable(None, Outcome::Fail, "too many redirects".into())
     }
 
     /// Reads `key` from the node at `addr`'s own state (`?local`), for the final reads.
     pub fn read_local(&mut self, key: &str, addr: &str) -> Completion {
         let node = self.names.get(addr).cloned();
-        let (outcome, value, version, error) =
-            match self.request(addr, "GET", &format!("/kv/{key}?local"), None) {
-                Ok(r) if r.status == 200 => (
-                    Outcome::Ok,
-                    r.body.get("value").cloned().unwrap_or(Value::Null),
-                    r.body.get("version").and_then(Value::as_u64),
-                    None,
-                ),
-                Ok(r) if r.status == 404 => (Outcome::Ok, Value::Null, None, None),
-                Ok(r) => (
-                    Outcome::Fail,
-                    Value::Null,
-                    None,
-                    Some(format!("status {}", r.status)),
-                ),
-                Err(e) => (Outcome::Fail, Value::Null, None, Some(e.to_string())),
-            };
-        Completion {
-            outcome,
-            value,
-            node,
-            version,
-            error,
+        match self.request(addr, "GET", &format!("/kv/{key}?local"), None) {
+            Ok(r) if r.status == 200 => {
+                let value = r.body.get("value").cloned().unwrap_or(Value::Null);
+                let version = r.body.get("version").and_then(Value::as_u64);
+                Completion::answered(node, Outcome::Ok, value, version)
+            }
+            Ok(r) if r.status == 404 => Completion::answered(node, Outcome::Ok, Value::Null, None),
+            Ok(r) => Completion::unavailable(node, Outcome::Fail, format!("status {}", r.status)),
+            Err(e) => Completion::unavailable(node, Outcome::Fail, e.to_string()),
         }
     }
 }
@@ -246,6 +226,7 @@ mod tests {
         ] {
             let c = d.perform(&op, &addr);
             assert_eq!(c.outcome, Outcome::Fail, "{op:?}");
+            assert!(c.unavailable, "the client should move on");
             assert_eq!(c.node.as_deref(), Some("n1"));
         }
     }

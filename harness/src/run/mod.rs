@@ -19,14 +19,16 @@ pub mod workload;
 
 use crate::signals;
 use checker::generate::Rng;
+use checker::Outcome;
 use clap::Args;
-use driver::{Driver, Outcome};
+use clap::ValueEnum;
+use driver::Driver;
 use nemesis::schedule::{self, Action};
 use nemesis::FaultKind;
 use recorder::Recorder;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -278,7 +280,7 @@ pub fn run(args: RunArgs) -> u8 {
         args.time_limit,
         args.concurrency,
         if kinds.is_empty() { "none".to_string() } else { kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(",") },
-        sup_net_name(args.net),
+        args.net.to_possible_value().expect("no skipped values").get_name(),
         run_dir.display()
     );
 
@@ -487,23 +489,14 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(r) => r,
         Err(e) => return usage(format!("the recorded history does not check: {e}")),
     };
-    let stats = &recorder.stats;
-    let ops = stats.completed();
-    let main_ops = history.ops.iter().filter(|o| o.phase.is_none()).count();
     let summary = json!({
         "run_dir": run_dir.display().to_string(),
         "seed": seed,
         "interrupted": interrupted,
         "verdict": report.verdict,
-        "ops": ops,
-        "ok": stats.ok.load(Ordering::Relaxed),
-        "fail": stats.fail.load(Ordering::Relaxed),
-        "info": stats.info.load(Ordering::Relaxed),
-        "throughput": main_ops as f64 / main_elapsed.as_secs_f64(),
-        "latency_ms": {
-            "p50": stats.latency(0.5).map(|d| d.as_secs_f64() * 1000.0),
-            "p99": stats.latency(0.99).map(|d| d.as_secs_f64() * 1000.0),
-        },
+        "main_phase_s": main_elapsed.as_secs_f64(),
+        "main_phase": figures(&history, main_elapsed),
+        "final_reads": history.ops.iter().filter(|o| o.phase.as_deref() == Some("final")).count(),
         "faults": fault_counts,
         "nemesis_errors": nemesis_errors,
         "converged": converged,
@@ -517,7 +510,7 @@ pub fn run(args: RunArgs) -> u8 {
     if args.json {
         println!("{summary}");
     } else {
-        print_summary(&summary, &report, main_ops, main_elapsed);
+        print_summary(&summary, &report);
     }
     if interrupted {
         eprintln!("faultline: interrupted; everything was healed and the partial history checked");
@@ -526,11 +519,29 @@ pub fn run(args: RunArgs) -> u8 {
     report.verdict.exit_code() as u8
 }
 
-fn sup_net_name(net: NetKind) -> &'static str {
-    match net {
-        NetKind::Proxy => "proxy",
-        NetKind::Netns => "netns",
-    }
+/// Outcome counts, throughput and latency of the main phase's client operations, derived from
+/// the history as recorded (so `results.json` agrees with any re-reading of it).
+fn figures(history: &checker::History, elapsed: Duration) -> Value {
+    let main: Vec<&checker::Operation> = history.ops.iter().filter(|o| o.phase.is_none()).collect();
+    let count = |outcome| main.iter().filter(|o| o.outcome == outcome).count();
+    let mut latencies: Vec<u64> = main
+        .iter()
+        .filter(|o| o.outcome == checker::Outcome::Ok)
+        .filter_map(|o| Some(o.complete_time? - o.invoke_time))
+        .collect();
+    latencies.sort_unstable();
+    let quantile = |q: f64| {
+        let i = ((latencies.len().max(1) - 1) as f64 * q).round() as usize;
+        latencies.get(i).map(|ns| *ns as f64 / 1e6)
+    };
+    json!({
+        "ops": main.len(),
+        "ok": count(checker::Outcome::Ok),
+        "fail": count(checker::Outcome::Fail),
+        "info": count(checker::Outcome::Info),
+        "throughput": main.len() as f64 / elapsed.as_secs_f64(),
+        "latency_ms": {"p50": quantile(0.5), "p99": quantile(0.99)},
+    })
 }
 
 fn node_flags(args: &RunArgs) -> Vec<String> {
@@ -603,7 +614,7 @@ fn client_loop(
         }
         // A node that could not serve (unreachable, no leader known, unsure of the outcome)
         // sends this client to the next node; a cas that simply did not match does not.
-        if c.outcome != Outcome::Ok && c.error.as_deref() != Some(driver::CAS_MISMATCH) {
+        if c.unavailable {
             home = (home + 1) % addrs.len();
         }
     }
@@ -652,29 +663,21 @@ fn final_reads(
     }
 }
 
-/// The progress line on stderr: elapsed, throughput, outcomes, the fault in force.
+/// The progress line on stderr, once a second: elapsed, throughput, outcomes, the fault in force.
 fn progress(recorder: &Recorder, live: &Live, limit: Duration) {
-    let tty = std::io::stderr().is_terminal();
+    let mut status = crate::progress::StatusLine::new();
     let started = Instant::now();
-    let mut last_line = Instant::now();
-    let mut last_count = 0;
-    let mut last_at = Instant::now();
+    let (mut last_count, mut last_at) = (0, Instant::now());
     while !live.done.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(250));
-        let every = if tty {
-            Duration::from_secs(1)
-        } else {
-            Duration::from_secs(10)
-        };
-        if last_line.elapsed() < every {
+        if last_at.elapsed() < Duration::from_secs(1) {
             continue;
         }
         let s = &recorder.stats;
         let count = s.completed();
         let rate = (count - last_count) as f64 / last_at.elapsed().as_secs_f64();
-        last_count = count;
-        last_at = Instant::now();
-        let line = format!(
+        (last_count, last_at) = (count, Instant::now());
+        status.show(&format!(
             "[{:>5.1}/{:.0} s] {count} ops, {rate:.0}/s · ok {} fail {} info {} · fault: {}",
             started.elapsed().as_secs_f64(),
             limit.as_secs_f64(),
@@ -682,20 +685,13 @@ fn progress(recorder: &Recorder, live: &Live, limit: Duration) {
             s.fail.load(Ordering::Relaxed),
             s.info.load(Ordering::Relaxed),
             live.fault.lock().expect("live lock"),
-        );
-        if tty {
-            eprint!("\r{line}\x1b[K");
-        } else {
-            eprintln!("{line}");
-        }
-        last_line = Instant::now();
+        ));
     }
-    if tty {
-        eprint!("\r\x1b[K");
-    }
+    status.clear();
 }
 
-fn print_summary(summary: &Value, report: &checker::Report, main_ops: usize, elapsed: Duration) {
+fn print_summary(summary: &Value, report: &checker::Report) {
+    let main = &summary["main_phase"];
     let ms = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.1} ms"));
     let faults = summary["faults"]
         .as_object()
@@ -711,18 +707,18 @@ fn print_summary(summary: &Value, report: &checker::Report, main_ops: usize, ela
     let _ = writeln!(
         out,
         "ops       {} in {:.1} s ({:.0}/s): ok {}, fail {}, info {}",
-        main_ops,
-        elapsed.as_secs_f64(),
-        summary["throughput"].as_f64().unwrap_or(0.0),
-        summary["ok"],
-        summary["fail"],
-        summary["info"]
+        main["ops"],
+        summary["main_phase_s"].as_f64().unwrap_or(0.0),
+        main["throughput"].as_f64().unwrap_or(0.0),
+        main["ok"],
+        main["fail"],
+        main["info"]
     );
     let _ = writeln!(
         out,
         "latency   p50 {}, p99 {} (ok operations)",
-        ms(&summary["latency_ms"]["p50"]),
-        ms(&summary["latency_ms"]["p99"])
+        ms(&main["latency_ms"]["p50"]),
+        ms(&main["latency_ms"]["p99"])
     );
     let _ = writeln!(out, "faults    {faults}");
     let _ = writeln!(

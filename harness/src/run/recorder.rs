@@ -5,7 +5,8 @@
 //! and *after* its answer arrived (completions), so every real interval lies within the recorded
 //! one.
 
-use super::driver::{Completion, Outcome};
+use super::driver::Completion;
+use checker::Outcome;
 use serde_json::{json, Map, Value};
 use std::fs::File;
 use std::io::Write;
@@ -14,14 +15,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Live counts for the progress line and the summary.
+/// Live counts for the progress line. The summary's figures come from the history itself.
 #[derive(Default)]
 pub struct Stats {
     pub ok: AtomicU64,
     pub fail: AtomicU64,
     pub info: AtomicU64,
-    /// Latencies of ok client operations in microseconds.
-    latencies: Mutex<Vec<u32>>,
 }
 
 impl Stats {
@@ -29,17 +28,6 @@ impl Stats {
         self.ok.load(Ordering::Relaxed)
             + self.fail.load(Ordering::Relaxed)
             + self.info.load(Ordering::Relaxed)
-    }
-
-    /// The `q` quantile (0..=1) of ok latencies.
-    pub fn latency(&self, q: f64) -> Option<Duration> {
-        let mut l = self.latencies.lock().expect("stats lock").clone();
-        if l.is_empty() {
-            return None;
-        }
-        l.sort_unstable();
-        let i = ((l.len() - 1) as f64 * q).round() as usize;
-        Some(Duration::from_micros(l[i] as u64))
     }
 }
 
@@ -50,8 +38,6 @@ pub struct Invocation {
     pub key: String,
     pub value: Value,
     pub phase: Option<&'static str>,
-    /// Nanoseconds since the run started.
-    pub time: u64,
 }
 
 pub struct Recorder {
@@ -74,8 +60,8 @@ impl Recorder {
         self.started.elapsed()
     }
 
-    /// Writes one event, filling in `index` and `time`; returns the time in nanoseconds.
-    fn write(&self, mut event: Map<String, Value>) -> u64 {
+    /// Writes one event, filling in `index` and `time`.
+    fn write(&self, mut event: Map<String, Value>) {
         let mut guard = self.file.lock().expect("history lock");
         let time = self.started.elapsed().as_nanos() as u64;
         let index = guard.1;
@@ -90,7 +76,6 @@ impl Recorder {
             // A history that silently misses events would be judged wrongly: stop here.
             panic!("cannot write the history: {e}");
         }
-        time
     }
 
     /// Records an invocation.
@@ -111,14 +96,13 @@ impl Recorder {
         if let Some(p) = phase {
             e.insert("phase".into(), json!(p));
         }
-        let time = self.write(e);
+        self.write(e);
         Invocation {
             process,
             f,
             key: key.to_string(),
             value,
             phase,
-            time,
         }
     }
 
@@ -126,7 +110,7 @@ impl Recorder {
     pub fn complete(&self, inv: &Invocation, c: &Completion) {
         let mut e = Map::new();
         e.insert("process".into(), json!(inv.process));
-        e.insert("type".into(), json!(c.outcome.name()));
+        e.insert("type".into(), json!(c.outcome));
         e.insert("f".into(), json!(inv.f));
         e.insert("key".into(), json!(inv.key));
         // A read's completion carries what it read; writes and cas repeat their argument.
@@ -148,21 +132,13 @@ impl Recorder {
         if let Some(p) = inv.phase {
             e.insert("phase".into(), json!(p));
         }
-        let time = self.write(e);
+        self.write(e);
         let counter = match c.outcome {
             Outcome::Ok => &self.stats.ok,
             Outcome::Fail => &self.stats.fail,
             Outcome::Info => &self.stats.info,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if c.outcome == Outcome::Ok && inv.phase.is_none() {
-            let micros = (time.saturating_sub(inv.time) / 1000).min(u32::MAX as u64) as u32;
-            self.stats
-                .latencies
-                .lock()
-                .expect("stats lock")
-                .push(micros);
-        }
     }
 
     /// Records a nemesis event (`invoke` before acting, `info` with what was done after).

@@ -14,7 +14,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use targets::client::Client;
 use targets::raftkv::cluster::{free_port, ClusterSpec, LocalCluster, NodeSpec};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -54,12 +53,6 @@ pub struct Supervisor {
     pub nemesis: Nemesis,
 }
 
-fn status(addr: &str) -> Option<serde_json::Value> {
-    let mut c = Client::new(addr, Duration::from_millis(500));
-    let r = c.request("GET", "/status", None).ok()?;
-    (r.status == 200).then_some(r.body)
-}
-
 impl Nodes {
     fn save(&self) {
         if let Err(e) = self.leftovers.save(&self.state_path) {
@@ -83,11 +76,7 @@ impl Nodes {
 
     /// Every running node's `/status`, in node order (None for a node that did not answer).
     pub fn statuses(&self) -> Vec<Option<serde_json::Value>> {
-        self.cluster
-            .nodes
-            .iter()
-            .map(|n| n.child.as_ref().and_then(|_| status(&n.client_addr)))
-            .collect()
+        (0..self.size()).map(|i| self.cluster.status(i)).collect()
     }
 }
 
@@ -129,7 +118,7 @@ impl Cluster for Nodes {
     }
 
     fn wall_clock_ms(&self, node: usize) -> Option<f64> {
-        status(&self.cluster.nodes[node].client_addr)?["wall_clock_ms"].as_f64()
+        self.cluster.status(node)?["wall_clock_ms"].as_f64()
     }
 }
 

@@ -227,14 +227,20 @@ impl LocalCluster {
         None
     }
 
+    /// Node `i`'s `/status`, if it runs and answers within 500 ms.
+    pub fn status(&self, i: usize) -> Option<serde_json::Value> {
+        let n = &self.nodes[i];
+        n.child.as_ref()?;
+        let mut c = Client::new(&n.client_addr, Duration::from_millis(500));
+        let r = c.request("GET", "/status", None).ok()?;
+        (r.status == 200).then_some(r.body)
+    }
+
     /// The index of the node every live node names as leader right now, if they agree.
     pub fn leader(&self) -> Option<usize> {
         let mut seen = Vec::new();
-        let live: Vec<&LocalNode> = self.nodes.iter().filter(|n| n.child.is_some()).collect();
-        for n in &live {
-            let mut c = Client::new(&n.client_addr, Duration::from_millis(300));
-            let r = c.request("GET", "/status", None).ok()?;
-            seen.push(r.body["leader"].as_u64()?);
+        for i in (0..self.nodes.len()).filter(|&i| self.nodes[i].child.is_some()) {
+            seen.push(self.status(i)?["leader"].as_u64()?);
         }
         let first = *seen.first()?;
         if seen.iter().all(|&l| l == first) {
