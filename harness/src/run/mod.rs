@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use supervisor::{NetKind, Setup, Supervisor};
 use workload::{Generator, Workload};
@@ -148,12 +148,6 @@ fn positive(name: &str, v: f64, zero_ok: bool) -> Result<(), String> {
     } else {
         Err(format!("--{name} must be a positive number, found {v}"))
     }
-}
-
-/// Live state shared with the progress line.
-struct Live {
-    fault: Mutex<String>,
-    done: AtomicBool,
 }
 
 pub fn run(args: RunArgs) -> u8 {
@@ -309,7 +303,7 @@ pub fn run(args: RunArgs) -> u8 {
         ));
     }
     let recorder = match Recorder::create(&run_dir.join("history.jsonl")) {
-        Ok(r) => Arc::new(r),
+        Ok(r) => r,
         Err(e) => return usage(format!("cannot write the history: {e}")),
     };
     let mut nemesis_log = match std::fs::File::create(run_dir.join("nemesis.jsonl")) {
@@ -318,29 +312,18 @@ pub fn run(args: RunArgs) -> u8 {
     };
 
     // Main phase: clients in threads, the nemesis on this thread.
-    let generator = Arc::new(Generator::new(
-        args.workload,
-        args.keys as usize,
-        args.ops_per_key,
-    ));
+    // Scoped threads borrow these; `stop` ends the clients and the progress line.
+    let generator = Generator::new(args.workload, args.keys as usize, args.ops_per_key);
     let addrs = sup.nodes.client_addrs();
-    let stop = Arc::new(AtomicBool::new(false));
-    let live = Arc::new(Live {
-        fault: Mutex::new("none".into()),
-        done: AtomicBool::new(false),
-    });
+    let stop = AtomicBool::new(false);
+    let fault_now = Mutex::new(String::from("none"));
     let mut fault_counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut nemesis_errors = Vec::new();
     let client_timeout = Duration::from_millis(args.timeout_ms);
     let main_started = Instant::now();
     let interrupted = std::thread::scope(|scope| {
         for w in 0..args.concurrency {
-            let (g, rec, stop, addrs) = (
-                generator.clone(),
-                recorder.clone(),
-                stop.clone(),
-                addrs.clone(),
-            );
+            let (g, rec, stop, addrs) = (&generator, &recorder, &stop, &addrs);
             let rng = rng.fork();
             let interval = (args.rate > 0.0)
                 .then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate));
@@ -348,18 +331,17 @@ pub fn run(args: RunArgs) -> u8 {
                 client_loop(
                     w,
                     args.concurrency,
-                    &g,
-                    &rec,
-                    &stop,
-                    &addrs,
+                    g,
+                    rec,
+                    stop,
+                    addrs,
                     rng,
                     interval,
                     client_timeout,
                 )
             });
         }
-        let (rec, live2) = (recorder.clone(), live.clone());
-        scope.spawn(move || progress(&rec, &live2, time_limit));
+        scope.spawn(|| progress(&recorder, &fault_now, &stop, time_limit));
 
         let mut interrupted = false;
         for step in &steps {
@@ -382,9 +364,9 @@ pub fn run(args: RunArgs) -> u8 {
                 Ok(Some(applied)) => {
                     if plan.is_some() {
                         *fault_counts.entry(applied.kind.name()).or_default() += 1;
-                        *live.fault.lock().expect("live lock") = applied.description.clone();
+                        *fault_now.lock().expect("fault lock") = applied.description.clone();
                     } else {
-                        *live.fault.lock().expect("live lock") = "none".into();
+                        *fault_now.lock().expect("fault lock") = "none".into();
                     }
                     let mut extra = Map::new();
                     extra.insert(
@@ -432,7 +414,6 @@ pub fn run(args: RunArgs) -> u8 {
             interrupted = true;
         }
         stop.store(true, Ordering::SeqCst);
-        live.done.store(true, Ordering::SeqCst);
         interrupted
     });
     let main_elapsed = main_started.elapsed();
@@ -651,10 +632,10 @@ fn final_reads(
     workers: u64,
     timeout: Duration,
 ) {
+    let mut driver = Driver::new(addrs, timeout);
     for (i, addr) in addrs.iter().enumerate() {
         // Fresh process ids, clear of any the clients used.
         let process = 1_000_000_000 + workers * 1000 + i as u64;
-        let mut driver = Driver::new(addrs, timeout);
         for key in keys {
             let inv = recorder.invoke(process, "read", key, Value::Null, Some("final"));
             let c = driver.read_local(key, addr);
@@ -664,11 +645,11 @@ fn final_reads(
 }
 
 /// The progress line on stderr, once a second: elapsed, throughput, outcomes, the fault in force.
-fn progress(recorder: &Recorder, live: &Live, limit: Duration) {
+fn progress(recorder: &Recorder, fault: &Mutex<String>, stop: &AtomicBool, limit: Duration) {
     let mut status = crate::progress::StatusLine::new();
     let started = Instant::now();
     let (mut last_count, mut last_at) = (0, Instant::now());
-    while !live.done.load(Ordering::SeqCst) {
+    while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(250));
         if last_at.elapsed() < Duration::from_secs(1) {
             continue;
@@ -684,7 +665,7 @@ fn progress(recorder: &Recorder, live: &Live, limit: Duration) {
             s.ok.load(Ordering::Relaxed),
             s.fail.load(Ordering::Relaxed),
             s.info.load(Ordering::Relaxed),
-            live.fault.lock().expect("live lock"),
+            fault.lock().expect("fault lock"),
         ));
     }
     status.clear();

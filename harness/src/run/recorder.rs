@@ -66,11 +66,9 @@ impl Recorder {
         let time = self.started.elapsed().as_nanos() as u64;
         let index = guard.1;
         guard.1 += 1;
-        let mut line = Map::with_capacity(event.len() + 2);
-        line.insert("index".into(), json!(index));
-        line.insert("time".into(), json!(time));
-        line.append(&mut event);
-        let mut text = serde_json::to_string(&line).expect("events serialize");
+        event.insert("index".into(), json!(index));
+        event.insert("time".into(), json!(time));
+        let mut text = serde_json::to_string(&event).expect("events serialize");
         text.push('\n');
         if let Err(e) = guard.0.write_all(text.as_bytes()) {
             // A history that silently misses events would be judged wrongly: stop here.

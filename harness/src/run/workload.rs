@@ -131,7 +131,8 @@ impl Generator {
                     value: slot.last_value,
                 }
             }
-            Workload::CasRegister if roll < 75 => {
+            // A key's first write is a plain write: a cas needs a value to expect.
+            Workload::CasRegister if roll < 75 || slot.last_value == 0 => {
                 slot.last_value += 1;
                 Op::Write {
                     key,
@@ -176,6 +177,9 @@ mod tests {
                 Op::Cas { to, .. } => Some(*to),
                 Op::Read { .. } => None,
             };
+            if let Op::Cas { from, to, .. } = &op {
+                assert!(from < to, "{op:?} expects a value written before");
+            }
             if let Some(v) = written {
                 assert!(
                     seen.insert((op.key().to_string(), v)),
