@@ -54,11 +54,10 @@ fn stderr(o: &Output) -> String {
 fn linearizable_file_exits_zero() {
     let o = faultline(&["check", &data("etcd/etcd_002.log")]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains(": linearizable (cas-register"),
-        "{}",
-        stdout(&o)
-    );
+    let out = stdout(&o);
+    assert!(out.contains("consistency (cas-register"), "{out}");
+    assert!(out.contains("✓ linearizable"), "{out}");
+    assert!(out.contains("required: linearizable holds"), "{out}");
 }
 
 #[test]
@@ -66,9 +65,10 @@ fn violation_exits_one_and_explains() {
     let o = faultline(&["check", &data("etcd/etcd_000.log")]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
-    assert!(out.contains("not linearizable"), "{out}");
-    assert!(out.contains("Cannot follow:"), "{out}");
-    assert!(out.contains("State after it:"), "{out}");
+    assert!(out.contains("✗ linearizable"), "{out}");
+    assert!(out.contains("(breaks linearizable)"), "{out}");
+    assert!(out.contains("witness, "), "{out}");
+    assert!(out.contains("required: linearizable violated"), "{out}");
 }
 
 #[test]
@@ -119,9 +119,20 @@ fn several_files_give_one_verdict_each_and_the_worst_exit_code() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 2);
-    assert_eq!(lines[0]["verdict"], "linearizable");
-    assert_eq!(lines[1]["verdict"], "not-linearizable");
-    assert!(lines[1]["keys"][0]["counterexample"]["blocked"]["description"].is_string());
+    assert_eq!(lines[0]["verdict"], "holds");
+    assert_eq!(lines[1]["verdict"], "violated");
+    assert_eq!(lines[1]["require"], "linearizable");
+    let ladder = &lines[1]["ladder"];
+    assert_eq!(ladder["levels"][0]["model"], "linearizable");
+    assert_eq!(ladder["levels"][0]["standing"], "violated");
+    assert_eq!(
+        ladder["levels"].as_array().unwrap().len(),
+        8,
+        "the whole ladder"
+    );
+    assert!(ladder["anomalies"][0]["witness"][0]["description"].is_string());
+    let lin = &ladder["linearizability"];
+    assert!(lin["keys"][0]["counterexample"]["blocked"]["description"].is_string());
 
     let o = faultline(&["check", "--json", &data("etcd/etcd_000.log"), &bad]);
     assert_eq!(o.status.code(), Some(3), "bad input outranks a violation");

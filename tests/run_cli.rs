@@ -100,8 +100,13 @@ fn the_safe_configuration_is_linearizable_under_every_fault() {
         ],
     );
     let r = results(&dir);
-    assert_eq!(code, 0, "{dir:?}: {}", r["report"]);
-    assert_eq!(r["verdict"], "linearizable");
+    assert_eq!(code, 0, "{dir:?}: {}", r["ladder"]);
+    assert_eq!(r["verdict"], "holds");
+    assert_eq!(r["require"], "linearizable");
+    assert_eq!(
+        r["strongest"],
+        serde_json::json!(["linearizable", "eventual"])
+    );
     for kind in ["partition", "pause", "kill", "clock"] {
         assert!(
             faults_applied(&dir, kind) >= 1,
@@ -150,7 +155,7 @@ fn caught(store: &Path, args: &[&str]) -> Option<PathBuf> {
         all.extend_from_slice(&["--seed", seed]);
         let (code, dir) = run(store, &all);
         if code == 1 {
-            assert_eq!(results(&dir)["verdict"], "not-linearizable");
+            assert_eq!(results(&dir)["verdict"], "violated");
             return Some(dir);
         }
     }
@@ -175,9 +180,41 @@ fn stale_reads_under_partitions_are_not_linearizable() {
         ],
     )
     .expect("stale reads caught in one of three runs");
-    // The counterexample is a read that returned an old value.
-    let report = results(&dir)["report"].to_string();
-    assert!(report.contains("read"), "{report}");
+    // The ladder says what still holds, and at least one stale read is told in words with a
+    // small witness.
+    let r = results(&dir);
+    let ladder = &r["ladder"];
+    let standing = |model: &str| {
+        ladder["levels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["model"] == model)
+            .map(|l| l["standing"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(standing("linearizable"), "violated");
+    assert_eq!(standing("monotonic-writes"), "holds", "{ladder}");
+    assert_eq!(standing("eventual"), "holds", "{ladder}");
+    assert!(!r["strongest"].as_array().unwrap().is_empty(), "{r}");
+    let stale = ladder["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "stale-read")
+        .unwrap_or_else(|| panic!("a stale read among {}", ladder["anomalies"]));
+    let sentence = stale["sentence"].as_str().unwrap();
+    assert!(
+        sentence.contains(" read ") && sentence.contains("had been written to"),
+        "{sentence}"
+    );
+    let witness = stale["witness"].as_array().unwrap();
+    assert!((2..=6).contains(&witness.len()), "{stale}");
+    // The text summary shows the same.
+    let text = faultline(&["check", dir.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(out.contains("stale read on"), "{out}");
+    assert!(out.contains("strongest model that holds:"), "{out}");
     std::fs::remove_dir_all(store).unwrap();
 }
 
@@ -231,7 +268,7 @@ fn kernel_partitions_in_namespaces_run_and_leave_nothing_behind() {
             "5",
         ],
     );
-    assert_eq!(code, 0, "{}", results(&dir)["report"]);
+    assert_eq!(code, 0, "{}", results(&dir)["ladder"]);
     assert!(faults_applied(&dir, "partition") >= 1);
     let starts = json_lines(&dir.join("nemesis.jsonl"));
     assert!(starts.iter().any(|l| l["detail"]["mechanism"] == "netns"));

@@ -155,14 +155,33 @@ pub fn check_with<M: Model>(
     })
 }
 
-/// Compiles one key's operations: failed ones are dropped (they did not happen), and so are
-/// indeterminate read-only ones (they constrain nothing).
+/// Compiles one key's operations for the search.
 fn compile_key<'m, M: Model>(
     model: &'m M,
     history: &History,
     slot: usize,
     ops: &[&Operation],
 ) -> Result<KeyJob<'m, M>, HistoryError> {
+    let (search_ops, op_ids, values) = compile_ops(model, ops)
+        .map_err(|(line, msg)| HistoryError::new(&history.source_name, line, msg))?;
+    Ok(KeyJob {
+        slot,
+        search: Search::new(model, search_ops),
+        op_ids,
+        values,
+        progress: Progress::Unfinished,
+    })
+}
+
+/// The search operations of one key's `ops`, the history operation behind each, and the
+/// values they name. Failed operations are dropped (they did not happen), and so are
+/// indeterminate read-only ones (they constrain nothing). An error is the source line and what
+/// is wrong there.
+#[allow(clippy::type_complexity)]
+pub(crate) fn compile_ops<M: Model>(
+    model: &M,
+    ops: &[&Operation],
+) -> Result<(Vec<SearchOp<M::Op>>, Vec<usize>, Interner), (usize, String)> {
     let mut values = Interner::new();
     let mut search_ops = Vec::with_capacity(ops.len());
     let mut op_ids = Vec::with_capacity(ops.len());
@@ -172,7 +191,7 @@ fn compile_key<'m, M: Model>(
         }
         let compiled = model
             .compile(op, &mut values)
-            .map_err(|msg| HistoryError::new(&history.source_name, op.value_line(), msg))?;
+            .map_err(|msg| (op.value_line(), msg))?;
         let ret = match op.outcome {
             Outcome::Ok => op.complete_event,
             _ => None,
@@ -187,13 +206,22 @@ fn compile_key<'m, M: Model>(
         });
         op_ids.push(op.id);
     }
-    Ok(KeyJob {
-        slot,
-        search: Search::new(model, search_ops),
-        op_ids,
-        values,
-        progress: Progress::Unfinished,
-    })
+    Ok((search_ops, op_ids, values))
+}
+
+/// Whether `ops` (one key's, or a subset of them) are not linearizable: `None` when the search
+/// does not decide within `budget` steps or the operations do not fit the model.
+pub(crate) fn fails_linearizability<M: Model>(
+    model: &M,
+    ops: &[&Operation],
+    budget: u64,
+) -> Option<bool> {
+    let (search_ops, _, _) = compile_ops(model, ops).ok()?;
+    match Search::new(model, search_ops).run(budget) {
+        Progress::Linearizable => Some(false),
+        Progress::NotLinearizable => Some(true),
+        Progress::Unfinished => None,
+    }
 }
 
 /// Runs every job to a verdict, the deadline, or an early stop; returns them all.
@@ -273,6 +301,7 @@ fn op_view<M: Model>(model: &M, history: &History, job: &KeyJob<M>, local: usize
         complete_time: op.complete_time,
         invoke_line: op.invoke_line,
         complete_line: op.complete_line,
+        node: op.node.clone(),
     }
 }
 

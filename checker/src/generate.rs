@@ -22,6 +22,9 @@ pub struct Spec {
     pub indeterminate: f64,
     /// Include cas operations (otherwise only reads and writes).
     pub cas: bool,
+    /// Record a version with each completion, as raftkv does: every write that takes effect
+    /// gets the next number of one global counter, and a read returns its value's version.
+    pub versions: bool,
     pub seed: u64,
 }
 
@@ -33,6 +36,7 @@ impl Default for Spec {
             processes: 10,
             indeterminate: 0.02,
             cas: true,
+            versions: false,
             seed: 1,
         }
     }
@@ -97,6 +101,7 @@ struct Pending {
     kind: EventType,
     /// Whether an indeterminate operation takes effect at all.
     happens: bool,
+    version: Option<u64>,
 }
 
 /// Generates a linearizable history as events (use [`History::from_events`] or [`generate`]).
@@ -104,7 +109,8 @@ pub fn events(spec: &Spec) -> Vec<Event> {
     let mut rng = Rng::new(spec.seed);
     let mut queue: BinaryHeap<Reverse<(u64, Step)>> = BinaryHeap::new();
     let mut ops: Vec<Pending> = Vec::with_capacity(spec.ops);
-    let mut registers: HashMap<String, Value> = HashMap::new();
+    let mut registers: HashMap<String, (Value, Option<u64>)> = HashMap::new();
+    let mut last_version = 0u64;
     let mut next_value: HashMap<String, u64> = HashMap::new();
     let mut events = Vec::with_capacity(2 * spec.ops);
     let mut pid = vec![0u64; spec.processes];
@@ -116,6 +122,7 @@ pub fn events(spec: &Spec) -> Vec<Event> {
     for p in 0..spec.processes.min(spec.ops) {
         queue.push(Reverse((rng.below(1_000), Step::Invoke(p))));
     }
+    let versions = spec.versions;
     let mut push_event = |time: u64, process: u64, kind: EventType, op: &Pending, value: Value| {
         events.push(Event {
             index: events.len() as u64,
@@ -126,7 +133,11 @@ pub fn events(spec: &Spec) -> Vec<Event> {
             key: Some(op.key.clone()),
             value,
             node: None,
-            version: None,
+            version: if versions && kind == EventType::Ok {
+                op.version
+            } else {
+                None
+            },
             phase: None,
             error: None,
             extra: Default::default(),
@@ -152,7 +163,7 @@ pub fn events(spec: &Spec) -> Vec<Event> {
                     _ => {
                         let n = next_value.entry(key.clone()).or_insert(0);
                         *n += 1;
-                        let current = registers.get(&key).cloned().unwrap_or(Value::Null);
+                        let current = registers.get(&key).map_or(Value::Null, |r| r.0.clone());
                         // Usually a cas that can succeed, sometimes one that cannot.
                         let from = if rng.chance(0.7) && !current.is_null() {
                             current
@@ -176,6 +187,7 @@ pub fn events(spec: &Spec) -> Vec<Event> {
                         EventType::Ok
                     },
                     happens: !indeterminate || rng.chance(0.5),
+                    version: None,
                 });
                 push_event(time, pid[p], EventType::Invoke, &ops[id], input);
                 let apply_at = time + 1 + rng.below(2_000);
@@ -191,13 +203,24 @@ pub fn events(spec: &Spec) -> Vec<Event> {
                 if !op.happens {
                     continue;
                 }
-                let current = registers.entry(op.key.clone()).or_insert(Value::Null);
+                let current = registers
+                    .entry(op.key.clone())
+                    .or_insert((Value::Null, None));
                 match op.f {
-                    "read" => op.output = current.clone(),
-                    "write" => *current = op.input.clone(),
+                    "read" => {
+                        op.output = current.0.clone();
+                        op.version = current.1;
+                    }
+                    "write" => {
+                        last_version += 1;
+                        *current = (op.input.clone(), Some(last_version));
+                        op.version = current.1;
+                    }
                     _ => {
-                        if *current == op.input[0] {
-                            *current = op.input[1].clone();
+                        if current.0 == op.input[0] {
+                            last_version += 1;
+                            *current = (op.input[1].clone(), Some(last_version));
+                            op.version = current.1;
                         } else if op.kind == EventType::Ok {
                             op.kind = EventType::Fail;
                         }

@@ -171,6 +171,9 @@ pub struct History {
     pub events: Vec<Event>,
     /// Client operations in invocation order.
     pub ops: Vec<Operation>,
+    /// Whether event times are real nanoseconds; formats without times use each event's
+    /// position instead, and reports then say "event N" rather than seconds.
+    pub timed: bool,
 }
 
 impl History {
@@ -288,6 +291,7 @@ impl History {
             format: crate::import::Format::Jsonl,
             events,
             ops,
+            timed: true,
         })
     }
 

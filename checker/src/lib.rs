@@ -33,6 +33,7 @@
 //! faultline-checker`; benchmark: `cargo bench -p faultline-checker`.
 
 pub mod check;
+pub mod consistency;
 pub mod generate;
 pub mod history;
 pub mod import;

@@ -52,6 +52,19 @@ pub trait Model: Sync {
         true
     }
 
+    /// The interned value `op` needs the object to hold (a read's result, a cas's expected
+    /// value), if the model can say. With [`Model::produces`] it lets the sequential-consistency
+    /// search see that an operation can never happen once every producer of its value is spent.
+    fn consumes(&self, _op: &Self::Op) -> Option<u32> {
+        None
+    }
+
+    /// The interned value `op` leaves in the object (a write's or a cas's new value), if the
+    /// model can say.
+    fn produces(&self, _op: &Self::Op) -> Option<u32> {
+        None
+    }
+
     /// The operation in words, e.g. `write 3` or `cas 1→2`.
     fn describe_op(&self, op: &Self::Op, values: &Interner) -> String;
 

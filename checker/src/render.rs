@@ -1,7 +1,9 @@
 //! Reports for people: a check's result as plain text.
 
+use crate::consistency::{words, Ladder, Standing};
 use crate::result::{KeyReport, OpView, Report, Verdict};
 use std::fmt::Write;
+use words::Clock;
 
 /// How many operations of a long prefix to show (the last ones matter most).
 const PREFIX_SHOWN: usize = 8;
@@ -104,4 +106,103 @@ pub fn op_line(op: &OpView) -> String {
         "#{:<5} p{:<3} {:<24} {lines}{outcome}",
         op.id, op.process, op.description
     )
+}
+
+/// The consistency ladder as text: one line per model, the strongest that holds, then each
+/// anomaly in words with its witness drawn as a small timeline. Ends in a newline.
+pub fn ladder(l: &Ladder) -> String {
+    let mut out = String::new();
+    let versions = match (l.versions.recorded, l.versions.derived) {
+        (0, 0) => String::new(),
+        (r, 0) => format!(
+            "; version order recorded by the target for {r} key{}",
+            plural(r)
+        ),
+        (0, d) => format!(
+            "; version order derived from real time for {d} key{}",
+            plural(d)
+        ),
+        (r, d) => format!(
+            "; version order recorded for {r} key{}, derived for {d}",
+            plural(r)
+        ),
+    };
+    let _ = writeln!(
+        out,
+        "{}: consistency ({}{versions}, {:.1} ms)",
+        l.source,
+        l.model,
+        l.elapsed_ms.as_secs_f64() * 1e3
+    );
+    let width = l
+        .levels
+        .iter()
+        .map(|r| r.model.name().len())
+        .max()
+        .unwrap_or(0);
+    for r in &l.levels {
+        let mark = match r.standing {
+            Standing::Holds => "✓",
+            Standing::Violated => "✗",
+            Standing::Unknown => "?",
+        };
+        let _ = writeln!(
+            out,
+            "  {mark} {:<width$}  {:<8}  {}",
+            r.model.name(),
+            r.standing.words(),
+            r.reason.as_deref().unwrap_or("")
+        );
+    }
+    for note in &l.versions.notes {
+        let _ = writeln!(out, "  note: versions not used for {note}");
+    }
+    let strongest: Vec<&str> = l.strongest.iter().map(|m| m.name()).collect();
+    let _ = writeln!(
+        out,
+        "  strongest model that holds: {}",
+        if strongest.is_empty() {
+            "none".to_string()
+        } else {
+            strongest.join(", ")
+        }
+    );
+    for (i, a) in l.anomalies.iter().enumerate() {
+        let breaks: Vec<&str> = a.breaks.iter().map(|m| m.name()).collect();
+        let _ = writeln!(
+            out,
+            "\n  {}. {}{} (breaks {})",
+            i + 1,
+            a.kind.words(),
+            a.key
+                .as_deref()
+                .map(|k| format!(" on {k}"))
+                .unwrap_or_default(),
+            breaks.join(", ")
+        );
+        let _ = writeln!(out, "     {}.", a.sentence);
+        let _ = writeln!(
+            out,
+            "     witness, {} operation{}{}:",
+            a.witness.len(),
+            plural(a.witness.len()),
+            if a.minimal {
+                ""
+            } else {
+                " (not shrunk to the end in time)"
+            }
+        );
+        for line in words::timeline(Clock { timed: l.timed }, &a.witness) {
+            let _ = writeln!(out, "       {line}");
+        }
+    }
+    out
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }

@@ -133,6 +133,9 @@ pub struct OpView {
     pub invoke_line: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub complete_line: Option<usize>,
+    /// The node that answered, when the history says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -498,7 +498,7 @@ impl Hasher for PassThrough {
 
 /// A fast non-cryptographic hash of a model state, well mixed in all 64 bits.
 #[inline]
-fn state_hash<S: Hash>(s: &S) -> u64 {
+pub(crate) fn state_hash<S: Hash>(s: &S) -> u64 {
     let mut h = FoldHasher(0x9e37_79b9_7f4a_7c15);
     s.hash(&mut h);
     let mut x = h.0;

@@ -76,6 +76,10 @@ pub fn parse_str(source_name: &str, text: &str, format: Format) -> Result<Histor
         f => f,
     };
     let mut events = Vec::new();
+    let mut timed = format == Format::Jsonl;
+    if format == Format::JepsenEdn {
+        timed = true;
+    }
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
         let trimmed = line.trim();
@@ -85,7 +89,10 @@ pub fn parse_str(source_name: &str, text: &str, format: Format) -> Result<Histor
         let position = events.len() as u64;
         let event = match format {
             Format::Jsonl => parse_json_line(trimmed, line_no, position),
-            Format::JepsenEdn => parse_edn_line(trimmed, line_no, position),
+            Format::JepsenEdn => {
+                timed &= trimmed.contains(":time");
+                parse_edn_line(trimmed, line_no, position)
+            }
             Format::JepsenLog => match parse_log_line(trimmed, line_no, position) {
                 Ok(Some(e)) => Ok(e),
                 Ok(None) => continue,
@@ -98,6 +105,7 @@ pub fn parse_str(source_name: &str, text: &str, format: Format) -> Result<Histor
     }
     let mut history = History::from_events(source_name, events)?;
     history.format = format;
+    history.timed = timed;
     Ok(history)
 }
 

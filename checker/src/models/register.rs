@@ -92,6 +92,22 @@ impl Model for Register {
         matches!(op, RegisterOp::Read(_) | RegisterOp::ReadUnknown)
     }
 
+    fn consumes(&self, op: &RegisterOp) -> Option<u32> {
+        match *op {
+            RegisterOp::Read(v) => Some(v),
+            RegisterOp::Cas { from, .. } => Some(from),
+            _ => None,
+        }
+    }
+
+    fn produces(&self, op: &RegisterOp) -> Option<u32> {
+        match *op {
+            RegisterOp::Write(v) => Some(v),
+            RegisterOp::Cas { to, .. } => Some(to),
+            _ => None,
+        }
+    }
+
     fn describe_op(&self, op: &RegisterOp, values: &Interner) -> String {
         match *op {
             RegisterOp::Read(v) => format!("read → {}", values.show(v)),

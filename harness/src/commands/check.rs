@@ -2,8 +2,9 @@
 
 use crate::EXIT_BAD_INPUT;
 use checker::check::Counters;
+use checker::consistency::{self, Ladder, Level, LevelSet};
 use checker::import::{self, Format};
-use checker::{ModelKind, Options, Report};
+use checker::{ModelKind, Options};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,15 +22,25 @@ pub struct CheckArgs {
     /// (get/put/append). Default: kv-append for Jepsen EDN files, cas-register otherwise.
     #[arg(long, value_name = "MODEL")]
     pub model: Option<ModelKind>,
+    /// Consistency models to check: all, or a comma-separated list of linearizable,
+    /// sequential, pram, monotonic-reads, monotonic-writes, read-your-writes,
+    /// writes-follow-reads, eventual.
+    #[arg(long, default_value = "all", value_name = "MODELS")]
+    pub consistency: LevelSet,
+    /// The consistency model whose verdict decides the exit code: 0 holds, 1 violated,
+    /// 2 unknown (3 is bad input).
+    #[arg(long, default_value = "linearizable", value_name = "MODEL")]
+    pub require: Level,
+    /// Keep checking other keys after one is not linearizable, to report every failing key
+    /// (slower on large histories).
+    #[arg(long)]
+    pub all_failures: bool,
     /// History format: auto, jsonl, jepsen-edn or jepsen-log.
     #[arg(long, default_value = "auto", value_name = "FORMAT")]
     pub format: Format,
     /// Give up after this many seconds per file; the verdict is then `unknown`.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
-    /// Keep checking other keys after one fails, to report every failing key.
-    #[arg(long)]
-    pub all_failures: bool,
     /// Print one JSON object per file instead of text.
     #[arg(long)]
     pub json: bool,
@@ -83,11 +94,17 @@ fn check_one(file: &std::path::Path, args: &CheckArgs) -> u8 {
         progress: Some(counters.clone()),
     };
     let label = file.display().to_string();
-    let result = with_progress(&label, &counters, || checker::check(&history, model, &opts));
+    let mut levels = args.consistency.0.clone();
+    if !levels.contains(&args.require) {
+        levels.push(args.require);
+    }
+    let result = with_progress(&label, &counters, || {
+        consistency::assess(&history, model, &levels, &opts)
+    });
     match result {
-        Ok(report) => {
-            print_report(&report, args.json);
-            report.verdict.exit_code() as u8
+        Ok(ladder) => {
+            print_ladder(&ladder, args.require, args.json);
+            ladder.standing(args.require).exit_code() as u8
         }
         Err(e) => bad_input(args, &label, &e.to_string()),
     }
@@ -104,16 +121,20 @@ fn bad_input(args: &CheckArgs, source: &str, message: &str) -> u8 {
     EXIT_BAD_INPUT
 }
 
-fn print_report(report: &Report, json: bool) {
+fn print_ladder(ladder: &Ladder, require: Level, json: bool) {
     let mut out = std::io::stdout().lock();
+    let standing = ladder.standing(require);
     if json {
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string(report).expect("reports serialize")
-        );
+        let doc = serde_json::json!({
+            "source": ladder.source,
+            "require": require,
+            "verdict": standing,
+            "ladder": ladder,
+        });
+        let _ = writeln!(out, "{doc}");
     } else {
-        let _ = write!(out, "{}", checker::render::text(report));
+        let _ = write!(out, "{}", checker::render::ladder(ladder));
+        let _ = writeln!(out, "  required: {require} {}", standing.words());
     }
 }
 

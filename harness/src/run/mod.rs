@@ -114,6 +114,11 @@ pub struct RunArgs {
     /// Test name: the store's subdirectory.
     #[arg(long, default_value = "raftkv")]
     pub name: String,
+    /// The consistency model whose verdict decides the exit code (0 holds, 1 violated,
+    /// 2 unknown): linearizable, sequential, pram, monotonic-reads, monotonic-writes,
+    /// read-your-writes, writes-follow-reads or eventual. Every model is checked and reported.
+    #[arg(long, default_value = "linearizable", value_name = "MODEL")]
+    pub require: checker::consistency::Level,
     /// Print the results as one JSON object on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -462,19 +467,28 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(h) => h,
         Err(e) => return usage(format!("the recorded history does not read back: {e}")),
     };
-    let report = match checker::check(
+    let ladder = match checker::consistency::assess(
         &history,
         args.workload.model(),
-        &checker::Options::default(),
+        &checker::consistency::Level::ALL,
+        // Every key: run histories are checked in milliseconds, and each failing key gets a
+        // witness.
+        &checker::Options {
+            all_failures: true,
+            ..Default::default()
+        },
     ) {
-        Ok(r) => r,
+        Ok(l) => l,
         Err(e) => return usage(format!("the recorded history does not check: {e}")),
     };
+    let standing = ladder.standing(args.require);
     let summary = json!({
         "run_dir": run_dir.display().to_string(),
         "seed": seed,
         "interrupted": interrupted,
-        "verdict": report.verdict,
+        "require": args.require,
+        "verdict": standing,
+        "strongest": ladder.strongest,
         "main_phase_s": main_elapsed.as_secs_f64(),
         "main_phase": figures(&history, main_elapsed),
         "final_reads": history.ops.iter().filter(|o| o.phase.as_deref() == Some("final")).count(),
@@ -482,7 +496,7 @@ pub fn run(args: RunArgs) -> u8 {
         "nemesis_errors": nemesis_errors,
         "converged": converged,
         "notes": notes,
-        "report": report,
+        "ladder": ladder,
     });
     let _ = std::fs::write(
         run_dir.join("results.json"),
@@ -491,13 +505,13 @@ pub fn run(args: RunArgs) -> u8 {
     if args.json {
         println!("{summary}");
     } else {
-        print_summary(&summary, &report);
+        print_summary(&summary, &ladder, args.require);
     }
     if interrupted {
         eprintln!("faultline: interrupted; everything was healed and the partial history checked");
         return EXIT_INTERRUPTED;
     }
-    report.verdict.exit_code() as u8
+    standing.exit_code() as u8
 }
 
 /// Outcome counts, throughput and latency of the main phase's client operations, derived from
@@ -671,7 +685,11 @@ fn progress(recorder: &Recorder, fault: &Mutex<String>, stop: &AtomicBool, limit
     status.clear();
 }
 
-fn print_summary(summary: &Value, report: &checker::Report) {
+fn print_summary(
+    summary: &Value,
+    ladder: &checker::consistency::Ladder,
+    require: checker::consistency::Level,
+) {
     let main = &summary["main_phase"];
     let ms = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.1} ms"));
     let faults = summary["faults"]
@@ -707,5 +725,10 @@ fn print_summary(summary: &Value, report: &checker::Report) {
         "stored    {}",
         summary["run_dir"].as_str().unwrap_or("")
     );
-    let _ = write!(out, "{}", checker::render::text(report));
+    let _ = write!(out, "{}", checker::render::ladder(ladder));
+    let _ = writeln!(
+        out,
+        "  required: {require} {}",
+        ladder.standing(require).words()
+    );
 }

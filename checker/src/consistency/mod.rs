@@ -1,0 +1,1193 @@
+//! The consistency ladder: which promises a history keeps, from linearizability down to eventual
+//! consistency, and for each broken one a named anomaly with a witness.
+//!
+//! ```text
+//! linearizable → sequential → PRAM → monotonic reads, monotonic writes, read-your-writes
+//!                           ↘ writes-follow-reads                                  eventual
+//! ```
+//!
+//! - **linearizable**: [`crate::check`], per key (linearizability is compositional).
+//! - **sequential**: one order of all operations that keeps each process's own order, real time
+//!   ignored ([`sequential`]). It is implied by linearizability; otherwise it is searched per key
+//!   and then, because it is not compositional, over all keys together.
+//! - **session guarantees** and **PRAM** (= monotonic reads + monotonic writes +
+//!   read-your-writes), per process and key, over each key's version order ([`session`],
+//!   [`versions`]). These are judged against the order the *target* reported (or, without
+//!   versions, real time), while sequential consistency may choose any order — so a history can
+//!   be sequential and still break a session guarantee against the target's own versions.
+//! - **eventual**: after the faults were healed and the cluster recovered, the final reads of a
+//!   key (`phase: final`) agree on every node, and nothing was read that nobody wrote.
+//!
+//! A value read that nobody wrote breaks every model; it is reported once and counted against
+//! each. Every anomaly carries a witness: the operations that prove it, shrunk ([`shrink`]) until
+//! removing any one more (by the shrinking rules) makes the violation disappear.
+
+pub mod sequential;
+pub mod session;
+pub mod shrink;
+pub mod versions;
+pub mod words;
+
+use crate::check::{check_with, fails_linearizability, Options};
+use crate::history::{History, HistoryError, Operation, Outcome};
+use crate::model::{Model, ModelKind};
+use crate::models::{KvAppend, Register};
+use crate::result::{OpView, Report, Verdict};
+use crate::search::Progress;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::time::{Duration, Instant};
+use versions::{consumed, produced, text, KeyVersions, Source};
+
+/// A consistency model of the ladder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Level {
+    Linearizable,
+    Sequential,
+    Pram,
+    MonotonicReads,
+    MonotonicWrites,
+    ReadYourWrites,
+    WritesFollowReads,
+    Eventual,
+}
+
+impl Level {
+    /// Strongest first.
+    pub const ALL: [Level; 8] = [
+        Level::Linearizable,
+        Level::Sequential,
+        Level::Pram,
+        Level::MonotonicReads,
+        Level::MonotonicWrites,
+        Level::ReadYourWrites,
+        Level::WritesFollowReads,
+        Level::Eventual,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Linearizable => "linearizable",
+            Level::Sequential => "sequential",
+            Level::Pram => "pram",
+            Level::MonotonicReads => "monotonic-reads",
+            Level::MonotonicWrites => "monotonic-writes",
+            Level::ReadYourWrites => "read-your-writes",
+            Level::WritesFollowReads => "writes-follow-reads",
+            Level::Eventual => "eventual",
+        }
+    }
+
+    /// The models this one directly implies.
+    pub fn implies(self) -> &'static [Level] {
+        match self {
+            Level::Linearizable => &[Level::Sequential],
+            Level::Sequential => &[Level::Pram, Level::WritesFollowReads],
+            Level::Pram => &[
+                Level::MonotonicReads,
+                Level::MonotonicWrites,
+                Level::ReadYourWrites,
+            ],
+            _ => &[],
+        }
+    }
+
+    /// Whether this model implies `other` (directly or through others).
+    pub fn stronger_than(self, other: Level) -> bool {
+        self.implies()
+            .iter()
+            .any(|&l| l == other || l.stronger_than(other))
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Level {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Level, String> {
+        Level::ALL
+            .into_iter()
+            .find(|l| l.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown consistency model {s:?}; expected one of {}",
+                    Level::ALL.map(Level::name).join(", ")
+                )
+            })
+    }
+}
+
+/// A set of models as the command line names them: `all`, or names separated by commas.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LevelSet(pub Vec<Level>);
+
+impl std::str::FromStr for LevelSet {
+    type Err = String;
+    fn from_str(s: &str) -> Result<LevelSet, String> {
+        if s == "all" {
+            return Ok(LevelSet(Level::ALL.to_vec()));
+        }
+        let mut levels: Vec<Level> = s
+            .split(',')
+            .map(|p| p.trim().parse())
+            .collect::<Result<_, _>>()?;
+        levels.sort();
+        levels.dedup();
+        Ok(LevelSet(levels))
+    }
+}
+
+/// Whether a history keeps a model's promise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Standing {
+    Holds,
+    Violated,
+    /// Could not be decided; the reason says why. Never a guess.
+    Unknown,
+}
+
+impl Standing {
+    fn rank(self) -> u8 {
+        match self {
+            Standing::Holds => 0,
+            Standing::Unknown => 1,
+            Standing::Violated => 2,
+        }
+    }
+
+    /// The worse of two.
+    pub fn and(self, other: Standing) -> Standing {
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// 0 holds, 1 violated, 2 unknown.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Standing::Holds => 0,
+            Standing::Violated => 1,
+            Standing::Unknown => 2,
+        }
+    }
+
+    pub fn words(self) -> &'static str {
+        match self {
+            Standing::Holds => "holds",
+            Standing::Violated => "violated",
+            Standing::Unknown => "unknown",
+        }
+    }
+}
+
+impl From<Verdict> for Standing {
+    fn from(v: Verdict) -> Standing {
+        match v {
+            Verdict::Linearizable => Standing::Holds,
+            Verdict::NotLinearizable => Standing::Violated,
+            Verdict::Unknown => Standing::Unknown,
+        }
+    }
+}
+
+/// A named kind of anomaly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnomalyKind {
+    /// A read returned a value already overwritten by an acknowledged write.
+    StaleRead,
+    /// An acknowledged write that no later read ever saw, nor anything written after it.
+    LostWrite,
+    /// No order respecting real time explains these operations (none of the above shapes).
+    NotLinearizable,
+    /// No order keeping each process's own order explains these operations.
+    NotSequential,
+    NonMonotonicRead,
+    NonMonotonicWrite,
+    ReadYourWritesViolation,
+    WritesFollowReadsViolation,
+    /// A value nobody wrote.
+    PhantomRead,
+    /// A value whose only write failed.
+    ReadOfFailedWrite,
+    /// The nodes disagree after the heal and the recovery wait.
+    DivergenceAfterHeal,
+}
+
+impl AnomalyKind {
+    pub fn words(self) -> &'static str {
+        match self {
+            AnomalyKind::StaleRead => "stale read",
+            AnomalyKind::LostWrite => "lost write",
+            AnomalyKind::NotLinearizable => "not linearizable",
+            AnomalyKind::NotSequential => "not sequentially consistent",
+            AnomalyKind::NonMonotonicRead => "non-monotonic read",
+            AnomalyKind::NonMonotonicWrite => "non-monotonic write",
+            AnomalyKind::ReadYourWritesViolation => "read-your-writes violation",
+            AnomalyKind::WritesFollowReadsViolation => "writes-follow-reads violation",
+            AnomalyKind::PhantomRead => "phantom read",
+            AnomalyKind::ReadOfFailedWrite => "read of a failed write",
+            AnomalyKind::DivergenceAfterHeal => "divergence after heal",
+        }
+    }
+}
+
+/// One anomaly, in words, with the operations that prove it.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct Anomaly {
+    pub kind: AnomalyKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// One sentence a person can read.
+    pub sentence: String,
+    /// The smallest set of operations found that still shows the anomaly, in invocation order.
+    pub witness: Vec<OpView>,
+    /// Removing any one more operation the shrinking rules allow makes it pass.
+    pub minimal: bool,
+    /// The models it breaks.
+    pub breaks: Vec<Level>,
+}
+
+/// One model's verdict.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct LevelResult {
+    pub model: Level,
+    pub standing: Standing,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// How many violations were found (each anomaly below stands for one or more).
+    pub violations: usize,
+    /// Indices into [`Ladder::anomalies`].
+    pub anomalies: Vec<usize>,
+}
+
+/// Where the keys' version orders came from.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VersionSummary {
+    /// Keys ordered by versions the target recorded.
+    pub recorded: usize,
+    /// Keys ordered from the history (unique values, writes in real time).
+    pub derived: usize,
+    /// Why recorded versions were not used, for the first few keys.
+    pub notes: Vec<String>,
+}
+
+/// Every model's verdict for one history.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct Ladder {
+    pub source: String,
+    /// The data type.
+    pub model: &'static str,
+    /// Strongest first; only the models asked for.
+    pub levels: Vec<LevelResult>,
+    /// The strongest models that hold: every model that holds and is not implied by another
+    /// that holds.
+    pub strongest: Vec<Level>,
+    pub anomalies: Vec<Anomaly>,
+    pub versions: VersionSummary,
+    /// The linearizability check's own report, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linearizability: Option<Report>,
+    /// Whether the history's times are real (else they are event positions).
+    pub timed: bool,
+    #[serde(serialize_with = "as_millis")]
+    pub elapsed_ms: Duration,
+}
+
+impl Ladder {
+    pub fn get(&self, level: Level) -> Option<&LevelResult> {
+        self.levels.iter().find(|l| l.model == level)
+    }
+
+    /// The standing of `level`, `Unknown` if it was not checked.
+    pub fn standing(&self, level: Level) -> Standing {
+        self.get(level).map_or(Standing::Unknown, |l| l.standing)
+    }
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
+}
+
+/// Witnesses built per model; further violations are counted, not shrunk.
+const WITNESSES_PER_MODEL: usize = 3;
+/// Search steps for one sequential-consistency question (a key, or the whole history).
+const SEQUENTIAL_STEPS: u64 = 1_000_000;
+/// Search steps for all sequential-consistency questions of one history, shrinking included.
+const SEQUENTIAL_TOTAL: u64 = 8_000_000;
+/// Search steps for one check while shrinking.
+const SHRINK_STEPS: u64 = 500_000;
+/// Wall-clock time for shrinking one witness, and all of one model's witnesses.
+const SHRINK_TIME: Duration = Duration::from_secs(2);
+const SHRINK_TIME_PER_MODEL: Duration = Duration::from_secs(4);
+
+/// Checks `history` against every model in `levels` (the data type is `model`).
+pub fn assess(
+    history: &History,
+    model: ModelKind,
+    levels: &[Level],
+    opts: &Options,
+) -> Result<Ladder, HistoryError> {
+    match model {
+        ModelKind::Register => Assessor::new(&Register::plain(), history, levels, opts).run(),
+        ModelKind::CasRegister => Assessor::new(&Register::with_cas(), history, levels, opts).run(),
+        ModelKind::KvAppend => Assessor::new(&KvAppend, history, levels, opts).run(),
+    }
+}
+
+struct Assessor<'a, M: Model> {
+    model: &'a M,
+    history: &'a History,
+    opts: &'a Options,
+    /// The models asked for.
+    asked: BTreeSet<Level>,
+    /// Those and the ones they are made of.
+    wanted: BTreeSet<Level>,
+    started: Instant,
+    deadline: Option<Instant>,
+    /// Each key's operations, in order of first appearance.
+    keys: Vec<(Option<String>, Vec<&'a Operation>)>,
+    /// Register histories have a version order; others (kv-append) do not.
+    registers: bool,
+    versions: HashMap<Option<String>, KeyVersions>,
+    anomalies: Vec<Anomaly>,
+    clock: words::Clock,
+    /// What is left of [`SEQUENTIAL_TOTAL`].
+    sequential_steps_left: std::cell::Cell<u64>,
+}
+
+impl<'a, M: Model> Assessor<'a, M> {
+    fn new(
+        model: &'a M,
+        history: &'a History,
+        levels: &[Level],
+        opts: &'a Options,
+    ) -> Assessor<'a, M> {
+        let started = Instant::now();
+        let mut slots: HashMap<Option<&str>, usize> = HashMap::new();
+        let mut keys: Vec<(Option<String>, Vec<&Operation>)> = Vec::new();
+        for op in &history.ops {
+            let slot = *slots.entry(op.key.as_deref()).or_insert_with(|| {
+                keys.push((op.key.clone(), Vec::new()));
+                keys.len() - 1
+            });
+            keys[slot].1.push(op);
+        }
+        let registers = history
+            .ops
+            .iter()
+            .all(|o| matches!(o.f.as_str(), "read" | "write" | "cas"));
+        let asked: BTreeSet<Level> = levels.iter().copied().collect();
+        let mut wanted = asked.clone();
+        if wanted.contains(&Level::Pram) {
+            wanted.extend([
+                Level::MonotonicReads,
+                Level::MonotonicWrites,
+                Level::ReadYourWrites,
+            ]);
+        }
+        Assessor {
+            model,
+            history,
+            opts,
+            asked,
+            wanted,
+            started,
+            deadline: opts.timeout.map(|t| started + t),
+            keys,
+            registers,
+            versions: HashMap::new(),
+            anomalies: Vec::new(),
+            clock: words::Clock {
+                timed: history.timed,
+            },
+            sequential_steps_left: std::cell::Cell::new(SEQUENTIAL_TOTAL),
+        }
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// When to stop shrinking one witness: after [`SHRINK_TIME`], and not after `model_end`
+    /// (the end of this model's share) or the check's deadline.
+    fn shrink_deadline(&self, model_end: Instant) -> Instant {
+        let own = (Instant::now() + SHRINK_TIME).min(model_end);
+        self.deadline.map_or(own, |d| d.min(own))
+    }
+
+    fn run(mut self) -> Result<Ladder, HistoryError> {
+        let mut results: BTreeMap<Level, LevelResult> = BTreeMap::new();
+        let mut summary = VersionSummary::default();
+        if self.registers {
+            for (key, ops) in &self.keys {
+                let kv = KeyVersions::of(ops);
+                match kv.source {
+                    Source::Recorded => summary.recorded += 1,
+                    Source::Derived => summary.derived += 1,
+                }
+                if let Some(note) = &kv.note {
+                    if summary.notes.len() < 3 {
+                        summary
+                            .notes
+                            .push(format!("{}: {note}", words::key_name(key.as_deref())));
+                    }
+                }
+                self.versions.insert(key.clone(), kv);
+            }
+        }
+        let data = self.data_anomalies();
+
+        let needs_lin =
+            self.wanted.contains(&Level::Linearizable) || self.wanted.contains(&Level::Sequential);
+        let lin = if needs_lin {
+            Some(check_with(self.model, self.history, self.opts)?)
+        } else {
+            None
+        };
+        if let Some(report) = &lin {
+            if self.wanted.contains(&Level::Linearizable) {
+                let r = self.linearizable(report);
+                results.insert(Level::Linearizable, r);
+            }
+        }
+        if self.wanted.contains(&Level::Sequential) {
+            let implied = lin
+                .as_ref()
+                .is_some_and(|r| r.verdict == Verdict::Linearizable);
+            let r = self.sequential(implied);
+            results.insert(Level::Sequential, r);
+        }
+        for level in [
+            Level::MonotonicReads,
+            Level::MonotonicWrites,
+            Level::ReadYourWrites,
+            Level::WritesFollowReads,
+        ] {
+            if self.wanted.contains(&level) {
+                let r = self.session(level);
+                results.insert(level, r);
+            }
+        }
+        if self.wanted.contains(&Level::Pram) {
+            let parts = [
+                Level::MonotonicReads,
+                Level::MonotonicWrites,
+                Level::ReadYourWrites,
+            ];
+            let mut r = LevelResult {
+                model: Level::Pram,
+                standing: Standing::Holds,
+                reason: None,
+                violations: 0,
+                anomalies: Vec::new(),
+            };
+            let mut reasons = Vec::new();
+            for part in parts {
+                let p = &results[&part];
+                r.standing = r.standing.and(p.standing);
+                r.violations += p.violations;
+                r.anomalies.extend(&p.anomalies);
+                if p.standing != Standing::Holds {
+                    reasons.push(format!("{} {}", part.name(), p.standing.words()));
+                }
+            }
+            if !reasons.is_empty() {
+                r.reason = Some(words::list(&reasons));
+            }
+            results.insert(Level::Pram, r);
+        }
+        if self.wanted.contains(&Level::Eventual) {
+            let r = self.eventual();
+            results.insert(Level::Eventual, r);
+        }
+
+        // A value from thin air breaks every model.
+        for (level, r) in results.iter_mut() {
+            if data.is_empty() {
+                break;
+            }
+            r.standing = Standing::Violated;
+            r.violations += data.len();
+            r.anomalies.extend(&data);
+            r.anomalies.sort_unstable();
+            r.anomalies.dedup();
+            for &a in &data {
+                if !self.anomalies[a].breaks.contains(level) {
+                    self.anomalies[a].breaks.push(*level);
+                }
+            }
+        }
+        for a in &mut self.anomalies {
+            a.breaks.sort();
+        }
+
+        let levels: Vec<LevelResult> = results
+            .into_values()
+            .filter(|r| self.asked.contains(&r.model))
+            .collect();
+        let holding: Vec<Level> = levels
+            .iter()
+            .filter(|l| l.standing == Standing::Holds)
+            .map(|l| l.model)
+            .collect();
+        let strongest = holding
+            .iter()
+            .copied()
+            .filter(|&l| !holding.iter().any(|&h| h.stronger_than(l)))
+            .collect();
+        Ok(Ladder {
+            source: self.history.source_name.clone(),
+            model: self.model.name(),
+            levels,
+            strongest,
+            anomalies: self.anomalies,
+            versions: summary,
+            linearizability: lin,
+            timed: self.history.timed,
+            elapsed_ms: self.started.elapsed(),
+        })
+    }
+}
+
+/// The operations a witness may be built from: failed ones did not happen, and an indeterminate
+/// read says nothing.
+fn relevant<'h>(ops: &[&'h Operation]) -> Vec<&'h Operation> {
+    ops.iter()
+        .copied()
+        .filter(|o| o.outcome == Outcome::Ok || (o.outcome == Outcome::Info && o.f != "read"))
+        .collect()
+}
+
+fn views(ops: &[&Operation]) -> Vec<OpView> {
+    let mut ops = ops.to_vec();
+    ops.sort_by_key(|o| o.invoke_event);
+    ops.into_iter().map(words::view).collect()
+}
+
+/// The version order of each key among `ops` alone.
+fn versions_of(ops: &[&Operation]) -> HashMap<Option<String>, KeyVersions> {
+    let mut by_key: HashMap<Option<String>, Vec<&Operation>> = HashMap::new();
+    for op in ops {
+        by_key.entry(op.key.clone()).or_default().push(op);
+    }
+    by_key
+        .into_iter()
+        .map(|(k, ops)| (k, KeyVersions::of(&ops)))
+        .collect()
+}
+
+impl<'a, M: Model> Assessor<'a, M> {
+    fn key_ops(&self, key: &Option<String>) -> &[&'a Operation] {
+        self.keys
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(&[], |(_, ops)| ops.as_slice())
+    }
+
+    /// Keys whose trouble a value from thin air already explains.
+    fn explained(&self, key: &Option<String>) -> bool {
+        self.anomalies.iter().any(|a| {
+            &a.key == key
+                && matches!(
+                    a.kind,
+                    AnomalyKind::PhantomRead | AnomalyKind::ReadOfFailedWrite
+                )
+        })
+    }
+
+    /// Values read that nobody wrote (or whose only writes failed); their anomaly indices.
+    fn data_anomalies(&mut self) -> Vec<usize> {
+        if !self.registers {
+            return Vec::new();
+        }
+        let mut found = Vec::new();
+        for (key, ops) in &self.keys {
+            let written: BTreeSet<String> = ops
+                .iter()
+                .filter(|o| o.outcome != Outcome::Fail)
+                .filter_map(|o| produced(o))
+                .map(|v| text(&v))
+                .collect();
+            let mut reported: BTreeSet<String> = BTreeSet::new();
+            for op in ops {
+                let Some(v) = consumed(op) else { continue };
+                let t = text(&v);
+                if v.is_null() || written.contains(&t) || !reported.insert(t.clone()) {
+                    continue;
+                }
+                let failed = ops.iter().copied().find(|o| {
+                    o.outcome == Outcome::Fail && produced(o).is_some_and(|p| text(&p) == t)
+                });
+                let mut witness = vec![*op];
+                witness.extend(failed);
+                found.push(self.anomalies.len());
+                self.anomalies.push(Anomaly {
+                    kind: if failed.is_some() {
+                        AnomalyKind::ReadOfFailedWrite
+                    } else {
+                        AnomalyKind::PhantomRead
+                    },
+                    key: key.clone(),
+                    sentence: words::phantom(self.clock, op, failed),
+                    witness: views(&witness),
+                    minimal: true,
+                    breaks: Vec::new(),
+                });
+            }
+        }
+        found
+    }
+
+    fn linearizable(&mut self, report: &Report) -> LevelResult {
+        let failing: Vec<Option<String>> = report.failures().map(|k| k.key.clone()).collect();
+        let mut r = LevelResult {
+            model: Level::Linearizable,
+            standing: report.verdict.into(),
+            reason: None,
+            violations: failing.len(),
+            anomalies: Vec::new(),
+        };
+        r.reason = match report.verdict {
+            Verdict::Linearizable => None,
+            Verdict::NotLinearizable => {
+                let undecided = report
+                    .keys
+                    .iter()
+                    .filter(|k| k.verdict == Verdict::Unknown)
+                    .count();
+                Some(format!(
+                    "{} of {} key{} not linearizable{}",
+                    failing.len(),
+                    report.keys.len(),
+                    if report.keys.len() == 1 {
+                        " is"
+                    } else {
+                        "s are"
+                    },
+                    if undecided > 0 && !self.opts.all_failures {
+                        format!(" ({undecided} left undecided: the check stops at the first failure unless asked for all)")
+                    } else {
+                        String::new()
+                    }
+                ))
+            }
+            Verdict::Unknown => report
+                .keys
+                .iter()
+                .find_map(|k| k.reason.clone())
+                .or_else(|| Some("not decided".into())),
+        };
+        let model_end = Instant::now() + SHRINK_TIME_PER_MODEL;
+        for key in &failing {
+            if r.anomalies.len() == WITNESSES_PER_MODEL {
+                break;
+            }
+            if self.explained(key) {
+                continue;
+            }
+            let all = self.key_ops(key).to_vec();
+            let deadline = self.shrink_deadline(model_end);
+            let model = self.model;
+            let shrunk = shrink::shrink(
+                relevant(&all),
+                &mut |sub| fails_linearizability(model, sub, SHRINK_STEPS),
+                deadline,
+            );
+            let (kind, sentence) = classify_linearizability(self.clock, &shrunk.ops, &all, key);
+            r.anomalies.push(self.anomalies.len());
+            self.anomalies.push(Anomaly {
+                kind,
+                key: key.clone(),
+                sentence,
+                witness: views(&shrunk.ops),
+                minimal: shrunk.minimal,
+                breaks: vec![Level::Linearizable],
+            });
+        }
+        r
+    }
+
+    /// Runs a sequential-consistency search over `ops` to a decision, its step budget, or the
+    /// deadline.
+    /// Shrinking checks (`shared == false`) have their own small budget; the questions about
+    /// the history draw on [`SEQUENTIAL_TOTAL`].
+    fn sequential_search(&self, ops: &[&Operation], budget: u64, shared: bool) -> Option<bool> {
+        let budget = if shared {
+            budget.min(self.sequential_steps_left.get())
+        } else {
+            budget
+        };
+        let mut search = sequential::Search::new(self.model, ops).ok()?;
+        let decided = loop {
+            match search.run(50_000) {
+                Progress::Linearizable => break Some(false),
+                Progress::NotLinearizable => break Some(true),
+                Progress::Unfinished => {
+                    if search.steps() >= budget || self.out_of_time() {
+                        break None;
+                    }
+                }
+            }
+        };
+        if shared {
+            let left = self.sequential_steps_left.get();
+            self.sequential_steps_left
+                .set(left.saturating_sub(search.steps()));
+        }
+        decided
+    }
+
+    fn sequential(&mut self, implied: bool) -> LevelResult {
+        let mut r = LevelResult {
+            model: Level::Sequential,
+            standing: Standing::Holds,
+            reason: None,
+            violations: 0,
+            anomalies: Vec::new(),
+        };
+        if implied {
+            r.reason = Some("implied: the history is linearizable".into());
+            return r;
+        }
+        let mut failing: Vec<Option<String>> = Vec::new();
+        let mut undecided: Option<String> = None;
+        let mut undecided_keys = 0;
+        for (key, ops) in &self.keys {
+            match self.sequential_search(ops, SEQUENTIAL_STEPS, true) {
+                Some(true) => failing.push(key.clone()),
+                Some(false) => {}
+                None => {
+                    undecided_keys += 1;
+                    undecided.get_or_insert_with(|| {
+                        format!(
+                            "{}: the search stopped undecided (its budget is {SEQUENTIAL_STEPS} steps per key and {SEQUENTIAL_TOTAL} in all, within the time limit)",
+                            words::key_name(key.as_deref())
+                        )
+                    });
+                }
+            }
+        }
+        let whole: Vec<&Operation> = self.history.ops.iter().collect();
+        if failing.is_empty() && undecided.is_none() && self.keys.len() > 1 {
+            match self.sequential_search(&whole, SEQUENTIAL_STEPS, true) {
+                Some(false) => {}
+                Some(true) => failing.push(None),
+                None => {
+                    undecided = Some(format!(
+                        "every key is sequentially consistent on its own, but the search over all {} keys together (sequential consistency is not compositional) stopped undecided (its budget is {SEQUENTIAL_STEPS} steps, within the time limit)",
+                        self.keys.len()
+                    ))
+                }
+            }
+        }
+        if failing.is_empty() {
+            if let Some(why) = undecided {
+                r.standing = Standing::Unknown;
+                r.reason = Some(why);
+            }
+            return r;
+        }
+        r.standing = Standing::Violated;
+        r.violations = failing.len();
+        let all_keys = self.keys.len() > 1 && failing == [None];
+        r.reason = Some(if all_keys {
+            "every key is sequentially consistent on its own, but not all of them together".into()
+        } else {
+            format!(
+                "{} of {} key{} not sequentially consistent{}",
+                failing.len(),
+                self.keys.len(),
+                if self.keys.len() == 1 { " is" } else { "s are" },
+                if undecided_keys > 0 {
+                    format!(" ({undecided_keys} undecided within the search budget)")
+                } else {
+                    String::new()
+                }
+            )
+        });
+        let model_end = Instant::now() + SHRINK_TIME_PER_MODEL;
+        for key in &failing {
+            if r.anomalies.len() == WITNESSES_PER_MODEL {
+                break;
+            }
+            let ops = if all_keys {
+                relevant(&whole)
+            } else {
+                if self.explained(key) {
+                    continue;
+                }
+                relevant(self.key_ops(key))
+            };
+            let deadline = self.shrink_deadline(model_end);
+            let shrunk = shrink::shrink(
+                ops,
+                &mut |sub| self.sequential_search(sub, SHRINK_STEPS, false),
+                deadline,
+            );
+            let keys: BTreeSet<String> = shrunk
+                .ops
+                .iter()
+                .map(|o| words::key_name(o.key.as_deref()))
+                .collect();
+            let keys: Vec<String> = keys.into_iter().collect();
+            let sentence = format!(
+                "no single order of these {} operations on {} keeps each process's operations in the order it issued them and explains what each returned",
+                shrunk.ops.len(),
+                words::list(&keys)
+            );
+            let anomaly = Anomaly {
+                kind: AnomalyKind::NotSequential,
+                key: if all_keys { None } else { key.clone() },
+                sentence,
+                witness: views(&shrunk.ops),
+                minimal: shrunk.minimal,
+                breaks: vec![Level::Sequential],
+            };
+            r.anomalies.push(self.anomalies.len());
+            self.anomalies.push(anomaly);
+        }
+        r
+    }
+
+    fn session(&mut self, level: Level) -> LevelResult {
+        let mut r = LevelResult {
+            model: level,
+            standing: Standing::Holds,
+            reason: None,
+            violations: 0,
+            anomalies: Vec::new(),
+        };
+        if !self.registers {
+            r.standing = Standing::Unknown;
+            r.reason = Some(
+                "session guarantees are judged over each key's version order, which faultline knows for read/write/cas registers only".into(),
+            );
+            return r;
+        }
+        let all: Vec<&Operation> = self.history.ops.iter().collect();
+        let findings = session::check(level, &all, &self.versions);
+        r.violations = findings.violations.len();
+        if findings.violations.is_empty() {
+            if findings.not_known > 0 {
+                r.standing = Standing::Unknown;
+                r.reason = Some(format!(
+                    "{} comparison{} could not be made; the first: {}",
+                    findings.not_known,
+                    if findings.not_known == 1 { "" } else { "s" },
+                    findings.first_not_known.unwrap_or_default()
+                ));
+            }
+            return r;
+        }
+        r.standing = Standing::Violated;
+        let sessions: BTreeSet<(u64, Option<&str>)> = findings
+            .violations
+            .iter()
+            .map(|v| (v.later.process, v.later.key.as_deref()))
+            .collect();
+        r.reason = Some(format!(
+            "{} violation{} by {} process{}",
+            r.violations,
+            if r.violations == 1 { "" } else { "s" },
+            sessions.iter().map(|s| s.0).collect::<BTreeSet<_>>().len(),
+            if sessions.len() == 1 { "" } else { "es" }
+        ));
+        let mut done: BTreeSet<(u64, Option<String>)> = BTreeSet::new();
+        let model_end = Instant::now() + SHRINK_TIME_PER_MODEL;
+        for v in &findings.violations {
+            if r.anomalies.len() == WITNESSES_PER_MODEL {
+                break;
+            }
+            if !done.insert((v.later.process, v.later.key.clone())) || self.explained(&v.later.key)
+            {
+                continue;
+            }
+            let key_ops = self.key_ops(&v.later.key);
+            let mut start = vec![v.earlier, v.later];
+            start.extend(support(key_ops, &[v.earlier, v.later]));
+            start.sort_by_key(|o| o.invoke_event);
+            start.dedup_by_key(|o| o.id);
+            let deadline = self.shrink_deadline(model_end);
+            let shrunk = shrink::shrink(
+                start,
+                &mut |sub| {
+                    let vs = versions_of(sub);
+                    Some(!session::check(level, sub, &vs).violations.is_empty())
+                },
+                deadline,
+            );
+            // Describe the violation the witness itself shows.
+            let vs = versions_of(&shrunk.ops);
+            let own = session::check(level, &shrunk.ops, &vs);
+            let shown = own.violations.first().unwrap_or(v);
+            let kv = &self.versions[&v.later.key];
+            let (kind, sentence) = match level {
+                Level::MonotonicReads => (
+                    AnomalyKind::NonMonotonicRead,
+                    words::non_monotonic_read(self.clock, kv, shown.earlier, shown.later),
+                ),
+                Level::ReadYourWrites => (
+                    AnomalyKind::ReadYourWritesViolation,
+                    words::read_your_writes(self.clock, kv, shown.earlier, shown.later),
+                ),
+                Level::MonotonicWrites => (
+                    AnomalyKind::NonMonotonicWrite,
+                    words::non_monotonic_write(self.clock, kv, shown.earlier, shown.later),
+                ),
+                _ => (
+                    AnomalyKind::WritesFollowReadsViolation,
+                    words::writes_follow_reads(self.clock, kv, shown.earlier, shown.later),
+                ),
+            };
+            r.anomalies.push(self.anomalies.len());
+            self.anomalies.push(Anomaly {
+                kind,
+                key: v.later.key.clone(),
+                sentence,
+                witness: views(&shrunk.ops),
+                minimal: shrunk.minimal,
+                breaks: vec![level],
+            });
+        }
+        r
+    }
+
+    fn eventual(&mut self) -> LevelResult {
+        let mut r = LevelResult {
+            model: Level::Eventual,
+            standing: Standing::Holds,
+            reason: None,
+            violations: 0,
+            anomalies: Vec::new(),
+        };
+        let finals: Vec<&Operation> = self
+            .history
+            .ops
+            .iter()
+            .filter(|o| o.phase.as_deref() == Some("final") && o.f == "read")
+            .collect();
+        if finals.is_empty() {
+            r.standing = Standing::Unknown;
+            r.reason = Some(
+                "the history has no final reads (reads with phase \"final\", which `faultline run` makes on every node after the heal and the recovery wait)".into(),
+            );
+            return r;
+        }
+        let node_of = |o: &Operation| {
+            o.node
+                .clone()
+                .unwrap_or_else(|| format!("process {}", o.process))
+        };
+        let answered: BTreeSet<String> = finals
+            .iter()
+            .filter(|o| o.outcome == Outcome::Ok)
+            .map(|o| node_of(o))
+            .collect();
+        let mut incomplete: Option<String> = None;
+        for (key, _) in &self.keys {
+            let reads: Vec<&Operation> = finals
+                .iter()
+                .copied()
+                .filter(|o| &o.key == key && o.outcome == Outcome::Ok)
+                .collect();
+            if reads.is_empty() {
+                continue;
+            }
+            // Each distinct value, the nodes that returned it, and one read of it.
+            let mut by_value: Vec<(Value, Vec<String>, &Operation)> = Vec::new();
+            for o in &reads {
+                match by_value.iter_mut().find(|(v, _, _)| *v == o.output) {
+                    Some((_, nodes, _)) => nodes.push(node_of(o)),
+                    None => by_value.push((o.output.clone(), vec![node_of(o)], o)),
+                }
+            }
+            let nodes: BTreeSet<String> = reads.iter().map(|o| node_of(o)).collect();
+            if by_value.len() == 1 {
+                if nodes.len() < answered.len() && incomplete.is_none() {
+                    incomplete = Some(format!(
+                        "{} was read after the heal on only {} of {} nodes",
+                        words::key_name(key.as_deref()),
+                        nodes.len(),
+                        answered.len()
+                    ));
+                }
+                continue;
+            }
+            r.violations += 1;
+            by_value.sort_by_key(|(_, nodes, _)| std::cmp::Reverse(nodes.len()));
+            let listed: Vec<(Value, Vec<String>)> = by_value
+                .iter()
+                .map(|(v, n, _)| (v.clone(), n.clone()))
+                .collect();
+            let witness = [by_value[0].2, by_value[1].2];
+            r.anomalies.push(self.anomalies.len());
+            self.anomalies.push(Anomaly {
+                kind: AnomalyKind::DivergenceAfterHeal,
+                key: key.clone(),
+                sentence: words::divergence(key.as_deref(), &listed),
+                witness: views(&witness),
+                minimal: true,
+                breaks: vec![Level::Eventual],
+            });
+        }
+        if r.violations > 0 {
+            r.standing = Standing::Violated;
+            r.reason = Some(format!(
+                "{} key{} diverged after the heal",
+                r.violations,
+                if r.violations == 1 { "" } else { "s" }
+            ));
+        } else if let Some(why) = incomplete {
+            r.standing = Standing::Unknown;
+            r.reason = Some(why);
+        }
+        r
+    }
+}
+
+/// The writes that order the values `ops` saw or wrote: their producers, and for a cas chain
+/// the producers of every value before it.
+fn support<'h>(key_ops: &[&'h Operation], ops: &[&'h Operation]) -> Vec<&'h Operation> {
+    let mut values: BTreeSet<String> = BTreeSet::new();
+    for op in ops {
+        values.extend(consumed(op).map(|v| text(&v)));
+        values.extend(produced(op).map(|v| text(&v)));
+        if op.f == "read" && op.outcome == Outcome::Ok {
+            values.insert(text(&op.output));
+        }
+    }
+    values.remove("null");
+    let mut out: Vec<&Operation> = Vec::new();
+    loop {
+        let before = values.len();
+        for op in key_ops.iter().filter(|o| o.outcome != Outcome::Fail) {
+            let Some(v) = produced(op) else { continue };
+            if values.contains(&text(&v)) && !out.iter().any(|o| o.id == op.id) {
+                out.push(op);
+                if let Some(from) = versions::effect(op).cas_from() {
+                    if !from.is_null() {
+                        values.insert(text(&from));
+                    }
+                }
+            }
+        }
+        if values.len() == before {
+            return out;
+        }
+    }
+}
+
+/// Names a linearizability witness: a stale read or a lost write when it has that shape, else
+/// the general case. `all` is every operation of the key.
+fn classify_linearizability(
+    clock: words::Clock,
+    witness: &[&Operation],
+    all: &[&Operation],
+    key: &Option<String>,
+) -> (AnomalyKind, String) {
+    let k = words::key_name(key.as_deref());
+    for r in witness {
+        let Some(a) = consumed(r) else { continue };
+        let r_start = r.invoke_event;
+        for wb in witness.iter().filter(|o| o.outcome == Outcome::Ok) {
+            let (Some(b), Some(acked)) = (produced(wb), wb.complete_event) else {
+                continue;
+            };
+            if b == a || acked >= r_start {
+                continue;
+            }
+            let rewritten = witness.iter().any(|o| {
+                o.outcome != Outcome::Fail
+                    && produced(o).is_some_and(|p| p == a)
+                    && o.invoke_event > acked
+            });
+            if rewritten {
+                continue;
+            }
+            let acked_at = wb.complete_time.unwrap_or(wb.invoke_time);
+            // Did anything later see b, or a value written after b?
+            let newer: BTreeSet<String> = all
+                .iter()
+                .filter(|o| o.outcome != Outcome::Fail && o.invoke_event > acked)
+                .filter_map(|o| produced(o))
+                .map(|v| text(&v))
+                .chain([text(&b)])
+                .collect();
+            let seen_later = all.iter().any(|o| {
+                o.invoke_event > acked && consumed(o).is_some_and(|v| newer.contains(&text(&v)))
+            });
+            let what = match versions::effect(r) {
+                versions::Effect::Cas { from, to } => format!(
+                    "process {}'s cas {} → {} on {k} succeeded at {}",
+                    r.process,
+                    words::value(&from),
+                    words::value(&to),
+                    clock.at(r.invoke_time)
+                ),
+                _ => format!(
+                    "process {} read {} from {k} at {}",
+                    r.process,
+                    words::value(&a),
+                    clock.at(r.invoke_time)
+                ),
+            };
+            let nothing_after = if a.is_null() {
+                String::new()
+            } else {
+                format!(", and nothing wrote {} afterwards", words::value(&a))
+            };
+            if seen_later {
+                return (
+                    AnomalyKind::StaleRead,
+                    format!(
+                        "{what}, but {} had been written to {k} and acknowledged at {}{nothing_after}",
+                        words::value(&b),
+                        clock.at(acked_at)
+                    ),
+                );
+            }
+            let last = all
+                .iter()
+                .filter(|o| o.f == "read" && o.outcome == Outcome::Ok)
+                .max_by_key(|o| o.invoke_event)
+                .filter(|o| o.id != r.id)
+                .map(|o| {
+                    format!(
+                        "; the last read of {k}, at {}, returned {}",
+                        clock.at(o.invoke_time),
+                        words::value(&o.output)
+                    )
+                })
+                .unwrap_or_default();
+            return (
+                AnomalyKind::LostWrite,
+                format!(
+                    "{} was written to {k} and acknowledged at {}, but no later read saw it or anything written after it: {what}{nothing_after}{last}",
+                    words::value(&b),
+                    clock.at(acked_at)
+                ),
+            );
+        }
+    }
+    (
+        AnomalyKind::NotLinearizable,
+        format!(
+            "no order of these {} operations on {k} respects real time and explains what each returned",
+            witness.len()
+        ),
+    )
+}

@@ -1,0 +1,421 @@
+//! The search for a sequentially consistent order: one total order of the operations that keeps
+//! each process's operations in the order that process issued them and explains every result,
+//! with real time ignored.
+//!
+//! It is a depth-first search over *configurations*: how far each process has got, and the state
+//! of every key. From a configuration, the next operation is the head of some process; an
+//! indeterminate (`info`) operation may also be skipped (it never happened). Configurations already
+//! seen are not entered again. They are remembered by a 128-bit hash built incrementally, as in
+//! the linearizability search — two independent 64-bit Zobrist-style sums of per-process
+//! positions and per-key states, so a false "seen before" needs a 128-bit collision.
+//!
+//! Two prunings keep it small, both sound:
+//! - a read at the head of a process that can take effect now is taken at once and never
+//!   revisited (a read changes no state, so taking it earlier cannot hurt);
+//! - a configuration is dead when some process's next operation needs a value (a read's result, a
+//!   cas's expected value) that its key does not hold and that no operation left can write.
+//!
+//! Sequential consistency is not compositional: every key can be sequentially consistent on its
+//! own while the whole history is not. [`Search`] therefore takes any set of keys; the ladder runs
+//! it per key first (cheap, and a failing key is a witness) and then over the whole history.
+
+use crate::history::{Operation, Outcome};
+use crate::model::{Interner, Model};
+use crate::search::{splitmix64, state_hash, Progress};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+/// The configuration hashes are random already; the set uses their low bits as they are.
+#[derive(Default)]
+struct Low64(u64);
+
+impl Hasher for Low64 {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+}
+
+struct SeqOp<O> {
+    key: usize,
+    op: O,
+    /// Indeterminate: may be skipped.
+    optional: bool,
+    /// Position of the invocation, to try earlier operations first.
+    call: usize,
+    consumes: Option<u32>,
+    produces: Option<u32>,
+    resets: bool,
+}
+
+struct Move<S> {
+    process: usize,
+    skipped: bool,
+    before: S,
+}
+
+struct Frame<S> {
+    /// Next option to try from this configuration; `usize::MAX` when none is left.
+    cursor: usize,
+    /// The move that led here (none for the initial configuration).
+    entered_by: Option<Move<S>>,
+}
+
+pub struct Search<'m, M: Model> {
+    model: &'m M,
+    processes: Vec<Vec<SeqOp<M::Op>>>,
+    pos: Vec<usize>,
+    states: Vec<M::State>,
+    /// Producers not yet taken or skipped, per (key, value).
+    remaining: HashMap<(usize, u32), u32>,
+    /// Operations not yet taken or skipped that may reset their key ([`Model::resets`]).
+    resets_left: Vec<u32>,
+    left: usize,
+    seen: HashSet<u128, BuildHasherDefault<Low64>>,
+    /// Scratch space for the order in which processes are tried.
+    order: Vec<(usize, usize)>,
+    hash: u128,
+    stack: Vec<Frame<M::State>>,
+    steps: u64,
+    result: Progress,
+}
+
+impl<'m, M: Model> Search<'m, M> {
+    /// Compiles `ops` (any keys, any processes; failed operations and indeterminate reads are
+    /// left out). An error names the operation that does not fit the model.
+    pub fn new(model: &'m M, ops: &[&Operation]) -> Result<Search<'m, M>, (usize, String)> {
+        let mut keys: HashMap<Option<&str>, usize> = HashMap::new();
+        let mut interners: Vec<Interner> = Vec::new();
+        let mut by_process: HashMap<u64, usize> = HashMap::new();
+        let mut processes: Vec<Vec<SeqOp<M::Op>>> = Vec::new();
+        let mut remaining: HashMap<(usize, u32), u32> = HashMap::new();
+        let mut sorted: Vec<&Operation> = ops.to_vec();
+        sorted.sort_by_key(|o| o.invoke_event);
+        for op in sorted {
+            if op.outcome == Outcome::Fail {
+                continue;
+            }
+            let key = *keys.entry(op.key.as_deref()).or_insert_with(|| {
+                interners.push(Interner::new());
+                interners.len() - 1
+            });
+            let compiled = model
+                .compile(op, &mut interners[key])
+                .map_err(|m| (op.id, m))?;
+            let optional = op.outcome != Outcome::Ok;
+            if optional && model.is_read_only(&compiled) {
+                continue;
+            }
+            let consumes = model.consumes(&compiled);
+            let resets = !model.is_read_only(&compiled) && model.resets(&compiled);
+            let produces = model.produces(&compiled);
+            if let Some(v) = produces {
+                *remaining.entry((key, v)).or_insert(0) += 1;
+            }
+            let p = *by_process.entry(op.process).or_insert_with(|| {
+                processes.push(Vec::new());
+                processes.len() - 1
+            });
+            processes[p].push(SeqOp {
+                key,
+                op: compiled,
+                optional,
+                call: op.invoke_event,
+                consumes,
+                produces,
+                resets,
+            });
+        }
+        let states = vec![model.init(); keys.len()];
+        let mut resets_left = vec![0u32; keys.len()];
+        for o in processes.iter().flatten() {
+            resets_left[o.key] += u32::from(o.resets);
+        }
+        let left = processes.iter().map(Vec::len).sum();
+        let mut s = Search {
+            model,
+            pos: vec![0; processes.len()],
+            processes,
+            states,
+            remaining,
+            resets_left,
+            left,
+            seen: HashSet::default(),
+            order: Vec::new(),
+            hash: 0,
+            stack: Vec::new(),
+            steps: 0,
+            result: Progress::Unfinished,
+        };
+        for k in 0..s.states.len() {
+            s.hash ^= key_word(k, &s.states[k]);
+        }
+        for p in 0..s.processes.len() {
+            s.hash ^= position_word(p, 0);
+        }
+        s.seen.insert(s.hash);
+        s.stack.push(Frame {
+            cursor: 0,
+            entered_by: None,
+        });
+        Ok(s)
+    }
+
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    pub fn configurations(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Runs until decided or `budget` more steps are spent.
+    pub fn run(&mut self, budget: u64) -> Progress {
+        let stop = self.steps + budget;
+        while self.result == Progress::Unfinished && self.steps < stop {
+            self.step();
+        }
+        self.result
+    }
+
+    fn head(&self, p: usize) -> Option<&SeqOp<M::Op>> {
+        self.processes[p].get(self.pos[p])
+    }
+
+    fn step(&mut self) {
+        self.steps += 1;
+        if self.left == 0 {
+            self.result = Progress::Linearizable;
+            return;
+        }
+        let cursor = self.stack.last().expect("a frame").cursor;
+        if cursor == 0 {
+            if self.dead() {
+                self.stack.last_mut().expect("a frame").cursor = usize::MAX;
+            } else if let Some(p) = self.forced_read() {
+                self.stack.last_mut().expect("a frame").cursor = usize::MAX;
+                let mv = self.apply(p, false).expect("a read that can step steps");
+                if self.seen.insert(self.hash) {
+                    self.enter(mv);
+                } else {
+                    self.undo(mv);
+                }
+                return;
+            }
+        }
+        // Options: for each live process in order of its head's invocation, take it, then skip it.
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        order.extend((0..self.processes.len()).filter_map(|p| self.head(p).map(|o| (o.call, p))));
+        order.sort_unstable();
+        let mut cursor = self.stack.last().expect("a frame").cursor;
+        let mut entered = None;
+        while cursor < 2 * order.len() {
+            let (p, skip) = (order[cursor / 2].1, cursor % 2 == 1);
+            cursor += 1;
+            if skip && !self.head(p).is_some_and(|o| o.optional) {
+                continue;
+            }
+            if let Some(mv) = self.apply(p, skip) {
+                if self.seen.insert(self.hash) {
+                    entered = Some(mv);
+                    break;
+                }
+                self.undo(mv);
+            }
+        }
+        self.order = order;
+        if let Some(mv) = entered {
+            self.stack.last_mut().expect("a frame").cursor = cursor;
+            self.enter(mv);
+            return;
+        }
+        // Nothing left from here: back up.
+        let frame = self.stack.pop().expect("a frame");
+        match frame.entered_by {
+            Some(mv) => self.undo(mv),
+            None => self.result = Progress::NotLinearizable,
+        }
+    }
+
+    fn enter(&mut self, mv: Move<M::State>) {
+        self.stack.push(Frame {
+            cursor: 0,
+            entered_by: Some(mv),
+        });
+    }
+
+    /// A process whose next operation is a read that can take effect now.
+    fn forced_read(&self) -> Option<usize> {
+        (0..self.processes.len()).find(|&p| {
+            self.head(p).is_some_and(|o| {
+                self.model.is_read_only(&o.op)
+                    && self.model.step(&self.states[o.key], &o.op).is_some()
+            })
+        })
+    }
+
+    /// Some process waits for a value that its key does not hold and nothing left can write:
+    /// no producer of it is left, or (for models that can tell, [`Model::may_reach`]) the key can
+    /// no longer get there without an operation that resets it, and none is left.
+    fn dead(&self) -> bool {
+        (0..self.processes.len()).any(|p| {
+            self.head(p).is_some_and(|o| {
+                if o.optional {
+                    return false;
+                }
+                let state = &self.states[o.key];
+                let unreachable = o
+                    .consumes
+                    .is_some_and(|v| self.remaining.get(&(o.key, v)).copied().unwrap_or(0) == 0)
+                    || (self.model.is_read_only(&o.op)
+                        && self.resets_left[o.key] == 0
+                        && !self.model.may_reach(state, &o.op));
+                unreachable && self.model.step(state, &o.op).is_none()
+            })
+        })
+    }
+
+    /// Takes (or skips) process `p`'s next operation, if the model allows it.
+    fn apply(&mut self, p: usize, skip: bool) -> Option<Move<M::State>> {
+        let o = &self.processes[p][self.pos[p]];
+        let key = o.key;
+        let before = self.states[key].clone();
+        if !skip {
+            let after = self.model.step(&before, &o.op)?;
+            self.hash ^= key_word(key, &before) ^ key_word(key, &after);
+            self.states[key] = after;
+        }
+        if let Some(v) = o.produces {
+            *self.remaining.get_mut(&(key, v)).expect("counted") -= 1;
+        }
+        self.resets_left[key] -= u32::from(o.resets);
+        self.hash ^= position_word(p, self.pos[p]) ^ position_word(p, self.pos[p] + 1);
+        self.pos[p] += 1;
+        self.left -= 1;
+        Some(Move {
+            process: p,
+            skipped: skip,
+            before,
+        })
+    }
+
+    fn undo(&mut self, mv: Move<M::State>) {
+        let p = mv.process;
+        self.pos[p] -= 1;
+        self.left += 1;
+        self.hash ^= position_word(p, self.pos[p]) ^ position_word(p, self.pos[p] + 1);
+        let o = &self.processes[p][self.pos[p]];
+        if let Some(v) = o.produces {
+            *self.remaining.get_mut(&(o.key, v)).expect("counted") += 1;
+        }
+        self.resets_left[o.key] += u32::from(o.resets);
+        if !mv.skipped {
+            let key = o.key;
+            self.hash ^= key_word(key, &self.states[key]) ^ key_word(key, &mv.before);
+            self.states[key] = mv.before;
+        }
+    }
+}
+
+fn mix(seed: u64, a: u64, b: u64) -> u64 {
+    let mut s = seed ^ a.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ b.rotate_left(29);
+    splitmix64(&mut s)
+}
+
+fn words(kind: u64, a: u64, b: u64) -> u128 {
+    ((mix(0x5eed_0001 ^ kind, a, b) as u128) << 64) | mix(0x5eed_0002 ^ kind, a, b) as u128
+}
+
+fn key_word<S: Hash>(key: usize, state: &S) -> u128 {
+    words(1, key as u64, state_hash(state))
+}
+
+fn position_word(process: usize, pos: usize) -> u128 {
+    words(2, process as u64, pos as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Event, EventType, History, Process};
+    use crate::models::Register;
+    use serde_json::{json, Value};
+
+    /// `(process, f, key, value, completion value)` in order; each op completes before the next.
+    fn serial(ops: &[(u64, &str, &str, Value, Value)]) -> History {
+        let mut events = Vec::new();
+        for (process, f, key, input, output) in ops {
+            for (kind, value) in [(EventType::Invoke, input), (EventType::Ok, output)] {
+                events.push(Event {
+                    index: events.len() as u64,
+                    time: events.len() as u64,
+                    process: Process::Client(*process),
+                    kind,
+                    f: f.to_string(),
+                    key: Some(key.to_string()),
+                    value: value.clone(),
+                    node: None,
+                    version: None,
+                    phase: None,
+                    error: None,
+                    extra: Default::default(),
+                    line: events.len() + 1,
+                });
+            }
+        }
+        History::from_events("t", events).unwrap()
+    }
+
+    fn decide(h: &History) -> Progress {
+        let ops: Vec<&Operation> = h.ops.iter().collect();
+        let model = Register::with_cas();
+        let mut s = Search::new(&model, &ops).unwrap();
+        s.run(1_000_000)
+    }
+
+    #[test]
+    fn ignores_real_time_but_not_process_order() {
+        // p2 reads nil after p1's write completed: stale in real time, fine sequentially.
+        let h = serial(&[
+            (1, "write", "x", json!(1), json!(1)),
+            (2, "read", "x", json!(null), json!(null)),
+        ]);
+        assert_eq!(decide(&h), Progress::Linearizable);
+        // The same process cannot read nil after its own write.
+        let h = serial(&[
+            (1, "write", "x", json!(1), json!(1)),
+            (1, "read", "x", json!(null), json!(null)),
+        ]);
+        assert_eq!(decide(&h), Progress::NotLinearizable);
+    }
+
+    #[test]
+    fn keys_together_can_fail_where_each_alone_passes() {
+        // Dekker: each process writes its flag, then reads the other's as unset.
+        let h = serial(&[
+            (1, "write", "x", json!(1), json!(1)),
+            (2, "write", "y", json!(1), json!(1)),
+            (1, "read", "y", json!(null), json!(null)),
+            (2, "read", "x", json!(null), json!(null)),
+        ]);
+        assert_eq!(decide(&h), Progress::NotLinearizable);
+        for key in ["x", "y"] {
+            let ops: Vec<&Operation> = h
+                .ops
+                .iter()
+                .filter(|o| o.key.as_deref() == Some(key))
+                .collect();
+            let model = Register::with_cas();
+            let mut s = Search::new(&model, &ops).unwrap();
+            assert_eq!(s.run(1000), Progress::Linearizable, "key {key} alone");
+        }
+    }
+}
