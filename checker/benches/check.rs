@@ -139,6 +139,7 @@ fn main() {
         processes: 50,
         indeterminate: 0.01,
         cas: true,
+        versions: false,
         seed: 7,
     };
     let big = generate::generate(&spec);

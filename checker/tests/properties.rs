@@ -18,6 +18,7 @@ fn atomic_register_histories_are_linearizable() {
             processes: 2 + (seed as usize % 9),
             indeterminate: [0.0, 0.05, 0.2][seed as usize % 3],
             cas: seed % 2 == 0,
+            versions: false,
             seed,
         };
         let h = generate::generate(&spec);

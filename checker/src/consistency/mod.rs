@@ -767,7 +767,13 @@ impl<'a, M: Model> Assessor<'a, M> {
         let mut undecided: Option<String> = None;
         let mut undecided_keys = 0;
         for (key, ops) in &self.keys {
-            match self.sequential_search(ops, SEQUENTIAL_STEPS, true) {
+            let exact = if self.registers {
+                sequential::register_key(ops)
+            } else {
+                None
+            };
+            let decided = exact.or_else(|| self.sequential_search(ops, SEQUENTIAL_STEPS, true));
+            match decided {
                 Some(true) => failing.push(key.clone()),
                 Some(false) => {}
                 None => {
@@ -833,9 +839,16 @@ impl<'a, M: Model> Assessor<'a, M> {
                 relevant(self.key_ops(key))
             };
             let deadline = self.shrink_deadline(model_end);
+            let registers = self.registers;
             let shrunk = shrink::shrink(
                 ops,
-                &mut |sub| self.sequential_search(sub, SHRINK_STEPS, false),
+                &mut |sub| {
+                    let one_key = sub.iter().all(|o| o.key == sub[0].key);
+                    let exact = (registers && one_key)
+                        .then(|| sequential::register_key(sub))
+                        .flatten();
+                    exact.or_else(|| self.sequential_search(sub, SHRINK_STEPS, false))
+                },
                 deadline,
             );
             let keys: BTreeSet<String> = shrunk
@@ -1080,7 +1093,7 @@ fn support<'h>(key_ops: &[&'h Operation], ops: &[&'h Operation]) -> Vec<&'h Oper
                 out.push(op);
                 if let Some(from) = versions::effect(op).cas_from() {
                     if !from.is_null() {
-                        values.insert(text(&from));
+                        values.insert(text(from));
                     }
                 }
             }
