@@ -146,13 +146,13 @@ pub fn ladder(l: &Ladder) -> String {
             Standing::Violated => "✗",
             Standing::Unknown => "?",
         };
-        let _ = writeln!(
-            out,
+        let line = format!(
             "  {mark} {:<width$}  {:<8}  {}",
             r.model.name(),
             r.standing.words(),
             r.reason.as_deref().unwrap_or("")
         );
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     for note in &l.versions.notes {
         let _ = writeln!(out, "  note: versions not used for {note}");

@@ -48,9 +48,10 @@ struct SeqOp<O> {
     op: O,
     /// Indeterminate: may be skipped.
     optional: bool,
-    /// Position of the completion (`usize::MAX` when indeterminate), then of the invocation:
-    /// operations that completed earlier are tried first, which follows real time where the
-    /// history allows and finds an order at once for histories that are nearly linearizable.
+    /// Position of the completion (of the invocation, when indeterminate), then of the
+    /// invocation: operations that completed earlier are tried first, which follows real time
+    /// where the history allows and finds an order at once for histories that are nearly
+    /// linearizable.
     rank: (usize, usize),
     consumes: Option<u32>,
     produces: Option<u32>,
@@ -132,7 +133,7 @@ impl<'m, M: Model> Search<'m, M> {
                 rank: (
                     match op.outcome {
                         Outcome::Ok => op.complete_event.unwrap_or(usize::MAX),
-                        _ => usize::MAX,
+                        _ => op.invoke_event,
                     },
                     op.invoke_event,
                 ),
