@@ -185,3 +185,54 @@ fn format_can_be_forced() {
     ]);
     assert_eq!(o.status.code(), Some(0));
 }
+
+#[test]
+fn require_picks_the_model_that_decides_the_exit_code() {
+    // Each process sets its own flag, then reads the other's as unset: PRAM, not sequential.
+    let s = Scratch::new("require");
+    let mut text = String::new();
+    for (t, p, kind, f, key, value) in [
+        (0, 1, "invoke", "write", "x", "1"),
+        (0, 2, "invoke", "write", "y", "1"),
+        (1, 1, "ok", "write", "x", "1"),
+        (1, 2, "ok", "write", "y", "1"),
+        (2, 1, "invoke", "read", "y", "null"),
+        (2, 2, "invoke", "read", "x", "null"),
+        (3, 1, "ok", "read", "y", "null"),
+        (3, 2, "ok", "read", "x", "null"),
+    ] {
+        text.push_str(&format!(
+            "{{\"time\":{t},\"process\":{p},\"type\":\"{kind}\",\"f\":\"{f}\",\"key\":\"{key}\",\"value\":{value}}}\n"
+        ));
+    }
+    let f = s.file("dekker.jsonl", &text);
+    let o = faultline(&["check", "--require", "pram", &f]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("strongest model that holds: pram, writes-follow-reads"));
+    let o = faultline(&["check", "--require", "sequential", &f]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("not sequentially consistent"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Only the models asked for (and the required one) are checked and shown.
+    let o = faultline(&["check", "--consistency", "monotonic-reads", &f]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("monotonic-reads") && out.contains("✗ linearizable"),
+        "{out}"
+    );
+    assert!(!out.contains("sequential"), "{out}");
+
+    let o = faultline(&["check", "--consistency", "sequential,bogus", &f]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("unknown consistency model \"bogus\""),
+        "{}",
+        stderr(&o)
+    );
+    let o = faultline(&["check", "--require", "causal", &f]);
+    assert_eq!(o.status.code(), Some(3));
+}

@@ -532,6 +532,7 @@ impl<'a, M: Model> Assessor<'a, M> {
             }
         }
         for a in &mut self.anomalies {
+            a.breaks.retain(|l| self.asked.contains(l));
             a.breaks.sort();
         }
 
