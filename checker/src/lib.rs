@@ -21,6 +21,10 @@
 //!   slices, stops early on the first failure, honours a time budget, and builds a [`Report`].
 //! - [`result`] is the report: verdicts that compose as in Jepsen (invalid beats unknown beats
 //!   valid) and a counterexample in words; [`render`] prints it for people.
+//! - [`consistency`] is the ladder above and below linearizability: sequential consistency, the
+//!   session guarantees and PRAM over each key's version order, eventual consistency from the
+//!   final reads; every violation a named anomaly with one sentence and a witness shrunk to the
+//!   fewest operations that still prove it.
 //!
 //! ## Semantics
 //! `ok` operations happened, within their invocation–completion interval; `fail` operations did
@@ -28,8 +32,9 @@
 //! have happened at any point after their invocation, or never. An empty history is linearizable.
 //!
 //! ## Running it
-//! `faultline check FILE… [--model cas-register|register|kv-append] [--format auto|jsonl|jepsen-edn|jepsen-log] [--timeout SECS] [--json]`;
-//! from Rust, [`import::read_file`] then [`check::check`]. Tests: `cargo test --release -p
+//! `faultline check FILE… [--consistency all|MODEL,…] [--require MODEL] [--model cas-register|register|kv-append] [--format auto|jsonl|jepsen-edn|jepsen-log] [--timeout SECS] [--json]`;
+//! from Rust, [`import::read_file`] then [`consistency::assess`] (or [`check::check`] for
+//! linearizability alone). Tests: `cargo test --release -p
 //! faultline-checker`; benchmark: `cargo bench -p faultline-checker`.
 
 pub mod check;
