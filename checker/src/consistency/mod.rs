@@ -6,7 +6,7 @@
 //!                           ↘ writes-follow-reads                                  eventual
 //! ```
 //!
-//! - **linearizable**: [`crate::check`], per key (linearizability is compositional).
+//! - **linearizable**: [`crate::check()`], per key (linearizability is compositional).
 //! - **sequential**: one order of all operations that keeps each process's own order, real time
 //!   ignored ([`sequential`]). It is implied by linearizability; otherwise it is searched per key
 //!   and then, because it is not compositional, over all keys together.
