@@ -17,7 +17,7 @@
 //!   search.
 //! - [`search`] is the linearizability search for one key (Wing–Gong with Lowe's just-in-time
 //!   linearization and a memo of configurations, as in Porcupine, without its allocations).
-//! - [`check`] splits a history by key, runs every key's search on all cores in interleaved
+//! - [`check`](mod@check) splits a history by key, runs every key's search on all cores in interleaved
 //!   slices, stops early on the first failure, honours a time budget, and builds a [`Report`].
 //! - [`result`] is the report: verdicts that compose as in Jepsen (invalid beats unknown beats
 //!   valid) and a counterexample in words; [`render`] prints it for people.
