@@ -7,41 +7,25 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// A verdict. Composition follows Jepsen: a violation anywhere outranks unknown, which outranks
-/// valid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+/// valid; the variants are ordered so, and the worse of two is the greater.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Linearizable,
-    NotLinearizable,
     /// The check could not decide (time budget, or stopped early); never a guess.
     Unknown,
+    NotLinearizable,
 }
 
 impl Verdict {
-    fn rank(self) -> u8 {
-        match self {
-            Verdict::Linearizable => 0,
-            Verdict::Unknown => 1,
-            Verdict::NotLinearizable => 2,
-        }
-    }
-
     /// The worse of two verdicts.
     pub fn and(self, other: Verdict) -> Verdict {
-        if other.rank() > self.rank() {
-            other
-        } else {
-            self
-        }
+        self.max(other)
     }
 
     /// The process exit code that stands for this verdict: 0 holds, 1 violated, 2 unknown.
     pub fn exit_code(self) -> i32 {
-        match self {
-            Verdict::Linearizable => 0,
-            Verdict::NotLinearizable => 1,
-            Verdict::Unknown => 2,
-        }
+        crate::consistency::Standing::from(self).exit_code()
     }
 
     pub fn words(self) -> &'static str {

@@ -144,32 +144,21 @@ impl std::str::FromStr for LevelSet {
     }
 }
 
-/// Whether a history keeps a model's promise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+/// Whether a history keeps a model's promise. Ordered by severity, so the worse of two is the
+/// greater.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Standing {
     Holds,
-    Violated,
     /// Could not be decided; the reason says why. Never a guess.
     Unknown,
+    Violated,
 }
 
 impl Standing {
-    fn rank(self) -> u8 {
-        match self {
-            Standing::Holds => 0,
-            Standing::Unknown => 1,
-            Standing::Violated => 2,
-        }
-    }
-
     /// The worse of two.
     pub fn and(self, other: Standing) -> Standing {
-        if other.rank() > self.rank() {
-            other
-        } else {
-            self
-        }
+        self.max(other)
     }
 
     /// 0 holds, 1 violated, 2 unknown.
