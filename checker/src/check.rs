@@ -12,7 +12,7 @@ use crate::model::{Interner, Model, ModelKind};
 use crate::models::{KvAppend, Register};
 use crate::result::{Counterexample, KeyReport, OpView, Report, Verdict};
 use crate::search::{Progress, Search, SearchOp};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -73,16 +73,7 @@ pub fn check_with<M: Model>(
     let started = Instant::now();
     let deadline = opts.timeout.map(|t| started + t);
 
-    // Group by key, in order of first appearance.
-    let mut slots: HashMap<Option<&str>, usize> = HashMap::new();
-    let mut groups: Vec<(Option<String>, Vec<&Operation>)> = Vec::new();
-    for op in &history.ops {
-        let slot = *slots.entry(op.key.as_deref()).or_insert_with(|| {
-            groups.push((op.key.clone(), Vec::new()));
-            groups.len() - 1
-        });
-        groups[slot].1.push(op);
-    }
+    let groups = history.by_key();
 
     let mut keys: Vec<KeyReport> = Vec::with_capacity(groups.len());
     let mut jobs: Vec<KeyJob<M>> = Vec::with_capacity(groups.len());
@@ -290,19 +281,10 @@ fn key_name(key: &Option<String>) -> String {
 }
 
 fn op_view<M: Model>(model: &M, history: &History, job: &KeyJob<M>, local: usize) -> OpView {
-    let op = &history.ops[job.op_ids[local]];
-    OpView {
-        id: op.id,
-        process: op.process,
-        key: op.key.clone(),
-        description: model.describe_op(&job.search.ops()[local], &job.values),
-        outcome: op.outcome,
-        invoke_time: op.invoke_time,
-        complete_time: op.complete_time,
-        invoke_line: op.invoke_line,
-        complete_line: op.complete_line,
-        node: op.node.clone(),
-    }
+    OpView::of(
+        &history.ops[job.op_ids[local]],
+        model.describe_op(&job.search.ops()[local], &job.values),
+    )
 }
 
 fn counterexample<M: Model>(model: &M, history: &History, job: &KeyJob<M>) -> Counterexample {

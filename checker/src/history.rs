@@ -295,10 +295,31 @@ impl History {
         })
     }
 
+    /// The operations grouped by key, keys in order of first appearance.
+    pub fn by_key(&self) -> Vec<(Option<String>, Vec<&Operation>)> {
+        by_key(&self.ops)
+    }
+
     /// The fault events, for reports.
     pub fn nemesis_events(&self) -> impl Iterator<Item = &Event> {
         self.events.iter().filter(|e| e.process == Process::Nemesis)
     }
+}
+
+/// `ops` grouped by key, keys in order of first appearance, each group in the given order.
+pub fn by_key<'h>(
+    ops: impl IntoIterator<Item = &'h Operation>,
+) -> Vec<(Option<String>, Vec<&'h Operation>)> {
+    let mut slots: HashMap<Option<&str>, usize> = HashMap::new();
+    let mut groups: Vec<(Option<String>, Vec<&Operation>)> = Vec::new();
+    for op in ops {
+        let slot = *slots.entry(op.key.as_deref()).or_insert_with(|| {
+            groups.push((op.key.clone(), Vec::new()));
+            groups.len() - 1
+        });
+        groups[slot].1.push(op);
+    }
+    groups
 }
 
 fn type_name(kind: EventType) -> &'static str {

@@ -122,6 +122,24 @@ pub struct OpView {
     pub node: Option<String>,
 }
 
+impl OpView {
+    /// `op` as reports show it, described as given.
+    pub fn of(op: &crate::history::Operation, description: String) -> OpView {
+        OpView {
+            id: op.id,
+            process: op.process,
+            key: op.key.clone(),
+            description,
+            outcome: op.outcome,
+            invoke_time: op.invoke_time,
+            complete_time: op.complete_time,
+            invoke_line: op.invoke_line,
+            complete_line: op.complete_line,
+            node: op.node.clone(),
+        }
+    }
+}
+
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
 }

@@ -366,15 +366,7 @@ impl<'a, M: Model> Assessor<'a, M> {
         opts: &'a Options,
     ) -> Assessor<'a, M> {
         let started = Instant::now();
-        let mut slots: HashMap<Option<&str>, usize> = HashMap::new();
-        let mut keys: Vec<(Option<String>, Vec<&Operation>)> = Vec::new();
-        for op in &history.ops {
-            let slot = *slots.entry(op.key.as_deref()).or_insert_with(|| {
-                keys.push((op.key.clone(), Vec::new()));
-                keys.len() - 1
-            });
-            keys[slot].1.push(op);
-        }
+        let keys = history.by_key();
         let registers = history
             .ops
             .iter()
@@ -570,11 +562,7 @@ fn views(ops: &[&Operation]) -> Vec<OpView> {
 
 /// The version order of each key among `ops` alone.
 fn versions_of(ops: &[&Operation]) -> HashMap<Option<String>, KeyVersions> {
-    let mut by_key: HashMap<Option<String>, Vec<&Operation>> = HashMap::new();
-    for op in ops {
-        by_key.entry(op.key.clone()).or_default().push(op);
-    }
-    by_key
+    crate::history::by_key(ops.iter().copied())
         .into_iter()
         .map(|(k, ops)| (k, KeyVersions::of(&ops)))
         .collect()

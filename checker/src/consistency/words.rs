@@ -57,18 +57,7 @@ pub fn describe(op: &Operation) -> String {
 }
 
 pub fn view(op: &Operation) -> OpView {
-    OpView {
-        id: op.id,
-        process: op.process,
-        key: op.key.clone(),
-        description: describe(op),
-        outcome: op.outcome,
-        invoke_time: op.invoke_time,
-        complete_time: op.complete_time,
-        invoke_line: op.invoke_line,
-        complete_line: op.complete_line,
-        node: op.node.clone(),
-    }
+    OpView::of(op, describe(op))
 }
 
 /// ` (version 12)` when versions were recorded, else nothing.
