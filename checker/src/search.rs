@@ -478,9 +478,9 @@ impl<S: Clone + Eq> Memo<S> {
     }
 }
 
-/// The memo's keys are already uniformly mixed 64-bit hashes.
+/// The memo's keys are already uniformly mixed hashes: their low 64 bits are used as they are.
 #[derive(Default)]
-struct PassThrough(u64);
+pub(crate) struct PassThrough(u64);
 
 impl Hasher for PassThrough {
     fn finish(&self) -> u64 {
@@ -493,6 +493,9 @@ impl Hasher for PassThrough {
     }
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
     }
 }
 

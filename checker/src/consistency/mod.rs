@@ -594,17 +594,12 @@ impl<'a, M: Model> Assessor<'a, M> {
         }
         let mut found = Vec::new();
         for (key, ops) in &self.keys {
-            let written: BTreeSet<String> = ops
-                .iter()
-                .filter(|o| o.outcome != Outcome::Fail)
-                .filter_map(|o| produced(o))
-                .map(|v| text(&v))
-                .collect();
+            let kv = &self.versions[key];
             let mut reported: BTreeSet<String> = BTreeSet::new();
             for op in ops {
                 let Some(v) = consumed(op) else { continue };
                 let t = text(&v);
-                if v.is_null() || written.contains(&t) || !reported.insert(t.clone()) {
+                if kv.written(&v) || !reported.insert(t.clone()) {
                     continue;
                 }
                 let failed = ops.iter().copied().find(|o| {

@@ -21,27 +21,9 @@
 
 use crate::history::{Operation, Outcome};
 use crate::model::{Interner, Model};
-use crate::search::{splitmix64, state_hash, Progress};
+use crate::search::{splitmix64, state_hash, PassThrough, Progress};
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
-
-/// The configuration hashes are random already; the set uses their low bits as they are.
-#[derive(Default)]
-struct Low64(u64);
-
-impl Hasher for Low64 {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ b as u64;
-        }
-    }
-    fn write_u128(&mut self, n: u128) {
-        self.0 = n as u64;
-    }
-}
+use std::hash::{BuildHasherDefault, Hash};
 
 struct SeqOp<O> {
     key: usize,
@@ -81,7 +63,7 @@ pub struct Search<'m, M: Model> {
     /// Operations not yet taken or skipped that may reset their key ([`Model::resets`]).
     resets_left: Vec<u32>,
     left: usize,
-    seen: HashSet<u128, BuildHasherDefault<Low64>>,
+    seen: HashSet<u128, BuildHasherDefault<PassThrough>>,
     /// Scratch space for the order in which processes are tried.
     order: Vec<((usize, usize, usize), usize)>,
     hash: u128,
