@@ -64,7 +64,9 @@ pub struct Search<'m, M: Model> {
     resets_left: Vec<u32>,
     left: usize,
     seen: HashSet<u128, BuildHasherDefault<PassThrough>>,
-    /// Scratch space for the order in which processes are tried.
+    /// Scratch space: the (key, value) pairs waiting operations need, and the order in which
+    /// processes are tried.
+    wanted: Vec<(usize, u32)>,
     order: Vec<((usize, usize, usize), usize)>,
     hash: u128,
     stack: Vec<Frame<M::State>>,
@@ -139,6 +141,7 @@ impl<'m, M: Model> Search<'m, M> {
             resets_left,
             left,
             seen: HashSet::default(),
+            wanted: Vec::new(),
             order: Vec::new(),
             hash: 0,
             stack: Vec::new(),
@@ -186,11 +189,12 @@ impl<'m, M: Model> Search<'m, M> {
             self.result = Progress::Linearizable;
             return;
         }
-        let cursor = self.stack.last().expect("a frame").cursor;
-        if cursor == 0 {
-            if self.dead() {
+        let fresh = self.stack.last().expect("a frame").cursor == 0;
+        let (dead, forced) = self.survey(fresh);
+        if fresh {
+            if dead {
                 self.stack.last_mut().expect("a frame").cursor = usize::MAX;
-            } else if let Some(p) = self.forced_read() {
+            } else if let Some(p) = forced {
                 self.stack.last_mut().expect("a frame").cursor = usize::MAX;
                 let mv = self.apply(p, false).expect("a read that can step steps");
                 if self.seen.insert(self.hash) {
@@ -204,16 +208,7 @@ impl<'m, M: Model> Search<'m, M> {
         // Options: for each live process, take its next operation, then skip it. Writes that a
         // waiting read needs go first (the reads pull the writes they saw), then the rest in
         // order of completion.
-        let mut wanted: Vec<(usize, u32)> = Vec::new();
-        for p in 0..self.processes.len() {
-            if let Some(o) = self.head(p) {
-                if let Some(v) = o.consumes {
-                    if self.model.step(&self.states[o.key], &o.op).is_none() {
-                        wanted.push((o.key, v));
-                    }
-                }
-            }
-        }
+        let wanted = std::mem::take(&mut self.wanted);
         let mut order = std::mem::take(&mut self.order);
         order.clear();
         order.extend((0..self.processes.len()).filter_map(|p| {
@@ -240,6 +235,7 @@ impl<'m, M: Model> Search<'m, M> {
             }
         }
         self.order = order;
+        self.wanted = wanted;
         if let Some(mv) = entered {
             self.stack.last_mut().expect("a frame").cursor = cursor;
             self.enter(mv);
@@ -260,35 +256,47 @@ impl<'m, M: Model> Search<'m, M> {
         });
     }
 
-    /// A process whose next operation is a read that can take effect now.
-    fn forced_read(&self) -> Option<usize> {
-        (0..self.processes.len()).find(|&p| {
-            self.head(p).is_some_and(|o| {
-                self.model.is_read_only(&o.op)
-                    && self.model.step(&self.states[o.key], &o.op).is_some()
-            })
-        })
-    }
-
-    /// Some process waits for a value that its key does not hold and nothing left can write:
-    /// no producer of it is left, or (for models that can tell, [`Model::may_reach`]) the key can
-    /// no longer get there without an operation that resets it, and none is left.
-    fn dead(&self) -> bool {
-        (0..self.processes.len()).any(|p| {
-            self.head(p).is_some_and(|o| {
-                if o.optional {
-                    return false;
+    /// One look at every process's next operation, asking the model once each: whether the
+    /// configuration is dead — some process waits for a value its key does not hold and nothing
+    /// left can write (no producer of it is left, or, for models that can tell
+    /// ([`Model::may_reach`]), the key cannot get there without an operation that resets it and
+    /// none is left) — and which process's next operation is a read that can take effect now.
+    /// Fills `wanted` with the (key, value) pairs waiting operations need. When resuming a
+    /// configuration (`fresh` false) only `wanted` is needed, so only operations that need a
+    /// particular value are asked about.
+    fn survey(&mut self, fresh: bool) -> (bool, Option<usize>) {
+        let mut wanted = std::mem::take(&mut self.wanted);
+        wanted.clear();
+        let (mut dead, mut forced) = (false, None);
+        for p in 0..self.processes.len() {
+            let Some(o) = self.head(p) else { continue };
+            // Blind writes can neither be forced nor wait for anything.
+            let read_only = self.model.is_read_only(&o.op);
+            if o.consumes.is_none() && !(fresh && read_only) {
+                continue;
+            }
+            let state = &self.states[o.key];
+            if self.model.step(state, &o.op).is_some() {
+                if forced.is_none() && read_only {
+                    forced = Some(p);
                 }
-                let state = &self.states[o.key];
-                let unreachable = o
-                    .consumes
-                    .is_some_and(|v| self.remaining.get(&(o.key, v)).copied().unwrap_or(0) == 0)
-                    || (self.model.is_read_only(&o.op)
-                        && self.resets_left[o.key] == 0
-                        && !self.model.may_reach(state, &o.op));
-                unreachable && self.model.step(state, &o.op).is_none()
-            })
-        })
+                continue;
+            }
+            if let Some(v) = o.consumes {
+                wanted.push((o.key, v));
+            }
+            if o.optional || dead {
+                continue;
+            }
+            dead = o
+                .consumes
+                .is_some_and(|v| self.remaining.get(&(o.key, v)).copied().unwrap_or(0) == 0)
+                || (read_only
+                    && self.resets_left[o.key] == 0
+                    && !self.model.may_reach(state, &o.op));
+        }
+        self.wanted = wanted;
+        (dead, forced)
     }
 
     /// Takes (or skips) process `p`'s next operation, if the model allows it.
