@@ -880,17 +880,17 @@ impl<'a, M: Model> Assessor<'a, M> {
             return r;
         }
         r.standing = Standing::Violated;
-        let sessions: BTreeSet<(u64, Option<&str>)> = findings
+        let processes: BTreeSet<u64> = findings
             .violations
             .iter()
-            .map(|v| (v.later.process, v.later.key.as_deref()))
+            .map(|v| v.later.process)
             .collect();
         r.reason = Some(format!(
             "{} violation{} by {} process{}",
             r.violations,
             if r.violations == 1 { "" } else { "s" },
-            sessions.iter().map(|s| s.0).collect::<BTreeSet<_>>().len(),
-            if sessions.len() == 1 { "" } else { "es" }
+            processes.len(),
+            if processes.len() == 1 { "" } else { "es" }
         ));
         let mut done: BTreeSet<(u64, Option<String>)> = BTreeSet::new();
         let model_end = Instant::now() + SHRINK_TIME_PER_MODEL;
