@@ -1,6 +1,6 @@
 //! Reports for people: a check's result as plain text.
 
-use crate::consistency::{words, Ladder, Standing};
+use crate::consistency::{words, Ladder, Level, Standing};
 use crate::result::{KeyReport, OpView, Report, Verdict};
 use std::fmt::Write;
 use words::Clock;
@@ -197,6 +197,15 @@ pub fn ladder(l: &Ladder) -> String {
         }
     }
     out
+}
+
+/// The ladder, then the verdict of the model that decides the exit code.
+pub fn ladder_requiring(l: &Ladder, require: Level) -> String {
+    format!(
+        "{}  required: {require} {}\n",
+        ladder(l),
+        l.standing(require).words()
+    )
 }
 
 fn plural(n: usize) -> &'static str {

@@ -133,8 +133,11 @@ fn print_ladder(ladder: &Ladder, require: Level, json: bool) {
         });
         let _ = writeln!(out, "{doc}");
     } else {
-        let _ = write!(out, "{}", checker::render::ladder(ladder));
-        let _ = writeln!(out, "  required: {require} {}", standing.words());
+        let _ = write!(
+            out,
+            "{}",
+            checker::render::ladder_requiring(ladder, require)
+        );
     }
 }
 

@@ -725,10 +725,9 @@ fn print_summary(
         "stored    {}",
         summary["run_dir"].as_str().unwrap_or("")
     );
-    let _ = write!(out, "{}", checker::render::ladder(ladder));
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "  required: {require} {}",
-        ladder.standing(require).words()
+        "{}",
+        checker::render::ladder_requiring(ladder, require)
     );
 }
