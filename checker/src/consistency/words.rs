@@ -60,11 +60,11 @@ pub fn view(op: &Operation) -> OpView {
     OpView::of(op, describe(op))
 }
 
-/// ` (version 12)` when versions were recorded, else nothing.
-fn version_of(kv: &KeyVersions, v: &Value) -> String {
+/// The value, with ` (version 12)` when versions were recorded.
+fn versioned(kv: &KeyVersions, v: &Value) -> String {
     match (kv.source, kv.version(v)) {
-        (Source::Recorded, Some(n)) if !v.is_null() => format!(" (version {n})"),
-        _ => String::new(),
+        (Source::Recorded, Some(n)) if !v.is_null() => format!("{} (version {n})", value(v)),
+        _ => value(v),
     }
 }
 
@@ -82,14 +82,12 @@ pub fn non_monotonic_read(
 ) -> String {
     let (b, a) = (&earlier.output, &later.output);
     format!(
-        "process {} read {}{} from {} at {}, then read {}{} at {}: an older version than it had already seen{}",
+        "process {} read {} from {} at {}, then read {} at {}: an older version than it had already seen{}",
         later.process,
-        value(b),
-        version_of(kv, b),
+        versioned(kv, b),
         key_name(later.key.as_deref()),
         c.at(earlier.invoke_time),
-        value(a),
-        version_of(kv, a),
+        versioned(kv, a),
         c.at(later.invoke_time),
         order_note(kv)
     )
@@ -99,14 +97,12 @@ pub fn read_your_writes(c: Clock, kv: &KeyVersions, write: &Operation, read: &Op
     let b = super::versions::produced(write).unwrap_or_default();
     let a = &read.output;
     format!(
-        "process {} wrote {}{} to {} (acknowledged at {}), then read {}{} at {}: it did not see its own write{}",
+        "process {} wrote {} to {} (acknowledged at {}), then read {} at {}: it did not see its own write{}",
         read.process,
-        value(&b),
-        version_of(kv, &b),
+        versioned(kv, &b),
         key_name(read.key.as_deref()),
         c.at(acked(write)),
-        value(a),
-        version_of(kv, a),
+        versioned(kv, a),
         c.at(read.invoke_time),
         order_note(kv)
     )
@@ -121,14 +117,12 @@ pub fn non_monotonic_write(
     let a = super::versions::produced(earlier).unwrap_or_default();
     let b = super::versions::produced(later).unwrap_or_default();
     format!(
-        "process {} wrote {}{} to {} at {} and then {}{} at {}, but {} took effect first: its writes were applied out of order{}",
+        "process {} wrote {} to {} at {} and then {} at {}, but {} took effect first: its writes were applied out of order{}",
         later.process,
-        value(&a),
-        version_of(kv, &a),
+        versioned(kv, &a),
         key_name(later.key.as_deref()),
         c.at(earlier.invoke_time),
-        value(&b),
-        version_of(kv, &b),
+        versioned(kv, &b),
         c.at(later.invoke_time),
         value(&b),
         order_note(kv)
@@ -144,14 +138,12 @@ pub fn writes_follow_reads(
     let b = &read.output;
     let w = super::versions::produced(write).unwrap_or_default();
     format!(
-        "process {} read {}{} from {} at {}, then wrote {}{} at {}, which took effect before the write it had read{}",
+        "process {} read {} from {} at {}, then wrote {} at {}, which took effect before the write it had read{}",
         write.process,
-        value(b),
-        version_of(kv, b),
+        versioned(kv, b),
         key_name(write.key.as_deref()),
         c.at(read.invoke_time),
-        value(&w),
-        version_of(kv, &w),
+        versioned(kv, &w),
         c.at(write.invoke_time),
         order_note(kv)
     )
