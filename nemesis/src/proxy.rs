@@ -56,6 +56,21 @@ impl Link {
         }
     }
 
+    /// Closes both ends of a proxied connection and forgets them. Only a full close reaches
+    /// the nodes: the clones kept for [`Link::close_all`] would otherwise hold a connection
+    /// whose far end died half-open for ever, and its sender (a node writing to a restarted
+    /// peer) would never learn that it must reconnect.
+    fn end(&self, a: &TcpStream, b: &TcpStream) {
+        let ends = |s: &TcpStream| (s.local_addr().ok(), s.peer_addr().ok());
+        let (ka, kb) = (ends(a), ends(b));
+        let _ = a.shutdown(Shutdown::Both);
+        let _ = b.shutdown(Shutdown::Both);
+        self.conns
+            .lock()
+            .expect("link lock")
+            .retain(|c| ends(c) != ka && ends(c) != kb);
+    }
+
     fn lose(&self) -> bool {
         let ppm = self.loss_ppm.load(Ordering::Relaxed);
         ppm > 0 && self.rng.lock().expect("link lock").below(1_000_000) < ppm
@@ -226,10 +241,15 @@ fn serve(downstream: TcpStream, link: Arc<Link>) {
     let back = std::thread::Builder::new()
         .name("proxy back".into())
         .spawn(move || pump(up2, down2, &back_link));
-    pump(downstream, upstream, &link);
+    let (Ok(down3), Ok(up3)) = (downstream.try_clone(), upstream.try_clone()) else {
+        link.end(&downstream, &upstream);
+        return;
+    };
+    pump(down3, up3, &link);
     if let Ok(t) = back {
         let _ = t.join();
     }
+    link.end(&downstream, &upstream);
 }
 
 /// Reads everything and forwards nothing.
@@ -243,13 +263,17 @@ fn sink(mut conn: TcpStream, link: &Link) {
     }
 }
 
-/// Copies `from` to `to`, each chunk delayed by the link's latency, until either end closes.
+/// Copies `from` to `to`, each chunk delayed by the link's latency, until either end closes or
+/// fails; then both sockets are shut down, which ends the other direction's pump too. Node
+/// connections carry messages one way, so a half-closed connection is of no use to anyone, and a
+/// sender must see its connection die when its peer did.
 fn pump(mut from: TcpStream, to: TcpStream, link: &Arc<Link>) {
     let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
     let writer_link = link.clone();
-    let mut to_w = match to.try_clone() {
-        Ok(t) => t,
-        Err(_) => return,
+    let (Ok(mut to_w), Ok(from_w)) = (to.try_clone(), from.try_clone()) else {
+        let _ = from.shutdown(Shutdown::Both);
+        let _ = to.shutdown(Shutdown::Both);
+        return;
     };
     let writer = std::thread::Builder::new()
         .name("proxy write".into())
@@ -262,13 +286,14 @@ fn pump(mut from: TcpStream, to: TcpStream, link: &Arc<Link>) {
                     std::thread::sleep(due - now);
                 }
                 if to_w.write_all(&chunk).is_err() {
+                    // The destination is gone: unblock the reader, so the sender learns it.
+                    let _ = from_w.shutdown(Shutdown::Both);
                     break;
                 }
                 writer_link
                     .forwarded
                     .fetch_add(chunk.len() as u64, Ordering::Relaxed);
             }
-            let _ = to_w.shutdown(Shutdown::Write);
         });
     let mut buf = vec![0u8; 64 << 10];
     loop {
@@ -277,8 +302,6 @@ fn pump(mut from: TcpStream, to: TcpStream, link: &Arc<Link>) {
             Ok(n) => n,
         };
         if link.cut.load(Ordering::SeqCst) || link.lose() {
-            let _ = from.shutdown(Shutdown::Both);
-            let _ = to.shutdown(Shutdown::Both);
             break;
         }
         if tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
@@ -289,6 +312,8 @@ fn pump(mut from: TcpStream, to: TcpStream, link: &Arc<Link>) {
     if let Ok(w) = writer {
         let _ = w.join();
     }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
 }
 
 #[cfg(test)]
@@ -347,6 +372,38 @@ mod tests {
 
         net.heal().unwrap();
         assert!(round_trip(net.addr(0, 1), wait).is_some(), "healed");
+    }
+
+    #[test]
+    fn a_sender_learns_that_its_peer_died() {
+        // The peer accepts one connection, reads a little, and dies (as a killed node does).
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 16];
+            let _ = c.read(&mut buf);
+            drop(c);
+            drop(listener);
+        });
+        let net = ProxyNet::start(&[echo_server(), peer], 1).unwrap();
+        let mut s = TcpStream::connect(net.addr(0, 1)).unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+        // A node only writes to its peers; its writes must start failing, so that it reconnects,
+        // rather than filling buffers of a connection that leads nowhere.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut failed = false;
+        while Instant::now() < deadline {
+            if s.write_all(&[7u8; 1024]).is_err() {
+                failed = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            failed,
+            "writes through the proxy to a dead peer kept succeeding"
+        );
     }
 
     #[test]
