@@ -15,15 +15,18 @@ if [ ! -f ../shared/data/porcupine/EXPECTED.tsv ] && [ -z "${FAULTLINE_TESTDATA:
   exit 3
 fi
 
-# System packages the fault tests use: nftables and iproute2 (kernel partitions), libfaketime
-# (clock faults), etcd-server (the etcd target). As root, install what is missing; otherwise say
-# what is missing and go on — the tests that need it then fail and name it.
+# System packages the tests use: nftables and iproute2 (kernel partitions), libfaketime (clock
+# faults), etcd-server (the etcd target), chromium and chromium-driver (the HTML report, tested
+# in a real headless browser). As root, install what is missing; otherwise say what is missing
+# and go on — the tests that need it then fail and name it.
 need=()
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 ls /usr/lib/*/faketime/libfaketimeMT.so.1 /usr/lib/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 \
   || need+=(libfaketime)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${need[*]} (needed by the fault-injection tests)" >&2

@@ -236,3 +236,91 @@ fn require_picks_the_model_that_decides_the_exit_code() {
     let o = faultline(&["check", "--require", "causal", &f]);
     assert_eq!(o.status.code(), Some(3));
 }
+
+#[test]
+fn junit_has_a_suite_per_file_a_case_per_model_and_per_failing_key() {
+    let s = Scratch::new("junit");
+    let bad = s.file(
+        "bad.jsonl",
+        "{\"time\":1,\"process\":1,\"type\":\"ok\",\"f\":\"read\"}\n",
+    );
+    let xml_path = s.0.join("out.xml");
+    let o = faultline(&[
+        "check",
+        "--junit",
+        xml_path.to_str().unwrap(),
+        &data("etcd/etcd_002.log"),
+        &data("etcd/etcd_000.log"),
+        &bad,
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    let xml = std::fs::read_to_string(&xml_path).unwrap();
+    assert_eq!(xml.matches("<testsuite ").count(), 3, "{xml}");
+    let suites: Vec<&str> = xml.split("<testsuite ").skip(1).collect();
+    // etcd_002 is linearizable; the weaker models hold or are unknown (values written twice).
+    assert!(
+        suites[0].contains("name=\"linearizable\" time=\"0\"></testcase>"),
+        "{}",
+        suites[0]
+    );
+    assert!(!suites[0].contains("<failure"), "{}", suites[0]);
+    // etcd_000 fails linearizability, with a case for the failing key (the whole file is one
+    // register: "(all keys)").
+    assert!(
+        suites[1].contains("name=\"linearizable\" time=\"0\">\n    <failure type=\"violated\""),
+        "{}",
+        suites[1]
+    );
+    assert!(
+        suites[1].contains("name=\"linearizable key (all keys)\""),
+        "{}",
+        suites[1]
+    );
+    // The unreadable file is an errored suite naming the line.
+    assert!(
+        suites[2].contains("<error type=\"bad-input\" message=\""),
+        "{}",
+        suites[2]
+    );
+    assert!(suites[2].contains("bad.jsonl:1:"), "{}", suites[2]);
+}
+
+#[test]
+fn html_report_for_any_history() {
+    let s = Scratch::new("html");
+    let out = s.0.join("etcd.html");
+    let o = faultline(&[
+        "check",
+        "--html",
+        out.to_str().unwrap(),
+        &data("etcd/etcd_000.log"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let page = std::fs::read_to_string(&out).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(page.contains(
+        "<p id=\"verdict\" class=\"verdict violated\">linearizable: <b>violated</b></p>"
+    ));
+    assert!(page.contains("<th>format</th><td>jepsen-log</td>"));
+    assert!(
+        page.contains("class=\"anomaly\""),
+        "the anomalies are listed"
+    );
+    assert!(
+        page.contains("event "),
+        "an untimed history's moments are event positions"
+    );
+
+    // One report per invocation: two histories is a usage error, and nothing is written.
+    let two = s.0.join("two.html");
+    let o = faultline(&[
+        "check",
+        "--html",
+        two.to_str().unwrap(),
+        &data("etcd/etcd_000.log"),
+        &data("etcd/etcd_002.log"),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("--html writes one report: give one FILE, not 2"));
+    assert!(!two.exists());
+}

@@ -12,15 +12,19 @@
 //! - `faultline run` — launch the bundled raftkv cluster, drive load, inject faults, heal, check,
 //!   and store everything under `store/` (see `faultline run --help`).
 //! - `faultline check FILE|RUN_DIR…` — check stored histories (see `faultline check --help`).
+//! - `faultline report RUN_DIR…` — (re)write a stored run's `report.html`.
+//! - `faultline serve [STORE]` — a local web page listing the stored runs and their reports.
 //! - `faultline heal [RUN_DIR]` — remove what a killed harness left behind.
 //! - `faultline raftkv …` — run one raftkv node (how `run` launches its nodes).
 //!
 //! ## Exit codes
-//! 0 the property holds, 1 it is violated, 2 unknown (time budget ran out), 3 bad input or usage.
-//! With several files, the worst of them: bad input, then violated, then unknown.
+//! 0 the required model holds, 1 it is violated, 2 unknown (a budget ran out), 3 bad input or a
+//! broken setup; 130 an interrupted run (everything healed, the partial history checked). With
+//! several files, the worst of them: bad input, then violated, then unknown.
 
 mod commands;
 mod progress;
+mod report;
 mod run;
 mod signals;
 
@@ -52,6 +56,10 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Check history files (or stored runs) for linearizability.
     Check(commands::check::CheckArgs),
+    /// Write a stored run's report.html again, from what the run stored.
+    Report(commands::report::ReportArgs),
+    /// A local web page over the store: every run, newest first, with its report and files.
+    Serve(commands::serve::ServeArgs),
     /// Undo what a killed harness left behind: stopped or orphaned nodes, namespaces.
     Heal(commands::heal::HealArgs),
 }
@@ -74,6 +82,8 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run::run(*args),
         Command::Check(args) => commands::check::run(args),
+        Command::Report(args) => commands::report::run(args),
+        Command::Serve(args) => commands::serve::run(args),
         Command::Heal(args) => commands::heal::run(args),
     };
     ExitCode::from(code)

@@ -9,5 +9,6 @@
 //! `cargo test --release -p faultline-targets`; benchmark it with
 //! `cargo bench -p faultline-targets`.
 
+pub mod base64;
 pub mod client;
 pub mod raftkv;

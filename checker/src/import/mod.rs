@@ -23,6 +23,16 @@ pub enum Format {
 }
 
 impl Format {
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Jsonl => "jsonl",
+            Format::JepsenEdn => "jepsen-edn",
+            Format::JepsenLog => "jepsen-log",
+        }
+    }
+
     /// The data type histories in this format usually hold: Jepsen's EDN kv histories are
     /// append histories; everything else is read/write/cas.
     pub fn default_model(self) -> crate::model::ModelKind {

@@ -1,8 +1,10 @@
 //! `faultline check`: judge stored histories.
 
+use crate::report::{self, junit};
 use crate::EXIT_BAD_INPUT;
 use checker::check::Counters;
 use checker::consistency::{self, Ladder, Level, LevelSet};
+use checker::history::{History, Outcome};
 use checker::import::{self, Format};
 use checker::{ModelKind, Options};
 use clap::Args;
@@ -44,6 +46,13 @@ pub struct CheckArgs {
     /// Print one JSON object per file instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Write a self-contained HTML report of the history to OUT (one FILE only).
+    #[arg(long, value_name = "OUT")]
+    pub html: Option<PathBuf>,
+    /// Write the verdicts as JUnit XML to FILE: a suite per history, a test case per model and
+    /// per failing key.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// Exit-code severity: bad input, then violated, then unknown, then holds.
@@ -63,17 +72,32 @@ pub fn run(args: CheckArgs) -> u8 {
             return EXIT_BAD_INPUT;
         }
     }
+    if args.html.is_some() && args.files.len() != 1 {
+        eprintln!(
+            "error: --html writes one report: give one FILE, not {}",
+            args.files.len()
+        );
+        return EXIT_BAD_INPUT;
+    }
     let mut worst = 0u8;
+    let mut suites = Vec::new();
     for file in &args.files {
-        let code = check_one(file, &args);
+        let code = check_one(file, &args, &mut suites);
         if severity(code) > severity(worst) {
             worst = code;
+        }
+    }
+    if let Some(path) = &args.junit {
+        let xml = junit::document(&suites);
+        if let Err(e) = report::write_atomically(path, xml.as_bytes()) {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
         }
     }
     worst
 }
 
-fn check_one(file: &std::path::Path, args: &CheckArgs) -> u8 {
+fn check_one(file: &std::path::Path, args: &CheckArgs, suites: &mut Vec<String>) -> u8 {
     // A stored run's directory stands for its history.
     let stored = file.join("history.jsonl");
     let file = if file.is_dir() {
@@ -83,7 +107,11 @@ fn check_one(file: &std::path::Path, args: &CheckArgs) -> u8 {
     };
     let history = match import::read_file(file, args.format) {
         Ok(h) => h,
-        Err(e) => return bad_input(args, &file.display().to_string(), &e.to_string()),
+        Err(e) => {
+            let source = file.display().to_string();
+            suites.push(junit::bad_input_suite(&source, &e.to_string()));
+            return bad_input(args, &source, &e.to_string());
+        }
     };
     let model = args.model.unwrap_or_else(|| history.format.default_model());
     let counters = Arc::new(Counters::default());
@@ -104,10 +132,74 @@ fn check_one(file: &std::path::Path, args: &CheckArgs) -> u8 {
     match result {
         Ok(ladder) => {
             print_ladder(&ladder, args.require, args.json);
+            suites.push(junit::suite(&ladder));
+            if let Some(out) = &args.html {
+                let context = report::Context {
+                    title: file
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| label.clone()),
+                    require: args.require,
+                    facts: history_facts(&history, &ladder, &label),
+                    notes: Vec::new(),
+                };
+                let html = report::html(&history, &ladder, &context);
+                if let Err(e) = report::write_atomically(out, html.as_bytes()) {
+                    eprintln!("error: {e}");
+                    return EXIT_BAD_INPUT;
+                }
+                eprintln!("report: {}", out.display());
+            }
             ladder.standing(args.require).exit_code() as u8
         }
-        Err(e) => bad_input(args, &label, &e.to_string()),
+        Err(e) => {
+            suites.push(junit::bad_input_suite(&label, &e.to_string()));
+            bad_input(args, &label, &e.to_string())
+        }
     }
+}
+
+/// The summary facts of a history checked on its own.
+fn history_facts(history: &History, ladder: &Ladder, source: &str) -> Vec<(String, String)> {
+    let count = |o: Outcome| history.ops.iter().filter(|op| op.outcome == o).count();
+    let processes = history
+        .ops
+        .iter()
+        .map(|o| o.process)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let keys = history.by_key().len();
+    let span = match (history.events.first(), history.events.last()) {
+        (Some(a), Some(b)) if history.timed => format!("{:.3} s", (b.time - a.time) as f64 / 1e9),
+        _ => format!(
+            "{} events (the format records no times)",
+            history.events.len()
+        ),
+    };
+    vec![
+        ("history".into(), source.to_string()),
+        ("format".into(), history.format.name().to_string()),
+        ("data type".into(), ladder.model.to_string()),
+        (
+            "operations".into(),
+            format!(
+                "{}: ok {}, fail {}, info {}; {processes} processes, {keys} keys",
+                history.ops.len(),
+                count(Outcome::Ok),
+                count(Outcome::Fail),
+                count(Outcome::Info)
+            ),
+        ),
+        ("duration".into(), span),
+        (
+            "faults recorded".into(),
+            history.nemesis_events().count().to_string() + " nemesis events",
+        ),
+        (
+            "checked in".into(),
+            format!("{:.0} ms", ladder.elapsed_ms.as_secs_f64() * 1e3),
+        ),
+    ]
 }
 
 fn bad_input(args: &CheckArgs, source: &str, message: &str) -> u8 {

@@ -2,3 +2,5 @@
 
 pub mod check;
 pub mod heal;
+pub mod report;
+pub mod serve;

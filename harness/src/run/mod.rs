@@ -122,6 +122,9 @@ pub struct RunArgs {
     /// Print the results as one JSON object on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also write the verdicts as JUnit XML to FILE: a test case per model and per failing key.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// What went wrong before the test could run: bad flags or a broken environment.
@@ -496,12 +499,22 @@ pub fn run(args: RunArgs) -> u8 {
         "nemesis_errors": nemesis_errors,
         "converged": converged,
         "notes": notes,
+        "report": run_dir.join("report.html").display().to_string(),
         "ladder": ladder,
     });
     let _ = std::fs::write(
         run_dir.join("results.json"),
         serde_json::to_vec_pretty(&summary).expect("results serialize"),
     );
+    if let Err(e) = crate::report::write_for_run(&run_dir) {
+        eprintln!("faultline: no report.html: {e}");
+    }
+    if let Some(path) = &args.junit {
+        let xml = crate::report::junit::document(&[crate::report::junit::suite(&ladder)]);
+        if let Err(e) = crate::report::write_atomically(path, xml.as_bytes()) {
+            eprintln!("faultline: no JUnit file: {e}");
+        }
+    }
     if args.json {
         println!("{summary}");
     } else {
@@ -724,6 +737,11 @@ fn print_summary(
         out,
         "stored    {}",
         summary["run_dir"].as_str().unwrap_or("")
+    );
+    let _ = writeln!(
+        out,
+        "report    {}",
+        summary["report"].as_str().unwrap_or("")
     );
     let _ = write!(
         out,

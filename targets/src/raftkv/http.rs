@@ -141,13 +141,32 @@ fn reason(status: u16) -> &'static str {
 }
 
 pub fn write_response(stream: &mut impl Write, r: &Response, keep_alive: bool) -> io::Result<()> {
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+    let mut out = head(
         r.status,
-        reason(r.status),
-        r.body.len()
+        "application/json",
+        r.body.len(),
+        r.location.as_deref(),
+        keep_alive,
+    )
+    .into_bytes();
+    out.extend_from_slice(r.body.as_bytes());
+    stream.write_all(&out)?;
+    stream.flush()
+}
+
+/// A response's status line and headers, up to and including the blank line.
+pub fn head(
+    status: u16,
+    content_type: &str,
+    length: usize,
+    location: Option<&str>,
+    keep_alive: bool,
+) -> String {
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n",
+        reason(status),
     );
-    if let Some(loc) = &r.location {
+    if let Some(loc) = location {
         head.push_str(&format!("Location: {loc}\r\n"));
     }
     head.push_str(if keep_alive {
@@ -155,8 +174,5 @@ pub fn write_response(stream: &mut impl Write, r: &Response, keep_alive: bool) -
     } else {
         "Connection: close\r\n\r\n"
     });
-    let mut out = head.into_bytes();
-    out.extend_from_slice(r.body.as_bytes());
-    stream.write_all(&out)?;
-    stream.flush()
+    head
 }

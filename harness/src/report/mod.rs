@@ -1,0 +1,785 @@
+//! Reports people read: one self-contained `report.html` per run (or per history), and JUnit XML
+//! for CI dashboards ([`junit`]).
+//!
+//! The page is built here from three things: the history (every operation, and the nemesis's
+//! events), the consistency ladder the checker produced for it, and — for a stored run — the
+//! run's `config.json` and `results.json`. The parts a person reads first (summary, ladder,
+//! anomalies with their witnesses) are plain HTML written by this module, so they read without
+//! scripts and in any browser. The parts that need drawing (the timeline of every operation per
+//! process, latency and throughput over time, the nodes' own events, fault intervals shaded
+//! across all of them) are drawn on canvases by `report.js` from the data embedded in the page as
+//! JSON: columns of numbers rather than objects, so 100,000 operations stay a few megabytes and
+//! redraw in milliseconds.
+//!
+//! It is not a checker: it shows what the ladder says and never judges anything itself. It needs
+//! no network: styles, script and data are all inside the one file.
+//!
+//! `faultline run` writes `report.html` into the run directory; `faultline report RUN_DIR`
+//! regenerates it; `faultline check --html OUT FILE` makes one for any history.
+
+pub mod junit;
+
+use checker::consistency::{words, Ladder, Level};
+use checker::history::{Event, EventType, History, Outcome};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+const SCRIPT: &str = include_str!("report.js");
+/// The report's style sheet, shared with `faultline serve`'s pages.
+pub const STYLE: &str = include_str!("report.css");
+
+/// What a report shows besides the history and the ladder.
+pub struct Context {
+    /// The page's heading, e.g. `raftkv run 20261122T160152Z`.
+    pub title: String,
+    /// The model whose verdict is the headline.
+    pub require: Level,
+    /// Labelled facts for the summary table, in order.
+    pub facts: Vec<(String, String)>,
+    /// Remarks worth a reader's attention (faults that could not be applied, and such).
+    pub notes: Vec<String>,
+}
+
+/// The whole page.
+pub fn html(history: &History, ladder: &Ladder, context: &Context) -> String {
+    let ladder_json = serde_json::to_value(ladder).expect("a ladder serializes");
+    page(history, &ladder_json, context)
+}
+
+/// The page for a ladder already serialized (as `results.json` keeps it).
+fn page(history: &History, ladder: &Value, context: &Context) -> String {
+    let data = data(history, ladder, context);
+    // JSON can hold `<` only inside strings, where \u003c means the same; so the data can never
+    // close its script element.
+    let data = data.to_string().replace('<', "\\u003c");
+    let mut out = String::with_capacity(data.len() + SCRIPT.len() + 64 * 1024);
+    let title = esc(&context.title);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} — faultline</title><style>{STYLE}</style></head><body>\n\
+         <header><h1>{title}</h1><p class=\"sub\">faultline {} report · {}</p></header>\n",
+        env!("CARGO_PKG_VERSION"),
+        esc(ladder["source"].as_str().unwrap_or("")),
+    );
+    summary(&mut out, ladder, context);
+    anomalies(&mut out, ladder);
+    out.push_str(
+        "<section id=\"time\"><h2>Over time</h2>\
+         <div id=\"controls\"><button id=\"all\" type=\"button\">whole run</button>\
+         <button id=\"zoom-in\" type=\"button\">zoom in</button>\
+         <button id=\"zoom-out\" type=\"button\">zoom out</button>\
+         <span id=\"window\"></span>\
+         <span class=\"hint\">wheel to zoom, drag to pan, double-click for the whole run; hover an operation for its details</span></div>\
+         <div id=\"legend\"></div>\
+         <canvas id=\"overview\" height=\"36\"></canvas>\
+         <h3>Timeline: one row per process</h3>\
+         <div id=\"timeline-box\"><canvas id=\"timeline\"></canvas></div>\
+         <h3>Latency (log scale, by operation)</h3><canvas id=\"latency\" height=\"240\"></canvas>\
+         <h3>Throughput (completions per second, by outcome)</h3><canvas id=\"throughput\" height=\"160\"></canvas>\
+         <h3>Nodes</h3><canvas id=\"nodes\"></canvas>\
+         <div id=\"tip\" role=\"tooltip\" hidden></div></section>\n",
+    );
+    let _ = write!(
+        out,
+        "<script id=\"data\" type=\"application/json\">{data}</script>\n<script>{SCRIPT}</script>\n</body></html>\n"
+    );
+    out
+}
+
+/// Summary: the headline verdict, the facts, the ladder.
+fn summary(out: &mut String, ladder: &Value, context: &Context) {
+    let require = context.require.name();
+    let level = ladder["levels"]
+        .as_array()
+        .and_then(|ls| ls.iter().find(|l| l["model"] == require));
+    let standing = level
+        .and_then(|l| l["standing"].as_str())
+        .unwrap_or("unknown");
+    let _ = write!(
+        out,
+        "<section id=\"summary\"><h2>Summary</h2>\
+         <p id=\"verdict\" class=\"verdict {standing}\">{require}: <b>{standing}</b></p>"
+    );
+    let strongest: Vec<&str> = ladder["strongest"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let _ = write!(
+        out,
+        "<p id=\"strongest\">Strongest model that holds: <b>{}</b></p>",
+        if strongest.is_empty() {
+            "none".to_string()
+        } else {
+            esc(&strongest.join(", "))
+        }
+    );
+    out.push_str("<table id=\"facts\">");
+    for (label, value) in &context.facts {
+        let _ = write!(
+            out,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            esc(label),
+            esc(value)
+        );
+    }
+    out.push_str("</table>");
+    for note in &context.notes {
+        let _ = write!(out, "<p class=\"note\">{}</p>", esc(note));
+    }
+    out.push_str(
+        "<table id=\"ladder\"><thead><tr><th>model</th><th>standing</th><th>violations</th><th>why</th></tr></thead><tbody>",
+    );
+    for l in ladder["levels"].as_array().into_iter().flatten() {
+        let standing = l["standing"].as_str().unwrap_or("unknown");
+        let _ = write!(
+            out,
+            "<tr class=\"{standing}\"><td>{}</td><td><span class=\"badge {standing}\">{standing}</span></td><td>{}</td><td>{}</td></tr>",
+            esc(l["model"].as_str().unwrap_or("")),
+            l["violations"].as_u64().unwrap_or(0),
+            esc(l["reason"].as_str().unwrap_or("")),
+        );
+    }
+    out.push_str("</tbody></table></section>\n");
+}
+
+/// Anomalies: a card each, its sentence and its witness; the script makes each card a link into
+/// the timeline.
+fn anomalies(out: &mut String, ladder: &Value) {
+    let list = ladder["anomalies"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let timed = ladder["timed"].as_bool().unwrap_or(true);
+    let _ = write!(
+        out,
+        "<section id=\"anomalies\"><h2>Anomalies ({})</h2>",
+        list.len()
+    );
+    if list.is_empty() {
+        out.push_str("<p class=\"none\">None found.</p>");
+    } else {
+        out.push_str(
+            "<p class=\"hint\">Click an anomaly to see its operations on the timeline.</p>",
+        );
+    }
+    for (i, a) in list.iter().enumerate() {
+        let ids: Vec<String> = a["witness"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o["id"].as_u64())
+            .map(|id| id.to_string())
+            .collect();
+        let breaks: Vec<&str> = a["breaks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let kind = a["kind"].as_str().unwrap_or("anomaly").replace('-', " ");
+        let key = a["key"]
+            .as_str()
+            .map(|k| format!(" on {}", esc(k)))
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "<article class=\"anomaly\" id=\"anomaly-{n}\" data-ops=\"{ops}\" tabindex=\"0\">\
+             <h3>{n}. {kind}{key}</h3><p class=\"breaks\">breaks {breaks}</p>\
+             <p class=\"sentence\">{sentence}</p>",
+            n = i + 1,
+            ops = ids.join(" "),
+            kind = esc(&kind),
+            breaks = esc(&breaks.join(", ")),
+            sentence = esc(a["sentence"].as_str().unwrap_or("")),
+        );
+        let witness = a["witness"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let _ = write!(
+            out,
+            "<table class=\"witness\"><caption>witness, {} operation{}{}</caption>\
+             <thead><tr><th>op</th><th>process</th><th>operation</th><th>outcome</th><th>time</th><th>node</th></tr></thead><tbody>",
+            witness.len(),
+            if witness.len() == 1 { "" } else { "s" },
+            if a["minimal"].as_bool() == Some(false) {
+                " (not shrunk to the minimum: the time budget ran out)"
+            } else {
+                ""
+            }
+        );
+        for o in witness {
+            let t = |v: &Value| v.as_u64().map(|t| moment(t, timed));
+            let span = match (t(&o["invoke_time"]), t(&o["complete_time"])) {
+                (Some(a), Some(b)) => format!("{a} – {b}"),
+                (Some(a), None) => format!("{a} – never completed"),
+                _ => String::new(),
+            };
+            let _ = write!(
+                out,
+                "<tr data-op=\"{id}\"><td>#{id}</td><td>p{p}</td><td>{d}</td><td class=\"{outcome}\">{outcome}</td><td>{span}</td><td>{node}</td></tr>",
+                id = o["id"],
+                p = o["process"],
+                d = esc(o["description"].as_str().unwrap_or("")),
+                outcome = esc(o["outcome"].as_str().unwrap_or("")),
+                span = esc(&span),
+                node = esc(o["node"].as_str().unwrap_or("")),
+            );
+        }
+        out.push_str("</tbody></table></article>");
+    }
+    out.push_str("</section>\n");
+}
+
+/// `12.345 s`, or `event 17` for histories without times.
+fn moment(t: u64, timed: bool) -> String {
+    if timed {
+        format!("{:.3} s", t as f64 / 1e9)
+    } else {
+        format!("event {t}")
+    }
+}
+
+/// Escapes text for HTML element content and quoted attributes.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A fault in force from `start` to `end` (µs, or event positions for untimed histories).
+#[derive(Debug, PartialEq)]
+struct Interval {
+    kind: String,
+    start: u64,
+    end: Option<u64>,
+    label: String,
+    nodes: Vec<String>,
+    /// What ended it (`restart n2 (pid 123)`, `heal the network`), when known.
+    ended_by: Option<String>,
+}
+
+/// The faults as intervals, from the nemesis's events: a confirmed `start-KIND` opens one, the
+/// next confirmed `stop` or `heal` closes every open one. Faults that were not applied (their
+/// completion carries an `error`) are left out.
+fn fault_intervals(events: impl Iterator<Item = impl std::borrow::Borrow<Event>>) -> Vec<Interval> {
+    let mut done = Vec::new();
+    let mut open: Vec<Interval> = Vec::new();
+    for ev in events {
+        let ev = ev.borrow();
+        if ev.kind == EventType::Invoke || ev.extra.contains_key("error") {
+            continue;
+        }
+        let label = match &ev.value {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            v => v.to_string(),
+        };
+        if let Some(kind) = ev.f.strip_prefix("start-") {
+            let nodes = ev.extra["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(String::from))
+                .collect();
+            open.push(Interval {
+                kind: kind.to_string(),
+                start: ev.time,
+                end: None,
+                label,
+                nodes,
+                ended_by: None,
+            });
+        } else if ev.f == "stop" || ev.f == "heal" || ev.f.starts_with("stop-") {
+            for mut i in open.drain(..) {
+                i.end = Some(ev.time);
+                i.ended_by = Some(label.clone());
+                done.push(i);
+            }
+        }
+    }
+    done.extend(open);
+    done.sort_by_key(|i| i.start);
+    done
+}
+
+/// What a fault does to the nodes it names, as the nodes lane shows it.
+fn node_state(kind: &str) -> &str {
+    match kind {
+        "kill" => "down",
+        "pause" => "paused",
+        "clock" => "clock skewed",
+        "partition" => "partitioned",
+        other => other,
+    }
+}
+
+/// The embedded data the script draws from.
+fn data(history: &History, ladder: &Value, context: &Context) -> Value {
+    let timed = history.timed;
+    // Microseconds keep the numbers short; untimed histories use event positions as they are.
+    let t = |ns: u64| if timed { ns / 1000 } else { ns };
+    let processes: BTreeSet<u64> = history.ops.iter().map(|o| o.process).collect();
+    let row: BTreeMap<u64, usize> = processes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    let mut fs: Vec<String> = Vec::new();
+    let mut keys: Vec<String> = Vec::new();
+    let mut nodes: BTreeSet<String> = BTreeSet::new();
+    let index_of = |table: &mut Vec<String>, s: &str| {
+        table.iter().position(|x| x == s).unwrap_or_else(|| {
+            table.push(s.to_string());
+            table.len() - 1
+        })
+    };
+    for op in &history.ops {
+        if let Some(n) = &op.node {
+            nodes.insert(n.clone());
+        }
+    }
+    let faults = fault_intervals(history.nemesis_events());
+    for f in &faults {
+        nodes.extend(f.nodes.iter().cloned());
+    }
+    let nodes: Vec<String> = nodes.into_iter().collect();
+    let n = history.ops.len();
+    let (mut p, mut f, mut k, mut t0, mut t1, mut o, mut d, mut nd, mut v, mut fin) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::new(),
+    );
+    let mut errors = Map::new();
+    // Ops index their key in a table; a key-value op without a key gets "".
+    let mut key_slots: std::collections::HashMap<&str, usize> = Default::default();
+    for op in &history.ops {
+        p.push(row[&op.process]);
+        f.push(index_of(&mut fs, &op.f));
+        let key = op.key.as_deref().unwrap_or("");
+        let slot = *key_slots.entry(key).or_insert_with(|| {
+            keys.push(key.to_string());
+            keys.len() - 1
+        });
+        k.push(slot);
+        t0.push(t(op.invoke_time));
+        t1.push(op.complete_time.map_or(-1, |c| t(c) as i64));
+        o.push(match op.outcome {
+            Outcome::Ok => 0,
+            Outcome::Fail => 1,
+            Outcome::Info => 2,
+        });
+        d.push(words::describe(op));
+        nd.push(
+            op.node
+                .as_ref()
+                .and_then(|x| nodes.iter().position(|m| m == x))
+                .map_or(-1, |i| i as i64),
+        );
+        v.push(op.version.map_or(-1, |x| x as i64));
+        if op.phase.as_deref() == Some("final") {
+            fin.push(op.id);
+        }
+        if let Some(e) = &op.error {
+            errors.insert(op.id.to_string(), json!(e));
+        }
+    }
+    let end = history.events.last().map_or(0, |e| t(e.time));
+    let fault_json: Vec<Value> = faults
+        .iter()
+        .map(|i| {
+            json!({
+                "kind": i.kind,
+                "start": t(i.start),
+                "end": t(i.end.unwrap_or(history.events.last().map_or(i.start, |e| e.time))),
+                "label": i.label,
+                "nodes": i.nodes,
+                "ended_by": i.ended_by,
+            })
+        })
+        .collect();
+    let nodes_ref = &nodes;
+    let node_events: Vec<Value> = faults
+        .iter()
+        .flat_map(|i| {
+            i.nodes.iter().filter_map(move |node| {
+                let slot = nodes_ref.iter().position(|m| m == node)?;
+                Some(json!({
+                    "node": slot,
+                    "state": node_state(&i.kind),
+                    "kind": i.kind,
+                    "start": t(i.start),
+                    "end": i.end.map(t),
+                    "ended_by": i.ended_by,
+                }))
+            })
+        })
+        .collect();
+    json!({
+        "title": context.title,
+        "require": context.require,
+        "timed": timed,
+        "end": end,
+        "processes": processes,
+        "fs": fs,
+        "keys": keys,
+        "nodes": nodes,
+        "ops": {"p": p, "f": f, "k": k, "t0": t0, "t1": t1, "o": o, "d": d, "n": nd, "v": v,
+                "final": fin, "errors": errors},
+        "faults": fault_json,
+        "node_events": node_events,
+        "anomalies": ladder["anomalies"].as_array().map(|a| a.iter().map(|x| json!({
+            "kind": x["kind"], "key": x["key"],
+            "ops": x["witness"].as_array().map(|w| w.iter().map(|o| o["id"].clone()).collect::<Vec<_>>()),
+        })).collect::<Vec<_>>()),
+    })
+}
+
+/// A stored run's report, from its directory: the history, `config.json`, and the ladder kept in
+/// `results.json` (or, for a run that never got that far, a fresh check of the history).
+pub fn for_run(run_dir: &Path) -> Result<String, String> {
+    // `store/latest` names the run by its real directory.
+    let run_dir = &run_dir
+        .canonicalize()
+        .unwrap_or_else(|_| run_dir.to_path_buf());
+    let history_path = run_dir.join("history.jsonl");
+    if !history_path.is_file() {
+        return Err(format!(
+            "{} is not a run directory: it has no history.jsonl",
+            run_dir.display()
+        ));
+    }
+    let history = checker::import::read_file(&history_path, checker::import::Format::Jsonl)
+        .map_err(|e| e.to_string())?;
+    let read_json = |name: &str| -> Result<Option<Value>, String> {
+        let path = run_dir.join(name);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| format!("{}: not JSON: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    };
+    let config = read_json("config.json")?.unwrap_or(Value::Null);
+    let results = read_json("results.json")?.unwrap_or(Value::Null);
+    let args = &config["args"];
+    let require: Level = results["require"]
+        .as_str()
+        .or(args["require"].as_str())
+        .unwrap_or("linearizable")
+        .parse()
+        .map_err(|e| format!("{}: require: {e}", run_dir.display()))?;
+    let ladder = match results.get("ladder") {
+        Some(l) if l.is_object() => l.clone(),
+        _ => {
+            let model: checker::ModelKind = args["workload"]
+                .as_str()
+                .unwrap_or("cas-register")
+                .parse()
+                .map_err(|e| format!("{}: workload: {e}", run_dir.display()))?;
+            let ladder = checker::consistency::assess(
+                &history,
+                model,
+                &Level::ALL,
+                &checker::Options {
+                    all_failures: true,
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            serde_json::to_value(&ladder).expect("a ladder serializes")
+        }
+    };
+    let context = run_context(run_dir, &config, &results, require);
+    Ok(page(&history, &ladder, &context))
+}
+
+/// Writes `report.html` into a run directory (whole or not at all) and returns its path.
+pub fn write_for_run(run_dir: &Path) -> Result<PathBuf, String> {
+    let html = for_run(run_dir)?;
+    let run_dir = &run_dir
+        .canonicalize()
+        .unwrap_or_else(|_| run_dir.to_path_buf());
+    let path = run_dir.join("report.html");
+    write_atomically(&path, html.as_bytes())?;
+    Ok(path)
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half a file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("cannot write {}: {e}", path.display())
+        })
+}
+
+/// The summary facts of a stored run.
+fn run_context(run_dir: &Path, config: &Value, results: &Value, require: Level) -> Context {
+    let args = &config["args"];
+    let run_name = run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let test = args["name"].as_str().unwrap_or("run");
+    let mut facts = Vec::new();
+    let mut fact = |label: &str, value: String| {
+        if !value.is_empty() {
+            facts.push((label.to_string(), value));
+        }
+    };
+    fact("started", started(&run_name));
+    fact("target", target_words(config));
+    fact(
+        "load",
+        match (args["concurrency"].as_u64(), args["rate"].as_f64()) {
+            (Some(c), Some(r)) if r > 0.0 => format!(
+                "{c} clients, {r} ops/s, {} keys, {} workload",
+                args["keys"],
+                args["workload"].as_str().unwrap_or("")
+            ),
+            (Some(c), _) => format!("{c} clients as fast as they go, {} keys", args["keys"]),
+            _ => String::new(),
+        },
+    );
+    let faults: Vec<&str> = config["faults"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    fact(
+        "faults",
+        if config.is_null() {
+            String::new()
+        } else if faults.is_empty() {
+            "none".into()
+        } else {
+            let applied = results["faults"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            format!(
+                "{} every {} s via {} (applied: {})",
+                faults.join(", "),
+                args["nemesis_interval"],
+                args["net"].as_str().unwrap_or("?"),
+                if applied.is_empty() {
+                    "none".into()
+                } else {
+                    applied
+                }
+            )
+        },
+    );
+    fact(
+        "seed",
+        config["seed"]
+            .as_u64()
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+    );
+    let main = &results["main_phase"];
+    fact(
+        "duration",
+        results["main_phase_s"]
+            .as_f64()
+            .map(|s| format!("{s:.1} s of load and faults"))
+            .unwrap_or_default(),
+    );
+    fact(
+        "operations",
+        main["ops"]
+            .as_u64()
+            .map(|n| {
+                format!(
+                    "{n} ({:.0}/s): ok {}, fail {}, info {}; {} final reads",
+                    main["throughput"].as_f64().unwrap_or(0.0),
+                    main["ok"],
+                    main["fail"],
+                    main["info"],
+                    results["final_reads"]
+                )
+            })
+            .unwrap_or_default(),
+    );
+    fact(
+        "latency",
+        match (
+            main["latency_ms"]["p50"].as_f64(),
+            main["latency_ms"]["p99"].as_f64(),
+        ) {
+            (Some(a), Some(b)) => format!("p50 {a:.1} ms, p99 {b:.1} ms (ok operations)"),
+            _ => String::new(),
+        },
+    );
+    fact(
+        "interrupted",
+        if results["interrupted"] == true {
+            "yes: the history is partial".into()
+        } else {
+            String::new()
+        },
+    );
+    fact("run directory", run_dir.display().to_string());
+    let mut notes: Vec<String> = config["notes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str().map(String::from))
+        .collect();
+    for e in results["nemesis_errors"].as_array().into_iter().flatten() {
+        notes.push(format!("nemesis: {}", e.as_str().unwrap_or(&e.to_string())));
+    }
+    if results.is_null() {
+        notes.push(
+            "this run has no results.json (it was cut short); the history was checked afresh"
+                .into(),
+        );
+    }
+    Context {
+        title: format!("{test} run {run_name}"),
+        require,
+        facts,
+        notes,
+    }
+}
+
+/// The target in words, from a run's config: `raftkv, 3 nodes (read mode stale, write ack quorum)`.
+pub fn target_words(config: &Value) -> String {
+    let args = &config["args"];
+    if let Some(t) = config["target"]["description"].as_str() {
+        return t.to_string();
+    }
+    match args["nodes"].as_u64() {
+        Some(n) => {
+            let mut s = format!(
+                "raftkv, {n} nodes (read mode {}, write ack {}",
+                args["read_mode"].as_str().unwrap_or("consistent"),
+                args["write_ack"].as_str().unwrap_or("quorum")
+            );
+            if let Some(k) = args["unsafe_knobs"].as_str() {
+                let _ = write!(s, ", unsafe {k}");
+            }
+            s.push(')');
+            s
+        }
+        None => String::new(),
+    }
+}
+
+/// `2026-11-22 16:01:52 UTC` from a run directory named `20261122T160152Z` (or `…Z-2`).
+pub fn started(run_name: &str) -> String {
+    let b = run_name.as_bytes();
+    if b.len() < 16 || b[8] != b'T' || b[15] != b'Z' || !run_name.is_char_boundary(16) {
+        return String::new();
+    }
+    let digits = |r: std::ops::Range<usize>| &run_name[r];
+    format!(
+        "{}-{}-{} {}:{}:{} UTC",
+        digits(0..4),
+        digits(4..6),
+        digits(6..8),
+        digits(9..11),
+        digits(11..13),
+        digits(13..15)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checker::import::{parse_str, Format};
+
+    fn history(lines: &[&str]) -> History {
+        parse_str("t.jsonl", &lines.join("\n"), Format::Jsonl).unwrap()
+    }
+
+    #[test]
+    fn fault_intervals_pair_confirmed_starts_with_the_next_heal() {
+        let h = history(&[
+            r#"{"process":"nemesis","type":"invoke","f":"start-kill","value":"kill n2","time":10}"#,
+            r#"{"process":"nemesis","type":"info","f":"start-kill","value":"kill n2","nodes":["n2"],"time":20}"#,
+            r#"{"process":"nemesis","type":"invoke","f":"stop","value":"heal","time":30}"#,
+            r#"{"process":"nemesis","type":"info","f":"stop","value":"restart n2","nodes":["n2"],"time":40}"#,
+            r#"{"process":"nemesis","type":"info","f":"start-pause","value":"not applied","error":"no such node","time":50}"#,
+            r#"{"process":"nemesis","type":"info","f":"start-partition","value":"halves","nodes":["n1","n3"],"time":60}"#,
+        ]);
+        let got = fault_intervals(h.nemesis_events());
+        assert_eq!(got.len(), 2, "the unapplied pause is no interval: {got:?}");
+        assert_eq!(
+            got[0],
+            Interval {
+                kind: "kill".into(),
+                start: 20,
+                end: Some(40),
+                label: "kill n2".into(),
+                nodes: vec!["n2".into()],
+                ended_by: Some("restart n2".into()),
+            }
+        );
+        assert_eq!((got[1].kind.as_str(), got[1].end), ("partition", None));
+    }
+
+    #[test]
+    fn nothing_from_the_history_can_break_out_of_the_page() {
+        let h = history(&[
+            r#"{"process":0,"type":"invoke","f":"write","key":"</script><script>alert(1)</script>","value":"<b>&","time":1}"#,
+            r#"{"process":0,"type":"ok","f":"write","key":"</script><script>alert(1)</script>","value":"<b>&","time":2}"#,
+        ]);
+        let ladder = checker::consistency::assess(
+            &h,
+            checker::ModelKind::Register,
+            &Level::ALL,
+            &Default::default(),
+        )
+        .unwrap();
+        let page = html(
+            &h,
+            &ladder,
+            &Context {
+                title: "<i>t</i>".into(),
+                require: Level::Linearizable,
+                facts: vec![("a<".into(), "\"b\"".into())],
+                notes: vec![],
+            },
+        );
+        assert!(!page.contains("<script><script>"));
+        assert_eq!(
+            page.matches("<script").count(),
+            2,
+            "only the data and the code"
+        );
+        assert_eq!(page.matches("</script>").count(), 2);
+        assert!(page.contains("&lt;i&gt;t&lt;/i&gt;"));
+        assert!(page.contains("<th>a&lt;</th><td>&quot;b&quot;</td>"));
+    }
+
+    #[test]
+    fn run_names_read_as_dates() {
+        assert_eq!(started("20261122T160152Z"), "2026-11-22 16:01:52 UTC");
+        assert_eq!(started("20261122T160152Z-2"), "2026-11-22 16:01:52 UTC");
+        assert_eq!(started("latest"), "");
+    }
+}
