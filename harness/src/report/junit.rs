@@ -133,6 +133,8 @@ mod tests {
                 r#"{"process":0,"type":"ok","f":"write","key":"x","value":2,"time":4}"#,
                 r#"{"process":1,"type":"invoke","f":"read","key":"x","value":null,"time":5}"#,
                 r#"{"process":1,"type":"ok","f":"read","key":"x","value":1,"time":6}"#,
+                r#"{"process":0,"type":"invoke","f":"read","key":"x","value":null,"time":7}"#,
+                r#"{"process":0,"type":"ok","f":"read","key":"x","value":2,"time":8}"#,
             ]
             .join("\n"),
             Format::Jsonl,

@@ -277,7 +277,7 @@ fn fault_intervals(events: impl Iterator<Item = impl std::borrow::Borrow<Event>>
     let mut open: Vec<Interval> = Vec::new();
     for ev in events {
         let ev = ev.borrow();
-        if ev.kind == EventType::Invoke || ev.extra.contains_key("error") {
+        if ev.kind == EventType::Invoke || ev.error.is_some() {
             continue;
         }
         let label = match &ev.value {
@@ -286,8 +286,10 @@ fn fault_intervals(events: impl Iterator<Item = impl std::borrow::Borrow<Event>>
             v => v.to_string(),
         };
         if let Some(kind) = ev.f.strip_prefix("start-") {
-            let nodes = ev.extra["nodes"]
-                .as_array()
+            let nodes = ev
+                .extra
+                .get("nodes")
+                .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
                 .filter_map(|n| n.as_str().map(String::from))
