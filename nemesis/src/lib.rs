@@ -66,15 +66,20 @@ pub trait Cluster {
     fn wall_clock_ms(&self, node: usize) -> Option<f64>;
 }
 
-/// The network after [`Nemesis::close`].
-struct Closed;
+/// A network that cannot be cut: the one left after [`Nemesis::close`], or that of a target
+/// whose nodes faultline does not place in namespaces of its own.
+pub struct Uncut {
+    pub mechanism: &'static str,
+    /// Why not, for the error a partition gets.
+    pub why: &'static str,
+}
 
-impl Net for Closed {
+impl Net for Uncut {
     fn mechanism(&self) -> &'static str {
-        "closed"
+        self.mechanism
     }
     fn partition(&mut self, _: &Grudge) -> std::io::Result<()> {
-        Err(std::io::Error::other("the network mechanism is torn down"))
+        Err(std::io::Error::other(self.why))
     }
     fn heal(&mut self) -> std::io::Result<()> {
         Ok(())
@@ -132,7 +137,10 @@ impl Nemesis {
     /// when the nemesis is dropped. Further partitions fail.
     pub fn close(&mut self) {
         self.active = None;
-        self.net = Box::new(Closed);
+        self.net = Box::new(Uncut {
+            mechanism: "closed",
+            why: "the network mechanism is torn down",
+        });
     }
 
     fn resolve(&mut self, who: Who, cluster: &dyn Cluster) -> (usize, &'static str) {

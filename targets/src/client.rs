@@ -62,21 +62,27 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Reply, ClientError> {
-        let result = self.try_request(method, path, body);
+        let body = body.map(|b| b.to_string());
+        self.request_text(method, path, body.as_deref())
+    }
+
+    /// As [`Client::request`], with the body as text (a filled-in template). A reply body that is
+    /// not JSON comes back as a JSON string.
+    pub fn request_text(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<Reply, ClientError> {
+        let result = self.try_request(method, path, body.unwrap_or_default());
         if result.is_err() {
             self.conn = None;
         }
         result
     }
 
-    fn try_request(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Reply, ClientError> {
+    fn try_request(&mut self, method: &str, path: &str, body: &str) -> Result<Reply, ClientError> {
         let addr = self.addr.clone();
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
         let conn = self.connect()?;
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
@@ -131,7 +137,7 @@ impl Client {
             Value::Null
         } else {
             serde_json::from_slice(&buf)
-                .map_err(|e| ClientError::Malformed(addr.clone(), e.to_string()))?
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&buf).into_owned()))
         };
         Ok(Reply {
             status,

@@ -1,8 +1,9 @@
 //! # faultline's targets
 //!
-//! The systems faultline tests, and the code that launches or talks to them. Today that is
-//! [`raftkv`], the bundled reference Raft key-value store (binary `raftkv`); drivers for any HTTP
-//! key-value service and for etcd come with later work.
+//! The systems faultline tests, and the code that launches or talks to them: [`raftkv`], the
+//! bundled reference Raft key-value store (binary `raftkv`); any HTTP key-value service
+//! [`described`] in a TOML file, whose nodes [`launched`] starts, signals and probes; and
+//! [`etcd`], a local etcd cluster described the same way.
 //!
 //! This crate is not the checker and not the harness: it knows nothing of histories or faults.
 //! Run the store with `cargo run --release --bin raftkv -- --help`; test it with
@@ -11,4 +12,7 @@
 
 pub mod base64;
 pub mod client;
+pub mod described;
+pub mod etcd;
+pub mod launched;
 pub mod raftkv;

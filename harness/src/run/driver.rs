@@ -1,4 +1,5 @@
-//! The client side of raftkv's HTTP API: performs one operation and says how it ended, in the
+//! The client side of a target's HTTP API — raftkv's own, or any service's as its description
+//! says ([`targets::described`]): performs one operation and says how it ended, in the
 //! history's terms. The rules that keep a history honest live here:
 //! - `ok` only for an answer that says the operation took effect (or, for a read, what it saw);
 //! - `fail` only when it certainly did not: refused before being proposed (a redirect, no
@@ -13,8 +14,10 @@ use super::workload::Op;
 use checker::Outcome;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use targets::client::{Client, ClientError};
+use targets::described::{self, Answer, Described};
 
 /// How an operation ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,16 +65,49 @@ impl Completion {
     }
 }
 
+/// Which API the nodes speak.
+#[derive(Clone)]
+pub enum Api {
+    Raftkv,
+    Described(Arc<Described>),
+}
+
+/// Everything a client needs to make its own [`Driver`].
+#[derive(Clone)]
+pub struct Endpoints {
+    pub api: Api,
+    /// Each node's `host:port`, in node order.
+    pub addrs: Vec<String>,
+    /// Each node's name and URL path prefix, in node order.
+    pub names: Vec<String>,
+    pub prefixes: Vec<String>,
+}
+
+impl Endpoints {
+    pub fn driver(&self, timeout: Duration) -> Driver {
+        let mut d = Driver::new(&self.addrs, timeout);
+        d.api = self.api.clone();
+        for (i, a) in self.addrs.iter().enumerate() {
+            d.names.insert(a.clone(), self.names[i].clone());
+            d.prefixes.insert(a.clone(), self.prefixes[i].clone());
+        }
+        d
+    }
+}
+
 /// One client's connections to every node.
 pub struct Driver {
     /// Client address → node name.
     names: HashMap<String, String>,
+    /// Client address → URL path prefix (described targets).
+    prefixes: HashMap<String, String>,
     clients: HashMap<String, Client>,
     timeout: Duration,
+    api: Api,
 }
 
 impl Driver {
-    /// `nodes` are the client addresses, in node order.
+    /// A raftkv driver; `nodes` are the client addresses, in node order.
     pub fn new(nodes: &[String], timeout: Duration) -> Driver {
         Driver {
             names: nodes
@@ -79,9 +115,98 @@ impl Driver {
                 .enumerate()
                 .map(|(i, a)| (a.clone(), format!("n{}", i + 1)))
                 .collect(),
+            prefixes: HashMap::new(),
             clients: HashMap::new(),
             timeout,
+            api: Api::Raftkv,
         }
+    }
+
+    fn client(&mut self, addr: &str) -> &mut Client {
+        let timeout = self.timeout;
+        self.clients
+            .entry(addr.to_string())
+            .or_insert_with(|| Client::new(addr, timeout))
+    }
+
+    /// Performs `op` (or, with `final_read`, reads a node's own copy) as a description says.
+    fn perform_described(
+        &mut self,
+        d: &Described,
+        op: &Op,
+        addr: &str,
+        final_read: bool,
+    ) -> Completion {
+        let values: (Value, Value) = match op {
+            Op::Read { .. } => (Value::Null, Value::Null),
+            Op::Write { value, .. } => (json!(value), Value::Null),
+            Op::Cas { from, to, .. } => (json!(from), json!(to)),
+        };
+        let dop = match op {
+            Op::Read { key } => described::Op::Read { key },
+            Op::Write { key, .. } => described::Op::Write {
+                key,
+                value: &values.0,
+            },
+            Op::Cas { key, .. } => described::Op::Cas {
+                key,
+                from: &values.0,
+                to: &values.1,
+            },
+        };
+        let request = if final_read {
+            d.prepare_final_read(op.key())
+        } else {
+            d.prepare(dop)
+        };
+        let unknown = if matches!(op, Op::Read { .. }) {
+            Outcome::Fail
+        } else {
+            Outcome::Info
+        };
+        let mut addr = addr.to_string();
+        for _hop in 0..4 {
+            let node = self.names.get(&addr).cloned();
+            let path = format!(
+                "{}{}",
+                self.prefixes.get(&addr).map_or("", String::as_str),
+                request.path
+            );
+            let reply = match self.client(&addr).request_text(
+                &request.method,
+                &path,
+                request.body.as_deref(),
+            ) {
+                Ok(r) => r,
+                // Never connected: nothing was sent.
+                Err(e @ ClientError::Connect(..)) => {
+                    return Completion::unavailable(node, Outcome::Fail, e.to_string())
+                }
+                Err(e) => return Completion::unavailable(node, unknown, e.to_string()),
+            };
+            return match d.interpret(
+                dop,
+                final_read,
+                reply.status,
+                &reply.body,
+                reply.location.as_deref(),
+            ) {
+                Answer::Ok { value, version } => {
+                    Completion::answered(node, Outcome::Ok, value, version)
+                }
+                Answer::Mismatch => Completion {
+                    error: Some("cas mismatch".into()),
+                    ..Completion::answered(node, Outcome::Fail, Value::Null, None)
+                },
+                Answer::Refused(e) => Completion::unavailable(node, Outcome::Fail, e),
+                Answer::Unknown(e) => Completion::unavailable(node, unknown, e),
+                Answer::Elsewhere(next) => {
+                    addr = next;
+                    continue;
+                }
+            };
+        }
+        Completion::unavailable(None, Outcome::Fail, "too many redirects".into())
     }
 
     fn request(
@@ -91,15 +216,15 @@ impl Driver {
         path: &str,
         body: Option<&Value>,
     ) -> Result<targets::client::Reply, ClientError> {
-        let timeout = self.timeout;
-        self.clients
-            .entry(addr.to_string())
-            .or_insert_with(|| Client::new(addr, timeout))
-            .request(method, path, body)
+        self.client(addr).request(method, path, body)
     }
 
     /// Performs `op`, starting at the node with client address `addr`.
     pub fn perform(&mut self, op: &Op, addr: &str) -> Completion {
+        if let Api::Described(d) = &self.api {
+            let d = d.clone();
+            return self.perform_described(&d, op, addr, false);
+        }
         let (method, path, body) = match op {
             Op::Read { key } => ("GET", format!("/kv/{key}"), None),
             Op::Write { key, value } => {
@@ -178,6 +303,13 @@ impl Driver {
 
     /// Reads `key` from the node at `addr`'s own state (`?local`), for the final reads.
     pub fn read_local(&mut self, key: &str, addr: &str) -> Completion {
+        if let Api::Described(d) = &self.api {
+            let d = d.clone();
+            let op = Op::Read {
+                key: key.to_string(),
+            };
+            return self.perform_described(&d, &op, addr, true);
+        }
         let node = self.names.get(addr).cloned();
         match self.request(addr, "GET", &format!("/kv/{key}?local"), None) {
             Ok(r) if r.status == 200 => {

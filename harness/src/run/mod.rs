@@ -1,4 +1,5 @@
-//! `faultline run`: one test of the bundled raftkv cluster, start to verdict.
+//! `faultline run`: one test of a cluster — the bundled raftkv (default), a service described in
+//! a file (`--target http:FILE`) or a local etcd (`--target etcd`) — start to verdict.
 //!
 //! Data flows one way: the [`workload`] generator hands operations to clients, the [`driver`]
 //! performs them against the nodes, the [`recorder`] streams every invocation and completion to
@@ -22,7 +23,6 @@ use checker::generate::Rng;
 use checker::Outcome;
 use clap::Args;
 use clap::ValueEnum;
-use driver::Driver;
 use nemesis::schedule::{self, Action};
 use nemesis::FaultKind;
 use recorder::Recorder;
@@ -33,7 +33,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use supervisor::{NetKind, Setup, Supervisor};
+use supervisor::{NetKind, Setup, Supervisor, System};
 use workload::{Generator, Workload};
 
 /// Exit code when the run was interrupted (as shells report SIGINT).
@@ -41,7 +41,16 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Args, Debug, serde::Serialize)]
 pub struct RunArgs {
-    /// Number of raftkv nodes.
+    /// The system to test: raftkv (the bundled cluster), etcd (a local etcd 3.4 cluster from
+    /// Debian's etcd-server), or http:FILE (any HTTP key-value service described in a TOML file;
+    /// see examples/targets/).
+    #[arg(long, default_value = "raftkv", value_name = "TARGET")]
+    pub target: String,
+    /// With --target etcd: linearizable reads (etcd's default), or serializable ones, served
+    /// from the contacted member's own state (may be stale).
+    #[arg(long, default_value = "linearizable", value_parser = ["linearizable", "serializable"])]
+    pub etcd_read: String,
+    /// Number of nodes (raftkv, etcd; an http target has the nodes its file lists).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
     pub nodes: u64,
     /// Seconds of load and faults (the main phase).
@@ -108,12 +117,16 @@ pub struct RunArgs {
     /// raftkv unsafe knobs, comma-separated: no-fsync, no-election-restriction, commit-old-term.
     #[arg(long = "unsafe", value_name = "KNOBS")]
     pub unsafe_knobs: Option<String>,
+    /// Keep every client on its own node even when that node cannot serve (as Jepsen's clients
+    /// are bound to theirs); by default a client moves to the next node.
+    #[arg(long)]
+    pub sticky_clients: bool,
     /// Client timeout per request, in milliseconds (nodes give up at two thirds of it).
     #[arg(long, default_value_t = 1500, value_name = "MS", value_parser = clap::value_parser!(u64).range(50..=60_000))]
     pub timeout_ms: u64,
-    /// Test name: the store's subdirectory.
-    #[arg(long, default_value = "raftkv")]
-    pub name: String,
+    /// Test name: the store's subdirectory (default: the target's name).
+    #[arg(long)]
+    pub name: Option<String>,
     /// The consistency model whose verdict decides the exit code (0 holds, 1 violated,
     /// 2 unknown): linearizable, sequential, pram, monotonic-reads, monotonic-writes,
     /// read-your-writes, writes-follow-reads or eventual. Every model is checked and reported.
@@ -150,6 +163,146 @@ fn parse_faults(text: &str) -> Result<Vec<FaultKind>, String> {
     Ok(kinds)
 }
 
+/// The system under test, as `--target` chose it.
+struct Target {
+    /// `raftkv`, `etcd` or `http`.
+    kind: &'static str,
+    /// For people: `raftkv, 3 nodes`, `etcd 3.4.23, 3 members (serializable reads)`.
+    description: String,
+    /// The description file of an http target.
+    file: Option<String>,
+    /// The store's default subdirectory.
+    test_name: String,
+    system: System,
+}
+
+/// Reads `--target`, and fits the run to what the target allows: a described service's nodes
+/// count, the network mechanism its partitions need, and the faults its description makes
+/// possible (the others are dropped, each with a note saying why).
+fn choose_target(
+    args: &mut RunArgs,
+    kinds: &mut Vec<FaultKind>,
+    notes: &mut Vec<String>,
+) -> Result<Target, String> {
+    let drop_fault =
+        |kinds: &mut Vec<FaultKind>, notes: &mut Vec<String>, kind: FaultKind, why: &str| {
+            if kinds.contains(&kind) {
+                kinds.retain(|k| *k != kind);
+                notes.push(format!(
+                    "{} faults unavailable: {why}; running without them",
+                    kind.name()
+                ));
+            }
+        };
+    match args.target.as_str() {
+        "raftkv" => Ok(Target {
+            kind: "raftkv",
+            description: format!("{} raftkv nodes", args.nodes),
+            file: None,
+            test_name: "raftkv".into(),
+            system: System::Raftkv {
+                node_flags: node_flags(args),
+            },
+        }),
+        "etcd" => {
+            let etcd = targets::etcd::binary()?;
+            if kinds.contains(&FaultKind::Partition) && args.net == NetKind::Proxy {
+                // etcd's peers dial each other at the addresses they advertise: no per-link
+                // proxy can sit between them, but namespaces can.
+                args.net = NetKind::Netns;
+                notes.push("etcd partitions need network namespaces: using --net netns".into());
+            }
+            let ports: Vec<targets::etcd::Ports> = match args.net {
+                NetKind::Netns => vec![
+                    targets::etcd::Ports {
+                        client: 2379,
+                        peer: 2380
+                    };
+                    args.nodes as usize
+                ],
+                NetKind::Proxy => (0..args.nodes)
+                    .map(|_| -> Result<_, String> {
+                        let port = || {
+                            targets::raftkv::cluster::free_port().map_err(|e| format!("ports: {e}"))
+                        };
+                        Ok(targets::etcd::Ports {
+                            client: port()?,
+                            peer: port()?,
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            };
+            let read = match args.etcd_read.as_str() {
+                "serializable" => targets::etcd::ReadMode::Serializable,
+                _ => targets::etcd::ReadMode::Linearizable,
+            };
+            let desc = targets::etcd::described(&etcd, &ports, read);
+            drop_fault(
+                kinds,
+                notes,
+                FaultKind::Clock,
+                "etcd reports no wall clock to confirm a skew against",
+            );
+            Ok(Target {
+                kind: "etcd",
+                description: desc.name.clone(),
+                file: None,
+                test_name: "etcd".into(),
+                system: System::Described(Box::new(desc)),
+            })
+        }
+        other => {
+            let Some(file) = other.strip_prefix("http:") else {
+                return Err(format!(
+                    "--target {other:?}: expected raftkv, etcd or http:FILE"
+                ));
+            };
+            let desc = targets::described::Described::load(std::path::Path::new(file))
+                .map_err(|e| format!("--target: {e}"))?;
+            args.nodes = desc.nodes.len() as u64;
+            let launches = desc.launches();
+            if !launches {
+                drop_fault(kinds, notes, FaultKind::Partition, "the target file gives no start command for every node, so faultline cannot place its nodes in namespaces");
+                drop_fault(kinds, notes, FaultKind::Kill, "the target file gives no start command for every node, so a killed node could not be restarted");
+                drop_fault(kinds, notes, FaultKind::Clock, "the target file gives no start command for every node, so faultline cannot start them under libfaketime");
+            } else if args.net == NetKind::Proxy {
+                drop_fault(kinds, notes, FaultKind::Partition, "an http target's nodes talk to each other directly; run with --net netns to partition them");
+            }
+            if desc.clock.is_none() {
+                drop_fault(
+                    kinds,
+                    notes,
+                    FaultKind::Clock,
+                    "the target file has no [clock] probe to confirm a skew against",
+                );
+            }
+            if !desc
+                .nodes
+                .iter()
+                .all(|n| n.start.is_some() || n.pid.is_some())
+            {
+                drop_fault(
+                    kinds,
+                    notes,
+                    FaultKind::Pause,
+                    "the target file gives neither a start nor a pid command for every node",
+                );
+            }
+            let stem = std::path::Path::new(file)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "http".into());
+            Ok(Target {
+                kind: "http",
+                description: format!("{} ({} nodes, {file})", desc.name, desc.nodes.len()),
+                file: Some(file.to_string()),
+                test_name: format!("http-{stem}"),
+                system: System::Described(Box::new(desc)),
+            })
+        }
+    }
+}
+
 fn positive(name: &str, v: f64, zero_ok: bool) -> Result<(), String> {
     if v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0)) {
         Ok(())
@@ -181,11 +334,18 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(k) => k,
         Err(e) => return usage(e),
     };
-    if args.name.is_empty() || args.name.contains('/') || args.name.starts_with('.') {
-        return usage(format!(
-            "--name {:?} must be a plain directory name",
-            args.name
-        ));
+    let mut args = args;
+    let mut notes = Vec::new();
+    let target = match choose_target(&mut args, &mut kinds, &mut notes) {
+        Ok(t) => t,
+        Err(e) => return usage(e),
+    };
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| target.test_name.clone());
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        return usage(format!("--name {name:?} must be a plain directory name"));
     }
     if let Some(knobs) = &args.unsafe_knobs {
         for k in knobs.split(',').filter(|k| !k.is_empty()) {
@@ -210,7 +370,6 @@ pub fn run(args: RunArgs) -> u8 {
     if shapes.is_empty() {
         return usage("--shapes: name at least one partition shape");
     }
-    let mut notes = Vec::new();
     let faketime = if kinds.contains(&FaultKind::Clock) {
         let lib = nemesis::clock::find_libfaketime();
         if lib.is_none() {
@@ -237,7 +396,7 @@ pub fn run(args: RunArgs) -> u8 {
     }
     signals::install();
 
-    let run_dir = match store::new_run_dir(&args.store, &args.name) {
+    let run_dir = match store::new_run_dir(&args.store, &name) {
         Ok(d) => d,
         Err(e) => {
             return usage(format!(
@@ -259,6 +418,11 @@ pub fn run(args: RunArgs) -> u8 {
     let node_flags = node_flags(&args);
     let config = json!({
         "args": &args,
+        "target": {
+            "kind": target.kind,
+            "description": target.description,
+            "file": target.file,
+        },
         "seed": seed,
         "faults": kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
         "schedule": &steps,
@@ -277,12 +441,23 @@ pub fn run(args: RunArgs) -> u8 {
         return usage(format!("cannot write {}: {e}", run_dir.display()));
     }
     eprintln!(
-        "faultline: {} raftkv nodes, {} s, {} clients, seed {seed}, faults {} via {}; storing in {}",
-        n,
+        "faultline: {}, {} s, {} clients, seed {seed}, faults {} via {}; storing in {}",
+        target.description,
         args.time_limit,
         args.concurrency,
-        if kinds.is_empty() { "none".to_string() } else { kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(",") },
-        args.net.to_possible_value().expect("no skipped values").get_name(),
+        if kinds.is_empty() {
+            "none".to_string()
+        } else {
+            kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
+        },
+        match (&target.system, args.net) {
+            (System::Described(_), NetKind::Proxy) => "loopback".to_string(),
+            (_, net) => net
+                .to_possible_value()
+                .expect("no skipped values")
+                .get_name()
+                .to_string(),
+        },
         run_dir.display()
     );
 
@@ -291,7 +466,7 @@ pub fn run(args: RunArgs) -> u8 {
         nodes: n,
         net: args.net,
         run_dir: &run_dir,
-        node_flags,
+        system: target.system,
         faketime,
         seed,
         latency: Duration::from_millis(args.net_latency),
@@ -300,13 +475,13 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return usage(format!("setup failed: {e}")),
     };
-    if !sup.wait_for_leader(Duration::from_secs(20)) {
+    if let Err(e) = sup.wait_ready(Duration::from_secs(20)) {
         let logs = (0..n)
             .map(|i| sup.log_path(i).display().to_string())
             .collect::<Vec<_>>();
         drop(sup);
         return usage(format!(
-            "the cluster elected no leader within 20 s; see the node logs: {}",
+            "the cluster was not ready within 20 s ({e}); see the node logs: {}",
             logs.join(", ")
         ));
     }
@@ -322,7 +497,7 @@ pub fn run(args: RunArgs) -> u8 {
     // Main phase: clients in threads, the nemesis on this thread.
     // Scoped threads borrow these; `stop` ends the clients and the progress line.
     let generator = Generator::new(args.workload, args.keys as usize, args.ops_per_key);
-    let addrs = sup.nodes.client_addrs();
+    let endpoints = sup.nodes.endpoints();
     let stop = AtomicBool::new(false);
     let fault_now = Mutex::new(String::from("none"));
     let mut fault_counts: BTreeMap<&'static str, u64> = BTreeMap::new();
@@ -331,7 +506,7 @@ pub fn run(args: RunArgs) -> u8 {
     let main_started = Instant::now();
     let interrupted = std::thread::scope(|scope| {
         for w in 0..args.concurrency {
-            let (g, rec, stop, addrs) = (&generator, &recorder, &stop, &addrs);
+            let (g, rec, stop, endpoints) = (&generator, &recorder, &stop, &endpoints);
             let rng = rng.fork();
             let interval = (args.rate > 0.0)
                 .then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate));
@@ -342,10 +517,11 @@ pub fn run(args: RunArgs) -> u8 {
                     g,
                     rec,
                     stop,
-                    addrs,
+                    endpoints,
                     rng,
                     interval,
                     client_timeout,
+                    args.sticky_clients,
                 )
             });
         }
@@ -456,7 +632,7 @@ pub fn run(args: RunArgs) -> u8 {
         final_reads(
             &recorder,
             &generator.keys_used(),
-            &addrs,
+            &endpoints,
             args.concurrency,
             client_timeout,
         );
@@ -592,12 +768,14 @@ fn client_loop(
     generator: &Generator,
     recorder: &Recorder,
     stop: &AtomicBool,
-    addrs: &[String],
+    endpoints: &driver::Endpoints,
     mut rng: Rng,
     interval: Option<Duration>,
     timeout: Duration,
+    sticky: bool,
 ) {
-    let mut driver = Driver::new(addrs, timeout);
+    let addrs = &endpoints.addrs;
+    let mut driver = endpoints.driver(timeout);
     let mut process = worker;
     let mut home = worker as usize % addrs.len();
     // Spread the clients' first operations over one interval.
@@ -622,22 +800,25 @@ fn client_loop(
         }
         // A node that could not serve (unreachable, no leader known, unsure of the outcome)
         // sends this client to the next node; a cas that simply did not match does not.
-        if c.unavailable {
+        if c.unavailable && !sticky {
             home = (home + 1) % addrs.len();
         }
     }
 }
 
-/// Waits `quiet`, then until every node reports the same applied index twice in a row (at most
-/// ten more seconds). True if they converged.
+/// Waits `quiet`, then until every raftkv node reports the same applied index twice in a row
+/// (at most ten more seconds). True if they converged. Other systems have no applied index to
+/// compare: after the quiet spell they get up to ten seconds to have a leader, when the target
+/// says how to ask.
 fn recover(sup: &Supervisor, quiet: Duration) -> bool {
     std::thread::sleep(quiet);
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut last = None;
     while Instant::now() < deadline && !signals::interrupted() {
-        let applied: Vec<Option<u64>> = sup
-            .nodes
-            .statuses()
+        let Some(statuses) = sup.nodes.statuses() else {
+            return sup.wait_ready(deadline - Instant::now()).is_ok();
+        };
+        let applied: Vec<Option<u64>> = statuses
             .iter()
             .map(|s| s.as_ref().and_then(|s| s["applied_index"].as_u64()))
             .collect();
@@ -655,12 +836,12 @@ fn recover(sup: &Supervisor, quiet: Duration) -> bool {
 fn final_reads(
     recorder: &Recorder,
     keys: &[String],
-    addrs: &[String],
+    endpoints: &driver::Endpoints,
     workers: u64,
     timeout: Duration,
 ) {
-    let mut driver = Driver::new(addrs, timeout);
-    for (i, addr) in addrs.iter().enumerate() {
+    let mut driver = endpoints.driver(timeout);
+    for (i, addr) in endpoints.addrs.iter().enumerate() {
         // Fresh process ids, clear of any the clients used.
         let process = 1_000_000_000 + workers * 1000 + i as u64;
         for key in keys {

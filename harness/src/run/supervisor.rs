@@ -8,12 +8,14 @@ use nemesis::cleanup::Leftovers;
 use nemesis::clock::Clocks;
 use nemesis::netns::NamespaceNet;
 use nemesis::proxy::ProxyNet;
-use nemesis::{Cluster, Nemesis, Net};
+use nemesis::{Cluster, Nemesis, Net, Uncut};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use targets::described::Described;
+use targets::launched::{LaunchedNodes, Placement};
 use targets::raftkv::cluster::{free_port, ClusterSpec, LocalCluster, NodeSpec};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -25,13 +27,20 @@ pub enum NetKind {
     Netns,
 }
 
+/// Which system to launch.
+pub enum System {
+    /// The bundled raftkv, with these flags for every node.
+    Raftkv { node_flags: Vec<String> },
+    /// A described service (an http target file, or etcd): its nodes' own commands.
+    Described(Box<Described>),
+}
+
 /// What to launch.
 pub struct Setup<'a> {
     pub nodes: usize,
     pub net: NetKind,
     pub run_dir: &'a Path,
-    /// Flags for every raftkv node.
-    pub node_flags: Vec<String>,
+    pub system: System,
     /// libfaketime, when clock faults are wanted and available.
     pub faketime: Option<PathBuf>,
     pub seed: u64,
@@ -40,9 +49,15 @@ pub struct Setup<'a> {
     pub loss: f64,
 }
 
+/// The running nodes, of whichever system.
+pub enum Fleet {
+    Raftkv(LocalCluster),
+    Described(Box<LaunchedNodes>),
+}
+
 /// The nodes as the nemesis sees them.
 pub struct Nodes {
-    cluster: LocalCluster,
+    cluster: Fleet,
     clocks: Option<Arc<Clocks>>,
     leftovers: Leftovers,
     state_path: PathBuf,
@@ -61,64 +76,107 @@ impl Nodes {
     }
 
     fn record_pid(&mut self, node: usize) {
-        let pid = self.cluster.pid(node);
+        let pid = self.pid(node);
         self.leftovers.set_process(node, pid);
         self.save();
     }
 
+    /// Each node's `host:port`, in node order.
     pub fn client_addrs(&self) -> Vec<String> {
-        self.cluster
-            .nodes
-            .iter()
-            .map(|n| n.client_addr.clone())
-            .collect()
+        match &self.cluster {
+            Fleet::Raftkv(c) => c.nodes.iter().map(|n| n.client_addr.clone()).collect(),
+            Fleet::Described(d) => d.nodes.iter().map(|n| n.base.addr.clone()).collect(),
+        }
     }
 
-    /// Every running node's `/status`, in node order (None for a node that did not answer).
-    pub fn statuses(&self) -> Vec<Option<serde_json::Value>> {
-        (0..self.size()).map(|i| self.cluster.status(i)).collect()
+    /// How clients reach the nodes.
+    pub fn endpoints(&self) -> super::driver::Endpoints {
+        let addrs = self.client_addrs();
+        match &self.cluster {
+            Fleet::Raftkv(_) => super::driver::Endpoints {
+                api: super::driver::Api::Raftkv,
+                names: (1..=addrs.len()).map(|i| format!("n{i}")).collect(),
+                prefixes: vec![String::new(); addrs.len()],
+                addrs,
+            },
+            Fleet::Described(d) => super::driver::Endpoints {
+                api: super::driver::Api::Described(Arc::new(d.desc.clone())),
+                names: d.nodes.iter().map(|n| n.name.clone()).collect(),
+                prefixes: d.nodes.iter().map(|n| n.base.prefix.clone()).collect(),
+                addrs,
+            },
+        }
+    }
+
+    /// Every running raftkv node's `/status`, in node order (None for a node that did not
+    /// answer); nothing for other systems, which have no common status to read.
+    pub fn statuses(&self) -> Option<Vec<Option<serde_json::Value>>> {
+        match &self.cluster {
+            Fleet::Raftkv(c) => Some((0..self.size()).map(|i| c.status(i)).collect()),
+            Fleet::Described(_) => None,
+        }
     }
 }
 
 impl Cluster for Nodes {
     fn size(&self) -> usize {
-        self.cluster.nodes.len()
+        match &self.cluster {
+            Fleet::Raftkv(c) => c.nodes.len(),
+            Fleet::Described(d) => d.len(),
+        }
     }
 
     fn pid(&self, node: usize) -> Option<u32> {
-        self.cluster.pid(node)
+        match &self.cluster {
+            Fleet::Raftkv(c) => c.pid(node),
+            Fleet::Described(d) => d.pid(node),
+        }
     }
 
     fn kill(&mut self, node: usize) -> std::io::Result<()> {
-        self.cluster.kill(node);
+        match &mut self.cluster {
+            Fleet::Raftkv(c) => c.kill(node),
+            Fleet::Described(d) => d.kill(node),
+        }
         self.record_pid(node);
         Ok(())
     }
 
     fn restart(&mut self, node: usize) -> std::io::Result<()> {
-        self.cluster.start_node(node)?;
-        if let (Some(c), Some(pid)) = (&self.clocks, self.cluster.pid(node)) {
+        match &mut self.cluster {
+            Fleet::Raftkv(c) => c.start_node(node)?,
+            Fleet::Described(d) => d.start(node)?,
+        }
+        if let (Some(c), Some(pid)) = (&self.clocks, self.pid(node)) {
             c.started(node, pid)?;
         }
         self.record_pid(node);
         Ok(())
     }
 
-    /// The node that says it leads, in the highest term any node claims leadership in.
+    /// raftkv: the node that says it leads, in the highest term any node claims leadership
+    /// in. Described systems: the node the leader probe picks.
     fn leader(&self) -> Option<usize> {
-        self.statuses()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                let s = s.as_ref()?;
-                (s["role"] == "leader").then(|| (s["term"].as_u64().unwrap_or(0), i))
-            })
-            .max()
-            .map(|(_, i)| i)
+        match &self.cluster {
+            Fleet::Raftkv(_) => self
+                .statuses()?
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    let s = s.as_ref()?;
+                    (s["role"] == "leader").then(|| (s["term"].as_u64().unwrap_or(0), i))
+                })
+                .max()
+                .map(|(_, i)| i),
+            Fleet::Described(d) => d.leader(),
+        }
     }
 
     fn wall_clock_ms(&self, node: usize) -> Option<f64> {
-        self.cluster.status(node)?["wall_clock_ms"].as_f64()
+        match &self.cluster {
+            Fleet::Raftkv(c) => c.status(node)?["wall_clock_ms"].as_f64(),
+            Fleet::Described(d) => d.wall_clock_ms(node),
+        }
     }
 }
 
@@ -137,7 +195,29 @@ impl Supervisor {
             let what = what.to_string();
             move |e: std::io::Error| format!("{what}: {e}")
         };
+        let (described, node_flags) = match setup.system {
+            System::Described(d) => (Some(d), Vec::new()),
+            System::Raftkv { node_flags } => (None, node_flags),
+        };
         let (net, specs): (Box<dyn Net>, Vec<NodeSpec>) = match setup.net {
+            // A described system's nodes reach each other as they are configured to; no proxy
+            // can sit on those links.
+            NetKind::Proxy if described.is_some() => {
+                let specs = (0..n)
+                    .map(|_| NodeSpec {
+                        client_addr: String::new(),
+                        peer_listen: String::new(),
+                        peers: BTreeMap::new(),
+                        netns: None,
+                        env: Vec::new(),
+                    })
+                    .collect();
+                let net = Uncut {
+                    mechanism: "loopback",
+                    why: "this target's nodes talk to each other directly: partitions need --net netns",
+                };
+                (Box::new(net), specs)
+            }
             NetKind::Proxy => {
                 let mut listen = Vec::new();
                 for _ in 0..n {
@@ -215,15 +295,43 @@ impl Supervisor {
             .collect();
         leftovers.save(&state_path).map_err(io("state.json"))?;
         let program = std::env::current_exe().map_err(io("finding faultline's own binary"))?;
-        let cluster = LocalCluster::launch(ClusterSpec {
-            program,
-            program_args: vec!["raftkv".into()],
-            dir: setup.run_dir.join("nodes"),
-            extra: setup.node_flags,
-            nodes: specs,
-            keep_dir: true,
-        })
-        .map_err(io("starting raftkv nodes"))?;
+        let cluster = match described {
+            None => Fleet::Raftkv(
+                LocalCluster::launch(ClusterSpec {
+                    program,
+                    program_args: vec!["raftkv".into()],
+                    dir: setup.run_dir.join("nodes"),
+                    extra: node_flags,
+                    nodes: specs,
+                    keep_dir: true,
+                })
+                .map_err(io("starting raftkv nodes"))?,
+            ),
+            Some(desc) => {
+                let placements = specs
+                    .into_iter()
+                    .map(|s| Placement {
+                        // A namespace's node listens on its own address; on loopback all do.
+                        ip: s
+                            .client_addr
+                            .rsplit_once(':')
+                            .map_or("127.0.0.1".to_string(), |(ip, _)| ip.to_string()),
+                        netns: s.netns,
+                        env: s.env,
+                    })
+                    .collect();
+                let name = desc.name.clone();
+                Fleet::Described(Box::new(
+                    LaunchedNodes::launch(
+                        *desc,
+                        placements,
+                        &setup.run_dir.join("nodes"),
+                        &program,
+                    )
+                    .map_err(io(&format!("starting {name}")))?,
+                ))
+            }
+        };
         let mut nodes = Nodes {
             cluster,
             clocks: clocks.clone(),
@@ -231,9 +339,9 @@ impl Supervisor {
             state_path,
         };
         for i in 0..n {
-            nodes.leftovers.set_process(i, nodes.cluster.pid(i));
+            nodes.leftovers.set_process(i, nodes.pid(i));
             // libfaketime measures rates from the process's start: record it.
-            if let (Some(c), Some(pid)) = (&nodes.clocks, nodes.cluster.pid(i)) {
+            if let (Some(c), Some(pid)) = (&nodes.clocks, nodes.pid(i)) {
                 c.started(i, pid).map_err(io("clocks"))?;
             }
         }
@@ -244,18 +352,31 @@ impl Supervisor {
         })
     }
 
-    /// Waits until the nodes agree on a leader.
-    pub fn wait_for_leader(&self, timeout: Duration) -> bool {
-        self.nodes.cluster.wait_for_leader(timeout).is_some()
+    /// Waits until the cluster is ready: raftkv's nodes agree on a leader; a described
+    /// system's nodes are healthy and, when it can be asked, one leads.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<(), String> {
+        match &self.nodes.cluster {
+            Fleet::Raftkv(c) => c
+                .wait_for_leader(timeout)
+                .map(|_| ())
+                .ok_or_else(|| "the nodes elected no leader".to_string()),
+            Fleet::Described(d) => d.wait_ready(timeout),
+        }
     }
 
     /// A node that exited on its own (crashed), with its status.
     pub fn crashed(&mut self) -> Option<(usize, std::process::ExitStatus)> {
-        (0..self.nodes.size()).find_map(|i| self.nodes.cluster.exited(i).map(|s| (i, s)))
+        (0..self.nodes.size()).find_map(|i| match &mut self.nodes.cluster {
+            Fleet::Raftkv(c) => c.exited(i).map(|s| (i, s)),
+            Fleet::Described(d) => d.exited(i).map(|s| (i, s)),
+        })
     }
 
     pub fn log_path(&self, node: usize) -> &Path {
-        &self.nodes.cluster.nodes[node].log_path
+        match &self.nodes.cluster {
+            Fleet::Raftkv(c) => &c.nodes[node].log_path,
+            Fleet::Described(d) => &d.nodes[node].log_path,
+        }
     }
 }
 
@@ -265,7 +386,10 @@ impl Drop for Supervisor {
             eprintln!("faultline: while healing: {e}");
         }
         for i in 0..self.nodes.size() {
-            self.nodes.cluster.kill(i);
+            match &mut self.nodes.cluster {
+                Fleet::Raftkv(c) => c.kill(i),
+                Fleet::Described(d) => d.stop(i),
+            }
         }
         // Proxies stop and namespaces go; only then is there nothing left for `faultline heal`.
         self.nemesis.close();

@@ -1,0 +1,280 @@
+//! The nodes of a [described](crate::described) service, started, found, stopped and asked
+//! questions through the commands and probes its description gives.
+//!
+//! A node with a `start` command is faultline's: it runs under `sh -c` in its own process
+//! group (and network namespace, when one is given), its output goes to `<dir>/<name>.log`, its
+//! data to `<dir>/<name>/`, and dropping [`LaunchedNodes`] stops it (the `stop` command, then
+//! SIGKILL to its group) and reaps it. A node without one is somebody else's: faultline talks to
+//! it and leaves it running.
+
+use crate::client::Client;
+use crate::described::{fill_node, BaseUrl, Described, Probe};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where and how one node runs.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    /// The node's address for `{ip}`.
+    pub ip: String,
+    /// A network namespace to run in (a path such as `/run/netns/NAME`).
+    pub netns: Option<PathBuf>,
+    /// Extra environment (libfaketime's, for clock faults).
+    pub env: Vec<(String, String)>,
+}
+
+pub struct LaunchedNode {
+    pub name: String,
+    pub base: BaseUrl,
+    pub data_dir: PathBuf,
+    pub log_path: PathBuf,
+    start: Option<String>,
+    stop: Option<String>,
+    health: Option<String>,
+    pid_command: Option<String>,
+    child: Option<Child>,
+    placement: Placement,
+}
+
+pub struct LaunchedNodes {
+    pub desc: Described,
+    pub nodes: Vec<LaunchedNode>,
+}
+
+impl LaunchedNodes {
+    /// Fills in every node's templates and starts the nodes that have a `start` command.
+    pub fn launch(
+        desc: Described,
+        placements: Vec<Placement>,
+        dir: &Path,
+        program: &Path,
+    ) -> std::io::Result<LaunchedNodes> {
+        assert_eq!(placements.len(), desc.nodes.len(), "a placement per node");
+        std::fs::create_dir_all(dir)?;
+        let ips: HashMap<String, String> = desc
+            .nodes
+            .iter()
+            .zip(&placements)
+            .map(|(n, p)| (n.name.clone(), p.ip.clone()))
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, (n, placement)) in desc.nodes.iter().zip(placements).enumerate() {
+            let data_dir = dir.join(&n.name);
+            let fill = |t: &str| {
+                let mut s = fill_node(t, n, i, &placement.ip, &data_dir, program);
+                for (name, ip) in &ips {
+                    s = s.replace(&format!("{{ip:{name}}}"), ip);
+                }
+                s
+            };
+            let base = BaseUrl::parse(&fill(&n.url))
+                .map_err(|e| std::io::Error::other(format!("nodes[{i}].url: {e}")))?;
+            nodes.push(LaunchedNode {
+                name: n.name.clone(),
+                base,
+                log_path: dir.join(format!("{}.log", n.name)),
+                data_dir: data_dir.clone(),
+                start: n.start.as_deref().map(fill),
+                stop: n.stop.as_deref().map(fill),
+                health: n.health.as_deref().map(fill),
+                pid_command: n.pid.as_deref().map(fill),
+                child: None,
+                placement,
+            });
+        }
+        let mut launched = LaunchedNodes { desc, nodes };
+        for i in 0..launched.nodes.len() {
+            launched.start(i)?;
+        }
+        Ok(launched)
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Starts node `i` with its `start` command (nothing to do for a node that has none).
+    pub fn start(&mut self, i: usize) -> std::io::Result<()> {
+        let n = &mut self.nodes[i];
+        let Some(start) = n.start.clone() else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(&n.data_dir)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&n.log_path)?;
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &start])
+            .envs(n.placement.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0);
+        // Opened here, entered in the child between fork and exec: setns is async-signal-safe.
+        let netns = n.placement.netns.as_ref().map(File::open).transpose()?;
+        if let Some(ns) = netns.as_ref() {
+            let fd = ns.as_raw_fd();
+            // SAFETY: the closure only calls setns, which is async-signal-safe.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        n.child = Some(cmd.spawn()?);
+        Ok(())
+    }
+
+    /// Node `i`'s process id: what its `pid` command prints, else the started process.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        let n = &self.nodes[i];
+        if let Some(cmd) = &n.pid_command {
+            let out = Command::new("sh").args(["-c", cmd]).output().ok()?;
+            return String::from_utf8_lossy(&out.stdout).trim().parse().ok();
+        }
+        n.child.as_ref().map(Child::id)
+    }
+
+    /// Stops node `i` for good: its `stop` command if it has one, then SIGKILL to its process
+    /// group, and reaps it. A stopped (paused) process dies of SIGKILL too.
+    pub fn kill(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        let Some(mut child) = n.child.take() else {
+            return;
+        };
+        // SAFETY: kill(2) on the group we created; a group that is already gone is ESRCH.
+        unsafe {
+            libc::kill(-(child.id() as i32), libc::SIGKILL);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Stops node `i` the polite way (its `stop` command), then makes sure.
+    pub fn stop(&mut self, i: usize) {
+        if let Some(stop) = self.nodes[i].stop.clone() {
+            if self.nodes[i].child.is_some() {
+                let _ = Command::new("sh")
+                    .args(["-c", &stop])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        self.kill(i);
+    }
+
+    /// Whether node `i`'s started process has exited on its own (it is reaped if so).
+    pub fn exited(&mut self, i: usize) -> Option<std::process::ExitStatus> {
+        let status = self.nodes[i].child.as_mut()?.try_wait().ok()??;
+        self.nodes[i].child = None;
+        Some(status)
+    }
+
+    /// Whether node `i` is ready: its `health` command exits 0, or (without one) its URL
+    /// accepts a connection.
+    pub fn healthy(&self, i: usize) -> bool {
+        let n = &self.nodes[i];
+        match &n.health {
+            Some(cmd) => Command::new("sh")
+                .args(["-c", cmd])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()),
+            None => n
+                .base
+                .addr
+                .parse()
+                .ok()
+                .and_then(|a| {
+                    std::net::TcpStream::connect_timeout(&a, Duration::from_millis(300)).ok()
+                })
+                .is_some(),
+        }
+    }
+
+    /// Asks node `i` a probe's question; the value at its pointer, and the whole answer.
+    fn ask(&self, i: usize, probe: &Probe) -> Option<(Value, Value)> {
+        let n = &self.nodes[i];
+        let mut c = Client::new(&n.base.addr, Duration::from_millis(500));
+        let path = format!("{}{}", n.base.prefix, probe.path);
+        let r = c
+            .request_text(&probe.method, &path, probe.body.as_deref())
+            .ok()?;
+        if !(200..300).contains(&r.status) {
+            return None;
+        }
+        Some((r.body.pointer(&probe.pointer)?.clone(), r.body))
+    }
+
+    /// The node that says it leads, when a leader probe is described and exactly one does.
+    pub fn leader(&self) -> Option<usize> {
+        let probe = self.desc.leader.as_ref()?;
+        let mut leaders = (0..self.len()).filter(|&i| {
+            self.ask(i, probe).is_some_and(|(v, body)| {
+                match (&probe.equals, &probe.equals_pointer) {
+                    (Some(want), _) => &v == want,
+                    (None, Some(p)) => body.pointer(p) == Some(&v),
+                    (None, None) => false,
+                }
+            })
+        });
+        let first = leaders.next()?;
+        leaders.next().is_none().then_some(first)
+    }
+
+    /// Node `i`'s wall clock in ms since the epoch, when a clock probe is described.
+    pub fn wall_clock_ms(&self, i: usize) -> Option<f64> {
+        let probe = self.desc.clock.as_ref()?;
+        let (v, _) = self.ask(i, probe)?;
+        v.as_f64().or_else(|| v.as_str()?.parse().ok())
+    }
+
+    /// Waits until every node is healthy and, when a leader probe is described, one leads.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let sick: Vec<&str> = (0..self.len())
+                .filter(|&i| !self.healthy(i))
+                .map(|i| self.nodes[i].name.as_str())
+                .collect();
+            let led = self.desc.leader.is_none() || self.leader().is_some();
+            if sick.is_empty() && led {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(if sick.is_empty() {
+                    "no node said it leads (the leader probe)".to_string()
+                } else {
+                    format!("not healthy: {}", sick.join(", "))
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for LaunchedNodes {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop(i);
+        }
+    }
+}

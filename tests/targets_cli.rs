@@ -1,0 +1,481 @@
+//! End-to-end tests of the targets beyond the bundled raftkv: a real etcd 3.4 cluster (Debian's
+//! etcd-server) under real faults, and the generic HTTP driver with the example description
+//! files in `examples/targets/`. Runs are short and seeded; one cluster runs at a time; every run
+//! is healed (`faultline heal`) even when a test fails, and its store removed when it passes.
+//!
+//! Needs root, nftables and etcd-server (`scripts/test.sh` installs them); without them these
+//! tests fail saying what to install.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// A store healed and removed when the test ends (kept, and named, when it fails).
+struct Store(PathBuf);
+
+impl Store {
+    fn new(name: &str) -> Store {
+        let dir =
+            std::env::temp_dir().join(format!("faultline-targets-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Store(dir)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = faultline(&["heal", "--store", self.path()]);
+        if std::thread::panicking() {
+            eprintln!("the failing test's store is kept: {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn faultline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .output()
+        .expect("faultline runs")
+}
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/targets")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn need_etcd() {
+    assert!(
+        Path::new("/usr/bin/etcd").exists(),
+        "etcd not found: install Debian's etcd-server (as root: apt-get install etcd-server; scripts/test.sh does)"
+    );
+}
+
+fn need_netns() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "partitions in network namespaces need root: run the tests as root"
+    );
+    assert!(
+        Command::new("nft").arg("--version").output().is_ok(),
+        "nft not found: install nftables (as root: apt-get install nftables)"
+    );
+}
+
+/// A run: its exit code, stdout, stderr and results.json.
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    results: Value,
+}
+
+fn run(store: &Store, args: &[&str]) -> Ran {
+    let mut all = vec!["run", "--store", store.path(), "--recovery", "1"];
+    all.extend_from_slice(args);
+    let out = faultline(&all);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let code = out.status.code().expect("exited");
+    assert!(
+        code == 0 || code == 1,
+        "faultline run {args:?} exited {code}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let dir = std::fs::canonicalize(store.0.join("latest")).expect("store/latest links the run");
+    let results =
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    Ran {
+        code,
+        stdout,
+        stderr,
+        results,
+    }
+}
+
+fn standings(results: &Value) -> Vec<(String, String)> {
+    results["ladder"]["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["model"].as_str().unwrap().to_string(),
+                l["standing"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn no_namespaces_left() {
+    let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    let ours: Vec<&str> = list.lines().filter(|l| l.starts_with("fl")).collect();
+    assert!(ours.is_empty(), "namespaces left behind: {ours:?}");
+    let etcd = Command::new("pgrep").args(["-x", "etcd"]).output().unwrap();
+    assert!(
+        etcd.stdout.is_empty(),
+        "etcd processes left behind: {}",
+        String::from_utf8_lossy(&etcd.stdout)
+    );
+}
+
+#[test]
+fn etcd_with_linearizable_reads_stays_linearizable_under_partitions_pauses_and_kills() {
+    need_etcd();
+    need_netns();
+    let _one = one_cluster_at_a_time();
+    let store = Store::new("etcd-lin");
+    let r = run(
+        &store,
+        &[
+            "--target",
+            "etcd",
+            "--time-limit",
+            "10",
+            "--nemesis",
+            "partition,pause,kill",
+            "--nemesis-interval",
+            "1.2",
+            "--seed",
+            "3",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("etcd partitions need network namespaces: using --net netns"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("faults partition,pause,kill via netns"),
+        "{}",
+        r.stderr
+    );
+    let faults = r.results["faults"].as_object().unwrap();
+    assert!(
+        faults.len() >= 2,
+        "several kinds of fault were applied: {faults:?}"
+    );
+    assert!(
+        standings(&r.results).iter().all(|(_, s)| s == "holds"),
+        "{:?}",
+        standings(&r.results)
+    );
+    assert!(r.results["main_phase"]["ok"].as_u64().unwrap() > 1000);
+    // Reads, writes and cas all happened, with etcd's revisions as versions.
+    assert!(
+        r.stdout.contains("version order recorded by the target"),
+        "{}",
+        r.stdout
+    );
+    no_namespaces_left();
+}
+
+#[test]
+fn etcd_serializable_reads_from_an_isolated_member_are_stale() {
+    need_etcd();
+    need_netns();
+    let _one = one_cluster_at_a_time();
+    let store = Store::new("etcd-stale");
+    // The schedule makes it near-certain: one member is cut off from 3 s to 6 s while clients
+    // bound to it (--sticky-clients) keep reading its own state, and the other two keep writing.
+    let r = run(
+        &store,
+        &[
+            "--target",
+            "etcd",
+            "--etcd-read",
+            "serializable",
+            "--time-limit",
+            "9",
+            "--nemesis",
+            "partition",
+            "--shapes",
+            "isolate-one",
+            "--nemesis-interval",
+            "3",
+            "--sticky-clients",
+            "--seed",
+            "5",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("stale read on"), "{}", r.stdout);
+    let anomalies = r.results["ladder"]["anomalies"].as_array().unwrap();
+    let stale = anomalies
+        .iter()
+        .find(|a| a["kind"] == "stale-read")
+        .expect("a stale read among the anomalies");
+    let sentence = stale["sentence"].as_str().unwrap();
+    assert!(
+        sentence.contains(" had been written to ") && sentence.contains("acknowledged"),
+        "{sentence}"
+    );
+    let witness = stale["witness"].as_array().unwrap();
+    assert!(
+        (2..=6).contains(&witness.len()),
+        "a small witness: {witness:?}"
+    );
+    assert!(
+        witness.iter().all(|o| o["node"].is_string()),
+        "every witness op names its member"
+    );
+    no_namespaces_left();
+}
+
+#[test]
+fn the_etcd_example_file_drives_a_real_etcd_cluster() {
+    need_etcd();
+    let _one = one_cluster_at_a_time();
+    let store = Store::new("etcd-file");
+    let file = example("etcd.toml");
+    let r = run(
+        &store,
+        &[
+            "--target",
+            &format!("http:{file}"),
+            "--time-limit",
+            "5",
+            "--nemesis",
+            "pause,kill",
+            "--nemesis-interval",
+            "1.2",
+            "--seed",
+            "4",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("etcd 3.4 (JSON gateway) (3 nodes,"),
+        "{}",
+        r.stderr
+    );
+    assert!(standings(&r.results).iter().all(|(_, s)| s == "holds"));
+    no_namespaces_left();
+}
+
+#[test]
+fn the_generic_driver_with_the_raftkv_example_gives_the_same_verdicts_as_raftkv() {
+    need_netns();
+    let _one = one_cluster_at_a_time();
+    let store = Store::new("generic");
+    let file = example("raftkv.toml");
+    // Safe settings, every fault the file makes possible.
+    let common = [
+        "--time-limit",
+        "6",
+        "--nemesis",
+        "partition,pause,kill,clock",
+        "--net",
+        "netns",
+        "--nemesis-interval",
+        "1.2",
+        "--seed",
+        "8",
+    ];
+    let mut a = vec!["--target", "raftkv"];
+    a.extend_from_slice(&common);
+    let native = run(&store, &a);
+    let target = format!("http:{file}");
+    let mut b = vec!["--target", target.as_str()];
+    b.extend_from_slice(&common);
+    let generic = run(&store, &b);
+    assert_eq!(
+        (native.code, generic.code),
+        (0, 0),
+        "{}\n{}",
+        native.stdout,
+        generic.stdout
+    );
+    assert_eq!(standings(&native.results), standings(&generic.results));
+    assert!(
+        generic.results["faults"].as_object().unwrap().len() >= 2,
+        "{}",
+        generic.results["faults"]
+    );
+
+    // Stale reads (raftkv's unsafe knob, in a copy of the file): violated, both ways.
+    let stale_file = store.0.join("raftkv-stale.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &stale_file,
+        text.replace(
+            "--request-timeout-ms 1000",
+            "--request-timeout-ms 1000 --read-mode stale",
+        ),
+    )
+    .unwrap();
+    let stale_target = format!("http:{}", stale_file.display());
+    let mut verdicts = Vec::new();
+    for target in [
+        vec!["--target", "raftkv", "--read-mode", "stale"],
+        vec!["--target", stale_target.as_str()],
+    ] {
+        // A timing-dependent experiment: up to three seeds, as the raftkv run tests do.
+        let mut code = 0;
+        for seed in ["1", "2", "3"] {
+            let mut args = target.clone();
+            args.extend_from_slice(&[
+                "--time-limit",
+                "8",
+                "--nemesis",
+                "partition",
+                "--net",
+                "netns",
+                "--nemesis-interval",
+                "2",
+                "--seed",
+                seed,
+            ]);
+            let r = run(&store, &args);
+            code = r.code;
+            if code == 1 {
+                assert!(r.stdout.contains("stale read on"), "{}", r.stdout);
+                break;
+            }
+        }
+        verdicts.push(code);
+    }
+    assert_eq!(
+        verdicts,
+        vec![1, 1],
+        "stale reads caught through both drivers"
+    );
+    no_namespaces_left();
+}
+
+#[test]
+fn a_file_without_commands_drives_load_only_and_says_which_faults_it_cannot_apply() {
+    let _one = one_cluster_at_a_time();
+    let store = Store::new("load-only");
+    // Somebody else's cluster: started here, described with URLs only.
+    use targets::raftkv::cluster::{loopback_nodes, ClusterSpec, LocalCluster};
+    let cluster = LocalCluster::launch(ClusterSpec {
+        program: env!("CARGO_BIN_EXE_faultline").into(),
+        program_args: vec!["raftkv".into()],
+        dir: store.0.join("theirs"),
+        extra: Vec::new(),
+        nodes: loopback_nodes(3).unwrap(),
+        keep_dir: false,
+    })
+    .expect("a raftkv cluster");
+    cluster
+        .wait_for_leader(std::time::Duration::from_secs(20))
+        .expect("a leader");
+    let text = std::fs::read_to_string(example("raftkv.toml")).unwrap();
+    let mut described = String::new();
+    let mut node = 0;
+    for line in text.lines() {
+        if line.starts_with("start = ") {
+            continue;
+        }
+        if line.starts_with("url = ") {
+            described.push_str(&format!(
+                "url = \"http://{}\"\n",
+                cluster.nodes[node].client_addr
+            ));
+            node += 1;
+            continue;
+        }
+        described.push_str(line);
+        described.push('\n');
+    }
+    let file = store.0.join("theirs.toml");
+    std::fs::write(&file, described).unwrap();
+    let r = run(
+        &store,
+        &[
+            "--target",
+            &format!("http:{}", file.display()),
+            "--time-limit",
+            "3",
+            "--seed",
+            "1",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    for kind in ["partition", "pause", "kill", "clock"] {
+        assert!(
+            r.stderr.contains(&format!("{kind} faults unavailable: ")),
+            "says why {kind} cannot be applied:\n{}",
+            r.stderr
+        );
+    }
+    assert!(
+        r.stderr.contains("faults none via loopback"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.results["main_phase"]["ok"].as_u64().unwrap() > 300);
+    // Their nodes still run: faultline leaves alone what it did not start.
+    assert!(cluster.leader().is_some());
+}
+
+#[test]
+fn a_malformed_target_file_gets_one_error_naming_the_field() {
+    let store = Store::new("malformed");
+    let good = std::fs::read_to_string(example("raftkv.toml")).unwrap();
+    for (broken, expected) in [
+        (
+            good.replace("method = \"PUT\"", "method = \"SEND\""),
+            "write.method: \"SEND\" is not one of GET, PUT, POST, DELETE, PATCH",
+        ),
+        (
+            good.replace("pointer = \"/role\"", "pointer = \"role\""),
+            "leader.pointer: \"role\" is not a JSON pointer",
+        ),
+        (good.replace("[read]", "[reed]"), "unknown field `reed`"),
+        (
+            good.replace(
+                "ok = [200]\nabsent = [404]",
+                "ok = [\"twohundred\"]\nabsent = [404]",
+            ),
+            "status \"twohundred\"",
+        ),
+    ] {
+        let file = store.0.join("broken.toml");
+        std::fs::write(&file, broken).unwrap();
+        let out = faultline(&[
+            "run",
+            "--store",
+            store.path(),
+            "--target",
+            &format!("http:{}", file.display()),
+        ]);
+        assert_eq!(out.status.code(), Some(3));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&file.display().to_string()),
+            "names the file: {err}"
+        );
+        assert!(err.contains(expected), "expected {expected:?} in: {err}");
+        assert_eq!(err.matches("error:").count(), 1, "one error: {err}");
+    }
+    let out = faultline(&["run", "--store", store.path(), "--target", "cassandra"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected raftkv, etcd or http:FILE"));
+    assert!(
+        !store.0.join("raftkv").exists() && !store.0.join("http-broken").exists(),
+        "no run was stored"
+    );
+}
