@@ -9,8 +9,9 @@
 //! It is not a library: nothing here is meant to be called from other Rust code.
 //!
 //! ## Commands
-//! - `faultline run` — launch the bundled raftkv cluster, drive load, inject faults, heal, check,
-//!   and store everything under `store/` (see `faultline run --help`).
+//! - `faultline run` — launch a cluster (the bundled raftkv, a local etcd, or any HTTP key-value
+//!   service described in a file), drive load, inject faults, heal, check, and store everything
+//!   under `store/` with a report.html (see `faultline run --help`).
 //! - `faultline check FILE|RUN_DIR…` — check stored histories (see `faultline check --help`).
 //! - `faultline report RUN_DIR…` — (re)write a stored run's `report.html`.
 //! - `faultline serve [STORE]` — a local web page listing the stored runs and their reports.
@@ -52,7 +53,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Test the bundled raftkv cluster under faults, store the run, and check it.
+    /// Test a cluster under faults (raftkv by default; etcd; or http:FILE), store the run, and
+    /// check it.
     Run(Box<run::RunArgs>),
     /// Check history files (or stored runs) for linearizability.
     Check(commands::check::CheckArgs),

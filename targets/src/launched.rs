@@ -11,8 +11,6 @@ use crate::client::Client;
 use crate::described::{fill_node, BaseUrl, Described, Probe};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -121,20 +119,7 @@ impl LaunchedNodes {
             .stdout(log.try_clone()?)
             .stderr(log)
             .process_group(0);
-        // Opened here, entered in the child between fork and exec: setns is async-signal-safe.
-        let netns = n.placement.netns.as_ref().map(File::open).transpose()?;
-        if let Some(ns) = netns.as_ref() {
-            let fd = ns.as_raw_fd();
-            // SAFETY: the closure only calls setns, which is async-signal-safe.
-            unsafe {
-                cmd.pre_exec(move || {
-                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        }
+        let _netns = crate::raftkv::cluster::in_namespace(&mut cmd, n.placement.netns.as_deref())?;
         n.child = Some(cmd.spawn()?);
         Ok(())
     }

@@ -284,12 +284,7 @@ fn describe_run(test: &str, dir: &Path) -> Value {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let faults: Vec<&str> = config["faults"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let faults = report::strings(&config["faults"]);
     let verdict = if results.is_null() {
         if dir.join("state.json").exists() {
             "running".to_string()
@@ -333,15 +328,7 @@ fn index(store: &Path) -> String {
     );
     for r in &runs {
         let verdict = r["verdict"].as_str().unwrap_or("");
-        let strongest = r["strongest"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
+        let strongest = report::strings(&r["strongest"]).join(", ");
         body.push_str(&format!(
             "<tr class=\"run\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td><span class=\"badge {}\">{}{}</span></td><td>{}</td>\

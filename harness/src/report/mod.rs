@@ -104,10 +104,7 @@ fn summary(out: &mut String, ladder: &Value, context: &Context) {
         "<section id=\"summary\"><h2>Summary</h2>\
          <p id=\"verdict\" class=\"verdict {standing}\">{require}: <b>{standing}</b></p>"
     );
-    let strongest: Vec<&str> = ladder["strongest"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let strongest = strings(&ladder["strongest"]);
     let _ = write!(
         out,
         "<p id=\"strongest\">Strongest model that holds: <b>{}</b></p>",
@@ -174,12 +171,7 @@ fn anomalies(out: &mut String, ladder: &Value) {
             .filter_map(|o| o["id"].as_u64())
             .map(|id| id.to_string())
             .collect();
-        let breaks: Vec<&str> = a["breaks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let breaks = strings(&a["breaks"]);
         let kind = a["kind"].as_str().unwrap_or("anomaly").replace('-', " ");
         let key = a["key"]
             .as_str()
@@ -230,6 +222,27 @@ fn anomalies(out: &mut String, ladder: &Value) {
         out.push_str("</tbody></table></article>");
     }
     out.push_str("</section>\n");
+}
+
+/// The strings of a JSON array (nothing for anything else).
+pub fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// `kill 1, partition 2` from a run's `faults` counts (empty when there are none).
+pub fn fault_counts(v: &Value) -> String {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
 }
 
 /// `12.345 s`, or `event 17` for histories without times.
@@ -560,12 +573,7 @@ fn run_context(run_dir: &Path, config: &Value, results: &Value, require: Level) 
             _ => String::new(),
         },
     );
-    let faults: Vec<&str> = config["faults"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let faults = strings(&config["faults"]);
     fact(
         "faults",
         if config.is_null() {
@@ -573,15 +581,7 @@ fn run_context(run_dir: &Path, config: &Value, results: &Value, require: Level) 
         } else if faults.is_empty() {
             "none".into()
         } else {
-            let applied = results["faults"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| format!("{k} {v}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
+            let applied = fault_counts(&results["faults"]);
             format!(
                 "{} every {} s via {} (applied: {})",
                 faults.join(", "),
@@ -645,11 +645,9 @@ fn run_context(run_dir: &Path, config: &Value, results: &Value, require: Level) 
         },
     );
     fact("run directory", run_dir.display().to_string());
-    let mut notes: Vec<String> = config["notes"]
-        .as_array()
+    let mut notes: Vec<String> = strings(&config["notes"])
         .into_iter()
-        .flatten()
-        .filter_map(|n| n.as_str().map(String::from))
+        .map(String::from)
         .collect();
     for e in results["nemesis_errors"].as_array().into_iter().flatten() {
         notes.push(format!("nemesis: {}", e.as_str().unwrap_or(&e.to_string())));

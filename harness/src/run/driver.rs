@@ -159,11 +159,7 @@ impl Driver {
         } else {
             d.prepare(dop)
         };
-        let unknown = if matches!(op, Op::Read { .. }) {
-            Outcome::Fail
-        } else {
-            Outcome::Info
-        };
+        let unknown = op.unanswered();
         let mut addr = addr.to_string();
         for _hop in 0..4 {
             let node = self.names.get(&addr).cloned();
@@ -236,12 +232,7 @@ impl Driver {
                 Some(json!({"from": from, "to": to})),
             ),
         };
-        let is_read = matches!(op, Op::Read { .. });
-        let unknown = if is_read {
-            Outcome::Fail
-        } else {
-            Outcome::Info
-        };
+        let unknown = op.unanswered();
         let mut addr = addr.to_string();
         for _hop in 0..4 {
             let node = self.names.get(&addr).cloned();

@@ -886,14 +886,7 @@ fn print_summary(
 ) {
     let main = &summary["main_phase"];
     let ms = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.1} ms"));
-    let faults = summary["faults"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
+    let faults = Some(crate::report::fault_counts(&summary["faults"]))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "none".into());
     let mut out = std::io::stdout().lock();

@@ -45,6 +45,15 @@ impl Op {
         }
     }
 
+    /// What the operation counts as when no definite answer came: a write or cas may have
+    /// happened (`info`); a read has no effect, so it simply failed.
+    pub fn unanswered(&self) -> checker::Outcome {
+        match self {
+            Op::Read { .. } => checker::Outcome::Fail,
+            _ => checker::Outcome::Info,
+        }
+    }
+
     pub fn key(&self) -> &str {
         match self {
             Op::Read { key } | Op::Write { key, .. } | Op::Cas { key, .. } => key,

@@ -65,6 +65,27 @@ pub struct LocalCluster {
     pub nodes: Vec<LocalNode>,
 }
 
+/// Makes `cmd` run in the network namespace at `netns` (a path such as `/run/netns/NAME`).
+/// The namespace is opened here and entered in the child between fork and exec (setns is
+/// async-signal-safe); keep the returned file open until the command is spawned.
+pub fn in_namespace(cmd: &mut Command, netns: Option<&Path>) -> std::io::Result<Option<File>> {
+    let Some(path) = netns else {
+        return Ok(None);
+    };
+    let ns = File::open(path)?;
+    let fd = ns.as_raw_fd();
+    // SAFETY: the closure only calls setns, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Ok(Some(ns))
+}
+
 /// A free loopback port (bound and released; good enough on a quiet machine).
 pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -176,20 +197,7 @@ impl LocalCluster {
             .stdout(Stdio::null())
             .stderr(log)
             .process_group(0);
-        // Opened here, entered in the child between fork and exec: setns is async-signal-safe.
-        let netns = n.spec.netns.as_ref().map(File::open).transpose()?;
-        if let Some(ns) = netns.as_ref() {
-            let fd = ns.as_raw_fd();
-            // SAFETY: the closure only calls setns, which is async-signal-safe.
-            unsafe {
-                cmd.pre_exec(move || {
-                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        }
+        let _netns = in_namespace(&mut cmd, n.spec.netns.as_deref())?;
         let child = cmd.spawn()?;
         self.nodes[i].child = Some(child);
         Ok(())
