@@ -669,7 +669,13 @@ fn run_context(run_dir: &Path, config: &Value, results: &Value, require: Level) 
 /// The target in words, from a run's config: `raftkv, 3 nodes (read mode stale, write ack quorum)`.
 pub fn target_words(config: &Value) -> String {
     let args = &config["args"];
-    if let Some(t) = config["target"]["description"].as_str() {
+    // raftkv's own words carry its modes; other targets describe themselves.
+    if let (Some(t), false) = (
+        config["target"]["description"].as_str(),
+        config["target"]["kind"]
+            .as_str()
+            .is_none_or(|k| k == "raftkv"),
+    ) {
         return t.to_string();
     }
     match args["nodes"].as_u64() {
@@ -774,6 +780,22 @@ mod tests {
         assert_eq!(page.matches("</script>").count(), 2);
         assert!(page.contains("&lt;i&gt;t&lt;/i&gt;"));
         assert!(page.contains("<th>a&lt;</th><td>&quot;b&quot;</td>"));
+    }
+
+    #[test]
+    fn targets_are_named_with_their_modes() {
+        let raftkv = json!({"target": {"kind": "raftkv", "description": "3 raftkv nodes"},
+                            "args": {"nodes": 3, "read_mode": "stale", "write_ack": "quorum"}});
+        assert_eq!(
+            target_words(&raftkv),
+            "raftkv, 3 nodes (read mode stale, write ack quorum)"
+        );
+        let etcd = json!({"target": {"kind": "etcd", "description": "etcd 3.4.23, 3 members (serializable reads)"},
+                          "args": {"nodes": 3, "read_mode": "consistent"}});
+        assert_eq!(
+            target_words(&etcd),
+            "etcd 3.4.23, 3 members (serializable reads)"
+        );
     }
 
     #[test]
