@@ -209,7 +209,15 @@ fn stale_reads_under_partitions_are_not_linearizable() {
         "{sentence}"
     );
     let witness = stale["witness"].as_array().unwrap();
-    assert!((2..=6).contains(&witness.len()), "{stale}");
+    // Small, but a cas chain that produced the stale value is kept whole (without it the read
+    // would be of a value nobody wrote), so its length depends on the run.
+    assert!((2..=12).contains(&witness.len()), "{stale}");
+    assert!(
+        witness
+            .iter()
+            .any(|o| o["description"].as_str().unwrap().starts_with("read → ")),
+        "{stale}"
+    );
     // The text summary shows the same.
     let text = faultline(&["check", dir.to_str().unwrap()]);
     let out = String::from_utf8_lossy(&text.stdout);

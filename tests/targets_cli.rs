@@ -233,8 +233,8 @@ fn etcd_serializable_reads_from_an_isolated_member_are_stale() {
     );
     let witness = stale["witness"].as_array().unwrap();
     assert!(
-        (2..=6).contains(&witness.len()),
-        "a small witness: {witness:?}"
+        (2..=12).contains(&witness.len()),
+        "a small witness (a cas chain that produced the stale value stays whole): {witness:?}"
     );
     assert!(
         witness.iter().all(|o| o["node"].is_string()),
