@@ -552,7 +552,12 @@ fn run_context(run_dir: &Path, config: &Value, results: &Value, require: Level) 
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let test = args["name"].as_str().unwrap_or("run");
+    // The store's subdirectory names the test: `--name`, or the target's own name.
+    let test = run_dir
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "faultline".into());
     let mut facts = Vec::new();
     let mut fact = |label: &str, value: String| {
         if !value.is_empty() {
