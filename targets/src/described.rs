@@ -276,9 +276,6 @@ impl Described {
             }
             BaseUrl::parse(&n.url.replace("{ip}", "127.0.0.1"))
                 .map_err(|e| format!("{field}.url: {e}"))?;
-            if (n.stop.is_some() || n.health.is_some()) && n.start.is_none() && n.pid.is_none() {
-                // Allowed, but only useful with one of them; nothing to check.
-            }
         }
         for (name, r) in [
             ("read", &self.read),

@@ -39,7 +39,6 @@
   const done = [];
   for (let i = 0; i < N; i++) if (O.t1[i] >= 0) done.push(i);
   done.sort((a, b) => O.t1[a] - O.t1[b]);
-  const byInvoke = Array.from({ length: N }, (_, i) => i); // history order is invocation order
   const finals = new Set(O.final);
 
   const view = { t0: 0, t1: END };
@@ -52,6 +51,15 @@
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (key(arr[mid]) < x) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  }
+  // The first operation invoked at or after x (history order is invocation order).
+  function firstInvokedFrom(x) {
+    let lo = 0, hi = N;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (O.t0[mid] < x) lo = mid + 1; else hi = mid;
     }
     return lo;
   }
@@ -232,8 +240,7 @@
     let count = 0;
     const dim = highlight.size > 0;
     ctx.globalAlpha = dim ? 0.3 : 0.8;
-    const lo = lowerBound(byInvoke, (i) => O.t0[i], view.t0);
-    for (let k = lo; k < N && O.t0[k] <= view.t1; k++) {
+    for (let k = firstInvokedFrom(view.t0); k < N && O.t0[k] <= view.t1; k++) {
       if (O.t1[k] < 0) continue;
       const x = xOf(O.t0[k], w), y = latY(O.t1[k] - O.t0[k], h);
       if (O.o[k] === 0) {
@@ -259,7 +266,7 @@
     const slack = (5 * (view.t1 - view.t0)) / (w - GUTTER);
     const t = tOf(x, w);
     let best = -1, bestD = 36;
-    for (let k = lowerBound(byInvoke, (i) => O.t0[i], t - slack); k < N && O.t0[k] <= t + slack; k++) {
+    for (let k = firstInvokedFrom(t - slack); k < N && O.t0[k] <= t + slack; k++) {
       if (O.t1[k] < 0) continue;
       const dx = xOf(O.t0[k], w) - x, dy = latY(O.t1[k] - O.t0[k], h) - y;
       const d = dx * dx + dy * dy;
