@@ -463,13 +463,23 @@ fn data(history: &History, ladder: &Value, context: &Context) -> Value {
     })
 }
 
+/// Writes `report.html` into a stored run's directory (whole or not at all) and returns its path.
+pub fn write_for_run(run_dir: &Path) -> Result<PathBuf, String> {
+    let run_dir = canonical(run_dir);
+    let html = for_run(&run_dir)?;
+    let path = run_dir.join("report.html");
+    write_atomically(&path, html.as_bytes())?;
+    Ok(path)
+}
+
+/// `store/latest` names a run by its real directory.
+fn canonical(dir: &Path) -> PathBuf {
+    dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
+}
+
 /// A stored run's report, from its directory: the history, `config.json`, and the ladder kept in
 /// `results.json` (or, for a run that never got that far, a fresh check of the history).
 pub fn for_run(run_dir: &Path) -> Result<String, String> {
-    // `store/latest` names the run by its real directory.
-    let run_dir = &run_dir
-        .canonicalize()
-        .unwrap_or_else(|_| run_dir.to_path_buf());
     let history_path = run_dir.join("history.jsonl");
     if !history_path.is_file() {
         return Err(format!(
@@ -491,6 +501,20 @@ pub fn for_run(run_dir: &Path) -> Result<String, String> {
     };
     let config = read_json("config.json")?.unwrap_or(Value::Null);
     let results = read_json("results.json")?.unwrap_or(Value::Null);
+    run_page(run_dir, &history, &config, &results)
+}
+
+/// The page of a run whose history, config and results are at hand — as `faultline run` has
+/// them when it finishes, so it does not read them back. Without a ladder in `results` (a run
+/// cut short) the history is checked afresh.
+pub fn run_page(
+    run_dir: &Path,
+    history: &History,
+    config: &Value,
+    results: &Value,
+) -> Result<String, String> {
+    // The page names the run by its real directory, however it was reached (`store/latest`).
+    let run_dir = &canonical(run_dir);
     let args = &config["args"];
     let require: Level = results["require"]
         .as_str()
@@ -498,8 +522,9 @@ pub fn for_run(run_dir: &Path) -> Result<String, String> {
         .unwrap_or("linearizable")
         .parse()
         .map_err(|e| format!("{}: require: {e}", run_dir.display()))?;
+    let fresh;
     let ladder = match results.get("ladder") {
-        Some(l) if l.is_object() => l.clone(),
+        Some(l) if l.is_object() => l,
         _ => {
             let model: checker::ModelKind = args["workload"]
                 .as_str()
@@ -507,7 +532,7 @@ pub fn for_run(run_dir: &Path) -> Result<String, String> {
                 .parse()
                 .map_err(|e| format!("{}: workload: {e}", run_dir.display()))?;
             let ladder = checker::consistency::assess(
-                &history,
+                history,
                 model,
                 &Level::ALL,
                 &checker::Options {
@@ -516,22 +541,12 @@ pub fn for_run(run_dir: &Path) -> Result<String, String> {
                 },
             )
             .map_err(|e| e.to_string())?;
-            serde_json::to_value(&ladder).expect("a ladder serializes")
+            fresh = serde_json::to_value(&ladder).expect("a ladder serializes");
+            &fresh
         }
     };
-    let context = run_context(run_dir, &config, &results, require);
-    Ok(page(&history, &ladder, &context))
-}
-
-/// Writes `report.html` into a run directory (whole or not at all) and returns its path.
-pub fn write_for_run(run_dir: &Path) -> Result<PathBuf, String> {
-    let html = for_run(run_dir)?;
-    let run_dir = &run_dir
-        .canonicalize()
-        .unwrap_or_else(|_| run_dir.to_path_buf());
-    let path = run_dir.join("report.html");
-    write_atomically(&path, html.as_bytes())?;
-    Ok(path)
+    let context = run_context(run_dir, config, results, require);
+    Ok(page(history, ladder, &context))
 }
 
 /// Writes through a temporary file and a rename, so a reader never sees half a file.

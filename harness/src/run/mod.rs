@@ -682,7 +682,11 @@ pub fn run(args: RunArgs) -> u8 {
         run_dir.join("results.json"),
         serde_json::to_vec_pretty(&summary).expect("results serialize"),
     );
-    if let Err(e) = crate::report::write_for_run(&run_dir) {
+    // The report, from what is in memory: the history, the config and the results.
+    let report = crate::report::run_page(&run_dir, &history, &config, &summary).and_then(|html| {
+        crate::report::write_atomically(&run_dir.join("report.html"), html.as_bytes())
+    });
+    if let Err(e) = report {
         eprintln!("faultline: no report.html: {e}");
     }
     if let Some(path) = &args.junit {
