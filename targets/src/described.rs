@@ -387,11 +387,16 @@ impl Described {
             .as_deref()
             .and_then(|p| body.pointer(p))
             .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
+        // `503: no leader known`: the answer's own message when it has one, else its text.
         let said = || {
-            let text = match body {
-                Value::Null => String::new(),
-                Value::String(s) => s.chars().take(200).collect(),
-                other => other.to_string().chars().take(200).collect(),
+            let message = ["/error", "/message"]
+                .iter()
+                .find_map(|p| body.pointer(p)?.as_str());
+            let text: String = match (message, body) {
+                (Some(m), _) => m.chars().take(200).collect(),
+                (None, Value::Null) => String::new(),
+                (None, Value::String(s)) => s.chars().take(200).collect(),
+                (None, other) => other.to_string().chars().take(200).collect(),
             };
             format!("{status}: {text}")
                 .trim_end_matches([':', ' '])
@@ -422,11 +427,8 @@ impl Described {
         }
         if (300..400).contains(&status) && self.follow_redirects && !final_read {
             if let Some(loc) = location {
-                if let Some(addr) = loc
-                    .strip_prefix("http://")
-                    .and_then(|r| r.split('/').next())
-                {
-                    return Answer::Elsewhere(addr.to_string());
+                if let Some(addr) = location_addr(loc) {
+                    return Answer::Elsewhere(addr);
                 }
             }
         }
@@ -506,6 +508,12 @@ impl Request {
             body: self.body.as_deref().map(fill),
         }
     }
+}
+
+/// `http://127.0.0.1:7001/kv/x` → `127.0.0.1:7001`; nothing for other schemes or no host.
+fn location_addr(location: &str) -> Option<String> {
+    let rest = location.strip_prefix("http://")?;
+    Some(rest.split('/').next()?.to_string()).filter(|a| !a.is_empty())
 }
 
 /// The `{word}` placeholders in a template (JSON braces like `{"a": 1}` are not words).
@@ -734,6 +742,39 @@ mod tests {
         }
         let e = Described::parse("name = \"x\"\n").unwrap_err();
         assert!(e.contains("missing field `nodes`"), "{e}");
+    }
+
+    #[test]
+    fn redirect_locations_name_the_leader_address() {
+        assert_eq!(
+            location_addr("http://10.0.0.2:7000/kv/k1/cas").as_deref(),
+            Some("10.0.0.2:7000")
+        );
+        assert_eq!(location_addr("ftp://x/"), None);
+        assert_eq!(location_addr("http:///kv/x"), None);
+        let d = example("raftkv.toml");
+        assert_eq!(
+            d.interpret(
+                Op::Read { key: "k" },
+                false,
+                307,
+                &Value::Null,
+                Some("ftp://x/")
+            ),
+            Answer::Refused("307".into()),
+            "a redirect to nowhere usable is a refusal"
+        );
+        assert_eq!(
+            d.interpret(
+                Op::Read { key: "k" },
+                false,
+                503,
+                &json!({"error": "no leader known"}),
+                None
+            ),
+            Answer::Refused("503: no leader known".into()),
+            "the answer's own message"
+        );
     }
 
     #[test]

@@ -91,20 +91,12 @@ impl Nodes {
 
     /// How clients reach the nodes.
     pub fn endpoints(&self) -> super::driver::Endpoints {
-        let addrs = self.client_addrs();
         match &self.cluster {
-            Fleet::Raftkv(_) => super::driver::Endpoints {
-                api: super::driver::Api::Raftkv,
-                names: (1..=addrs.len()).map(|i| format!("n{i}")).collect(),
-                prefixes: vec![String::new(); addrs.len()],
-                addrs,
-            },
-            Fleet::Described(d) => super::driver::Endpoints {
-                api: super::driver::Api::Described(Arc::new(d.desc.clone())),
-                names: d.nodes.iter().map(|n| n.name.clone()).collect(),
-                prefixes: d.nodes.iter().map(|n| n.base.prefix.clone()).collect(),
-                addrs,
-            },
+            Fleet::Raftkv(_) => super::driver::Endpoints::raftkv(&self.client_addrs()),
+            Fleet::Described(d) => super::driver::Endpoints::new(
+                d.desc.clone(),
+                d.nodes.iter().map(|n| (n.name.clone(), n.base.clone())),
+            ),
         }
     }
 

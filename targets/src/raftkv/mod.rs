@@ -47,3 +47,27 @@ pub mod server;
 #[cfg(test)]
 mod sim;
 pub mod storage;
+
+/// raftkv's client API as a [`crate::described`] target: the requests of
+/// `examples/targets/raftkv.toml` (compiled in, so the example and the built-in driver cannot
+/// drift apart), with `client_addrs` as the nodes `n1`, `n2`, … (no commands: the harness
+/// launches raftkv itself).
+pub fn described(client_addrs: &[String]) -> crate::described::Described {
+    const EXAMPLE: &str = include_str!("../../../examples/targets/raftkv.toml");
+    let mut d = crate::described::Described::parse(EXAMPLE)
+        .expect("the compiled-in raftkv example is valid");
+    d.name = "raftkv".into();
+    d.nodes = client_addrs
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| crate::described::NodeDesc {
+            name: format!("n{}", i + 1),
+            url: format!("http://{addr}"),
+            start: None,
+            stop: None,
+            health: None,
+            pid: None,
+        })
+        .collect();
+    d
+}
