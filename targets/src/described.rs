@@ -301,7 +301,8 @@ impl Described {
         Ok(())
     }
 
-    /// Which nodes can be started, stopped and signalled.
+    /// Whether faultline starts every node itself (each has a `start` command), and so can
+    /// restart it, place it in a namespace and give it libfaketime.
     pub fn launches(&self) -> bool {
         self.nodes.iter().all(|n| n.start.is_some())
     }

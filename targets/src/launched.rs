@@ -141,11 +141,11 @@ impl LaunchedNodes {
         let Some(mut child) = n.child.take() else {
             return;
         };
+        // The whole group, so a service the start command forked dies too.
         // SAFETY: kill(2) on the group we created; a group that is already gone is ESRCH.
         unsafe {
             libc::kill(-(child.id() as i32), libc::SIGKILL);
         }
-        let _ = child.kill();
         let _ = child.wait();
     }
 

@@ -311,7 +311,7 @@ fn positive(name: &str, v: f64, zero_ok: bool) -> Result<(), String> {
     }
 }
 
-pub fn run(args: RunArgs) -> u8 {
+pub fn run(mut args: RunArgs) -> u8 {
     let checks = [
         positive("time-limit", args.time_limit, false),
         positive("rate", args.rate, true),
@@ -334,7 +334,6 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(k) => k,
         Err(e) => return usage(e),
     };
-    let mut args = args;
     let mut notes = Vec::new();
     let target = match choose_target(&mut args, &mut kinds, &mut notes) {
         Ok(t) => t,
@@ -816,11 +815,15 @@ fn client_loop(
 /// says how to ask.
 fn recover(sup: &Supervisor, quiet: Duration) -> bool {
     std::thread::sleep(quiet);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let patience = Duration::from_secs(10);
+    if sup.nodes.statuses().is_none() {
+        return sup.wait_ready(patience).is_ok();
+    }
+    let deadline = Instant::now() + patience;
     let mut last = None;
     while Instant::now() < deadline && !signals::interrupted() {
         let Some(statuses) = sup.nodes.statuses() else {
-            return sup.wait_ready(deadline - Instant::now()).is_ok();
+            return false;
         };
         let applied: Vec<Option<u64>> = statuses
             .iter()

@@ -191,60 +191,8 @@ impl Supervisor {
             System::Described(d) => (Some(d), Vec::new()),
             System::Raftkv { node_flags } => (None, node_flags),
         };
-        let (net, specs): (Box<dyn Net>, Vec<NodeSpec>) = match setup.net {
-            // A described system's nodes reach each other as they are configured to; no proxy
-            // can sit on those links.
-            NetKind::Proxy if described.is_some() => {
-                let specs = (0..n)
-                    .map(|_| NodeSpec {
-                        client_addr: String::new(),
-                        peer_listen: String::new(),
-                        peers: BTreeMap::new(),
-                        netns: None,
-                        env: Vec::new(),
-                    })
-                    .collect();
-                let net = Uncut {
-                    mechanism: "loopback",
-                    why: "this target's nodes talk to each other directly: partitions need --net netns",
-                };
-                (Box::new(net), specs)
-            }
-            NetKind::Proxy => {
-                let mut listen = Vec::new();
-                for _ in 0..n {
-                    listen.push((
-                        format!("127.0.0.1:{}", free_port().map_err(io("ports"))?),
-                        format!("127.0.0.1:{}", free_port().map_err(io("ports"))?),
-                    ));
-                }
-                let peer_addrs: Vec<SocketAddr> = listen
-                    .iter()
-                    .map(|(_, p)| p.parse().expect("an address we made"))
-                    .collect();
-                let proxy = ProxyNet::start(&peer_addrs, setup.seed).map_err(io("proxy"))?;
-                proxy.set_latency(setup.latency);
-                proxy.set_loss(setup.loss);
-                let specs = (0..n)
-                    .map(|i| NodeSpec {
-                        client_addr: listen[i].0.clone(),
-                        peer_listen: listen[i].1.clone(),
-                        peers: (0..n)
-                            .map(|j| {
-                                let addr = if i == j {
-                                    listen[i].1.clone()
-                                } else {
-                                    proxy.addr(i, j).to_string()
-                                };
-                                (j as u64 + 1, addr)
-                            })
-                            .collect(),
-                        netns: None,
-                        env: Vec::new(),
-                    })
-                    .collect();
-                (Box::new(proxy), specs)
-            }
+        // Where each node lives: its address, its namespace, its environment.
+        let (mut net, mut placements): (Box<dyn Net>, Vec<Placement>) = match setup.net {
             NetKind::Netns => {
                 nemesis::netns::check_available()?;
                 let prefix = format!("fl{:04x}", (me ^ (me >> 16)) & 0xffff);
@@ -254,19 +202,30 @@ impl Supervisor {
                 leftovers.bridge = Some(format!("{prefix}br"));
                 leftovers.save(&state_path).map_err(io("state.json"))?;
                 let net = NamespaceNet::create(&prefix, n).map_err(io("network namespaces"))?;
-                let peers: BTreeMap<u64, String> = (0..n)
-                    .map(|j| (j as u64 + 1, format!("{}:7100", net.addr(j))))
-                    .collect();
-                let specs = (0..n)
-                    .map(|i| NodeSpec {
-                        client_addr: format!("{}:7000", net.addr(i)),
-                        peer_listen: format!("{}:7100", net.addr(i)),
-                        peers: peers.clone(),
+                let placements = (0..n)
+                    .map(|i| Placement {
+                        ip: net.addr(i).to_string(),
                         netns: Some(net.path(i)),
                         env: Vec::new(),
                     })
                     .collect();
-                (Box::new(net), specs)
+                (Box::new(net), placements)
+            }
+            // On loopback a described system's nodes reach each other as they are configured
+            // to: nothing can be cut. (raftkv gets a proxy per link below.)
+            NetKind::Proxy => {
+                let net = Uncut {
+                    mechanism: "loopback",
+                    why: "this target's nodes talk to each other directly: partitions need --net netns",
+                };
+                let placements = (0..n)
+                    .map(|_| Placement {
+                        ip: "127.0.0.1".into(),
+                        netns: None,
+                        env: Vec::new(),
+                    })
+                    .collect();
+                (Box::new(net), placements)
             }
         };
         let clocks = match &setup.faketime {
@@ -275,53 +234,60 @@ impl Supervisor {
             )),
             None => None,
         };
-        let specs = specs
-            .into_iter()
-            .enumerate()
-            .map(|(i, mut s)| {
-                if let Some(c) = &clocks {
-                    s.env = c.env(i);
-                }
-                s
-            })
-            .collect();
+        if let Some(c) = &clocks {
+            for (i, p) in placements.iter_mut().enumerate() {
+                p.env = c.env(i);
+            }
+        }
         leftovers.save(&state_path).map_err(io("state.json"))?;
         let program = std::env::current_exe().map_err(io("finding faultline's own binary"))?;
+        let nodes_dir = setup.run_dir.join("nodes");
         let cluster = match described {
-            None => Fleet::Raftkv(
-                LocalCluster::launch(ClusterSpec {
-                    program,
-                    program_args: vec!["raftkv".into()],
-                    dir: setup.run_dir.join("nodes"),
-                    extra: node_flags,
-                    nodes: specs,
-                    keep_dir: true,
-                })
-                .map_err(io("starting raftkv nodes"))?,
-            ),
             Some(desc) => {
-                let placements = specs
-                    .into_iter()
-                    .map(|s| Placement {
-                        // A namespace's node listens on its own address; on loopback all do.
-                        ip: s
-                            .client_addr
-                            .rsplit_once(':')
-                            .map_or("127.0.0.1".to_string(), |(ip, _)| ip.to_string()),
-                        netns: s.netns,
-                        env: s.env,
-                    })
-                    .collect();
                 let name = desc.name.clone();
                 Fleet::Described(Box::new(
-                    LaunchedNodes::launch(
-                        *desc,
-                        placements,
-                        &setup.run_dir.join("nodes"),
-                        &program,
-                    )
-                    .map_err(io(&format!("starting {name}")))?,
+                    LaunchedNodes::launch(*desc, placements, &nodes_dir, &program)
+                        .map_err(io(&format!("starting {name}")))?,
                 ))
+            }
+            None => {
+                let specs = match setup.net {
+                    NetKind::Netns => {
+                        let peers: BTreeMap<u64, String> = placements
+                            .iter()
+                            .enumerate()
+                            .map(|(j, p)| (j as u64 + 1, format!("{}:7100", p.ip)))
+                            .collect();
+                        placements
+                            .into_iter()
+                            .map(|p| NodeSpec {
+                                client_addr: format!("{}:7000", p.ip),
+                                peer_listen: format!("{}:7100", p.ip),
+                                peers: peers.clone(),
+                                netns: p.netns,
+                                env: p.env,
+                            })
+                            .collect()
+                    }
+                    NetKind::Proxy => {
+                        let (proxy, specs) = proxied(placements, setup.seed)?;
+                        proxy.set_latency(setup.latency);
+                        proxy.set_loss(setup.loss);
+                        net = Box::new(proxy);
+                        specs
+                    }
+                };
+                Fleet::Raftkv(
+                    LocalCluster::launch(ClusterSpec {
+                        program,
+                        program_args: vec!["raftkv".into()],
+                        dir: nodes_dir,
+                        extra: node_flags,
+                        nodes: specs,
+                        keep_dir: true,
+                    })
+                    .map_err(io("starting raftkv nodes"))?,
+                )
             }
         };
         let mut nodes = Nodes {
@@ -370,6 +336,47 @@ impl Supervisor {
             Fleet::Described(d) => &d.nodes[node].log_path,
         }
     }
+}
+
+/// raftkv on loopback behind a proxy per directed link: every node gets a client and a peer
+/// port, and reaches each peer through the proxy of that link.
+fn proxied(placements: Vec<Placement>, seed: u64) -> Result<(ProxyNet, Vec<NodeSpec>), String> {
+    let port = || {
+        free_port()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .map_err(|e| format!("ports: {e}"))
+    };
+    let listen: Vec<(String, String)> = placements
+        .iter()
+        .map(|_| Ok((port()?, port()?)))
+        .collect::<Result<_, String>>()?;
+    let peer_addrs: Vec<SocketAddr> = listen
+        .iter()
+        .map(|(_, p)| p.parse().expect("an address we made"))
+        .collect();
+    let proxy = ProxyNet::start(&peer_addrs, seed).map_err(|e| format!("proxy: {e}"))?;
+    let n = placements.len();
+    let specs = placements
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| NodeSpec {
+            client_addr: listen[i].0.clone(),
+            peer_listen: listen[i].1.clone(),
+            peers: (0..n)
+                .map(|j| {
+                    let addr = if i == j {
+                        listen[i].1.clone()
+                    } else {
+                        proxy.addr(i, j).to_string()
+                    };
+                    (j as u64 + 1, addr)
+                })
+                .collect(),
+            netns: None,
+            env: p.env,
+        })
+        .collect();
+    Ok((proxy, specs))
 }
 
 impl Drop for Supervisor {
