@@ -18,28 +18,13 @@ pub struct HealArgs {
     pub store: PathBuf,
 }
 
-/// Every `state.json` two levels under the store (`<test>/<timestamp>/state.json`).
+/// Every `state.json` of a run under the store (`<test>/<timestamp>/state.json`).
 fn state_files(store: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let Ok(tests) = std::fs::read_dir(store) else {
-        return found;
-    };
-    for test in tests
-        .flatten()
-        .filter(|e| e.path().is_dir() && !e.path().is_symlink())
-    {
-        let Ok(runs) = std::fs::read_dir(test.path()) else {
-            continue;
-        };
-        for run in runs.flatten() {
-            let state = run.path().join("state.json");
-            if state.is_file() {
-                found.push(state);
-            }
-        }
-    }
-    found.sort();
-    found
+    crate::run::store::run_dirs(store)
+        .into_iter()
+        .map(|(_, dir)| dir.join("state.json"))
+        .filter(|state| state.is_file())
+        .collect()
 }
 
 pub fn run(args: HealArgs) -> u8 {

@@ -248,24 +248,11 @@ fn listing(dir: &Path, rest: &str) -> String {
 
 /// Every run in the store, newest first, as the table shows it.
 fn runs(store: &Path) -> Vec<Value> {
-    let mut found = Vec::new();
-    let Ok(tests) = std::fs::read_dir(store) else {
-        return found;
-    };
-    for test in tests.flatten() {
-        let path = test.path();
-        let name = test.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || path.is_symlink() || !path.is_dir() {
-            continue;
-        }
-        for run in std::fs::read_dir(&path).into_iter().flatten().flatten() {
-            let dir = run.path();
-            if !dir.is_dir() || !dir.join("config.json").is_file() {
-                continue;
-            }
-            found.push(describe_run(&name, &dir));
-        }
-    }
+    let mut found: Vec<Value> = crate::run::store::run_dirs(store)
+        .into_iter()
+        .filter(|(_, dir)| dir.join("config.json").is_file())
+        .map(|(test, dir)| describe_run(&test, &dir))
+        .collect();
     found.sort_by(|a, b| {
         (b["run"].as_str(), b["test"].as_str()).cmp(&(a["run"].as_str(), a["test"].as_str()))
     });

@@ -58,6 +58,26 @@ pub fn new_run_dir(store: &Path, test: &str) -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Every run directory in a store (`<test>/<timestamp>/`), as `(test, directory)`, sorted.
+/// `latest` and hidden entries are not tests.
+pub fn run_dirs(store: &Path) -> Vec<(String, PathBuf)> {
+    let mut found = Vec::new();
+    for test in std::fs::read_dir(store).into_iter().flatten().flatten() {
+        let path = test.path();
+        let name = test.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || path.is_symlink() || !path.is_dir() {
+            continue;
+        }
+        for run in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+            if run.path().is_dir() {
+                found.push((name.clone(), run.path()));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +98,12 @@ mod tests {
         assert_eq!(
             std::fs::canonicalize(store.join("latest")).unwrap(),
             std::fs::canonicalize(&b).unwrap()
+        );
+        std::fs::create_dir_all(store.join(".hidden/x")).unwrap();
+        assert_eq!(
+            run_dirs(&store),
+            vec![("t".to_string(), a), ("t".to_string(), b)],
+            "runs only: neither latest nor hidden entries"
         );
         std::fs::remove_dir_all(store).unwrap();
     }
