@@ -1,14 +1,10 @@
 //! `faultline check` end to end: the real binary, real files, exit codes a CI pipeline gates on.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn faultline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .output()
-        .expect("runs the faultline binary")
-}
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use support::{faultline, Scratch};
 
 fn data(file: &str) -> String {
     let dir = std::env::var_os("FAULTLINE_TESTDATA")
@@ -19,28 +15,6 @@ fn data(file: &str) -> String {
     let path = dir.join(file);
     assert!(path.is_file(), "known-answer file {} missing: check out shared/ beside the repository or set FAULTLINE_TESTDATA", path.display());
     path.to_string_lossy().into_owned()
-}
-
-/// A scratch directory removed when dropped, also when a test fails.
-struct Scratch(PathBuf);
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("faultline-test-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn file(&self, name: &str, text: &str) -> String {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).unwrap();
-        p.to_string_lossy().into_owned()
-    }
-}
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn stdout(o: &Output) -> String {

@@ -9,8 +9,11 @@
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
+
+mod support;
 use std::time::{Duration, Instant};
+use support::{faultline, Scratch};
 use targets::client::Client;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -23,15 +26,7 @@ struct Browser {
     driver: Child,
     http: Client,
     session: String,
-    _profile: TempDir,
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    _profile: Scratch,
 }
 
 impl Browser {
@@ -42,11 +37,7 @@ impl Browser {
                 "{path} not found: install Debian's {package} (as root: apt-get install chromium chromium-driver; scripts/test.sh does)"
             );
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = targets::raftkv::cluster::free_port().unwrap();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -62,9 +53,7 @@ impl Browser {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        let profile = TempDir(
-            std::env::temp_dir().join(format!("faultline-chromium-{}-{port}", std::process::id())),
-        );
+        let profile = Scratch::new(&format!("chromium-{port}"));
         // The flags keep Chromium from reaching for the network (this machine has none) and
         // from needing a display or a sandbox (CI runs as root).
         let caps = json!({"capabilities": {"alwaysMatch": {
@@ -202,13 +191,6 @@ impl Drop for Browser {
     }
 }
 
-fn faultline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .output()
-        .expect("faultline runs")
-}
-
 /// A short run with stale reads and faults; it violates linearizability almost always, so up to
 /// three seeds are tried.
 fn failing_run(store: &Path) -> PathBuf {
@@ -245,9 +227,7 @@ fn failing_run(store: &Path) -> PathBuf {
 
 #[test]
 fn a_failing_runs_report_shows_its_anomalies_timeline_and_plots() {
-    let store = TempDir(
-        std::env::temp_dir().join(format!("faultline-report-browser-{}", std::process::id())),
-    );
+    let store = Scratch::new("report-browser");
     let run = failing_run(&store.0);
     let report = run.join("report.html");
     assert!(report.is_file(), "faultline run wrote {}", report.display());
@@ -387,9 +367,7 @@ fn a_failing_runs_report_shows_its_anomalies_timeline_and_plots() {
 
 #[test]
 fn a_report_of_100k_operations_loads_draws_and_zooms() {
-    let dir =
-        TempDir(std::env::temp_dir().join(format!("faultline-report-100k-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).unwrap();
+    let dir = Scratch::new("report-100k");
     // 100,000 operations by 50 processes on 100 keys, every completion recorded.
     let history = dir.0.join("big.jsonl");
     let mut text = String::new();

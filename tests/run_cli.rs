@@ -1,16 +1,20 @@
 //! End-to-end tests of `faultline run` and `faultline heal`: short seeded runs (about ten seconds)
 //! of the real binary against real raftkv processes, with real faults. Runs take a lock so that
-//! two clusters never compete for the two cores. Each test stores its runs in its own directory
-//! and removes it when it passes; a failing test leaves it for inspection (its path is printed).
+//! two clusters never compete for the two cores. Each test stores its runs in its own directory,
+//! healed and removed when the test ends, pass or fail (the assertions print what a failing run
+//! said).
 //!
 //! Needs root, nftables and libfaketime for the netns, heal and clock tests (`scripts/test.sh`
 //! installs them); without them those tests fail saying what to install.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+
+mod support;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use support::{faultline, Store};
 
 static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -19,29 +23,6 @@ fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_CLUSTER_AT_A_TIME
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-}
-
-/// Runs `faultline heal` over a store when dropped, so a failing test leaves no processes or
-/// namespaces behind.
-struct HealOnDrop(PathBuf);
-
-impl Drop for HealOnDrop {
-    fn drop(&mut self) {
-        let _ = faultline(&["heal", "--store", self.0.to_str().unwrap()]);
-    }
-}
-
-fn store(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("faultline-run-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn faultline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .output()
-        .expect("faultline runs")
 }
 
 /// Runs `faultline run` with `args` into `store`; returns the exit code and the run directory.
@@ -83,7 +64,7 @@ fn faults_applied(dir: &Path, kind: &str) -> usize {
 #[test]
 fn the_safe_configuration_is_linearizable_under_every_fault() {
     let _one = one_cluster_at_a_time();
-    let store = store("safe");
+    let store = Store::new("safe");
     let (code, dir) = run(
         &store,
         &[
@@ -143,7 +124,6 @@ fn the_safe_configuration_is_linearizable_under_every_fault() {
     );
     let again = faultline(&["check", store.join("latest").to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(0));
-    std::fs::remove_dir_all(store).unwrap();
 }
 
 /// Runs up to three seeds; true once one is reported not linearizable. Each seed's run is a
@@ -165,7 +145,7 @@ fn caught(store: &Path, args: &[&str]) -> Option<PathBuf> {
 #[test]
 fn stale_reads_under_partitions_are_not_linearizable() {
     let _one = one_cluster_at_a_time();
-    let store = store("stale");
+    let store = Store::new("stale");
     let dir = caught(
         &store,
         &[
@@ -223,13 +203,12 @@ fn stale_reads_under_partitions_are_not_linearizable() {
     let out = String::from_utf8_lossy(&text.stdout);
     assert!(out.contains("stale read on"), "{out}");
     assert!(out.contains("strongest model that holds:"), "{out}");
-    std::fs::remove_dir_all(store).unwrap();
 }
 
 #[test]
 fn leader_acknowledged_writes_are_lost_under_leader_faults() {
     let _one = one_cluster_at_a_time();
-    let store = store("leader-ack");
+    let store = Store::new("leader-ack");
     caught(
         &store,
         &[
@@ -249,7 +228,6 @@ fn leader_acknowledged_writes_are_lost_under_leader_faults() {
         ],
     )
     .expect("lost writes caught in one of three runs");
-    std::fs::remove_dir_all(store).unwrap();
 }
 
 #[test]
@@ -259,8 +237,7 @@ fn kernel_partitions_in_namespaces_run_and_leave_nothing_behind() {
     }
     let _one = one_cluster_at_a_time();
     let before = nemesis::netns::list_namespaces();
-    let store = store("netns");
-    let _heal = HealOnDrop(store.clone());
+    let store = Store::new("netns");
     let (code, dir) = run(
         &store,
         &[
@@ -285,7 +262,6 @@ fn kernel_partitions_in_namespaces_run_and_leave_nothing_behind() {
         before,
         "namespaces removed"
     );
-    std::fs::remove_dir_all(store).unwrap();
 }
 
 fn processes_named(pattern: &str) -> Vec<u32> {
@@ -356,8 +332,7 @@ fn heal_cleans_up_after_a_killed_harness() {
         panic!("{e}");
     }
     let _one = one_cluster_at_a_time();
-    let store = store("heal");
-    let _heal = HealOnDrop(store.clone());
+    let store = Store::new("heal");
     let namespaces_before = nemesis::netns::list_namespaces();
     let (mut harness, dir, state) = run_until_paused(&store, &["--net", "netns"], "3");
     // SIGKILL the harness mid-fault.
@@ -426,7 +401,6 @@ fn heal_cleans_up_after_a_killed_harness() {
     let again = faultline(&["heal", dir.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to heal"));
-    std::fs::remove_dir_all(store).unwrap();
 }
 
 #[test]
@@ -435,7 +409,8 @@ fn a_clock_bump_shows_in_the_node_status() {
     use targets::raftkv::cluster::{loopback_nodes, ClusterSpec, LocalCluster};
     let lib =
         find_libfaketime().expect("libfaketime is not installed: apt-get install libfaketime");
-    let dir = std::env::temp_dir().join(format!("faultline-clock-node-{}", std::process::id()));
+    let scratch = support::Scratch::new("clock-node");
+    let dir = &scratch.0;
     let clocks = Clocks::new(&lib, &dir.join("clocks"), 1).unwrap();
     let mut nodes = loopback_nodes(1).unwrap();
     nodes[0].env = clocks.env(0);
@@ -480,7 +455,6 @@ fn a_clock_bump_shows_in_the_node_status() {
         "gained {gained} ms in a second"
     );
     drop(cluster);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -513,8 +487,7 @@ fn bad_run_flags_get_one_clear_error() {
 #[test]
 fn sigterm_mid_fault_heals_stops_the_nodes_and_keeps_the_history() {
     let _one = one_cluster_at_a_time();
-    let store = store("sigterm");
-    let _heal = HealOnDrop(store.clone());
+    let store = Store::new("sigterm");
     let (mut harness, dir, state) = run_until_paused(&store, &[], "4");
     let pids = pids(&state);
     assert!(
@@ -538,5 +511,4 @@ fn sigterm_mid_fault_heals_stops_the_nodes_and_keeps_the_history() {
         r["main_phase"]["ok"].as_u64().unwrap() > 0,
         "what was recorded is kept and checked"
     );
-    std::fs::remove_dir_all(store).unwrap();
 }

@@ -6,34 +6,12 @@
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+mod support;
 use std::time::Duration;
-
-fn faultline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .output()
-        .expect("faultline runs")
-}
-
-/// A directory removed when the test ends, pass or fail.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("faultline-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::{faultline, Scratch};
 
 /// `faultline serve`, stopped when dropped.
 struct Server {
@@ -90,7 +68,7 @@ impl Drop for Server {
 
 #[test]
 fn a_run_writes_its_report_and_junit_and_serve_shows_it() {
-    let tmp = TempDir::new("serve");
+    let tmp = Scratch::new("serve");
     let store = tmp.0.join("store");
     let junit = tmp.0.join("run.xml");
     let out = faultline(&[
@@ -231,7 +209,7 @@ fn a_run_writes_its_report_and_junit_and_serve_shows_it() {
 
 #[test]
 fn report_and_serve_reject_bad_input_with_one_clear_error() {
-    let tmp = TempDir::new("serve-bad");
+    let tmp = Scratch::new("serve-bad");
     let out = faultline(&["report", tmp.0.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -7,9 +7,12 @@
 //! tests fail saying what to install.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
+
+mod support;
 use std::sync::Mutex;
+use support::{faultline, Store};
 
 static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -17,40 +20,6 @@ fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_CLUSTER_AT_A_TIME
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-}
-
-/// A store healed and removed when the test ends (kept, and named, when it fails).
-struct Store(PathBuf);
-
-impl Store {
-    fn new(name: &str) -> Store {
-        let dir =
-            std::env::temp_dir().join(format!("faultline-targets-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Store(dir)
-    }
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let _ = faultline(&["heal", "--store", self.path()]);
-        if std::thread::panicking() {
-            eprintln!("the failing test's store is kept: {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-fn faultline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .output()
-        .expect("faultline runs")
 }
 
 fn example(name: &str) -> String {
@@ -100,7 +69,7 @@ fn run(store: &Store, args: &[&str]) -> Ran {
         code == 0 || code == 1,
         "faultline run {args:?} exited {code}\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    let dir = std::fs::canonicalize(store.0.join("latest")).expect("store/latest links the run");
+    let dir = std::fs::canonicalize(store.join("latest")).expect("store/latest links the run");
     let results =
         serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
     Ran {
@@ -315,7 +284,7 @@ fn the_generic_driver_with_the_raftkv_example_gives_the_same_verdicts_as_raftkv(
     );
 
     // Stale reads (raftkv's unsafe knob, in a copy of the file): violated, both ways.
-    let stale_file = store.0.join("raftkv-stale.toml");
+    let stale_file = store.join("raftkv-stale.toml");
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(
         &stale_file,
@@ -373,7 +342,7 @@ fn a_file_without_commands_drives_load_only_and_says_which_faults_it_cannot_appl
     let cluster = LocalCluster::launch(ClusterSpec {
         program: env!("CARGO_BIN_EXE_faultline").into(),
         program_args: vec!["raftkv".into()],
-        dir: store.0.join("theirs"),
+        dir: store.join("theirs"),
         extra: Vec::new(),
         nodes: loopback_nodes(3).unwrap(),
         keep_dir: false,
@@ -400,7 +369,7 @@ fn a_file_without_commands_drives_load_only_and_says_which_faults_it_cannot_appl
         described.push_str(line);
         described.push('\n');
     }
-    let file = store.0.join("theirs.toml");
+    let file = store.join("theirs.toml");
     std::fs::write(&file, described).unwrap();
     let r = run(
         &store,
@@ -453,7 +422,7 @@ fn a_malformed_target_file_gets_one_error_naming_the_field() {
             "status \"twohundred\"",
         ),
     ] {
-        let file = store.0.join("broken.toml");
+        let file = store.join("broken.toml");
         std::fs::write(&file, broken).unwrap();
         let out = faultline(&[
             "run",
@@ -475,7 +444,7 @@ fn a_malformed_target_file_gets_one_error_naming_the_field() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected raftkv, etcd or http:FILE"));
     assert!(
-        !store.0.join("raftkv").exists() && !store.0.join("http-broken").exists(),
+        !store.join("raftkv").exists() && !store.join("http-broken").exists(),
         "no run was stored"
     );
 }
