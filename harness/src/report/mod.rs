@@ -50,7 +50,7 @@ pub fn html(history: &History, ladder: &Ladder, context: &Context) -> String {
 
 /// The page for a ladder already serialized (as `results.json` keeps it).
 fn page(history: &History, ladder: &Value, context: &Context) -> String {
-    let data = data(history, ladder, context);
+    let data = data(history);
     // JSON can hold `<` only inside strings, where \u003c means the same; so the data can never
     // close its script element.
     let data = data.to_string().replace('<', "\\u003c");
@@ -339,34 +339,50 @@ fn node_state(kind: &str) -> &str {
     }
 }
 
-/// The embedded data the script draws from.
-fn data(history: &History, ladder: &Value, context: &Context) -> Value {
+/// Small tables of names the columns point into (operation kinds, keys, nodes).
+#[derive(Default)]
+struct Table {
+    names: Vec<String>,
+    slots: std::collections::HashMap<String, usize>,
+}
+
+impl Table {
+    fn slot(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.slots.get(name) {
+            return i;
+        }
+        self.names.push(name.to_string());
+        self.slots.insert(name.to_string(), self.names.len() - 1);
+        self.names.len() - 1
+    }
+}
+
+/// The embedded data the script draws from: exactly what `report.js` reads.
+fn data(history: &History) -> Value {
     let timed = history.timed;
     // Microseconds keep the numbers short; untimed histories use event positions as they are.
     let t = |ns: u64| if timed { ns / 1000 } else { ns };
     let processes: BTreeSet<u64> = history.ops.iter().map(|o| o.process).collect();
     let row: BTreeMap<u64, usize> = processes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
-    let mut fs: Vec<String> = Vec::new();
-    let mut keys: Vec<String> = Vec::new();
-    let mut nodes: BTreeSet<String> = BTreeSet::new();
-    let index_of = |table: &mut Vec<String>, s: &str| {
-        table.iter().position(|x| x == s).unwrap_or_else(|| {
-            table.push(s.to_string());
-            table.len() - 1
-        })
-    };
-    for op in &history.ops {
-        if let Some(n) = &op.node {
-            nodes.insert(n.clone());
-        }
-    }
     let faults = fault_intervals(history.nemesis_events());
-    for f in &faults {
-        nodes.extend(f.nodes.iter().cloned());
+    // Nodes in name order, whether an operation or a fault names them.
+    let mut nodes = Table::default();
+    let named: BTreeSet<&str> = history
+        .ops
+        .iter()
+        .filter_map(|o| o.node.as_deref())
+        .chain(
+            faults
+                .iter()
+                .flat_map(|f| f.nodes.iter().map(String::as_str)),
+        )
+        .collect();
+    for n in named {
+        nodes.slot(n);
     }
-    let nodes: Vec<String> = nodes.into_iter().collect();
+    let (mut fs, mut keys) = (Table::default(), Table::default());
     let n = history.ops.len();
-    let (mut p, mut f, mut k, mut t0, mut t1, mut o, mut d, mut nd, mut v, mut fin) = (
+    let (mut p, mut f, mut k, mut t0, mut t1, mut o, mut d, mut nd, mut v) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -376,20 +392,13 @@ fn data(history: &History, ladder: &Value, context: &Context) -> Value {
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
-        Vec::new(),
     );
-    let mut errors = Map::new();
-    // Ops index their key in a table; a key-value op without a key gets "".
-    let mut key_slots: std::collections::HashMap<&str, usize> = Default::default();
+    let (mut fin, mut errors) = (Vec::new(), Map::new());
     for op in &history.ops {
         p.push(row[&op.process]);
-        f.push(index_of(&mut fs, &op.f));
-        let key = op.key.as_deref().unwrap_or("");
-        let slot = *key_slots.entry(key).or_insert_with(|| {
-            keys.push(key.to_string());
-            keys.len() - 1
-        });
-        k.push(slot);
+        f.push(fs.slot(&op.f));
+        // A key-value operation without a key gets "".
+        k.push(keys.slot(op.key.as_deref().unwrap_or("")));
         t0.push(t(op.invoke_time));
         t1.push(op.complete_time.map_or(-1, |c| t(c) as i64));
         o.push(match op.outcome {
@@ -398,12 +407,7 @@ fn data(history: &History, ladder: &Value, context: &Context) -> Value {
             Outcome::Info => 2,
         });
         d.push(words::describe(op));
-        nd.push(
-            op.node
-                .as_ref()
-                .and_then(|x| nodes.iter().position(|m| m == x))
-                .map_or(-1, |i| i as i64),
-        );
+        nd.push(op.node.as_deref().map_or(-1, |x| nodes.slot(x) as i64));
         v.push(op.version.map_or(-1, |x| x as i64));
         if op.phase.as_deref() == Some("final") {
             fin.push(op.id);
@@ -419,47 +423,35 @@ fn data(history: &History, ladder: &Value, context: &Context) -> Value {
             json!({
                 "kind": i.kind,
                 "start": t(i.start),
-                "end": t(i.end.unwrap_or(history.events.last().map_or(i.start, |e| e.time))),
+                "end": i.end.map_or(end, t),
                 "label": i.label,
-                "nodes": i.nodes,
+            })
+        })
+        .collect();
+    let mut node_events = Vec::new();
+    for i in &faults {
+        for node in &i.nodes {
+            node_events.push(json!({
+                "node": nodes.slot(node),
+                "state": node_state(&i.kind),
+                "kind": i.kind,
+                "start": t(i.start),
+                "end": i.end.map(t),
                 "ended_by": i.ended_by,
-            })
-        })
-        .collect();
-    let nodes_ref = &nodes;
-    let node_events: Vec<Value> = faults
-        .iter()
-        .flat_map(|i| {
-            i.nodes.iter().filter_map(move |node| {
-                let slot = nodes_ref.iter().position(|m| m == node)?;
-                Some(json!({
-                    "node": slot,
-                    "state": node_state(&i.kind),
-                    "kind": i.kind,
-                    "start": t(i.start),
-                    "end": i.end.map(t),
-                    "ended_by": i.ended_by,
-                }))
-            })
-        })
-        .collect();
+            }));
+        }
+    }
     json!({
-        "title": context.title,
-        "require": context.require,
         "timed": timed,
         "end": end,
         "processes": processes,
-        "fs": fs,
-        "keys": keys,
-        "nodes": nodes,
+        "fs": fs.names,
+        "keys": keys.names,
+        "nodes": nodes.names,
         "ops": {"p": p, "f": f, "k": k, "t0": t0, "t1": t1, "o": o, "d": d, "n": nd, "v": v,
                 "final": fin, "errors": errors},
         "faults": fault_json,
         "node_events": node_events,
-        "anomalies": ladder["anomalies"].as_array().map(|a| a.iter().map(|x| json!({
-            "kind": x["kind"], "key": x["key"],
-            "ops": x["witness"].as_array().map(|w| w.iter().map(|o| o["id"].clone()).collect::<Vec<_>>()),
-        })).collect::<Vec<_>>()),
     })
 }
 
