@@ -12,18 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 mod support;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use support::{faultline, Store};
-
-static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// Held for the whole of every test that runs clusters.
-fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_CLUSTER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-}
+use support::{faultline, one_cluster_at_a_time, Store};
 
 /// Runs `faultline run` with `args` into `store`; returns the exit code and the run directory.
 fn run(store: &Path, args: &[&str]) -> (i32, PathBuf) {

@@ -11,16 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 mod support;
-use std::sync::Mutex;
-use support::{faultline, Store};
-
-static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_CLUSTER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-}
+use support::{faultline, one_cluster_at_a_time, Store};
 
 fn example(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -6,6 +6,17 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Held for the whole of every test that runs a cluster, so that two clusters never compete
+/// for the machine's two cores (a failed test's poisoned lock is taken over, not fatal).
+pub fn one_cluster_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
 
 /// Runs the faultline binary under test to completion.
 pub fn faultline(args: &[&str]) -> Output {
