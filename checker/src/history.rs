@@ -142,13 +142,26 @@ impl Operation {
     }
 }
 
-/// A malformed history: where, and what is wrong.
+/// A malformed history: where (file, line and, where known, column), and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{source_name}:{line}: {message}")]
 pub struct HistoryError {
     pub source_name: String,
     pub line: usize,
+    pub column: Option<usize>,
     pub message: String,
+}
+
+impl fmt::Display for HistoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.column {
+            Some(c) => write!(
+                f,
+                "{}:{}:{c}: {}",
+                self.source_name, self.line, self.message
+            ),
+            None => write!(f, "{}:{}: {}", self.source_name, self.line, self.message),
+        }
+    }
 }
 
 impl HistoryError {
@@ -156,9 +169,32 @@ impl HistoryError {
         HistoryError {
             source_name: source_name.to_string(),
             line,
+            column: None,
             message: message.into(),
         }
     }
+
+    pub fn at(
+        source_name: &str,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+    ) -> HistoryError {
+        HistoryError {
+            column: Some(column),
+            ..HistoryError::new(source_name, line, message)
+        }
+    }
+}
+
+/// What a history's event times mean for its order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeOrder {
+    /// Times are the order: one that goes back is an error (faultline's own histories).
+    Strict,
+    /// The position in the file is the order, as in Jepsen's files; times are kept for display,
+    /// and one that goes back is noted once.
+    Positional,
 }
 
 /// A parsed and validated history.
@@ -174,6 +210,9 @@ pub struct History {
     /// Whether event times are real nanoseconds; formats without times use each event's
     /// position instead, and reports then say "event N" rather than seconds.
     pub timed: bool,
+    /// What reading it noticed and a person should know (times out of order, keys split from
+    /// tuples, conventions applied), one sentence each.
+    pub notes: Vec<String>,
 }
 
 impl History {
@@ -181,21 +220,37 @@ impl History {
     /// completion follows an invocation by the same process, no process has two operations in
     /// flight, completions name the same function as their invocation, and times never go back.
     pub fn from_events(source_name: &str, events: Vec<Event>) -> Result<History, HistoryError> {
+        History::from_events_ordered(source_name, events, TimeOrder::Strict)
+    }
+
+    /// [`History::from_events`], with the order `times` says.
+    pub fn from_events_ordered(
+        source_name: &str,
+        events: Vec<Event>,
+        times: TimeOrder,
+    ) -> Result<History, HistoryError> {
         let err = |line: usize, msg: String| HistoryError::new(source_name, line, msg);
         let mut ops: Vec<Operation> = Vec::new();
         let mut in_flight: HashMap<u64, usize> = HashMap::new();
         let mut last_time = 0u64;
+        let mut notes = Vec::new();
         for (pos, ev) in events.iter().enumerate() {
             if ev.time < last_time {
-                return Err(err(
-                    ev.line,
-                    format!(
-                        "time {} is earlier than the previous event's {last_time}; times must not decrease",
-                        ev.time
-                    ),
-                ));
+                let msg = format!(
+                    "time {} is earlier than the previous event's {last_time}",
+                    ev.time
+                );
+                if times == TimeOrder::Strict {
+                    return Err(err(ev.line, format!("{msg}; times must not decrease")));
+                }
+                if notes.is_empty() {
+                    notes.push(format!(
+                        "line {}: {msg}; the file's order is used, as Jepsen does, and times are kept for display only",
+                        ev.line
+                    ));
+                }
             }
-            last_time = ev.time;
+            last_time = last_time.max(ev.time);
             let process = match ev.process {
                 Process::Nemesis => continue,
                 Process::Client(p) => p,
@@ -292,6 +347,7 @@ impl History {
             events,
             ops,
             timed: true,
+            notes,
         })
     }
 

@@ -39,6 +39,7 @@
 
 pub mod check;
 pub mod consistency;
+pub mod conventions;
 pub mod generate;
 pub mod history;
 pub mod import;

@@ -158,3 +158,72 @@ impl std::str::FromStr for ModelKind {
         }
     }
 }
+
+/// Workloads Jepsen runs that faultline does not check, recognised by their functions so that
+/// the error names the workload rather than a model's complaint about one operation.
+const UNCHECKED_WORKLOADS: &[(&[&str], &str)] = &[
+    (&["txn"], "a transactional (txn) history"),
+    (&["transfer"], "a bank (transfer) history"),
+    (
+        &["acquire", "release", "lock", "unlock"],
+        "a mutex (acquire/release) history",
+    ),
+    (
+        &["enqueue", "dequeue", "drain"],
+        "a queue (enqueue/dequeue) history",
+    ),
+    (&["send", "poll", "subscribe"], "a log (send/poll) history"),
+    (&["inc", "dec", "incr", "decr"], "a counter history"),
+];
+
+const CHECKED: &str = "faultline checks registers (read/write/cas) and kv-append (get/put/append)";
+
+impl ModelKind {
+    /// The data type a history's operations imply: `read`/`write` with `cas` → cas-register,
+    /// without → register; `get`/`put`/`append` → kv-append. A history of another workload, or
+    /// one mixing the two, is an error that names what it is. An empty history is a register.
+    pub fn infer(history: &crate::History) -> Result<ModelKind, String> {
+        let fs: std::collections::BTreeSet<&str> =
+            history.ops.iter().map(|o| o.f.as_str()).collect();
+        for (names, what) in UNCHECKED_WORKLOADS {
+            if names.iter().any(|n| fs.contains(n)) {
+                return Err(format!("this is {what}; {CHECKED}"));
+            }
+        }
+        if fs.contains("add") {
+            let set = history
+                .ops
+                .iter()
+                .any(|o| o.f == "read" && o.outcome == Outcome::Ok && o.output.is_array());
+            let what = if set {
+                "a set (add/read)"
+            } else {
+                "a counter (add/read)"
+            };
+            return Err(format!("this is {what} history; {CHECKED}"));
+        }
+        let register = fs.iter().any(|f| matches!(*f, "write" | "cas"));
+        let kv = fs.iter().any(|f| matches!(*f, "get" | "put" | "append"));
+        let unknown: Vec<&str> = fs
+            .iter()
+            .copied()
+            .filter(|f| !matches!(*f, "read" | "write" | "cas" | "get" | "put" | "append"))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(format!(
+                "unknown operations {}; {CHECKED} (name the model with --model if these are \
+                 spelled differently)",
+                unknown.join(", ")
+            ));
+        }
+        match (register, kv) {
+            (true, true) => Err(format!(
+                "this history mixes register operations (write/cas) with kv-append operations \
+                 (get/put/append); {CHECKED}, one at a time"
+            )),
+            (false, true) => Ok(ModelKind::KvAppend),
+            _ if fs.contains("cas") => Ok(ModelKind::CasRegister),
+            _ => Ok(ModelKind::Register),
+        }
+    }
+}

@@ -411,6 +411,9 @@ impl<'a, M: Model> Assessor<'a, M> {
     }
 
     fn run(mut self) -> Result<Ladder, HistoryError> {
+        if self.history.ops.is_empty() {
+            return Ok(self.nothing_to_judge());
+        }
         let mut results: BTreeMap<Level, LevelResult> = BTreeMap::new();
         let mut summary = VersionSummary::default();
         if self.registers {
@@ -544,6 +547,38 @@ impl<'a, M: Model> Assessor<'a, M> {
         })
     }
 }
+
+impl<M: Model> Assessor<'_, M> {
+    /// A history without a client operation proves nothing: every model is unknown, never
+    /// "holds", so that an empty file or a run that recorded nothing cannot pass a gate.
+    fn nothing_to_judge(self) -> Ladder {
+        let levels = self
+            .asked
+            .iter()
+            .map(|&model| LevelResult {
+                model,
+                standing: Standing::Unknown,
+                reason: Some(NO_OPERATIONS.into()),
+                violations: 0,
+                anomalies: Vec::new(),
+            })
+            .collect();
+        Ladder {
+            source: self.history.source_name.clone(),
+            model: self.model.name(),
+            levels,
+            strongest: Vec::new(),
+            anomalies: Vec::new(),
+            versions: VersionSummary::default(),
+            linearizability: None,
+            timed: self.history.timed,
+            elapsed_ms: self.started.elapsed(),
+        }
+    }
+}
+
+/// The reason every model of an empty history gives.
+pub const NO_OPERATIONS: &str = "no operations: the history has no client operation to judge";
 
 /// The operations a witness may be built from: failed ones did not happen, and an indeterminate
 /// read says nothing.

@@ -1,207 +1,649 @@
-//! A reader for the small part of EDN that Jepsen histories use: maps, vectors, lists, sets,
-//! keywords, strings, integers, floats, `nil` and booleans. Keywords become strings without their
-//! colon; `nil` becomes JSON `null`. Commas are whitespace, as in EDN.
+//! A streaming reader for EDN (extensible data notation), the format Clojure and so Jepsen and
+//! Knossos write their histories in.
+//!
+//! It reads the whole edn-format specification: `nil`, booleans, strings with every escape,
+//! characters (`\a`, `\newline`, `\u00e9`), integers with or without `N`, floats with or without
+//! `M`, ratios, symbols, keywords (namespaced too), lists, vectors, maps, sets, `;` comments, `#_`
+//! discards and tagged elements (`#inst "…"`, `#uuid "…"`, and records such as
+//! `#jepsen.history.Op{…}`). It also reads Clojure's namespaced maps (`#:ns{:a 1}`), which
+//! `pr-str` writes.
+//!
+//! Values become [`serde_json::Value`]s, which is what the rest of the checker compares:
+//! - keywords and symbols become strings without their colon (`:invoke` → `"invoke"`);
+//! - characters become one-character strings, `nil` becomes `null`;
+//! - lists, vectors and sets become arrays (a set's elements sorted, so equal sets are equal);
+//! - map keys become strings (a keyword's name, a string as it is, anything else as its JSON);
+//! - a tagged element becomes the element it tags (`#inst "2020-01-01"` → `"2020-01-01"`);
+//! - an integer beyond 64 bits and a ratio become their exact text (`"1/3"`), never a rounded
+//!   number, so that two different values can never compare equal.
+//!
+//! It is streaming: [`Reader`] pulls bytes from any [`Read`] through a fixed buffer and hands out
+//! one top-level form at a time, so a history file is never held in memory as text. Every error
+//! carries the line and column where it was found.
 
 use serde_json::{Map, Number, Value};
+use std::io::Read;
 
-/// Parses one complete EDN value from `text`; anything but whitespace after it is an error.
-pub fn parse(text: &str) -> Result<Value, String> {
-    let mut p = Parser {
-        s: text.as_bytes(),
-        pos: 0,
-        depth: 0,
-    };
-    let v = p.value()?;
-    p.skip_ws();
-    if p.pos != p.s.len() {
-        return Err(format!(
-            "unexpected {:?} after the value at column {}",
-            p.rest_preview(),
-            p.pos + 1
-        ));
-    }
-    Ok(v)
+/// Nesting bound. Histories are shallow; this only stops a hostile file from overflowing the stack.
+const MAX_DEPTH: usize = 256;
+const BUFFER: usize = 64 * 1024;
+
+/// A position in the input: 1-based line and column (in bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
 }
 
-/// Nesting bound: histories are flat; anything deeper is not a history.
-const MAX_DEPTH: usize = 64;
+/// What is wrong, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EdnError {
+    pub pos: Pos,
+    pub message: String,
+}
 
-struct Parser<'a> {
-    s: &'a [u8],
-    pos: usize,
+impl std::fmt::Display for EdnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.pos.line, self.pos.column, self.message
+        )
+    }
+}
+
+type Result<T> = std::result::Result<T, EdnError>;
+
+/// Reads EDN forms one after another from a byte source.
+pub struct Reader<R> {
+    src: R,
+    buf: Box<[u8]>,
+    at: usize,
+    len: usize,
+    pos: Pos,
     depth: usize,
+    /// Bytes consumed so far.
+    consumed: u64,
 }
 
-impl Parser<'_> {
-    fn skip_ws(&mut self) {
-        while let Some(&c) = self.s.get(self.pos) {
-            if c.is_ascii_whitespace() || c == b',' {
-                self.pos += 1;
-            } else if c == b';' {
-                while self.pos < self.s.len() && self.s[self.pos] != b'\n' {
-                    self.pos += 1;
-                }
-            } else {
-                break;
-            }
+impl<R: Read> Reader<R> {
+    pub fn new(src: R) -> Reader<R> {
+        Reader {
+            src,
+            buf: vec![0; BUFFER].into_boxed_slice(),
+            at: 0,
+            len: 0,
+            pos: Pos { line: 1, column: 1 },
+            depth: 0,
+            consumed: 0,
         }
     }
 
-    fn rest_preview(&self) -> String {
-        let end = (self.pos + 20).min(self.s.len());
-        String::from_utf8_lossy(&self.s[self.pos..end]).into_owned()
+    /// Where the next byte is.
+    pub fn pos(&self) -> Pos {
+        self.pos
     }
 
-    fn value(&mut self) -> Result<Value, String> {
-        self.skip_ws();
-        let Some(&c) = self.s.get(self.pos) else {
-            return Err("the line ends where a value should be (truncated?)".into());
-        };
-        match c {
-            b'{' => self.collection(b'}', true),
-            b'[' => self.collection(b']', false),
-            b'(' => self.collection(b')', false),
-            b'#' if self.s.get(self.pos + 1) == Some(&b'{') => {
-                self.pos += 1;
-                self.collection(b'}', false)
-            }
-            b'"' => self.string(),
-            b':' => {
-                self.pos += 1;
-                let sym = self.symbol();
-                if sym.is_empty() {
-                    return Err(format!("empty keyword at column {}", self.pos));
-                }
-                Ok(Value::String(sym))
-            }
-            b'-' | b'+' | b'0'..=b'9' => self.number(),
-            _ => {
-                let start = self.pos;
-                let sym = self.symbol();
-                match sym.as_str() {
-                    "nil" => Ok(Value::Null),
-                    "true" => Ok(Value::Bool(true)),
-                    "false" => Ok(Value::Bool(false)),
-                    "" => Err(format!(
-                        "unexpected {:?} at column {}",
-                        self.rest_preview(),
-                        start + 1
-                    )),
-                    _ => Ok(Value::String(sym)),
+    /// How many bytes have been read.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    fn fail<T>(&self, message: impl Into<String>) -> Result<T> {
+        Err(EdnError {
+            pos: self.pos,
+            message: message.into(),
+        })
+    }
+
+    fn fail_at<T>(pos: Pos, message: impl Into<String>) -> Result<T> {
+        Err(EdnError {
+            pos,
+            message: message.into(),
+        })
+    }
+
+    fn peek(&mut self) -> Result<Option<u8>> {
+        if self.at == self.len {
+            loop {
+                match self.src.read(&mut self.buf) {
+                    Ok(n) => {
+                        self.at = 0;
+                        self.len = n;
+                        break;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return self.fail(format!("cannot read: {e}")),
                 }
             }
-        }
-    }
-
-    fn symbol(&mut self) -> String {
-        let start = self.pos;
-        while let Some(&c) = self.s.get(self.pos) {
-            if c.is_ascii_whitespace() || b",{}[]()\";".contains(&c) {
-                break;
-            }
-            self.pos += 1;
-        }
-        String::from_utf8_lossy(&self.s[start..self.pos]).into_owned()
-    }
-
-    fn number(&mut self) -> Result<Value, String> {
-        let start = self.pos;
-        let text = self.symbol();
-        if text == "-" || text == "+" {
-            return Ok(Value::String(text));
-        }
-        let trimmed = text.trim_end_matches(['N', 'M']);
-        if let Ok(i) = trimmed.parse::<i64>() {
-            return Ok(Value::Number(i.into()));
-        }
-        if let Ok(f) = trimmed.parse::<f64>() {
-            if let Some(n) = Number::from_f64(f) {
-                return Ok(Value::Number(n));
+            if self.len == 0 {
+                return Ok(None);
             }
         }
-        Err(format!("bad number {text:?} at column {}", start + 1))
+        Ok(Some(self.buf[self.at]))
     }
 
-    fn string(&mut self) -> Result<Value, String> {
-        let start = self.pos;
-        self.pos += 1;
-        let mut out = Vec::new();
+    /// Consumes the byte [`Reader::peek`] returned.
+    fn bump(&mut self, byte: u8) {
+        self.at += 1;
+        self.consumed += 1;
+        if byte == b'\n' {
+            self.pos.line += 1;
+            self.pos.column = 1;
+        } else if byte & 0xC0 != 0x80 {
+            // Count characters, not UTF-8 continuation bytes.
+            self.pos.column += 1;
+        }
+    }
+
+    fn next_byte(&mut self) -> Result<Option<u8>> {
+        let b = self.peek()?;
+        if let Some(b) = b {
+            self.bump(b);
+        }
+        Ok(b)
+    }
+
+    /// Skips whitespace (commas included) and comments; returns the next byte without taking it.
+    pub fn skip_blank(&mut self) -> Result<Option<u8>> {
         loop {
-            let Some(&c) = self.s.get(self.pos) else {
-                return Err(format!(
-                    "string starting at column {} is not closed (truncated?)",
-                    start + 1
-                ));
-            };
-            self.pos += 1;
-            match c {
-                b'"' => break,
-                b'\\' => {
-                    let Some(&e) = self.s.get(self.pos) else {
-                        return Err("string ends inside an escape (truncated?)".into());
-                    };
-                    self.pos += 1;
-                    out.push(match e {
-                        b'n' => b'\n',
-                        b't' => b'\t',
-                        b'r' => b'\r',
-                        other => other,
-                    });
+            match self.peek()? {
+                Some(b) if b.is_ascii_whitespace() || b == b',' => self.bump(b),
+                Some(b';') => {
+                    while let Some(b) = self.peek()? {
+                        self.bump(b);
+                        if b == b'\n' {
+                            break;
+                        }
+                    }
                 }
-                _ => out.push(c),
+                other => return Ok(other),
             }
         }
-        String::from_utf8(out)
-            .map(Value::String)
-            .map_err(|_| format!("string at column {} is not UTF-8", start + 1))
     }
 
-    fn collection(&mut self, close: u8, is_map: bool) -> Result<Value, String> {
-        let open_at = self.pos;
-        self.pos += 1;
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(format!("nesting deeper than {MAX_DEPTH}"));
-        }
-        let mut items = Vec::new();
+    /// The next form, or `None` at the end of the input. `#_` discards are skipped.
+    pub fn next_form(&mut self) -> Result<Option<(Pos, Value)>> {
         loop {
-            self.skip_ws();
-            match self.s.get(self.pos) {
+            if self.skip_blank()?.is_none() {
+                return Ok(None);
+            }
+            let at = self.pos;
+            match self.form()? {
+                Some(v) => return Ok(Some((at, v))),
+                None => continue, // a discard
+            }
+        }
+    }
+
+    /// Opens a collection that wraps the whole input (`[…]` or `(…)`), if that is what comes
+    /// next; returns its closing byte. Forms inside are then read with [`Reader::next_in`].
+    pub fn open_wrapper(&mut self) -> Result<Option<u8>> {
+        match self.skip_blank()? {
+            Some(open @ (b'[' | b'(')) => {
+                self.bump(open);
+                Ok(Some(if open == b'[' { b']' } else { b')' }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The next form inside a wrapper opened by [`Reader::open_wrapper`], or `None` at its close;
+    /// after the close only blanks may follow.
+    pub fn next_in(&mut self, close: u8) -> Result<Option<(Pos, Value)>> {
+        loop {
+            match self.skip_blank()? {
                 None => {
-                    return Err(format!(
-                        "{} opened at column {} is not closed (truncated?)",
-                        if is_map { "map" } else { "collection" },
-                        open_at + 1
+                    return self.fail(format!(
+                        "the input ends before the closing {:?} of the collection that wraps it (truncated?)",
+                        close as char
                     ))
                 }
-                Some(&c) if c == close => {
-                    self.pos += 1;
+                Some(b) if b == close => {
+                    self.bump(b);
+                    if self.skip_blank()?.is_some() {
+                        return self
+                            .fail("more input after the collection that wraps the whole file");
+                    }
+                    return Ok(None);
+                }
+                Some(_) => {
+                    let at = self.pos;
+                    if let Some(v) = self.form()? {
+                        return Ok(Some((at, v)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One form; `None` for a `#_` discard. The caller has skipped blanks and seen a byte.
+    fn form(&mut self) -> Result<Option<Value>> {
+        let Some(c) = self.peek()? else {
+            return self.fail("the input ends where a value should be (truncated?)");
+        };
+        let opened = self.pos;
+        let v = match c {
+            b'{' => {
+                self.bump(c);
+                self.map(None, opened)?
+            }
+            b'[' | b'(' => {
+                self.bump(c);
+                Value::Array(self.seq(if c == b'[' { b']' } else { b')' }, opened)?)
+            }
+            b'"' => {
+                self.bump(c);
+                Value::String(self.string()?)
+            }
+            b'\\' => {
+                self.bump(c);
+                Value::String(self.character()?)
+            }
+            b'#' => {
+                self.bump(c);
+                return self.dispatch(opened);
+            }
+            b':' => {
+                self.bump(c);
+                let name = self.token()?;
+                if name.is_empty() || name.starts_with(':') {
+                    return self.fail(format!("bad keyword :{name}"));
+                }
+                Value::String(name)
+            }
+            b')' | b']' | b'}' => {
+                return self.fail(format!("unexpected {:?} with nothing open", c as char))
+            }
+            _ => {
+                let at = self.pos;
+                let token = self.token()?;
+                atom(&token).or_else(|m| Self::fail_at(at, m))?
+            }
+        };
+        Ok(Some(v))
+    }
+
+    /// What follows `#`: a set, a discard, a namespaced map or a tagged element.
+    fn dispatch(&mut self, opened: Pos) -> Result<Option<Value>> {
+        match self.peek()? {
+            Some(b'{') => {
+                self.bump(b'{');
+                let mut items = self.seq(b'}', opened)?;
+                items.sort_by_cached_key(|v| v.to_string());
+                items.dedup();
+                Ok(Some(Value::Array(items)))
+            }
+            Some(b'_') => {
+                self.bump(b'_');
+                self.required_form("#_")?;
+                Ok(None)
+            }
+            Some(b':') => {
+                self.bump(b':');
+                let ns = self.token()?;
+                if self.skip_blank()? != Some(b'{') {
+                    return self.fail(format!("#:{ns} must be followed by a map"));
+                }
+                let at = self.pos;
+                self.bump(b'{');
+                Ok(Some(self.map(Some(&ns), at)?))
+            }
+            Some(b) if b.is_ascii_alphabetic() => {
+                let tag = self.token()?;
+                let inner = self.required_form(&format!("the tag #{tag}"))?;
+                Ok(Some(inner))
+            }
+            Some(b) => self.fail(format!(
+                "unknown dispatch #{}: EDN has #{{…}} sets, #_ discards and #tag elements",
+                b as char
+            )),
+            None => self.fail("the input ends after # (truncated?)"),
+        }
+    }
+
+    /// The next form, skipping discards; the input must not end first.
+    fn required_form(&mut self, after: &str) -> Result<Value> {
+        loop {
+            if self.skip_blank()?.is_none() {
+                return self.fail(format!("the input ends after {after} (truncated?)"));
+            }
+            if let Some(v) = self.form()? {
+                return Ok(v);
+            }
+        }
+    }
+
+    fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.fail(format!("nesting deeper than {MAX_DEPTH}"));
+        }
+        Ok(())
+    }
+
+    /// The elements up to `close`, which the caller's open byte matches.
+    fn seq(&mut self, close: u8, opened: Pos) -> Result<Vec<Value>> {
+        self.enter()?;
+        let mut items = Vec::new();
+        loop {
+            match self.skip_blank()? {
+                None => {
+                    return Self::fail_at(
+                        opened,
+                        format!(
+                            "this collection is not closed with {:?} before the input ends (truncated?)",
+                            close as char
+                        ),
+                    )
+                }
+                Some(b) if b == close => {
+                    self.bump(b);
                     break;
                 }
-                Some(_) => items.push(self.value()?),
+                Some(b @ (b')' | b']' | b'}')) => {
+                    return self.fail(format!(
+                        "{:?} closes a collection opened with a different bracket (expected {:?})",
+                        b as char, close as char
+                    ))
+                }
+                Some(_) => {
+                    if let Some(v) = self.form()? {
+                        items.push(v);
+                    }
+                }
             }
         }
         self.depth -= 1;
-        if !is_map {
-            return Ok(Value::Array(items));
-        }
+        Ok(items)
+    }
+
+    /// A map's entries up to `}`; `ns` prefixes keyword keys without a namespace (`#:ns{…}`).
+    fn map(&mut self, ns: Option<&str>, opened: Pos) -> Result<Value> {
+        let items = self.seq(b'}', opened)?;
         if items.len() % 2 != 0 {
-            return Err(format!(
-                "map opened at column {} has a key without a value",
-                open_at + 1
-            ));
+            return Self::fail_at(opened, "this map has a key without a value");
         }
         let mut map = Map::new();
         let mut it = items.into_iter();
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
-            let k = match k {
+            let mut key = match k {
                 Value::String(s) => s,
                 other => other.to_string(),
             };
-            map.insert(k, v);
+            if let Some(ns) = ns.filter(|_| !key.contains('/')) {
+                key = format!("{ns}/{key}");
+            }
+            if map.insert(key.clone(), v).is_some() {
+                return Self::fail_at(opened, format!("this map has the key {key:?} twice"));
+            }
         }
         Ok(Value::Object(map))
     }
+
+    /// A symbol-like run of bytes: up to whitespace or a delimiter.
+    fn token(&mut self) -> Result<String> {
+        let mut out = Vec::new();
+        while let Some(b) = self.peek()? {
+            if b.is_ascii_whitespace() || b",{}[]()\";".contains(&b) {
+                break;
+            }
+            // `#` may appear inside a symbol but starts a new form after a delimiter only.
+            self.bump(b);
+            out.push(b);
+        }
+        String::from_utf8(out).or_else(|_| self.fail("a symbol that is not UTF-8"))
+    }
+
+    /// A string after its opening quote.
+    fn string(&mut self) -> Result<String> {
+        let opened = Pos {
+            line: self.pos.line,
+            column: self.pos.column - 1,
+        };
+        let mut out = Vec::new();
+        loop {
+            let Some(b) = self.next_byte()? else {
+                return Self::fail_at(
+                    opened,
+                    "this string is not closed before the input ends (truncated?)",
+                );
+            };
+            match b {
+                b'"' => break,
+                b'\\' => match self.next_byte()? {
+                    Some(b't') => out.push(b'\t'),
+                    Some(b'r') => out.push(b'\r'),
+                    Some(b'n') => out.push(b'\n'),
+                    Some(b'b') => out.push(8),
+                    Some(b'f') => out.push(12),
+                    Some(b'\\') => out.push(b'\\'),
+                    Some(b'"') => out.push(b'"'),
+                    Some(b'u') => {
+                        let c = self.unicode_escape()?;
+                        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                    }
+                    Some(other) => {
+                        return self.fail(format!("unknown escape \\{} in a string", other as char))
+                    }
+                    None => return self.fail("the input ends inside an escape (truncated?)"),
+                },
+                _ => out.push(b),
+            }
+        }
+        String::from_utf8(out).or_else(|_| Self::fail_at(opened, "a string that is not UTF-8"))
+    }
+
+    fn unicode_escape(&mut self) -> Result<char> {
+        let mut code = 0u32;
+        for _ in 0..4 {
+            let digit = self
+                .next_byte()?
+                .and_then(|b| (b as char).to_digit(16))
+                .map_or_else(|| self.fail("\\u must be followed by four hex digits"), Ok)?;
+            code = code * 16 + digit;
+        }
+        char::from_u32(code).map_or_else(
+            || self.fail(format!("\\u{code:04x} is not a character")),
+            Ok,
+        )
+    }
+
+    /// A character after its backslash: `\c`, `\newline`, `\uXXXX`…
+    fn character(&mut self) -> Result<String> {
+        let at = self.pos;
+        let Some(first) = self.next_byte()? else {
+            return self.fail("the input ends after \\ (truncated?)");
+        };
+        let mut text = vec![first];
+        // A character is one character unless letters follow (a name or \u escape).
+        if first.is_ascii_alphanumeric() {
+            while let Some(b) = self.peek()? {
+                if !b.is_ascii_alphanumeric() {
+                    break;
+                }
+                self.bump(b);
+                text.push(b);
+            }
+        } else if first >= 0x80 {
+            while let Some(b) = self.peek()? {
+                if b & 0xC0 != 0x80 {
+                    break;
+                }
+                self.bump(b);
+                text.push(b);
+            }
+        }
+        let text = String::from_utf8(text)
+            .or_else(|_| Self::fail_at(at, "a character that is not UTF-8"))?;
+        let c = match text.as_str() {
+            "newline" => '\n',
+            "return" => '\r',
+            "space" => ' ',
+            "tab" => '\t',
+            "formfeed" => '\u{c}',
+            "backspace" => '\u{8}',
+            t if t.len() == 5 && t.starts_with('u') => u32::from_str_radix(&t[1..], 16)
+                .ok()
+                .and_then(char::from_u32)
+                .map_or_else(|| Self::fail_at(at, format!("bad character \\{t}")), Ok)?,
+            t if t.chars().count() == 1 => t.chars().next().expect("one character"),
+            t => return Self::fail_at(at, format!("unknown character \\{t}")),
+        };
+        Ok(c.to_string())
+    }
+}
+
+/// A token that is not a keyword: a number, `nil`, a boolean or a symbol.
+fn atom(token: &str) -> std::result::Result<Value, String> {
+    let first = token.as_bytes().first().copied().unwrap_or(b' ');
+    let second = token.as_bytes().get(1).copied();
+    let numeric = first.is_ascii_digit()
+        || (matches!(first, b'+' | b'-') && second.is_some_and(|b| b.is_ascii_digit()));
+    if numeric {
+        return number(token);
+    }
+    Ok(match token {
+        "nil" => Value::Null,
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        "" => return Err("unexpected character".into()),
+        sym => Value::String(sym.to_string()),
+    })
+}
+
+/// An integer (`N` allowed), a float (`M` allowed) or a ratio.
+fn number(token: &str) -> std::result::Result<Value, String> {
+    let bad = || format!("bad number {token:?}");
+    if let Some((n, d)) = token.split_once('/') {
+        let ok = |s: &str| {
+            let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+            !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !ok(n) || !ok(d) || d.starts_with(['+', '-']) {
+            return Err(bad());
+        }
+        return Ok(Value::String(format!("{}/{d}", n.trim_start_matches('+'))));
+    }
+    if let Some(int) = token.strip_suffix('N').or(Some(token)).filter(|t| {
+        let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    }) {
+        let int = int.trim_start_matches('+');
+        if let Ok(i) = int.parse::<i64>() {
+            return Ok(Value::Number(i.into()));
+        }
+        if let Ok(u) = int.parse::<u64>() {
+            return Ok(Value::Number(u.into()));
+        }
+        // Beyond 64 bits: its exact digits, never a rounded float.
+        return Ok(Value::String(int.to_string()));
+    }
+    let float = token.strip_suffix('M').unwrap_or(token);
+    let shape_ok = float
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
+    match float.parse::<f64>() {
+        Ok(f) if shape_ok && f.is_finite() => {
+            Number::from_f64(f).map(Value::Number).ok_or_else(bad)
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// Parses exactly one form from `text` (blanks and comments around it allowed).
+pub fn parse(text: &str) -> std::result::Result<Value, EdnError> {
+    let mut r = Reader::new(text.as_bytes());
+    let Some((_, v)) = r.next_form()? else {
+        return Err(EdnError {
+            pos: r.pos(),
+            message: "no value (truncated?)".into(),
+        });
+    };
+    if r.skip_blank()?.is_some() {
+        let pos = r.pos();
+        return Err(EdnError {
+            pos,
+            message: "more input after the value".into(),
+        });
+    }
+    Ok(v)
+}
+
+/// Reads one form from the start of `text`; returns it and the rest of the text after it.
+pub fn parse_prefix(text: &str) -> std::result::Result<(Value, &str), EdnError> {
+    let mut r = Reader::new(text.as_bytes());
+    let Some((_, v)) = r.next_form()? else {
+        return Err(EdnError {
+            pos: r.pos(),
+            message: "no value (truncated?)".into(),
+        });
+    };
+    let used = r.consumed() as usize;
+    Ok((v, &text[used..]))
+}
+
+/// Writes a JSON value as EDN: the inverse of the reader for the values histories hold. Map keys
+/// that are valid keyword names are written as keywords, others as strings.
+pub fn write(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("nil"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                write(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_key(k, out);
+                out.push(' ');
+                write(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A map key: a keyword when it reads back as the same string.
+pub fn write_key(k: &str, out: &mut String) {
+    let keyword_ok = !k.is_empty()
+        && !k.as_bytes()[0].is_ascii_digit()
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"*+!-_?<>=./".contains(&b));
+    if keyword_ok {
+        out.push(':');
+        out.push_str(k);
+    } else {
+        write_string(k, out);
+    }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -209,27 +651,179 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn reads_jepsen_maps() {
-        let v = parse(r#"{:process 9, :type :invoke, :f :append, :key "0", :value "x 9 0 y"}"#)
-            .unwrap();
-        assert_eq!(
-            v,
-            json!({"process": 9, "type": "invoke", "f": "append", "key": "0", "value": "x 9 0 y"})
-        );
-        assert_eq!(parse("[1 2]").unwrap(), json!([1, 2]));
-        assert_eq!(parse("nil").unwrap(), Value::Null);
-        assert_eq!(parse(":timed-out").unwrap(), json!("timed-out"));
-        assert_eq!(parse(r#""a\"b""#).unwrap(), json!("a\"b"));
+    fn p(text: &str) -> Value {
+        parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+    }
+
+    fn err(text: &str) -> EdnError {
+        parse(text).expect_err(text)
     }
 
     #[test]
-    fn rejects_truncated_input() {
-        assert!(parse(r#"{:process 9, :type"#)
-            .unwrap_err()
-            .contains("truncated"));
-        assert!(parse(r#"{:a "x"#).unwrap_err().contains("not closed"));
-        assert!(parse("{:a}").unwrap_err().contains("without a value"));
-        assert!(parse("[1 2] 3").unwrap_err().contains("after the value"));
+    fn reads_jepsen_maps() {
+        assert_eq!(
+            p(r#"{:process 9, :type :invoke, :f :append, :key "0", :value "x 9 0 y"}"#),
+            json!({"process": 9, "type": "invoke", "f": "append", "key": "0", "value": "x 9 0 y"})
+        );
+        assert_eq!(p(":timed-out"), json!("timed-out"));
+        assert_eq!(p(":jepsen.history/op"), json!("jepsen.history/op"));
+    }
+
+    // The cases below follow the edn-format specification, element by element.
+    #[test]
+    fn nil_booleans_and_symbols() {
+        assert_eq!(p("nil"), Value::Null);
+        assert_eq!(p("true"), json!(true));
+        assert_eq!(p("false"), json!(false));
+        assert_eq!(p("foo/bar"), json!("foo/bar"));
+        assert_eq!(p("<=>"), json!("<=>"));
+        assert_eq!(p("-"), json!("-"));
+        assert_eq!(p("+foo"), json!("+foo"));
+        assert_eq!(p("nilly"), json!("nilly"), "a symbol that starts like nil");
+    }
+
+    #[test]
+    fn strings_and_escapes() {
+        assert_eq!(p(r#""a\"b""#), json!("a\"b"));
+        assert_eq!(p(r#""t\tr\rn\nb\\ \u00e9""#), json!("t\tr\rn\nb\\ é"));
+        assert_eq!(p("\"multi\nline\""), json!("multi\nline"));
+        assert!(err(r#""\q""#).message.contains("unknown escape"));
+        assert!(err(r#""\u12""#).message.contains("four hex digits"));
+    }
+
+    #[test]
+    fn characters() {
+        assert_eq!(p(r"\a"), json!("a"));
+        assert_eq!(p(r"\newline"), json!("\n"));
+        assert_eq!(p(r"\space"), json!(" "));
+        assert_eq!(p(r"\tab"), json!("\t"));
+        assert_eq!(p(r"\return"), json!("\r"));
+        assert_eq!(p(r"\u0041"), json!("A"));
+        assert_eq!(p(r"\é"), json!("é"));
+        assert_eq!(p(r"[\a \b]"), json!(["a", "b"]));
+        assert!(err(r"\nope").message.contains("unknown character"));
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(p("0"), json!(0));
+        assert_eq!(p("-17"), json!(-17));
+        assert_eq!(p("+5"), json!(5));
+        assert_eq!(p("5N"), json!(5));
+        assert_eq!(p("18446744073709551615"), json!(18446744073709551615u64));
+        assert_eq!(
+            p("123456789012345678901234567890N"),
+            json!("123456789012345678901234567890"),
+            "a big integer keeps its exact digits"
+        );
+        assert_eq!(p("1.5"), json!(1.5));
+        assert_eq!(p("-2.5e3"), json!(-2500.0));
+        assert_eq!(p("1.25M"), json!(1.25));
+        assert_eq!(p("1/3"), json!("1/3"));
+        assert_eq!(p("-22/7"), json!("-22/7"));
+        assert!(err("1x").message.contains("bad number"));
+        assert!(err("1/x").message.contains("bad number"));
+    }
+
+    #[test]
+    fn collections() {
+        assert_eq!(p("[1 2]"), json!([1, 2]));
+        assert_eq!(p("(1, 2, 3)"), json!([1, 2, 3]));
+        assert_eq!(p("[]"), json!([]));
+        assert_eq!(p("#{3 1 2}"), json!([1, 2, 3]), "sets are sorted");
+        assert_eq!(p("#{}"), json!([]));
+        assert_eq!(p("{0 5, 1 [1 2]}"), json!({"0": 5, "1": [1, 2]}));
+        assert_eq!(p("{\"a\" 1 :b 2}"), json!({"a": 1, "b": 2}));
+        assert_eq!(
+            p("#:jepsen{:a 1, :x/b 2}"),
+            json!({"jepsen/a": 1, "x/b": 2})
+        );
+        assert!(err("{:a}").message.contains("without a value"));
+        assert!(err("{:a 1 :a 2}").message.contains("twice"));
+        assert!(err("[1 2)").message.contains("different bracket"));
+        assert!(err("]").message.contains("nothing open"));
+    }
+
+    #[test]
+    fn comments_discards_and_tags() {
+        assert_eq!(p("; a comment\n[1 ; inner\n 2]"), json!([1, 2]));
+        assert_eq!(p("[1 #_ 2 3]"), json!([1, 3]));
+        assert_eq!(p("[1 #_ #_ 2 3 4]"), json!([1, 4]), "discards nest");
+        assert_eq!(p("#_ {:gone 1} :kept"), json!("kept"));
+        assert_eq!(
+            p(r#"#inst "1985-04-12T23:20:50.52Z""#),
+            json!("1985-04-12T23:20:50.52Z")
+        );
+        assert_eq!(
+            p(r#"#uuid "f81d4fae-7dec-11d0-a765-00a0c91e6bf6""#),
+            json!("f81d4fae-7dec-11d0-a765-00a0c91e6bf6")
+        );
+        assert_eq!(
+            p("#jepsen.history.Op{:index 0, :type :invoke}"),
+            json!({"index": 0, "type": "invoke"})
+        );
+        assert_eq!(
+            p("#myapp/Person {:first \"Fred\"}"),
+            json!({"first": "Fred"})
+        );
+        assert!(err("#?(:clj 1)").message.contains("unknown dispatch"));
+    }
+
+    #[test]
+    fn errors_say_where() {
+        let e = err("{:process 9,\n :type");
+        assert_eq!(e.pos, Pos { line: 1, column: 1 }, "{e}");
+        assert!(
+            e.message.contains("without a value") || e.message.contains("truncated"),
+            "{e}"
+        );
+        let e = err("[1\n 2\n \"open");
+        assert_eq!(e.pos, Pos { line: 3, column: 2 }, "{e}");
+        assert!(e.message.contains("not closed"), "{e}");
+        let e = err("[1 2] 3");
+        assert!(e.message.contains("more input"), "{e}");
+        assert_eq!(e.pos.column, 7);
+    }
+
+    #[test]
+    fn streams_forms_and_wrappers() {
+        let mut r = Reader::new(";; header\n[{:a 1}\n {:a 2}]\n".as_bytes());
+        let close = r.open_wrapper().unwrap().unwrap();
+        let (at, v) = r.next_in(close).unwrap().unwrap();
+        assert_eq!((at.line, v), (2, json!({"a": 1})));
+        let (at, _) = r.next_in(close).unwrap().unwrap();
+        assert_eq!(at, Pos { line: 3, column: 2 });
+        assert!(r.next_in(close).unwrap().is_none());
+
+        let mut r = Reader::new("[{:a 1}".as_bytes());
+        let close = r.open_wrapper().unwrap().unwrap();
+        r.next_in(close).unwrap();
+        assert!(r.next_in(close).unwrap_err().message.contains("truncated"));
+    }
+
+    #[test]
+    fn reads_across_buffer_boundaries() {
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&format!("{{:index {i}, :value \"é{i}\"}}\n"));
+        }
+        let mut r = Reader::new(text.as_bytes());
+        let mut n = 0;
+        while let Some((at, v)) = r.next_form().unwrap() {
+            assert_eq!(at.line, n + 1);
+            assert_eq!(v["value"], json!(format!("é{n}")));
+            n += 1;
+        }
+        assert_eq!(n, 20_000);
+    }
+
+    #[test]
+    fn writes_what_it_reads() {
+        let v = json!({"process": 3, "type": "ok", "value": [1, [2, null]], "s": "a\"b\n", "odd key": true});
+        let mut out = String::new();
+        write(&v, &mut out);
+        assert_eq!(parse(&out).unwrap(), v, "{out}");
+        assert!(out.contains(":process 3"), "{out}");
+        assert!(out.contains("\"odd key\""), "{out}");
     }
 }

@@ -3,8 +3,11 @@
 use crate::report::{self, junit};
 use crate::EXIT_BAD_INPUT;
 use checker::check::Counters;
+use checker::consistency::Standing;
 use checker::consistency::{self, Ladder, Level, LevelSet};
+use checker::conventions;
 use checker::history::{History, Outcome};
+use checker::import::store::{self, Found, JepsenVerdict};
 use checker::import::{self, Format};
 use checker::{ModelKind, Options};
 use clap::Args;
@@ -16,14 +19,23 @@ use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// History files or stored run directories (such as store/latest) to check; each gets its
+    /// History files, run directories (faultline's store/latest, a Jepsen run with
+    /// history.edn, history.txt or jepsen.log), or whole stores of runs; each history gets its
     /// own verdict.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// The data type: cas-register (read/write/cas), register (read/write) or kv-append
-    /// (get/put/append). Default: kv-append for Jepsen EDN files, cas-register otherwise.
+    /// (get/put/append). Default: what the operations are.
     #[arg(long, value_name = "MODEL")]
     pub model: Option<ModelKind>,
+    /// Every key starts at this value (EDN or JSON, e.g. 0), as Knossos's (cas-register 0)
+    /// does; without it a key starts absent (nil).
+    #[arg(long, value_name = "VALUE", value_parser = parse_initial)]
+    pub initial: Option<serde_json::Value>,
+    /// What an ok read of nil means: strict (the key was absent) or any (Knossos's rule: it
+    /// matches any state).
+    #[arg(long, default_value = "strict", value_name = "RULE")]
+    pub nil_reads: NilReads,
     /// Consistency models to check: all, or a comma-separated list of linearizable,
     /// sequential, pram, monotonic-reads, monotonic-writes, read-your-writes,
     /// writes-follow-reads, eventual.
@@ -37,7 +49,7 @@ pub struct CheckArgs {
     /// (slower on large histories).
     #[arg(long)]
     pub all_failures: bool,
-    /// History format: auto, jsonl, jepsen-edn or jepsen-log.
+    /// History format: auto, jsonl, jepsen-edn, jepsen-txt (history.txt) or jepsen-log.
     #[arg(long, default_value = "auto", value_name = "FORMAT")]
     pub format: Format,
     /// Give up after this many seconds per file; the verdict is then `unknown`.
@@ -53,6 +65,18 @@ pub struct CheckArgs {
     /// per failing key.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+}
+
+/// Knossos's rule for ok reads of nil, or faultline's strict default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum NilReads {
+    Strict,
+    Any,
+}
+
+fn parse_initial(text: &str) -> Result<serde_json::Value, String> {
+    checker::import::edn::parse(text)
+        .map_err(|e| format!("not an EDN or JSON value: {}", e.message))
 }
 
 /// Exit-code severity: bad input, then violated, then unknown, then holds.
@@ -81,10 +105,23 @@ pub fn run(args: CheckArgs) -> u8 {
     }
     let mut worst = 0u8;
     let mut suites = Vec::new();
-    for file in &args.files {
-        let code = check_one(file, &args, &mut suites);
+    let mut note = |code: u8| {
         if severity(code) > severity(worst) {
             worst = code;
+        }
+    };
+    for path in &args.files {
+        match store::find(path) {
+            Ok(found) => {
+                for f in &found {
+                    note(check_one(f, &args, &mut suites));
+                }
+            }
+            Err(e) => {
+                let source = path.display().to_string();
+                suites.push(junit::bad_input_suite(&source, &e));
+                note(bad_input(&args, &source, &e));
+            }
         }
     }
     if let Some(path) = &args.junit {
@@ -97,23 +134,27 @@ pub fn run(args: CheckArgs) -> u8 {
     worst
 }
 
-fn check_one(file: &std::path::Path, args: &CheckArgs, suites: &mut Vec<String>) -> u8 {
-    // A stored run's directory stands for its history.
-    let stored = file.join("history.jsonl");
-    let file = if file.is_dir() {
-        stored.as_path()
-    } else {
-        file
+fn check_one(found: &Found, args: &CheckArgs, suites: &mut Vec<String>) -> u8 {
+    let file = found.history.as_path();
+    let source = file.display().to_string();
+    let format = match args.format {
+        Format::Auto => found.format,
+        forced => forced,
     };
-    let history = match import::read_file(file, args.format) {
-        Ok(h) => h,
+    let prepared = import::read_file(file, format)
+        .map_err(|e| e.to_string())
+        .and_then(|h| prepare(h, args));
+    let Prepared {
+        history,
+        model,
+        strict,
+    } = match prepared {
+        Ok(p) => p,
         Err(e) => {
-            let source = file.display().to_string();
-            suites.push(junit::bad_input_suite(&source, &e.to_string()));
-            return bad_input(args, &source, &e.to_string());
+            suites.push(junit::bad_input_suite(&source, &e));
+            return bad_input(args, &source, &e);
         }
     };
-    let model = args.model.unwrap_or_else(|| history.format.default_model());
     let counters = Arc::new(Counters::default());
     let opts = Options {
         timeout: args.timeout.map(Duration::from_secs_f64),
@@ -131,7 +172,15 @@ fn check_one(file: &std::path::Path, args: &CheckArgs, suites: &mut Vec<String>)
     });
     match result {
         Ok(ladder) => {
-            print_ladder(&ladder, args.require, args.json);
+            let mut notes = history.notes.clone();
+            let strict = strict.as_ref().unwrap_or(&history);
+            notes.extend(knossos_rule_note(strict, model, &ladder, args, &opts));
+            let jepsen = found.results.as_deref().map(|r| {
+                store::jepsen_verdict(r)
+                    .map(|v| Comparison::of(v, ladder.standing(args.require), args.require))
+                    .map_err(|e| e.to_string())
+            });
+            print_ladder(&ladder, args.require, args.json, &notes, jepsen.as_ref());
             suites.push(junit::suite(&ladder));
             if let Some(out) = &args.html {
                 let context = report::Context {
@@ -213,23 +262,166 @@ fn bad_input(args: &CheckArgs, source: &str, message: &str) -> u8 {
     EXIT_BAD_INPUT
 }
 
-fn print_ladder(ladder: &Ladder, require: Level, json: bool) {
+fn print_ladder(
+    ladder: &Ladder,
+    require: Level,
+    json: bool,
+    notes: &[String],
+    jepsen: Option<&Result<Comparison, String>>,
+) {
     let mut out = std::io::stdout().lock();
     let standing = ladder.standing(require);
     if json {
+        let jepsen = jepsen.map(|j| match j {
+            Ok(c) => serde_json::json!(c),
+            Err(e) => serde_json::json!({"error": e}),
+        });
         let doc = serde_json::json!({
             "source": ladder.source,
             "require": require,
             "verdict": standing,
+            "notes": notes,
+            "jepsen": jepsen,
             "ladder": ladder,
         });
         let _ = writeln!(out, "{doc}");
-    } else {
-        let _ = write!(
-            out,
-            "{}",
-            checker::render::ladder_requiring(ladder, require)
-        );
+        return;
+    }
+    let _ = write!(
+        out,
+        "{}",
+        checker::render::ladder_requiring(ladder, require)
+    );
+    for n in notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
+    match jepsen {
+        Some(Ok(c)) => {
+            let _ = writeln!(out, "  {}", c.sentence());
+        }
+        Some(Err(e)) => {
+            let _ = writeln!(out, "  Jepsen's verdict could not be read: {e}");
+        }
+        None => {}
+    }
+}
+
+/// A history ready to check.
+struct Prepared {
+    /// With the conventions asked for.
+    history: History,
+    model: ModelKind,
+    /// Under `--nil-reads any`, the same history under the strict rule, to compare.
+    strict: Option<History>,
+}
+
+/// The history as it is to be checked, with the conventions asked for, and its data type.
+fn prepare(history: History, args: &CheckArgs) -> Result<Prepared, String> {
+    let model = match args.model {
+        Some(m) => m,
+        None => ModelKind::infer(&history).map_err(|e| format!("{}: {e}", history.source_name))?,
+    };
+    let mut history = history;
+    if let Some(v) = &args.initial {
+        history = conventions::with_initial(&history, v);
+    }
+    let mut strict = None;
+    if args.nil_reads == NilReads::Any {
+        let lax = conventions::nil_reads_match_any(&history);
+        strict = Some(std::mem::replace(&mut history, lax));
+    }
+    Ok(Prepared {
+        history,
+        model,
+        strict,
+    })
+}
+
+/// When Knossos's rule for reads of nil would change the linearizability verdict, a note that
+/// says so. Only a violation can become a pass under the rule, and only a pass a violation
+/// without it, so the other verdict is computed only then. `strict` is the history under the
+/// strict rule.
+fn knossos_rule_note(
+    strict: &History,
+    model: ModelKind,
+    ladder: &Ladder,
+    args: &CheckArgs,
+    opts: &Options,
+) -> Option<String> {
+    if model == ModelKind::KvAppend {
+        return None;
+    }
+    let standing = ladder.standing(Level::Linearizable);
+    let (other, wanted, words) = match args.nil_reads {
+        NilReads::Strict if standing == Standing::Violated => {
+            if conventions::nil_reads(strict) == 0 {
+                return None;
+            }
+            (
+                std::borrow::Cow::Owned(conventions::nil_reads_match_any(strict)),
+                checker::Verdict::Linearizable,
+                "under Knossos's rule that a read of nil matches any state (--nil-reads any) it would be linearizable",
+            )
+        }
+        NilReads::Any if standing == Standing::Holds => {
+            if conventions::nil_reads(strict) == 0 {
+                return None;
+            }
+            (
+                std::borrow::Cow::Borrowed(strict),
+                checker::Verdict::NotLinearizable,
+                "under faultline's strict rule for reads of nil (the default) it is not linearizable",
+            )
+        }
+        _ => return None,
+    };
+    let opts = Options {
+        progress: None,
+        ..opts.clone()
+    };
+    let report = checker::check(&other, model, &opts).ok()?;
+    (report.verdict == wanted).then(|| words.to_string())
+}
+
+/// Jepsen's verdict beside faultline's.
+#[derive(serde::Serialize)]
+struct Comparison {
+    valid: Option<bool>,
+    failing: Vec<String>,
+    agree: Option<bool>,
+    #[serde(skip)]
+    verdict: JepsenVerdict,
+    #[serde(skip)]
+    ours: String,
+}
+
+impl Comparison {
+    fn of(verdict: JepsenVerdict, standing: Standing, require: Level) -> Comparison {
+        let ours = match standing {
+            Standing::Holds => Some(true),
+            Standing::Violated => Some(false),
+            Standing::Unknown => None,
+        };
+        let agree = match (verdict.valid, ours) {
+            (Some(a), Some(b)) => Some(a == b),
+            _ => None,
+        };
+        Comparison {
+            valid: verdict.valid,
+            failing: verdict.failing.clone(),
+            agree,
+            ours: format!("{} {}", require.name(), standing.words()),
+            verdict,
+        }
+    }
+
+    fn sentence(&self) -> String {
+        let judgement = match self.agree {
+            Some(true) => "faultline agrees",
+            Some(false) => "faultline DISAGREES",
+            None => "no comparison (one of the two is unknown)",
+        };
+        format!("{} — faultline: {}: {judgement}", self.verdict, self.ours)
     }
 }
 

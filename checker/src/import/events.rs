@@ -1,0 +1,313 @@
+//! From each format's records to [`Event`]s: JSON objects, EDN maps, `history.txt` lines and
+//! `jepsen.log` lines.
+
+use super::{edn, for_each_line, Format};
+use crate::history::{Event, EventType, HistoryError, Process};
+use serde_json::{Map, Value};
+use std::io::{BufRead, Read};
+
+/// The events of an EDN history, and whether every one of them has a `:time`.
+pub fn edn<R: Read>(name: &str, src: R) -> Result<(Vec<Event>, bool), HistoryError> {
+    let at = |e: edn::EdnError| HistoryError::at(name, e.pos.line, e.pos.column, e.message);
+    let mut r = edn::Reader::new(std::io::BufReader::new(src));
+    let wrapper = r.open_wrapper().map_err(at)?;
+    let mut events = Vec::new();
+    let mut timed = true;
+    loop {
+        let next = match wrapper {
+            Some(close) => r.next_in(close),
+            None => r.next_form(),
+        };
+        let Some((pos, value)) = next.map_err(at)? else {
+            break;
+        };
+        let Value::Object(map) = value else {
+            return Err(HistoryError::at(
+                name,
+                pos.line,
+                pos.column,
+                format!("expected an EDN map for the event, found {}", short(&value)),
+            ));
+        };
+        timed &= map.contains_key("time");
+        let position = events.len() as u64;
+        let event = event_from_map(map, pos.line, position, false)
+            .map_err(|m| HistoryError::at(name, pos.line, pos.column, m))?;
+        events.push(event);
+    }
+    Ok((events, timed))
+}
+
+/// The events of a line format (JSON Lines, `history.txt`, `jepsen.log`), and whether they
+/// carry real times.
+pub fn lines<R: BufRead>(
+    name: &str,
+    src: R,
+    format: Format,
+) -> Result<(Vec<Event>, bool), HistoryError> {
+    let mut events = Vec::new();
+    for_each_line(name, src, |line_no, line| {
+        let line = line.trim();
+        if line.is_empty() {
+            return Ok(());
+        }
+        let position = events.len() as u64;
+        let event = match format {
+            Format::Jsonl => json_line(line, line_no, position).map(Some),
+            Format::JepsenText => operation(line, line_no, position).map(Some),
+            Format::JepsenLog => match log_message(line) {
+                Some(msg) if looks_like_operation(msg) => {
+                    operation(msg, line_no, position).map(Some)
+                }
+                _ => Ok(None),
+            },
+            Format::Auto | Format::JepsenEdn => unreachable!("not a line format"),
+        }
+        .map_err(|msg| HistoryError::new(name, line_no, msg))?;
+        events.extend(event);
+        Ok(())
+    })?;
+    Ok((events, format == Format::Jsonl))
+}
+
+fn short(v: &Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() > 60 {
+        format!("{}…", text.chars().take(57).collect::<String>())
+    } else {
+        text
+    }
+}
+
+fn json_line(line: &str, line_no: usize, position: u64) -> Result<Event, String> {
+    let value: Value = serde_json::from_str(line).map_err(|e| {
+        if e.is_eof() {
+            format!("truncated JSON: {e}")
+        } else {
+            format!("malformed JSON: {e}")
+        }
+    })?;
+    let Value::Object(map) = value else {
+        return Err("expected a JSON object for the event".into());
+    };
+    event_from_map(map, line_no, position, true)
+}
+
+/// Builds an event from a map with the native field names (EDN keywords arrive without colons).
+pub fn event_from_map(
+    mut map: Map<String, Value>,
+    line: usize,
+    position: u64,
+    time_in_format: bool,
+) -> Result<Event, String> {
+    let kind = match map.remove("type") {
+        Some(Value::String(s)) => EventType::parse(&s)
+            .ok_or_else(|| format!("unknown type {s:?}; expected invoke, ok, fail or info"))?,
+        Some(other) => return Err(format!("type must be a string, found {other}")),
+        None => return Err("missing field \"type\"".into()),
+    };
+    let process = match map.remove("process") {
+        Some(Value::Number(n)) => Process::Client(n.as_u64().ok_or_else(|| {
+            format!("process must be a non-negative integer or \"nemesis\", found {n}")
+        })?),
+        Some(Value::String(s)) if s == "nemesis" => Process::Nemesis,
+        Some(other) => {
+            return Err(format!(
+                "process must be a non-negative integer or \"nemesis\", found {other}"
+            ))
+        }
+        None => return Err("missing field \"process\"".into()),
+    };
+    let f = match map.remove("f") {
+        Some(Value::String(s)) => s,
+        Some(other) => return Err(format!("f must be a string, found {other}")),
+        None => return Err("missing field \"f\"".into()),
+    };
+    let key = match map.remove("key") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(other) => return Err(format!("key must be a string, found {other}")),
+    };
+    let index = match map.remove("index") {
+        None => position,
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| format!("index must be a non-negative integer, found {v}"))?,
+    };
+    let time = match map.remove("time") {
+        None if time_in_format => {
+            return Err("missing field \"time\" (nanoseconds since the start)".into())
+        }
+        None => position,
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| format!("time must be non-negative integer nanoseconds, found {v}"))?,
+    };
+    let value = map.remove("value").unwrap_or(Value::Null);
+    let node = optional_string(&mut map, "node")?;
+    let phase = optional_string(&mut map, "phase")?;
+    let error = match map.remove("error") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => Some(other.to_string()),
+    };
+    let version = match map.remove("version") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| format!("version must be a non-negative integer, found {v}"))?,
+        ),
+    };
+    Ok(Event {
+        index,
+        time,
+        process,
+        kind,
+        f,
+        key,
+        value,
+        node,
+        version,
+        phase,
+        error,
+        extra: map,
+        line,
+    })
+}
+
+fn optional_string(map: &mut Map<String, Value>, field: &str) -> Result<Option<String>, String> {
+    match map.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(format!("{field} must be a string, found {other}")),
+    }
+}
+
+const TYPES: [&str; 4] = [":invoke", ":ok", ":fail", ":info"];
+const LEVELS: [&str; 7] = [
+    "TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL",
+];
+
+fn is_process(token: &str) -> bool {
+    token == ":nemesis" || token == "nemesis" || token.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A `history.txt` line: a process, an operation type and a function keyword.
+pub fn is_text_line(line: &str) -> bool {
+    let mut t = line.split_whitespace();
+    matches!(
+        (t.next(), t.next(), t.next()),
+        (Some(p), Some(ty), Some(f)) if is_process(p) && TYPES.contains(&ty) && f.starts_with(':')
+    )
+}
+
+/// A log line in one of Jepsen's layouts: a log level among its first three fields.
+pub fn is_log_line(line: &str) -> bool {
+    line.split_whitespace()
+        .take(3)
+        .any(|t| LEVELS.contains(&t.trim_matches(|c| c == '[' || c == ']')))
+}
+
+/// The message of a `jepsen.util` log line, in any of Jepsen's layouts (fields after the
+/// logger separated by tabs, shown here as `→`):
+/// - 2014: `INFO  jepsen.util - 2→:invoke→:read→nil`
+/// - 2016–2018: `INFO [2017-08-14 13:48:32,548] jepsen worker 3 - jepsen.util 3→:invoke→:read→nil`
+/// - 2019 on: `2021-02-26 23:39:01,300{GMT}→INFO→[jepsen worker 1] jepsen.util: 1→:invoke→:write→[0 2]`
+fn log_message(line: &str) -> Option<&str> {
+    const LOGGER: &str = "jepsen.util";
+    let mut from = 0;
+    while let Some(found) = line[from..].find(LOGGER) {
+        let start = from + found;
+        let end = start + LOGGER.len();
+        let before_ok = start == 0 || line[..start].ends_with([' ', '\t', ']']);
+        let rest = &line[end..];
+        if before_ok && rest.starts_with([':', ' ', '\t']) {
+            let rest = rest.strip_prefix(':').unwrap_or(rest).trim_start();
+            let rest = rest.strip_prefix("- ").unwrap_or(rest).trim_start();
+            return Some(rest);
+        }
+        from = end;
+    }
+    None
+}
+
+/// Whether a `jepsen.util` message logs an operation (other messages of that logger are passed
+/// over): a process, then a keyword. A wrong keyword is then an error, not a silent skip.
+fn looks_like_operation(msg: &str) -> bool {
+    let mut t = msg.split_whitespace();
+    matches!((t.next(), t.next()), (Some(p), Some(ty)) if is_process(p) && ty.starts_with(':'))
+}
+
+/// `PROCESS TYPE F VALUE [ERROR]`, fields separated by tabs or spaces, the value and the error
+/// as EDN: a `history.txt` line or a `jepsen.log` operation message.
+fn operation(line: &str, line_no: usize, position: u64) -> Result<Event, String> {
+    let mut rest = line;
+    let mut field = |what: &str| -> Result<&str, String> {
+        let trimmed = rest.trim_start();
+        let end = trimmed.find(char::is_whitespace).unwrap_or(trimmed.len());
+        if end == 0 {
+            return Err(format!("truncated operation line: missing {what}"));
+        }
+        rest = &trimmed[end..];
+        Ok(&trimmed[..end])
+    };
+    let process = field("the process")?;
+    let kind = field("the type")?;
+    let f = field("the function")?;
+    let process = match process {
+        ":nemesis" | "nemesis" => Process::Nemesis,
+        p => Process::Client(
+            p.parse()
+                .map_err(|_| format!("process must be an integer or :nemesis, found {p:?}"))?,
+        ),
+    };
+    let kind = kind
+        .strip_prefix(':')
+        .and_then(EventType::parse)
+        .ok_or_else(|| format!("unknown type {kind:?}; expected :invoke, :ok, :fail or :info"))?;
+    let f = f
+        .strip_prefix(':')
+        .ok_or_else(|| format!("function must be a keyword like :read, found {f:?}"))?
+        .to_string();
+    let (value, error) = value_and_error(rest.trim(), process == Process::Nemesis)?;
+    Ok(Event {
+        index: position,
+        time: position,
+        process,
+        kind,
+        f,
+        key: None,
+        value,
+        node: None,
+        version: None,
+        phase: None,
+        error,
+        extra: Map::new(),
+        line: line_no,
+    })
+}
+
+fn value_and_error(text: &str, nemesis: bool) -> Result<(Value, Option<String>), String> {
+    if text.is_empty() {
+        return if nemesis {
+            Ok((Value::Null, None))
+        } else {
+            Err("truncated operation line: missing the value".into())
+        };
+    }
+    let (value, rest) =
+        edn::parse_prefix(text).map_err(|e| format!("bad value {text:?}: {}", e.message))?;
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return Ok((value, None));
+    }
+    let error = match edn::parse(rest) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        // Errors are free text in some logs; keep them as they are.
+        Err(_) => rest.to_string(),
+    };
+    Ok((value, Some(error)))
+}
