@@ -1,17 +1,21 @@
 //! # faultline's checker
 //!
 //! This crate decides whether a recorded history of operations against a replicated store could
-//! have come from a correct, single-copy object. It reads histories (faultline's JSON Lines,
-//! Jepsen's EDN maps and Jepsen's log lines), pairs invocations with completions, and searches for
-//! a linearization: an order of the operations that respects real time and the object's
+//! have come from a correct, single-copy object. It reads histories (faultline's JSON Lines, and
+//! what Jepsen and Knossos write: EDN histories, `history.txt`, `jepsen.log`), pairs invocations
+//! with completions, and searches for a linearization: an order of the operations that respects real time and the object's
 //! sequential specification (its *model*).
 //!
 //! It is **not** a test harness: it never talks to a system. `faultline run` records histories;
 //! this crate only judges them, so any verdict can be re-derived from a stored history.
 //!
 //! ## The pieces, in the order data flows through them
-//! - [`import`] reads a file into a [`History`]; malformed input is one [`HistoryError`] naming
-//!   the file, the line and the problem.
+//! - [`import`] reads a file into a [`History`], streaming; malformed input is one
+//!   [`HistoryError`] naming the file, the line (and column) and the problem. It splits Jepsen's
+//!   independent `[key value]` tuples into keys, and [`import::store`] finds the history and
+//!   Jepsen's own verdict in a run directory. [`ModelKind::infer`] names the data type from the
+//!   operations; [`conventions`] holds Knossos's (an initial value, reads of nil matching any
+//!   state) as options; [`export`] writes a history back as Jepsen EDN.
 //! - [`model`] defines the [`Model`] trait: a pure `step(state, op) -> Option<state>`. The
 //!   [`models`] are `register`, `cas-register` and `kv-append`; adding one never touches the
 //!   search.
@@ -29,10 +33,12 @@
 //! ## Semantics
 //! `ok` operations happened, within their invocation–completion interval; `fail` operations did
 //! not happen and are dropped; `info` operations (and those still open when the history ends) may
-//! have happened at any point after their invocation, or never. An empty history is linearizable.
+//! have happened at any point after their invocation, or never. The search finds an empty history
+//! linearizable, vacuously; the ladder ([`consistency::assess`]) calls a history with no client
+//! operation `unknown` for every model, so that nothing recorded can never pass a gate.
 //!
 //! ## Running it
-//! `faultline check FILE… [--consistency all|MODEL,…] [--require MODEL] [--model cas-register|register|kv-append] [--format auto|jsonl|jepsen-edn|jepsen-log] [--timeout SECS] [--json]`;
+//! `faultline check FILE… [--consistency all|MODEL,…] [--require MODEL] [--model cas-register|register|kv-append] [--format auto|jsonl|jepsen-edn|jepsen-txt|jepsen-log] [--initial VALUE] [--nil-reads strict|any] [--timeout SECS] [--json]`;
 //! from Rust, [`import::read_file`] then [`consistency::assess`] (or [`check::check`] for
 //! linearizability alone). Tests: `cargo test --release -p
 //! faultline-checker`; benchmark: `cargo bench -p faultline-checker`.
@@ -40,6 +46,7 @@
 pub mod check;
 pub mod consistency;
 pub mod conventions;
+pub mod export;
 pub mod generate;
 pub mod history;
 pub mod import;

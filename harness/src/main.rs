@@ -12,14 +12,18 @@
 //! - `faultline run` — launch a cluster (the bundled raftkv, a local etcd, or any HTTP key-value
 //!   service described in a file), drive load, inject faults, heal, check, and store everything
 //!   under `store/` with a report.html (see `faultline run --help`).
-//! - `faultline check FILE|RUN_DIR…` — check stored histories (see `faultline check --help`).
+//! - `faultline check FILE|RUN_DIR|STORE…` — check stored histories: faultline's, and Jepsen's
+//!   and Knossos's files and store directories, with Jepsen's own verdict beside faultline's
+//!   (see `faultline check --help`).
+//! - `faultline export RUN_DIR|FILE` — write a history as Jepsen's `history.edn`.
 //! - `faultline report RUN_DIR…` — (re)write a stored run's `report.html`.
 //! - `faultline serve [STORE]` — a local web page listing the stored runs and their reports.
 //! - `faultline heal [RUN_DIR]` — remove what a killed harness left behind.
 //! - `faultline raftkv …` — run one raftkv node (how `run` launches its nodes).
 //!
 //! ## Exit codes
-//! 0 the required model holds, 1 it is violated, 2 unknown (a budget ran out), 3 bad input or a
+//! 0 the required model holds, 1 it is violated, 2 unknown (a budget ran out, or the history has
+//! no operation to judge), 3 bad input (including a workload faultline does not check) or a
 //! broken setup; 130 an interrupted run (everything healed, the partial history checked). With
 //! several files, the worst of them: bad input, then violated, then unknown.
 
@@ -58,6 +62,8 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Check history files (or stored runs) for linearizability.
     Check(commands::check::CheckArgs),
+    /// Write a history in another tool's format (Jepsen's history.edn), to cross-check.
+    Export(commands::export::ExportArgs),
     /// Write a stored run's report.html again, from what the run stored.
     Report(commands::report::ReportArgs),
     /// A local web page over the store: every run, newest first, with its report and files.
@@ -84,6 +90,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run::run(*args),
         Command::Check(args) => commands::check::run(args),
+        Command::Export(args) => commands::export::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Heal(args) => commands::heal::run(args),

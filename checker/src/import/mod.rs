@@ -164,7 +164,13 @@ fn detect_prefix(head: &[u8]) -> Result<Format, usize> {
         .map(|(i, l)| (i + 1, l.trim()))
         .filter(|(_, l)| !l.is_empty() && !l.starts_with(';'));
     let Some((line, first)) = content.next() else {
-        return Ok(Format::Jsonl);
+        // Nothing but comments is EDN with no forms; nothing at all, JSON Lines.
+        let commented = text.lines().any(|l| l.trim_start().starts_with(';'));
+        return Ok(if commented {
+            Format::JepsenEdn
+        } else {
+            Format::Jsonl
+        });
     };
     let after_brace = first.strip_prefix('{').map(str::trim_start);
     if after_brace.is_some_and(|r| r.starts_with('"') || r.starts_with('}')) {

@@ -1,0 +1,294 @@
+//! What a Jepsen or Knossos user meets first: `faultline check` on Jepsen store directories,
+//! `history.txt`, `jepsen.log` and Knossos-style files with no flags, Knossos's conventions by
+//! name, and `faultline export` back to Jepsen's EDN. The files under `tests/data/` were
+//! written for these tests in the shapes Jepsen and Knossos write.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use support::{faultline, Scratch};
+
+fn data(rel: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data")
+        .join(rel);
+    assert!(p.exists(), "test data {} missing", p.display());
+    p.to_string_lossy().into_owned()
+}
+
+const GOOD_RUN: &str = "jepsen-store/etcd-register/20240305T102030.000Z";
+const BAD_RUN: &str = "jepsen-store/etcd-register/20240305T110000.000Z";
+
+fn out(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_jepsen_store_is_checked_run_by_run_beside_jepsens_own_verdict() {
+    let o = faultline(&[
+        "check",
+        "--consistency",
+        "linearizable",
+        &data("jepsen-store"),
+    ]);
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(1), "the bad run decides: {text}");
+    let good = text.find("20240305T102030.000Z/history.edn").expect(&text);
+    let bad = text.find("20240305T110000.000Z/history.edn").expect(&text);
+    assert!(good < bad, "runs in name order");
+    let (good_part, bad_part) = text.split_at(bad);
+    assert!(good_part.contains("✓ linearizable  holds"), "{good_part}");
+    assert!(
+        good_part.contains("Jepsen: valid? true — faultline: linearizable holds: faultline agrees"),
+        "{good_part}"
+    );
+    assert!(
+        bad_part.contains("lost write on 0"),
+        "the key is named: {bad_part}"
+    );
+    assert!(
+        bad_part.contains(
+            "Jepsen: valid? false (linear) — faultline: linearizable violated: faultline agrees"
+        ),
+        "{bad_part}"
+    );
+    assert!(text.contains("split into 3 keys"), "{text}");
+    assert!(text.contains("the file's order is used"), "{text}");
+}
+
+#[test]
+fn jepsens_latest_link_is_not_checked_twice() {
+    let store = Scratch::new("jepsen-latest");
+    let run = Path::new(store.path()).join("etcd/20240305T102030.000Z");
+    copy_dir(Path::new(&data(GOOD_RUN)), &run);
+    std::os::unix::fs::symlink(&run, Path::new(store.path()).join("etcd/latest")).unwrap();
+    std::os::unix::fs::symlink(
+        Path::new(store.path()).join("etcd"),
+        Path::new(store.path()).join("latest"),
+    )
+    .unwrap();
+    let o = faultline(&["check", "--consistency", "linearizable", store.path()]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert_eq!(out(&o).matches("consistency (").count(), 1, "{}", out(&o));
+}
+
+#[test]
+fn every_file_of_a_jepsen_run_gives_the_same_verdict() {
+    for (run, code) in [(GOOD_RUN, 0), (BAD_RUN, 1)] {
+        for file in ["history.edn", "history.txt", "jepsen.log"] {
+            let path = data(&format!("{run}/{file}"));
+            let o = faultline(&["check", "--consistency", "linearizable", &path]);
+            assert_eq!(o.status.code(), Some(code), "{path}: {}", out(&o));
+            assert!(out(&o).contains("split into 3 keys"), "{path}: {}", out(&o));
+        }
+    }
+    // A run directory with only history.txt (older Jepsen stores) is found by it.
+    let scratch = Scratch::new("jepsen-txt-only");
+    let run = PathBuf::from(scratch.path()).join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::copy(
+        data(&format!("{BAD_RUN}/history.txt")),
+        run.join("history.txt"),
+    )
+    .unwrap();
+    let o = faultline(&[
+        "check",
+        "--consistency",
+        "linearizable",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(out(&o).contains("run/history.txt"), "{}", out(&o));
+}
+
+#[test]
+fn json_output_carries_jepsens_verdict_and_the_notes() {
+    let o = faultline(&[
+        "check",
+        "--json",
+        "--consistency",
+        "linearizable",
+        &data(BAD_RUN),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["jepsen"]["valid"], false);
+    assert_eq!(doc["jepsen"]["failing"], serde_json::json!(["linear"]));
+    assert_eq!(doc["jepsen"]["agree"], true);
+    assert!(
+        doc["notes"][0].as_str().unwrap().contains("tuples"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn a_2016_jepsen_log_with_stack_traces_reads_without_flags() {
+    let o = faultline(&["check", &data("jepsen-2016.log")]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(out(&o).contains("cas-register"), "{}", out(&o));
+}
+
+#[test]
+fn knossos_files_with_their_conventions() {
+    let cas = data("knossos/cas-from-zero.edn");
+    let o = faultline(&["check", "--consistency", "linearizable", &cas]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a register starts absent: {}",
+        out(&o)
+    );
+    let o = faultline(&[
+        "check",
+        "--consistency",
+        "linearizable",
+        "--initial",
+        "0",
+        &cas,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(
+        out(&o).contains("--initial 0: every key starts at 0"),
+        "{}",
+        out(&o)
+    );
+
+    let nil = data("knossos/nil-read.edn");
+    let o = faultline(&["check", "--consistency", "linearizable", &nil]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        out(&o).contains("(--nil-reads any) it would be linearizable"),
+        "{}",
+        out(&o)
+    );
+    let o = faultline(&[
+        "check",
+        "--consistency",
+        "linearizable",
+        "--nil-reads",
+        "any",
+        &nil,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(
+        out(&o).contains("under faultline's strict rule"),
+        "{}",
+        out(&o)
+    );
+}
+
+#[test]
+fn empty_histories_are_unknown_not_a_pass() {
+    let scratch = Scratch::new("jepsen-empty");
+    for (name, text) in [
+        ("empty.jsonl", ""),
+        ("empty.edn", "[]\n"),
+        ("comments.edn", ";; nothing but a comment\n"),
+        (
+            "nemesis-only.edn",
+            "{:process :nemesis, :type :info, :f :start, :value nil}\n",
+        ),
+    ] {
+        let f = scratch.file(name, text);
+        let o = faultline(&["check", &f]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", out(&o));
+        assert!(out(&o).contains("no operations"), "{name}: {}", out(&o));
+    }
+}
+
+#[test]
+fn workloads_faultline_does_not_check_are_named() {
+    let scratch = Scratch::new("jepsen-workloads");
+    for (text, what) in [
+        ("{:process 0, :type :invoke, :f :txn, :value [[:r 1 nil] [:append 1 2]]}\n", "transactional (txn)"),
+        ("{:process 0, :type :invoke, :f :add, :value 3}\n{:process 0, :type :ok, :f :add, :value 3}\n{:process 0, :type :invoke, :f :read, :value nil}\n{:process 0, :type :ok, :f :read, :value #{3}}\n", "set (add/read)"),
+        ("{:process 0, :type :invoke, :f :transfer, :value {:from 1, :to 2, :amount 5}}\n", "bank"),
+        ("{:process 0, :type :invoke, :f :enqueue, :value 1}\n", "queue"),
+    ] {
+        let f = scratch.file("w.edn", text);
+        let o = faultline(&["check", &f]);
+        assert_eq!(o.status.code(), Some(3), "{what}: {}", out(&o));
+        assert!(out(&o).contains(what), "{what}: {}", out(&o));
+        assert!(out(&o).contains("faultline checks registers"), "{}", out(&o));
+    }
+}
+
+#[test]
+fn bad_paths_and_bad_edn_are_one_clear_error() {
+    let scratch = Scratch::new("jepsen-bad");
+    let o = faultline(&["check", scratch.path()]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(out(&o).contains("no history here or below"), "{}", out(&o));
+
+    let f = scratch.file(
+        "bad.edn",
+        "[{:process 0, :type :invoke, :f :read, :value nil}\n {:process 0 :type}]\n",
+    );
+    let o = faultline(&["check", &f]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        out(&o).contains("bad.edn:2:2: this map has a key without a value"),
+        "{}",
+        out(&o)
+    );
+}
+
+#[test]
+fn export_writes_jepsen_edn_that_checks_the_same() {
+    let scratch = Scratch::new("jepsen-export");
+    // A Jepsen run, exported and read back.
+    let edn = format!("{}/bad.edn", scratch.path());
+    let o = faultline(&["export", &data(BAD_RUN), "--output", &edn]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let first = std::fs::read_to_string(&edn).unwrap();
+    let line = first.lines().next().unwrap();
+    assert!(
+        line.starts_with("{:process 1, :type :invoke, :f :write, :value [1 0], :index 0, :time "),
+        "{line}"
+    );
+    let ladder = |path: &str| {
+        let o = faultline(&["check", "--json", path]);
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect(&out(&o));
+        (
+            o.status.code(),
+            doc["ladder"]["levels"].clone(),
+            doc["ladder"]["anomalies"].as_array().map(Vec::len),
+        )
+    };
+    assert_eq!(
+        ladder(&edn),
+        ladder(&data(&format!("{BAD_RUN}/history.edn")))
+    );
+
+    // A faultline history with string keys: tuples of ["k1" v] and back.
+    let jsonl = scratch.file(
+        "h.jsonl",
+        "{\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"key\":\"k1\",\"value\":5}\n\
+         {\"time\":2,\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"key\":\"k1\",\"value\":5}\n\
+         {\"time\":3,\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k1\",\"value\":null}\n\
+         {\"time\":4,\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"key\":\"k1\",\"value\":4}\n",
+    );
+    let o = faultline(&["export", &jsonl]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains(r#":value ["k1" 5]"#), "{text}");
+    let back = scratch.file("h.edn", &text);
+    assert_eq!(ladder(&back), ladder(&jsonl));
+
+    let o = faultline(&["export", scratch.path()]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(out(&o).contains("not a run directory"), "{}", out(&o));
+}
