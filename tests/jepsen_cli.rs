@@ -46,8 +46,12 @@ fn a_jepsen_store_is_checked_run_by_run_beside_jepsens_own_verdict() {
     ]);
     let text = out(&o);
     assert_eq!(o.status.code(), Some(1), "the bad run decides: {text}");
-    let good = text.find("20240305T102030.000Z/history.edn").expect(&text);
-    let bad = text.find("20240305T110000.000Z/history.edn").expect(&text);
+    let good = text
+        .find("20240305T102030.000Z/history.edn")
+        .unwrap_or_else(|| panic!("{text}"));
+    let bad = text
+        .find("20240305T110000.000Z/history.edn")
+        .unwrap_or_else(|| panic!("{text}"));
     assert!(good < bad, "runs in name order");
     let (good_part, bad_part) = text.split_at(bad);
     assert!(good_part.contains("✓ linearizable  holds"), "{good_part}");
@@ -261,7 +265,8 @@ fn export_writes_jepsen_edn_that_checks_the_same() {
     );
     let ladder = |path: &str| {
         let o = faultline(&["check", "--json", path]);
-        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect(&out(&o));
+        let doc: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", out(&o)));
         (
             o.status.code(),
             doc["ladder"]["levels"].clone(),
