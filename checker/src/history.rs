@@ -230,7 +230,7 @@ impl History {
         times: TimeOrder,
     ) -> Result<History, HistoryError> {
         let err = |line: usize, msg: String| HistoryError::new(source_name, line, msg);
-        let mut ops: Vec<Operation> = Vec::new();
+        let mut ops: Vec<Operation> = Vec::with_capacity(events.len() / 2 + 1);
         let mut in_flight: HashMap<u64, usize> = HashMap::new();
         let mut last_time = 0u64;
         let mut notes = Vec::new();
@@ -341,6 +341,7 @@ impl History {
                 }
             }
         }
+        ops.shrink_to_fit();
         Ok(History {
             source_name: source_name.to_string(),
             format: crate::import::Format::Jsonl,

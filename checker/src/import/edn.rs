@@ -103,6 +103,7 @@ impl<R: Read> Reader<R> {
         })
     }
 
+    #[inline]
     fn peek(&mut self) -> Result<Option<u8>> {
         if self.at == self.len {
             loop {
@@ -124,6 +125,7 @@ impl<R: Read> Reader<R> {
     }
 
     /// Consumes the byte [`Reader::peek`] returned.
+    #[inline]
     fn bump(&mut self, byte: u8) {
         self.at += 1;
         self.consumed += 1;
@@ -381,18 +383,34 @@ impl<R: Read> Reader<R> {
         Ok(Value::Object(map))
     }
 
-    /// A symbol-like run of bytes: up to whitespace or a delimiter.
+    /// A symbol-like run of bytes: up to whitespace or a delimiter. Scans the buffer a slice at
+    /// a time (a token never holds a newline, so only the column moves).
     fn token(&mut self) -> Result<String> {
         let mut out = Vec::new();
-        while let Some(b) = self.peek()? {
-            if b.is_ascii_whitespace() || b",{}[]()\";".contains(&b) {
+        while self.peek()?.is_some() {
+            let avail = &self.buf[self.at..self.len];
+            let end = avail
+                .iter()
+                .position(|&b| is_delimiter(b))
+                .unwrap_or(avail.len());
+            self.advance_within_line(end);
+            out.extend_from_slice(&self.buf[self.at - end..self.at]);
+            if self.at < self.len {
                 break;
             }
-            // `#` may appear inside a symbol but starts a new form after a delimiter only.
-            self.bump(b);
-            out.push(b);
         }
         String::from_utf8(out).or_else(|_| self.fail("a symbol that is not UTF-8"))
+    }
+
+    /// Consumes `n` buffered bytes that hold no newline.
+    fn advance_within_line(&mut self, n: usize) {
+        let chars = self.buf[self.at..self.at + n]
+            .iter()
+            .filter(|&&b| b & 0xC0 != 0x80)
+            .count();
+        self.at += n;
+        self.consumed += n as u64;
+        self.pos.column += chars;
     }
 
     /// A string after its opening quote.
@@ -403,6 +421,16 @@ impl<R: Read> Reader<R> {
         };
         let mut out = Vec::new();
         loop {
+            // Plain bytes up to a quote, an escape or a newline, a slice at a time.
+            if self.peek()?.is_some() {
+                let avail = &self.buf[self.at..self.len];
+                let plain = avail
+                    .iter()
+                    .position(|&b| matches!(b, b'"' | b'\\' | b'\n'))
+                    .unwrap_or(avail.len());
+                out.extend_from_slice(&avail[..plain]);
+                self.advance_within_line(plain);
+            }
             let Some(b) = self.next_byte()? else {
                 return Self::fail_at(
                     opened,
@@ -493,6 +521,23 @@ impl<R: Read> Reader<R> {
         Ok(c.to_string())
     }
 }
+
+/// Whitespace, a comma, or a byte that starts or ends a form.
+#[inline]
+fn is_delimiter(b: u8) -> bool {
+    DELIMITERS[b as usize]
+}
+
+const DELIMITERS: [bool; 256] = {
+    let mut table = [false; 256];
+    let bytes = b" \t\n\r\x0b\x0c,{}[]()\";";
+    let mut i = 0;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// A token that is not a keyword: a number, `nil`, a boolean or a symbol.
 fn atom(token: &str) -> std::result::Result<Value, String> {

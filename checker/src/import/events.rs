@@ -6,12 +6,11 @@ use crate::history::{Event, EventType, HistoryError, Process};
 use serde_json::{Map, Value};
 use std::io::{BufRead, Read};
 
-/// The events of an EDN history, and whether every one of them has a `:time`.
-pub fn edn<R: Read>(name: &str, src: R) -> Result<(Vec<Event>, bool), HistoryError> {
+/// Reads the events of an EDN history into `events`; returns whether every one has a `:time`.
+pub fn edn<R: Read>(name: &str, src: R, events: &mut Vec<Event>) -> Result<bool, HistoryError> {
     let at = |e: edn::EdnError| HistoryError::at(name, e.pos.line, e.pos.column, e.message);
     let mut r = edn::Reader::new(std::io::BufReader::new(src));
     let wrapper = r.open_wrapper().map_err(at)?;
-    let mut events = Vec::new();
     let mut timed = true;
     loop {
         let next = match wrapper {
@@ -35,17 +34,17 @@ pub fn edn<R: Read>(name: &str, src: R) -> Result<(Vec<Event>, bool), HistoryErr
             .map_err(|m| HistoryError::at(name, pos.line, pos.column, m))?;
         events.push(event);
     }
-    Ok((events, timed))
+    Ok(timed)
 }
 
-/// The events of a line format (JSON Lines, `history.txt`, `jepsen.log`), and whether they
-/// carry real times.
+/// Reads the events of a line format (JSON Lines, `history.txt`, `jepsen.log`) into `events`;
+/// returns whether they carry real times.
 pub fn lines<R: BufRead>(
     name: &str,
     src: R,
     format: Format,
-) -> Result<(Vec<Event>, bool), HistoryError> {
-    let mut events = Vec::new();
+    events: &mut Vec<Event>,
+) -> Result<bool, HistoryError> {
     for_each_line(name, src, |line_no, line| {
         let line = line.trim();
         if line.is_empty() {
@@ -67,7 +66,7 @@ pub fn lines<R: BufRead>(
         events.extend(event);
         Ok(())
     })?;
-    Ok((events, format == Format::Jsonl))
+    Ok(format == Format::Jsonl)
 }
 
 fn short(v: &Value) -> String {
@@ -171,7 +170,8 @@ pub fn event_from_map(
         version,
         phase,
         error,
-        extra: map,
+        // An emptied map keeps its node; a new one allocates nothing.
+        extra: if map.is_empty() { Map::new() } else { map },
         line,
     })
 }

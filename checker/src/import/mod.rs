@@ -83,7 +83,8 @@ impl std::str::FromStr for Format {
 pub fn read_file(path: &Path, format: Format) -> Result<History, HistoryError> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| HistoryError::new(&name, 0, e.to_string()))?;
-    read(&name, file, format)
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    read_sized(&name, file, format, size)
 }
 
 /// Parses a history from text; `source_name` is used in error messages.
@@ -95,10 +96,21 @@ pub fn parse_str(source_name: &str, text: &str, format: Format) -> Result<Histor
 const DETECT_BYTES: usize = 64 * 1024;
 
 /// Reads a history from any byte source, streaming.
-pub fn read<R: Read>(
+pub fn read<R: Read>(source_name: &str, src: R, format: Format) -> Result<History, HistoryError> {
+    read_sized(source_name, src, format, 0)
+}
+
+/// The fewest bytes an event takes in any format (`{:process 0, :type :ok, :f :read}` is 35).
+const MIN_EVENT_BYTES: u64 = 32;
+
+/// [`read`], told how many bytes the source holds. The event list is reserved for the most
+/// events that many bytes can hold: untouched reserved pages cost no memory, and the list never
+/// has to be copied as it grows (a copy that briefly holds it twice).
+fn read_sized<R: Read>(
     source_name: &str,
     mut src: R,
     format: Format,
+    size: u64,
 ) -> Result<History, HistoryError> {
     let io_err = |e: std::io::Error| HistoryError::new(source_name, 0, format!("cannot read: {e}"));
     let mut head = Vec::new();
@@ -119,10 +131,12 @@ pub fn read<R: Read>(
         f => f,
     };
     let src = std::io::Cursor::new(head).chain(src);
-    let (events, timed) = match format {
-        Format::JepsenEdn => events::edn(source_name, src)?,
-        line_format => events::lines(source_name, BufReader::new(src), line_format)?,
+    let mut events = Vec::with_capacity((size / MIN_EVENT_BYTES) as usize);
+    let timed = match format {
+        Format::JepsenEdn => events::edn(source_name, src, &mut events)?,
+        line_format => events::lines(source_name, BufReader::new(src), line_format, &mut events)?,
     };
+    events.shrink_to_fit();
     build(source_name, events, format, timed)
 }
 
