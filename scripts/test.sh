@@ -42,4 +42,8 @@ if [ "$(id -u)" != 0 ]; then
        "run this as root" >&2
 fi
 
+# Style first: formatting and lints are part of passing.
+cargo fmt --all --check
+cargo clippy --release --workspace --all-targets -- -D warnings
+
 cargo test --release --workspace --all-targets

@@ -153,7 +153,6 @@ mod tests {
                 cas: true,
                 versions: seed % 3 == 0,
                 seed,
-                ..Spec::default()
             };
             let h = generate::generate(&spec);
             let back = round_trip(&h);
