@@ -10,7 +10,7 @@
 use crate::history::{History, HistoryError, Operation, Outcome};
 use crate::model::{Interner, Model, ModelKind};
 use crate::models::{KvAppend, Register};
-use crate::result::{Counterexample, KeyReport, OpView, Report, Verdict};
+use crate::result::{Counterexample, DecidedBy, KeyReport, OpView, Report, Verdict};
 use crate::search::{Progress, Search, SearchOp};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -28,6 +28,8 @@ pub struct Options {
     pub threads: usize,
     /// Updated while the check runs, for progress displays.
     pub progress: Option<Arc<Counters>>,
+    /// Search every key, even where an exact check applies (to compare the two).
+    pub search_only: bool,
 }
 
 /// Live figures of a running check.
@@ -64,6 +66,9 @@ struct KeyJob<'m, M: Model> {
     progress: Progress,
 }
 
+/// Search steps for explaining an exact violation from its core (a handful of operations).
+const CORE_STEPS: u64 = 1_000_000;
+
 /// Checks `history` against `model`.
 pub fn check_with<M: Model>(
     model: &M,
@@ -78,28 +83,57 @@ pub fn check_with<M: Model>(
     let mut keys: Vec<KeyReport> = Vec::with_capacity(groups.len());
     let mut jobs: Vec<KeyJob<M>> = Vec::with_capacity(groups.len());
     let mut ops_checked = 0;
+    let mut exact_failure = None;
     for (slot, (key, ops)) in groups.into_iter().enumerate() {
-        let job = compile_key(model, history, slot, &ops)?;
-        ops_checked += job.op_ids.len();
-        keys.push(KeyReport {
+        let mut report = KeyReport {
             key,
             verdict: Verdict::Unknown,
+            decided_by: DecidedBy::Search,
+            core: Vec::new(),
             ops: ops.len(),
             steps: 0,
             configurations: 0,
             reason: None,
             counterexample: None,
-        });
+        };
+        let exact = if opts.search_only {
+            None
+        } else {
+            model.exact(&ops)
+        };
+        if let Some(d) = exact {
+            if let Some(cx) = explain_exact(model, history, slot, &d)? {
+                ops_checked += considered(&ops);
+                report.decided_by = DecidedBy::UniqueValues;
+                report.verdict = if d.linearizable {
+                    Verdict::Linearizable
+                } else {
+                    exact_failure.get_or_insert_with(|| key_name(&report.key));
+                    Verdict::NotLinearizable
+                };
+                report.counterexample = cx;
+                report.core = d.core;
+                if let Some(c) = &opts.progress {
+                    c.keys_done.fetch_add(1, Ordering::Relaxed);
+                }
+                keys.push(report);
+                continue;
+            }
+        }
+        let job = compile_key(model, history, slot, &ops)?;
+        ops_checked += job.op_ids.len();
+        keys.push(report);
         jobs.push(job);
     }
     jobs.sort_by_key(|j| j.op_ids.len());
     if let Some(c) = &opts.progress {
-        c.keys_total.store(jobs.len(), Ordering::Relaxed);
+        c.keys_total.store(keys.len(), Ordering::Relaxed);
     }
 
-    let finished = run_jobs(jobs, deadline, opts);
+    let stopped = exact_failure.is_some() && !opts.all_failures;
+    let finished = run_jobs(jobs, deadline, opts, stopped);
 
-    let mut first_failure: Option<String> = None;
+    let mut first_failure: Option<String> = exact_failure;
     for job in &finished {
         if job.progress == Progress::NotLinearizable && first_failure.is_none() {
             first_failure = Some(key_name(&keys[job.slot].key));
@@ -144,6 +178,32 @@ pub fn check_with<M: Model>(
         elapsed_ms: started.elapsed(),
         keys,
     })
+}
+
+/// The operations a check considers: failed ones and indeterminate reads say nothing.
+fn considered(ops: &[&Operation]) -> usize {
+    ops.iter()
+        .filter(|o| o.outcome == Outcome::Ok || (o.outcome == Outcome::Info && o.f != "read"))
+        .count()
+}
+
+/// The counterexample of an exact decision: `Some(None)` when it holds, `Some(Some(cx))` when
+/// the search over its core explains the violation, and `None` when the core does not fail on
+/// its own (then the exact verdict is not used, and the search decides the whole key).
+fn explain_exact<M: Model>(
+    model: &M,
+    history: &History,
+    slot: usize,
+    d: &crate::unique::Decision,
+) -> Result<Option<Option<Counterexample>>, HistoryError> {
+    if d.linearizable {
+        return Ok(Some(None));
+    }
+    let core: Vec<&Operation> = d.core.iter().map(|&id| &history.ops[id]).collect();
+    let mut job = compile_key(model, history, slot, &core)?;
+    job.progress = job.search.run(CORE_STEPS);
+    Ok((job.progress == Progress::NotLinearizable)
+        .then(|| Some(counterexample(model, history, &job))))
 }
 
 /// Compiles one key's operations for the search.
@@ -207,6 +267,9 @@ pub(crate) fn fails_linearizability<M: Model>(
     ops: &[&Operation],
     budget: u64,
 ) -> Option<bool> {
+    if let Some(d) = model.exact(ops) {
+        return Some(!d.linearizable);
+    }
     let (search_ops, _, _) = compile_ops(model, ops).ok()?;
     match Search::new(model, search_ops).run(budget) {
         Progress::Linearizable => Some(false),
@@ -220,6 +283,7 @@ fn run_jobs<'m, M: Model>(
     jobs: Vec<KeyJob<'m, M>>,
     deadline: Option<Instant>,
     opts: &Options,
+    stopped: bool,
 ) -> Vec<KeyJob<'m, M>> {
     let total = jobs.len();
     let threads = match opts.threads {
@@ -229,7 +293,7 @@ fn run_jobs<'m, M: Model>(
     .min(total.max(1));
     let queue = Mutex::new(VecDeque::from(jobs));
     let done: Mutex<Vec<KeyJob<M>>> = Mutex::new(Vec::with_capacity(total));
-    let stop = AtomicBool::new(false);
+    let stop = AtomicBool::new(stopped);
     let worker = || loop {
         let Some(mut job) = queue.lock().expect("queue lock").pop_front() else {
             return;

@@ -65,6 +65,13 @@ pub trait Model: Sync {
         None
     }
 
+    /// An exact decision for one key without a search, where the model has one for these
+    /// operations (registers whose written values are unique: [`crate::unique`]); `None` leaves
+    /// the key to the search.
+    fn exact(&self, _ops: &[&Operation]) -> Option<crate::unique::Decision> {
+        None
+    }
+
     /// The operation in words, e.g. `write 3` or `cas 1→2`.
     fn describe_op(&self, op: &Self::Op, values: &Interner) -> String;
 

@@ -65,6 +65,27 @@ impl Report {
     }
 }
 
+/// What decided a key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum DecidedBy {
+    /// The WGL search.
+    #[default]
+    #[serde(rename = "search")]
+    Search,
+    /// The exact check for registers whose written values are unique ([`crate::unique`]).
+    #[serde(rename = "unique values: exact")]
+    UniqueValues,
+}
+
+impl DecidedBy {
+    pub fn words(self) -> &'static str {
+        match self {
+            DecidedBy::Search => "search",
+            DecidedBy::UniqueValues => "unique values: exact",
+        }
+    }
+}
+
 /// The result for one key.
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -73,6 +94,12 @@ pub struct KeyReport {
     pub key: Option<String>,
     pub verdict: Verdict,
     pub ops: usize,
+    /// What decided it.
+    pub decided_by: DecidedBy,
+    /// When not linearizable and decided exactly: ids of a few operations that fail on their
+    /// own, where a witness starts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub core: Vec<usize>,
     /// Search steps taken and distinct configurations visited (a measure of difficulty).
     pub steps: u64,
     pub configurations: usize,

@@ -53,6 +53,10 @@ impl Model for Register {
         0
     }
 
+    fn exact(&self, ops: &[&Operation]) -> Option<crate::unique::Decision> {
+        crate::unique::decide(ops, self.cas)
+    }
+
     fn compile(&self, op: &Operation, values: &mut Interner) -> Result<RegisterOp, String> {
         match op.f.as_str() {
             "read" => Ok(match known_output(op) {

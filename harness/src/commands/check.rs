@@ -161,6 +161,7 @@ fn check_one(found: &Found, args: &CheckArgs, suites: &mut Vec<String>) -> u8 {
         all_failures: args.all_failures,
         threads: 0,
         progress: Some(counters.clone()),
+        ..Options::default()
     };
     let label = file.display().to_string();
     let mut levels = args.consistency.0.clone();
