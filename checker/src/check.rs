@@ -30,6 +30,11 @@ pub struct Options {
     pub progress: Option<Arc<Counters>>,
     /// Search every key, even where an exact check applies (to compare the two).
     pub search_only: bool,
+    /// Time for shrinking each anomaly's witness (default
+    /// [`crate::consistency::WITNESS_BUDGET`]); a witness not shrunk to the end in time says so.
+    pub witness_budget: Option<Duration>,
+    /// Skip shrinking: anomalies keep the operations their search started from.
+    pub no_witness: bool,
 }
 
 /// Live figures of a running check.

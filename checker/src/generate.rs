@@ -193,8 +193,13 @@ pub fn events(spec: &Spec) -> Vec<Event> {
                 let apply_at = time + 1 + rng.below(2_000);
                 let complete_at = apply_at + 1 + rng.below(2_000);
                 queue.push(Reverse((apply_at, Step::Apply(id))));
-                // A few indeterminate operations never complete at all.
-                if !(indeterminate && rng.chance(0.2)) {
+                // A few indeterminate operations never complete at all; as in Jepsen, the worker
+                // goes on as a new process, so the load does not die out.
+                if indeterminate && rng.chance(0.2) {
+                    pid[p] = next_pid;
+                    next_pid += 1;
+                    queue.push(Reverse((complete_at, Step::Invoke(p))));
+                } else {
                     queue.push(Reverse((complete_at, Step::Complete(id))));
                 }
             }

@@ -116,10 +116,14 @@ fn history(ops: &[Op]) -> History {
 }
 
 fn ladder(ops: &[Op]) -> Ladder {
+    ladder_of(ops, &Level::ALL)
+}
+
+fn ladder_of(ops: &[Op], levels: &[Level]) -> Ladder {
     assess(
         &history(ops),
         ModelKind::CasRegister,
-        &Level::ALL,
+        levels,
         &Options {
             all_failures: true,
             ..Default::default()
@@ -365,26 +369,77 @@ fn derived_order_decides_only_what_real_time_decides() {
     assert_eq!(a.witness.len(), 4, "the writes are what order the values");
     assert_eq!(l.versions.derived, 1);
 
-    // Overlapping writes: the order is not known, and the verdict says so.
-    let l = ladder(&[
+    // Overlapping writes: on its own, the order is not known, and the verdict says so...
+    let overlapping = [
         w(1, "x", 1).at(0, 5),
         w(2, "x", 2).at(0, 5),
         r(3, "x", json!(1)).at(6, 7),
         r(3, "x", json!(2)).at(8, 9),
-    ]);
-    expect(&l, &[(MonotonicReads, Unknown), (Sequential, Holds)]);
+    ];
+    let l = ladder_of(&overlapping, &[MonotonicReads]);
+    expect(&l, &[(MonotonicReads, Unknown)]);
     let why = l.get(MonotonicReads).unwrap().reason.clone().unwrap();
     assert!(why.contains("overlapped in time"), "{why}");
+    // ...but in the whole ladder, the order that makes it sequentially consistent decides it.
+    let l = ladder(&overlapping);
+    expect(&l, &[(Sequential, Holds), (MonotonicReads, Holds)]);
+    let why = l.get(MonotonicReads).unwrap().reason.clone().unwrap();
+    assert_eq!(why, "implied: sequential holds");
 
     // A value written twice cannot be placed either.
-    let l = ladder(&[
+    let twice = [
         w(1, "x", 1).at(0, 1),
         w(2, "x", 1).at(2, 3),
         r(3, "x", json!(1)).at(4, 5),
         r(3, "x", json!(1)).at(6, 7),
-    ]);
+    ];
+    let l = ladder_of(&twice, &[MonotonicReads]);
     let why = l.get(MonotonicReads).unwrap().reason.clone().unwrap();
     assert!(why.contains("written 2 times"), "{why}");
+}
+
+#[test]
+fn a_weaker_model_never_stands_worse_or_better_than_a_stronger_one() {
+    let histories: [&[Op]; 3] = [
+        // Linearizable with overlapping writes: every session guarantee holds by implication.
+        &[
+            w(1, "x", 1).at(0, 5),
+            w(2, "x", 2).at(1, 6),
+            r(3, "x", json!(1)).at(7, 8),
+            r(3, "x", json!(2)).at(9, 10),
+        ],
+        // A non-monotonic read: every model above it is violated too.
+        &[
+            w(1, "x", 1).at(0, 1),
+            w(2, "x", 2).at(2, 3),
+            r(3, "x", json!(2)).at(4, 5),
+            r(3, "x", json!(1)).at(6, 7),
+        ],
+        // A stale read by another process: linearizability only.
+        &[
+            w(1, "x", 1).at(0, 1),
+            w(2, "x", 2).at(2, 3),
+            r(3, "x", json!(1)).at(4, 5),
+        ],
+    ];
+    for ops in histories {
+        let l = ladder(ops);
+        for strong in Level::ALL {
+            for weak in Level::ALL.into_iter().filter(|&w| strong.stronger_than(w)) {
+                let (s, w) = (l.standing(strong), l.standing(weak));
+                let rank = |x: Standing| match x {
+                    Holds => 0,
+                    Unknown => 1,
+                    Violated => 2,
+                };
+                assert!(
+                    rank(w) <= rank(s) && !(s == Holds && w != Holds),
+                    "{strong} {s:?} but {weak} {w:?}\n{}",
+                    checker::render::ladder(&l)
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -38,6 +38,8 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::{Duration, Instant};
 use versions::{consumed, produced, text, KeyVersions, Source};
 
@@ -294,6 +296,11 @@ pub struct Ladder {
     pub timed: bool,
     #[serde(serialize_with = "as_millis")]
     pub elapsed_ms: Duration,
+    /// Of that, the time to every verdict, and then the time spent shrinking witnesses.
+    #[serde(serialize_with = "as_millis")]
+    pub verdict_ms: Duration,
+    #[serde(serialize_with = "as_millis")]
+    pub witness_ms: Duration,
 }
 
 impl Ladder {
@@ -318,10 +325,9 @@ const SEQUENTIAL_STEPS: u64 = 1_000_000;
 /// Search steps for all sequential-consistency questions of one history, shrinking included.
 const SEQUENTIAL_TOTAL: u64 = 8_000_000;
 /// Search steps for one check while shrinking.
-const SHRINK_STEPS: u64 = 500_000;
-/// Wall-clock time for shrinking one witness, and all of one model's witnesses.
-const SHRINK_TIME: Duration = Duration::from_secs(2);
-const SHRINK_TIME_PER_MODEL: Duration = Duration::from_secs(4);
+const SHRINK_STEPS: u64 = 100_000;
+/// Wall-clock time for shrinking one witness, unless [`Options::witness_budget`] says otherwise.
+pub const WITNESS_BUDGET: Duration = Duration::from_millis(20);
 
 /// Checks `history` against every model in `levels` (the data type is `model`).
 pub fn assess(
@@ -355,7 +361,9 @@ struct Assessor<'a, M: Model> {
     anomalies: Vec<Anomaly>,
     clock: words::Clock,
     /// What is left of [`SEQUENTIAL_TOTAL`].
-    sequential_steps_left: std::cell::Cell<u64>,
+    sequential_steps_left: AtomicU64,
+    /// Witnesses to shrink once every verdict is known, each into its reserved anomaly slot.
+    tasks: Vec<Task<'a>>,
 }
 
 impl<'a, M: Model> Assessor<'a, M> {
@@ -395,7 +403,8 @@ impl<'a, M: Model> Assessor<'a, M> {
             clock: words::Clock {
                 timed: history.timed,
             },
-            sequential_steps_left: std::cell::Cell::new(SEQUENTIAL_TOTAL),
+            sequential_steps_left: AtomicU64::new(SEQUENTIAL_TOTAL),
+            tasks: Vec::new(),
         }
     }
 
@@ -403,10 +412,9 @@ impl<'a, M: Model> Assessor<'a, M> {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
-    /// When to stop shrinking one witness: after [`SHRINK_TIME`], and not after `model_end`
-    /// (the end of this model's share) or the check's deadline.
-    fn shrink_deadline(&self, model_end: Instant) -> Instant {
-        let own = (Instant::now() + SHRINK_TIME).min(model_end);
+    /// When to stop shrinking one witness: after its budget, and not after the check's deadline.
+    fn shrink_deadline(&self) -> Instant {
+        let own = Instant::now() + self.opts.witness_budget.unwrap_or(WITNESS_BUDGET);
         self.deadline.map_or(own, |d| d.min(own))
     }
 
@@ -515,6 +523,11 @@ impl<'a, M: Model> Assessor<'a, M> {
                 }
             }
         }
+        implications(&mut results, &mut self.anomalies);
+        let verdict_ms = self.started.elapsed();
+        let witnessed = Instant::now();
+        self.shrink_witnesses();
+        let witness_ms = witnessed.elapsed();
         for a in &mut self.anomalies {
             a.breaks.retain(|l| self.asked.contains(l));
             a.breaks.sort();
@@ -544,6 +557,8 @@ impl<'a, M: Model> Assessor<'a, M> {
             linearizability: lin,
             timed: self.history.timed,
             elapsed_ms: self.started.elapsed(),
+            verdict_ms,
+            witness_ms,
         })
     }
 }
@@ -573,6 +588,221 @@ impl<M: Model> Assessor<'_, M> {
             linearizability: None,
             timed: self.history.timed,
             elapsed_ms: self.started.elapsed(),
+            verdict_ms: self.started.elapsed(),
+            witness_ms: Duration::ZERO,
+        }
+    }
+}
+
+/// A witness to shrink once every verdict is known: where its anomaly goes, the operations it
+/// starts from, and what it must keep showing.
+struct Task<'a> {
+    slot: usize,
+    key: Option<String>,
+    start: Vec<&'a Operation>,
+    what: What<'a>,
+}
+
+enum What<'a> {
+    Linearizable,
+    Sequential,
+    Session {
+        level: Level,
+        earlier: &'a Operation,
+        later: &'a Operation,
+    },
+}
+
+fn session_kind(level: Level) -> AnomalyKind {
+    match level {
+        Level::MonotonicReads => AnomalyKind::NonMonotonicRead,
+        Level::ReadYourWrites => AnomalyKind::ReadYourWritesViolation,
+        Level::MonotonicWrites => AnomalyKind::NonMonotonicWrite,
+        _ => AnomalyKind::WritesFollowReadsViolation,
+    }
+}
+
+/// Implication, both ways: a model that holds makes every weaker one that was not decided hold,
+/// and a violated model makes every stronger one violated, with the anomalies that show it. So a
+/// weaker model never stands worse than a stronger one; where the two directions meet, the
+/// violation wins (a pass is never invented).
+fn implications(results: &mut BTreeMap<Level, LevelResult>, anomalies: &mut [Anomaly]) {
+    let levels: Vec<Level> = results.keys().copied().collect();
+    for &strong in &levels {
+        if results[&strong].standing != Standing::Holds {
+            continue;
+        }
+        for &weak in levels.iter().filter(|&&w| strong.stronger_than(w)) {
+            let r = results.get_mut(&weak).expect("listed");
+            if r.standing == Standing::Unknown {
+                r.standing = Standing::Holds;
+                r.reason = Some(format!("implied: {} holds", strong.name()));
+            }
+        }
+    }
+    for &weak in &levels {
+        if results[&weak].standing != Standing::Violated {
+            continue;
+        }
+        let shown = results[&weak].anomalies.clone();
+        for &strong in levels.iter().filter(|&&s| s.stronger_than(weak)) {
+            let r = results.get_mut(&strong).expect("listed");
+            if r.standing == Standing::Violated {
+                continue;
+            }
+            r.standing = Standing::Violated;
+            r.reason = Some(format!("implied: {} is violated", weak.name()));
+            r.violations = r.violations.max(1);
+            r.anomalies.extend(&shown);
+            r.anomalies.sort_unstable();
+            r.anomalies.dedup();
+            for &a in &shown {
+                if !anomalies[a].breaks.contains(&strong) {
+                    anomalies[a].breaks.push(strong);
+                }
+            }
+        }
+    }
+}
+
+impl<'a, M: Model> Assessor<'a, M> {
+    /// Reserves an anomaly for a witness still to be shrunk; [`Assessor::shrink_witnesses`]
+    /// fills it in.
+    fn reserve(&mut self, kind: AnomalyKind, key: &Option<String>, level: Level) -> usize {
+        self.anomalies.push(Anomaly {
+            kind,
+            key: key.clone(),
+            sentence: String::new(),
+            witness: Vec::new(),
+            minimal: false,
+            breaks: vec![level],
+        });
+        self.anomalies.len() - 1
+    }
+
+    /// Shrinks every reserved witness, in parallel, each within its budget; with
+    /// [`Options::no_witness`], describes each from where it would have started instead.
+    fn shrink_witnesses(&mut self) {
+        let tasks = std::mem::take(&mut self.tasks);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(tasks.len().max(1));
+        let next = AtomicUsize::new(0);
+        let done: std::sync::Mutex<Vec<(usize, Anomaly)>> = std::sync::Mutex::new(Vec::new());
+        let this = &*self;
+        let work = || loop {
+            let i = next.fetch_add(1, Relaxed);
+            let Some(task) = tasks.get(i) else { return };
+            let anomaly = this.witness(task);
+            done.lock()
+                .expect("witness lock")
+                .push((task.slot, anomaly));
+        };
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(work);
+            }
+            work();
+        });
+        for (slot, mut a) in done.into_inner().expect("witness lock") {
+            a.breaks = std::mem::take(&mut self.anomalies[slot].breaks);
+            self.anomalies[slot] = a;
+        }
+    }
+
+    /// One task's anomaly: its witness shrunk (unless witnesses are off), and the sentence the
+    /// witness itself shows.
+    fn witness(&self, task: &Task<'a>) -> Anomaly {
+        let model = self.model;
+        let registers = self.registers;
+        let start = task.start.clone();
+        let shrunk = if self.opts.no_witness {
+            shrink::Shrunk {
+                ops: start,
+                minimal: false,
+                checks: 0,
+            }
+        } else {
+            let deadline = self.shrink_deadline();
+            match &task.what {
+                What::Linearizable => shrink::shrink(
+                    start,
+                    &mut |sub| fails_linearizability(model, sub, SHRINK_STEPS),
+                    deadline,
+                ),
+                What::Sequential => shrink::shrink(
+                    start,
+                    &mut |sub| {
+                        let one_key = sub.iter().all(|o| o.key == sub[0].key);
+                        let exact = (registers && one_key)
+                            .then(|| sequential::register_key(sub))
+                            .flatten();
+                        exact.or_else(|| self.sequential_search(sub, SHRINK_STEPS, false))
+                    },
+                    deadline,
+                ),
+                What::Session { level, .. } => shrink::shrink(
+                    start,
+                    &mut |sub| {
+                        let vs = versions_of(sub);
+                        Some(!session::check(*level, sub, &vs).violations.is_empty())
+                    },
+                    deadline,
+                ),
+            }
+        };
+        let (kind, sentence) = self.describe(task, &shrunk.ops);
+        Anomaly {
+            kind,
+            key: task.key.clone(),
+            sentence,
+            witness: views(&shrunk.ops),
+            minimal: shrunk.minimal,
+            breaks: Vec::new(),
+        }
+    }
+
+    fn describe(&self, task: &Task<'a>, ops: &[&Operation]) -> (AnomalyKind, String) {
+        match &task.what {
+            What::Linearizable => {
+                classify_linearizability(self.clock, ops, self.key_ops(&task.key), &task.key)
+            }
+            What::Sequential => {
+                let keys: BTreeSet<String> = ops
+                    .iter()
+                    .map(|o| words::key_name(o.key.as_deref()))
+                    .collect();
+                let keys: Vec<String> = keys.into_iter().collect();
+                (
+                    AnomalyKind::NotSequential,
+                    format!(
+                        "no single order of these {} operations on {} keeps each process's operations in the order it issued them and explains what each returned",
+                        ops.len(),
+                        words::list(&keys)
+                    ),
+                )
+            }
+            What::Session {
+                level,
+                earlier,
+                later,
+            } => {
+                // Describe the violation the witness itself shows.
+                let vs = versions_of(ops);
+                let own = session::check(*level, ops, &vs);
+                let (e, l) = own
+                    .violations
+                    .first()
+                    .map_or((*earlier, *later), |v| (v.earlier, v.later));
+                let kv = &self.versions[&later.key];
+                let sentence = match level {
+                    Level::MonotonicReads => words::non_monotonic_read(self.clock, kv, e, l),
+                    Level::ReadYourWrites => words::read_your_writes(self.clock, kv, e, l),
+                    Level::MonotonicWrites => words::non_monotonic_write(self.clock, kv, e, l),
+                    _ => words::writes_follow_reads(self.clock, kv, e, l),
+                };
+                (session_kind(*level), sentence)
+            }
         }
     }
 }
@@ -699,7 +929,6 @@ impl<'a, M: Model> Assessor<'a, M> {
                 .find_map(|k| k.reason.clone())
                 .or_else(|| Some("not decided".into())),
         };
-        let model_end = Instant::now() + SHRINK_TIME_PER_MODEL;
         for key in &failing {
             if r.anomalies.len() == WITNESSES_PER_MODEL {
                 break;
@@ -707,23 +936,25 @@ impl<'a, M: Model> Assessor<'a, M> {
             if self.explained(key) {
                 continue;
             }
-            let all = self.key_ops(key).to_vec();
-            let deadline = self.shrink_deadline(model_end);
-            let model = self.model;
-            let shrunk = shrink::shrink(
-                relevant(&all),
-                &mut |sub| fails_linearizability(model, sub, SHRINK_STEPS),
-                deadline,
-            );
-            let (kind, sentence) = classify_linearizability(self.clock, &shrunk.ops, &all, key);
-            r.anomalies.push(self.anomalies.len());
-            self.anomalies.push(Anomaly {
-                kind,
+            let all = self.key_ops(key);
+            let core = report
+                .keys
+                .iter()
+                .find(|k| &k.key == key)
+                .map(|k| k.core.as_slice())
+                .unwrap_or_default();
+            let start = if core.is_empty() {
+                relevant(all)
+            } else {
+                core.iter().map(|&id| &self.history.ops[id]).collect()
+            };
+            let slot = self.reserve(AnomalyKind::NotLinearizable, key, Level::Linearizable);
+            r.anomalies.push(slot);
+            self.tasks.push(Task {
+                slot,
                 key: key.clone(),
-                sentence,
-                witness: views(&shrunk.ops),
-                minimal: shrunk.minimal,
-                breaks: vec![Level::Linearizable],
+                start,
+                what: What::Linearizable,
             });
         }
         r
@@ -735,7 +966,7 @@ impl<'a, M: Model> Assessor<'a, M> {
     /// the history draw on [`SEQUENTIAL_TOTAL`].
     fn sequential_search(&self, ops: &[&Operation], budget: u64, shared: bool) -> Option<bool> {
         let budget = if shared {
-            budget.min(self.sequential_steps_left.get())
+            budget.min(self.sequential_steps_left.load(Relaxed))
         } else {
             budget
         };
@@ -752,9 +983,10 @@ impl<'a, M: Model> Assessor<'a, M> {
             }
         };
         if shared {
-            let left = self.sequential_steps_left.get();
-            self.sequential_steps_left
-                .set(left.saturating_sub(search.steps()));
+            let used = search.steps();
+            let _ = self
+                .sequential_steps_left
+                .fetch_update(Relaxed, Relaxed, |left| Some(left.saturating_sub(used)));
         }
         decided
     }
@@ -833,7 +1065,6 @@ impl<'a, M: Model> Assessor<'a, M> {
                 }
             )
         });
-        let model_end = Instant::now() + SHRINK_TIME_PER_MODEL;
         for key in &failing {
             if r.anomalies.len() == WITNESSES_PER_MODEL {
                 break;
@@ -846,40 +1077,15 @@ impl<'a, M: Model> Assessor<'a, M> {
                 }
                 relevant(self.key_ops(key))
             };
-            let deadline = self.shrink_deadline(model_end);
-            let registers = self.registers;
-            let shrunk = shrink::shrink(
-                ops,
-                &mut |sub| {
-                    let one_key = sub.iter().all(|o| o.key == sub[0].key);
-                    let exact = (registers && one_key)
-                        .then(|| sequential::register_key(sub))
-                        .flatten();
-                    exact.or_else(|| self.sequential_search(sub, SHRINK_STEPS, false))
-                },
-                deadline,
-            );
-            let keys: BTreeSet<String> = shrunk
-                .ops
-                .iter()
-                .map(|o| words::key_name(o.key.as_deref()))
-                .collect();
-            let keys: Vec<String> = keys.into_iter().collect();
-            let sentence = format!(
-                "no single order of these {} operations on {} keeps each process's operations in the order it issued them and explains what each returned",
-                shrunk.ops.len(),
-                words::list(&keys)
-            );
-            let anomaly = Anomaly {
-                kind: AnomalyKind::NotSequential,
-                key: if all_keys { None } else { key.clone() },
-                sentence,
-                witness: views(&shrunk.ops),
-                minimal: shrunk.minimal,
-                breaks: vec![Level::Sequential],
-            };
-            r.anomalies.push(self.anomalies.len());
-            self.anomalies.push(anomaly);
+            let key = if all_keys { None } else { key.clone() };
+            let slot = self.reserve(AnomalyKind::NotSequential, &key, Level::Sequential);
+            r.anomalies.push(slot);
+            self.tasks.push(Task {
+                slot,
+                key,
+                start: ops,
+                what: What::Sequential,
+            });
         }
         r
     }
@@ -928,7 +1134,6 @@ impl<'a, M: Model> Assessor<'a, M> {
             if processes.len() == 1 { "" } else { "es" }
         ));
         let mut done: BTreeSet<(u64, Option<String>)> = BTreeSet::new();
-        let model_end = Instant::now() + SHRINK_TIME_PER_MODEL;
         for v in &findings.violations {
             if r.anomalies.len() == WITNESSES_PER_MODEL {
                 break;
@@ -942,46 +1147,17 @@ impl<'a, M: Model> Assessor<'a, M> {
             start.extend(support(key_ops, &[v.earlier, v.later]));
             start.sort_by_key(|o| o.invoke_event);
             start.dedup_by_key(|o| o.id);
-            let deadline = self.shrink_deadline(model_end);
-            let shrunk = shrink::shrink(
-                start,
-                &mut |sub| {
-                    let vs = versions_of(sub);
-                    Some(!session::check(level, sub, &vs).violations.is_empty())
-                },
-                deadline,
-            );
-            // Describe the violation the witness itself shows.
-            let vs = versions_of(&shrunk.ops);
-            let own = session::check(level, &shrunk.ops, &vs);
-            let shown = own.violations.first().unwrap_or(v);
-            let kv = &self.versions[&v.later.key];
-            let (kind, sentence) = match level {
-                Level::MonotonicReads => (
-                    AnomalyKind::NonMonotonicRead,
-                    words::non_monotonic_read(self.clock, kv, shown.earlier, shown.later),
-                ),
-                Level::ReadYourWrites => (
-                    AnomalyKind::ReadYourWritesViolation,
-                    words::read_your_writes(self.clock, kv, shown.earlier, shown.later),
-                ),
-                Level::MonotonicWrites => (
-                    AnomalyKind::NonMonotonicWrite,
-                    words::non_monotonic_write(self.clock, kv, shown.earlier, shown.later),
-                ),
-                _ => (
-                    AnomalyKind::WritesFollowReadsViolation,
-                    words::writes_follow_reads(self.clock, kv, shown.earlier, shown.later),
-                ),
-            };
-            r.anomalies.push(self.anomalies.len());
-            self.anomalies.push(Anomaly {
-                kind,
+            let slot = self.reserve(session_kind(level), &v.later.key, level);
+            r.anomalies.push(slot);
+            self.tasks.push(Task {
+                slot,
                 key: v.later.key.clone(),
-                sentence,
-                witness: views(&shrunk.ops),
-                minimal: shrunk.minimal,
-                breaks: vec![level],
+                start,
+                what: What::Session {
+                    level,
+                    earlier: v.earlier,
+                    later: v.later,
+                },
             });
         }
         r

@@ -1,0 +1,212 @@
+//! Scale benchmark (issue 14): time to verdict, peak memory, and which path decided each key, on
+//! the known-answer suites and on generated histories far larger than a search can handle.
+//! Prints figures, asserts verdicts only.
+//!
+//! `cargo bench -p faultline-checker --bench scale` (`-- --quick`: small sizes; under
+//! `cargo test --all-targets` it runs once in quick mode, as a smoke test). Rows:
+//! - Porcupine's etcd suite (every `etcd/*.log` of the known-answer data): linearizability
+//!   alone, and the default whole ladder;
+//! - kv/c50-ok and kv/c50-bad (kv-append: always the search);
+//! - generated with [`checker::generate`] (seeded, so anyone can reproduce them): 1,000,000 ops
+//!   on 1,000 keys by 64 processes; 100,000 ops on one key by 16 processes with 5% indeterminate;
+//!   1,000,000 ops on one key.
+//!
+//! Peak memory is the process's peak resident set while the row ran (reset before each row, the
+//! history included), from `/proc/self/status`.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use checker::consistency::{assess, Level};
+use checker::generate::{self, Spec};
+use checker::import::{self, Format};
+use checker::result::DecidedBy;
+use checker::{check, History, ModelKind, Options, Report, Verdict};
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("FAULTLINE_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/porcupine")
+        })
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(f64::NAN, |k| k / 1024.0)
+}
+
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn paths(reports: &[&Report]) -> String {
+    let (mut exact, mut search) = (0, 0);
+    for r in reports {
+        for k in &r.keys {
+            match k.decided_by {
+                DecidedBy::UniqueValues => exact += 1,
+                DecidedBy::Search => search += 1,
+            }
+        }
+    }
+    format!("keys: {exact} unique values: exact, {search} search")
+}
+
+fn row(name: &str, secs: f64, mib: f64, note: &str) {
+    println!("{name:<44} {:>9.3} s {:>8.0} MiB   {note}", secs, mib);
+}
+
+fn files(prefix: &str) -> Vec<(String, History)> {
+    let dir = data_dir().join(prefix);
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e} (set FAULTLINE_TESTDATA)", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|p| {
+            let h = import::read_file(&p, Format::Auto).unwrap_or_else(|e| panic!("{e}"));
+            (p.display().to_string(), h)
+        })
+        .collect()
+}
+
+fn suite(name: &str, hs: &[(String, History)], model: ModelKind) {
+    let opts = Options::default();
+    reset_peak();
+    let t = Instant::now();
+    let reports: Vec<Report> = hs
+        .iter()
+        .map(|(_, h)| check(h, model, &opts).unwrap())
+        .collect();
+    let lin = t.elapsed().as_secs_f64();
+    let refs: Vec<&Report> = reports.iter().collect();
+    let bad = reports
+        .iter()
+        .filter(|r| r.verdict == Verdict::NotLinearizable)
+        .count();
+    row(
+        &format!("{name} ({} files), linearizability", hs.len()),
+        lin,
+        peak_rss_mib(),
+        &format!("{bad} not linearizable; {}", paths(&refs)),
+    );
+    reset_peak();
+    let t = Instant::now();
+    let mut unknown = 0;
+    for (_, h) in hs {
+        let l = assess(h, model, &Level::ALL, &opts).unwrap();
+        unknown += l
+            .levels
+            .iter()
+            .filter(|r| {
+                r.standing == checker::consistency::Standing::Unknown && r.model != Level::Eventual
+            })
+            .count();
+    }
+    row(
+        &format!("{name} ({} files), whole ladder", hs.len()),
+        t.elapsed().as_secs_f64(),
+        peak_rss_mib(),
+        &format!("{unknown} model verdicts unknown (eventual aside)"),
+    );
+}
+
+fn generated(name: &str, spec: Spec, ladder: bool) {
+    reset_peak();
+    let h = generate::generate(&spec);
+    let opts = Options::default();
+    let t = Instant::now();
+    let r = check(&h, ModelKind::CasRegister, &opts).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(
+        r.verdict,
+        Verdict::Linearizable,
+        "{name}: generated histories are linearizable"
+    );
+    row(
+        &format!("{name}, linearizability"),
+        secs,
+        peak_rss_mib(),
+        &format!("{} operations; {}", h.ops.len(), paths(&[&r])),
+    );
+    if ladder {
+        let t = Instant::now();
+        let l = assess(&h, ModelKind::CasRegister, &Level::ALL, &opts).unwrap();
+        let standings: Vec<String> = l
+            .levels
+            .iter()
+            .map(|r| format!("{} {}", r.model.name(), r.standing.words()))
+            .collect();
+        row(
+            &format!("{name}, whole ladder"),
+            t.elapsed().as_secs_f64(),
+            peak_rss_mib(),
+            &standings.join(", "),
+        );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick") || !args.iter().any(|a| a == "--bench");
+    let scale = if quick { 100 } else { 1 };
+    println!("{:<44} {:>11} {:>12}", "history", "time", "peak RSS");
+    suite("etcd suite", &files("etcd"), ModelKind::CasRegister);
+    for f in ["kv/c50-ok.txt", "kv/c50-bad.txt"] {
+        let h = import::read_file(&data_dir().join(f), Format::Auto).unwrap();
+        suite(f, &[(f.to_string(), h)], ModelKind::KvAppend);
+    }
+    let base = Spec {
+        cas: true,
+        versions: false,
+        seed: 14,
+        ..Spec::default()
+    };
+    generated(
+        &format!("{} ops, 1,000 keys, 64 processes", 1_000_000 / scale),
+        Spec {
+            ops: 1_000_000 / scale,
+            keys: 1000 / scale.min(10),
+            processes: 64,
+            indeterminate: 0.01,
+            ..base.clone()
+        },
+        true,
+    );
+    generated(
+        &format!("{} ops, 1 key, 16 processes, 5% info", 100_000 / scale),
+        Spec {
+            ops: 100_000 / scale,
+            keys: 1,
+            processes: 16,
+            indeterminate: 0.05,
+            ..base.clone()
+        },
+        true,
+    );
+    generated(
+        &format!("{} ops, 1 key, 16 processes, 5% info", 1_000_000 / scale),
+        Spec {
+            ops: 1_000_000 / scale,
+            keys: 1,
+            processes: 16,
+            indeterminate: 0.05,
+            ..base
+        },
+        false,
+    );
+}
