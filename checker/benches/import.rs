@@ -126,7 +126,7 @@ fn main() {
     let history = import::read_file(&file.0, Format::Auto).unwrap();
     let secs = start.elapsed().as_secs_f64();
     let after = peak_rss_kib();
-    assert_eq!(history.events.len() as u64, events);
+    assert_eq!(history.event_count() as u64, events);
     println!(
         "import::read_file:       {:7.1} MB/s ({secs:.2} s, {} operations, {} keys)",
         mb / secs,

@@ -160,53 +160,74 @@ fn generated(name: &str, spec: Spec, ladder: bool) {
     }
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let quick = args.iter().any(|a| a == "--quick") || !args.iter().any(|a| a == "--bench");
-    let scale = if quick { 100 } else { 1 };
-    println!("{:<44} {:>11} {:>12}", "history", "time", "peak RSS");
-    suite("etcd suite", &files("etcd"), ModelKind::CasRegister);
-    for f in ["kv/c50-ok.txt", "kv/c50-bad.txt"] {
-        let h = import::read_file(&data_dir().join(f), Format::Auto).unwrap();
-        suite(f, &[(f.to_string(), h)], ModelKind::KvAppend);
-    }
+/// The generated rows: name, spec, and whether to run the whole ladder too.
+fn generated_rows(scale: usize) -> Vec<(String, Spec)> {
     let base = Spec {
         cas: true,
         versions: false,
         seed: 14,
         ..Spec::default()
     };
-    generated(
-        &format!("{} ops, 1,000 keys, 64 processes", 1_000_000 / scale),
-        Spec {
-            ops: 1_000_000 / scale,
-            keys: 1000 / scale.min(10),
-            processes: 64,
-            indeterminate: 0.01,
-            ..base.clone()
-        },
-        true,
-    );
-    generated(
-        &format!("{} ops, 1 key, 16 processes, 5% info", 100_000 / scale),
-        Spec {
-            ops: 100_000 / scale,
-            keys: 1,
-            processes: 16,
-            indeterminate: 0.05,
-            ..base.clone()
-        },
-        true,
-    );
-    generated(
-        &format!("{} ops, 1 key, 16 processes, 5% info", 1_000_000 / scale),
-        Spec {
-            ops: 1_000_000 / scale,
-            keys: 1,
-            processes: 16,
-            indeterminate: 0.05,
-            ..base
-        },
-        false,
-    );
+    let ops = |n: usize| n / scale;
+    vec![
+        (
+            format!("{} ops, 1,000 keys, 64 processes", ops(1_000_000)),
+            Spec {
+                ops: ops(1_000_000),
+                keys: 1000 / scale.min(10),
+                processes: 64,
+                indeterminate: 0.01,
+                ..base.clone()
+            },
+        ),
+        (
+            format!("{} ops, 1 key, 16 processes, 5% info", ops(100_000)),
+            Spec {
+                ops: ops(100_000),
+                keys: 1,
+                processes: 16,
+                indeterminate: 0.05,
+                ..base.clone()
+            },
+        ),
+        (
+            format!("{} ops, 1 key, 16 processes, 5% info", ops(1_000_000)),
+            Spec {
+                ops: ops(1_000_000),
+                keys: 1,
+                processes: 16,
+                indeterminate: 0.05,
+                ..base
+            },
+        ),
+    ]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick") || !args.iter().any(|a| a == "--bench");
+    let scale = if quick { 100 } else { 1 };
+    // A generated row in a process of its own, so that its peak memory is its own.
+    if let Some(i) = args.iter().position(|a| a == "--row") {
+        let n: usize = args[i + 1].parse().expect("a row number");
+        let (name, spec) = generated_rows(scale).swap_remove(n);
+        generated(&name, spec, true);
+        return;
+    }
+    println!("{:<44} {:>11} {:>12}", "history", "time", "peak RSS");
+    suite("etcd suite", &files("etcd"), ModelKind::CasRegister);
+    for f in ["kv/c50-ok.txt", "kv/c50-bad.txt"] {
+        let h = import::read_file(&data_dir().join(f), Format::Auto).unwrap();
+        suite(f, &[(f.to_string(), h)], ModelKind::KvAppend);
+    }
+    let me = std::env::current_exe().expect("the bench's own path");
+    for n in 0..generated_rows(scale).len() {
+        let mut cmd = std::process::Command::new(&me);
+        cmd.args(["--row", &n.to_string()]);
+        if !quick {
+            cmd.arg("--bench");
+        }
+        let status = cmd.status().expect("the bench runs itself");
+        assert!(status.success(), "row {n} failed");
+    }
 }

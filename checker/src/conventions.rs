@@ -19,9 +19,9 @@ use serde_json::Value;
 /// `value` to each key, and each write is acknowledged before the next begins.
 pub fn with_initial(history: &History, value: &Value) -> History {
     let writer = history.ops.iter().map(|o| o.process + 1).max().unwrap_or(0);
-    let start = history.events.first().map_or(0, |e| e.time);
+    let start = history.span().map_or(0, |(first, _)| first);
     let keys: Vec<Option<String>> = history.by_key().into_iter().map(|(k, _)| k).collect();
-    let mut events = Vec::with_capacity(history.events.len() + 2 * keys.len());
+    let mut events = Vec::with_capacity(history.event_count() + 2 * keys.len());
     for key in &keys {
         for kind in [EventType::Invoke, EventType::Ok] {
             events.push(Event {
@@ -41,7 +41,7 @@ pub fn with_initial(history: &History, value: &Value) -> History {
             });
         }
     }
-    events.extend(history.events.iter().cloned());
+    events.extend(history.events());
     let mut out = History::from_events_ordered(&history.source_name, events, TimeOrder::Positional)
         .expect("adding acknowledged writes before a valid history keeps it valid");
     out.format = history.format;

@@ -25,30 +25,20 @@ fn is_register(f: &str) -> bool {
 /// Writes `history` as Jepsen EDN, one event per line. Fails (writing nothing) when register
 /// operations with a key and without one are mixed: Jepsen's tuples cannot say that.
 pub fn jepsen_edn(history: &History, out: &mut impl Write) -> Result<(), String> {
-    let client = |e: &&Event| matches!(e.process, Process::Client(_)) && is_register(&e.f);
-    let keyed = history
-        .events
-        .iter()
-        .filter(client)
-        .filter(|e| e.key.is_some())
-        .count();
-    let plain = history
-        .events
-        .iter()
-        .filter(client)
-        .filter(|e| e.key.is_none())
-        .count();
+    let register = history.ops.iter().filter(|o| is_register(&o.f));
+    let keyed = register.clone().filter(|o| o.key.is_some()).count();
+    let plain = register.filter(|o| o.key.is_none()).count();
     if keyed > 0 && plain > 0 {
         return Err(format!(
-            "{}: {keyed} register events have a key and {plain} have none; Jepsen's [key value] \
-             tuples need a key on every one",
+            "{}: {keyed} register operations have a key and {plain} have none; Jepsen's [key \
+             value] tuples need a key on every one",
             history.source_name
         ));
     }
     let mut line = String::new();
-    for e in &history.events {
+    for e in history.events() {
         line.clear();
-        event(e, &mut line);
+        event(&e, &mut line);
         line.push('\n');
         out.write_all(line.as_bytes())
             .map_err(|err| format!("cannot write: {err}"))?;

@@ -106,13 +106,35 @@ struct Pending {
 
 /// Generates a linearizable history as events (use [`History::from_events`] or [`generate`]).
 pub fn events(spec: &Spec) -> Vec<Event> {
+    let mut events = Vec::with_capacity(2 * spec.ops);
+    produce(spec, &mut |e| events.push(e));
+    events
+}
+
+/// Generates a linearizable history, each event paired as it is made (no list of events).
+pub fn generate(spec: &Spec) -> History {
+    let mut builder = crate::history::HistoryBuilder::new(
+        "generated",
+        crate::history::TimeOrder::Strict,
+        2 * spec.ops,
+    );
+    produce(spec, &mut |e| {
+        builder
+            .push(e)
+            .expect("generated histories are well formed")
+    });
+    builder.finish()
+}
+
+/// Makes the events of a generated history, in order, handing each to `sink`.
+fn produce(spec: &Spec, sink: &mut dyn FnMut(Event)) {
     let mut rng = Rng::new(spec.seed);
     let mut queue: BinaryHeap<Reverse<(u64, Step)>> = BinaryHeap::new();
     let mut ops: Vec<Pending> = Vec::with_capacity(spec.ops);
     let mut registers: HashMap<String, (Value, Option<u64>)> = HashMap::new();
     let mut last_version = 0u64;
     let mut next_value: HashMap<String, u64> = HashMap::new();
-    let mut events = Vec::with_capacity(2 * spec.ops);
+    let mut count = 0usize;
     let mut pid = vec![0u64; spec.processes];
     for (p, id) in pid.iter_mut().enumerate() {
         *id = p as u64;
@@ -124,8 +146,9 @@ pub fn events(spec: &Spec) -> Vec<Event> {
     }
     let versions = spec.versions;
     let mut push_event = |time: u64, process: u64, kind: EventType, op: &Pending, value: Value| {
-        events.push(Event {
-            index: events.len() as u64,
+        count += 1;
+        sink(Event {
+            index: count as u64 - 1,
             time,
             process: Process::Client(process),
             kind,
@@ -141,7 +164,7 @@ pub fn events(spec: &Spec) -> Vec<Event> {
             phase: None,
             error: None,
             extra: Default::default(),
-            line: events.len() + 1,
+            line: count,
         });
     };
     while let Some(Reverse((time, step))) = queue.pop() {
@@ -249,12 +272,6 @@ pub fn events(spec: &Spec) -> Vec<Event> {
             }
         }
     }
-    events
-}
-
-/// Generates a linearizable history.
-pub fn generate(spec: &Spec) -> History {
-    History::from_events("generated", events(spec)).expect("generated histories are well formed")
 }
 
 /// Writes events as faultline's native JSON Lines.

@@ -129,6 +129,15 @@ pub struct Operation {
     pub invoke_line: usize,
     #[serde(skip)]
     pub complete_line: Option<usize>,
+    /// The events' own `index` fields, as the file gave them.
+    #[serde(skip)]
+    pub invoke_index: u64,
+    #[serde(skip)]
+    pub complete_index: Option<u64>,
+    /// Fields of its events this crate gives no meaning to (the completion's over the
+    /// invocation's), kept for reports and export.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 impl Operation {
@@ -204,9 +213,13 @@ pub struct History {
     pub source_name: String,
     /// The format it was read from (`Jsonl` for histories built in memory).
     pub format: crate::import::Format,
-    pub events: Vec<Event>,
-    /// Client operations in invocation order.
+    /// Client operations in invocation order. They hold everything their events said, so the
+    /// events themselves are not kept: [`History::events`] rebuilds them.
     pub ops: Vec<Operation>,
+    /// The fault events, in order.
+    pub nemesis: Vec<Event>,
+    /// Every event's place, in the history's order.
+    order: Vec<Slot>,
     /// Whether event times are real nanoseconds; formats without times use each event's
     /// position instead, and reports then say "event N" rather than seconds.
     pub timed: bool,
@@ -229,127 +242,11 @@ impl History {
         events: Vec<Event>,
         times: TimeOrder,
     ) -> Result<History, HistoryError> {
-        let err = |line: usize, msg: String| HistoryError::new(source_name, line, msg);
-        let mut ops: Vec<Operation> = Vec::with_capacity(events.len() / 2 + 1);
-        let mut in_flight: HashMap<u64, usize> = HashMap::new();
-        let mut last_time = 0u64;
-        let mut notes = Vec::new();
-        for (pos, ev) in events.iter().enumerate() {
-            if ev.time < last_time {
-                let msg = format!(
-                    "time {} is earlier than the previous event's {last_time}",
-                    ev.time
-                );
-                if times == TimeOrder::Strict {
-                    return Err(err(ev.line, format!("{msg}; times must not decrease")));
-                }
-                if notes.is_empty() {
-                    notes.push(format!(
-                        "line {}: {msg}; the file's order is used, as Jepsen does, and times are kept for display only",
-                        ev.line
-                    ));
-                }
-            }
-            last_time = last_time.max(ev.time);
-            let process = match ev.process {
-                Process::Nemesis => continue,
-                Process::Client(p) => p,
-            };
-            match ev.kind {
-                EventType::Invoke => {
-                    if let Some(&open) = in_flight.get(&process) {
-                        return Err(err(
-                            ev.line,
-                            format!(
-                                "process {process} invokes {} while its {} from line {} is still in flight",
-                                ev.f, ops[open].f, ops[open].invoke_line
-                            ),
-                        ));
-                    }
-                    in_flight.insert(process, ops.len());
-                    ops.push(Operation {
-                        id: ops.len(),
-                        process,
-                        f: ev.f.clone(),
-                        key: ev.key.clone(),
-                        input: ev.value.clone(),
-                        output: Value::Null,
-                        outcome: Outcome::Info,
-                        invoke_event: pos,
-                        complete_event: None,
-                        invoke_time: ev.time,
-                        complete_time: None,
-                        node: ev.node.clone(),
-                        version: None,
-                        phase: ev.phase.clone(),
-                        error: None,
-                        invoke_line: ev.line,
-                        complete_line: None,
-                    });
-                }
-                kind => {
-                    let Some(i) = in_flight.remove(&process) else {
-                        return Err(err(
-                            ev.line,
-                            format!(
-                                "{} completion of {} by process {process} has no invocation in flight",
-                                type_name(kind),
-                                ev.f
-                            ),
-                        ));
-                    };
-                    let op = &mut ops[i];
-                    if op.f != ev.f {
-                        return Err(err(
-                            ev.line,
-                            format!(
-                                "completion names {} but process {process} invoked {} at line {}",
-                                ev.f, op.f, op.invoke_line
-                            ),
-                        ));
-                    }
-                    if ev.key.is_some() && ev.key != op.key {
-                        return Err(err(
-                            ev.line,
-                            format!(
-                                "completion names key {:?} but the invocation at line {} named {:?}",
-                                ev.key.as_deref().unwrap_or(""),
-                                op.invoke_line,
-                                op.key.as_deref().unwrap_or("")
-                            ),
-                        ));
-                    }
-                    op.outcome = match kind {
-                        EventType::Ok => Outcome::Ok,
-                        EventType::Fail => Outcome::Fail,
-                        _ => Outcome::Info,
-                    };
-                    if op.outcome == Outcome::Ok {
-                        op.output = ev.value.clone();
-                    }
-                    op.complete_event = Some(pos);
-                    op.complete_time = Some(ev.time);
-                    op.complete_line = Some(ev.line);
-                    if ev.node.is_some() {
-                        op.node = ev.node.clone();
-                    }
-                    op.version = ev.version;
-                    if ev.phase.is_some() {
-                        op.phase = ev.phase.clone();
-                    }
-                    op.error = ev.error.clone();
-                }
-            }
+        let mut builder = HistoryBuilder::new(source_name, times, events.len());
+        for ev in events {
+            builder.push(ev)?;
         }
-        ops.shrink_to_fit();
-        Ok(History {
-            source_name: source_name.to_string(),
-            format: crate::import::Format::Jsonl,
-            events,
-            ops,
-            timed: true,
-            notes,
-        })
+        Ok(builder.finish())
     }
 
     /// The operations grouped by key, keys in order of first appearance.
@@ -359,8 +256,283 @@ impl History {
 
     /// The fault events, for reports.
     pub fn nemesis_events(&self) -> impl Iterator<Item = &Event> {
-        self.events.iter().filter(|e| e.process == Process::Nemesis)
+        self.nemesis.iter()
     }
+
+    /// How many events the history has.
+    pub fn event_count(&self) -> usize {
+        self.order.len()
+    }
+
+    /// The time of the event at `pos`.
+    pub fn time_at(&self, pos: usize) -> u64 {
+        match self.order[pos] {
+            Slot::Invoke(i) => self.ops[i as usize].invoke_time,
+            Slot::Complete(i) => self.ops[i as usize]
+                .complete_time
+                .expect("a completion slot has a time"),
+            Slot::Nemesis(i) => self.nemesis[i as usize].time,
+        }
+    }
+
+    /// The times of the first and last events, if there are any.
+    pub fn span(&self) -> Option<(u64, u64)> {
+        let n = self.event_count();
+        (n > 0).then(|| (self.time_at(0), self.time_at(n - 1)))
+    }
+
+    /// The event at `pos`, rebuilt from its operation. A completion's value is what the
+    /// operation returned when it is `ok`, and its invocation's value otherwise (what Jepsen and
+    /// faultline write there); the completion carries the node, version, error and extra fields.
+    pub fn event(&self, pos: usize) -> Event {
+        let (op, complete) = match self.order[pos] {
+            Slot::Nemesis(i) => return self.nemesis[i as usize].clone(),
+            Slot::Invoke(i) => (&self.ops[i as usize], false),
+            Slot::Complete(i) => (&self.ops[i as usize], true),
+        };
+        let base = Event {
+            index: op.invoke_index,
+            time: op.invoke_time,
+            process: Process::Client(op.process),
+            kind: EventType::Invoke,
+            f: op.f.clone(),
+            key: op.key.clone(),
+            value: op.input.clone(),
+            node: None,
+            version: None,
+            phase: op.phase.clone(),
+            error: None,
+            extra: serde_json::Map::new(),
+            line: op.invoke_line,
+        };
+        if !complete {
+            return base;
+        }
+        Event {
+            index: op.complete_index.unwrap_or(op.invoke_index),
+            time: op.complete_time.unwrap_or(op.invoke_time),
+            kind: match op.outcome {
+                Outcome::Ok => EventType::Ok,
+                Outcome::Fail => EventType::Fail,
+                Outcome::Info => EventType::Info,
+            },
+            value: if op.outcome == Outcome::Ok {
+                op.output.clone()
+            } else {
+                op.input.clone()
+            },
+            node: op.node.clone(),
+            version: op.version,
+            error: op.error.clone(),
+            extra: op.extra.clone(),
+            line: op.complete_line.unwrap_or(op.invoke_line),
+            ..base
+        }
+    }
+
+    /// Every event, in order, rebuilt.
+    pub fn events(&self) -> impl Iterator<Item = Event> + '_ {
+        (0..self.event_count()).map(|p| self.event(p))
+    }
+}
+
+/// Pairs events into a [`History`] as they arrive, one at a time, each moved (not copied) into
+/// its operation: an importer streams a file through it without ever holding the events.
+pub struct HistoryBuilder<'s> {
+    source_name: &'s str,
+    times: TimeOrder,
+    ops: Vec<Operation>,
+    nemesis: Vec<Event>,
+    order: Vec<Slot>,
+    in_flight: HashMap<u64, usize>,
+    last_time: u64,
+    notes: Vec<String>,
+}
+
+impl<'s> HistoryBuilder<'s> {
+    /// A builder expecting about `events` events (a hint; more or fewer are fine).
+    pub fn new(source_name: &'s str, times: TimeOrder, events: usize) -> HistoryBuilder<'s> {
+        HistoryBuilder {
+            source_name,
+            times,
+            ops: Vec::with_capacity(events / 2 + 1),
+            nemesis: Vec::new(),
+            order: Vec::with_capacity(events),
+            in_flight: HashMap::new(),
+            last_time: 0,
+            notes: Vec::new(),
+        }
+    }
+
+    /// The history so far; operations still in flight stay indeterminate.
+    pub fn finish(self) -> History {
+        let HistoryBuilder {
+            mut ops,
+            nemesis,
+            mut order,
+            notes,
+            ..
+        } = self;
+        ops.shrink_to_fit();
+        order.shrink_to_fit();
+        History {
+            source_name: self.source_name.to_string(),
+            format: crate::import::Format::Jsonl,
+            ops,
+            nemesis,
+            order,
+            timed: true,
+            notes,
+        }
+    }
+
+    fn err(&self, line: usize, msg: String) -> HistoryError {
+        HistoryError::new(self.source_name, line, msg)
+    }
+
+    /// Adds the next event, checking that it follows from the ones before.
+    pub fn push(&mut self, ev: Event) -> Result<(), HistoryError> {
+        let pos = self.order.len();
+        if ev.time < self.last_time {
+            let msg = format!(
+                "time {} is earlier than the previous event's {}",
+                ev.time, self.last_time
+            );
+            if self.times == TimeOrder::Strict {
+                return Err(self.err(ev.line, format!("{msg}; times must not decrease")));
+            }
+            if self.notes.is_empty() {
+                self.notes.push(format!(
+                    "line {}: {msg}; the file's order is used, as Jepsen does, and times are kept for display only",
+                    ev.line
+                ));
+            }
+        }
+        self.last_time = self.last_time.max(ev.time);
+        let process = match ev.process {
+            Process::Nemesis => {
+                self.order.push(Slot::Nemesis(self.nemesis.len() as u32));
+                self.nemesis.push(ev);
+                return Ok(());
+            }
+            Process::Client(p) => p,
+        };
+        match ev.kind {
+            EventType::Invoke => self.invoke(process, pos, ev),
+            kind => self.complete(process, pos, kind, ev),
+        }
+    }
+
+    fn invoke(&mut self, process: u64, pos: usize, ev: Event) -> Result<(), HistoryError> {
+        if let Some(&open) = self.in_flight.get(&process) {
+            let open = &self.ops[open];
+            return Err(self.err(
+                ev.line,
+                format!(
+                    "process {process} invokes {} while its {} from line {} is still in flight",
+                    ev.f, open.f, open.invoke_line
+                ),
+            ));
+        }
+        let id = self.ops.len();
+        self.in_flight.insert(process, id);
+        self.order.push(Slot::Invoke(id as u32));
+        self.ops.push(Operation {
+            id,
+            process,
+            f: ev.f,
+            key: ev.key,
+            input: ev.value,
+            output: Value::Null,
+            outcome: Outcome::Info,
+            invoke_event: pos,
+            complete_event: None,
+            invoke_time: ev.time,
+            complete_time: None,
+            node: ev.node,
+            version: None,
+            phase: ev.phase,
+            error: None,
+            invoke_line: ev.line,
+            complete_line: None,
+            invoke_index: ev.index,
+            complete_index: None,
+            extra: ev.extra,
+        });
+        Ok(())
+    }
+
+    fn complete(
+        &mut self,
+        process: u64,
+        pos: usize,
+        kind: EventType,
+        ev: Event,
+    ) -> Result<(), HistoryError> {
+        let Some(i) = self.in_flight.remove(&process) else {
+            return Err(self.err(
+                ev.line,
+                format!(
+                    "{} completion of {} by process {process} has no invocation in flight",
+                    type_name(kind),
+                    ev.f
+                ),
+            ));
+        };
+        let op = &self.ops[i];
+        if op.f != ev.f {
+            return Err(self.err(
+                ev.line,
+                format!(
+                    "completion names {} but process {process} invoked {} at line {}",
+                    ev.f, op.f, op.invoke_line
+                ),
+            ));
+        }
+        if ev.key.is_some() && ev.key != op.key {
+            return Err(self.err(
+                ev.line,
+                format!(
+                    "completion names key {:?} but the invocation at line {} named {:?}",
+                    ev.key.as_deref().unwrap_or(""),
+                    op.invoke_line,
+                    op.key.as_deref().unwrap_or("")
+                ),
+            ));
+        }
+        self.order.push(Slot::Complete(i as u32));
+        let op = &mut self.ops[i];
+        op.outcome = match kind {
+            EventType::Ok => Outcome::Ok,
+            EventType::Fail => Outcome::Fail,
+            _ => Outcome::Info,
+        };
+        if op.outcome == Outcome::Ok {
+            op.output = ev.value;
+        }
+        op.complete_event = Some(pos);
+        op.complete_time = Some(ev.time);
+        op.complete_line = Some(ev.line);
+        op.complete_index = Some(ev.index);
+        if ev.node.is_some() {
+            op.node = ev.node;
+        }
+        op.version = ev.version;
+        if ev.phase.is_some() {
+            op.phase = ev.phase;
+        }
+        op.error = ev.error;
+        op.extra.extend(ev.extra);
+        Ok(())
+    }
+}
+
+/// Where one event of a history stands: an operation's invocation or completion, or a fault.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    Invoke(u32),
+    Complete(u32),
+    Nemesis(u32),
 }
 
 /// `ops` grouped by key, keys in order of first appearance, each group in the given order.

@@ -127,12 +127,29 @@ pub fn ladder(l: &Ladder) -> String {
             plural(r)
         ),
     };
+    let paths = l.linearizability.as_ref().map_or(String::new(), |r| {
+        let exact = r
+            .keys
+            .iter()
+            .filter(|k| k.decided_by == crate::result::DecidedBy::UniqueValues)
+            .count();
+        match (exact, r.keys.len() - exact) {
+            (0, _) => String::new(),
+            (e, 0) => format!("; {e} key{} decided by unique values: exact", plural(e)),
+            (e, s) => format!(
+                "; {e} key{} decided by unique values: exact, {s} by search",
+                plural(e)
+            ),
+        }
+    });
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     let _ = writeln!(
         out,
-        "{}: consistency ({}{versions}, {:.1} ms)",
+        "{}: consistency ({}{versions}{paths}; verdict in {:.1} ms, witnesses in {:.1} ms)",
         l.source,
         l.model,
-        l.elapsed_ms.as_secs_f64() * 1e3
+        ms(l.verdict_ms),
+        ms(l.witness_ms)
     );
     let width = l
         .levels
@@ -186,10 +203,10 @@ pub fn ladder(l: &Ladder) -> String {
             "     witness, {} operation{}{}:",
             a.witness.len(),
             plural(a.witness.len()),
-            if a.minimal {
-                ""
-            } else {
-                " (not shrunk to the end in time)"
+            match (a.minimal, l.witnesses_shrunk) {
+                (true, _) => "",
+                (false, true) => " (not shrunk to the end in time)",
+                (false, false) => " (not shrunk: --no-witness)",
             }
         );
         for line in words::timeline(Clock { timed: l.timed }, &a.witness) {

@@ -84,7 +84,7 @@ fn the_sequential_search_finds_orders_for_atomic_histories() {
 /// version), one may return a value nobody wrote, and a final read on another "node" may
 /// disagree.
 fn corrupt(h: &History, rng: &mut Rng) -> History {
-    let mut events = h.events.clone();
+    let mut events: Vec<_> = h.events().collect();
     // Every value each key held, with its version, in order.
     let mut written: std::collections::HashMap<String, Vec<(serde_json::Value, u64)>> =
         Default::default();
@@ -143,7 +143,7 @@ fn sub_history(h: &History, ids: &BTreeSet<usize>) -> History {
         keep.insert(op.invoke_event);
         keep.extend(op.complete_event);
     }
-    let events = keep.into_iter().map(|i| h.events[i].clone()).collect();
+    let events = keep.into_iter().map(|i| h.event(i)).collect();
     History::from_events("witness", events).unwrap()
 }
 

@@ -234,7 +234,7 @@ fn small_cas_register_histories_agree_with_brute_force() {
             got == Verdict::Linearizable,
             want,
             "case {case}:\n{}",
-            generate::to_jsonl(&h.events)
+            generate::to_jsonl(&h.events().collect::<Vec<_>>())
         );
         if want {
             lin += 1
@@ -299,7 +299,7 @@ fn small_kv_append_histories_agree_with_brute_force() {
             got == Verdict::Linearizable,
             want,
             "case {case}:\n{}",
-            generate::to_jsonl(&h.events)
+            generate::to_jsonl(&h.events().collect::<Vec<_>>())
         );
         if want {
             lin += 1

@@ -119,7 +119,7 @@ fn search(h: &History, cas: bool) -> Verdict {
 }
 
 fn sub_history(h: &History, ids: &[usize]) -> History {
-    let mut keep = vec![false; h.events.len()];
+    let mut keep = vec![false; h.event_count()];
     for &id in ids {
         let op = &h.ops[id];
         keep[op.invoke_event] = true;
@@ -128,11 +128,10 @@ fn sub_history(h: &History, ids: &[usize]) -> History {
         }
     }
     let events = h
-        .events
-        .iter()
+        .events()
         .zip(keep)
         .filter(|(_, k)| *k)
-        .map(|(e, _)| e.clone())
+        .map(|(e, _)| e)
         .collect();
     History::from_events("core", events).unwrap()
 }
@@ -158,7 +157,7 @@ fn agree(cas: bool, seeds: u64) {
             d.linearizable,
             want == Verdict::Linearizable,
             "seed {seed} (cas {cas}): exact {d:?}, search {want:?}\n{}",
-            checker::generate::to_jsonl(&h.events)
+            checker::generate::to_jsonl(&h.events().collect::<Vec<_>>())
         );
         if !d.linearizable {
             violated += 1;
@@ -168,7 +167,7 @@ fn agree(cas: bool, seeds: u64) {
                 Verdict::NotLinearizable,
                 "seed {seed}: the core {:?} does not fail on its own\n{}",
                 d.core,
-                checker::generate::to_jsonl(&h.events)
+                checker::generate::to_jsonl(&h.events().collect::<Vec<_>>())
             );
         }
     }

@@ -2,16 +2,21 @@
 //! `jepsen.log` lines.
 
 use super::{edn, for_each_line, Format};
-use crate::history::{Event, EventType, HistoryError, Process};
+use crate::history::{Event, EventType, HistoryBuilder, HistoryError, Process};
 use serde_json::{Map, Value};
 use std::io::{BufRead, Read};
 
-/// Reads the events of an EDN history into `events`; returns whether every one has a `:time`.
-pub fn edn<R: Read>(name: &str, src: R, events: &mut Vec<Event>) -> Result<bool, HistoryError> {
+/// Reads the events of an EDN history into `history`; returns whether every one has a `:time`.
+pub fn edn<R: Read>(
+    name: &str,
+    src: R,
+    history: &mut HistoryBuilder,
+) -> Result<bool, HistoryError> {
     let at = |e: edn::EdnError| HistoryError::at(name, e.pos.line, e.pos.column, e.message);
     let mut r = edn::Reader::new(std::io::BufReader::new(src));
     let wrapper = r.open_wrapper().map_err(at)?;
     let mut timed = true;
+    let mut position = 0u64;
     loop {
         let next = match wrapper {
             Some(close) => r.next_in(close),
@@ -29,28 +34,28 @@ pub fn edn<R: Read>(name: &str, src: R, events: &mut Vec<Event>) -> Result<bool,
             ));
         };
         timed &= map.contains_key("time");
-        let position = events.len() as u64;
         let event = event_from_map(map, pos.line, position, false)
             .map_err(|m| HistoryError::at(name, pos.line, pos.column, m))?;
-        events.push(event);
+        position += 1;
+        history.push(event)?;
     }
     Ok(timed)
 }
 
-/// Reads the events of a line format (JSON Lines, `history.txt`, `jepsen.log`) into `events`;
+/// Reads the events of a line format (JSON Lines, `history.txt`, `jepsen.log`) into `history`;
 /// returns whether they carry real times.
 pub fn lines<R: BufRead>(
     name: &str,
     src: R,
     format: Format,
-    events: &mut Vec<Event>,
+    history: &mut HistoryBuilder,
 ) -> Result<bool, HistoryError> {
+    let mut position = 0u64;
     for_each_line(name, src, |line_no, line| {
         let line = line.trim();
         if line.is_empty() {
             return Ok(());
         }
-        let position = events.len() as u64;
         let event = match format {
             Format::Jsonl => json_line(line, line_no, position).map(Some),
             Format::JepsenText => operation(line, line_no, position).map(Some),
@@ -63,7 +68,10 @@ pub fn lines<R: BufRead>(
             Format::Auto | Format::JepsenEdn => unreachable!("not a line format"),
         }
         .map_err(|msg| HistoryError::new(name, line_no, msg))?;
-        events.extend(event);
+        if let Some(event) = event {
+            position += 1;
+            history.push(event)?;
+        }
         Ok(())
     })?;
     Ok(format == Format::Jsonl)

@@ -21,7 +21,7 @@ mod events;
 pub mod independent;
 pub mod store;
 
-use crate::history::{Event, History, HistoryError, TimeOrder};
+use crate::history::{History, HistoryBuilder, HistoryError, TimeOrder};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -100,12 +100,13 @@ pub fn read<R: Read>(source_name: &str, src: R, format: Format) -> Result<Histor
     read_sized(source_name, src, format, 0)
 }
 
-/// The fewest bytes an event takes in any format (`{:process 0, :type :ok, :f :read}` is 35).
-const MIN_EVENT_BYTES: u64 = 32;
+/// Bytes an event takes in a typical file (`{:process 0, :type :ok, :f :read, :value 3}` is
+/// 45), to size the history's lists from the file's size: too large a guess costs only untouched
+/// pages, and a right one saves copying the lists as they grow.
+const MIN_EVENT_BYTES: u64 = 40;
 
-/// [`read`], told how many bytes the source holds. The event list is reserved for the most
-/// events that many bytes can hold: untouched reserved pages cost no memory, and the list never
-/// has to be copied as it grows (a copy that briefly holds it twice).
+/// [`read`], told how many bytes the source holds. Every event goes into its operation as it is
+/// read: the events are never held as a list, and the text never at all.
 fn read_sized<R: Read>(
     source_name: &str,
     mut src: R,
@@ -131,35 +132,25 @@ fn read_sized<R: Read>(
         f => f,
     };
     let src = std::io::Cursor::new(head).chain(src);
-    let mut events = Vec::with_capacity((size / MIN_EVENT_BYTES) as usize);
-    let timed = match format {
-        Format::JepsenEdn => events::edn(source_name, src, &mut events)?,
-        line_format => events::lines(source_name, BufReader::new(src), line_format, &mut events)?,
-    };
-    events.shrink_to_fit();
-    build(source_name, events, format, timed)
-}
-
-/// Pairs events into a history with the rules of `format`.
-fn build(
-    source_name: &str,
-    mut events: Vec<Event>,
-    format: Format,
-    timed: bool,
-) -> Result<History, HistoryError> {
-    let mut notes = Vec::new();
+    // Jepsen's formats order by position; faultline's own by time.
     let order = if format.is_jepsen() {
-        if let Some(note) = independent::split(source_name, &mut events)? {
-            notes.push(note);
-        }
         TimeOrder::Positional
     } else {
         TimeOrder::Strict
     };
-    let mut history = History::from_events_ordered(source_name, events, order)?;
+    let mut builder = HistoryBuilder::new(source_name, order, (size / MIN_EVENT_BYTES) as usize);
+    let timed = match format {
+        Format::JepsenEdn => events::edn(source_name, src, &mut builder)?,
+        line_format => events::lines(source_name, BufReader::new(src), line_format, &mut builder)?,
+    };
+    let mut history = builder.finish();
     history.format = format;
     history.timed = timed;
-    history.notes.splice(0..0, notes);
+    if format.is_jepsen() {
+        if let Some(note) = independent::split(&mut history)? {
+            history.notes.insert(0, note);
+        }
+    }
     Ok(history)
 }
 

@@ -51,12 +51,13 @@ fn reads_native_lines() {
 {"index":2,"time":2700,"process":"nemesis","type":"info","f":"start-partition","value":{"grudge":{"n1":["n2","n3"]}}}
 "#;
     let h = parse(text);
-    assert_eq!(h.events.len(), 3);
+    assert_eq!(h.event_count(), 3);
     assert_eq!(h.ops.len(), 1);
     assert_eq!(h.ops[0].outcome, Outcome::Ok);
     assert_eq!(h.ops[0].version, Some(4));
     assert_eq!(h.ops[0].node.as_deref(), Some("n1"));
-    assert_eq!(h.events[1].extra["trace"], "abc");
+    assert_eq!(h.event(1).extra["trace"], "abc");
+    assert_eq!(h.ops[0].extra["trace"], "abc");
     assert_eq!(h.nemesis_events().count(), 1);
 }
 
@@ -160,7 +161,7 @@ fn times_that_go_back_are_kept_and_noted_once_in_jepsen_files() {
                 {:process 0, :type :ok, :f :write, :value 1, :time 30}\n";
     let h = parse(text);
     assert_eq!(h.ops.len(), 1);
-    assert_eq!(h.events[2].time, 30, "kept for display");
+    assert_eq!(h.event(2).time, 30, "kept for display");
     assert_eq!(h.notes.len(), 1, "{:?}", h.notes);
     assert!(h.notes[0].contains("line 2"), "{:?}", h.notes);
 

@@ -58,6 +58,8 @@ pub struct CheckArgs {
     /// Print one JSON object per file instead of text.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub witness: WitnessArgs,
     /// Write a self-contained HTML report of the history to OUT (one FILE only).
     #[arg(long, value_name = "OUT")]
     pub html: Option<PathBuf>,
@@ -65,6 +67,30 @@ pub struct CheckArgs {
     /// per failing key.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+}
+
+/// How much effort goes into witnesses, for `check` and `run`.
+#[derive(Args, Debug, Clone, serde::Serialize)]
+pub struct WitnessArgs {
+    /// Milliseconds for shrinking each anomaly's witness to the fewest operations that still
+    /// show it; a witness not shrunk to the end in time says so. Verdicts never wait on this.
+    #[arg(long, default_value_t = 20, value_name = "MS")]
+    pub witness_budget: u64,
+    /// Skip shrinking witnesses: verdicts only (anomalies keep the operations their check
+    /// started from).
+    #[arg(long)]
+    pub no_witness: bool,
+}
+
+impl WitnessArgs {
+    /// `opts` with this effort.
+    pub fn apply(&self, opts: Options) -> Options {
+        Options {
+            witness_budget: Some(Duration::from_millis(self.witness_budget)),
+            no_witness: self.no_witness,
+            ..opts
+        }
+    }
 }
 
 /// Knossos's rule for ok reads of nil, or faultline's strict default.
@@ -156,13 +182,13 @@ fn check_one(found: &Found, args: &CheckArgs, suites: &mut Vec<String>) -> u8 {
         }
     };
     let counters = Arc::new(Counters::default());
-    let opts = Options {
+    let opts = args.witness.apply(Options {
         timeout: args.timeout.map(Duration::from_secs_f64),
         all_failures: args.all_failures,
         threads: 0,
         progress: Some(counters.clone()),
         ..Options::default()
-    };
+    });
     let label = file.display().to_string();
     let mut levels = args.consistency.0.clone();
     if !levels.contains(&args.require) {
@@ -219,11 +245,11 @@ fn history_facts(history: &History, ladder: &Ladder, source: &str) -> Vec<(Strin
         .collect::<std::collections::BTreeSet<_>>()
         .len();
     let keys = history.by_key().len();
-    let span = match (history.events.first(), history.events.last()) {
-        (Some(a), Some(b)) if history.timed => format!("{:.3} s", (b.time - a.time) as f64 / 1e9),
+    let span = match history.span() {
+        Some((a, b)) if history.timed => format!("{:.3} s", b.saturating_sub(a) as f64 / 1e9),
         _ => format!(
             "{} events (the format records no times)",
-            history.events.len()
+            history.event_count()
         ),
     };
     vec![

@@ -63,7 +63,7 @@ fn export(args: &ExportArgs) -> Result<(), String> {
             report::write_atomically(path, &out).map_err(|e| e.to_string())?;
             eprintln!(
                 "wrote {} events to {}",
-                history.events.len(),
+                history.event_count(),
                 path.display()
             );
             Ok(())

@@ -416,7 +416,7 @@ fn data(history: &History) -> Value {
             errors.insert(op.id.to_string(), json!(e));
         }
     }
-    let end = history.events.last().map_or(0, |e| t(e.time));
+    let end = history.span().map_or(0, |(_, last)| t(last));
     let fault_json: Vec<Value> = faults
         .iter()
         .map(|i| {

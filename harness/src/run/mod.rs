@@ -138,6 +138,8 @@ pub struct RunArgs {
     /// Also write the verdicts as JUnit XML to FILE: a test case per model and per failing key.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub witness: crate::commands::check::WitnessArgs,
 }
 
 /// What went wrong before the test could run: bad flags or a broken environment.
@@ -651,10 +653,10 @@ pub fn run(mut args: RunArgs) -> u8 {
         &checker::consistency::Level::ALL,
         // Every key: run histories are checked in milliseconds, and each failing key gets a
         // witness.
-        &checker::Options {
+        &args.witness.apply(checker::Options {
             all_failures: true,
             ..Default::default()
-        },
+        }),
     ) {
         Ok(l) => l,
         Err(e) => return usage(format!("the recorded history does not check: {e}")),
