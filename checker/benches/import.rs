@@ -95,6 +95,13 @@ fn write_history(path: &PathBuf, bytes: u64) -> u64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `--write-jsonl FILE`: write the 1,000,000-operation JSON Lines history and stop, to time
+    // `faultline check FILE` on it.
+    if let Some(i) = args.iter().position(|a| a == "--write-jsonl") {
+        let events = checker::generate::events(&jsonl_spec(false));
+        std::fs::write(&args[i + 1], checker::generate::to_jsonl(&events)).unwrap();
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick") || !args.iter().any(|a| a == "--bench");
     let bytes: u64 = if quick { 4 << 20 } else { 100 << 20 };
     let file = TempFile(
@@ -141,4 +148,38 @@ fn main() {
             b as f64 / 1024.0
         );
     }
+    drop(history);
+    jsonl(quick);
+}
+
+/// faultline's own JSON Lines: a generated history of 1,000,000 operations (10,000 with
+/// `--quick`) on 1,000 keys, written to a file and read back.
+fn jsonl_spec(quick: bool) -> checker::generate::Spec {
+    checker::generate::Spec {
+        ops: if quick { 10_000 } else { 1_000_000 },
+        keys: 1000,
+        processes: 64,
+        ..Default::default()
+    }
+}
+
+fn jsonl(quick: bool) {
+    let spec = jsonl_spec(quick);
+    let file = TempFile(std::env::temp_dir().join(format!(
+        "faultline-import-bench-{}.jsonl",
+        std::process::id()
+    )));
+    let events = checker::generate::events(&spec);
+    std::fs::write(&file.0, checker::generate::to_jsonl(&events)).unwrap();
+    drop(events);
+    let mb = std::fs::metadata(&file.0).unwrap().len() as f64 / 1e6;
+    reset_peak();
+    let start = Instant::now();
+    let history = import::read_file(&file.0, Format::Auto).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "history.jsonl: {mb:.1} MB, {} operations: {:.1} MB/s ({secs:.2} s)",
+        history.ops.len(),
+        mb / secs,
+    );
 }

@@ -125,18 +125,44 @@ fn suite(name: &str, hs: &[(String, History)], model: ModelKind) {
     );
 }
 
+/// `h` (one key) with one stale read: its last ok read returns the value of the first ok write,
+/// long overwritten.
+fn with_stale_read(h: &History) -> History {
+    let mut events: Vec<checker::history::Event> = h.events().collect();
+    let ok = |o: &&checker::Operation| o.outcome == checker::Outcome::Ok;
+    let first = h
+        .ops
+        .iter()
+        .filter(ok)
+        .find(|o| o.f == "write")
+        .expect("a write");
+    let read = h
+        .ops
+        .iter()
+        .rev()
+        .filter(ok)
+        .find(|o| o.f == "read")
+        .expect("a read");
+    let done = read.complete_event.expect("completed");
+    events[done].value = first.input.clone();
+    History::from_events("generated, one stale read", events).expect("well formed")
+}
+
 fn generated(name: &str, spec: Spec, ladder: bool) {
     reset_peak();
+    let stale = name.contains("stale");
     let h = generate::generate(&spec);
+    let h = if stale { with_stale_read(&h) } else { h };
     let opts = Options::default();
     let t = Instant::now();
     let r = check(&h, ModelKind::CasRegister, &opts).unwrap();
     let secs = t.elapsed().as_secs_f64();
-    assert_eq!(
-        r.verdict,
-        Verdict::Linearizable,
-        "{name}: generated histories are linearizable"
-    );
+    let want = if stale {
+        Verdict::NotLinearizable
+    } else {
+        Verdict::Linearizable
+    };
+    assert_eq!(r.verdict, want, "{name}");
     row(
         &format!("{name}, linearizability"),
         secs,
@@ -146,11 +172,31 @@ fn generated(name: &str, spec: Spec, ladder: bool) {
     if ladder {
         let t = Instant::now();
         let l = assess(&h, ModelKind::CasRegister, &Level::ALL, &opts).unwrap();
-        let standings: Vec<String> = l
+        let mut standings: Vec<String> = l
             .levels
             .iter()
             .map(|r| format!("{} {}", r.model.name(), r.standing.words()))
             .collect();
+        standings.push(format!(
+            "verdict {:.0} ms, witnesses {:.0} ms",
+            l.verdict_ms.as_secs_f64() * 1e3,
+            l.witness_ms.as_secs_f64() * 1e3
+        ));
+        if let Some(a) = l.anomalies.first() {
+            standings.push(format!(
+                "first anomaly: {} with {} operations{}",
+                a.kind.words(),
+                a.witness.len(),
+                if a.minimal {
+                    ""
+                } else {
+                    " (not shrunk to the end)"
+                }
+            ));
+            if std::env::var_os("FAULTLINE_BENCH_VERBOSE").is_some() {
+                println!("{}", checker::render::ladder(&l));
+            }
+        }
         row(
             &format!("{name}, whole ladder"),
             t.elapsed().as_secs_f64(),
@@ -194,6 +240,16 @@ fn generated_rows(scale: usize) -> Vec<(String, Spec)> {
             format!("{} ops, 1 key, 16 processes, 5% info", ops(1_000_000)),
             Spec {
                 ops: ops(1_000_000),
+                keys: 1,
+                processes: 16,
+                indeterminate: 0.05,
+                ..base.clone()
+            },
+        ),
+        (
+            format!("{} ops, 1 key, 5% info, one stale read", ops(100_000)),
+            Spec {
+                ops: ops(100_000),
                 keys: 1,
                 processes: 16,
                 indeterminate: 0.05,

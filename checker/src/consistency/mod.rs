@@ -518,6 +518,12 @@ impl<'a, M: Model> Assessor<'a, M> {
             if data.is_empty() {
                 break;
             }
+            if r.standing != Standing::Violated {
+                r.reason = Some(format!(
+                    "a value nobody wrote was read ({})",
+                    self.anomalies[data[0]].kind.words()
+                ));
+            }
             r.standing = Standing::Violated;
             r.violations += data.len();
             r.anomalies.extend(&data);

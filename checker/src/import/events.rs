@@ -87,105 +87,184 @@ fn short(v: &Value) -> String {
 }
 
 fn json_line(line: &str, line_no: usize, position: u64) -> Result<Event, String> {
-    let value: Value = serde_json::from_str(line).map_err(|e| {
+    let fields: Fields = serde_json::from_str(line).map_err(|e| {
         if e.is_eof() {
             format!("truncated JSON: {e}")
+        } else if e.classify() == serde_json::error::Category::Data {
+            "expected a JSON object for the event".to_string()
         } else {
             format!("malformed JSON: {e}")
         }
     })?;
-    let Value::Object(map) = value else {
-        return Err("expected a JSON object for the event".into());
-    };
-    event_from_map(map, line_no, position, true)
+    fields.into_event(line_no, position, true)
+}
+
+/// The fields of one event, as read: the ones faultline knows each in its place (read straight
+/// from the text, with no map of names in between), the others kept in `extra`.
+#[derive(Default)]
+struct Fields {
+    kind: Option<Value>,
+    process: Option<Value>,
+    f: Option<Value>,
+    key: Option<Value>,
+    index: Option<Value>,
+    time: Option<Value>,
+    value: Option<Value>,
+    node: Option<Value>,
+    phase: Option<Value>,
+    error: Option<Value>,
+    version: Option<Value>,
+    extra: Map<String, Value>,
+}
+
+impl Fields {
+    fn slot(&mut self, name: &str) -> Option<&mut Option<Value>> {
+        Some(match name {
+            "type" => &mut self.kind,
+            "process" => &mut self.process,
+            "f" => &mut self.f,
+            "key" => &mut self.key,
+            "index" => &mut self.index,
+            "time" => &mut self.time,
+            "value" => &mut self.value,
+            "node" => &mut self.node,
+            "phase" => &mut self.phase,
+            "error" => &mut self.error,
+            "version" => &mut self.version,
+            _ => return None,
+        })
+    }
+
+    fn from_map(map: Map<String, Value>) -> Fields {
+        let mut fields = Fields::default();
+        for (k, v) in map {
+            match fields.slot(&k) {
+                Some(slot) => *slot = Some(v),
+                None => {
+                    fields.extra.insert(k, v);
+                }
+            }
+        }
+        fields
+    }
+
+    /// The event these fields describe, or what is wrong with them.
+    fn into_event(self, line: usize, position: u64, time_in_format: bool) -> Result<Event, String> {
+        let kind = match self.kind {
+            Some(Value::String(s)) => EventType::parse(&s)
+                .ok_or_else(|| format!("unknown type {s:?}; expected invoke, ok, fail or info"))?,
+            Some(other) => return Err(format!("type must be a string, found {other}")),
+            None => return Err("missing field \"type\"".into()),
+        };
+        let process = match self.process {
+            Some(Value::Number(n)) => Process::Client(n.as_u64().ok_or_else(|| {
+                format!("process must be a non-negative integer or \"nemesis\", found {n}")
+            })?),
+            Some(Value::String(s)) if s == "nemesis" => Process::Nemesis,
+            Some(other) => {
+                return Err(format!(
+                    "process must be a non-negative integer or \"nemesis\", found {other}"
+                ))
+            }
+            None => return Err("missing field \"process\"".into()),
+        };
+        let f = match self.f {
+            Some(Value::String(s)) => s,
+            Some(other) => return Err(format!("f must be a string, found {other}")),
+            None => return Err("missing field \"f\"".into()),
+        };
+        let key = match self.key {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(other) => return Err(format!("key must be a string, found {other}")),
+        };
+        let index = match self.index {
+            None => position,
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| format!("index must be a non-negative integer, found {v}"))?,
+        };
+        let time = match self.time {
+            None if time_in_format => {
+                return Err("missing field \"time\" (nanoseconds since the start)".into())
+            }
+            None => position,
+            Some(v) => v.as_u64().ok_or_else(|| {
+                format!("time must be non-negative integer nanoseconds, found {v}")
+            })?,
+        };
+        let error = match self.error {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(other) => Some(other.to_string()),
+        };
+        let version = match self.version {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or_else(|| format!("version must be a non-negative integer, found {v}"))?,
+            ),
+        };
+        Ok(Event {
+            index,
+            time,
+            process,
+            kind,
+            f,
+            key,
+            value: self.value.unwrap_or(Value::Null),
+            node: optional_string(self.node, "node")?,
+            version,
+            phase: optional_string(self.phase, "phase")?,
+            error,
+            extra: self.extra,
+            line,
+        })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Fields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Fields, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Fields;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object for the event")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Fields, A::Error> {
+                let mut fields = Fields::default();
+                while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match fields.slot(&name) {
+                        Some(slot) => *slot = Some(map.next_value()?),
+                        None => {
+                            let v = map.next_value()?;
+                            fields.extra.insert(name.into_owned(), v);
+                        }
+                    }
+                }
+                Ok(fields)
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
 }
 
 /// Builds an event from a map with the native field names (EDN keywords arrive without colons).
 pub fn event_from_map(
-    mut map: Map<String, Value>,
+    map: Map<String, Value>,
     line: usize,
     position: u64,
     time_in_format: bool,
 ) -> Result<Event, String> {
-    let kind = match map.remove("type") {
-        Some(Value::String(s)) => EventType::parse(&s)
-            .ok_or_else(|| format!("unknown type {s:?}; expected invoke, ok, fail or info"))?,
-        Some(other) => return Err(format!("type must be a string, found {other}")),
-        None => return Err("missing field \"type\"".into()),
-    };
-    let process = match map.remove("process") {
-        Some(Value::Number(n)) => Process::Client(n.as_u64().ok_or_else(|| {
-            format!("process must be a non-negative integer or \"nemesis\", found {n}")
-        })?),
-        Some(Value::String(s)) if s == "nemesis" => Process::Nemesis,
-        Some(other) => {
-            return Err(format!(
-                "process must be a non-negative integer or \"nemesis\", found {other}"
-            ))
-        }
-        None => return Err("missing field \"process\"".into()),
-    };
-    let f = match map.remove("f") {
-        Some(Value::String(s)) => s,
-        Some(other) => return Err(format!("f must be a string, found {other}")),
-        None => return Err("missing field \"f\"".into()),
-    };
-    let key = match map.remove("key") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(other) => return Err(format!("key must be a string, found {other}")),
-    };
-    let index = match map.remove("index") {
-        None => position,
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| format!("index must be a non-negative integer, found {v}"))?,
-    };
-    let time = match map.remove("time") {
-        None if time_in_format => {
-            return Err("missing field \"time\" (nanoseconds since the start)".into())
-        }
-        None => position,
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| format!("time must be non-negative integer nanoseconds, found {v}"))?,
-    };
-    let value = map.remove("value").unwrap_or(Value::Null);
-    let node = optional_string(&mut map, "node")?;
-    let phase = optional_string(&mut map, "phase")?;
-    let error = match map.remove("error") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(other) => Some(other.to_string()),
-    };
-    let version = match map.remove("version") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .ok_or_else(|| format!("version must be a non-negative integer, found {v}"))?,
-        ),
-    };
-    Ok(Event {
-        index,
-        time,
-        process,
-        kind,
-        f,
-        key,
-        value,
-        node,
-        version,
-        phase,
-        error,
-        // An emptied map keeps its node; a new one allocates nothing.
-        extra: if map.is_empty() { Map::new() } else { map },
-        line,
-    })
+    Fields::from_map(map).into_event(line, position, time_in_format)
 }
 
-fn optional_string(map: &mut Map<String, Value>, field: &str) -> Result<Option<String>, String> {
-    match map.remove(field) {
+fn optional_string(v: Option<Value>, field: &str) -> Result<Option<String>, String> {
+    match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
