@@ -323,9 +323,9 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
 /// Witnesses built per model; further violations are counted, not shrunk.
 const WITNESSES_PER_MODEL: usize = 3;
 /// Search steps for one sequential-consistency question (a key, or the whole history).
-const SEQUENTIAL_STEPS: u64 = 50_000;
+const SEQUENTIAL_STEPS: u64 = 20_000;
 /// Search steps for all sequential-consistency questions of one history, shrinking included.
-const SEQUENTIAL_TOTAL: u64 = 200_000;
+const SEQUENTIAL_TOTAL: u64 = 80_000;
 /// Search steps for one check while shrinking.
 const SHRINK_STEPS: u64 = 100_000;
 /// Wall-clock time for shrinking one witness, unless [`Options::witness_budget`] says otherwise.
@@ -1021,7 +1021,9 @@ impl<'a, M: Model> Assessor<'a, M> {
         };
         let mut search = sequential::Search::new(self.model, ops).ok()?;
         let decided = loop {
-            match search.run(50_000) {
+            // Slices end at the budget, so that a small budget is a small cost.
+            let slice = budget.saturating_sub(search.steps()).clamp(1, 50_000);
+            match search.run(slice) {
                 Progress::Linearizable => break Some(false),
                 Progress::NotLinearizable => break Some(true),
                 Progress::Unfinished => {

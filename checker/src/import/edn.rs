@@ -68,9 +68,14 @@ pub struct Reader<R> {
 
 impl<R: Read> Reader<R> {
     pub fn new(src: R) -> Reader<R> {
+        Reader::with_buffer(src, BUFFER)
+    }
+
+    /// A reader with a buffer of `size` bytes (a short text needs no 64 KiB one).
+    fn with_buffer(src: R, size: usize) -> Reader<R> {
         Reader {
             src,
-            buf: vec![0; BUFFER].into_boxed_slice(),
+            buf: vec![0; size.max(1)].into_boxed_slice(),
             at: 0,
             len: 0,
             pos: Pos { line: 1, column: 1 },
@@ -598,7 +603,7 @@ fn number(token: &str) -> std::result::Result<Value, String> {
 
 /// Parses exactly one form from `text` (blanks and comments around it allowed).
 pub fn parse(text: &str) -> std::result::Result<Value, EdnError> {
-    let mut r = Reader::new(text.as_bytes());
+    let mut r = Reader::with_buffer(text.as_bytes(), text.len().min(BUFFER));
     let Some((_, v)) = r.next_form()? else {
         return Err(EdnError {
             pos: r.pos(),
@@ -617,7 +622,7 @@ pub fn parse(text: &str) -> std::result::Result<Value, EdnError> {
 
 /// Reads one form from the start of `text`; returns it and the rest of the text after it.
 pub fn parse_prefix(text: &str) -> std::result::Result<(Value, &str), EdnError> {
-    let mut r = Reader::new(text.as_bytes());
+    let mut r = Reader::with_buffer(text.as_bytes(), text.len().min(BUFFER));
     let Some((_, v)) = r.next_form()? else {
         return Err(EdnError {
             pos: r.pos(),

@@ -3,8 +3,10 @@
 //! all drawn from the run's seed.
 //!
 //! A key is retired after `ops_per_key` operations and a fresh one takes its place, as Jepsen's
-//! independent keys do: each key's history stays small enough to check exhaustively even when
-//! faults leave many operations indeterminate.
+//! independent keys do. Because written values are unique, the checker decides a key of any
+//! length exactly, in `O(n log n)` (`checker::unique`), so keys can live long: long per-key
+//! histories find bugs that short ones cannot (a stale read needs the overwritten value to still
+//! be read).
 
 use checker::generate::Rng;
 use serde_json::{json, Value};
