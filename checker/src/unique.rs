@@ -61,7 +61,40 @@
 
 use crate::history::{Operation, Outcome};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Maps keyed by values: a multiplicative hash (the values are the history's own, integers
+/// mostly; SipHash's protection against chosen keys buys nothing here and costs a third of the
+/// time).
+type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<Fx>>;
+
+#[derive(Default)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(n.into());
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// A value as this module compares it: integers without allocation, anything else by its
 /// canonical JSON text.
@@ -219,7 +252,8 @@ pub fn decide(ops: &[&Operation], cas: bool) -> Option<Decision> {
         kinds.push((*op, kind(op, cas)?));
     }
     // The one writer of each value.
-    let mut writer_of: HashMap<Val, usize> = HashMap::with_capacity(kinds.len());
+    let mut writer_of: HashMap<Val, usize> =
+        HashMap::with_capacity_and_hasher(kinds.len(), Default::default());
     for (i, (_, k)) in kinds.iter().enumerate() {
         if let Kind::Write(v) | Kind::Cas(_, v) = k {
             if *v == Val::Null || writer_of.insert(v.clone(), i).is_some() {
@@ -252,7 +286,7 @@ pub fn decide(ops: &[&Operation], cas: bool) -> Option<Decision> {
 
 /// For each indeterminate operation that takes part (by id), the consumer of its value that made
 /// it take part.
-type Because = HashMap<usize, usize>;
+type Because = std::collections::HashMap<usize, usize>;
 
 /// `core` with, for each indeterminate operation in it, the consumers that make it take part,
 /// so that the core fails on its own. Adding a consumer never explains anything already in the
@@ -331,7 +365,8 @@ fn groups(
         id: INITIAL,
     };
     let mut groups = vec![Group::new(initial, None)];
-    let mut index: HashMap<Val, usize> = HashMap::with_capacity(writer_of.len() + 1);
+    let mut index: HashMap<Val, usize> =
+        HashMap::with_capacity_and_hasher(writer_of.len() + 1, Default::default());
     index.insert(Val::Null, 0);
     for (i, (op, k)) in kinds.iter().enumerate() {
         if !participates[i] {
