@@ -77,3 +77,45 @@ fn all_failures_reports_every_failing_key() {
     let early = check(&history, ModelKind::KvAppend, &Options::default()).unwrap();
     assert_eq!(early.verdict, Verdict::NotLinearizable);
 }
+
+/// Every register history in reach — the known-answer files and the Jepsen- and Knossos-shaped
+/// files under the repository's `tests/data` — gets the same verdict from the exact check for
+/// unique values as from the search, wherever the exact check applies.
+#[test]
+fn the_exact_check_agrees_with_the_search_on_every_file_it_applies_to() {
+    let ours = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+    let mut files = Vec::new();
+    for dir in [data_dir().join("etcd"), ours.join("knossos")] {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            files.push(e.unwrap().path());
+        }
+    }
+    files.push(ours.join("jepsen-2016.log"));
+    for run in std::fs::read_dir(ours.join("jepsen-store/etcd-register")).unwrap() {
+        files.push(run.unwrap().path().join("history.edn"));
+    }
+    let mut compared = 0;
+    for f in &files {
+        let h = import::read_file(f, Format::Auto).unwrap_or_else(|e| panic!("{e}"));
+        for initial in [None, Some(serde_json::json!(0))] {
+            let h = match &initial {
+                Some(v) => checker::conventions::with_initial(&h, v),
+                None => h.clone(),
+            };
+            let exact = check(&h, ModelKind::CasRegister, &Options::default()).unwrap();
+            let search = Options {
+                search_only: true,
+                ..Options::default()
+            };
+            let searched = check(&h, ModelKind::CasRegister, &search).unwrap();
+            for (a, b) in exact.keys.iter().zip(&searched.keys) {
+                if a.decided_by == checker::result::DecidedBy::UniqueValues {
+                    compared += 1;
+                    assert_eq!(a.verdict, b.verdict, "{} key {:?}", f.display(), a.key);
+                }
+            }
+        }
+    }
+    println!("{compared} keys decided exactly and compared with the search");
+    assert!(compared >= 6, "only {compared} keys had unique values");
+}
