@@ -14,6 +14,100 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
 
+/// A short string many operations share — a function (`read`), a key, a node, a phase — held
+/// once per history and shared, so that a million operations do not hold a million copies of
+/// `"read"`. It reads as a `str`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(std::sync::Arc<str>);
+
+impl Name {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Name {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Name {
+        Name(s.into())
+    }
+}
+
+impl From<String> for Name {
+    fn from(s: String) -> Name {
+        Name(s.into())
+    }
+}
+
+/// The names of one history, each held once.
+#[derive(Debug, Default)]
+struct Names(std::collections::HashSet<Name>);
+
+impl Names {
+    fn intern(&mut self, s: String) -> Name {
+        if let Some(n) = self.0.get(s.as_str()) {
+            return n.clone();
+        }
+        let n = Name::from(s);
+        self.0.insert(n.clone());
+        n
+    }
+}
+
 /// Who issued an event.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(untagged)]
@@ -102,9 +196,9 @@ pub struct Operation {
     /// Position of this operation among the history's operations, in invocation order.
     pub id: usize,
     pub process: u64,
-    pub f: String,
+    pub f: Name,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
+    pub key: Option<Name>,
     /// The invocation's value (a write's value, a cas's `[old, new]`, null for a read).
     pub input: Value,
     /// The completion's value when the operation is `ok` (what a read returned).
@@ -118,11 +212,11 @@ pub struct Operation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub complete_time: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
+    pub node: Option<Name>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub phase: Option<String>,
+    pub phase: Option<Name>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip)]
@@ -141,6 +235,11 @@ pub struct Operation {
 }
 
 impl Operation {
+    /// The key as the reports name it.
+    pub fn key_string(&self) -> Option<String> {
+        self.key.as_ref().map(Name::to_string)
+    }
+
     /// The source line that best explains this operation's value: the completion for an ok
     /// operation, otherwise the invocation.
     pub fn value_line(&self) -> usize {
@@ -295,12 +394,12 @@ impl History {
             time: op.invoke_time,
             process: Process::Client(op.process),
             kind: EventType::Invoke,
-            f: op.f.clone(),
-            key: op.key.clone(),
+            f: op.f.to_string(),
+            key: op.key.as_ref().map(Name::to_string),
             value: op.input.clone(),
             node: None,
             version: None,
-            phase: op.phase.clone(),
+            phase: op.phase.as_ref().map(Name::to_string),
             error: None,
             extra: serde_json::Map::new(),
             line: op.invoke_line,
@@ -321,7 +420,7 @@ impl History {
             } else {
                 op.input.clone()
             },
-            node: op.node.clone(),
+            node: op.node.as_ref().map(Name::to_string),
             version: op.version,
             error: op.error.clone(),
             extra: op.extra.clone(),
@@ -347,6 +446,7 @@ pub struct HistoryBuilder<'s> {
     in_flight: HashMap<u64, usize>,
     last_time: u64,
     notes: Vec<String>,
+    names: Names,
 }
 
 impl<'s> HistoryBuilder<'s> {
@@ -361,6 +461,7 @@ impl<'s> HistoryBuilder<'s> {
             in_flight: HashMap::new(),
             last_time: 0,
             notes: Vec::new(),
+            names: Names::default(),
         }
     }
 
@@ -437,11 +538,12 @@ impl<'s> HistoryBuilder<'s> {
         let id = self.ops.len();
         self.in_flight.insert(process, id);
         self.order.push(Slot::Invoke(id as u32));
+        let names = &mut self.names;
         self.ops.push(Operation {
             id,
             process,
-            f: ev.f,
-            key: ev.key,
+            f: names.intern(ev.f),
+            key: ev.key.map(|k| names.intern(k)),
             input: ev.value,
             output: Value::Null,
             outcome: Outcome::Info,
@@ -449,9 +551,9 @@ impl<'s> HistoryBuilder<'s> {
             complete_event: None,
             invoke_time: ev.time,
             complete_time: None,
-            node: ev.node,
+            node: ev.node.map(|n| names.intern(n)),
             version: None,
-            phase: ev.phase,
+            phase: ev.phase.map(|p| names.intern(p)),
             error: None,
             invoke_line: ev.line,
             complete_line: None,
@@ -489,7 +591,7 @@ impl<'s> HistoryBuilder<'s> {
                 ),
             ));
         }
-        if ev.key.is_some() && ev.key != op.key {
+        if ev.key.is_some() && ev.key.as_deref() != op.key.as_deref() {
             return Err(self.err(
                 ev.line,
                 format!(
@@ -501,6 +603,8 @@ impl<'s> HistoryBuilder<'s> {
             ));
         }
         self.order.push(Slot::Complete(i as u32));
+        let node = ev.node.map(|n| self.names.intern(n));
+        let phase = ev.phase.map(|p| self.names.intern(p));
         let op = &mut self.ops[i];
         op.outcome = match kind {
             EventType::Ok => Outcome::Ok,
@@ -514,12 +618,12 @@ impl<'s> HistoryBuilder<'s> {
         op.complete_time = Some(ev.time);
         op.complete_line = Some(ev.line);
         op.complete_index = Some(ev.index);
-        if ev.node.is_some() {
-            op.node = ev.node;
+        if node.is_some() {
+            op.node = node;
         }
         op.version = ev.version;
-        if ev.phase.is_some() {
-            op.phase = ev.phase;
+        if phase.is_some() {
+            op.phase = phase;
         }
         op.error = ev.error;
         op.extra.extend(ev.extra);
@@ -543,7 +647,7 @@ pub fn by_key<'h>(
     let mut groups: Vec<(Option<String>, Vec<&Operation>)> = Vec::new();
     for op in ops {
         let slot = *slots.entry(op.key.as_deref()).or_insert_with(|| {
-            groups.push((op.key.clone(), Vec::new()));
+            groups.push((op.key_string(), Vec::new()));
             groups.len() - 1
         });
         groups[slot].1.push(op);

@@ -155,14 +155,14 @@ impl OpView {
         OpView {
             id: op.id,
             process: op.process,
-            key: op.key.clone(),
+            key: op.key_string(),
             description,
             outcome: op.outcome,
             invoke_time: op.invoke_time,
             complete_time: op.complete_time,
             invoke_line: op.invoke_line,
             complete_line: op.complete_line,
-            node: op.node.clone(),
+            node: op.node.as_ref().map(|n| n.to_string()),
         }
     }
 }

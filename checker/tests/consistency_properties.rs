@@ -96,7 +96,7 @@ fn corrupt(h: &History, rng: &mut Rng) -> History {
                 } else {
                     op.input.clone()
                 };
-                written.entry(k.clone()).or_default().push((value, v));
+                written.entry(k.to_string()).or_default().push((value, v));
             }
         }
     }
@@ -107,7 +107,7 @@ fn corrupt(h: &History, rng: &mut Rng) -> History {
         if op.f != "read" || op.outcome != checker::Outcome::Ok || !rng.chance(0.04) {
             continue;
         }
-        let Some(values) = op.key.as_ref().and_then(|k| written.get(k)) else {
+        let Some(values) = op.key.as_ref().and_then(|k| written.get(k.as_str())) else {
             continue;
         };
         let older: Vec<&(serde_json::Value, u64)> = values

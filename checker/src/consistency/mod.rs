@@ -843,7 +843,7 @@ impl<'a, M: Model> Assessor<'a, M> {
                     .violations
                     .first()
                     .map_or((*earlier, *later), |v| (v.earlier, v.later));
-                let kv = &self.versions[&later.key];
+                let kv = &self.versions[&later.key_string()];
                 let sentence = match level {
                     Level::MonotonicReads => words::non_monotonic_read(self.clock, kv, e, l),
                     Level::ReadYourWrites => words::read_your_writes(self.clock, kv, e, l),
@@ -1194,20 +1194,20 @@ impl<'a, M: Model> Assessor<'a, M> {
             if r.anomalies.len() == WITNESSES_PER_MODEL {
                 break;
             }
-            if !done.insert((v.later.process, v.later.key.clone())) || self.explained(&v.later.key)
-            {
+            let later_key = v.later.key_string();
+            if !done.insert((v.later.process, later_key.clone())) || self.explained(&later_key) {
                 continue;
             }
-            let key_ops = self.key_ops(&v.later.key);
+            let key_ops = self.key_ops(&later_key);
             let mut start = vec![v.earlier, v.later];
             start.extend(support(key_ops, &[v.earlier, v.later]));
             start.sort_by_key(|o| o.invoke_event);
             start.dedup_by_key(|o| o.id);
-            let slot = self.reserve(session_kind(level), &v.later.key, level);
+            let slot = self.reserve(session_kind(level), &later_key, level);
             r.anomalies.push(slot);
             self.tasks.push(Task {
                 slot,
-                key: v.later.key.clone(),
+                key: later_key,
                 start,
                 what: What::Session {
                     level,
@@ -1242,8 +1242,8 @@ impl<'a, M: Model> Assessor<'a, M> {
         }
         let node_of = |o: &Operation| {
             o.node
-                .clone()
-                .unwrap_or_else(|| format!("process {}", o.process))
+                .as_ref()
+                .map_or_else(|| format!("process {}", o.process), |n| n.to_string())
         };
         let answered: BTreeSet<String> = finals
             .iter()
@@ -1255,7 +1255,7 @@ impl<'a, M: Model> Assessor<'a, M> {
             let reads: Vec<&Operation> = finals
                 .iter()
                 .copied()
-                .filter(|o| &o.key == key && o.outcome == Outcome::Ok)
+                .filter(|o| o.key.as_deref() == key.as_deref() && o.outcome == Outcome::Ok)
                 .collect();
             if reads.is_empty() {
                 continue;

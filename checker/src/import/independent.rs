@@ -11,10 +11,10 @@
 //! error that says so, rather than a guess either way. It runs on the paired operations, so the
 //! history is never held as a list of events.
 
-use crate::history::{HistoryError, Operation, Outcome};
+use crate::history::{HistoryError, Name, Operation, Outcome};
 use crate::History;
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 fn is_candidate(o: &Operation) -> bool {
     o.key.is_none() && matches!(o.f.as_str(), "read" | "write" | "cas")
@@ -66,7 +66,8 @@ pub fn split(history: &mut History) -> Result<Option<String>, HistoryError> {
             ),
         ));
     }
-    let mut keys = HashSet::new();
+    // Each key's name, held once and shared by its operations.
+    let mut keys: HashMap<String, Name> = HashMap::new();
     for o in history.ops.iter_mut().filter(|o| is_candidate(o)) {
         let Value::Array(mut pair) = std::mem::take(&mut o.input) else {
             unreachable!("every candidate is a tuple");
@@ -76,8 +77,11 @@ pub fn split(history: &mut History) -> Result<Option<String>, HistoryError> {
         if o.outcome == Outcome::Ok {
             split_output(&name, o, &key)?;
         }
-        keys.insert(key.clone());
-        o.key = Some(key);
+        let name = keys
+            .entry(key)
+            .or_insert_with_key(|k| Name::from(k.as_str()))
+            .clone();
+        o.key = Some(name);
     }
     Ok(Some(format!(
         "values are [key value] tuples (jepsen.independent): split into {} keys, each checked as its own register",
