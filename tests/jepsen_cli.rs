@@ -233,6 +233,12 @@ fn workloads_faultline_does_not_check_are_named() {
 #[test]
 fn bad_paths_and_bad_edn_are_one_clear_error() {
     let scratch = Scratch::new("jepsen-bad");
+    let html = format!("{}/r.html", scratch.path());
+    let o = faultline(&["check", "--html", &html, &data("jepsen-store")]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(out(&o).contains("holds 2 histories"), "{}", out(&o));
+    assert!(!Path::new(&html).exists(), "nothing written");
+
     let o = faultline(&["check", scratch.path()]);
     assert_eq!(o.status.code(), Some(3));
     assert!(out(&o).contains("no history here or below"), "{}", out(&o));

@@ -138,6 +138,14 @@ pub fn run(args: CheckArgs) -> u8 {
     };
     for path in &args.files {
         match store::find(path) {
+            Ok(found) if args.html.is_some() && found.len() > 1 => {
+                let e = format!(
+                    "--html writes one report, but {} holds {} histories: name one of them",
+                    path.display(),
+                    found.len()
+                );
+                return bad_input(&args, &path.display().to_string(), &e);
+            }
             Ok(found) => {
                 for f in &found {
                     note(check_one(f, &args, &mut suites));
