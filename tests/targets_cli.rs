@@ -57,7 +57,7 @@ fn run(store: &Store, args: &[&str]) -> Ran {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let code = out.status.code().expect("exited");
     assert!(
-        code == 0 || code == 1,
+        (0..=2).contains(&code),
         "faultline run {args:?} exited {code}\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     let dir = std::fs::canonicalize(store.join("latest")).expect("store/latest links the run");
@@ -389,6 +389,42 @@ fn a_file_without_commands_drives_load_only_and_says_which_faults_it_cannot_appl
     assert!(r.results["main_phase"]["ok"].as_u64().unwrap() > 300);
     // Their nodes still run: faultline leaves alone what it did not start.
     assert!(cluster.leader().is_some());
+}
+
+#[test]
+fn a_run_on_which_every_write_was_refused_does_not_pass_the_gate() {
+    let _one = one_cluster_at_a_time();
+    let store = Store::new("refused");
+    // A broken target file: its writes and cas go to a path raftkv answers 404, which the file
+    // counts as a certain failure. Every read then "holds", of nothing.
+    let text = std::fs::read_to_string(example("raftkv.toml")).unwrap();
+    let broken = text
+        .replace(
+            "path = \"/kv/{key}\"\nbody",
+            "path = \"/nowhere/{key}\"\nbody",
+        )
+        .replace("path = \"/kv/{key}/cas\"", "path = \"/nowhere/{key}/cas\"");
+    assert_ne!(broken, text, "the write path was replaced");
+    let file = store.join("refusing.toml");
+    std::fs::write(&file, broken).unwrap();
+    let target = format!("http:{}", file.display());
+    let r = run(
+        &store,
+        &[
+            "--target",
+            &target,
+            "--time-limit",
+            "2",
+            "--nemesis",
+            "none",
+        ],
+    );
+    assert_eq!(r.code, 2, "unknown, not a pass\n{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("no successful write: none of the"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]

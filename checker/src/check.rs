@@ -35,6 +35,10 @@ pub struct Options {
     pub witness_budget: Option<Duration>,
     /// Skip shrinking: anomalies keep the operations their search started from.
     pub no_witness: bool,
+    /// Fewer ok operations than this make every model that would hold `unknown` (the ladder's
+    /// gate against passing on nothing; a history with no successful write or read is unknown
+    /// anyway).
+    pub min_ok: Option<usize>,
 }
 
 /// Live figures of a running check.

@@ -520,3 +520,66 @@ fn only_the_models_asked_for() {
         .unwrap_err();
     assert!(e.contains("unknown consistency model \"bogus\""), "{e}");
 }
+
+#[test]
+fn a_history_that_tested_nothing_never_holds() {
+    // Every write refused: reads of nothing "hold" every model, vacuously.
+    let refused = [
+        w(1, "x", 1).at(0, 1).failed(),
+        w(2, "x", 2).at(2, 3).failed(),
+        r(3, "x", json!(null)).at(4, 5),
+    ];
+    let l = ladder(&refused);
+    for r in &l.levels {
+        assert_eq!(r.standing, Unknown, "{}", checker::render::ladder(&l));
+    }
+    let why = l.get(Linearizable).unwrap().reason.clone().unwrap();
+    assert!(
+        why.starts_with("no successful write: none of the 2 writes"),
+        "{why}"
+    );
+
+    // No read ever answered.
+    let unread = [
+        w(1, "x", 1).at(0, 1),
+        r(2, "x", json!(null)).at(2, 3).failed(),
+    ];
+    let why = ladder(&unread)
+        .get(Linearizable)
+        .unwrap()
+        .reason
+        .clone()
+        .unwrap();
+    assert!(why.starts_with("no successful read"), "{why}");
+
+    // A violation is still a violation, whatever else failed.
+    let stale = [
+        w(1, "x", 1).at(0, 1),
+        w(2, "x", 2).at(2, 3),
+        r(3, "x", json!(1)).at(4, 5),
+    ];
+    expect(&ladder(&stale), &[(Linearizable, Violated)]);
+
+    // --min-ok asks for more than there is.
+    let few = assess(
+        &history(
+            &stale[..2]
+                .iter()
+                .cloned()
+                .chain([r(3, "x", json!(2)).at(4, 5)])
+                .collect::<Vec<_>>(),
+        ),
+        ModelKind::CasRegister,
+        &Level::ALL,
+        &Options {
+            min_ok: Some(10),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let why = few.get(Linearizable).unwrap().reason.clone().unwrap();
+    assert_eq!(
+        why,
+        "only 3 of 3 operations succeeded, fewer than --min-ok 10"
+    );
+}

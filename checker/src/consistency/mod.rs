@@ -536,6 +536,16 @@ impl<'a, M: Model> Assessor<'a, M> {
             }
         }
         implications(&mut results, &mut self.anomalies);
+        if let Some(why) = vacuous(self.history, self.opts.min_ok) {
+            // Nothing was tested: what holds is unknown; a violation still stands.
+            for r in results
+                .values_mut()
+                .filter(|r| r.standing == Standing::Holds)
+            {
+                r.standing = Standing::Unknown;
+                r.reason = Some(why.clone());
+            }
+        }
         let verdict_ms = self.started.elapsed();
         let witnessed = Instant::now();
         self.shrink_witnesses();
@@ -574,6 +584,42 @@ impl<'a, M: Model> Assessor<'a, M> {
             witnesses_shrunk: !self.opts.no_witness,
         })
     }
+}
+
+/// Why a history tested nothing, if it did not: no write or no read succeeded, or fewer
+/// operations than `min_ok` did. A model "holding" on such a history would pass a gate on
+/// nothing (a broken target file, a cluster that refused everything).
+fn vacuous(history: &History, min_ok: Option<usize>) -> Option<String> {
+    let client = || history.ops.iter();
+    let is_write = |f: &str| matches!(f, "write" | "cas" | "put" | "append");
+    let is_read = |f: &str| matches!(f, "read" | "get");
+    let ok = |o: &&Operation| o.outcome == Outcome::Ok;
+    let writes = client().filter(|o| is_write(&o.f)).count();
+    let reads = client().filter(|o| is_read(&o.f)).count();
+    let ok_total = history.ops.iter().filter(ok).count();
+    if let Some(n) = min_ok.filter(|&n| ok_total < n) {
+        return Some(format!(
+            "only {ok_total} of {} operations succeeded, fewer than --min-ok {n}",
+            history.ops.len()
+        ));
+    }
+    if writes > 0 && !client().filter(ok).any(|o| is_write(&o.f)) {
+        return Some(format!(
+            "no successful write: none of the {writes} writes succeeded, so nothing was tested"
+        ));
+    }
+    if reads > 0 && !client().filter(ok).any(|o| is_read(&o.f)) {
+        return Some(format!(
+            "no successful read: none of the {reads} reads succeeded, so nothing was tested"
+        ));
+    }
+    if writes == 0 || reads == 0 {
+        let missing = if writes == 0 { "write" } else { "read" };
+        return Some(format!(
+            "no {missing} in the history, so no model can be tested on it"
+        ));
+    }
+    None
 }
 
 /// A model that holds because the history is linearizable.

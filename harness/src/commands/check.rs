@@ -59,7 +59,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub witness: WitnessArgs,
+    pub ladder: LadderArgs,
     /// Write a self-contained HTML report of the history to OUT (one FILE only).
     #[arg(long, value_name = "OUT")]
     pub html: Option<PathBuf>,
@@ -69,9 +69,10 @@ pub struct CheckArgs {
     pub junit: Option<PathBuf>,
 }
 
-/// How much effort goes into witnesses, for `check` and `run`.
+/// How the ladder judges, for `check` and `run`: witnesses, and the gate against passing on
+/// nothing.
 #[derive(Args, Debug, Clone, serde::Serialize)]
-pub struct WitnessArgs {
+pub struct LadderArgs {
     /// Milliseconds for shrinking each anomaly's witness to the fewest operations that still
     /// show it; a witness not shrunk to the end in time says so. Verdicts never wait on this.
     #[arg(long, default_value_t = 20, value_name = "MS")]
@@ -80,14 +81,19 @@ pub struct WitnessArgs {
     /// started from).
     #[arg(long)]
     pub no_witness: bool,
+    /// With fewer ok operations than N, no model holds: each is `unknown` (exit 2) with the
+    /// reason. A history with no successful write, or no successful read, is unknown anyway.
+    #[arg(long, value_name = "N")]
+    pub min_ok: Option<usize>,
 }
 
-impl WitnessArgs {
-    /// `opts` with this effort.
+impl LadderArgs {
+    /// `opts` judged this way.
     pub fn apply(&self, opts: Options) -> Options {
         Options {
             witness_budget: Some(Duration::from_millis(self.witness_budget)),
             no_witness: self.no_witness,
+            min_ok: self.min_ok,
             ..opts
         }
     }
@@ -190,7 +196,7 @@ fn check_one(found: &Found, args: &CheckArgs, suites: &mut Vec<String>) -> u8 {
         }
     };
     let counters = Arc::new(Counters::default());
-    let opts = args.witness.apply(Options {
+    let opts = args.ladder.apply(Options {
         timeout: args.timeout.map(Duration::from_secs_f64),
         all_failures: args.all_failures,
         threads: 0,

@@ -141,7 +141,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     #[command(flatten)]
-    pub witness: crate::commands::check::WitnessArgs,
+    pub ladder: crate::commands::check::LadderArgs,
 }
 
 /// What went wrong before the test could run: bad flags or a broken environment.
@@ -655,7 +655,7 @@ pub fn run(mut args: RunArgs) -> u8 {
         &checker::consistency::Level::ALL,
         // Every key: run histories are checked in milliseconds, and each failing key gets a
         // witness.
-        &args.witness.apply(checker::Options {
+        &args.ladder.apply(checker::Options {
             all_failures: true,
             ..Default::default()
         }),
@@ -673,6 +673,10 @@ pub fn run(mut args: RunArgs) -> u8 {
         "strongest": ladder.strongest,
         "main_phase_s": main_elapsed.as_secs_f64(),
         "main_phase": figures(&history, main_elapsed),
+        "outages": outages(
+            &history,
+            Duration::from_secs_f64((3.0 * args.nemesis_interval).max(2.0))
+        ),
         "final_reads": history.ops.iter().filter(|o| o.phase.as_deref() == Some("final")).count(),
         "faults": fault_counts,
         "nemesis_errors": nemesis_errors,
@@ -733,6 +737,52 @@ fn figures(history: &checker::History, elapsed: Duration) -> Value {
         "throughput": main.len() as f64 / elapsed.as_secs_f64(),
         "latency_ms": {"p50": quantile(0.5), "p99": quantile(0.99)},
     })
+}
+
+/// Stretches of the main phase longer than `longer_than` in which nothing succeeded — on the
+/// whole cluster (`node` null), or on one node that served operations at other times — in
+/// seconds since the history began. A run whose target stopped answering says so even when the
+/// verdict holds.
+fn outages(history: &checker::History, longer_than: Duration) -> Value {
+    let Some((start, end)) = history.span() else {
+        return json!([]);
+    };
+    let main: Vec<&checker::Operation> = history.ops.iter().filter(|o| o.phase.is_none()).collect();
+    let Some(main_end) = main
+        .iter()
+        .map(|o| o.complete_time.unwrap_or(o.invoke_time))
+        .max()
+    else {
+        return json!([]);
+    };
+    let end = main_end.min(end);
+    let ok_times = |node: Option<&str>| -> Vec<u64> {
+        let mut t: Vec<u64> = main
+            .iter()
+            .filter(|o| o.outcome == checker::Outcome::Ok)
+            .filter(|o| node.is_none() || o.node.as_deref() == node)
+            .filter_map(|o| o.complete_time)
+            .collect();
+        t.sort_unstable();
+        t
+    };
+    let mut nodes: Vec<&str> = main.iter().filter_map(|o| o.node.as_deref()).collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    let secs = |t: u64| ((t - start) as f64 / 1e9 * 10.0).round() / 10.0;
+    let mut found = Vec::new();
+    for node in std::iter::once(None).chain(nodes.into_iter().map(Some)) {
+        let times = ok_times(node);
+        let mut edges = vec![start];
+        edges.extend(&times);
+        edges.push(end);
+        for w in edges.windows(2) {
+            if w[1].saturating_sub(w[0]) as u128 > longer_than.as_nanos() {
+                found.push(json!({"node": node, "from_s": secs(w[0]), "to_s": secs(w[1])}));
+            }
+        }
+    }
+    Value::Array(found)
 }
 
 fn node_flags(args: &RunArgs) -> Vec<String> {
@@ -918,6 +968,17 @@ fn print_summary(
         ms(&main["latency_ms"]["p99"])
     );
     let _ = writeln!(out, "faults    {faults}");
+    for o in summary["outages"].as_array().into_iter().flatten() {
+        let who = o["node"]
+            .as_str()
+            .map_or("the cluster".to_string(), |n| format!("node {n}"));
+        let _ = writeln!(
+            out,
+            "outage    no ok operation on {who} from {:.1} s to {:.1} s",
+            o["from_s"].as_f64().unwrap_or(0.0),
+            o["to_s"].as_f64().unwrap_or(0.0)
+        );
+    }
     let _ = writeln!(
         out,
         "stored    {}",
@@ -933,4 +994,60 @@ fn print_summary(
         "{}",
         checker::render::ladder_requiring(ladder, require)
     );
+}
+
+#[cfg(test)]
+mod outage_tests {
+    use super::*;
+
+    fn op(p: u64, from_s: f64, to_s: f64, node: &str, ok: bool) -> String {
+        let ns = |s: f64| (s * 1e9) as u64;
+        let kind = if ok { "ok" } else { "info" };
+        format!(
+            "{{\"time\":{},\"process\":{p},\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\"}}\n\
+             {{\"time\":{},\"process\":{p},\"type\":\"{kind}\",\"f\":\"read\",\"key\":\"k\",\"node\":\"{node}\"}}\n",
+            ns(from_s),
+            ns(to_s)
+        )
+    }
+
+    #[test]
+    fn stretches_without_an_ok_operation_are_found_for_the_cluster_and_each_node() {
+        let mut text = String::new();
+        let mut p = 0;
+        // n1 answers throughout but for 6–16 s; n2 answers only until 3 s, then times out.
+        for t in 0..20 {
+            let t = t as f64;
+            let n1_ok = !(6.0..16.0).contains(&t);
+            text += &op(p, t, t + 0.1, "n1", n1_ok);
+            p += 1;
+            text += &op(p, t + 0.2, t + 0.3, "n2", t < 3.0);
+            p += 1;
+        }
+        let h =
+            checker::import::parse_str("t.jsonl", &text, checker::import::Format::Jsonl).unwrap();
+        let found = outages(&h, Duration::from_secs(2));
+        let spans: Vec<(Option<&str>, f64, f64)> = found
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["node"].as_str(),
+                    o["from_s"].as_f64().unwrap(),
+                    o["to_s"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (None, 5.1, 16.1),
+                (Some("n1"), 5.1, 16.1),
+                (Some("n2"), 2.3, 19.3),
+            ],
+            "{found}"
+        );
+        assert_eq!(outages(&h, Duration::from_secs(20)), json!([]));
+    }
 }
