@@ -394,7 +394,8 @@ fn a_report_of_100k_operations_loads_draws_and_zooms() {
             if p % 2 == 0 {
                 line(&mut text, p, "ok", "write", key, json!(round * 50 + p));
             } else {
-                line(&mut text, p, "fail", "read", key, Value::Null);
+                // Reads go to odd keys, which nothing writes: they return nil, correctly.
+                line(&mut text, p, "ok", "read", key, Value::Null);
             }
         }
     }

@@ -11,19 +11,13 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod common;
+
 use checker::generate::{self, Spec};
 use checker::import::{self, Format};
 use checker::{check, History, ModelKind, Options, Verdict};
-use std::path::PathBuf;
+use common::{data_dir, peak_rss_kib};
 use std::time::{Duration, Instant};
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("FAULTLINE_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/porcupine")
-        })
-}
 
 fn expected() -> Vec<(String, Verdict)> {
     let path = data_dir().join("EXPECTED.tsv");
@@ -70,17 +64,6 @@ fn time(reps: usize, mut f: impl FnMut()) -> (Duration, Duration) {
 
 fn ms(d: Duration) -> String {
     format!("{:8.2} ms", d.as_secs_f64() * 1e3)
-}
-
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 fn main() {
@@ -143,8 +126,8 @@ fn main() {
         seed: 7,
     };
     let big = generate::generate(&spec);
-    // Reset the peak-RSS mark so the figure is this check's (Linux: write 5 to clear_refs).
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    // Reset the peak-RSS mark so the figure is this check's.
+    common::reset_peak();
     let before = peak_rss_kib();
     let (med, min) = time(if quick { 1 } else { 5 }, || {
         let r = check(&big, ModelKind::CasRegister, &opts).expect("checks");

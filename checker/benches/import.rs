@@ -13,25 +13,13 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod common;
+
 use checker::import::{self, edn, Format};
+use common::{peak_rss_kib, reset_peak};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
-
-fn peak_rss_kib() -> Option<u64> {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
 
 /// The generated file, removed when dropped (also when the benchmark panics).
 struct TempFile(PathBuf);

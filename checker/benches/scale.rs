@@ -17,39 +17,15 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod common;
+
 use checker::consistency::{assess, Level};
 use checker::generate::{self, Spec};
 use checker::import::{self, Format};
 use checker::result::DecidedBy;
 use checker::{check, History, ModelKind, Options, Report, Verdict};
-use std::path::PathBuf;
+use common::{data_dir, peak_rss_mib, reset_peak};
 use std::time::Instant;
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("FAULTLINE_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/porcupine")
-        })
-}
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(f64::NAN, |k| k / 1024.0)
-}
-
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
 
 fn paths(reports: &[&Report]) -> String {
     let (mut exact, mut search) = (0, 0);

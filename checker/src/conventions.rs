@@ -11,7 +11,7 @@
 //!   register was absent); under this rule such a read constrains nothing, which is exactly an
 //!   indeterminate read, and that is what it becomes.
 
-use crate::history::{Event, EventType, Outcome, Process, TimeOrder};
+use crate::history::{Event, EventType, Outcome, TimeOrder};
 use crate::History;
 use serde_json::Value;
 
@@ -25,19 +25,17 @@ pub fn with_initial(history: &History, value: &Value) -> History {
     for key in &keys {
         for kind in [EventType::Invoke, EventType::Ok] {
             events.push(Event {
-                index: events.len() as u64,
                 time: start,
-                process: Process::Client(writer),
-                kind,
-                f: "write".into(),
-                key: key.clone(),
-                value: value.clone(),
-                node: None,
-                version: None,
                 phase: Some("initial value".into()),
-                error: None,
-                extra: Default::default(),
                 line: 0,
+                ..Event::client(
+                    events.len(),
+                    writer,
+                    kind,
+                    "write",
+                    key.as_deref(),
+                    value.clone(),
+                )
             });
         }
     }

@@ -178,6 +178,35 @@ pub struct Event {
     pub line: usize,
 }
 
+impl Event {
+    /// A client's event at `position` (its index, time and line), with nothing but what every
+    /// event has; the optional fields are empty.
+    pub fn client(
+        position: usize,
+        process: u64,
+        kind: EventType,
+        f: &str,
+        key: Option<&str>,
+        value: Value,
+    ) -> Event {
+        Event {
+            index: position as u64,
+            time: position as u64,
+            process: Process::Client(process),
+            kind,
+            f: f.to_string(),
+            key: key.map(str::to_string),
+            value,
+            node: None,
+            version: None,
+            phase: None,
+            error: None,
+            extra: Default::default(),
+            line: position + 1,
+        }
+    }
+}
+
 /// How an operation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -670,19 +699,8 @@ mod tests {
 
     fn ev(line: usize, process: u64, kind: EventType, f: &str, value: Value) -> Event {
         Event {
-            index: line as u64,
-            time: line as u64,
-            process: Process::Client(process),
-            kind,
-            f: f.into(),
-            key: None,
-            value,
-            node: None,
-            version: None,
-            phase: None,
-            error: None,
-            extra: Default::default(),
             line,
+            ..Event::client(line, process, kind, f, None, value)
         }
     }
 

@@ -5,7 +5,7 @@
 //! own, so that it can explain and be shrunk.
 
 use checker::generate::Rng;
-use checker::history::{Event, EventType, Process};
+use checker::history::{Event, EventType};
 use checker::models::Register;
 use checker::unique;
 use checker::{check_with, History, Operation, Options, Verdict};
@@ -23,21 +23,7 @@ fn history(rng: &mut Rng, cas: bool) -> History {
     let mut process_id: Vec<u64> = (0..p as u64).collect();
     let mut started = 0;
     let push = |process: u64, kind: EventType, f: &str, value: Value, events: &mut Vec<Event>| {
-        events.push(Event {
-            index: events.len() as u64,
-            time: events.len() as u64,
-            process: Process::Client(process),
-            kind,
-            f: f.into(),
-            key: None,
-            value,
-            node: None,
-            version: None,
-            phase: None,
-            error: None,
-            extra: Default::default(),
-            line: events.len() + 1,
-        });
+        events.push(Event::client(events.len(), process, kind, f, None, value));
     };
     let pick_value = |rng: &mut Rng, written: &[u64], next: u64| -> Value {
         match rng.below(10) {
@@ -201,20 +187,9 @@ fn repeated_values_and_other_operations_are_left_to_the_search() {
             .iter()
             .enumerate()
             .flat_map(|(i, f)| {
-                [EventType::Invoke, EventType::Ok].map(|kind| Event {
-                    index: 0,
-                    time: i as u64 * 2 + (kind == EventType::Ok) as u64,
-                    process: Process::Client(0),
-                    kind,
-                    f: f.to_string(),
-                    key: None,
-                    value: json!(7),
-                    node: None,
-                    version: None,
-                    phase: None,
-                    error: None,
-                    extra: Default::default(),
-                    line: 0,
+                [EventType::Invoke, EventType::Ok].map(|kind| {
+                    let at = i * 2 + (kind == EventType::Ok) as usize;
+                    Event::client(at, 0, kind, f, None, json!(7))
                 })
             })
             .collect(),

@@ -497,7 +497,7 @@ pub fn register_key(ops: &[&Operation]) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Event, EventType, History, Process};
+    use crate::history::{Event, EventType, History};
     use crate::models::Register;
     use serde_json::{json, Value};
 
@@ -506,21 +506,9 @@ mod tests {
         let mut events = Vec::new();
         for (process, f, key, input, output) in ops {
             for (kind, value) in [(EventType::Invoke, input), (EventType::Ok, output)] {
-                events.push(Event {
-                    index: events.len() as u64,
-                    time: events.len() as u64,
-                    process: Process::Client(*process),
-                    kind,
-                    f: f.to_string(),
-                    key: Some(key.to_string()),
-                    value: value.clone(),
-                    node: None,
-                    version: None,
-                    phase: None,
-                    error: None,
-                    extra: Default::default(),
-                    line: events.len() + 1,
-                });
+                let event =
+                    Event::client(events.len(), *process, kind, f, Some(key), value.clone());
+                events.push(event);
             }
         }
         History::from_events("t", events).unwrap()
