@@ -11,7 +11,6 @@ use checker::import::store::{self, Found, JepsenVerdict};
 use checker::import::{self, Format};
 use checker::{ModelKind, Options};
 use clap::Args;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -135,35 +134,32 @@ pub fn run(args: CheckArgs) -> u8 {
         );
         return EXIT_BAD_INPUT;
     }
-    let mut worst = 0u8;
-    let mut suites = Vec::new();
-    let mut note = |code: u8| {
-        if severity(code) > severity(worst) {
-            worst = code;
-        }
-    };
+    // Every history the paths stand for, in order; a path that stands for none is its error.
+    let mut jobs: Vec<Result<Found, Checked>> = Vec::new();
     for path in &args.files {
+        let source = path.display().to_string();
         match store::find(path) {
             Ok(found) if args.html.is_some() && found.len() > 1 => {
                 let e = format!(
-                    "--html writes one report, but {} holds {} histories: name one of them",
-                    path.display(),
+                    "--html writes one report, but {source} holds {} histories: name one of them",
                     found.len()
                 );
-                return bad_input(&args, &path.display().to_string(), &e);
+                bad_input(&args, &source, &e).print();
+                return EXIT_BAD_INPUT;
             }
-            Ok(found) => {
-                for f in &found {
-                    note(check_one(f, &args, &mut suites));
-                }
-            }
-            Err(e) => {
-                let source = path.display().to_string();
-                suites.push(junit::bad_input_suite(&source, &e));
-                note(bad_input(&args, &source, &e));
-            }
+            Ok(found) => jobs.extend(found.into_iter().map(Ok)),
+            Err(e) => jobs.push(Err(bad_input(&args, &source, &e))),
         }
     }
+    let mut worst = 0u8;
+    let mut suites = Vec::new();
+    check_all(jobs, &args, |checked| {
+        checked.print();
+        if severity(checked.code) > severity(worst) {
+            worst = checked.code;
+        }
+        suites.push(checked.suite);
+    });
     if let Some(path) = &args.junit {
         let xml = junit::document(&suites);
         if let Err(e) = report::write_atomically(path, xml.as_bytes()) {
@@ -174,7 +170,80 @@ pub fn run(args: CheckArgs) -> u8 {
     worst
 }
 
-fn check_one(found: &Found, args: &CheckArgs, suites: &mut Vec<String>) -> u8 {
+/// What checking one history gave: its exit code, its JUnit suite, and what it prints.
+struct Checked {
+    code: u8,
+    suite: String,
+    stdout: String,
+    stderr: String,
+}
+
+impl Checked {
+    fn print(&self) {
+        print!("{}", self.stdout);
+        eprint!("{}", self.stderr);
+    }
+}
+
+/// Checks every job, several at once on a machine with several cores (one history's keys
+/// often leave cores idle), handing each result to `done` in the jobs' order as soon as it and
+/// every one before it are ready. A lone history shows its progress; several do not, since their
+/// status lines would mix.
+fn check_all(jobs: Vec<Result<Found, Checked>>, args: &CheckArgs, mut done: impl FnMut(Checked)) {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len());
+    let progress = jobs.len() == 1;
+    if workers <= 1 {
+        for job in jobs {
+            done(match job {
+                Ok(found) => check_one(&found, args, progress),
+                Err(checked) => checked,
+            });
+        }
+        return;
+    }
+    let jobs: Vec<std::sync::Mutex<Option<Result<Found, Checked>>>> = jobs
+        .into_iter()
+        .map(|j| std::sync::Mutex::new(Some(j)))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (send, receive) = std::sync::mpsc::channel::<(usize, Checked)>();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let send = send.clone();
+            let (jobs, next) = (&jobs, &next);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(slot) = jobs.get(i) else { return };
+                let job = slot
+                    .lock()
+                    .expect("job lock")
+                    .take()
+                    .expect("each job once");
+                let checked = match job {
+                    Ok(found) => check_one(&found, args, false),
+                    Err(checked) => checked,
+                };
+                if send.send((i, checked)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(send);
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut due = 0;
+        for (i, checked) in receive {
+            waiting.insert(i, checked);
+            while let Some(checked) = waiting.remove(&due) {
+                done(checked);
+                due += 1;
+            }
+        }
+    });
+}
+
+fn check_one(found: &Found, args: &CheckArgs, progress: bool) -> Checked {
     let file = found.history.as_path();
     let source = file.display().to_string();
     let format = match args.format {
@@ -190,17 +259,14 @@ fn check_one(found: &Found, args: &CheckArgs, suites: &mut Vec<String>) -> u8 {
         strict,
     } = match prepared {
         Ok(p) => p,
-        Err(e) => {
-            suites.push(junit::bad_input_suite(&source, &e));
-            return bad_input(args, &source, &e);
-        }
+        Err(e) => return bad_input(args, &source, &e),
     };
     let counters = Arc::new(Counters::default());
     let opts = args.ladder.apply(Options {
         timeout: args.timeout.map(Duration::from_secs_f64),
         all_failures: args.all_failures,
         threads: 0,
-        progress: Some(counters.clone()),
+        progress: progress.then(|| counters.clone()),
         ..Options::default()
     });
     let label = file.display().to_string();
@@ -208,9 +274,12 @@ fn check_one(found: &Found, args: &CheckArgs, suites: &mut Vec<String>) -> u8 {
     if !levels.contains(&args.require) {
         levels.push(args.require);
     }
-    let result = with_progress(&label, &counters, || {
-        consistency::assess(&history, model, &levels, &opts)
-    });
+    let assess = || consistency::assess(&history, model, &levels, &opts);
+    let result = if progress {
+        with_progress(&label, &counters, assess)
+    } else {
+        assess()
+    };
     match result {
         Ok(ladder) => {
             let mut notes = history.notes.clone();
@@ -221,8 +290,12 @@ fn check_one(found: &Found, args: &CheckArgs, suites: &mut Vec<String>) -> u8 {
                     .map(|v| Comparison::of(v, ladder.standing(args.require), args.require))
                     .map_err(|e| e.to_string())
             });
-            print_ladder(&ladder, args.require, args.json, &notes, jepsen.as_ref());
-            suites.push(junit::suite(&ladder));
+            let mut checked = Checked {
+                code: ladder.standing(args.require).exit_code() as u8,
+                suite: junit::suite(&ladder),
+                stdout: render(&ladder, args.require, args.json, &notes, jepsen.as_ref()),
+                stderr: String::new(),
+            };
             if let Some(out) = &args.html {
                 let context = report::Context {
                     title: file
@@ -234,18 +307,17 @@ fn check_one(found: &Found, args: &CheckArgs, suites: &mut Vec<String>) -> u8 {
                     notes: Vec::new(),
                 };
                 let html = report::html(&history, &ladder, &context);
-                if let Err(e) = report::write_atomically(out, html.as_bytes()) {
-                    eprintln!("error: {e}");
-                    return EXIT_BAD_INPUT;
+                match report::write_atomically(out, html.as_bytes()) {
+                    Ok(()) => checked.stderr = format!("report: {}\n", out.display()),
+                    Err(e) => {
+                        checked.stderr = format!("error: {e}\n");
+                        checked.code = EXIT_BAD_INPUT;
+                    }
                 }
-                eprintln!("report: {}", out.display());
             }
-            ladder.standing(args.require).exit_code() as u8
+            checked
         }
-        Err(e) => {
-            suites.push(junit::bad_input_suite(&label, &e.to_string()));
-            bad_input(args, &label, &e.to_string())
-        }
+        Err(e) => bad_input(args, &label, &e.to_string()),
     }
 }
 
@@ -292,25 +364,34 @@ fn history_facts(history: &History, ladder: &Ladder, source: &str) -> Vec<(Strin
     ]
 }
 
-fn bad_input(args: &CheckArgs, source: &str, message: &str) -> u8 {
-    if args.json {
-        println!(
-            "{}",
+/// A history that could not be checked: exit 3, an errored JUnit suite, the error.
+fn bad_input(args: &CheckArgs, source: &str, message: &str) -> Checked {
+    let stdout = if args.json {
+        format!(
+            "{}\n",
             serde_json::json!({"source": source, "verdict": "bad-input", "error": message})
-        );
+        )
+    } else {
+        String::new()
+    };
+    Checked {
+        code: EXIT_BAD_INPUT,
+        suite: junit::bad_input_suite(source, message),
+        stdout,
+        stderr: format!("error: {message}\n"),
     }
-    eprintln!("error: {message}");
-    EXIT_BAD_INPUT
 }
 
-fn print_ladder(
+/// The ladder as the command prints it, text or one JSON line.
+fn render(
     ladder: &Ladder,
     require: Level,
     json: bool,
     notes: &[String],
     jepsen: Option<&Result<Comparison, String>>,
-) {
-    let mut out = std::io::stdout().lock();
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let standing = ladder.standing(require);
     if json {
         let jepsen = jepsen.map(|j| match j {
@@ -326,7 +407,7 @@ fn print_ladder(
             "ladder": ladder,
         });
         let _ = writeln!(out, "{doc}");
-        return;
+        return out;
     }
     let _ = write!(
         out,
@@ -345,6 +426,7 @@ fn print_ladder(
         }
         None => {}
     }
+    out
 }
 
 /// A history ready to check.
