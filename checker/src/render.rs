@@ -134,7 +134,8 @@ pub fn ladder(l: &Ladder) -> String {
             .filter(|k| k.decided_by == crate::result::DecidedBy::UniqueValues)
             .count();
         match (exact, r.keys.len() - exact) {
-            (0, _) => String::new(),
+            (0, 0) => String::new(),
+            (0, s) => format!("; {s} key{} decided by search", plural(s)),
             (e, 0) => format!("; {e} key{} decided by unique values: exact", plural(e)),
             (e, s) => format!(
                 "; {e} key{} decided by unique values: exact, {s} by search",

@@ -1097,7 +1097,7 @@ impl<'a, M: Model> Assessor<'a, M> {
             anomalies: Vec::new(),
         };
         if implied {
-            r.reason = Some("implied: the history is linearizable".into());
+            r.reason = Some("implied: linearizable holds".into());
             return r;
         }
         let mut failing: Vec<Option<String>> = Vec::new();

@@ -740,9 +740,10 @@ fn figures(history: &checker::History, elapsed: Duration) -> Value {
 }
 
 /// Stretches of the main phase longer than `longer_than` in which nothing succeeded — on the
-/// whole cluster (`node` null), or on one node that served operations at other times — in
-/// seconds since the history began. A run whose target stopped answering says so even when the
-/// verdict holds.
+/// whole cluster (`node` null), or on one node that served operations at other times and was
+/// asked during the stretch but answered nothing (a follower that redirects every request to
+/// the leader serves nothing, and is not out) — in seconds since the history began. A run whose
+/// target stopped answering says so even when the verdict holds.
 fn outages(history: &checker::History, longer_than: Duration) -> Value {
     let Some((start, end)) = history.span() else {
         return json!([]);
@@ -766,9 +767,21 @@ fn outages(history: &checker::History, longer_than: Duration) -> Value {
         t.sort_unstable();
         t
     };
-    let mut nodes: Vec<&str> = main.iter().filter_map(|o| o.node.as_deref()).collect();
+    let mut nodes: Vec<&str> = main
+        .iter()
+        .filter(|o| o.outcome == checker::Outcome::Ok)
+        .filter_map(|o| o.node.as_deref())
+        .collect();
     nodes.sort_unstable();
     nodes.dedup();
+    // Whether `node` was asked and did not answer between `from` and `to`.
+    let refused = |node: &str, from: u64, to: u64| {
+        main.iter().any(|o| {
+            o.outcome != checker::Outcome::Ok
+                && o.node.as_deref() == Some(node)
+                && (from..=to).contains(&o.invoke_time)
+        })
+    };
     let secs = |t: u64| ((t - start) as f64 / 1e9 * 10.0).round() / 10.0;
     let mut found = Vec::new();
     for node in std::iter::once(None).chain(nodes.into_iter().map(Some)) {
@@ -777,7 +790,8 @@ fn outages(history: &checker::History, longer_than: Duration) -> Value {
         edges.extend(&times);
         edges.push(end);
         for w in edges.windows(2) {
-            if w[1].saturating_sub(w[0]) as u128 > longer_than.as_nanos() {
+            let long = w[1].saturating_sub(w[0]) as u128 > longer_than.as_nanos();
+            if long && node.is_none_or(|n| refused(n, w[0], w[1])) {
                 found.push(json!({"node": node, "from_s": secs(w[0]), "to_s": secs(w[1])}));
             }
         }
@@ -1023,6 +1037,9 @@ mod outage_tests {
             p += 1;
             text += &op(p, t + 0.2, t + 0.3, "n2", t < 3.0);
             p += 1;
+            // n3 only ever refuses (a follower): it served nothing, and is not "out".
+            text += &op(p, t + 0.4, t + 0.5, "n3", false);
+            p += 1;
         }
         let h =
             checker::import::parse_str("t.jsonl", &text, checker::import::Format::Jsonl).unwrap();
@@ -1044,7 +1061,7 @@ mod outage_tests {
             [
                 (None, 5.1, 16.1),
                 (Some("n1"), 5.1, 16.1),
-                (Some("n2"), 2.3, 19.3),
+                (Some("n2"), 2.3, 19.5),
             ],
             "{found}"
         );
