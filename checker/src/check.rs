@@ -112,7 +112,7 @@ pub fn check_with<M: Model>(
         };
         if let Some(d) = exact {
             if let Some(cx) = explain_exact(model, history, slot, &d)? {
-                ops_checked += considered(&ops);
+                ops_checked += ops.iter().filter(|o| o.says_something()).count();
                 report.decided_by = DecidedBy::UniqueValues;
                 report.verdict = if d.linearizable {
                     Verdict::Linearizable
@@ -187,13 +187,6 @@ pub fn check_with<M: Model>(
         elapsed_ms: started.elapsed(),
         keys,
     })
-}
-
-/// The operations a check considers: failed ones and indeterminate reads say nothing.
-fn considered(ops: &[&Operation]) -> usize {
-    ops.iter()
-        .filter(|o| o.outcome == Outcome::Ok || (o.outcome == Outcome::Info && o.f != "read"))
-        .count()
 }
 
 /// The counterexample of an exact decision: `Some(None)` when it holds, `Some(Some(cx))` when

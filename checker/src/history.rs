@@ -269,6 +269,13 @@ impl Operation {
         self.key.as_ref().map(Name::to_string)
     }
 
+    /// Whether this operation says anything about the object: a failed one did not happen, and
+    /// an indeterminate read returned nothing anyone knows. The search, the exact check and the
+    /// witnesses all leave out the rest.
+    pub fn says_something(&self) -> bool {
+        self.outcome == Outcome::Ok || (self.outcome == Outcome::Info && self.f != "read")
+    }
+
     /// The source line that best explains this operation's value: the completion for an ok
     /// operation, otherwise the invocation.
     pub fn value_line(&self) -> usize {

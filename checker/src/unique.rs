@@ -246,7 +246,7 @@ fn kind(op: &Operation, cas: bool) -> Option<Kind> {
 pub fn decide(ops: &[&Operation], cas: bool) -> Option<Decision> {
     let mut kinds = Vec::with_capacity(ops.len());
     for op in ops {
-        if op.outcome == Outcome::Fail || (op.f == "read" && op.outcome != Outcome::Ok) {
+        if !op.says_something() {
             continue;
         }
         kinds.push((*op, kind(op, cas)?));

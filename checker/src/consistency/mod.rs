@@ -908,10 +908,7 @@ pub const NO_OPERATIONS: &str = "no operations: the history has no client operat
 /// The operations a witness may be built from: failed ones did not happen, and an indeterminate
 /// read says nothing.
 fn relevant<'h>(ops: &[&'h Operation]) -> Vec<&'h Operation> {
-    ops.iter()
-        .copied()
-        .filter(|o| o.outcome == Outcome::Ok || (o.outcome == Outcome::Info && o.f != "read"))
-        .collect()
+    ops.iter().copied().filter(|o| o.says_something()).collect()
 }
 
 fn views(ops: &[&Operation]) -> Vec<OpView> {
