@@ -421,9 +421,6 @@ impl<'a, M: Model> Assessor<'a, M> {
     }
 
     fn run(mut self) -> Result<Ladder, HistoryError> {
-        if self.history.ops.is_empty() {
-            return Ok(self.nothing_to_judge());
-        }
         let mut results: BTreeMap<Level, LevelResult> = BTreeMap::new();
         let needs_lin =
             self.wanted.contains(&Level::Linearizable) || self.wanted.contains(&Level::Sequential);
@@ -450,23 +447,29 @@ impl<'a, M: Model> Assessor<'a, M> {
             self.data_anomalies()
         };
         if let Some(report) = &lin {
-            if self.wanted.contains(&Level::Linearizable) {
-                let r = self.linearizable(report);
-                results.insert(Level::Linearizable, r);
-            }
-        }
-        if lin_holds {
-            for level in Level::ALL {
-                if self.wanted.contains(&level) && Level::Linearizable.stronger_than(level) {
-                    results.insert(level, implied_by_linearizability(level));
+            // Always in the results, so that what it implies follows from it (it is left out
+            // of the ladder below when it was not asked for).
+            let r = if self.wanted.contains(&Level::Linearizable) {
+                self.linearizable(report)
+            } else {
+                undecided(Level::Linearizable, report.verdict.into())
+            };
+            results.insert(Level::Linearizable, r);
+            // What linearizability implies is left to `implications`, not computed: sequential
+            // consistency always (it judges values, as linearizability does), the rest when the
+            // target recorded no versions of its own.
+            if report.verdict == Verdict::Linearizable {
+                for level in Level::ALL.into_iter().filter(|&l| {
+                    self.wanted.contains(&l)
+                        && Level::Linearizable.stronger_than(l)
+                        && (l == Level::Sequential || lin_holds)
+                }) {
+                    results.insert(level, undecided(level, Standing::Unknown));
                 }
             }
         }
         if self.wanted.contains(&Level::Sequential) && !results.contains_key(&Level::Sequential) {
-            let implied = lin
-                .as_ref()
-                .is_some_and(|r| r.verdict == Verdict::Linearizable);
-            let r = self.sequential(implied);
+            let r = self.sequential();
             results.insert(Level::Sequential, r);
         }
         for level in [
@@ -586,16 +589,18 @@ impl<'a, M: Model> Assessor<'a, M> {
     }
 }
 
-/// Why a history tested nothing, if it did not: no write or no read succeeded, or fewer
-/// operations than `min_ok` did. A model "holding" on such a history would pass a gate on
+/// Why a history tested nothing, if it did not: it has no client operation, no write or no read
+/// succeeded, or fewer operations than `min_ok` did. A model "holding" on such a history would pass a gate on
 /// nothing (a broken target file, a cluster that refused everything).
 fn vacuous(history: &History, min_ok: Option<usize>) -> Option<String> {
-    let client = || history.ops.iter();
+    if history.ops.is_empty() {
+        return Some(NO_OPERATIONS.into());
+    }
     let is_write = |f: &str| matches!(f, "write" | "cas" | "put" | "append");
     let is_read = |f: &str| matches!(f, "read" | "get");
     let ok = |o: &&Operation| o.outcome == Outcome::Ok;
-    let writes = client().filter(|o| is_write(&o.f)).count();
-    let reads = client().filter(|o| is_read(&o.f)).count();
+    let writes = history.ops.iter().filter(|o| is_write(&o.f)).count();
+    let reads = history.ops.iter().filter(|o| is_read(&o.f)).count();
     let ok_total = history.ops.iter().filter(ok).count();
     if let Some(n) = min_ok.filter(|&n| ok_total < n) {
         return Some(format!(
@@ -603,12 +608,12 @@ fn vacuous(history: &History, min_ok: Option<usize>) -> Option<String> {
             history.ops.len()
         ));
     }
-    if writes > 0 && !client().filter(ok).any(|o| is_write(&o.f)) {
+    if writes > 0 && !history.ops.iter().filter(ok).any(|o| is_write(&o.f)) {
         return Some(format!(
             "no successful write: none of the {writes} writes succeeded, so nothing was tested"
         ));
     }
-    if reads > 0 && !client().filter(ok).any(|o| is_read(&o.f)) {
+    if reads > 0 && !history.ops.iter().filter(ok).any(|o| is_read(&o.f)) {
         return Some(format!(
             "no successful read: none of the {reads} reads succeeded, so nothing was tested"
         ));
@@ -622,12 +627,13 @@ fn vacuous(history: &History, min_ok: Option<usize>) -> Option<String> {
     None
 }
 
-/// A model that holds because the history is linearizable.
-fn implied_by_linearizability(level: Level) -> LevelResult {
+/// A model's result before it is decided by implication: `standing` and no reason, no
+/// anomalies.
+fn undecided(level: Level, standing: Standing) -> LevelResult {
     LevelResult {
         model: level,
-        standing: Standing::Holds,
-        reason: Some("implied: linearizable holds".into()),
+        standing,
+        reason: None,
         violations: 0,
         anomalies: Vec::new(),
     }
@@ -656,36 +662,6 @@ impl<M: Model> Assessor<'_, M> {
             self.versions.insert(key.clone(), kv);
         }
         summary
-    }
-
-    /// A history without a client operation proves nothing: every model is unknown, never
-    /// "holds", so that an empty file or a run that recorded nothing cannot pass a gate.
-    fn nothing_to_judge(self) -> Ladder {
-        let levels = self
-            .asked
-            .iter()
-            .map(|&model| LevelResult {
-                model,
-                standing: Standing::Unknown,
-                reason: Some(NO_OPERATIONS.into()),
-                violations: 0,
-                anomalies: Vec::new(),
-            })
-            .collect();
-        Ladder {
-            source: self.history.source_name.clone(),
-            model: self.model.name(),
-            levels,
-            strongest: Vec::new(),
-            anomalies: Vec::new(),
-            versions: VersionSummary::default(),
-            linearizability: None,
-            timed: self.history.timed,
-            elapsed_ms: self.started.elapsed(),
-            verdict_ms: self.started.elapsed(),
-            witness_ms: Duration::ZERO,
-            witnesses_shrunk: !self.opts.no_witness,
-        }
     }
 }
 
@@ -1085,7 +1061,7 @@ impl<'a, M: Model> Assessor<'a, M> {
         decided
     }
 
-    fn sequential(&mut self, implied: bool) -> LevelResult {
+    fn sequential(&mut self) -> LevelResult {
         let mut r = LevelResult {
             model: Level::Sequential,
             standing: Standing::Holds,
@@ -1093,10 +1069,6 @@ impl<'a, M: Model> Assessor<'a, M> {
             violations: 0,
             anomalies: Vec::new(),
         };
-        if implied {
-            r.reason = Some("implied: linearizable holds".into());
-            return r;
-        }
         let mut failing: Vec<Option<String>> = Vec::new();
         let mut undecided: Option<String> = None;
         let mut undecided_keys = 0;
