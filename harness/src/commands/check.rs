@@ -194,35 +194,17 @@ fn check_all(jobs: Vec<Result<Found, Checked>>, args: &CheckArgs, mut done: impl
         .map_or(1, |n| n.get())
         .min(jobs.len());
     let progress = jobs.len() == 1;
-    if workers <= 1 {
-        for job in jobs {
-            done(match job {
-                Ok(found) => check_one(&found, args, progress),
-                Err(checked) => checked,
-            });
-        }
-        return;
-    }
-    let jobs: Vec<std::sync::Mutex<Option<Result<Found, Checked>>>> = jobs
-        .into_iter()
-        .map(|j| std::sync::Mutex::new(Some(j)))
-        .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    let queue = std::sync::Mutex::new(jobs.into_iter().enumerate());
     let (send, receive) = std::sync::mpsc::channel::<(usize, Checked)>();
     std::thread::scope(|s| {
         for _ in 0..workers {
-            let send = send.clone();
-            let (jobs, next) = (&jobs, &next);
+            let (send, queue) = (send.clone(), &queue);
             s.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(slot) = jobs.get(i) else { return };
-                let job = slot
-                    .lock()
-                    .expect("job lock")
-                    .take()
-                    .expect("each job once");
+                let Some((i, job)) = queue.lock().expect("job lock").next() else {
+                    return;
+                };
                 let checked = match job {
-                    Ok(found) => check_one(&found, args, false),
+                    Ok(found) => check_one(&found, args, progress),
                     Err(checked) => checked,
                 };
                 if send.send((i, checked)).is_err() {
@@ -471,31 +453,21 @@ fn knossos_rule_note(
     args: &CheckArgs,
     opts: &Options,
 ) -> Option<String> {
-    if model == ModelKind::KvAppend {
+    if model == ModelKind::KvAppend || conventions::nil_reads(strict) == 0 {
         return None;
     }
     let standing = ladder.standing(Level::Linearizable);
     let (other, wanted, words) = match args.nil_reads {
-        NilReads::Strict if standing == Standing::Violated => {
-            if conventions::nil_reads(strict) == 0 {
-                return None;
-            }
-            (
+        NilReads::Strict if standing == Standing::Violated => (
                 std::borrow::Cow::Owned(conventions::nil_reads_match_any(strict)),
                 checker::Verdict::Linearizable,
                 "under Knossos's rule that a read of nil matches any state (--nil-reads any) it would be linearizable",
-            )
-        }
-        NilReads::Any if standing == Standing::Holds => {
-            if conventions::nil_reads(strict) == 0 {
-                return None;
-            }
-            (
-                std::borrow::Cow::Borrowed(strict),
-                checker::Verdict::NotLinearizable,
-                "under faultline's strict rule for reads of nil (the default) it is not linearizable",
-            )
-        }
+            ),
+        NilReads::Any if standing == Standing::Holds => (
+            std::borrow::Cow::Borrowed(strict),
+            checker::Verdict::NotLinearizable,
+            "under faultline's strict rule for reads of nil (the default) it is not linearizable",
+        ),
         _ => return None,
     };
     let opts = Options {
@@ -506,14 +478,12 @@ fn knossos_rule_note(
     (report.verdict == wanted).then(|| words.to_string())
 }
 
-/// Jepsen's verdict beside faultline's.
+/// Jepsen's verdict beside faultline's (in JSON: Jepsen's `valid` and `failing`, and `agree`).
 #[derive(serde::Serialize)]
 struct Comparison {
-    valid: Option<bool>,
-    failing: Vec<String>,
-    agree: Option<bool>,
-    #[serde(skip)]
+    #[serde(flatten)]
     verdict: JepsenVerdict,
+    agree: Option<bool>,
     #[serde(skip)]
     ours: String,
 }
@@ -530,8 +500,6 @@ impl Comparison {
             _ => None,
         };
         Comparison {
-            valid: verdict.valid,
-            failing: verdict.failing.clone(),
             agree,
             ours: format!("{} {}", require.name(), standing.words()),
             verdict,

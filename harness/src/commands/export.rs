@@ -2,7 +2,7 @@
 
 use crate::report;
 use crate::EXIT_BAD_INPUT;
-use checker::import::{self, store, Format};
+use checker::import::{self, store};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -39,18 +39,15 @@ pub fn run(args: ExportArgs) -> u8 {
 }
 
 fn export(args: &ExportArgs) -> Result<(), String> {
-    let found = if args.path.is_dir() {
-        store::run_history(&args.path).ok_or_else(|| {
-            format!(
-                "{}: not a run directory (no history.jsonl, history.edn, history.txt or jepsen.log)",
-                args.path.display()
-            )
-        })?
-    } else {
-        store::Found {
-            history: args.path.clone(),
-            format: Format::Auto,
-            results: None,
+    // The one history the path stands for: a file, or a run directory's.
+    let found = match store::find(&args.path).map_err(|e| format!("not a run directory: {e}"))? {
+        found if found.len() == 1 => found.into_iter().next().expect("one"),
+        found => {
+            return Err(format!(
+                "{}: not a run directory: it holds {} histories; name one of them",
+                args.path.display(),
+                found.len()
+            ))
         }
     };
     let history = import::read_file(&found.history, found.format).map_err(|e| e.to_string())?;
