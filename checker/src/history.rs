@@ -39,12 +39,6 @@ impl std::borrow::Borrow<str> for Name {
     }
 }
 
-impl AsRef<str> for Name {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -351,8 +345,8 @@ pub struct History {
     /// Client operations in invocation order. They hold everything their events said, so the
     /// events themselves are not kept: [`History::events`] rebuilds them.
     pub ops: Vec<Operation>,
-    /// The fault events, in order.
-    pub nemesis: Vec<Event>,
+    /// The fault events, in order ([`History::nemesis_events`]).
+    nemesis: Vec<Event>,
     /// Every event's place, in the history's order.
     order: Vec<Slot>,
     /// Whether event times are real nanoseconds; formats without times use each event's
