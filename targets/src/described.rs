@@ -1,22 +1,32 @@
 //! Any HTTP key-value service, described in a TOML file instead of code (`--target http:FILE`).
 //!
-//! The file says where the nodes are, how to read, write and compare-and-set (method, path and
-//! body templates with `{key}`, `{value}`, `{from}`, `{to}`), where the answer keeps the value and
-//! its version (JSON pointers), and which statuses mean what: `ok`, `fail` (certainly not
-//! done), `absent` (a read of a missing key), `mismatch` (a cas whose expected value did not
-//! match). Any other status, and any timeout or broken connection, is indeterminate. Optional
-//! commands start, stop, health-check and find each node, and optional probes say who leads and
-//! what a node's clock reads; with them faultline can pause, kill, restart, skew and partition
-//! the service's nodes. `examples/targets/` has two complete files, for raftkv and for etcd's
-//! JSON gateway; `--target etcd` is the second one, filled in by [`crate::etcd`].
+//! The file says where the nodes are (`http://` or `https://`, host names and IPv6 literals
+//! allowed), how to read, write and compare-and-set (method, path, header and body templates
+//! with `{key}`, `{value}`, `{from}`, `{to}`, and the body's Content-Type), where the answer
+//! keeps the value and its version (JSON pointers) and what type the value has (`json`,
+//! `number`, or `string` for services that return numbers as text), and what an answer means:
+//! `classify` rules on the body (a regex, or a JSON pointer that must equal a value) come
+//! first — for services that report errors with 200 — then the statuses: `ok`, `fail`
+//! (certainly not done), `absent` (a read of a missing key), `mismatch` (a cas whose expected
+//! value did not match). Any other status, and any timeout or broken connection, is
+//! indeterminate. A body that is not JSON is read as a JSON string of its text.
+//!
+//! Optional commands start, stop, health-check, set up and find each node, and optional probes
+//! (or a `leader_command`) say who leads and what a node's clock reads; with them faultline can
+//! pause, kill, restart, skew and partition the service's nodes. `[cas]` may be left out for
+//! `--workload register`. `examples/targets/` has complete files, for raftkv, for etcd's JSON
+//! gateway (`--target etcd` is that one, filled in by [`crate::etcd`]) and for a service that
+//! returns text values and reports errors with 200.
 //!
 //! This module only reads the description and turns operations into requests and answers into
 //! [`Answer`]s; running the nodes and recording the history is the harness's work.
 
+use crate::client::{Reply, TlsFiles};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 
 /// A whole target description.
 #[derive(Clone, Debug, Deserialize)]
@@ -31,10 +41,18 @@ pub struct Described {
     /// Follow 3xx answers with a Location (the request was not acted on; the node names another).
     #[serde(default)]
     pub follow_redirects: bool,
+    /// What a value read looks like (default `json`); a request may say otherwise.
+    #[serde(default)]
+    pub value_type: ValueType,
+    /// Certificates for `https://` nodes.
+    #[serde(default)]
+    pub tls: Option<TlsDesc>,
     pub nodes: Vec<NodeDesc>,
     pub read: Request,
     pub write: Request,
-    pub cas: Request,
+    /// Not needed for `--workload register`.
+    #[serde(default)]
+    pub cas: Option<Request>,
     /// How to read a node's own state after the faults are healed (default: `read`, sent to
     /// each node without following redirects).
     #[serde(default)]
@@ -43,6 +61,35 @@ pub struct Described {
     pub leader: Option<Probe>,
     #[serde(default)]
     pub clock: Option<Probe>,
+    /// A command that prints the leading node's name (instead of a `leader` probe).
+    #[serde(default)]
+    pub leader_command: Option<String>,
+}
+
+/// What the value at a read's `value` pointer is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueType {
+    /// Any JSON value, as it is (the harness writes numbers).
+    #[default]
+    Json,
+    /// A JSON number; anything else is an unreadable answer.
+    Number,
+    /// Text holding a number (`"5"` reads as 5); other text is an unreadable answer.
+    String,
+}
+
+/// `[tls]`: a CA to trust and, optionally, a client certificate and its key. Relative paths are
+/// relative to the target file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsDesc {
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -69,6 +116,10 @@ pub struct NodeDesc {
     pub health: Option<String>,
     /// Prints the node's pid (default: the started process).
     pub pid: Option<String>,
+    /// Run once the node is healthy, at the start and after every restart (create a bucket, a
+    /// table); the run stops if it fails.
+    #[serde(default)]
+    pub setup: Option<String>,
 }
 
 /// One kind of request and how to read its answer.
@@ -77,8 +128,21 @@ pub struct NodeDesc {
 pub struct Request {
     pub method: String,
     pub path: String,
+    /// Extra request headers, templated like the path.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub body: Option<String>,
+    /// The body's Content-Type (default `application/json`).
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Overrides the file's `value_type` for this request.
+    #[serde(default)]
+    pub value_type: Option<ValueType>,
+    /// Rules on the answer, tried in order before the status lists; the first that matches
+    /// decides.
+    #[serde(default)]
+    pub classify: Vec<Rule>,
     /// JSON pointer to the value read (reads only). Missing means absent.
     #[serde(default)]
     pub value: Option<String>,
@@ -100,6 +164,69 @@ pub struct Request {
     /// JSON pointer that, when `true` in a `fail` answer, makes it indeterminate after all.
     #[serde(default)]
     pub indeterminate: Option<String>,
+}
+
+/// `[[read.classify]]`: when the answer's body (and status, if given) looks like this, it
+/// means `means`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Only answers with these statuses (default: any).
+    #[serde(default)]
+    pub status: Vec<StatusSet>,
+    /// A regular expression the body's text must match somewhere.
+    #[serde(default)]
+    pub body_matches: Option<String>,
+    /// A JSON pointer into the body, whose value must equal `equals`.
+    #[serde(default)]
+    pub pointer: Option<String>,
+    #[serde(default)]
+    pub equals: Option<Value>,
+    pub means: Means,
+    #[serde(skip)]
+    compiled: Option<regex::Regex>,
+}
+
+/// What an answer a [`Rule`] matched means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Means {
+    Ok,
+    Fail,
+    Absent,
+    Mismatch,
+    Unknown,
+}
+
+impl Rule {
+    fn compile(&mut self, field: &str) -> Result<(), String> {
+        match (&self.body_matches, &self.pointer, &self.equals) {
+            (Some(re), None, None) => {
+                let re = regex::Regex::new(re)
+                    .map_err(|e| format!("{field}.body_matches: {re:?} is not a regex: {e}"))?;
+                self.compiled = Some(re);
+            }
+            (None, Some(p), Some(_)) => pointer(&format!("{field}.pointer"), p)?,
+            (None, Some(_), None) => return Err(format!("{field}: pointer needs equals")),
+            _ => {
+                return Err(format!(
+                    "{field}: give body_matches, or pointer with equals (exactly one test)"
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn matches(&self, reply: &Reply) -> bool {
+        if !self.status.is_empty() && !listed(&self.status, reply.status) {
+            return false;
+        }
+        match (&self.compiled, &self.pointer) {
+            (Some(re), _) => re.is_match(&reply.text),
+            (None, Some(p)) => reply.body.pointer(p) == self.equals.as_ref(),
+            (None, None) => false,
+        }
+    }
 }
 
 /// A question put to every node: who leads (`equals` or `equals_pointer` decides), or what
@@ -191,7 +318,9 @@ pub enum Op<'a> {
 pub struct Prepared {
     pub method: String,
     pub path: String,
+    pub headers: Vec<(String, String)>,
     pub body: Option<String>,
+    pub content_type: Option<String>,
 }
 
 /// What an answer means.
@@ -203,54 +332,117 @@ pub enum Answer {
     Mismatch,
     /// Certainly not done (refused): try another node.
     Refused(String),
-    /// Not acted on here; the node names another (a redirect).
+    /// Not acted on here; the node names where to ask (a redirect's Location, absolute or
+    /// relative).
     Elsewhere(String),
     /// Maybe done, maybe not.
     Unknown(String),
 }
 
-/// A node's base URL: `host:port` and a path prefix.
+/// A node's base URL: scheme, host, port and a path prefix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BaseUrl {
-    pub addr: String,
+    /// `http` or `https`.
+    pub scheme: String,
+    /// A name, an IPv4 address, or an IPv6 address in brackets.
+    pub host: String,
+    pub port: u16,
     pub prefix: String,
 }
 
 impl BaseUrl {
     pub fn parse(url: &str) -> Result<BaseUrl, String> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
-            if url.starts_with("https://") {
-                format!("{url:?}: https is not supported; point faultline at a plain http listener")
-            } else {
-                format!("{url:?}: expected http://HOST:PORT")
-            }
+        let u = reqwest::Url::parse(url).map_err(|e| {
+            format!("{url:?}: expected http://HOST:PORT or https://HOST:PORT ({e})")
         })?;
-        let (addr, prefix) = match rest.find('/') {
-            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
-            None => (rest, ""),
+        if !["http", "https"].contains(&u.scheme()) {
+            return Err(format!("{url:?}: expected an http:// or https:// URL"));
+        }
+        let host = match u.host() {
+            Some(url::Host::Ipv6(a)) => format!("[{a}]"),
+            Some(h) => h.to_string(),
+            None => return Err(format!("{url:?}: the URL names no host")),
         };
-        let port_ok = addr
-            .rsplit_once(':')
-            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
-        if !port_ok {
-            return Err(format!("{url:?}: expected http://HOST:PORT (with a port)"));
+        if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
+            return Err(format!(
+                "{url:?}: a node's URL is scheme, host, port and path only"
+            ));
         }
         Ok(BaseUrl {
-            addr: addr.to_string(),
-            prefix: prefix.to_string(),
+            scheme: u.scheme().to_string(),
+            host,
+            port: u
+                .port_or_known_default()
+                .expect("http and https have ports"),
+            prefix: u.path().trim_end_matches('/').to_string(),
         })
+    }
+
+    /// `host:port`, as a Host header and a Location name it.
+    pub fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// The URL of `path` (which starts with `/`) on this node.
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "{}://{}{}{path}",
+            self.scheme,
+            self.authority(),
+            self.prefix
+        )
+    }
+
+    /// A host name, if the host is one (not an address).
+    pub fn domain(&self) -> Option<&str> {
+        let bare = self.host.trim_start_matches('[').trim_end_matches(']');
+        bare.parse::<std::net::IpAddr>()
+            .is_err()
+            .then_some(&self.host)
+    }
+
+    /// Where the host resolves to now (an address resolves to itself).
+    pub fn resolve(&self) -> Result<SocketAddr, String> {
+        let bare = self.host.trim_start_matches('[').trim_end_matches(']');
+        let found = (bare, self.port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {}: {e}", self.host))?;
+        let mut found: Vec<SocketAddr> = found.collect();
+        // Prefer IPv4, as most services listen there first.
+        found.sort_by_key(|a| !a.is_ipv4());
+        found
+            .first()
+            .copied()
+            .ok_or_else(|| format!("{} resolves to no address", self.host))
     }
 }
 
+/// A Location header, absolute or relative, made absolute against the URL it answered.
+pub fn redirect_target(from: &str, location: &str) -> Option<String> {
+    let to = reqwest::Url::parse(from).ok()?.join(location).ok()?;
+    (["http", "https"].contains(&to.scheme()) && to.host().is_some()).then(|| to.to_string())
+}
+
 impl Described {
-    /// Reads and checks a description file; the error names the file and the field.
+    /// Reads and checks a description file; the error names the file and the field. Relative
+    /// certificate paths are taken from the file's directory.
     pub fn load(path: &Path) -> Result<Described, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Described::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let mut d = Described::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some(tls) = &mut d.tls {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            for p in [&mut tls.ca, &mut tls.cert, &mut tls.key]
+                .into_iter()
+                .flatten()
+            {
+                *p = dir.join(&*p);
+            }
+        }
+        Ok(d)
     }
 
     pub fn parse(text: &str) -> Result<Described, String> {
-        let d: Described = toml::from_str(text).map_err(|e| {
+        let mut d: Described = toml::from_str(text).map_err(|e| {
             // toml's message already shows the line and the field; make it one paragraph.
             e.to_string().trim_end().to_string()
         })?;
@@ -258,7 +450,44 @@ impl Described {
         Ok(d)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&mut self) -> Result<(), String> {
+        self.validate_nodes()?;
+        let requests = [
+            ("read", Some(&mut self.read)),
+            ("write", Some(&mut self.write)),
+            ("cas", self.cas.as_mut()),
+            ("final_read", self.final_read.as_mut()),
+        ];
+        for (name, r) in requests {
+            if let Some(r) = r {
+                r.validate(name)?;
+            }
+        }
+        if self.read.value.is_none() {
+            return Err("read.value: say where the answer keeps the value (a JSON pointer such as \"/value\")".into());
+        }
+        for (name, p) in [("leader", &self.leader), ("clock", &self.clock)] {
+            if let Some(p) = p {
+                pointer(&format!("{name}.pointer"), &p.pointer)?;
+                if name == "leader" && p.equals.is_none() == p.equals_pointer.is_none() {
+                    return Err("leader: give exactly one of equals and equals_pointer".into());
+                }
+            }
+        }
+        if self.leader.is_some() && self.leader_command.is_some() {
+            return Err(
+                "leader_command: give a [leader] probe or a leader_command, not both".into(),
+            );
+        }
+        if let Some(tls) = &self.tls {
+            if tls.cert.is_some() != tls.key.is_some() {
+                return Err("tls: a client certificate needs both cert and key".into());
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_nodes(&self) -> Result<(), String> {
         if self.nodes.is_empty() {
             return Err("nodes: describe at least one node ([[nodes]] with name and url)".into());
         }
@@ -277,28 +506,17 @@ impl Described {
             BaseUrl::parse(&n.url.replace("{ip}", "127.0.0.1"))
                 .map_err(|e| format!("{field}.url: {e}"))?;
         }
-        for (name, r) in [
-            ("read", &self.read),
-            ("write", &self.write),
-            ("cas", &self.cas),
-        ]
-        .into_iter()
-        .chain(self.final_read.as_ref().map(|r| ("final_read", r)))
-        {
-            r.validate(name)?;
-        }
-        if self.read.value.is_none() {
-            return Err("read.value: say where the answer keeps the value (a JSON pointer such as \"/value\")".into());
-        }
-        for (name, p) in [("leader", &self.leader), ("clock", &self.clock)] {
-            if let Some(p) = p {
-                pointer(&format!("{name}.pointer"), &p.pointer)?;
-                if name == "leader" && p.equals.is_none() == p.equals_pointer.is_none() {
-                    return Err("leader: give exactly one of equals and equals_pointer".into());
-                }
-            }
-        }
         Ok(())
+    }
+
+    /// The certificates to use, as the client wants them.
+    pub fn tls_files(&self) -> TlsFiles {
+        let t = self.tls.clone().unwrap_or_default();
+        TlsFiles {
+            ca: t.ca,
+            cert: t.cert,
+            key: t.key,
+        }
     }
 
     /// Whether faultline starts every node itself (each has a `start` command), and so can
@@ -307,7 +525,8 @@ impl Described {
         self.nodes.iter().all(|n| n.start.is_some())
     }
 
-    /// The request for `op`.
+    /// The request for `op`. A cas needs a `[cas]` request; the harness checks that before the
+    /// run (`--workload register` needs none).
     pub fn prepare(&self, op: Op) -> Prepared {
         let (r, fields): (&Request, Vec<(&str, String)>) = match op {
             Op::Read { key } => (&self.read, vec![("key", self.encode_key(key))]),
@@ -316,7 +535,9 @@ impl Described {
                 vec![("key", self.encode_key(key)), ("value", self.encode(value))],
             ),
             Op::Cas { key, from, to } => (
-                &self.cas,
+                self.cas
+                    .as_ref()
+                    .expect("a cas workload with no [cas] is refused at start"),
                 vec![
                     ("key", self.encode_key(key)),
                     ("from", self.encode(from)),
@@ -355,99 +576,170 @@ impl Described {
         }
     }
 
-    fn decode(&self, v: &Value) -> Value {
+    /// The value a read found at its pointer, as its type says; an error says why it is not a
+    /// value this harness could have written.
+    fn read_value(&self, r: &Request, v: &Value) -> Result<Value, String> {
+        if v.is_null() {
+            return Ok(Value::Null);
+        }
         let text = match (self.encoding, v) {
             (Encoding::Base64, Value::String(s)) => match crate::base64::decode(s) {
-                Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                None => return v.clone(),
+                Some(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+                None => return Err(format!("{} is not base64", short(v))),
             },
-            (Encoding::Plain, _) => return v.clone(),
-            (_, other) => return other.clone(),
+            (Encoding::Base64, _) => return Err(format!("{} is not base64 text", short(v))),
+            (Encoding::Plain, Value::String(s)) => Some(s.clone()),
+            (Encoding::Plain, _) => None,
         };
-        // Values this harness writes are JSON numbers; anything else stays text.
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
+        let number = |t: &str| {
+            serde_json::from_str::<Value>(t.trim())
+                .ok()
+                .filter(Value::is_number)
+        };
+        match (r.value_type.unwrap_or(self.value_type), text) {
+            // Values this harness writes are JSON numbers; any other text stays text.
+            (ValueType::Json, Some(t)) if self.encoding == Encoding::Base64 => {
+                Ok(serde_json::from_str(&t).unwrap_or(Value::String(t)))
+            }
+            (ValueType::Json, _) => Ok(v.clone()),
+            (ValueType::Number, None) if v.is_number() => Ok(v.clone()),
+            (ValueType::Number, Some(t)) if self.encoding == Encoding::Base64 => {
+                number(&t).ok_or_else(|| format!("expected a number, found {t:?}"))
+            }
+            (ValueType::Number, _) => Err(format!("expected a number, found {}", short(v))),
+            (ValueType::String, Some(t)) => number(&t)
+                .ok_or_else(|| format!("expected text holding a number, found {}", short(v))),
+            (ValueType::String, None) => Err(format!(
+                "expected text holding a number, found {}",
+                short(v)
+            )),
+        }
     }
 
-    /// What the answer to `op` (or a final read, when `final_read`) means.
-    pub fn interpret(
-        &self,
-        op: Op,
-        final_read: bool,
-        status: u16,
-        body: &Value,
-        location: Option<&str>,
-    ) -> Answer {
-        let r = match op {
+    fn request_for(&self, op: Op, final_read: bool) -> &Request {
+        match op {
             _ if final_read => self.final_read.as_ref().unwrap_or(&self.read),
             Op::Read { .. } => &self.read,
             Op::Write { .. } => &self.write,
-            Op::Cas { .. } => &self.cas,
-        };
+            Op::Cas { .. } => self.cas.as_ref().expect("checked at start"),
+        }
+    }
+
+    /// What the answer to `op` (or a final read, when `final_read`) means.
+    pub fn interpret(&self, op: Op, final_read: bool, reply: &Reply) -> Answer {
+        let r = self.request_for(op, final_read);
+        let (status, body) = (reply.status, &reply.body);
+        let said = || said(reply);
+        let means = r
+            .classify
+            .iter()
+            .find(|rule| rule.matches(reply))
+            .map(|rule| rule.means);
+        let means = means.unwrap_or_else(|| {
+            if listed(&r.ok, status) {
+                Means::Ok
+            } else if listed(&r.absent, status) {
+                Means::Absent
+            } else if listed(&r.mismatch, status) {
+                Means::Mismatch
+            } else if listed(&r.fail, status)
+                || (self.redirects(status, final_read) && reply.location.is_some())
+            {
+                Means::Fail
+            } else {
+                Means::Unknown
+            }
+        });
+        match means {
+            Means::Ok => self.ok(op, r, body).unwrap_or_else(|e| {
+                let field = if final_read { "final_read" } else { "read" };
+                Answer::Unknown(format!("{status}: unreadable {field}.value: {e}"))
+            }),
+            Means::Absent => Answer::Ok {
+                value: Value::Null,
+                version: None,
+            },
+            Means::Mismatch => Answer::Mismatch,
+            Means::Fail => {
+                if let Some(loc) = reply
+                    .location
+                    .as_ref()
+                    .filter(|_| self.redirects(status, final_read))
+                {
+                    return Answer::Elsewhere(loc.clone());
+                }
+                let unsure = r.indeterminate.as_deref().and_then(|p| body.pointer(p))
+                    == Some(&Value::Bool(true));
+                if unsure {
+                    Answer::Unknown(said())
+                } else {
+                    Answer::Refused(said())
+                }
+            }
+            Means::Unknown => Answer::Unknown(said()),
+        }
+    }
+
+    /// Whether a `status` answer is a redirect to follow.
+    fn redirects(&self, status: u16, final_read: bool) -> bool {
+        (300..400).contains(&status) && self.follow_redirects && !final_read
+    }
+
+    /// An answer that says the operation happened: its version, and for a read the value.
+    fn ok(&self, op: Op, r: &Request, body: &Value) -> Result<Answer, String> {
+        if let Some(p) = &r.succeeded {
+            if body.pointer(p) != Some(&Value::Bool(true)) {
+                return Ok(Answer::Mismatch);
+            }
+        }
         let version = r
             .version
             .as_deref()
             .and_then(|p| body.pointer(p))
             .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
-        // `503: no leader known`: the answer's own message when it has one, else its text.
-        let said = || {
-            let message = ["/error", "/message"]
-                .iter()
-                .find_map(|p| body.pointer(p)?.as_str());
-            let text: String = match (message, body) {
-                (Some(m), _) => m.chars().take(200).collect(),
-                (None, Value::Null) => String::new(),
-                (None, Value::String(s)) => s.chars().take(200).collect(),
-                (None, other) => other.to_string().chars().take(200).collect(),
-            };
-            format!("{status}: {text}")
-                .trim_end_matches([':', ' '])
-                .to_string()
+        let value = match (op, &r.value) {
+            (Op::Read { .. }, Some(p)) => match body.pointer(p) {
+                Some(v) => self.read_value(r, v)?,
+                // A JSON answer without the field says the key is absent; an answer that is
+                // not JSON at all says nothing.
+                None if body.is_object() || body.is_array() => Value::Null,
+                None => return Err(format!("the answer is not JSON: {}", short(body))),
+            },
+            _ => Value::Null,
         };
-        if listed(&r.ok, status) {
-            if let Some(p) = &r.succeeded {
-                if body.pointer(p) != Some(&Value::Bool(true)) {
-                    return Answer::Mismatch;
-                }
-            }
-            let value = match (op, &r.value) {
-                (Op::Read { .. }, Some(p)) => {
-                    body.pointer(p).map_or(Value::Null, |v| self.decode(v))
-                }
-                _ => Value::Null,
-            };
-            return Answer::Ok { value, version };
-        }
-        if listed(&r.absent, status) {
-            return Answer::Ok {
-                value: Value::Null,
-                version: None,
-            };
-        }
-        if listed(&r.mismatch, status) {
-            return Answer::Mismatch;
-        }
-        if (300..400).contains(&status) && self.follow_redirects && !final_read {
-            if let Some(loc) = location {
-                if let Some(addr) = location_addr(loc) {
-                    return Answer::Elsewhere(addr);
-                }
-            }
-        }
-        if listed(&r.fail, status) {
-            let unsure = r.indeterminate.as_deref().and_then(|p| body.pointer(p))
-                == Some(&Value::Bool(true));
-            return if unsure {
-                Answer::Unknown(said())
-            } else {
-                Answer::Refused(said())
-            };
-        }
-        Answer::Unknown(said())
+        Ok(Answer::Ok { value, version })
+    }
+}
+
+/// `503: no leader known`: the answer's own message when it has one, else its text.
+fn said(reply: &Reply) -> String {
+    let body = &reply.body;
+    let message = ["/error", "/message"]
+        .iter()
+        .find_map(|p| body.pointer(p)?.as_str());
+    let text: String = match (message, body) {
+        (Some(m), _) => m.chars().take(200).collect(),
+        (None, Value::Null) => String::new(),
+        (None, Value::String(s)) => s.trim().chars().take(200).collect(),
+        (None, other) => other.to_string().chars().take(200).collect(),
+    };
+    format!("{}: {text}", reply.status)
+        .trim_end_matches([':', ' '])
+        .to_string()
+}
+
+/// A value for an error message, at most 60 characters.
+fn short(v: &Value) -> String {
+    let t = v.to_string();
+    if t.chars().count() > 60 {
+        format!("{}…", t.chars().take(60).collect::<String>())
+    } else {
+        t
     }
 }
 
 impl Request {
-    fn validate(&self, name: &str) -> Result<(), String> {
+    fn validate(&mut self, name: &str) -> Result<(), String> {
         if !["GET", "PUT", "POST", "DELETE", "PATCH"].contains(&self.method.as_str()) {
             return Err(format!(
                 "{name}.method: {:?} is not one of GET, PUT, POST, DELETE, PATCH",
@@ -457,7 +749,7 @@ impl Request {
         if !self.path.starts_with('/') {
             return Err(format!("{name}.path: {:?} must start with /", self.path));
         }
-        if self.ok.is_empty() {
+        if self.ok.is_empty() && !self.classify.iter().any(|r| r.means == Means::Ok) {
             return Err(format!(
                 "{name}.ok: list the statuses that mean it happened, e.g. ok = [200]"
             ));
@@ -467,7 +759,17 @@ impl Request {
             "write" => &["key", "value"],
             _ => &["key", "from", "to"],
         };
-        for (field, text) in [("path", Some(&self.path)), ("body", self.body.as_ref())] {
+        let templates = [
+            ("path".to_string(), Some(&self.path)),
+            ("body".into(), self.body.as_ref()),
+        ]
+        .into_iter()
+        .chain(
+            self.headers
+                .iter()
+                .map(|(h, v)| (format!("headers.{h}"), Some(v))),
+        );
+        for (field, text) in templates {
             let Some(text) = text else { continue };
             for placeholder in placeholders(text) {
                 if !allowed.contains(&placeholder) {
@@ -482,6 +784,12 @@ impl Request {
                 }
             }
         }
+        for (h, v) in &self.headers {
+            let bad_name = reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_err();
+            if bad_name || v.contains(['\r', '\n']) {
+                return Err(format!("{name}.headers.{h}: not a valid header"));
+            }
+        }
         for (field, p) in [
             ("value", &self.value),
             ("version", &self.version),
@@ -491,6 +799,9 @@ impl Request {
             if let Some(p) = p {
                 pointer(&format!("{name}.{field}"), p)?;
             }
+        }
+        for (i, rule) in self.classify.iter_mut().enumerate() {
+            rule.compile(&format!("{name}.classify[{i}]"))?;
         }
         Ok(())
     }
@@ -506,15 +817,15 @@ impl Request {
         Prepared {
             method: self.method.clone(),
             path: fill(&self.path),
+            headers: self
+                .headers
+                .iter()
+                .map(|(h, v)| (h.clone(), fill(v)))
+                .collect(),
             body: self.body.as_deref().map(fill),
+            content_type: self.content_type.clone(),
         }
     }
-}
-
-/// `http://127.0.0.1:7001/kv/x` → `127.0.0.1:7001`; nothing for other schemes or no host.
-fn location_addr(location: &str) -> Option<String> {
-    let rest = location.strip_prefix("http://")?;
-    Some(rest.split('/').next()?.to_string()).filter(|a| !a.is_empty())
 }
 
 /// The `{word}` placeholders in a template (JSON braces like `{"a": 1}` are not words).
@@ -565,6 +876,19 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn reply(status: u16, body: Value, location: Option<&str>) -> Reply {
+        Reply {
+            status,
+            text: if body.is_null() {
+                String::new()
+            } else {
+                body.to_string()
+            },
+            body,
+            location: location.map(str::to_string),
+        }
+    }
+
     fn example(name: &str) -> Described {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../examples/targets")
@@ -585,14 +909,22 @@ mod tests {
         assert_eq!(p.body.as_deref(), Some("{\"value\": 7}"));
         let read = Op::Read { key: "k1" };
         assert_eq!(
-            d.interpret(read, false, 200, &json!({"value": 7, "version": 12}), None),
+            d.interpret(
+                read,
+                false,
+                &reply(200, json!({"value": 7, "version": 12}), None)
+            ),
             Answer::Ok {
                 value: json!(7),
                 version: Some(12)
             }
         );
         assert_eq!(
-            d.interpret(read, false, 404, &json!({"error": "no such key"}), None),
+            d.interpret(
+                read,
+                false,
+                &reply(404, json!({"error": "no such key"}), None)
+            ),
             Answer::Ok {
                 value: Value::Null,
                 version: None
@@ -602,11 +934,9 @@ mod tests {
             d.interpret(
                 read,
                 false,
-                307,
-                &Value::Null,
-                Some("http://127.0.0.1:26002/kv/k1")
+                &reply(307, Value::Null, Some("http://127.0.0.1:26002/kv/k1"))
             ),
-            Answer::Elsewhere("127.0.0.1:26002".into())
+            Answer::Elsewhere("http://127.0.0.1:26002/kv/k1".into())
         );
         let (a, b) = (json!(1), json!(2));
         let cas = Op::Cas {
@@ -615,25 +945,23 @@ mod tests {
             to: &b,
         };
         assert_eq!(
-            d.interpret(cas, false, 409, &json!({}), None),
+            d.interpret(cas, false, &reply(409, json!({}), None)),
             Answer::Mismatch
         );
         assert!(matches!(
             d.interpret(
                 cas,
                 false,
-                503,
-                &json!({"error": "x", "indeterminate": true}),
-                None
+                &reply(503, json!({"error": "x", "indeterminate": true}), None)
             ),
             Answer::Unknown(_)
         ));
         assert!(matches!(
-            d.interpret(cas, false, 503, &json!({"error": "no leader"}), None),
+            d.interpret(cas, false, &reply(503, json!({"error": "no leader"}), None)),
             Answer::Refused(_)
         ));
         assert!(matches!(
-            d.interpret(cas, false, 502, &Value::Null, None),
+            d.interpret(cas, false, &reply(502, Value::Null, None)),
             Answer::Unknown(_)
         ));
     }
@@ -662,9 +990,11 @@ mod tests {
             d.interpret(
                 cas,
                 false,
-                200,
-                &json!({"header": {"revision": "9"}, "succeeded": true}),
-                None
+                &reply(
+                    200,
+                    json!({"header": {"revision": "9"}, "succeeded": true}),
+                    None
+                )
             ),
             Answer::Ok {
                 value: Value::Null,
@@ -672,22 +1002,24 @@ mod tests {
             }
         );
         assert_eq!(
-            d.interpret(cas, false, 200, &json!({"header": {"revision": "9"}}), None),
+            d.interpret(
+                cas,
+                false,
+                &reply(200, json!({"header": {"revision": "9"}}), None)
+            ),
             Answer::Mismatch,
             "a failed txn has no succeeded field"
         );
         let read = Op::Read { key: "k1" };
         assert_eq!(
-            d.interpret(read, false, 200, &json!({"header": {}, "kvs": [{"key": "azE=", "value": "MTI=", "mod_revision": "5"}]}), None),
+            d.interpret(read, false, &reply(200, json!({"header": {}, "kvs": [{"key": "azE=", "value": "MTI=", "mod_revision": "5"}]}), None)),
             Answer::Ok { value: json!(12), version: Some(5) }
         );
         assert_eq!(
             d.interpret(
                 read,
                 false,
-                200,
-                &json!({"header": {"revision": "3"}}),
-                None
+                &reply(200, json!({"header": {"revision": "3"}}), None)
             ),
             Answer::Ok {
                 value: Value::Null,
@@ -696,7 +1028,7 @@ mod tests {
             "an absent key has no kvs"
         );
         assert!(matches!(
-            d.interpret(cas, false, 503, &Value::Null, None),
+            d.interpret(cas, false, &reply(503, Value::Null, None)),
             Answer::Unknown(_)
         ));
     }
@@ -746,36 +1078,213 @@ mod tests {
     }
 
     #[test]
-    fn redirect_locations_name_the_leader_address() {
+    fn redirect_locations_are_absolute_or_relative() {
+        let from = "http://10.0.0.1:7000/kv/k1";
         assert_eq!(
-            location_addr("http://10.0.0.2:7000/kv/k1/cas").as_deref(),
-            Some("10.0.0.2:7000")
+            redirect_target(from, "http://10.0.0.2:7000/kv/k1/cas").as_deref(),
+            Some("http://10.0.0.2:7000/kv/k1/cas")
         );
-        assert_eq!(location_addr("ftp://x/"), None);
-        assert_eq!(location_addr("http:///kv/x"), None);
+        assert_eq!(
+            redirect_target(from, "/kv/k2").as_deref(),
+            Some("http://10.0.0.1:7000/kv/k2")
+        );
+        assert_eq!(
+            redirect_target(from, "http://leader.local:7000/kv/k1").as_deref(),
+            Some("http://leader.local:7000/kv/k1")
+        );
+        assert_eq!(redirect_target(from, "ftp://x/"), None);
         let d = example("raftkv.toml");
         assert_eq!(
             d.interpret(
                 Op::Read { key: "k" },
                 false,
-                307,
-                &Value::Null,
-                Some("ftp://x/")
+                &reply(307, Value::Null, Some("/kv/k"))
+            ),
+            Answer::Elsewhere("/kv/k".into())
+        );
+        assert_eq!(
+            d.interpret(
+                Op::Read { key: "k" },
+                true,
+                &reply(307, Value::Null, Some("/kv/k"))
             ),
             Answer::Refused("307".into()),
-            "a redirect to nowhere usable is a refusal"
+            "a final read asks each node itself"
         );
         assert_eq!(
             d.interpret(
                 Op::Read { key: "k" },
                 false,
-                503,
-                &json!({"error": "no leader known"}),
-                None
+                &reply(503, json!({"error": "no leader known"}), None)
             ),
             Answer::Refused("503: no leader known".into()),
             "the answer's own message"
         );
+    }
+
+    #[test]
+    fn urls_may_name_hosts_ipv6_literals_and_https() {
+        let u = BaseUrl::parse("http://localhost:8080/api/").unwrap();
+        assert_eq!(
+            (u.authority().as_str(), u.prefix.as_str()),
+            ("localhost:8080", "/api")
+        );
+        assert_eq!(u.domain(), Some("localhost"));
+        assert_eq!(u.url("/kv/a"), "http://localhost:8080/api/kv/a");
+        assert!(u.resolve().unwrap().ip().is_loopback());
+        let v6 = BaseUrl::parse("http://[::1]:2379").unwrap();
+        assert_eq!((v6.authority().as_str(), v6.domain()), ("[::1]:2379", None));
+        assert_eq!(v6.resolve().unwrap().to_string(), "[::1]:2379");
+        let tls = BaseUrl::parse("https://etcd.example").unwrap();
+        assert_eq!((tls.scheme.as_str(), tls.port), ("https", 443));
+        assert!(BaseUrl::parse("ftp://x:1").unwrap_err().contains("http://"));
+        assert!(BaseUrl::parse("http://x:1/?q=1")
+            .unwrap_err()
+            .contains("path only"));
+        let e = BaseUrl::parse("http://no-such-host.invalid:1")
+            .unwrap()
+            .resolve()
+            .unwrap_err();
+        assert!(e.contains("cannot resolve no-such-host.invalid"), "{e}");
+    }
+
+    /// A service that answers every request with 200, errors in words, and values as text.
+    const TEXTY: &str = r#"
+name = "texty"
+value_type = "string"
+[[nodes]]
+name = "a"
+url = "http://127.0.0.1:9000"
+[read]
+method = "GET"
+path = "/get/{key}"
+value = "/value"
+ok = [200]
+absent = [404]
+[[read.classify]]
+body_matches = "^Error"
+means = "fail"
+[write]
+method = "POST"
+path = "/set"
+headers = { "X-Key" = "{key}" }
+content_type = "application/x-www-form-urlencoded"
+body = "key={key}&value={value}"
+ok = [200]
+[[write.classify]]
+body_matches = "(?i)database is locked"
+means = "fail"
+[[write.classify]]
+status = ["2xx"]
+pointer = "/outcome"
+equals = "unsure"
+means = "unknown"
+"#;
+
+    #[test]
+    fn answers_are_classified_by_body_before_status_and_values_read_by_type() {
+        let d = Described::parse(TEXTY).unwrap();
+        assert!(d.cas.is_none(), "[cas] is optional");
+        let v = json!(5);
+        let p = d.prepare(Op::Write {
+            key: "k",
+            value: &v,
+        });
+        assert_eq!(p.body.as_deref(), Some("key=k&value=5"));
+        assert_eq!(p.headers, vec![("X-Key".to_string(), "k".to_string())]);
+        assert_eq!(
+            p.content_type.as_deref(),
+            Some("application/x-www-form-urlencoded")
+        );
+        let write = Op::Write {
+            key: "k",
+            value: &v,
+        };
+        let locked = Reply {
+            status: 200,
+            body: json!("Error: database is locked"),
+            text: "Error: database is locked".into(),
+            location: None,
+        };
+        assert_eq!(
+            d.interpret(write, false, &locked),
+            Answer::Refused("200: Error: database is locked".into())
+        );
+        assert!(matches!(
+            d.interpret(
+                write,
+                false,
+                &reply(200, json!({"outcome": "unsure"}), None)
+            ),
+            Answer::Unknown(_)
+        ));
+        assert_eq!(
+            d.interpret(write, false, &reply(200, json!({"outcome": "done"}), None)),
+            Answer::Ok {
+                value: Value::Null,
+                version: None
+            }
+        );
+        let read = Op::Read { key: "k" };
+        assert_eq!(
+            d.interpret(read, false, &reply(200, json!({"value": "5"}), None)),
+            Answer::Ok {
+                value: json!(5),
+                version: None
+            }
+        );
+        assert_eq!(
+            d.interpret(read, false, &reply(200, json!({"value": "five"}), None)),
+            Answer::Unknown(
+                "200: unreadable read.value: expected text holding a number, found \"five\"".into()
+            ),
+            "text that is not a number is never made a value"
+        );
+        assert!(matches!(
+            d.interpret(read, false, &reply(200, json!({"value": 5}), None)),
+            Answer::Unknown(_)
+        ));
+        let number =
+            Described::parse(&TEXTY.replace("value_type = \"string\"", "value_type = \"number\""))
+                .unwrap();
+        assert_eq!(
+            number.interpret(read, false, &reply(200, json!({"value": 5}), None)),
+            Answer::Ok {
+                value: json!(5),
+                version: None
+            }
+        );
+        assert!(matches!(
+            number.interpret(read, false, &reply(200, json!({"value": "5"}), None)),
+            Answer::Unknown(_)
+        ));
+    }
+
+    #[test]
+    fn bad_rules_name_their_field() {
+        for (bad, expected) in [
+            ("body_matches = \"^Error\"", "body_matches = \"(\""),
+            (
+                "means = \"fail\"",
+                "means = \"fail\"\npointer = \"/x\"\nequals = 1",
+            ),
+            ("body_matches = \"^Error\"", "pointer = \"x\"\nequals = 1"),
+            ("means = \"fail\"", "means = \"perhaps\""),
+            (
+                "headers = { \"X-Key\" = \"{key}\" }",
+                "headers = { \"X-Key\" = \"{value}{to}\" }",
+            ),
+        ]
+        .map(|(a, b)| (TEXTY.replacen(a, b, 1), a))
+        {
+            let e = Described::parse(&bad).unwrap_err();
+            assert!(
+                e.contains("read.classify[0]")
+                    || e.contains("write.headers.X-Key")
+                    || e.contains("means"),
+                "{expected}: {e}"
+            );
+        }
     }
 
     #[test]
@@ -788,8 +1297,5 @@ mod tests {
             BaseUrl::parse("http://10.0.0.1:2379/api").unwrap().prefix,
             "/api"
         );
-        assert!(BaseUrl::parse("https://x:1")
-            .unwrap_err()
-            .contains("https is not supported"));
     }
 }

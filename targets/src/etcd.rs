@@ -84,6 +84,7 @@ pub fn described(etcd: &std::path::Path, ports: &[Ports], read: ReadMode) -> Des
             stop: None,
             health: None,
             pid: None,
+            setup: None,
         })
         .collect();
     if read == ReadMode::Serializable {

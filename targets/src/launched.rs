@@ -5,12 +5,14 @@
 //! group (and network namespace, when one is given), its output goes to `<dir>/<name>.log`, its
 //! data to `<dir>/<name>/`, and dropping [`LaunchedNodes`] stops it (the `stop` command, then
 //! SIGKILL to its group) and reaps it. A node without one is somebody else's: faultline talks to
-//! it and leaves it running.
+//! it and leaves it running. A node's host name is resolved once, when the nodes are launched,
+//! and every request goes to that address.
 
-use crate::client::Client;
+use crate::client::{Client, Http};
 use crate::described::{fill_node, BaseUrl, Described, Probe};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,12 +32,15 @@ pub struct Placement {
 pub struct LaunchedNode {
     pub name: String,
     pub base: BaseUrl,
+    /// Where the base URL's host resolved to when the nodes were launched.
+    pub resolved: SocketAddr,
     pub data_dir: PathBuf,
     pub log_path: PathBuf,
     start: Option<String>,
     stop: Option<String>,
     health: Option<String>,
     pid_command: Option<String>,
+    setup: Option<String>,
     child: Option<Child>,
     placement: Placement,
 }
@@ -43,6 +48,8 @@ pub struct LaunchedNode {
 pub struct LaunchedNodes {
     pub desc: Described,
     pub nodes: Vec<LaunchedNode>,
+    /// For probes: short timeouts, the file's certificates, host names pinned.
+    probe: Http,
 }
 
 impl LaunchedNodes {
@@ -55,6 +62,8 @@ impl LaunchedNodes {
     ) -> std::io::Result<LaunchedNodes> {
         assert_eq!(placements.len(), desc.nodes.len(), "a placement per node");
         std::fs::create_dir_all(dir)?;
+        // `{data_dir}` is absolute, so a start command may `cd` before using it.
+        let dir = &std::path::absolute(dir)?;
         let ips: HashMap<String, String> = desc
             .nodes
             .iter()
@@ -73,20 +82,27 @@ impl LaunchedNodes {
             };
             let base = BaseUrl::parse(&fill(&n.url))
                 .map_err(|e| std::io::Error::other(format!("nodes[{i}].url: {e}")))?;
+            let resolved = base
+                .resolve()
+                .map_err(|e| std::io::Error::other(format!("nodes[{i}].url: {e}")))?;
             nodes.push(LaunchedNode {
                 name: n.name.clone(),
                 base,
+                resolved,
                 log_path: dir.join(format!("{}.log", n.name)),
                 data_dir: data_dir.clone(),
                 start: n.start.as_deref().map(fill),
                 stop: n.stop.as_deref().map(fill),
                 health: n.health.as_deref().map(fill),
                 pid_command: n.pid.as_deref().map(fill),
+                setup: n.setup.as_deref().map(fill),
                 child: None,
                 placement,
             });
         }
-        let mut launched = LaunchedNodes { desc, nodes };
+        let probe = Http::new(Duration::from_millis(500), &desc.tls_files(), &pins(&nodes))
+            .map_err(std::io::Error::other)?;
+        let mut launched = LaunchedNodes { desc, nodes, probe };
         for i in 0..launched.nodes.len() {
             launched.start(i)?;
         }
@@ -101,12 +117,16 @@ impl LaunchedNodes {
         self.nodes.is_empty()
     }
 
-    /// Starts node `i` with its `start` command (nothing to do for a node that has none).
+    /// Starts node `i` with its `start` command (nothing to do for a node that has none). A
+    /// process group still running from an earlier start is killed first: there is never a
+    /// second copy of a node.
     pub fn start(&mut self, i: usize) -> std::io::Result<()> {
-        let n = &mut self.nodes[i];
-        let Some(start) = n.start.clone() else {
+        if self.nodes[i].start.is_none() {
             return Ok(());
-        };
+        }
+        self.kill(i);
+        let n = &mut self.nodes[i];
+        let start = n.start.clone().expect("checked above");
         std::fs::create_dir_all(&n.data_dir)?;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -183,25 +203,66 @@ impl LaunchedNodes {
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success()),
-            None => n
-                .base
-                .addr
-                .parse()
-                .ok()
-                .and_then(|a| {
-                    std::net::TcpStream::connect_timeout(&a, Duration::from_millis(300)).ok()
-                })
-                .is_some(),
+            None => std::net::TcpStream::connect_timeout(&n.resolved, Duration::from_millis(300))
+                .is_ok(),
         }
+    }
+
+    /// Waits until node `i` is healthy.
+    pub fn wait_healthy(&self, i: usize, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        while !self.healthy(i) {
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{} was not healthy within {} s of its start; see {}",
+                    self.nodes[i].name,
+                    timeout.as_secs(),
+                    self.nodes[i].log_path.display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// Runs node `i`'s `setup` command, if it has one; the error has its status and output.
+    pub fn setup(&self, i: usize) -> Result<(), String> {
+        let n = &self.nodes[i];
+        let Some(cmd) = &n.setup else {
+            return Ok(());
+        };
+        let out = Command::new("sh")
+            .args(["-c", cmd])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{}: setup: {e}", n.name))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let said = String::from_utf8_lossy(&out.stderr);
+        let said = said.trim();
+        let tail: String = said
+            .chars()
+            .skip(said.chars().count().saturating_sub(300))
+            .collect();
+        Err(format!(
+            "{}: setup `{cmd}` {}{}",
+            n.name,
+            out.status,
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!(": {tail}")
+            }
+        ))
     }
 
     /// Asks node `i` a probe's question; the value at its pointer, and the whole answer.
     fn ask(&self, i: usize, probe: &Probe) -> Option<(Value, Value)> {
         let n = &self.nodes[i];
-        let mut c = Client::new(&n.base.addr, Duration::from_millis(500));
-        let path = format!("{}{}", n.base.prefix, probe.path);
+        let mut c = Client::with(n.base.url(""), self.probe.clone());
         let r = c
-            .request_text(&probe.method, &path, probe.body.as_deref())
+            .request_text(&probe.method, &probe.path, probe.body.as_deref())
             .ok()?;
         if !(200..300).contains(&r.status) {
             return None;
@@ -211,6 +272,9 @@ impl LaunchedNodes {
 
     /// The node that says it leads, when a leader probe is described and exactly one does.
     pub fn leader(&self) -> Option<usize> {
+        if let Some(cmd) = &self.desc.leader_command {
+            return self.leader_by_command(cmd);
+        }
         let probe = self.desc.leader.as_ref()?;
         let mut leaders = (0..self.len()).filter(|&i| {
             self.ask(i, probe).is_some_and(|(v, body)| {
@@ -223,6 +287,25 @@ impl LaunchedNodes {
         });
         let first = leaders.next()?;
         leaders.next().is_none().then_some(first)
+    }
+
+    /// The node whose name `cmd` prints (its first word), if any.
+    fn leader_by_command(&self, cmd: &str) -> Option<usize> {
+        let out = Command::new("sh")
+            .args(["-c", cmd])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let name = text.split_whitespace().next()?;
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// Whether a leader can be found (a probe or a command).
+    pub fn finds_leader(&self) -> bool {
+        self.desc.leader.is_some() || self.desc.leader_command.is_some()
     }
 
     /// Node `i`'s wall clock in ms since the epoch, when a clock probe is described.
@@ -240,7 +323,7 @@ impl LaunchedNodes {
                 .filter(|&i| !self.healthy(i))
                 .map(|i| self.nodes[i].name.as_str())
                 .collect();
-            let led = self.desc.leader.is_none() || self.leader().is_some();
+            let led = !self.finds_leader() || self.leader().is_some();
             if sick.is_empty() && led {
                 return Ok(());
             }
@@ -254,6 +337,14 @@ impl LaunchedNodes {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// Each node's host name and the address it resolved to, for the HTTP client to keep to.
+pub fn pins(nodes: &[LaunchedNode]) -> Vec<(String, SocketAddr)> {
+    nodes
+        .iter()
+        .filter_map(|n| Some((n.base.domain()?.to_string(), n.resolved)))
+        .collect()
 }
 
 impl Drop for LaunchedNodes {

@@ -8,16 +8,18 @@
 //! - `info` otherwise — a timeout, a dropped connection, a node saying the outcome is unknown —
 //!   for writes and cas. A read has no effect, so a read with no answer is a `fail`.
 //!
-//! Redirects to the leader are followed when the description says so (up to three hops); the
-//! node that finally answered is recorded with the completion.
+//! Redirects to the leader are followed when the description says so (up to three hops), to the
+//! Location as given, absolute or relative; the node that finally answered is recorded with the
+//! completion. All clients share one [`Endpoints`] and its connection pool; each is a tokio
+//! task.
 
 use super::workload::Op;
 use checker::Outcome;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use targets::client::{Client, ClientError};
+use targets::client::{ClientError, Http, Outgoing, TlsFiles};
 use targets::described::{self, Answer, BaseUrl, Described};
 
 /// How an operation ended.
@@ -66,87 +68,91 @@ impl Completion {
     }
 }
 
-/// Everything a client needs to make its own [`Driver`]: the API and the nodes.
+/// One node as clients reach it.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    pub base: BaseUrl,
+}
+
+/// The API and the nodes, and the connection pool every client shares.
 #[derive(Clone)]
 pub struct Endpoints {
     pub desc: Arc<Described>,
-    /// Each node's `host:port`, in node order.
-    pub addrs: Vec<String>,
-    /// Each node's name and URL path prefix, in node order.
-    pub names: Vec<String>,
-    pub prefixes: Vec<String>,
+    pub nodes: Vec<Node>,
+    http: Http,
 }
 
 impl Endpoints {
-    /// `desc`'s API at these nodes (name and base URL, in node order).
-    pub fn new(desc: Described, nodes: impl IntoIterator<Item = (String, BaseUrl)>) -> Endpoints {
-        let (mut addrs, mut names, mut prefixes) = (Vec::new(), Vec::new(), Vec::new());
-        for (name, base) in nodes {
-            names.push(name);
-            addrs.push(base.addr);
-            prefixes.push(base.prefix);
+    /// `desc`'s API at these nodes (name, base URL and the address its host resolved to, in
+    /// node order); requests time out after `timeout`.
+    pub fn new(
+        desc: Described,
+        nodes: impl IntoIterator<Item = (String, BaseUrl, SocketAddr)>,
+        timeout: Duration,
+    ) -> Result<Endpoints, String> {
+        let (mut list, mut pins) = (Vec::new(), Vec::new());
+        for (name, base, resolved) in nodes {
+            if let Some(host) = base.domain() {
+                pins.push((host.to_string(), resolved));
+            }
+            list.push(Node { name, base });
         }
-        Endpoints {
+        let http = Http::new(timeout, &desc.tls_files(), &pins)?;
+        Ok(Endpoints {
             desc: Arc::new(desc),
-            addrs,
-            names,
-            prefixes,
-        }
+            nodes: list,
+            http,
+        })
     }
 
     /// raftkv's API at these client addresses, the nodes named `n1`, `n2`, ….
-    pub fn raftkv(addrs: &[String]) -> Endpoints {
+    pub fn raftkv(addrs: &[String], timeout: Duration) -> Endpoints {
+        let nodes = addrs.iter().enumerate().map(|(i, a)| Node {
+            name: format!("n{}", i + 1),
+            base: BaseUrl::parse(&format!("http://{a}")).expect("raftkv listens on host:port"),
+        });
         Endpoints {
             desc: Arc::new(targets::raftkv::described(addrs)),
-            addrs: addrs.to_vec(),
-            names: (1..=addrs.len()).map(|i| format!("n{i}")).collect(),
-            prefixes: vec![String::new(); addrs.len()],
+            nodes: nodes.collect(),
+            http: Http::new(timeout, &TlsFiles::default(), &[]).expect("plain HTTP needs no files"),
         }
     }
 
-    pub fn driver(&self, timeout: Duration) -> Driver {
-        let at = |v: &[String]| -> HashMap<String, String> {
-            self.addrs.iter().cloned().zip(v.iter().cloned()).collect()
-        };
-        Driver {
-            desc: self.desc.clone(),
-            names: at(&self.names),
-            prefixes: at(&self.prefixes),
-            clients: HashMap::new(),
-            timeout,
-        }
-    }
-}
-
-/// One client's connections to every node.
-pub struct Driver {
-    desc: Arc<Described>,
-    /// Client address → node name.
-    names: HashMap<String, String>,
-    /// Client address → URL path prefix.
-    prefixes: HashMap<String, String>,
-    clients: HashMap<String, Client>,
-    timeout: Duration,
-}
-
-impl Driver {
-    /// Performs `op`, starting at the node with client address `addr`.
-    pub fn perform(&mut self, op: &Op, addr: &str) -> Completion {
-        self.exchange(op, addr, false)
+    pub fn len(&self) -> usize {
+        self.nodes.len()
     }
 
-    /// Reads `key` from the node at `addr`'s own state (the description's final read), for the
-    /// final reads.
-    pub fn read_local(&mut self, key: &str, addr: &str) -> Completion {
+    /// Performs `op`, starting at node `home`.
+    pub async fn perform(&self, op: &Op, home: usize) -> Completion {
+        self.exchange(op, home, false).await
+    }
+
+    /// Reads `key` from node `node`'s own state (the description's final read).
+    pub async fn read_local(&self, key: &str, node: usize) -> Completion {
         let op = Op::Read {
             key: key.to_string(),
         };
-        self.exchange(&op, addr, true)
+        self.exchange(&op, node, true).await
+    }
+
+    /// The node a URL points at: a described node with that host and port, else the
+    /// `host:port` itself.
+    fn node_at(&self, url: &str) -> String {
+        let u = reqwest::Url::parse(url).ok();
+        let authority = u
+            .as_ref()
+            .and_then(|u| Some(format!("{}:{}", u.host()?, u.port_or_known_default()?)));
+        let authority = authority.unwrap_or_default();
+        self.nodes
+            .iter()
+            .find(|n| n.base.authority() == authority)
+            .map_or(authority, |n| n.name.clone())
     }
 
     /// Sends `op` (or, with `final_read`, a read of a node's own copy) and interprets the answer
     /// as the description says.
-    fn exchange(&mut self, op: &Op, addr: &str, final_read: bool) -> Completion {
+    async fn exchange(&self, op: &Op, home: usize, final_read: bool) -> Completion {
         let values: (Value, Value) = match op {
             Op::Read { .. } => (Value::Null, Value::Null),
             Op::Write { value, .. } => (json!(value), Value::Null),
@@ -170,35 +176,25 @@ impl Driver {
             self.desc.prepare(dop)
         };
         let unknown = op.unanswered();
-        let mut addr = addr.to_string();
+        let mut url = self.nodes[home].base.url(&request.path);
+        let mut node = Some(self.nodes[home].name.clone());
         for _hop in 0..4 {
-            let node = self.names.get(&addr).cloned();
-            let path = format!(
-                "{}{}",
-                self.prefixes.get(&addr).map_or("", String::as_str),
-                request.path
-            );
-            let timeout = self.timeout;
-            let reply = match self
-                .clients
-                .entry(addr.clone())
-                .or_insert_with(|| Client::new(&addr, timeout))
-                .request_text(&request.method, &path, request.body.as_deref())
-            {
+            let sent = self.http.send(Outgoing {
+                method: &request.method,
+                url: &url,
+                headers: &request.headers,
+                body: request.body.as_deref(),
+                content_type: request.content_type.as_deref(),
+            });
+            let reply = match sent.await {
                 Ok(r) => r,
                 // Never connected: nothing was sent.
-                Err(e @ ClientError::Connect(..)) => {
+                Err(e @ ClientError::NotSent(..)) => {
                     return Completion::unavailable(node, Outcome::Fail, e.to_string())
                 }
                 Err(e) => return Completion::unavailable(node, unknown, e.to_string()),
             };
-            return match self.desc.interpret(
-                dop,
-                final_read,
-                reply.status,
-                &reply.body,
-                reply.location.as_deref(),
-            ) {
+            return match self.desc.interpret(dop, final_read, &reply) {
                 Answer::Ok { value, version } => {
                     Completion::answered(node, Outcome::Ok, value, version)
                 }
@@ -208,11 +204,22 @@ impl Driver {
                 },
                 Answer::Refused(e) => Completion::unavailable(node, Outcome::Fail, e),
                 Answer::Unknown(e) => Completion::unavailable(node, unknown, e),
-                // Not acted on: safe to send to the node it names.
-                Answer::Elsewhere(next) => {
-                    addr = next;
-                    continue;
-                }
+                // Not acted on: safe to send where it points.
+                Answer::Elsewhere(location) => match described::redirect_target(&url, &location) {
+                    Some(next) => {
+                        node = Some(self.node_at(&next));
+                        url = next;
+                        continue;
+                    }
+                    None => Completion::unavailable(
+                        node,
+                        Outcome::Fail,
+                        format!(
+                            "{}: a redirect to {location:?}, which is not an http(s) URL",
+                            reply.status
+                        ),
+                    ),
+                },
             };
         }
         Completion::unavailable(None, Outcome::Fail, "too many redirects".into())
@@ -228,8 +235,11 @@ mod tests {
         // Nothing listens on a port just released: the connection is refused, nothing was sent.
         let port = targets::raftkv::cluster::free_port().unwrap();
         let addr = format!("127.0.0.1:{port}");
-        let mut d =
-            Endpoints::raftkv(std::slice::from_ref(&addr)).driver(Duration::from_millis(200));
+        let d = Endpoints::raftkv(std::slice::from_ref(&addr), Duration::from_millis(200));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         for op in [
             Op::Read { key: "k".into() },
             Op::Write {
@@ -237,7 +247,7 @@ mod tests {
                 value: 1,
             },
         ] {
-            let c = d.perform(&op, &addr);
+            let c = rt.block_on(d.perform(&op, 0));
             assert_eq!(c.outcome, Outcome::Fail, "{op:?}");
             assert!(c.unavailable, "the client should move on");
             assert_eq!(c.node.as_deref(), Some("n1"));

@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use supervisor::{NetKind, Setup, Supervisor, System};
 use workload::{Generator, Workload};
@@ -140,8 +140,61 @@ pub struct RunArgs {
     /// Also write the verdicts as JUnit XML to FILE: a test case per model and per failing key.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// The nodes' data directories after the run (etcd's are hundreds of MB): kept always,
+    /// only when the required model did not hold, or never. Histories, node logs and reports
+    /// are always kept.
+    #[arg(long, value_enum, default_value = "on-failure")]
+    pub keep_data: KeepData,
     #[command(flatten)]
     pub ladder: crate::commands::check::LadderArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeepData {
+    Always,
+    OnFailure,
+    Never,
+}
+
+impl KeepData {
+    /// Whether a run that ended `standing` keeps its data.
+    fn keeps(self, standing: checker::consistency::Standing) -> bool {
+        match self {
+            KeepData::Always => true,
+            KeepData::OnFailure => standing != checker::consistency::Standing::Holds,
+            KeepData::Never => false,
+        }
+    }
+}
+
+/// Removes the directories under `nodes` (the nodes' data; their logs are files and stay);
+/// the bytes freed.
+fn drop_data(nodes: &std::path::Path) -> std::io::Result<u64> {
+    let mut freed = 0;
+    for entry in std::fs::read_dir(nodes)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            freed += disk_usage(&entry.path());
+            std::fs::remove_dir_all(entry.path())?;
+        }
+    }
+    Ok(freed)
+}
+
+fn disk_usage(path: &std::path::Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| disk_usage(&e.path()))
+        .sum()
 }
 
 /// What went wrong before the test could run: bad flags or a broken environment.
@@ -201,7 +254,7 @@ fn choose_target(
     match args.target.as_str() {
         "raftkv" => Ok(Target {
             kind: "raftkv",
-            description: format!("{} raftkv nodes", args.nodes),
+            description: plural(args.nodes as usize, "raftkv node"),
             file: None,
             test_name: "raftkv".into(),
             system: System::Raftkv {
@@ -263,6 +316,9 @@ fn choose_target(
             };
             let desc = targets::described::Described::load(std::path::Path::new(file))
                 .map_err(|e| format!("--target: {e}"))?;
+            if desc.cas.is_none() && args.workload == Workload::CasRegister {
+                return Err(format!("--target: {file} describes no [cas] request; run with --workload register, or describe [cas]"));
+            }
             args.nodes = desc.nodes.len() as u64;
             let launches = desc.launches();
             if !launches {
@@ -298,13 +354,22 @@ fn choose_target(
                 .unwrap_or_else(|| "http".into());
             Ok(Target {
                 kind: "http",
-                description: format!("{} ({} nodes, {file})", desc.name, desc.nodes.len()),
+                description: format!(
+                    "{} ({}, {file})",
+                    desc.name,
+                    plural(desc.nodes.len(), "node")
+                ),
                 file: Some(file.to_string()),
                 test_name: format!("http-{stem}"),
                 system: System::Described(Box::new(desc)),
             })
         }
     }
+}
+
+/// "1 node", "3 nodes".
+pub fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 fn positive(name: &str, v: f64, zero_ok: bool) -> Result<(), String> {
@@ -420,7 +485,7 @@ pub fn run(mut args: RunArgs) -> u8 {
     );
     let node_flags = node_flags(&args);
     let config = json!({
-        "args": &args,
+        "args": args_for(&args, target.kind),
         "target": {
             "kind": target.kind,
             "description": target.description,
@@ -488,6 +553,13 @@ pub fn run(mut args: RunArgs) -> u8 {
             logs.join(", ")
         ));
     }
+    for line in sup.nodes.resolutions() {
+        eprintln!("faultline: {line}");
+    }
+    if let Err(e) = sup.nodes.setup() {
+        drop(sup);
+        return usage(format!("a node's setup failed: {e}"));
+    }
     let recorder = match Recorder::create(&run_dir.join("history.jsonl")) {
         Ok(r) => r,
         Err(e) => return usage(format!("cannot write the history: {e}")),
@@ -497,37 +569,48 @@ pub fn run(mut args: RunArgs) -> u8 {
         Err(e) => return usage(format!("cannot write nemesis.jsonl: {e}")),
     };
 
-    // Main phase: clients in threads, the nemesis on this thread.
-    // Scoped threads borrow these; `stop` ends the clients and the progress line.
-    let generator = Generator::new(args.workload, args.keys as usize, args.ops_per_key);
-    let endpoints = sup.nodes.endpoints();
-    let stop = AtomicBool::new(false);
+    // Main phase: clients as tokio tasks, the nemesis on this thread; `stop` ends the clients
+    // and the progress line.
+    let client_timeout = Duration::from_millis(args.timeout_ms);
+    let endpoints = match sup.nodes.endpoints(client_timeout) {
+        Ok(e) => Arc::new(e),
+        Err(e) => return usage(format!("the target's HTTP client: {e}")),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return usage(format!("cannot start the client runtime: {e}")),
+    };
+    let generator = Arc::new(Generator::new(
+        args.workload,
+        args.keys as usize,
+        args.ops_per_key,
+    ));
+    let recorder = Arc::new(recorder);
+    let stop = Arc::new(AtomicBool::new(false));
     let fault_now = Mutex::new(String::from("none"));
     let mut fault_counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut nemesis_errors = Vec::new();
-    let client_timeout = Duration::from_millis(args.timeout_ms);
     let main_started = Instant::now();
+    let clients: Vec<_> = (0..args.concurrency)
+        .map(|w| {
+            let client = Client {
+                worker: w,
+                workers: args.concurrency,
+                generator: generator.clone(),
+                recorder: recorder.clone(),
+                stop: stop.clone(),
+                endpoints: endpoints.clone(),
+                interval: (args.rate > 0.0)
+                    .then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate)),
+                sticky: args.sticky_clients,
+            };
+            runtime.spawn(client.run(rng.fork()))
+        })
+        .collect();
     let interrupted = std::thread::scope(|scope| {
-        for w in 0..args.concurrency {
-            let (g, rec, stop, endpoints) = (&generator, &recorder, &stop, &endpoints);
-            let rng = rng.fork();
-            let interval = (args.rate > 0.0)
-                .then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate));
-            scope.spawn(move || {
-                client_loop(
-                    w,
-                    args.concurrency,
-                    g,
-                    rec,
-                    stop,
-                    endpoints,
-                    rng,
-                    interval,
-                    client_timeout,
-                    args.sticky_clients,
-                )
-            });
-        }
         scope.spawn(|| progress(&recorder, &fault_now, &stop, time_limit));
 
         let mut interrupted = false;
@@ -603,6 +686,11 @@ pub fn run(mut args: RunArgs) -> u8 {
         stop.store(true, Ordering::SeqCst);
         interrupted
     });
+    runtime.block_on(async {
+        for c in clients {
+            let _ = c.await;
+        }
+    });
     let main_elapsed = main_started.elapsed();
 
     // Heal, recover, read every key from every node.
@@ -632,13 +720,12 @@ pub fn run(mut args: RunArgs) -> u8 {
         if converged == Some(false) {
             eprintln!("faultline: the nodes did not agree on an applied index within the recovery time; final reads go ahead");
         }
-        final_reads(
+        runtime.block_on(final_reads(
             &recorder,
             &generator.keys_used(),
             &endpoints,
             args.concurrency,
-            client_timeout,
-        );
+        ));
     }
     drop(sup);
     drop(nemesis_log);
@@ -664,6 +751,21 @@ pub fn run(mut args: RunArgs) -> u8 {
         Err(e) => return usage(format!("the recorded history does not check: {e}")),
     };
     let standing = ladder.standing(args.require);
+    let data_kept = args.keep_data.keeps(standing);
+    if !data_kept {
+        match drop_data(&run_dir.join("nodes")) {
+            Ok(freed) => eprintln!(
+                "faultline: dropped the nodes' data directories ({:.1} MB; --keep-data {})",
+                freed as f64 / 1e6,
+                if args.keep_data == KeepData::Never {
+                    "never"
+                } else {
+                    "on-failure, and the run holds"
+                }
+            ),
+            Err(e) => eprintln!("faultline: could not drop the nodes' data directories: {e}"),
+        }
+    }
     let summary = json!({
         "run_dir": run_dir.display().to_string(),
         "seed": seed,
@@ -681,6 +783,7 @@ pub fn run(mut args: RunArgs) -> u8 {
         "faults": fault_counts,
         "nemesis_errors": nemesis_errors,
         "converged": converged,
+        "data_kept": data_kept,
         "notes": notes,
         "report": run_dir.join("report.html").display().to_string(),
         "ladder": ladder,
@@ -716,6 +819,22 @@ pub fn run(mut args: RunArgs) -> u8 {
 
 /// Outcome counts, throughput and latency of the main phase's client operations, derived from
 /// the history as recorded (so `results.json` agrees with any re-reading of it).
+/// The run's flags as `config.json` keeps them: without the settings of other targets.
+fn args_for(args: &RunArgs, kind: &str) -> Value {
+    let mut v = serde_json::to_value(args).expect("flags serialize");
+    let foreign: &[&str] = match kind {
+        "raftkv" => &["etcd_read"],
+        "etcd" => &["read_mode", "write_ack", "unsafe_knobs"],
+        _ => &["etcd_read", "read_mode", "write_ack", "unsafe_knobs"],
+    };
+    if let Some(map) = v.as_object_mut() {
+        for k in foreign {
+            map.remove(*k);
+        }
+    }
+    v
+}
+
 fn figures(history: &checker::History, elapsed: Duration) -> Value {
     let main: Vec<&checker::Operation> = history.ops.iter().filter(|o| o.phase.is_none()).collect();
     let count = |outcome| main.iter().filter(|o| o.outcome == outcome).count();
@@ -832,47 +951,54 @@ fn sleep_until(t: Instant) -> bool {
 /// One client: performs operations until told to stop. An indeterminate operation ends the
 /// process (it may still take effect), and the client goes on as a new process, so no process
 /// ever has two operations in flight.
-#[allow(clippy::too_many_arguments)]
-fn client_loop(
+struct Client {
     worker: u64,
     workers: u64,
-    generator: &Generator,
-    recorder: &Recorder,
-    stop: &AtomicBool,
-    endpoints: &driver::Endpoints,
-    mut rng: Rng,
+    generator: Arc<Generator>,
+    recorder: Arc<Recorder>,
+    stop: Arc<AtomicBool>,
+    endpoints: Arc<driver::Endpoints>,
+    /// The pause between operations (varied ±50%); none for a closed loop.
     interval: Option<Duration>,
-    timeout: Duration,
     sticky: bool,
-) {
-    let addrs = &endpoints.addrs;
-    let mut driver = endpoints.driver(timeout);
-    let mut process = worker;
-    let mut home = worker as usize % addrs.len();
-    // Spread the clients' first operations over one interval.
-    let mut next = Instant::now() + interval.map(|i| i.mul_f64(rng.unit())).unwrap_or_default();
-    while !stop.load(Ordering::SeqCst) {
-        if let Some(i) = interval {
-            let now = Instant::now();
-            if next > now {
-                std::thread::sleep((next - now).min(Duration::from_millis(100)));
-                continue;
+}
+
+impl Client {
+    async fn run(self, mut rng: Rng) {
+        let nodes = self.endpoints.len();
+        let mut process = self.worker;
+        let mut home = self.worker as usize % nodes;
+        // Spread the clients' first operations over one interval.
+        let first = self
+            .interval
+            .map(|i| i.mul_f64(rng.unit()))
+            .unwrap_or_default();
+        let mut next = tokio::time::Instant::now() + first;
+        while !self.stop.load(Ordering::SeqCst) {
+            if let Some(i) = self.interval {
+                let now = tokio::time::Instant::now();
+                if next > now {
+                    tokio::time::sleep((next - now).min(Duration::from_millis(100))).await;
+                    continue;
+                }
+                next += i.mul_f64(0.5 + rng.unit());
+                // Don't build a backlog after a stall: a closed loop at most.
+                next = next.max(now);
             }
-            next += i.mul_f64(0.5 + rng.unit());
-            // Don't build a backlog after a stall: a closed loop at most.
-            next = next.max(now);
-        }
-        let op = generator.next(&mut rng);
-        let inv = recorder.invoke(process, op.f(), op.key(), op.value(), None);
-        let c = driver.perform(&op, &addrs[home]);
-        recorder.complete(&inv, &c);
-        if c.outcome == Outcome::Info {
-            process += workers;
-        }
-        // A node that could not serve (unreachable, no leader known, unsure of the outcome)
-        // sends this client to the next node; a cas that simply did not match does not.
-        if c.unavailable && !sticky {
-            home = (home + 1) % addrs.len();
+            let op = self.generator.next(&mut rng);
+            let inv = self
+                .recorder
+                .invoke(process, op.f(), op.key(), op.value(), None);
+            let c = self.endpoints.perform(&op, home).await;
+            self.recorder.complete(&inv, &c);
+            if c.outcome == Outcome::Info {
+                process += self.workers;
+            }
+            // A node that could not serve (unreachable, no leader known, unsure of the outcome)
+            // sends this client to the next node; a cas that simply did not match does not.
+            if c.unavailable && !self.sticky {
+                home = (home + 1) % nodes;
+            }
         }
     }
 }
@@ -908,20 +1034,18 @@ fn recover(sup: &Supervisor, quiet: Duration) -> bool {
 }
 
 /// Reads every key from every node's own state, recorded with `phase: final`.
-fn final_reads(
+async fn final_reads(
     recorder: &Recorder,
     keys: &[String],
     endpoints: &driver::Endpoints,
     workers: u64,
-    timeout: Duration,
 ) {
-    let mut driver = endpoints.driver(timeout);
-    for (i, addr) in endpoints.addrs.iter().enumerate() {
+    for i in 0..endpoints.len() {
         // Fresh process ids, clear of any the clients used.
         let process = 1_000_000_000 + workers * 1000 + i as u64;
         for key in keys {
             let inv = recorder.invoke(process, "read", key, Value::Null, Some("final"));
-            let c = driver.read_local(key, addr);
+            let c = endpoints.read_local(key, i).await;
             recorder.complete(&inv, &c);
         }
     }

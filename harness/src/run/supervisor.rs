@@ -81,23 +81,41 @@ impl Nodes {
         self.save();
     }
 
-    /// Each node's `host:port`, in node order.
-    pub fn client_addrs(&self) -> Vec<String> {
+    /// How clients reach the nodes, with requests that time out after `timeout`.
+    pub fn endpoints(&self, timeout: Duration) -> Result<super::driver::Endpoints, String> {
         match &self.cluster {
-            Fleet::Raftkv(c) => c.nodes.iter().map(|n| n.client_addr.clone()).collect(),
-            Fleet::Described(d) => d.nodes.iter().map(|n| n.base.addr.clone()).collect(),
+            Fleet::Raftkv(c) => {
+                let addrs: Vec<String> = c.nodes.iter().map(|n| n.client_addr.clone()).collect();
+                Ok(super::driver::Endpoints::raftkv(&addrs, timeout))
+            }
+            Fleet::Described(d) => super::driver::Endpoints::new(
+                d.desc.clone(),
+                d.nodes
+                    .iter()
+                    .map(|n| (n.name.clone(), n.base.clone(), n.resolved)),
+                timeout,
+            ),
         }
     }
 
-    /// How clients reach the nodes.
-    pub fn endpoints(&self) -> super::driver::Endpoints {
+    /// Runs every node's `setup` command (described targets that give one).
+    pub fn setup(&self) -> Result<(), String> {
         match &self.cluster {
-            Fleet::Raftkv(_) => super::driver::Endpoints::raftkv(&self.client_addrs()),
-            Fleet::Described(d) => super::driver::Endpoints::new(
-                d.desc.clone(),
-                d.nodes.iter().map(|n| (n.name.clone(), n.base.clone())),
-            ),
+            Fleet::Raftkv(_) => Ok(()),
+            Fleet::Described(d) => (0..d.len()).try_for_each(|i| d.setup(i)),
         }
+    }
+
+    /// "n1: localhost:8080 is 127.0.0.1:8080", for every node whose URL names a host.
+    pub fn resolutions(&self) -> Vec<String> {
+        let Fleet::Described(d) = &self.cluster else {
+            return Vec::new();
+        };
+        d.nodes
+            .iter()
+            .filter(|n| n.base.domain().is_some())
+            .map(|n| format!("{}: {} is {}", n.name, n.base.authority(), n.resolved))
+            .collect()
     }
 
     /// Every running raftkv node's `/status`, in node order (None for a node that did not
@@ -137,7 +155,13 @@ impl Cluster for Nodes {
     fn restart(&mut self, node: usize) -> std::io::Result<()> {
         match &mut self.cluster {
             Fleet::Raftkv(c) => c.start_node(node)?,
-            Fleet::Described(d) => d.start(node)?,
+            Fleet::Described(d) => {
+                d.start(node)?;
+                // Load resumes on a node that serves, set up as at the start.
+                d.wait_healthy(node, Duration::from_secs(20))
+                    .and_then(|()| d.setup(node))
+                    .map_err(std::io::Error::other)?;
+            }
         }
         if let (Some(c), Some(pid)) = (&self.clocks, self.pid(node)) {
             c.started(node, pid)?;

@@ -67,6 +67,7 @@ pub fn described(client_addrs: &[String]) -> crate::described::Described {
             stop: None,
             health: None,
             pid: None,
+            setup: None,
         })
         .collect();
     d
