@@ -16,7 +16,7 @@ if [ ! -f ../shared/data/porcupine/EXPECTED.tsv ] && [ -z "${FAULTLINE_TESTDATA:
 fi
 
 # System packages the tests use: nftables and iproute2 (kernel partitions), libfaketime (clock
-# faults), etcd-server (the etcd target), chromium and chromium-driver (the HTML report, tested
+# faults), etcd-server (the etcd target), openssl (certificates for etcd over TLS), chromium and chromium-driver (the HTML report, tested
 # in a real headless browser). As root, install what is missing; otherwise say what is missing
 # and go on — the tests that need it then fail and name it.
 need=()
@@ -25,6 +25,7 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 ls /usr/lib/*/faketime/libfaketimeMT.so.1 /usr/lib/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 \
   || need+=(libfaketime)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then

@@ -262,3 +262,49 @@ fn snapshots_compact_the_log_and_a_lagging_node_catches_up() {
     assert!(caught_up, "node 3 caught up through a snapshot");
     assert_eq!(get(&c, "s4").1["value"], json!(119));
 }
+
+#[test]
+fn the_client_api_drops_stalled_clients_caps_connections_and_refuses_huge_heads() {
+    let flags = [
+        "--client-read-timeout-ms",
+        "300",
+        "--max-client-connections",
+        "3",
+    ];
+    let (_cluster, leader) = start_led("limits", 1, &flags);
+    use std::io::{Read, Write};
+    let exchange = |bytes: &[u8]| {
+        let mut s = std::net::TcpStream::connect(&leader).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(bytes).unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    // Half a request, then silence: dropped within the read timeout, long before 5 s.
+    let started = std::time::Instant::now();
+    exchange(b"PUT /kv/k HTTP/1.1\r\nContent-Le");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let huge = format!(
+        "GET /status HTTP/1.1\r\nX-Pad: {}\r\n\r\n",
+        "p".repeat(20 << 10)
+    );
+    let out = exchange(huge.as_bytes());
+    assert!(out.starts_with("HTTP/1.1 431"), "{out:?}");
+    // Three idle connections fill the cap; the fourth is told so; once they go, all is well.
+    let idle: Vec<_> = (0..3)
+        .map(|_| std::net::TcpStream::connect(&leader).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    let out = exchange(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(out.starts_with("HTTP/1.1 503"), "{out:?}");
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        client(&leader)
+            .request("GET", "/status", None)
+            .unwrap()
+            .status,
+        200
+    );
+}

@@ -484,7 +484,7 @@ fn sigterm_mid_fault_heals_stops_the_nodes_and_keeps_the_history() {
         pids.iter().any(|&p| nemesis::process::is_stopped(p)),
         "a node is paused"
     );
-    nemesis::process::signal(harness.id(), libc::SIGTERM).unwrap();
+    nemesis::process::signal(harness.id(), nemesis::process::Signal::SIGTERM).unwrap();
     let status = harness.wait().unwrap();
     assert_eq!(status.code(), Some(130), "interrupted runs exit 130");
     for pid in pids {

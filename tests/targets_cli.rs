@@ -29,10 +29,8 @@ fn need_etcd() {
 }
 
 fn need_netns() {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
+    assert!(
+        nix::unistd::geteuid().is_root(),
         "partitions in network namespaces need root: run the tests as root"
     );
     assert!(
@@ -232,6 +230,160 @@ fn the_etcd_example_file_drives_a_real_etcd_cluster() {
     );
     assert!(standings(&r.results).iter().all(|(_, s)| s == "holds"));
     no_namespaces_left();
+}
+
+/// Runs `openssl` with `args` in `dir`; panics with what it said if it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl not found: install it (as root: apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and localhost, and a client certificate, all
+/// signed by the CA, in `dir`.
+fn certificates(dir: &Path) {
+    let key = |name: &str| {
+        openssl(
+            dir,
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                name,
+            ],
+        )
+    };
+    key("ca-key.pem");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca-key.pem",
+            "-subj",
+            "/CN=faultline test CA",
+            "-days",
+            "2",
+            "-out",
+            "ca.pem",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    for (name, ext) in [
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth",
+        ),
+        ("client", "extendedKeyUsage=clientAuth"),
+    ] {
+        key(&format!("{name}-key.pem"));
+        openssl(
+            dir,
+            &[
+                "req",
+                "-new",
+                "-key",
+                &format!("{name}-key.pem"),
+                "-subj",
+                &format!("/CN={name}"),
+                "-out",
+                &format!("{name}.csr"),
+            ],
+        );
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &format!("{name}.ext"),
+                "-out",
+                &format!("{name}.pem"),
+            ],
+        );
+    }
+}
+
+#[test]
+fn etcd_over_tls_with_client_certificates_is_driven_end_to_end() {
+    need_etcd();
+    let _one = one_cluster_at_a_time();
+    let store = Store::new("etcd-tls");
+    let certs = store.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    certificates(&certs);
+    // The example file, its client URLs made https, etcd asked for client certificates, and a
+    // [tls] section with paths relative to the file.
+    let mut text = std::fs::read_to_string(example("etcd.toml")).unwrap();
+    let flags = format!(
+        " --cert-file {c}/server.pem --key-file {c}/server-key.pem --trusted-ca-file {c}/ca.pem --client-cert-auth",
+        c = certs.display()
+    );
+    for port in ["23791", "23792", "23793"] {
+        let plain = format!("http://{{ip}}:{port}");
+        let tls = format!("https://{{ip}}:{port}");
+        assert!(text.contains(&plain));
+        text = text.replace(&plain, &tls);
+    }
+    text = text.replace(
+        "--election-timeout 500\"",
+        &format!("--election-timeout 500{flags}\""),
+    );
+    assert_eq!(text.matches("--client-cert-auth").count(), 3, "{text}");
+    text.push_str("\n[tls]\nca = \"certs/ca.pem\"\ncert = \"certs/client.pem\"\nkey = \"certs/client-key.pem\"\n");
+    let file = store.join("etcd-tls.toml");
+    std::fs::write(&file, text).unwrap();
+    let r = run(
+        &store,
+        &[
+            "--target",
+            &format!("http:{}", file.display()),
+            "--time-limit",
+            "4",
+            "--nemesis",
+            "kill",
+            "--nemesis-interval",
+            "1.2",
+            "--seed",
+            "5",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.results["main_phase"]["ok"].as_u64().unwrap() > 50,
+        "{}",
+        r.results["main_phase"]
+    );
+    assert!(
+        r.results["faults"]["kill"].as_u64().unwrap() >= 1,
+        "{}",
+        r.results["faults"]
+    );
 }
 
 #[test]

@@ -77,12 +77,12 @@ impl Leftovers {
                 continue;
             }
             if process::is_stopped(p.pid) {
-                match process::signal(p.pid, libc::SIGCONT) {
+                match process::signal(p.pid, process::Signal::SIGCONT) {
                     Ok(()) => healed.resumed.push(p.pid),
                     Err(e) => errors.push(format!("SIGCONT {}: {e}", p.pid)),
                 }
             }
-            match process::signal(p.pid, libc::SIGKILL) {
+            match process::signal(p.pid, process::Signal::SIGKILL) {
                 Ok(()) => healed.killed.push(p.pid),
                 Err(e) => errors.push(format!("SIGKILL {}: {e}", p.pid)),
             }

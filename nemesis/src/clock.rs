@@ -40,15 +40,12 @@ pub fn now_ms() -> f64 {
 /// When process `pid` started, in real ms since the epoch (to the kernel's 10 ms tick).
 fn process_start_ms(pid: u32) -> Option<f64> {
     let ticks = crate::process::start_ticks(pid)? as f64;
-    // SAFETY: sysconf and clock_gettime write only to the timespec we pass.
-    let (hz, boot_s) = unsafe {
-        let hz = libc::sysconf(libc::_SC_CLK_TCK) as f64;
-        let mut ts: libc::timespec = std::mem::zeroed();
-        if libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) != 0 || hz <= 0.0 {
-            return None;
-        }
-        (hz, ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9)
-    };
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()?? as f64;
+    let boot = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).ok()?;
+    if hz <= 0.0 {
+        return None;
+    }
+    let boot_s = boot.tv_sec() as f64 + boot.tv_nsec() as f64 / 1e9;
     let age_ms = (boot_s - ticks / hz) * 1000.0;
     Some(now_ms() - age_ms.max(0.0))
 }
@@ -203,7 +200,8 @@ mod tests {
         let Some(lib) = find_libfaketime() else {
             panic!("libfaketime is not installed: apt-get install libfaketime");
         };
-        let dir = std::env::temp_dir().join(format!("faultline-clock-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let clocks = Clocks::new(&lib, &dir, 1).unwrap();
         assert!((clock_of(&clocks) - now_ms()).abs() < 500.0);
         clocks.bump(0, 30_000.0).unwrap();
@@ -212,18 +210,17 @@ mod tests {
         assert!((clocks.skew_ms(0) - 30_000.0).abs() < 1.0);
         clocks.reset(0).unwrap();
         assert!((clock_of(&clocks) - now_ms()).abs() < 500.0);
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn changing_the_rate_keeps_the_clock_continuous() {
-        let dir = std::env::temp_dir().join(format!("faultline-rate-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let clocks = Clocks::new(Path::new("/nonexistent"), &dir, 1).unwrap();
         clocks.bump(0, 5_000.0).unwrap();
         let before = clocks.skew_ms(0);
         clocks.set_rate(0, 3.0).unwrap();
         let after = clocks.skew_ms(0);
         assert!((after - before).abs() < 50.0, "{before} → {after}");
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

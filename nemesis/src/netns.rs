@@ -66,8 +66,7 @@ fn run(args: &[&str], stdin: Option<&str>) -> std::io::Result<()> {
 
 /// Whether this process can build namespaces: root, with `ip` and `nft` on the path.
 pub fn check_available() -> Result<(), String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         return Err("--net netns needs root (network namespaces and nftables)".into());
     }
     for (tool, package) in [("ip", "iproute2"), ("nft", "nftables")] {

@@ -38,13 +38,11 @@ pub fn is_stopped(pid: u32) -> bool {
     matches!(state(pid), Some('T'))
 }
 
-pub fn signal(pid: u32, sig: libc::c_int) -> std::io::Result<()> {
-    // SAFETY: kill has no memory preconditions.
-    if unsafe { libc::kill(pid as libc::pid_t, sig) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+pub use nix::sys::signal::Signal;
+
+pub fn signal(pid: u32, sig: Signal) -> std::io::Result<()> {
+    let pid = nix::unistd::Pid::from_raw(pid as i32);
+    nix::sys::signal::kill(pid, sig).map_err(std::io::Error::from)
 }
 
 /// Waits up to `timeout` for `done`.
@@ -63,7 +61,7 @@ fn wait_until(timeout: Duration, done: impl Fn() -> bool) -> bool {
 
 /// SIGSTOP, then wait until the kernel shows the process stopped.
 pub fn pause(pid: u32) -> std::io::Result<()> {
-    signal(pid, libc::SIGSTOP)?;
+    signal(pid, Signal::SIGSTOP)?;
     if wait_until(Duration::from_secs(2), || is_stopped(pid)) {
         Ok(())
     } else {
@@ -75,7 +73,7 @@ pub fn pause(pid: u32) -> std::io::Result<()> {
 
 /// SIGCONT, then wait until the process is no longer stopped.
 pub fn resume(pid: u32) -> std::io::Result<()> {
-    signal(pid, libc::SIGCONT)?;
+    signal(pid, Signal::SIGCONT)?;
     if wait_until(Duration::from_secs(2), || !is_stopped(pid)) {
         Ok(())
     } else {

@@ -7,7 +7,6 @@ use nemesis::{Grudge, Net};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,9 +14,8 @@ use std::time::Duration;
 fn in_namespace<T: Send + 'static>(path: &Path, f: impl FnOnce() -> T + Send + 'static) -> T {
     let ns = File::open(path).expect("namespace file");
     std::thread::spawn(move || {
-        // SAFETY: setns on this thread only; the fd is open for the call.
-        let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        // setns affects this thread only.
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
         f()
     })
     .join()

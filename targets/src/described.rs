@@ -1261,6 +1261,47 @@ means = "unknown"
     }
 
     #[test]
+    fn the_text_values_example_reads_text_and_sees_errors_sent_with_200() {
+        let d = example("text-values.toml");
+        assert!(d.cas.is_none());
+        let base = BaseUrl::parse(&d.nodes[0].url).unwrap();
+        assert_eq!(base.domain(), Some("localhost"));
+        let v = json!(5);
+        let write = Op::Write {
+            key: "k",
+            value: &v,
+        };
+        let p = d.prepare(write);
+        assert_eq!(p.body.as_deref(), Some("value=5"));
+        let text = |status: u16, text: &str| Reply {
+            status,
+            body: serde_json::from_str(text).unwrap_or(Value::String(text.into())),
+            text: text.into(),
+            location: None,
+        };
+        assert!(matches!(
+            d.interpret(write, false, &text(200, "Error: database is locked")),
+            Answer::Refused(_)
+        ));
+        assert!(matches!(
+            d.interpret(write, false, &text(200, r#"{"outcome": "unknown"}"#)),
+            Answer::Unknown(_)
+        ));
+        let read = Op::Read { key: "k" };
+        assert_eq!(
+            d.interpret(read, false, &text(200, r#"{"value": "5"}"#)),
+            Answer::Ok {
+                value: json!(5),
+                version: None
+            }
+        );
+        assert!(matches!(
+            d.interpret(read, false, &text(200, "Error: no quorum")),
+            Answer::Refused(_)
+        ));
+    }
+
+    #[test]
     fn bad_rules_name_their_field() {
         for (bad, expected) in [
             ("body_matches = \"^Error\"", "body_matches = \"(\""),

@@ -161,11 +161,10 @@ impl LaunchedNodes {
         let Some(mut child) = n.child.take() else {
             return;
         };
-        // The whole group, so a service the start command forked dies too.
-        // SAFETY: kill(2) on the group we created; a group that is already gone is ESRCH.
-        unsafe {
-            libc::kill(-(child.id() as i32), libc::SIGKILL);
-        }
+        // The whole group, so a service the start command forked dies too; a group that is
+        // already gone is ESRCH.
+        let group = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = child.wait();
     }
 

@@ -3,7 +3,9 @@
 //! The systems faultline tests, and the code that launches or talks to them: [`raftkv`], the
 //! bundled reference Raft key-value store (binary `raftkv`); any HTTP key-value service
 //! [`described`] in a TOML file, whose nodes [`launched`] starts, signals and probes; and
-//! [`etcd`], a local etcd cluster described the same way.
+//! [`etcd`], a local etcd cluster described the same way. Every wire is one HTTP stack: the
+//! [`client`] (reqwest on tokio) and the [`http_server`] (hyper) that raftkv and `faultline
+//! serve` listen with.
 //!
 //! This crate is not the checker and not the harness: it knows nothing of histories or faults.
 //! Run the store with `cargo run --release --bin raftkv -- --help`; test it with
@@ -14,5 +16,6 @@ pub mod base64;
 pub mod client;
 pub mod described;
 pub mod etcd;
+pub mod http_server;
 pub mod launched;
 pub mod raftkv;

@@ -26,16 +26,16 @@ pub fn faultline(args: &[&str]) -> Output {
         .expect("faultline runs")
 }
 
-/// A fresh directory under the system's temp directory, removed when dropped.
-pub struct Scratch(pub PathBuf);
+/// A fresh directory under the system's temp directory (tempfile's), removed when dropped.
+pub struct Scratch(pub PathBuf, tempfile::TempDir);
 
 impl Scratch {
     pub fn new(name: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("faultline-test-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("faultline-test-{name}-"))
+            .tempdir()
+            .expect("a temp directory");
+        Scratch(dir.path().to_path_buf(), dir)
     }
 
     /// Writes `text` to `name` inside; returns its path.
@@ -47,12 +47,6 @@ impl Scratch {
 
     pub fn path(&self) -> &str {
         self.0.to_str().expect("a UTF-8 temp path")
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -11,10 +11,11 @@ use crate::report::{self, esc};
 use crate::EXIT_BAD_INPUT;
 use clap::Args;
 use serde_json::{json, Value};
-use std::io::{BufReader, Write};
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{IpAddr, TcpListener};
 use std::path::{Component, Path, PathBuf};
-use targets::raftkv::http::{head, read_request, ReadError};
+use std::time::Duration;
+use targets::http_server::{self, Handled, Request, Response};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -60,11 +61,33 @@ pub fn run(args: ServeArgs) -> u8 {
         store.display()
     );
     let _ = std::io::stdout().flush();
-    for conn in listener.incoming().flatten() {
+    // Pages are read and built on a thread of their own, so a slow report blocks nobody.
+    let limits = http_server::Limits {
+        answer_within: Duration::from_secs(300),
+        on_silence: Response::error(504, "the page took longer than 300 s to build"),
+        ..http_server::Limits::default()
+    };
+    let served = http_server::serve(listener, limits, 2, move |req: Request| {
+        let (tx, rx) = tokio::sync::oneshot::channel();
         let store = store.clone();
-        std::thread::spawn(move || serve_connection(conn, &store));
+        std::thread::spawn(move || {
+            let Reply(status, content_type, body) = respond(&store, &req);
+            let _ = tx.send(Response {
+                status,
+                content_type,
+                body,
+                location: None,
+            });
+        });
+        Handled::Later(rx)
+    });
+    match served {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: serving {addr}: {e}");
+            EXIT_BAD_INPUT
+        }
     }
-    0
 }
 
 /// A reply: status, content type, body.
@@ -83,33 +106,12 @@ impl Reply {
     }
 }
 
-fn serve_connection(conn: TcpStream, store: &Path) {
-    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(30)));
-    let Ok(mut out) = conn.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(conn);
-    loop {
-        let (reply, keep_alive, head_only) = match read_request(&mut reader) {
-            Ok(req) => {
-                let head_only = req.method == "HEAD";
-                let reply = if req.method == "GET" || head_only {
-                    route(store, &req.path)
-                } else {
-                    Reply::error(405, "only GET and HEAD")
-                };
-                (reply, req.keep_alive, head_only)
-            }
-            Err(ReadError::Closed) => return,
-            Err(ReadError::Reply(r)) => (Reply::error(r.status, &r.body), false, false),
-        };
-        let mut bytes = head(reply.0, reply.1, reply.2.len(), None, keep_alive).into_bytes();
-        if !head_only {
-            bytes.extend_from_slice(&reply.2);
-        }
-        if out.write_all(&bytes).is_err() || !keep_alive {
-            return;
-        }
+/// GET and HEAD (whose body the server leaves out) of the store's pages and files.
+fn respond(store: &Path, req: &Request) -> Reply {
+    if req.method == "GET" || req.method == "HEAD" {
+        route(store, &req.path)
+    } else {
+        Reply::error(405, "only GET and HEAD")
     }
 }
 
@@ -353,7 +355,8 @@ mod tests {
         assert_eq!(percent_decode("/run/a%20b/").as_deref(), Some("/run/a b/"));
         assert_eq!(percent_decode("/bad%2"), None);
         assert_eq!(percent_decode("/bad%zz"), None);
-        let store = std::env::temp_dir().join(format!("faultline-serve-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("store");
         std::fs::create_dir_all(store.join("t/r")).unwrap();
         let store = store.canonicalize().unwrap();
         assert_eq!(run_file(&store, "t/r/../../../etc/passwd").0, 400);
@@ -362,6 +365,5 @@ mod tests {
         std::os::unix::fs::symlink("/etc", store.join("t/r/escape")).unwrap();
         assert_eq!(run_file(&store, "t/r/escape/passwd").0, 403);
         assert_eq!(run_file(&store, "t/r/missing").0, 404);
-        std::fs::remove_dir_all(&store).unwrap();
     }
 }

@@ -91,7 +91,8 @@ mod tests {
 
     #[test]
     fn runs_get_their_own_directories_and_latest_follows() {
-        let store = std::env::temp_dir().join(format!("faultline-store-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("store");
         let a = new_run_dir(&store, "t").unwrap();
         let b = new_run_dir(&store, "t").unwrap();
         assert_ne!(a, b);
@@ -105,6 +106,5 @@ mod tests {
             vec![("t".to_string(), a), ("t".to_string(), b)],
             "runs only: neither latest nor hidden entries"
         );
-        std::fs::remove_dir_all(store).unwrap();
     }
 }

@@ -20,7 +20,8 @@ use std::time::Duration;
 const USAGE: &str = "usage: raftkv --id N --listen ADDR --peer-listen ADDR --peers ID=ADDR,... --data-dir DIR
               [--clients ID=ADDR,...] [--read-mode consistent|lease|stale] [--write-ack quorum|leader]
               [--unsafe no-fsync,no-election-restriction,commit-old-term] [--tick-ms N]
-              [--request-timeout-ms N] [--snapshot-every N]";
+              [--request-timeout-ms N] [--snapshot-every N]
+              [--client-read-timeout-ms N] [--max-client-connections N]";
 
 fn parse_map(flag: &str, text: &str) -> Result<BTreeMap<u64, String>, String> {
     let mut map = BTreeMap::new();
@@ -97,6 +98,16 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let tick = number(take("tick-ms"), "tick-ms", 10)?;
     let request_timeout = number(take("request-timeout-ms"), "request-timeout-ms", 2000)?;
     let snapshot_every = number(take("snapshot-every"), "snapshot-every", 10_000)?;
+    let read_timeout = number(
+        take("client-read-timeout-ms"),
+        "client-read-timeout-ms",
+        10_000,
+    )?;
+    let max_connections = number(
+        take("max-client-connections"),
+        "max-client-connections",
+        1024,
+    )?;
     if let Some(name) = flags.keys().next() {
         return Err(format!("unknown flag --{name}\n{USAGE}"));
     }
@@ -118,6 +129,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         tick: Duration::from_millis(tick.max(1)),
         request_timeout: Duration::from_millis(request_timeout.max(1)),
         snapshot_every: snapshot_every.max(1),
+        client_read_timeout: Duration::from_millis(read_timeout.max(1)),
+        max_client_connections: max_connections.max(1) as usize,
     })
 }
 

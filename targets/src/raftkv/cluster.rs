@@ -74,13 +74,13 @@ pub fn in_namespace(cmd: &mut Command, netns: Option<&Path>) -> std::io::Result<
     };
     let ns = File::open(path)?;
     let fd = ns.as_raw_fd();
-    // SAFETY: the closure only calls setns, which is async-signal-safe.
+    // SAFETY: the closure only calls setns, which is async-signal-safe; `fd` stays open until
+    // the command is spawned (the caller keeps the returned file).
     unsafe {
         cmd.pre_exec(move || {
-            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
+            let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
+            nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(std::io::Error::from)
         });
     }
     Ok(Some(ns))

@@ -35,11 +35,11 @@
 //!
 //! ## Implementation caveats
 //! Membership is fixed (no §6 configuration changes); snapshots are sent whole in one message;
-//! there is no pre-vote or leadership transfer; the client API is HTTP/1.1 without TLS.
+//! there is no pre-vote or leadership transfer; the client API is HTTP/1.1 without TLS, served by
+//! [`crate::http_server`] (hyper) with its limits.
 
 pub mod cli;
 pub mod cluster;
-pub mod http;
 pub mod kv;
 pub mod log;
 pub mod node;

@@ -6,12 +6,13 @@
 //! client commands become one append, one fsync and one AppendEntries per peer — group commit),
 //! then persists, sends, applies and answers, in that order.
 
-use super::http::{self, ReadError, Request, Response};
 use super::kv::{Applied, Kv};
 use super::log::Command;
 use super::node::{Config, Envelope, Node, NodeId, Ready, Refused, Role, Unsafe};
 use super::storage::Storage;
+use crate::http_server::{self, Handled, Request, Response};
 use serde_json::{json, Value};
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadMode {
@@ -55,11 +57,28 @@ pub struct Options {
     pub tick: Duration,
     pub request_timeout: Duration,
     pub snapshot_every: u64,
+    /// A client that sends half a request is dropped after this long.
+    pub client_read_timeout: Duration,
+    /// Open client connections at most; one more is answered 503.
+    pub max_client_connections: usize,
+}
+
+/// Where a client's answer goes. The first answer is delivered; any later one (a write
+/// already acknowledged by the leader alone, then applied) is dropped.
+struct Reply(Cell<Option<oneshot::Sender<Response>>>);
+
+impl Reply {
+    fn try_send(&self, r: Response) -> Result<(), Response> {
+        match self.0.take() {
+            Some(tx) => tx.send(r),
+            None => Err(r),
+        }
+    }
 }
 
 enum Event {
     Peer(Envelope),
-    Client(ClientRequest, SyncSender<Response>),
+    Client(ClientRequest, Reply),
 }
 
 enum ClientRequest {
@@ -74,7 +93,7 @@ enum ClientRequest {
 /// Set by SIGTERM/SIGINT; the loop exits cleanly.
 static STOP: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_signal(_: libc::c_int) {
+extern "C" fn on_signal(_: nix::libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
@@ -98,11 +117,13 @@ fn wall_ms() -> u64 {
 
 /// Runs a node until SIGTERM or SIGINT. Errors are fatal startup or disk errors.
 pub fn run(opts: Options) -> Result<(), String> {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        let _ = signal(Signal::SIGTERM, SigHandler::Handler(on_signal));
+        let _ = signal(Signal::SIGINT, SigHandler::Handler(on_signal));
         // A peer that goes away must not kill us with SIGPIPE.
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        let _ = signal(Signal::SIGPIPE, SigHandler::SigIgn);
     }
     let id = opts.id;
     if !opts.peers.contains_key(&id) {
@@ -160,13 +181,20 @@ pub fn run(opts: Options) -> Result<(), String> {
         std::thread::spawn(move || write_peer(addr, orx));
         outboxes.insert(peer, otx);
     }
-    // Client connections.
+    // Client connections, on hyper.
     {
         let tx = tx.clone();
+        let limits = http_server::Limits {
+            read_timeout: opts.client_read_timeout,
+            max_connections: opts.max_client_connections,
+            ..http_server::Limits::default()
+        };
         std::thread::spawn(move || {
-            for conn in client_listener.incoming().flatten() {
-                let tx = tx.clone();
-                std::thread::spawn(move || serve_client(conn, tx));
+            let served = http_server::serve(client_listener, limits, 1, move |req| {
+                client_request(&req, &tx)
+            });
+            if let Err(e) = served {
+                log_line(id, "error", &format!("client listener: {e}"));
             }
         });
     }
@@ -200,7 +228,7 @@ pub fn run(opts: Options) -> Result<(), String> {
 
 struct PendingWrite {
     term: u64,
-    reply: SyncSender<Response>,
+    reply: Reply,
     deadline: Instant,
     /// Already answered (write-ack leader); apply must not answer again.
     answered: bool,
@@ -208,7 +236,7 @@ struct PendingWrite {
 
 struct PendingRead {
     key: String,
-    reply: SyncSender<Response>,
+    reply: Reply,
     deadline: Instant,
 }
 
@@ -304,12 +332,7 @@ impl Server {
         }
     }
 
-    fn client(
-        &mut self,
-        req: ClientRequest,
-        reply: SyncSender<Response>,
-        new_writes: &mut Vec<u64>,
-    ) {
+    fn client(&mut self, req: ClientRequest, reply: Reply, new_writes: &mut Vec<u64>) {
         let deadline = Instant::now() + self.opts.request_timeout;
         match req {
             ClientRequest::Status => {
@@ -373,7 +396,7 @@ impl Server {
     fn propose(
         &mut self,
         cmd: Command,
-        reply: SyncSender<Response>,
+        reply: Reply,
         deadline: Instant,
         new_writes: &mut Vec<u64>,
         path: &str,
@@ -620,45 +643,21 @@ fn write_peer(addr: String, rx: Receiver<Envelope>) {
     }
 }
 
-fn serve_client(conn: TcpStream, tx: SyncSender<Event>) {
-    let _ = conn.set_nodelay(true);
-    let Ok(mut out) = conn.try_clone() else {
-        return;
+/// A client's request, handed to the event loop; its answer comes on the channel.
+fn client_request(req: &Request, tx: &SyncSender<Event>) -> Handled {
+    let creq = match parse(req) {
+        Ok(c) => c,
+        Err(resp) => return Handled::Now(resp),
     };
-    let mut reader = BufReader::new(conn);
-    loop {
-        let req = match http::read_request(&mut reader) {
-            Ok(r) => r,
-            Err(ReadError::Closed) => return,
-            Err(ReadError::Reply(resp)) => {
-                let _ = http::write_response(&mut out, &resp, false);
-                return;
-            }
-        };
-        let keep_alive = req.keep_alive;
-        let response = match parse(&req) {
-            Err(resp) => resp,
-            Ok(creq) => {
-                let (rtx, rrx) = mpsc::sync_channel(1);
-                match tx.try_send(Event::Client(creq, rtx)) {
-                    Err(TrySendError::Full(_)) => {
-                        Response::error(503, "unavailable, retry: overloaded")
-                    }
-                    Err(TrySendError::Disconnected(_)) => return,
-                    Ok(()) => rrx
-                        .recv_timeout(Duration::from_secs(30))
-                        .unwrap_or_else(|_| {
-                            Response::json(
-                                503,
-                                json!({"error": "no answer in time", "indeterminate": true}),
-                            )
-                        }),
-                }
-            }
-        };
-        if http::write_response(&mut out, &response, keep_alive).is_err() || !keep_alive {
-            return;
+    let (rtx, rrx) = oneshot::channel();
+    match tx.try_send(Event::Client(creq, Reply(Cell::new(Some(rtx))))) {
+        Err(TrySendError::Full(_)) => {
+            Handled::Now(Response::error(503, "unavailable, retry: overloaded"))
         }
+        Err(TrySendError::Disconnected(_)) => {
+            Handled::Now(Response::error(503, "unavailable, retry: shutting down"))
+        }
+        Ok(()) => Handled::Later(rrx),
     }
 }
 
