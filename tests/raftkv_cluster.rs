@@ -7,8 +7,13 @@ use std::time::Duration;
 use targets::client::Client;
 use targets::raftkv::cluster::LocalCluster;
 
+/// A fresh directory for a cluster, which removes it when dropped.
 fn scratch(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("raftkv-e2e-{name}-{}", std::process::id()))
+    tempfile::Builder::new()
+        .prefix(&format!("raftkv-e2e-{name}-"))
+        .tempdir()
+        .expect("a temp directory")
+        .keep()
 }
 
 fn start(name: &str, n: u64, extra: &[&str]) -> LocalCluster {

@@ -600,6 +600,30 @@ fn a_malformed_target_file_gets_one_error_naming_the_field() {
             ),
             "status \"twohundred\"",
         ),
+        (
+            good.replace(
+                "[write]",
+                "[[read.classify]]\nbody_matches = \"(\"\nmeans = \"fail\"\n\n[write]",
+            ),
+            "read.classify[0].body_matches: \"(\" is not a regex",
+        ),
+        (
+            good.replace("[write]", "value_type = \"float\"\n\n[write]"),
+            "unknown variant `float`",
+        ),
+        (
+            format!("{good}\n[tls]\ncert = \"client.pem\"\n"),
+            "tls: a client certificate needs both cert and key",
+        ),
+        (
+            good.replace("[write]", "headers = { \"Bad Name\" = \"x\" }\n\n[write]"),
+            "read.headers.Bad Name: not a valid header",
+        ),
+        (
+            good[..good.find("[cas]").unwrap()].to_string()
+                + &good[good.find("# After the faults").unwrap()..],
+            "describes no [cas] request; run with --workload register",
+        ),
     ] {
         let file = store.join("broken.toml");
         std::fs::write(&file, broken).unwrap();
@@ -626,4 +650,156 @@ fn a_malformed_target_file_gets_one_error_naming_the_field() {
         !store.join("raftkv").exists() && !store.join("http-broken").exists(),
         "no run was stored"
     );
+}
+
+/// One raftkv node launched through a target file of `extra` node fields, on free ports; its
+/// setup command appends to `setup.log` beside the file after `cd /` (so `{data_dir}` must be
+/// absolute).
+fn one_node_file(store: &Store, extra: &str) -> String {
+    let port = |_| targets::raftkv::cluster::free_port().unwrap();
+    let (client, peer) = (port(0), port(1));
+    let log = store.join("setup.log");
+    let text = std::fs::read_to_string(example("raftkv.toml")).unwrap();
+    let body = &text[text.find("[read]").unwrap()..];
+    let node = format!(
+        r#"name = "one raftkv"
+follow_redirects = true
+[[nodes]]
+name = "n1"
+url = "http://{{ip}}:{client}"
+start = "exec {{faultline}} raftkv --id 1 --listen {{ip}}:{client} --peer-listen {{ip}}:{peer} --peers 1={{ip}}:{peer} --data-dir {{data_dir}}"
+setup = "cd / && test -d {{data_dir}} && echo set up >> {log}"
+{extra}
+"#,
+        log = log.display()
+    );
+    let file = store.join("one.toml");
+    std::fs::write(&file, node + body).unwrap();
+    format!("http:{}", file.display())
+}
+
+fn setups(store: &Store) -> usize {
+    std::fs::read_to_string(store.join("setup.log"))
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+/// Processes whose command line mentions `needle`, this test's own excluded.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .filter(|e| e.file_name().to_string_lossy() != me)
+        .filter_map(|e| {
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            cmd.contains(needle).then_some(cmd)
+        })
+        .collect()
+}
+
+#[test]
+fn a_launched_target_is_set_up_after_every_restart_and_its_data_kept_as_asked() {
+    let _one = one_cluster_at_a_time();
+    let store = Store::new("setup");
+    // The leader is found by a command, not a probe.
+    let target = one_node_file(&store, "");
+    let target = {
+        let path = target.strip_prefix("http:").unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        let a = text.find("[leader]").unwrap();
+        let b = text.find("[clock]").unwrap();
+        let text = format!("{}{}", &text[..a], &text[b..]).replace(
+            "follow_redirects = true",
+            "follow_redirects = true\nleader_command = \"echo n1\"",
+        );
+        std::fs::write(path, text).unwrap();
+        target
+    };
+    let r = run(
+        &store,
+        &[
+            "--target",
+            &target,
+            "--time-limit",
+            "3",
+            "--nemesis",
+            "kill",
+            "--nemesis-interval",
+            "0.6",
+            "--keep-data",
+            "always",
+            "--seed",
+            "3",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("(1 node, "), "{}", r.stderr);
+    let kills = r.results["faults"]["kill"].as_u64().unwrap_or(0);
+    assert!(kills >= 1, "{}", r.results["faults"]);
+    // Once at the start, once after every restart.
+    assert_eq!(setups(&store), 1 + kills as usize, "{}", r.stderr);
+    let run_dir = std::path::PathBuf::from(r.results["run_dir"].as_str().unwrap());
+    let nemesis = std::fs::read_to_string(run_dir.join("nemesis.jsonl")).unwrap();
+    for line in nemesis.lines().filter(|l| l.contains("restart n1")) {
+        assert!(
+            !line.contains("(pid 0)"),
+            "the restarted process's pid: {line}"
+        );
+    }
+    assert!(
+        run_dir.join("nodes/n1").is_dir(),
+        "--keep-data always keeps the data"
+    );
+    assert_eq!(r.results["data_kept"], true);
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("config.json")).unwrap()).unwrap();
+    for raftkv_only in ["read_mode", "write_ack", "unsafe_knobs", "etcd_read"] {
+        assert!(
+            config["args"].get(raftkv_only).is_none(),
+            "{raftkv_only} in {}",
+            config["args"]
+        );
+    }
+}
+
+#[test]
+fn a_pid_command_that_prints_nothing_leaks_no_process_and_data_goes_when_the_run_holds() {
+    let _one = one_cluster_at_a_time();
+    let store = Store::new("silent-pid");
+    let target = one_node_file(&store, "pid = \"true\"");
+    let r = run(
+        &store,
+        &[
+            "--target",
+            &target,
+            "--time-limit",
+            "2",
+            "--nemesis",
+            "none",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    // With no pid to show the node running, healing restarts it: over the old process, never
+    // beside it.
+    let left = processes_mentioning(store.path());
+    assert!(left.is_empty(), "left running: {left:?}");
+    let run_dir = std::path::PathBuf::from(r.results["run_dir"].as_str().unwrap());
+    assert!(
+        !run_dir.join("nodes/n1").exists(),
+        "a run that holds drops its data by default"
+    );
+    assert!(
+        run_dir.join("nodes/n1.log").is_file(),
+        "logs are always kept"
+    );
+    assert_eq!(r.results["data_kept"], false);
 }

@@ -202,8 +202,13 @@ impl Rule {
     fn compile(&mut self, field: &str) -> Result<(), String> {
         match (&self.body_matches, &self.pointer, &self.equals) {
             (Some(re), None, None) => {
-                let re = regex::Regex::new(re)
-                    .map_err(|e| format!("{field}.body_matches: {re:?} is not a regex: {e}"))?;
+                let re = regex::Regex::new(re).map_err(|e| {
+                    // regex's message draws the pattern over several lines; keep its verdict.
+                    let text = e.to_string();
+                    let why = text.lines().last().unwrap_or_default();
+                    let why = why.trim().trim_start_matches("error: ");
+                    format!("{field}.body_matches: {re:?} is not a regex ({why})")
+                })?;
                 self.compiled = Some(re);
             }
             (None, Some(p), Some(_)) => pointer(&format!("{field}.pointer"), p)?,

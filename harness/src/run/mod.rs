@@ -576,7 +576,9 @@ pub fn run(mut args: RunArgs) -> u8 {
         Ok(e) => Arc::new(e),
         Err(e) => return usage(format!("the target's HTTP client: {e}")),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread drives every client: they wait on the network, and a single-threaded
+    // scheduler costs the least per operation.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -612,6 +614,13 @@ pub fn run(mut args: RunArgs) -> u8 {
         .collect();
     let interrupted = std::thread::scope(|scope| {
         scope.spawn(|| progress(&recorder, &fault_now, &stop, time_limit));
+        let clients_done = scope.spawn(|| {
+            runtime.block_on(async {
+                for c in clients {
+                    let _ = c.await;
+                }
+            })
+        });
 
         let mut interrupted = false;
         for step in &steps {
@@ -684,12 +693,8 @@ pub fn run(mut args: RunArgs) -> u8 {
             interrupted = true;
         }
         stop.store(true, Ordering::SeqCst);
+        let _ = clients_done.join();
         interrupted
-    });
-    runtime.block_on(async {
-        for c in clients {
-            let _ = c.await;
-        }
     });
     let main_elapsed = main_started.elapsed();
 
