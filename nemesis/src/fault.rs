@@ -248,13 +248,53 @@ impl fmt::Display for Grudge {
     }
 }
 
-/// Which node a process fault hits.
+/// Which nodes a fault hits. The sets are drawn when the fault starts, from the nemesis's own
+/// seeded source, and recorded with what was applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Who {
     Node(usize),
     /// Whoever leads when the fault starts.
     Leader,
+    /// A minority (at least one node); the leader is among them half the time.
+    Minority,
+    /// A majority; the leader is among them half the time it is known (more often than not,
+    /// since a majority is most nodes).
+    Majority,
+    /// Every node: a power loss when killed.
+    All,
+}
+
+impl Who {
+    /// How the target reads in a plan: `n2`, `the leader`, `a minority`.
+    pub fn words(self) -> String {
+        match self {
+            Who::Node(i) => format!("n{}", i + 1),
+            Who::Leader => "the leader".into(),
+            Who::Minority => "a minority".into(),
+            Who::Majority => "a majority".into(),
+            Who::All => "every node".into(),
+        }
+    }
+
+    /// A target drawn with these weights: leader, one node, minority, majority, all.
+    fn draw(weights: [f64; 5], n: usize, rng: &mut Rng) -> Who {
+        let total: f64 = weights.iter().sum();
+        let mut x = rng.unit() * total;
+        for (i, w) in weights.iter().enumerate() {
+            if x < *w {
+                return match i {
+                    0 => Who::Leader,
+                    1 => Who::Node(rng.below(n as u64) as usize),
+                    2 => Who::Minority,
+                    3 => Who::Majority,
+                    _ => Who::All,
+                };
+            }
+            x -= w;
+        }
+        Who::Leader
+    }
 }
 
 /// A change to one node's clock.
@@ -269,14 +309,37 @@ pub enum ClockChange {
     Drift { rate: f64 },
 }
 
+impl fmt::Display for ClockChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClockChange::Bump { ms } => write!(f, "bump {ms:+} ms"),
+            ClockChange::Strobe {
+                delta_ms,
+                period_ms,
+            } => write!(f, "strobe {delta_ms:+} ms every {period_ms} ms"),
+            ClockChange::Drift { rate } => write!(f, "drift x{rate}"),
+        }
+    }
+}
+
 /// A fault as the schedule planned it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "fault")]
 pub enum Plan {
-    Partition { shape: Shape },
-    Pause { who: Who },
-    Kill { who: Who },
-    Clock { node: usize, change: ClockChange },
+    Partition {
+        shape: Shape,
+    },
+    Pause {
+        who: Who,
+    },
+    Kill {
+        who: Who,
+    },
+    /// A clock change on one node, or on the leader (whose lease reads trust its clock).
+    Clock {
+        who: Who,
+        change: ClockChange,
+    },
 }
 
 impl Plan {
@@ -289,23 +352,25 @@ impl Plan {
         }
     }
 
-    /// A random plan of `kind` for `n` nodes; partitions take one of `shapes`.
+    /// A random plan of `kind` for `n` nodes; partitions take one of `shapes`. Targets favour
+    /// the leader, where faults hurt most: a kill takes the leader a third of the time, and
+    /// sometimes a majority or every node at once (a power loss, which is what an unsynced
+    /// disk does not survive); a pause takes the leader nearly half the time, for as long as
+    /// the fault lasts (seconds: elections take milliseconds); a clock change hits the leader
+    /// half the time, a slow or backward clock being what stretches a lease.
     pub fn random(kind: FaultKind, shapes: &[Shape], n: usize, rng: &mut Rng) -> Plan {
-        let who = |rng: &mut Rng| {
-            if rng.chance(0.5) {
-                Who::Leader
-            } else {
-                Who::Node(rng.below(n as u64) as usize)
-            }
-        };
         match kind {
             FaultKind::Partition => Plan::Partition {
                 shape: *rng.pick(shapes),
             },
-            FaultKind::Pause => Plan::Pause { who: who(rng) },
-            FaultKind::Kill => Plan::Kill { who: who(rng) },
+            FaultKind::Pause => Plan::Pause {
+                who: Who::draw([0.45, 0.25, 0.2, 0.1, 0.0], n, rng),
+            },
+            FaultKind::Kill => Plan::Kill {
+                who: Who::draw([0.35, 0.25, 0.1, 0.15, 0.15], n, rng),
+            },
             FaultKind::Clock => {
-                let node = rng.below(n as u64) as usize;
+                let who = Who::draw([0.5, 0.5, 0.0, 0.0, 0.0], n, rng);
                 let sign = if rng.chance(0.5) { 1 } else { -1 };
                 let change = match rng.below(3) {
                     0 => ClockChange::Bump {
@@ -319,7 +384,7 @@ impl Plan {
                         rate: *rng.pick(&[0.25, 0.5, 0.8, 1.25, 2.0, 4.0]),
                     },
                 };
-                Plan::Clock { node, change }
+                Plan::Clock { who, change }
             }
         }
     }
@@ -327,26 +392,11 @@ impl Plan {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let who = |w: &Who| match w {
-            Who::Node(i) => format!("n{}", i + 1),
-            Who::Leader => "the leader".to_string(),
-        };
         match self {
             Plan::Partition { shape } => write!(f, "partition ({})", shape.name()),
-            Plan::Pause { who: w } => write!(f, "pause {}", who(w)),
-            Plan::Kill { who: w } => write!(f, "kill {}", who(w)),
-            Plan::Clock { node, change } => match change {
-                ClockChange::Bump { ms } => write!(f, "clock n{} bump {ms:+} ms", node + 1),
-                ClockChange::Strobe {
-                    delta_ms,
-                    period_ms,
-                } => write!(
-                    f,
-                    "clock n{} strobe {delta_ms:+} ms every {period_ms} ms",
-                    node + 1
-                ),
-                ClockChange::Drift { rate } => write!(f, "clock n{} drift x{rate}", node + 1),
-            },
+            Plan::Pause { who } => write!(f, "pause {}", who.words()),
+            Plan::Kill { who } => write!(f, "kill {}", who.words()),
+            Plan::Clock { who, change } => write!(f, "clock {} {change}", who.words()),
         }
     }
 }

@@ -98,12 +98,23 @@ pub struct Applied {
     pub detail: Value,
 }
 
-/// The fault in force.
+/// A fault in force.
 enum Active {
     Partition,
-    Paused { node: usize, pid: u32 },
-    Killed { node: usize },
+    Paused { nodes: Vec<(usize, u32)> },
+    Killed { nodes: Vec<usize> },
     Clock { node: usize, strobe: Option<Strobe> },
+}
+
+impl Active {
+    fn kind(&self) -> FaultKind {
+        match self {
+            Active::Partition => FaultKind::Partition,
+            Active::Paused { .. } => FaultKind::Pause,
+            Active::Killed { .. } => FaultKind::Kill,
+            Active::Clock { .. } => FaultKind::Clock,
+        }
+    }
 }
 
 struct Strobe {
@@ -111,12 +122,14 @@ struct Strobe {
     thread: JoinHandle<()>,
 }
 
-/// Applies plans to a cluster, one fault at a time, and undoes them.
+/// Applies plans to a cluster and undoes them. Faults of different kinds may be in force at
+/// once (a partition while a clock is skewed); [`Nemesis::stop`] undoes them all, the last
+/// applied first.
 pub struct Nemesis {
     net: Box<dyn Net>,
     clocks: Option<Arc<Clocks>>,
     rng: Rng,
-    active: Option<Active>,
+    active: Vec<Active>,
 }
 
 impl Nemesis {
@@ -125,7 +138,7 @@ impl Nemesis {
             net,
             clocks,
             rng,
-            active: None,
+            active: Vec::new(),
         }
     }
 
@@ -136,7 +149,7 @@ impl Nemesis {
     /// Tears the network mechanism down now (proxies stop, namespaces are deleted) instead of
     /// when the nemesis is dropped. Further partitions fail.
     pub fn close(&mut self) {
-        self.active = None;
+        self.active.clear();
         self.net = Box::new(Uncut {
             mechanism: "closed",
             why: "the network mechanism is torn down",
@@ -144,21 +157,56 @@ impl Nemesis {
     }
 
     fn resolve(&mut self, who: Who, cluster: &dyn Cluster) -> (usize, &'static str) {
-        match who {
-            Who::Node(i) => (i % cluster.size(), ""),
-            Who::Leader => match cluster.leader() {
-                Some(l) => (l, "the leader, "),
-                None => (
-                    self.rng.below(cluster.size() as u64) as usize,
-                    "no leader known, so ",
-                ),
-            },
-        }
+        let (nodes, how) = self.resolve_set(who, cluster);
+        (nodes[0], how)
     }
 
-    /// Applies `plan`, after undoing any fault still active. Returns what was confirmed applied.
+    /// The nodes `who` names now, and how to say why (`the leader, `).
+    fn resolve_set(&mut self, who: Who, cluster: &dyn Cluster) -> (Vec<usize>, &'static str) {
+        let n = cluster.size();
+        let size = match who {
+            Who::Node(i) => return (vec![i % n], ""),
+            Who::Leader => {
+                return match cluster.leader() {
+                    Some(l) => (vec![l], "the leader, "),
+                    None => (
+                        vec![self.rng.below(n as u64) as usize],
+                        "no leader known, so ",
+                    ),
+                }
+            }
+            Who::All => return ((0..n).collect(), "every node: "),
+            Who::Minority => ((n - 1) / 2).max(1),
+            Who::Majority => n / 2 + 1,
+        };
+        let mut order: Vec<usize> = (0..n).collect();
+        self.rng.shuffle(&mut order);
+        let leader = cluster.leader();
+        if let Some(l) = leader.filter(|_| self.rng.chance(0.5)) {
+            order.retain(|&i| i != l);
+            order.insert(0, l);
+        }
+        order.truncate(size);
+        order.sort_unstable();
+        let led = leader.is_some_and(|l| order.contains(&l));
+        let how = match (who, led) {
+            (Who::Minority, true) => "a minority with the leader: ",
+            (Who::Minority, false) => "a minority: ",
+            (_, true) => "a majority with the leader: ",
+            (_, false) => "a majority: ",
+        };
+        (order, how)
+    }
+
+    /// Whether a fault of `kind` is in force.
+    pub fn in_force(&self, kind: FaultKind) -> bool {
+        self.active.iter().any(|a| a.kind() == kind)
+    }
+
+    /// Applies `plan` beside whatever faults of other kinds are in force (one of the same kind
+    /// is undone first). Returns what was confirmed applied.
     pub fn start(&mut self, plan: &Plan, cluster: &mut dyn Cluster) -> Result<Applied, String> {
-        if self.active.is_some() {
+        if self.in_force(plan.kind()) {
             self.stop(cluster)?;
         }
         let n = cluster.size();
@@ -172,7 +220,7 @@ impl Nemesis {
                 self.net
                     .partition(&grudge)
                     .map_err(|e| format!("partition: {e}"))?;
-                self.active = Some(Active::Partition);
+                self.active.push(Active::Partition);
                 let cut: Vec<usize> = (0..n)
                     .filter(|&i| !grudge.hears_not(i).is_empty())
                     .collect();
@@ -190,42 +238,14 @@ impl Nemesis {
                     detail: json!({"shape": shape, "mechanism": self.mechanism(), "hears_not": hears_not}),
                 })
             }
-            Plan::Pause { who } => {
-                let (node, how) = self.resolve(who, cluster);
-                let pid = cluster
-                    .pid(node)
-                    .ok_or_else(|| format!("pause: n{} is not running", node + 1))?;
-                process::pause(pid).map_err(|e| format!("pause n{}: {e}", node + 1))?;
-                self.active = Some(Active::Paused { node, pid });
-                Ok(Applied {
-                    kind: FaultKind::Pause,
-                    description: format!("pause {how}n{} (SIGSTOP pid {pid}, stopped)", node + 1),
-                    nodes: vec![node],
-                    detail: json!({"pid": pid, "signal": "SIGSTOP"}),
-                })
-            }
-            Plan::Kill { who } => {
-                let (node, how) = self.resolve(who, cluster);
-                let pid = cluster
-                    .pid(node)
-                    .ok_or_else(|| format!("kill: n{} is not running", node + 1))?;
-                cluster
-                    .kill(node)
-                    .map_err(|e| format!("kill n{}: {e}", node + 1))?;
-                self.active = Some(Active::Killed { node });
-                Ok(Applied {
-                    kind: FaultKind::Kill,
-                    description: format!("kill {how}n{} (SIGKILL pid {pid}, reaped)", node + 1),
-                    nodes: vec![node],
-                    detail: json!({"pid": pid, "signal": "SIGKILL"}),
-                })
-            }
-            Plan::Clock { node, change } => {
+            Plan::Pause { who } => self.pause(who, cluster),
+            Plan::Kill { who } => self.kill(who, cluster),
+            Plan::Clock { who, change } => {
                 let clocks = self
                     .clocks
                     .clone()
                     .ok_or("clock faults unavailable: install libfaketime")?;
-                let node = node % n;
+                let (node, how) = self.resolve(who, cluster);
                 let io = |e: std::io::Error| format!("clock n{}: {e}", node + 1);
                 let mut strobe = None;
                 match change {
@@ -239,13 +259,13 @@ impl Nemesis {
                         strobe = Some(start_strobe(clocks.clone(), node, delta_ms, period_ms));
                     }
                 }
-                self.active = Some(Active::Clock { node, strobe });
+                self.active.push(Active::Clock { node, strobe });
                 let skew = confirm_clock(&clocks, cluster, node, change)?;
                 Ok(Applied {
                     kind: FaultKind::Clock,
                     description: format!(
-                        "{} (node reports {skew:+.0} ms)",
-                        Plan::Clock { node, change }
+                        "clock {how}n{} {change} (node reports {skew:+.0} ms)",
+                        node + 1
                     ),
                     nodes: vec![node],
                     detail: json!({"change": change, "reported_skew_ms": skew.round()}),
@@ -254,12 +274,111 @@ impl Nemesis {
         }
     }
 
-    /// Undoes the active fault, if any.
+    /// SIGSTOPs the nodes `who` names; confirmed once each shows stopped.
+    fn pause(&mut self, who: Who, cluster: &mut dyn Cluster) -> Result<Applied, String> {
+        let (nodes, how) = self.resolve_set(who, cluster);
+        let mut paused = Vec::new();
+        for &node in &nodes {
+            let result = cluster
+                .pid(node)
+                .ok_or_else(|| format!("pause: n{} is not running", node + 1))
+                .and_then(|pid| {
+                    process::pause(pid)
+                        .map(|()| pid)
+                        .map_err(|e| format!("pause n{}: {e}", node + 1))
+                });
+            match result {
+                Ok(pid) => paused.push((node, pid)),
+                Err(e) => {
+                    // Leave nothing half done: resume what was paused.
+                    for (_, pid) in &paused {
+                        let _ = process::resume(*pid);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let said: Vec<String> = paused
+            .iter()
+            .map(|(n, pid)| format!("n{} (SIGSTOP pid {pid}, stopped)", n + 1))
+            .collect();
+        let pids: Vec<u32> = paused.iter().map(|p| p.1).collect();
+        self.active.push(Active::Paused {
+            nodes: paused.clone(),
+        });
+        Ok(Applied {
+            kind: FaultKind::Pause,
+            description: format!("pause {how}{}", said.join(", ")),
+            nodes,
+            detail: json!({"pids": pids, "signal": "SIGSTOP"}),
+        })
+    }
+
+    /// SIGKILLs the nodes `who` names (every node at once: a power loss); confirmed once each
+    /// is reaped.
+    fn kill(&mut self, who: Who, cluster: &mut dyn Cluster) -> Result<Applied, String> {
+        let (nodes, how) = self.resolve_set(who, cluster);
+        let mut pids = Vec::new();
+        for &node in &nodes {
+            let pid = cluster
+                .pid(node)
+                .ok_or_else(|| format!("kill: n{} is not running", node + 1))?;
+            pids.push(pid);
+        }
+        let mut killed = Vec::new();
+        for &node in &nodes {
+            if let Err(e) = cluster.kill(node) {
+                self.active.push(Active::Killed { nodes: killed });
+                return Err(format!("kill n{}: {e}", node + 1));
+            }
+            killed.push(node);
+        }
+        let said: Vec<String> = nodes
+            .iter()
+            .zip(&pids)
+            .map(|(n, pid)| format!("n{} (SIGKILL pid {pid}, reaped)", n + 1))
+            .collect();
+        self.active.push(Active::Killed {
+            nodes: nodes.clone(),
+        });
+        Ok(Applied {
+            kind: FaultKind::Kill,
+            description: format!("kill {how}{}", said.join(", ")),
+            nodes,
+            detail: json!({"pids": pids, "signal": "SIGKILL"}),
+        })
+    }
+
+    /// Undoes every fault in force, the last applied first; what was undone, as one record.
     pub fn stop(&mut self, cluster: &mut dyn Cluster) -> Result<Option<Applied>, String> {
-        let Some(active) = self.active.take() else {
+        let mut undone: Vec<Applied> = Vec::new();
+        while let Some(active) = self.active.pop() {
+            undone.push(self.undo(active, cluster)?);
+        }
+        let Some(first) = undone.first().cloned() else {
             return Ok(None);
         };
-        let applied = match active {
+        if undone.len() == 1 {
+            return Ok(Some(first));
+        }
+        let mut nodes: Vec<usize> = undone.iter().flat_map(|a| a.nodes.clone()).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        Ok(Some(Applied {
+            kind: first.kind,
+            description: undone
+                .iter()
+                .map(|a| a.description.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+            nodes,
+            detail: Value::Array(undone.into_iter().map(|a| a.detail).collect()),
+        }))
+    }
+
+    /// Undoes one fault.
+    fn undo(&mut self, active: Active, cluster: &mut dyn Cluster) -> Result<Applied, String> {
+        Ok(match active {
             Active::Partition => {
                 self.net
                     .heal()
@@ -271,25 +390,35 @@ impl Nemesis {
                     detail: json!({"mechanism": self.mechanism()}),
                 }
             }
-            Active::Paused { node, pid } => {
-                process::resume(pid).map_err(|e| format!("resume n{}: {e}", node + 1))?;
+            Active::Paused { nodes } => {
+                let mut said = Vec::new();
+                for (node, pid) in &nodes {
+                    process::resume(*pid).map_err(|e| format!("resume n{}: {e}", node + 1))?;
+                    said.push(format!("n{} (SIGCONT pid {pid}, running)", node + 1));
+                }
                 Applied {
                     kind: FaultKind::Pause,
-                    description: format!("resume n{} (SIGCONT pid {pid}, running)", node + 1),
-                    nodes: vec![node],
-                    detail: json!({"pid": pid, "signal": "SIGCONT"}),
+                    description: format!("resume {}", said.join(", ")),
+                    nodes: nodes.iter().map(|p| p.0).collect(),
+                    detail: json!({"pids": nodes.iter().map(|p| p.1).collect::<Vec<_>>(), "signal": "SIGCONT"}),
                 }
             }
-            Active::Killed { node } => {
-                cluster
-                    .restart(node)
-                    .map_err(|e| format!("restart n{}: {e}", node + 1))?;
-                let pid = cluster.pid(node).unwrap_or(0);
+            Active::Killed { nodes } => {
+                let mut said = Vec::new();
+                let mut pids = Vec::new();
+                for &node in &nodes {
+                    cluster
+                        .restart(node)
+                        .map_err(|e| format!("restart n{}: {e}", node + 1))?;
+                    let pid = cluster.pid(node).unwrap_or(0);
+                    said.push(format!("n{} (pid {pid})", node + 1));
+                    pids.push(pid);
+                }
                 Applied {
                     kind: FaultKind::Kill,
-                    description: format!("restart n{} (pid {pid})", node + 1),
-                    nodes: vec![node],
-                    detail: json!({"pid": pid}),
+                    description: format!("restart {}", said.join(", ")),
+                    nodes,
+                    detail: json!({"pids": pids}),
                 }
             }
             Active::Clock { node, strobe } => {
@@ -308,8 +437,7 @@ impl Nemesis {
                     detail: json!({"skew_ms": 0}),
                 }
             }
-        };
-        Ok(Some(applied))
+        })
     }
 
     /// Undoes everything, whatever is recorded as active: heals the network, resumes every

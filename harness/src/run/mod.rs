@@ -643,7 +643,12 @@ pub fn run(mut args: RunArgs) -> u8 {
                 Ok(Some(applied)) => {
                     if plan.is_some() {
                         *fault_counts.entry(applied.kind.name()).or_default() += 1;
-                        *fault_now.lock().expect("fault lock") = applied.description.clone();
+                        let mut now = fault_now.lock().expect("fault lock");
+                        *now = match now.as_str() {
+                            "none" => applied.description.clone(),
+                            // Two faults in force together.
+                            before => format!("{before} + {}", applied.description),
+                        };
                     } else {
                         *fault_now.lock().expect("fault lock") = "none".into();
                     }
@@ -660,6 +665,7 @@ pub fn run(mut args: RunArgs) -> u8 {
                     let line = json!({
                         "time": time.as_nanos() as u64,
                         "action": if plan.is_some() { "start" } else { "stop" },
+                        "pattern": step.pattern,
                         "fault": applied.kind.name(),
                         "plan": plan,
                         "applied": applied.description,
@@ -675,7 +681,7 @@ pub fn run(mut args: RunArgs) -> u8 {
                     let mut extra = Map::new();
                     extra.insert("error".into(), json!(e));
                     recorder.nemesis("info", &f, json!("not applied"), extra);
-                    let line = json!({"time": time.as_nanos() as u64, "action": if plan.is_some() { "start" } else { "stop" }, "plan": plan, "error": e});
+                    let line = json!({"time": time.as_nanos() as u64, "action": if plan.is_some() { "start" } else { "stop" }, "pattern": step.pattern, "plan": plan, "error": e});
                     let _ = writeln!(nemesis_log, "{line}");
                     eprintln!("\nfaultline: nemesis: {e}");
                     nemesis_errors.push(e);
