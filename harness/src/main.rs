@@ -19,6 +19,8 @@
 //! - `faultline report RUN_DIR…` — (re)write a stored run's `report.html`.
 //! - `faultline serve [STORE]` — a local web page listing the stored runs and their reports.
 //! - `faultline heal [RUN_DIR]` — remove what a killed harness left behind.
+//! - `faultline sweep CONFIG…` — each configuration of run flags over seeds 1…N: how often it
+//!   found a violation, which, how soon, and false alarms.
 //! - `faultline raftkv …` — run one raftkv node (how `run` launches its nodes).
 //!
 //! ## Exit codes
@@ -70,6 +72,8 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Undo what a killed harness left behind: stopped or orphaned nodes, namespaces.
     Heal(commands::heal::HealArgs),
+    /// Run configurations over many seeds and tabulate what each found (detection power).
+    Sweep(commands::sweep::SweepArgs),
 }
 
 fn main() -> ExitCode {
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
         Command::Report(args) => commands::report::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Heal(args) => commands::heal::run(args),
+        Command::Sweep(args) => commands::sweep::run(args),
     };
     ExitCode::from(code)
 }

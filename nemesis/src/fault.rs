@@ -263,6 +263,9 @@ pub enum Who {
     Majority,
     /// Every node: a power loss when killed.
     All,
+    /// The leader a fault in force has just cut off or paused (the leader now, if none): the
+    /// node that may still believe it leads.
+    Deposed,
 }
 
 impl Who {
@@ -274,6 +277,7 @@ impl Who {
             Who::Minority => "a minority".into(),
             Who::Majority => "a majority".into(),
             Who::All => "every node".into(),
+            Who::Deposed => "the deposed leader".into(),
         }
     }
 
@@ -360,6 +364,13 @@ impl Plan {
     /// half the time, a slow or backward clock being what stretches a lease.
     pub fn random(kind: FaultKind, shapes: &[Shape], n: usize, rng: &mut Rng) -> Plan {
         match kind {
+            // Cutting the leader off is what deposes it while it still acts as leader: it gets
+            // two chances in five when allowed.
+            FaultKind::Partition if shapes.contains(&Shape::IsolateLeader) && rng.chance(0.4) => {
+                Plan::Partition {
+                    shape: Shape::IsolateLeader,
+                }
+            }
             FaultKind::Partition => Plan::Partition {
                 shape: *rng.pick(shapes),
             },

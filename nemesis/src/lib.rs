@@ -130,6 +130,8 @@ pub struct Nemesis {
     clocks: Option<Arc<Clocks>>,
     rng: Rng,
     active: Vec<Active>,
+    /// The leader the faults in force cut off or paused, for [`Who::Deposed`].
+    deposed: Option<usize>,
 }
 
 impl Nemesis {
@@ -139,6 +141,7 @@ impl Nemesis {
             clocks,
             rng,
             active: Vec::new(),
+            deposed: None,
         }
     }
 
@@ -176,6 +179,12 @@ impl Nemesis {
                 }
             }
             Who::All => return ((0..n).collect(), "every node: "),
+            Who::Deposed => {
+                return match self.deposed {
+                    Some(d) => (vec![d], "the deposed leader, "),
+                    None => self.resolve_set(Who::Leader, cluster),
+                }
+            }
             Who::Minority => ((n - 1) / 2).max(1),
             Who::Majority => n / 2 + 1,
         };
@@ -213,7 +222,11 @@ impl Nemesis {
         match *plan {
             Plan::Partition { shape } => {
                 let leader = match shape {
-                    Shape::IsolateLeader => self.resolve(Who::Leader, cluster).0,
+                    Shape::IsolateLeader => {
+                        let l = self.resolve(Who::Leader, cluster).0;
+                        self.deposed = Some(l);
+                        l
+                    }
                     _ => 0,
                 };
                 let grudge = Grudge::of_shape(shape, n, &mut self.rng, leader);
@@ -277,6 +290,9 @@ impl Nemesis {
     /// SIGSTOPs the nodes `who` names; confirmed once each shows stopped.
     fn pause(&mut self, who: Who, cluster: &mut dyn Cluster) -> Result<Applied, String> {
         let (nodes, how) = self.resolve_set(who, cluster);
+        if who == Who::Leader {
+            self.deposed = nodes.first().copied();
+        }
         let mut paused = Vec::new();
         for &node in &nodes {
             let result = cluster
@@ -352,6 +368,7 @@ impl Nemesis {
     /// Undoes every fault in force, the last applied first; what was undone, as one record.
     pub fn stop(&mut self, cluster: &mut dyn Cluster) -> Result<Option<Applied>, String> {
         let mut undone: Vec<Applied> = Vec::new();
+        self.deposed = None;
         while let Some(active) = self.active.pop() {
             undone.push(self.undo(active, cluster)?);
         }

@@ -1,21 +1,26 @@
 //! When faults start and stop. A schedule is computed up front from the seed, so it is part of a
 //! run's record and the same seed replays the same faults at the same moments.
 //!
-//! Faults alternate with quiet: about `interval` of quiet, then a round of faults for about
-//! `interval`, each period jittered by ±25%. Kinds are dealt like cards: every listed kind once,
+//! Faults alternate with quiet: a round of faults for about `interval`, then about half that
+//! of quiet for the cluster to recover (long enough for an election and a catch-up, short
+//! enough that a 30 s run sees three or four rounds), each period jittered by ±25%. Kinds are dealt like cards: every listed kind once,
 //! in a shuffled order, then a new shuffle — so a run long enough for k rounds sees every one of
 //! k kinds. A round is one of:
 //! - a single fault;
-//! - two faults of different kinds in force together (`together`: a clock skewed and then the
-//!   network cut, a pause during a partition), when two or more kinds are asked for;
+//! - two faults of different kinds in force together (`together`), when two or more kinds are
+//!   asked for. With a clock among them the pair is aimed: the leader is cut off (or paused)
+//!   first, and then its clock goes back or strobes — a deposed leader whose clock says its
+//!   lease still runs. A clock round is always such a pair when partitions are allowed;
 //! - when both partition and kill are asked for, a sequence known to break Raft: the paper's
 //!   Figure 8 (`figure-8`: the leader isolated, a new one elected, that one killed, the old one
-//!   back and isolated again) or leader churn (`leader-churn`: the leader killed and restarted
-//!   several times in a row), each step a fraction of a second.
+//!   back and isolated again), leader churn (`leader-churn`: the leader killed and restarted
+//!   several times in a row), or a stale candidate (`stale-candidate`: one node cut off while
+//!   the others commit, then back, and the leader killed at once, so that the node that missed
+//!   the commits may stand for election), each step a fraction of a second to seconds.
 //!
 //! The last round stops before the time limit, so the main phase always ends healed.
 
-use crate::fault::{FaultKind, Plan, Shape, Who};
+use crate::fault::{ClockChange, FaultKind, Plan, Shape, Who};
 use checker::generate::Rng;
 use serde::Serialize;
 use std::time::Duration;
@@ -73,7 +78,8 @@ pub fn schedule(
         nodes,
     };
     let jittered = |rng: &mut Rng| interval.mul_f64(0.75 + 0.5 * rng.unit());
-    let mut t = jittered(rng);
+    let quiet = |rng: &mut Rng| jittered(rng) / 2;
+    let mut t = quiet(rng);
     let mut deck: Vec<FaultKind> = Vec::new();
     loop {
         let length = jittered(rng);
@@ -87,7 +93,7 @@ pub fn schedule(
         }
         let kind = deck.pop().expect("refilled");
         steps.extend(round(&draw, kind, t, length, rng));
-        t += length + jittered(rng);
+        t += length + quiet(rng);
     }
     steps
 }
@@ -98,11 +104,11 @@ fn round(d: &Draw, kind: FaultKind, t: Duration, length: Duration, rng: &mut Rng
         && d.kinds.contains(&FaultKind::Kill)
         && d.nodes >= 3;
     let others: Vec<FaultKind> = d.kinds.iter().copied().filter(|k| *k != kind).collect();
-    if raft_breaker && matches!(kind, FaultKind::Partition | FaultKind::Kill) && rng.chance(0.4) {
-        return if rng.chance(0.5) {
-            figure_eight(t, length, rng)
-        } else {
-            leader_churn(t, length, rng)
+    if raft_breaker && matches!(kind, FaultKind::Partition | FaultKind::Kill) && rng.chance(0.5) {
+        return match rng.below(3) {
+            0 => figure_eight(t, length, rng),
+            1 => leader_churn(t, length, rng),
+            _ => stale_candidate(t, length, rng),
         };
     }
     let start = |at, plan, pattern| Step {
@@ -115,26 +121,111 @@ fn round(d: &Draw, kind: FaultKind, t: Duration, length: Duration, rng: &mut Rng
         action: Action::Stop,
         pattern,
     };
-    if !others.is_empty() && rng.chance(0.3) {
-        let other = *rng.pick(&others);
-        // A clock goes wrong first, then the network: a leader whose lease runs on a slow
-        // clock, cut off while a new leader takes over.
-        let (a, b) = if other == FaultKind::Clock {
-            (other, kind)
+    let cut_off = [FaultKind::Partition, FaultKind::Pause];
+    let clock_pair = kind == FaultKind::Clock && others.iter().any(|k| cut_off.contains(k));
+    let to_clock = kind != FaultKind::Clock && others.contains(&FaultKind::Clock);
+    let p = if clock_pair {
+        1.0
+    } else if to_clock && kind == FaultKind::Partition {
+        0.5
+    } else {
+        0.3
+    };
+    if !others.is_empty() && rng.chance(p) {
+        let aimed = clock_pair || (to_clock && rng.chance(0.5));
+        let (a, b) = if aimed {
+            deposed_leader_clock(d, kind, &others, rng)
         } else {
-            (kind, other)
+            let other = *rng.pick(&others);
+            let a = Plan::random(kind, d.shapes, d.nodes, rng);
+            (a, Plan::random(other, d.shapes, d.nodes, rng))
         };
         let tag = Some("together");
-        let second = t + (length / 4).min(Duration::from_millis(500));
+        // The deposed leader's clock goes back while its lease (a fraction of a second) still
+        // runs: 50 ms after it is cut off.
+        let gap = if aimed {
+            Duration::from_millis(50)
+        } else {
+            Duration::from_millis(500)
+        };
+        let second = t + (length / 4).min(gap);
         return vec![
-            start(t, Plan::random(a, d.shapes, d.nodes, rng), tag),
-            start(second, Plan::random(b, d.shapes, d.nodes, rng), tag),
+            start(t, a, tag),
+            start(second, b, tag),
             stop(t + length, tag),
         ];
     }
     vec![
         start(t, Plan::random(kind, d.shapes, d.nodes, rng), None),
         stop(t + length, None),
+    ]
+}
+
+/// The leader cut off (partition, preferred) or paused, and then its clock turned back by
+/// seconds or strobing: a leader deposed while its own clock says its lease is still good.
+fn deposed_leader_clock(
+    d: &Draw,
+    kind: FaultKind,
+    others: &[FaultKind],
+    rng: &mut Rng,
+) -> (Plan, Plan) {
+    let kinds: Vec<FaultKind> = std::iter::once(kind)
+        .chain(others.iter().copied())
+        .collect();
+    let first = if kinds.contains(&FaultKind::Partition) {
+        let shape = if d.shapes.contains(&Shape::IsolateLeader) {
+            Shape::IsolateLeader
+        } else {
+            *rng.pick(d.shapes)
+        };
+        Plan::Partition { shape }
+    } else {
+        Plan::Pause { who: Who::Leader }
+    };
+    let change = if rng.chance(0.7) {
+        ClockChange::Bump {
+            ms: -(2_000 + rng.below(28_000) as i64),
+        }
+    } else {
+        ClockChange::Strobe {
+            delta_ms: 500 + rng.below(1_500) as i64,
+            period_ms: 20 + rng.below(80),
+        }
+    };
+    (
+        first,
+        Plan::Clock {
+            who: Who::Deposed,
+            change,
+        },
+    )
+}
+
+/// One node cut off for 1.5–3 s while the rest commit, the network healed, and 0.1–0.3 s later
+/// the leader killed for a second: an election the node that missed the commits may win, if
+/// votes do not check logs.
+fn stale_candidate(t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
+    let tag = Some("stale-candidate");
+    let away = Duration::from_millis(1_500 + rng.below(1_500)).min(length / 2);
+    let back = t + away;
+    let kill = back + Duration::from_millis(100 + rng.below(200));
+    let restart = (kill + Duration::from_millis(800 + rng.below(400))).min(t + length);
+    let step = |at, action| Step {
+        at,
+        action,
+        pattern: tag,
+    };
+    let plan = |plan| Action::Start { plan };
+    vec![
+        step(
+            t,
+            plan(Plan::Partition {
+                shape: Shape::IsolateOne,
+            }),
+        ),
+        step(back, Action::Stop),
+        step(kill, plan(Plan::Kill { who: Who::Leader })),
+        step(restart.max(kill + Duration::from_millis(100)), Action::Stop),
     ]
 }
 
@@ -256,8 +347,21 @@ mod tests {
             steps.iter().filter_map(|s| s.pattern).collect();
         assert_eq!(
             patterns.into_iter().collect::<Vec<_>>(),
-            ["figure-8", "leader-churn", "together"]
+            ["figure-8", "leader-churn", "stale-candidate", "together"]
         );
+        // A clock round is the leader cut off, then its clock turned back or strobing.
+        for pair in steps.windows(2) {
+            if let (Action::Start { plan: a }, Action::Start { plan: b }) =
+                (&pair[0].action, &pair[1].action)
+            {
+                if b.kind() == FaultKind::Clock || a.kind() == FaultKind::Clock {
+                    assert!(
+                        a.kind() != FaultKind::Clock,
+                        "the clock goes second: {a} / {b}"
+                    );
+                }
+            }
+        }
         // Figure 8 alternates cutting the leader off and killing it.
         let fig8: Vec<String> = steps
             .iter()

@@ -5,3 +5,4 @@ pub mod export;
 pub mod heal;
 pub mod report;
 pub mod serve;
+pub mod sweep;

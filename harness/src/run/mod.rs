@@ -120,9 +120,15 @@ pub struct RunArgs {
     #[arg(long = "unsafe", value_name = "KNOBS")]
     pub unsafe_knobs: Option<String>,
     /// Keep every client on its own node even when that node cannot serve (as Jepsen's clients
-    /// are bound to theirs); by default a client moves to the next node.
+    /// are bound to theirs); by default half are bound and half move on.
     #[arg(long)]
     pub sticky_clients: bool,
+    /// Move every client on to the next node when its node cannot serve. By default half the
+    /// clients (the even-numbered) stay bound to their node and half move on: bound clients
+    /// keep talking to a deposed leader or a cut-off node, which is where stale reads and lost
+    /// writes show; moving clients keep the load on whoever serves.
+    #[arg(long, conflicts_with = "sticky_clients")]
+    pub moving_clients: bool,
     /// Client timeout per request, in milliseconds (nodes give up at two thirds of it).
     #[arg(long, default_value_t = 1500, value_name = "MS", value_parser = clap::value_parser!(u64).range(50..=60_000))]
     pub timeout_ms: u64,
@@ -607,7 +613,7 @@ pub fn run(mut args: RunArgs) -> u8 {
                 endpoints: endpoints.clone(),
                 interval: (args.rate > 0.0)
                     .then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate)),
-                sticky: args.sticky_clients,
+                sticky: args.sticky_clients || (!args.moving_clients && w % 2 == 0),
             };
             runtime.spawn(client.run(rng.fork()))
         })
