@@ -207,6 +207,28 @@ impl Nemesis {
         (order, how)
     }
 
+    /// The node whose clock `who` names, or, when a fault in force has that node paused or
+    /// down (it could not report the new time), the first node that runs.
+    fn clock_target(&mut self, who: Who, cluster: &dyn Cluster) -> (usize, &'static str) {
+        let (node, how) = self.resolve(who, cluster);
+        let out: Vec<usize> = self
+            .active
+            .iter()
+            .flat_map(|a| match a {
+                Active::Paused { nodes } => nodes.iter().map(|p| p.0).collect(),
+                Active::Killed { nodes } => nodes.clone(),
+                _ => Vec::new(),
+            })
+            .collect();
+        if !out.contains(&node) {
+            return (node, how);
+        }
+        match (0..cluster.size()).find(|i| !out.contains(i)) {
+            Some(i) => (i, "the chosen node is paused or down, so "),
+            None => (node, how),
+        }
+    }
+
     /// Whether a fault of `kind` is in force.
     pub fn in_force(&self, kind: FaultKind) -> bool {
         self.active.iter().any(|a| a.kind() == kind)
@@ -258,7 +280,7 @@ impl Nemesis {
                     .clocks
                     .clone()
                     .ok_or("clock faults unavailable: install libfaketime")?;
-                let (node, how) = self.resolve(who, cluster);
+                let (node, how) = self.clock_target(who, cluster);
                 let io = |e: std::io::Error| format!("clock n{}: {e}", node + 1);
                 let mut strobe = None;
                 match change {

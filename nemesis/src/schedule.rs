@@ -8,7 +8,7 @@
 //! k kinds. A round is one of:
 //! - a single fault;
 //! - two faults of different kinds in force together (`together`), when two or more kinds are
-//!   asked for. With a clock among them the pair is aimed: the leader is cut off (or paused)
+//!   asked for. With a clock and partitions among them the pair is aimed: the leader is cut off
 //!   first, and then its clock goes back or strobes — a deposed leader whose clock says its
 //!   lease still runs. A clock round is always such a pair when partitions are allowed;
 //! - when both partition and kill are asked for, a sequence known to break Raft: the paper's
@@ -121,9 +121,10 @@ fn round(d: &Draw, kind: FaultKind, t: Duration, length: Duration, rng: &mut Rng
         action: Action::Stop,
         pattern,
     };
-    let cut_off = [FaultKind::Partition, FaultKind::Pause];
-    let clock_pair = kind == FaultKind::Clock && others.iter().any(|k| cut_off.contains(k));
-    let to_clock = kind != FaultKind::Clock && others.contains(&FaultKind::Clock);
+    // Only a partition deposes a leader that can still answer (a paused one answers nothing).
+    let can_depose = d.kinds.contains(&FaultKind::Partition);
+    let clock_pair = kind == FaultKind::Clock && can_depose;
+    let to_clock = kind != FaultKind::Clock && can_depose && others.contains(&FaultKind::Clock);
     let p = if clock_pair {
         1.0
     } else if to_clock && kind == FaultKind::Partition {
@@ -131,12 +132,23 @@ fn round(d: &Draw, kind: FaultKind, t: Duration, length: Duration, rng: &mut Rng
     } else {
         0.3
     };
-    if !others.is_empty() && rng.chance(p) {
+    // Two process or clock faults could meet on one node (a pause of a killed node, a clock
+    // read from a paused one): a pair always has a partition in it.
+    let partners: Vec<FaultKind> = if kind == FaultKind::Partition {
+        others.clone()
+    } else {
+        others
+            .iter()
+            .copied()
+            .filter(|k| *k == FaultKind::Partition)
+            .collect()
+    };
+    if !partners.is_empty() && rng.chance(p) {
         let aimed = clock_pair || (to_clock && rng.chance(0.5));
         let (a, b) = if aimed {
-            deposed_leader_clock(d, kind, &others, rng)
+            deposed_leader_clock(d, rng)
         } else {
-            let other = *rng.pick(&others);
+            let other = *rng.pick(&partners);
             let a = Plan::random(kind, d.shapes, d.nodes, rng);
             (a, Plan::random(other, d.shapes, d.nodes, rng))
         };
@@ -161,27 +173,15 @@ fn round(d: &Draw, kind: FaultKind, t: Duration, length: Duration, rng: &mut Rng
     ]
 }
 
-/// The leader cut off (partition, preferred) or paused, and then its clock turned back by
-/// seconds or strobing: a leader deposed while its own clock says its lease is still good.
-fn deposed_leader_clock(
-    d: &Draw,
-    kind: FaultKind,
-    others: &[FaultKind],
-    rng: &mut Rng,
-) -> (Plan, Plan) {
-    let kinds: Vec<FaultKind> = std::iter::once(kind)
-        .chain(others.iter().copied())
-        .collect();
-    let first = if kinds.contains(&FaultKind::Partition) {
-        let shape = if d.shapes.contains(&Shape::IsolateLeader) {
-            Shape::IsolateLeader
-        } else {
-            *rng.pick(d.shapes)
-        };
-        Plan::Partition { shape }
+/// The leader cut off, and then its clock turned back by seconds or strobing: a leader
+/// deposed while its own clock says its lease is still good.
+fn deposed_leader_clock(d: &Draw, rng: &mut Rng) -> (Plan, Plan) {
+    let shape = if d.shapes.contains(&Shape::IsolateLeader) {
+        Shape::IsolateLeader
     } else {
-        Plan::Pause { who: Who::Leader }
+        *rng.pick(d.shapes)
     };
+    let first = Plan::Partition { shape };
     let change = if rng.chance(0.7) {
         ClockChange::Bump {
             ms: -(2_000 + rng.below(28_000) as i64),
