@@ -25,6 +25,11 @@ fn client(addr: &str) -> Client {
     Client::new(addr, Duration::from_secs(3))
 }
 
+/// The status of `GET /status` at `addr`.
+fn status_code(addr: &str) -> u16 {
+    client(addr).request("GET", "/status", None).unwrap().status
+}
+
 /// Sends a request to whichever node leads, retrying (bounded) until one gives an answer in
 /// `accept`; elections and restarts in between only cost retries.
 fn at_leader(
@@ -182,13 +187,7 @@ fn bad_requests_get_400_and_oversized_bodies_413() {
         "{r:?}"
     );
     // The node is still healthy afterwards.
-    assert_eq!(
-        client(&leader)
-            .request("GET", "/status", None)
-            .unwrap()
-            .status,
-        200
-    );
+    assert_eq!(status_code(&leader), 200);
 }
 
 #[test]
@@ -305,11 +304,5 @@ fn the_client_api_drops_stalled_clients_caps_connections_and_refuses_huge_heads(
     assert!(out.starts_with("HTTP/1.1 503"), "{out:?}");
     drop(idle);
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(
-        client(&leader)
-            .request("GET", "/status", None)
-            .unwrap()
-            .status,
-        200
-    );
+    assert_eq!(status_code(&leader), 200);
 }

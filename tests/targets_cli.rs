@@ -69,6 +69,13 @@ fn run(store: &Store, args: &[&str]) -> Ran {
     }
 }
 
+/// Writes `text` as the target file `name` in the store; the `--target` value for it.
+fn target_file(store: &Store, name: &str, text: &str) -> String {
+    let file = store.join(name);
+    std::fs::write(&file, text).unwrap();
+    format!("http:{}", file.display())
+}
+
 fn standings(results: &Value) -> Vec<(String, String)> {
     results["ladder"]["levels"]
         .as_array()
@@ -356,13 +363,12 @@ fn etcd_over_tls_with_client_certificates_is_driven_end_to_end() {
     );
     assert_eq!(text.matches("--client-cert-auth").count(), 3, "{text}");
     text.push_str("\n[tls]\nca = \"certs/ca.pem\"\ncert = \"certs/client.pem\"\nkey = \"certs/client-key.pem\"\n");
-    let file = store.join("etcd-tls.toml");
-    std::fs::write(&file, text).unwrap();
+    let target = target_file(&store, "etcd-tls.toml", &text);
     let r = run(
         &store,
         &[
             "--target",
-            &format!("http:{}", file.display()),
+            &target,
             "--time-limit",
             "4",
             "--nemesis",
@@ -512,18 +518,10 @@ fn a_file_without_commands_drives_load_only_and_says_which_faults_it_cannot_appl
         described.push_str(line);
         described.push('\n');
     }
-    let file = store.join("theirs.toml");
-    std::fs::write(&file, described).unwrap();
+    let target = target_file(&store, "theirs.toml", &described);
     let r = run(
         &store,
-        &[
-            "--target",
-            &format!("http:{}", file.display()),
-            "--time-limit",
-            "3",
-            "--seed",
-            "1",
-        ],
+        &["--target", &target, "--time-limit", "3", "--seed", "1"],
     );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     for kind in ["partition", "pause", "kill", "clock"] {
@@ -557,9 +555,7 @@ fn a_run_on_which_every_write_was_refused_does_not_pass_the_gate() {
         )
         .replace("path = \"/kv/{key}/cas\"", "path = \"/nowhere/{key}/cas\"");
     assert_ne!(broken, text, "the write path was replaced");
-    let file = store.join("refusing.toml");
-    std::fs::write(&file, broken).unwrap();
-    let target = format!("http:{}", file.display());
+    let target = target_file(&store, "refusing.toml", &broken);
     let r = run(
         &store,
         &[
@@ -673,9 +669,7 @@ setup = "cd / && test -d {{data_dir}} && echo set up >> {log}"
 "#,
         log = log.display()
     );
-    let file = store.join("one.toml");
-    std::fs::write(&file, node + body).unwrap();
-    format!("http:{}", file.display())
+    target_file(store, "one.toml", &(node + body))
 }
 
 fn setups(store: &Store) -> usize {

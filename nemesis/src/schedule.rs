@@ -81,6 +81,8 @@ pub fn schedule(
     let quiet = |rng: &mut Rng| jittered(rng) / 2;
     let mut t = quiet(rng);
     let mut deck: Vec<FaultKind> = Vec::new();
+    // The Raft sequences are dealt like the kinds, so a run sees each of them.
+    let mut raft_deck: Vec<u64> = Vec::new();
     loop {
         let length = jittered(rng);
         // Leave a moment after the stop so the last fault's healing is inside the main phase.
@@ -92,20 +94,31 @@ pub fn schedule(
             rng.shuffle(&mut deck);
         }
         let kind = deck.pop().expect("refilled");
-        steps.extend(round(&draw, kind, t, length, rng));
+        steps.extend(round(&draw, kind, t, length, rng, &mut raft_deck));
         t += length + quiet(rng);
     }
     steps
 }
 
 /// One round of faults starting at `t` and healed by `t + length`.
-fn round(d: &Draw, kind: FaultKind, t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
+fn round(
+    d: &Draw,
+    kind: FaultKind,
+    t: Duration,
+    length: Duration,
+    rng: &mut Rng,
+    raft_deck: &mut Vec<u64>,
+) -> Vec<Step> {
     let raft_breaker = d.kinds.contains(&FaultKind::Partition)
         && d.kinds.contains(&FaultKind::Kill)
         && d.nodes >= 3;
     let others: Vec<FaultKind> = d.kinds.iter().copied().filter(|k| *k != kind).collect();
-    if raft_breaker && matches!(kind, FaultKind::Partition | FaultKind::Kill) && rng.chance(0.5) {
-        return match rng.below(3) {
+    if raft_breaker && matches!(kind, FaultKind::Partition | FaultKind::Kill) && rng.chance(0.6) {
+        if raft_deck.is_empty() {
+            *raft_deck = vec![0, 1, 2];
+            rng.shuffle(raft_deck);
+        }
+        return match raft_deck.pop().expect("refilled") {
             0 => figure_eight(t, length, rng),
             1 => leader_churn(t, length, rng),
             _ => stale_candidate(t, length, rng),
@@ -201,32 +214,50 @@ fn deposed_leader_clock(d: &Draw, rng: &mut Rng) -> (Plan, Plan) {
     )
 }
 
-/// One node cut off for 1.5–3 s while the rest commit, the network healed, and 0.1–0.3 s later
-/// the leader killed for a second: an election the node that missed the commits may win, if
-/// votes do not check logs.
+/// One node cut off for 1.5–2.5 s while the rest commit, the network healed, and 0.1–0.3 s
+/// later the leader killed for about a second: an election the node that missed the commits
+/// may win, if votes do not check logs. Repeated while the round lasts.
 fn stale_candidate(t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
     let tag = Some("stale-candidate");
-    let away = Duration::from_millis(1_500 + rng.below(1_500)).min(length / 2);
-    let back = t + away;
-    let kill = back + Duration::from_millis(100 + rng.below(200));
-    let restart = (kill + Duration::from_millis(800 + rng.below(400))).min(t + length);
     let step = |at, action| Step {
         at,
         action,
         pattern: tag,
     };
     let plan = |plan| Action::Start { plan };
-    vec![
-        step(
+    let end = t + length;
+    let mut steps = Vec::new();
+    let mut at = t;
+    loop {
+        let away = Duration::from_millis(1_500 + rng.below(1_000));
+        let back = at + away;
+        let kill = back + Duration::from_millis(100 + rng.below(200));
+        let restart = kill + Duration::from_millis(800 + rng.below(400));
+        if restart > end {
+            break;
+        }
+        steps.push(step(
+            at,
+            plan(Plan::Partition {
+                shape: Shape::IsolateOne,
+            }),
+        ));
+        steps.push(step(back, Action::Stop));
+        steps.push(step(kill, plan(Plan::Kill { who: Who::Leader })));
+        steps.push(step(restart, Action::Stop));
+        at = restart + Duration::from_millis(300 + rng.below(300));
+    }
+    if steps.is_empty() {
+        // A round too short for the whole sequence: the node cut off, then healed.
+        steps.push(step(
             t,
             plan(Plan::Partition {
                 shape: Shape::IsolateOne,
             }),
-        ),
-        step(back, Action::Stop),
-        step(kill, plan(Plan::Kill { who: Who::Leader })),
-        step(restart.max(kill + Duration::from_millis(100)), Action::Stop),
-    ]
+        ));
+        steps.push(step(end, Action::Stop));
+    }
+    steps
 }
 
 /// Short faults one after another from `t` until `t + length`, each `plans(i)` lasting 0.4–1 s
