@@ -7,13 +7,19 @@
 //! reads, so every verdict can be re-derived. Beside the clients, the [`supervisor`] owns the
 //! nodes and the nemesis, which applies the seeded fault schedule.
 //!
-//! Phases: setup (network, clocks, nodes, a leader), main (load and faults for the time limit),
-//! heal (every fault undone, killed nodes restarted), recovery (quiet until the nodes agree on
-//! what is applied), final reads (every key from every node's own state, `phase: final`),
-//! teardown (nodes stopped, network removed), check, and the summary.
+//! Phases, each a function of its own that [`run`] calls in order: `prepare` (flags fitted to
+//! the target), the schedule and `config.json` (a typed `RunConfig`), `setup` (network, clocks,
+//! nodes, a leader, the nodes' setup commands), `main_phase` (clients as tokio tasks; the
+//! nemesis worker applying the schedule), `heal` (every fault undone, killed nodes restarted),
+//! `recover_and_read` (quiet until the nodes agree on what is applied, then every key from every
+//! node's own state, `phase: final`), teardown (the supervisor dropped: nodes stopped, network
+//! removed), `check`, and `finish` (a typed `RunResults` as `results.json`, the report, JUnit,
+//! the summary, the exit code).
 
+mod config;
 pub mod driver;
 pub mod recorder;
+mod results;
 pub mod store;
 pub mod supervisor;
 pub mod workload;
@@ -386,7 +392,134 @@ fn positive(name: &str, v: f64, zero_ok: bool) -> Result<(), String> {
     }
 }
 
-pub fn run(mut args: RunArgs) -> u8 {
+/// What `run` settled before anything starts: the flags, fitted to the target, and what they
+/// mean.
+struct Prepared {
+    args: RunArgs,
+    kinds: Vec<FaultKind>,
+    shapes: Vec<nemesis::Shape>,
+    notes: Vec<String>,
+    target: Target,
+    name: String,
+    faketime: Option<PathBuf>,
+    seed: u64,
+}
+
+/// A run while its cluster lives: the supervisor (which heals and stops everything when
+/// dropped), the recorder, the nemesis log, and the clients' runtime, endpoints and generator.
+struct Live {
+    sup: Supervisor,
+    recorder: Arc<Recorder>,
+    nemesis_log: std::fs::File,
+    runtime: tokio::runtime::Runtime,
+    endpoints: Arc<driver::Endpoints>,
+    generator: Arc<Generator>,
+}
+
+/// What the main phase did.
+struct MainOutcome {
+    interrupted: bool,
+    elapsed: Duration,
+    fault_counts: BTreeMap<&'static str, u64>,
+    nemesis_errors: Vec<String>,
+}
+
+/// The phases, in order: prepare (flags, target), plan (the schedule, `config.json`), setup
+/// (network, clocks, nodes, a leader), main (load and faults), heal, recovery and final reads,
+/// teardown (the supervisor dropped), check, and the results (`results.json`, the report,
+/// JUnit, the summary, the exit code).
+pub fn run(args: RunArgs) -> u8 {
+    let p = match prepare(args) {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
+    for note in &p.notes {
+        eprintln!("faultline: {note}");
+    }
+    signals::install();
+    let run_dir = match store::new_run_dir(&p.args.store, &p.name) {
+        Ok(d) => d,
+        Err(e) => {
+            return usage(format!(
+                "cannot create a run under {}: {e}",
+                p.args.store.display()
+            ))
+        }
+    };
+    let mut rng = Rng::new(p.seed);
+    let steps = schedule::schedule(
+        &p.kinds,
+        &p.shapes,
+        p.args.nodes as usize,
+        Duration::from_secs_f64(p.args.nemesis_interval),
+        Duration::from_secs_f64(p.args.time_limit),
+        &mut rng.fork(),
+    );
+    let config = config::RunConfig::new(
+        args_for(&p.args, p.target.kind),
+        config::TargetInfo {
+            kind: p.target.kind.to_string(),
+            description: p.target.description.clone(),
+            file: p.target.file.clone(),
+        },
+        p.seed,
+        p.kinds.iter().map(|k| k.name().to_string()).collect(),
+        serde_json::to_value(&steps).expect("the schedule serializes"),
+        node_flags(&p.args),
+        p.notes.clone(),
+        p.faketime.as_ref().map(|f| f.display().to_string()),
+    );
+    if let Err(e) = config.write(&run_dir) {
+        return usage(e);
+    }
+    announce(&p, &run_dir);
+    let (args, target, faketime) = (p.args, p.target, p.faketime);
+    let mut live = match setup(&args, target.system, faketime, p.seed, &run_dir) {
+        Ok(l) => l,
+        Err(e) => return usage(e),
+    };
+    let main = main_phase(&mut live, &args, &steps, &mut rng);
+    heal(&mut live, main.interrupted);
+    let converged = (!main.interrupted).then(|| recover_and_read(&live, &args));
+    // Teardown: the nodes stop, the network mechanism goes.
+    drop(live);
+    let (history, ladder) = match check(&run_dir, &args) {
+        Ok(checked) => checked,
+        Err(e) => return usage(e),
+    };
+    let standing = ladder.standing(args.require);
+    let data_kept = keep_or_drop_data(&run_dir, args.keep_data, standing);
+    let results = results::RunResults {
+        run_dir: run_dir.display().to_string(),
+        seed: p.seed,
+        interrupted: main.interrupted,
+        require: args.require,
+        verdict: standing,
+        strongest: ladder.strongest.clone(),
+        main_phase_s: main.elapsed.as_secs_f64(),
+        main_phase: figures(&history, main.elapsed),
+        outages: outages(
+            &history,
+            Duration::from_secs_f64((3.0 * args.nemesis_interval).max(2.0)),
+        ),
+        final_reads: history
+            .ops
+            .iter()
+            .filter(|o| o.phase.as_deref() == Some("final"))
+            .count(),
+        faults: main.fault_counts,
+        nemesis_errors: main.nemesis_errors,
+        converged,
+        data_kept,
+        notes: p.notes,
+        report: run_dir.join("report.html").display().to_string(),
+        ladder: serde_json::to_value(&ladder).expect("the ladder serializes"),
+    };
+    finish(&run_dir, &args, &config, &results, &history, &ladder)
+}
+
+/// Checks the flags and fits them to the target; the one error says what is wrong.
+fn prepare(mut args: RunArgs) -> Result<Prepared, String> {
     let checks = [
         positive("time-limit", args.time_limit, false),
         positive("rate", args.rate, true),
@@ -394,56 +527,37 @@ pub fn run(mut args: RunArgs) -> u8 {
         positive("recovery", args.recovery, true),
     ];
     if let Some(Err(e)) = checks.into_iter().find(Result::is_err) {
-        return usage(e);
+        return Err(e);
     }
     if !(0.0..=1.0).contains(&args.net_loss) {
-        return usage(format!(
+        return Err(format!(
             "--net-loss must be a probability from 0 to 1, found {}",
             args.net_loss
         ));
     }
     if args.net == NetKind::Netns && (args.net_latency > 0 || args.net_loss > 0.0) {
-        return usage("--net-latency and --net-loss need --net proxy (this kernel has no netem)");
+        return Err(
+            "--net-latency and --net-loss need --net proxy (this kernel has no netem)".into(),
+        );
     }
-    let mut kinds = match parse_faults(&args.nemesis) {
-        Ok(k) => k,
-        Err(e) => return usage(e),
-    };
+    let mut kinds = parse_faults(&args.nemesis)?;
     let mut notes = Vec::new();
-    let target = match choose_target(&mut args, &mut kinds, &mut notes) {
-        Ok(t) => t,
-        Err(e) => return usage(e),
-    };
+    let target = choose_target(&mut args, &mut kinds, &mut notes)?;
     let name = args
         .name
         .clone()
         .unwrap_or_else(|| target.test_name.clone());
     if name.is_empty() || name.contains('/') || name.starts_with('.') {
-        return usage(format!("--name {name:?} must be a plain directory name"));
+        return Err(format!("--name {name:?} must be a plain directory name"));
     }
     if let Some(knobs) = &args.unsafe_knobs {
         for k in knobs.split(',').filter(|k| !k.is_empty()) {
             if !["no-fsync", "no-election-restriction", "commit-old-term"].contains(&k) {
-                return usage(format!("--unsafe: unknown knob {k:?}; expected no-fsync, no-election-restriction or commit-old-term"));
+                return Err(format!("--unsafe: unknown knob {k:?}; expected no-fsync, no-election-restriction or commit-old-term"));
             }
         }
     }
-    let mut shapes = Vec::new();
-    for part in args
-        .shapes
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        match part.parse::<nemesis::Shape>() {
-            Ok(s) if !shapes.contains(&s) => shapes.push(s),
-            Ok(_) => {}
-            Err(e) => return usage(format!("--shapes: {e}")),
-        }
-    }
-    if shapes.is_empty() {
-        return usage("--shapes: name at least one partition shape");
-    }
+    let shapes = parse_shapes(&args.shapes)?;
     let faketime = if kinds.contains(&FaultKind::Clock) {
         let lib = nemesis::clock::find_libfaketime();
         if lib.is_none() {
@@ -454,8 +568,7 @@ pub fn run(mut args: RunArgs) -> u8 {
     } else {
         None
     };
-    let n = args.nodes as usize;
-    if n < 2 {
+    if args.nodes < 2 {
         kinds.retain(|k| *k != FaultKind::Partition);
     }
     let seed = args.seed.unwrap_or_else(|| {
@@ -465,66 +578,52 @@ pub fn run(mut args: RunArgs) -> u8 {
             .unwrap_or(1)
             ^ u64::from(std::process::id())
     });
-    for note in &notes {
-        eprintln!("faultline: {note}");
-    }
-    signals::install();
+    Ok(Prepared {
+        args,
+        kinds,
+        shapes,
+        notes,
+        target,
+        name,
+        faketime,
+        seed,
+    })
+}
 
-    let run_dir = match store::new_run_dir(&args.store, &name) {
-        Ok(d) => d,
-        Err(e) => {
-            return usage(format!(
-                "cannot create a run under {}: {e}",
-                args.store.display()
-            ))
+/// `--shapes`, each once, at least one.
+fn parse_shapes(text: &str) -> Result<Vec<nemesis::Shape>, String> {
+    let mut shapes = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match part.parse::<nemesis::Shape>() {
+            Ok(s) if !shapes.contains(&s) => shapes.push(s),
+            Ok(_) => {}
+            Err(e) => return Err(format!("--shapes: {e}")),
         }
-    };
-    let mut rng = Rng::new(seed);
-    let time_limit = Duration::from_secs_f64(args.time_limit);
-    let steps = schedule::schedule(
-        &kinds,
-        &shapes,
-        n,
-        Duration::from_secs_f64(args.nemesis_interval),
-        time_limit,
-        &mut rng.fork(),
-    );
-    let node_flags = node_flags(&args);
-    let config = json!({
-        "args": args_for(&args, target.kind),
-        "target": {
-            "kind": target.kind,
-            "description": target.description,
-            "file": target.file,
-        },
-        "seed": seed,
-        "faults": kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
-        "schedule": &steps,
-        "node_flags": &node_flags,
-        "notes": &notes,
-        "versions": {
-            "faultline": env!("CARGO_PKG_VERSION"),
-            "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
-            "libfaketime": faketime.as_ref().map(|p| p.display().to_string()),
-        },
-    });
-    if let Err(e) = std::fs::write(
-        run_dir.join("config.json"),
-        serde_json::to_vec_pretty(&config).expect("config serializes"),
-    ) {
-        return usage(format!("cannot write {}: {e}", run_dir.display()));
     }
+    if shapes.is_empty() {
+        return Err("--shapes: name at least one partition shape".into());
+    }
+    Ok(shapes)
+}
+
+/// The line that says what is about to run.
+fn announce(p: &Prepared, run_dir: &std::path::Path) {
     eprintln!(
-        "faultline: {}, {} s, {} clients, seed {seed}, faults {} via {}; storing in {}",
-        target.description,
-        args.time_limit,
-        args.concurrency,
-        if kinds.is_empty() {
+        "faultline: {}, {} s, {} clients, seed {}, faults {} via {}; storing in {}",
+        p.target.description,
+        p.args.time_limit,
+        p.args.concurrency,
+        p.seed,
+        if p.kinds.is_empty() {
             "none".to_string()
         } else {
-            kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
+            p.kinds
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(",")
         },
-        match (&target.system, args.net) {
+        match (&p.target.system, p.args.net) {
             (System::Described(_), NetKind::Proxy) => "loopback".to_string(),
             (_, net) => net
                 .to_possible_value()
@@ -534,27 +633,34 @@ pub fn run(mut args: RunArgs) -> u8 {
         },
         run_dir.display()
     );
+}
 
-    // Setup.
-    let mut sup = match Supervisor::start(Setup {
+/// Setup: the network, clocks and nodes; a ready cluster, set up; the history and nemesis log
+/// opened; the clients' endpoints and runtime.
+fn setup(
+    args: &RunArgs,
+    system: System,
+    faketime: Option<PathBuf>,
+    seed: u64,
+    run_dir: &std::path::Path,
+) -> Result<Live, String> {
+    let n = args.nodes as usize;
+    let sup = Supervisor::start(Setup {
         nodes: n,
         net: args.net,
-        run_dir: &run_dir,
-        system: target.system,
+        run_dir,
+        system,
         faketime,
         seed,
         latency: Duration::from_millis(args.net_latency),
         loss: args.net_loss,
-    }) {
-        Ok(s) => s,
-        Err(e) => return usage(format!("setup failed: {e}")),
-    };
+    })
+    .map_err(|e| format!("setup failed: {e}"))?;
     if let Err(e) = sup.wait_ready(Duration::from_secs(20)) {
         let logs = (0..n)
             .map(|i| sup.log_path(i).display().to_string())
             .collect::<Vec<_>>();
-        drop(sup);
-        return usage(format!(
+        return Err(format!(
             "the cluster was not ready within 20 s ({e}); see the node logs: {}",
             logs.join(", ")
         ));
@@ -562,64 +668,80 @@ pub fn run(mut args: RunArgs) -> u8 {
     for line in sup.nodes.resolutions() {
         eprintln!("faultline: {line}");
     }
-    if let Err(e) = sup.nodes.setup() {
-        drop(sup);
-        return usage(format!("a node's setup failed: {e}"));
-    }
-    let recorder = match Recorder::create(&run_dir.join("history.jsonl")) {
-        Ok(r) => r,
-        Err(e) => return usage(format!("cannot write the history: {e}")),
-    };
-    let mut nemesis_log = match std::fs::File::create(run_dir.join("nemesis.jsonl")) {
-        Ok(f) => f,
-        Err(e) => return usage(format!("cannot write nemesis.jsonl: {e}")),
-    };
-
-    // Main phase: clients as tokio tasks, the nemesis on this thread; `stop` ends the clients
-    // and the progress line.
-    let client_timeout = Duration::from_millis(args.timeout_ms);
-    let endpoints = match sup.nodes.endpoints(client_timeout) {
-        Ok(e) => Arc::new(e),
-        Err(e) => return usage(format!("the target's HTTP client: {e}")),
-    };
+    sup.nodes
+        .setup()
+        .map_err(|e| format!("a node's setup failed: {e}"))?;
+    let recorder = Recorder::create(&run_dir.join("history.jsonl"))
+        .map_err(|e| format!("cannot write the history: {e}"))?;
+    let nemesis_log = std::fs::File::create(run_dir.join("nemesis.jsonl"))
+        .map_err(|e| format!("cannot write nemesis.jsonl: {e}"))?;
+    let endpoints = sup
+        .nodes
+        .endpoints(Duration::from_millis(args.timeout_ms))
+        .map_err(|e| format!("the target's HTTP client: {e}"))?;
     // One thread drives every client: they wait on the network, and a single-threaded
     // scheduler costs the least per operation.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => return usage(format!("cannot start the client runtime: {e}")),
-    };
-    let generator = Arc::new(Generator::new(
-        args.workload,
-        args.keys as usize,
-        args.ops_per_key,
-    ));
-    let recorder = Arc::new(recorder);
+        .map_err(|e| format!("cannot start the client runtime: {e}"))?;
+    Ok(Live {
+        sup,
+        recorder: Arc::new(recorder),
+        nemesis_log,
+        runtime,
+        endpoints: Arc::new(endpoints),
+        generator: Arc::new(Generator::new(
+            args.workload,
+            args.keys as usize,
+            args.ops_per_key,
+        )),
+    })
+}
+
+/// Main: clients as tokio tasks on one thread, the progress line on another, and the nemesis
+/// worker on this one, until the time limit or an interruption.
+fn main_phase(
+    live: &mut Live,
+    args: &RunArgs,
+    steps: &[schedule::Step],
+    rng: &mut Rng,
+) -> MainOutcome {
+    let time_limit = Duration::from_secs_f64(args.time_limit);
     let stop = Arc::new(AtomicBool::new(false));
-    let fault_now = Mutex::new(String::from("none"));
-    let mut fault_counts: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut nemesis_errors = Vec::new();
-    let main_started = Instant::now();
+    let started = Instant::now();
     let clients: Vec<_> = (0..args.concurrency)
         .map(|w| {
             let client = Client {
                 worker: w,
                 workers: args.concurrency,
-                generator: generator.clone(),
-                recorder: recorder.clone(),
+                generator: live.generator.clone(),
+                recorder: live.recorder.clone(),
                 stop: stop.clone(),
-                endpoints: endpoints.clone(),
+                endpoints: live.endpoints.clone(),
                 interval: (args.rate > 0.0)
                     .then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate)),
                 sticky: args.sticky_clients || (!args.moving_clients && w % 2 == 0),
             };
-            runtime.spawn(client.run(rng.fork()))
+            live.runtime.spawn(client.run(rng.fork()))
         })
         .collect();
+    let fault_now = Mutex::new(String::from("none"));
+    let mut worker = NemesisWorker {
+        fault_now: &fault_now,
+        fault_counts: BTreeMap::new(),
+        errors: Vec::new(),
+    };
+    let Live {
+        sup,
+        recorder,
+        nemesis_log,
+        runtime,
+        ..
+    } = live;
     let interrupted = std::thread::scope(|scope| {
-        scope.spawn(|| progress(&recorder, &fault_now, &stop, time_limit));
+        let (recorder, fault_now, stop) = (&**recorder, &fault_now, &stop);
+        scope.spawn(move || progress(recorder, fault_now, stop, time_limit));
         let clients_done = scope.spawn(|| {
             runtime.block_on(async {
                 for c in clients {
@@ -627,133 +749,165 @@ pub fn run(mut args: RunArgs) -> u8 {
                 }
             })
         });
-
         let mut interrupted = false;
-        for step in &steps {
-            if !sleep_until(main_started + step.at) {
+        for step in steps {
+            if !sleep_until(started + step.at) {
                 interrupted = true;
                 break;
             }
-            let (f, plan) = match &step.action {
-                Action::Start { plan } => (format!("start-{}", plan.kind()), Some(plan)),
-                Action::Stop => ("stop".to_string(), None),
-            };
-            let planned = plan.map(|p| p.to_string()).unwrap_or_else(|| "heal".into());
-            recorder.nemesis("invoke", &f, json!(planned), Map::new());
-            let result = match plan {
-                Some(p) => sup.nemesis.start(p, &mut sup.nodes).map(Some),
-                None => sup.nemesis.stop(&mut sup.nodes),
-            };
-            let time = recorder.elapsed();
-            match result {
-                Ok(Some(applied)) => {
-                    if plan.is_some() {
-                        *fault_counts.entry(applied.kind.name()).or_default() += 1;
-                        let mut now = fault_now.lock().expect("fault lock");
-                        *now = match now.as_str() {
-                            "none" => applied.description.clone(),
-                            // Two faults in force together.
-                            before => format!("{before} + {}", applied.description),
-                        };
-                    } else {
-                        *fault_now.lock().expect("fault lock") = "none".into();
-                    }
-                    let mut extra = Map::new();
-                    extra.insert(
-                        "nodes".into(),
-                        json!(applied
-                            .nodes
-                            .iter()
-                            .map(|i| format!("n{}", i + 1))
-                            .collect::<Vec<_>>()),
-                    );
-                    recorder.nemesis("info", &f, json!(applied.description), extra);
-                    let line = json!({
-                        "time": time.as_nanos() as u64,
-                        "action": if plan.is_some() { "start" } else { "stop" },
-                        "pattern": step.pattern,
-                        "fault": applied.kind.name(),
-                        "plan": plan,
-                        "applied": applied.description,
-                        "nodes": applied.nodes.iter().map(|i| format!("n{}", i + 1)).collect::<Vec<_>>(),
-                        "detail": applied.detail,
-                    });
-                    let _ = writeln!(nemesis_log, "{line}");
-                }
-                Ok(None) => {
-                    recorder.nemesis("info", &f, json!("nothing to heal"), Map::new());
-                }
-                Err(e) => {
-                    let mut extra = Map::new();
-                    extra.insert("error".into(), json!(e));
-                    recorder.nemesis("info", &f, json!("not applied"), extra);
-                    let line = json!({"time": time.as_nanos() as u64, "action": if plan.is_some() { "start" } else { "stop" }, "pattern": step.pattern, "plan": plan, "error": e});
-                    let _ = writeln!(nemesis_log, "{line}");
-                    eprintln!("\nfaultline: nemesis: {e}");
-                    nemesis_errors.push(e);
-                }
-            }
-            if let Some((i, status)) = sup.crashed() {
-                eprintln!(
-                    "\nfaultline: n{} exited on its own ({status}); see {}",
-                    i + 1,
-                    sup.log_path(i).display()
-                );
-            }
+            worker.step(step, sup, recorder, nemesis_log);
         }
-        if !interrupted && !sleep_until(main_started + time_limit) {
+        if !interrupted && !sleep_until(started + time_limit) {
             interrupted = true;
         }
         stop.store(true, Ordering::SeqCst);
         let _ = clients_done.join();
         interrupted
     });
-    let main_elapsed = main_started.elapsed();
+    MainOutcome {
+        interrupted,
+        elapsed: started.elapsed(),
+        fault_counts: worker.fault_counts,
+        nemesis_errors: worker.errors,
+    }
+}
 
-    // Heal, recover, read every key from every node.
+/// The nemesis's side of the main phase: applies each step, records it in the history and in
+/// `nemesis.jsonl`, and keeps what the progress line and the results say of the faults.
+struct NemesisWorker<'a> {
+    /// What the progress line shows as in force.
+    fault_now: &'a Mutex<String>,
+    fault_counts: BTreeMap<&'static str, u64>,
+    errors: Vec<String>,
+}
+
+impl NemesisWorker<'_> {
+    fn step(
+        &mut self,
+        step: &schedule::Step,
+        sup: &mut Supervisor,
+        recorder: &Recorder,
+        log: &mut std::fs::File,
+    ) {
+        let (f, plan) = match &step.action {
+            Action::Start { plan } => (format!("start-{}", plan.kind()), Some(plan)),
+            Action::Stop => ("stop".to_string(), None),
+        };
+        let planned = plan.map(|p| p.to_string()).unwrap_or_else(|| "heal".into());
+        recorder.nemesis("invoke", &f, json!(planned), Map::new());
+        let result = match plan {
+            Some(p) => sup.nemesis.start(p, &mut sup.nodes).map(Some),
+            None => sup.nemesis.stop(&mut sup.nodes),
+        };
+        let time = recorder.elapsed().as_nanos() as u64;
+        let action = if plan.is_some() { "start" } else { "stop" };
+        match result {
+            Ok(Some(applied)) => {
+                self.in_force(plan.is_some(), &applied);
+                let nodes: Vec<String> = applied
+                    .nodes
+                    .iter()
+                    .map(|i| format!("n{}", i + 1))
+                    .collect();
+                let mut extra = Map::new();
+                extra.insert("nodes".into(), json!(nodes));
+                recorder.nemesis("info", &f, json!(applied.description), extra);
+                let line = json!({
+                    "time": time,
+                    "action": action,
+                    "pattern": step.pattern,
+                    "fault": applied.kind.name(),
+                    "plan": plan,
+                    "applied": applied.description,
+                    "nodes": nodes,
+                    "detail": applied.detail,
+                });
+                let _ = writeln!(log, "{line}");
+            }
+            Ok(None) => recorder.nemesis("info", &f, json!("nothing to heal"), Map::new()),
+            Err(e) => {
+                let mut extra = Map::new();
+                extra.insert("error".into(), json!(e));
+                recorder.nemesis("info", &f, json!("not applied"), extra);
+                let line = json!({"time": time, "action": action, "pattern": step.pattern, "plan": plan, "error": e});
+                let _ = writeln!(log, "{line}");
+                eprintln!("\nfaultline: nemesis: {e}");
+                self.errors.push(e);
+            }
+        }
+        if let Some((i, status)) = sup.crashed() {
+            eprintln!(
+                "\nfaultline: n{} exited on its own ({status}); see {}",
+                i + 1,
+                sup.log_path(i).display()
+            );
+        }
+    }
+
+    /// Counts a started fault and says what is in force now.
+    fn in_force(&mut self, started: bool, applied: &nemesis::Applied) {
+        let mut now = self.fault_now.lock().expect("fault lock");
+        if !started {
+            *now = "none".into();
+            return;
+        }
+        *self.fault_counts.entry(applied.kind.name()).or_default() += 1;
+        *now = match now.as_str() {
+            "none" => applied.description.clone(),
+            // Two faults in force together.
+            before => format!("{before} + {}", applied.description),
+        };
+    }
+}
+
+/// Heal: every fault undone (killed nodes restarted unless interrupted), recorded.
+fn heal(live: &mut Live, interrupted: bool) {
+    let Live {
+        sup,
+        recorder,
+        nemesis_log,
+        ..
+    } = live;
     recorder.nemesis("invoke", "heal", json!("heal everything"), Map::new());
-    let heal_errors = sup.nemesis.heal_all(&mut sup.nodes, !interrupted);
-    recorder.nemesis(
-        "info",
-        "heal",
-        json!(if heal_errors.is_empty() {
-            "healed".to_string()
-        } else {
-            heal_errors.join("; ")
-        }),
-        Map::new(),
-    );
-    for e in &heal_errors {
+    let errors = sup.nemesis.heal_all(&mut sup.nodes, !interrupted);
+    let said = if errors.is_empty() {
+        "healed".to_string()
+    } else {
+        errors.join("; ")
+    };
+    recorder.nemesis("info", "heal", json!(said), Map::new());
+    for e in &errors {
         eprintln!("faultline: while healing: {e}");
     }
-    let _ = writeln!(
-        nemesis_log,
-        "{}",
-        json!({"time": recorder.elapsed().as_nanos() as u64, "action": "heal-all", "errors": heal_errors})
-    );
-    let mut converged = None;
-    if !interrupted {
-        converged = Some(recover(&sup, Duration::from_secs_f64(args.recovery)));
-        if converged == Some(false) {
-            eprintln!("faultline: the nodes did not agree on an applied index within the recovery time; final reads go ahead");
-        }
-        runtime.block_on(final_reads(
-            &recorder,
-            &generator.keys_used(),
-            &endpoints,
-            args.concurrency,
-        ));
-    }
-    drop(sup);
-    drop(nemesis_log);
+    let line = json!({"time": recorder.elapsed().as_nanos() as u64, "action": "heal-all", "errors": errors});
+    let _ = writeln!(nemesis_log, "{line}");
+}
 
-    // Check what was recorded.
-    let history_path = run_dir.join("history.jsonl");
-    let history = match checker::import::read_file(&history_path, checker::import::Format::Jsonl) {
-        Ok(h) => h,
-        Err(e) => return usage(format!("the recorded history does not read back: {e}")),
-    };
-    let ladder = match checker::consistency::assess(
+/// Recovery and final reads: a quiet spell until the nodes agree, then every key read from
+/// every node. Whether they converged.
+fn recover_and_read(live: &Live, args: &RunArgs) -> bool {
+    let converged = recover(&live.sup, Duration::from_secs_f64(args.recovery));
+    if !converged {
+        eprintln!("faultline: the nodes did not agree on an applied index within the recovery time; final reads go ahead");
+    }
+    live.runtime.block_on(final_reads(
+        &live.recorder,
+        &live.generator.keys_used(),
+        &live.endpoints,
+        args.concurrency,
+    ));
+    converged
+}
+
+/// Check: the history as stored, read back and put through the whole ladder.
+fn check(
+    run_dir: &std::path::Path,
+    args: &RunArgs,
+) -> Result<(checker::History, checker::consistency::Ladder), String> {
+    let path = run_dir.join("history.jsonl");
+    let history = checker::import::read_file(&path, checker::import::Format::Jsonl)
+        .map_err(|e| format!("the recorded history does not read back: {e}"))?;
+    let ladder = checker::consistency::assess(
         &history,
         args.workload.model(),
         &checker::consistency::Level::ALL,
@@ -763,61 +917,59 @@ pub fn run(mut args: RunArgs) -> u8 {
             all_failures: true,
             ..Default::default()
         }),
-    ) {
-        Ok(l) => l,
-        Err(e) => return usage(format!("the recorded history does not check: {e}")),
-    };
-    let standing = ladder.standing(args.require);
-    let data_kept = args.keep_data.keeps(standing);
-    if !data_kept {
-        match drop_data(&run_dir.join("nodes")) {
-            Ok(freed) => eprintln!(
-                "faultline: dropped the nodes' data directories ({:.1} MB; --keep-data {})",
-                freed as f64 / 1e6,
-                if args.keep_data == KeepData::Never {
-                    "never"
-                } else {
-                    "on-failure, and the run holds"
-                }
-            ),
-            Err(e) => eprintln!("faultline: could not drop the nodes' data directories: {e}"),
-        }
+    )
+    .map_err(|e| format!("the recorded history does not check: {e}"))?;
+    Ok((history, ladder))
+}
+
+/// The nodes' data directories, kept or dropped as `--keep-data` says; whether kept.
+fn keep_or_drop_data(
+    run_dir: &std::path::Path,
+    keep: KeepData,
+    standing: checker::consistency::Standing,
+) -> bool {
+    if keep.keeps(standing) {
+        return true;
     }
-    let summary = json!({
-        "run_dir": run_dir.display().to_string(),
-        "seed": seed,
-        "interrupted": interrupted,
-        "require": args.require,
-        "verdict": standing,
-        "strongest": ladder.strongest,
-        "main_phase_s": main_elapsed.as_secs_f64(),
-        "main_phase": figures(&history, main_elapsed),
-        "outages": outages(
-            &history,
-            Duration::from_secs_f64((3.0 * args.nemesis_interval).max(2.0))
+    match drop_data(&run_dir.join("nodes")) {
+        Ok(freed) => eprintln!(
+            "faultline: dropped the nodes' data directories ({:.1} MB; --keep-data {})",
+            freed as f64 / 1e6,
+            if keep == KeepData::Never {
+                "never"
+            } else {
+                "on-failure, and the run holds"
+            }
         ),
-        "final_reads": history.ops.iter().filter(|o| o.phase.as_deref() == Some("final")).count(),
-        "faults": fault_counts,
-        "nemesis_errors": nemesis_errors,
-        "converged": converged,
-        "data_kept": data_kept,
-        "notes": notes,
-        "report": run_dir.join("report.html").display().to_string(),
-        "ladder": ladder,
-    });
+        Err(e) => eprintln!("faultline: could not drop the nodes' data directories: {e}"),
+    }
+    false
+}
+
+/// The results: `results.json`, the report, JUnit, the summary; the exit code.
+fn finish(
+    run_dir: &std::path::Path,
+    args: &RunArgs,
+    config: &config::RunConfig,
+    results: &results::RunResults,
+    history: &checker::History,
+    ladder: &checker::consistency::Ladder,
+) -> u8 {
+    let summary = serde_json::to_value(results).expect("results serialize");
+    let config = serde_json::to_value(config).expect("config serializes");
     let _ = std::fs::write(
         run_dir.join("results.json"),
         serde_json::to_vec_pretty(&summary).expect("results serialize"),
     );
     // The report, from what is in memory: the history, the config and the results.
-    let report = crate::report::run_page(&run_dir, &history, &config, &summary).and_then(|html| {
+    let report = crate::report::run_page(run_dir, history, &config, &summary).and_then(|html| {
         crate::report::write_atomically(&run_dir.join("report.html"), html.as_bytes())
     });
     if let Err(e) = report {
         eprintln!("faultline: no report.html: {e}");
     }
     if let Some(path) = &args.junit {
-        let xml = crate::report::junit::document(&[crate::report::junit::suite(&ladder)]);
+        let xml = crate::report::junit::document(&[crate::report::junit::suite(ladder)]);
         if let Err(e) = crate::report::write_atomically(path, xml.as_bytes()) {
             eprintln!("faultline: no JUnit file: {e}");
         }
@@ -825,13 +977,13 @@ pub fn run(mut args: RunArgs) -> u8 {
     if args.json {
         println!("{summary}");
     } else {
-        print_summary(&summary, &ladder, args.require);
+        print_summary(&summary, ladder, args.require);
     }
-    if interrupted {
+    if results.interrupted {
         eprintln!("faultline: interrupted; everything was healed and the partial history checked");
         return EXIT_INTERRUPTED;
     }
-    standing.exit_code() as u8
+    results.verdict.exit_code() as u8
 }
 
 /// Outcome counts, throughput and latency of the main phase's client operations, derived from
