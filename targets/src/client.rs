@@ -129,9 +129,9 @@ impl Http {
 
     /// Sends `req` and reads the whole reply.
     pub async fn send(&self, req: Outgoing<'_>) -> Result<Reply, ClientError> {
-        let at = authority(req.url);
-        let method = reqwest::Method::from_bytes(req.method.as_bytes())
-            .map_err(|_| ClientError::NotSent(at.clone(), format!("bad method {}", req.method)))?;
+        let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| {
+            ClientError::NotSent(authority(req.url), format!("bad method {}", req.method))
+        })?;
         let mut r = self.client.request(method, req.url);
         for (name, value) in req.headers {
             r = r.header(name.as_str(), value.as_str());
@@ -144,14 +144,17 @@ impl Http {
                 )
                 .body(body.to_string());
         }
-        let resp = r.send().await.map_err(|e| self.classify(&at, &e))?;
+        let resp = r
+            .send()
+            .await
+            .map_err(|e| self.classify(&authority(req.url), &e))?;
         let status = resp.status().as_u16();
         let location = resp
             .headers()
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let bytes = self.body(&at, resp).await?;
+        let bytes = self.body(req.url, resp).await?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Null
@@ -166,13 +169,18 @@ impl Http {
         })
     }
 
-    async fn body(&self, at: &str, mut resp: reqwest::Response) -> Result<Vec<u8>, ClientError> {
-        let too_big = |n: u64| ClientError::Malformed(at.into(), format!("a body of {n} bytes"));
+    async fn body(&self, url: &str, mut resp: reqwest::Response) -> Result<Vec<u8>, ClientError> {
+        let too_big =
+            |n: u64| ClientError::Malformed(authority(url), format!("a body of {n} bytes"));
         if let Some(n) = resp.content_length().filter(|&n| n > MAX_BODY as u64) {
             return Err(too_big(n));
         }
         let mut out = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(at, &e))? {
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| self.classify(&authority(url), &e))?
+        {
             out.extend_from_slice(&chunk);
             if out.len() > MAX_BODY {
                 return Err(too_big(out.len() as u64));
@@ -212,10 +220,9 @@ fn reason(e: &(dyn std::error::Error + 'static)) -> String {
     .to_lowercase()
 }
 
-/// `http://host:port/path` → `host:port`.
+/// `http://host:port/path` → `host:port`, for error messages (only made when there is one).
 fn authority(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split(['/', '?']).next().unwrap_or(rest).to_string()
+    crate::described::authority(url).unwrap_or_else(|| url.to_string())
 }
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {

@@ -363,10 +363,8 @@ impl BaseUrl {
         if !["http", "https"].contains(&u.scheme()) {
             return Err(format!("{url:?}: expected an http:// or https:// URL"));
         }
-        let host = match u.host() {
-            Some(url::Host::Ipv6(a)) => format!("[{a}]"),
-            Some(h) => h.to_string(),
-            None => return Err(format!("{url:?}: the URL names no host")),
+        let Some(host) = host_of(&u) else {
+            return Err(format!("{url:?}: the URL names no host"));
         };
         if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
             return Err(format!(
@@ -406,6 +404,12 @@ impl BaseUrl {
             .then_some(&self.host)
     }
 
+    /// The host name and the address it resolved to, for the HTTP client to keep to (nothing
+    /// when the host is an address).
+    pub fn pin(&self, resolved: SocketAddr) -> Option<(String, SocketAddr)> {
+        Some((self.domain()?.to_string(), resolved))
+    }
+
     /// Where the host resolves to now (an address resolves to itself).
     pub fn resolve(&self) -> Result<SocketAddr, String> {
         let bare = self.host.trim_start_matches('[').trim_end_matches(']');
@@ -420,6 +424,20 @@ impl BaseUrl {
             .copied()
             .ok_or_else(|| format!("{} resolves to no address", self.host))
     }
+}
+
+/// A URL's host as a Host header writes it (an IPv6 address in brackets).
+fn host_of(u: &reqwest::Url) -> Option<String> {
+    match u.host()? {
+        url::Host::Ipv6(a) => Some(format!("[{a}]")),
+        h => Some(h.to_string()),
+    }
+}
+
+/// `host:port` of an absolute URL (the scheme's port when none is written).
+pub fn authority(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    Some(format!("{}:{}", host_of(&u)?, u.port_or_known_default()?))
 }
 
 /// A Location header, absolute or relative, made absolute against the URL it answered.

@@ -342,7 +342,7 @@ impl LaunchedNodes {
 pub fn pins(nodes: &[LaunchedNode]) -> Vec<(String, SocketAddr)> {
     nodes
         .iter()
-        .filter_map(|n| Some((n.base.domain()?.to_string(), n.resolved)))
+        .filter_map(|n| n.base.pin(n.resolved))
         .collect()
 }
 

@@ -93,9 +93,7 @@ impl Endpoints {
     ) -> Result<Endpoints, String> {
         let (mut list, mut pins) = (Vec::new(), Vec::new());
         for (name, base, resolved) in nodes {
-            if let Some(host) = base.domain() {
-                pins.push((host.to_string(), resolved));
-            }
+            pins.extend(base.pin(resolved));
             list.push(Node { name, base });
         }
         let http = Http::new(timeout, &desc.tls_files(), &pins)?;
@@ -139,11 +137,7 @@ impl Endpoints {
     /// The node a URL points at: a described node with that host and port, else the
     /// `host:port` itself.
     fn node_at(&self, url: &str) -> String {
-        let u = reqwest::Url::parse(url).ok();
-        let authority = u
-            .as_ref()
-            .and_then(|u| Some(format!("{}:{}", u.host()?, u.port_or_known_default()?)));
-        let authority = authority.unwrap_or_default();
+        let authority = described::authority(url).unwrap_or_default();
         self.nodes
             .iter()
             .find(|n| n.base.authority() == authority)

@@ -180,35 +180,6 @@ impl KeepData {
     }
 }
 
-/// Removes the directories under `nodes` (the nodes' data; their logs are files and stay);
-/// the bytes freed.
-fn drop_data(nodes: &std::path::Path) -> std::io::Result<u64> {
-    let mut freed = 0;
-    for entry in std::fs::read_dir(nodes)? {
-        let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            freed += disk_usage(&entry.path());
-            std::fs::remove_dir_all(entry.path())?;
-        }
-    }
-    Ok(freed)
-}
-
-fn disk_usage(path: &std::path::Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return meta.len();
-    }
-    std::fs::read_dir(path)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| disk_usage(&e.path()))
-        .sum()
-}
-
 /// What went wrong before the test could run: bad flags or a broken environment.
 fn usage(message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");
@@ -931,7 +902,7 @@ fn keep_or_drop_data(
     if keep.keeps(standing) {
         return true;
     }
-    match drop_data(&run_dir.join("nodes")) {
+    match store::drop_data(&run_dir.join("nodes")) {
         Ok(freed) => eprintln!(
             "faultline: dropped the nodes' data directories ({:.1} MB; --keep-data {})",
             freed as f64 / 1e6,

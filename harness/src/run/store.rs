@@ -78,6 +78,35 @@ pub fn run_dirs(store: &Path) -> Vec<(String, PathBuf)> {
     found
 }
 
+/// Removes the directories under `nodes` (the nodes' data; their logs are files and stay);
+/// the bytes freed.
+pub fn drop_data(nodes: &std::path::Path) -> std::io::Result<u64> {
+    let mut freed = 0;
+    for entry in std::fs::read_dir(nodes)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            freed += disk_usage(&entry.path());
+            std::fs::remove_dir_all(entry.path())?;
+        }
+    }
+    Ok(freed)
+}
+
+fn disk_usage(path: &std::path::Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| disk_usage(&e.path()))
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
