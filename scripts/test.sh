@@ -47,4 +47,4 @@ fi
 cargo fmt --all --check
 cargo clippy --release --workspace --all-targets -- -D warnings
 
-cargo test --release --workspace --all-targets
+cargo test --release --workspace --all-targets --no-fail-fast

@@ -296,15 +296,21 @@ fn a_failing_runs_report_shows_its_anomalies_timeline_and_plots() {
         .unwrap()
         .parse::<u64>()
         .unwrap();
-    assert!(
-        total > 1000,
-        "the whole run is in view at first: {total} ops"
+    let (ops, completed) = (
+        b.js("return faultline.ops").as_u64().unwrap(),
+        b.js("return faultline.completed").as_u64().unwrap(),
     );
     assert!(
+        ops > 100,
+        "a six-second run has some hundreds of operations: {ops}"
+    );
+    assert_eq!(total, ops, "the whole run is in view at first");
+    assert_eq!(
         b.js("return +document.getElementById('latency').dataset.points")
             .as_u64()
-            .unwrap()
-            > 1000
+            .unwrap(),
+        completed,
+        "every completed operation has a latency point"
     );
     let node_events = b
         .js("return +document.getElementById('nodes').dataset.events")

@@ -572,6 +572,8 @@
       return { t0: O.t0[i], t1: O.t1[i], process: D.processes[O.p[i]], description: O.d[i], outcome: OUTCOMES[O.o[i]] };
     },
     end: END,
+    ops: N,
+    completed: O.t1.filter((t) => t >= 0).length,
     locate(i) {
       const c = $("timeline");
       const w = c.getBoundingClientRect().width;
