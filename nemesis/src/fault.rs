@@ -281,6 +281,28 @@ impl Who {
         }
     }
 
+    /// Whom a kill takes: one node, a minority, a majority or every node — each of the sizes
+    /// that differ in a cluster of `n` equally likely (for three nodes: one, two or all three),
+    /// the one node being the leader three times in five. A kill of every node is a power loss,
+    /// the only crash an unsynced disk does not survive; a majority's restart is an election
+    /// among nodes that were all down.
+    fn kill_victims(n: usize, rng: &mut Rng) -> Who {
+        let mut sizes = vec![Who::Leader];
+        if (n - 1) / 2 > 1 {
+            sizes.push(Who::Minority);
+        }
+        if n / 2 + 1 < n {
+            sizes.push(Who::Majority);
+        }
+        if n > 1 {
+            sizes.push(Who::All);
+        }
+        match *rng.pick(&sizes) {
+            Who::Leader if !rng.chance(0.6) => Who::Node(rng.below(n as u64) as usize),
+            who => who,
+        }
+    }
+
     /// A target drawn with these weights: leader, one node, minority, majority, all.
     fn draw(weights: [f64; 5], n: usize, rng: &mut Rng) -> Who {
         let total: f64 = weights.iter().sum();
@@ -357,9 +379,8 @@ impl Plan {
     }
 
     /// A random plan of `kind` for `n` nodes; partitions take one of `shapes`. Targets favour
-    /// the leader, where faults hurt most: a kill takes the leader a third of the time, and
-    /// sometimes a majority or every node at once (a power loss, which is what an unsynced
-    /// disk does not survive); a pause takes the leader nearly half the time, for as long as
+    /// the leader, where faults hurt most: a kill takes one node (most often the leader), a
+    /// minority, a majority or every node at once (see [`Who::kill_victims`]); a pause takes the leader nearly half the time, for as long as
     /// the fault lasts (seconds: elections take milliseconds); a clock change hits the leader
     /// half the time, a slow or backward clock being what stretches a lease.
     pub fn random(kind: FaultKind, shapes: &[Shape], n: usize, rng: &mut Rng) -> Plan {
@@ -378,7 +399,7 @@ impl Plan {
                 who: Who::draw([0.45, 0.25, 0.2, 0.1, 0.0], n, rng),
             },
             FaultKind::Kill => Plan::Kill {
-                who: Who::draw([0.35, 0.25, 0.1, 0.15, 0.15], n, rng),
+                who: Who::kill_victims(n, rng),
             },
             FaultKind::Clock => {
                 let who = Who::draw([0.5, 0.5, 0.0, 0.0, 0.0], n, rng);
@@ -473,5 +494,35 @@ mod tests {
         };
         assert_eq!(plans(3), plans(3));
         assert_ne!(plans(3), plans(4));
+    }
+
+    #[test]
+    fn a_kill_takes_each_distinct_size_about_equally_often() {
+        let share = |n: usize| {
+            let mut rng = Rng::new(5);
+            let mut counts = std::collections::BTreeMap::<&str, u32>::new();
+            for _ in 0..3000 {
+                let size = match Who::kill_victims(n, &mut rng) {
+                    Who::Leader | Who::Node(_) => "one",
+                    Who::Minority => "minority",
+                    Who::Majority => "majority",
+                    Who::All => "all",
+                    Who::Deposed => unreachable!("a kill is not aimed at a deposed leader"),
+                };
+                *counts.entry(size).or_default() += 1;
+            }
+            counts
+        };
+        // Three nodes: a minority is one node, so one, two or three.
+        let three = share(3);
+        assert_eq!(three.len(), 3, "{three:?}");
+        assert!(
+            three.values().all(|&c| (850..1150).contains(&c)),
+            "{three:?}"
+        );
+        let five = share(5);
+        assert_eq!(five.len(), 4, "{five:?}");
+        assert!(five.values().all(|&c| (600..900).contains(&c)), "{five:?}");
+        assert_eq!(share(1).into_keys().collect::<Vec<_>>(), ["one"]);
     }
 }

@@ -6,7 +6,8 @@
 //! enough that a 30 s run sees three or four rounds), each period jittered by ±25%. Kinds are dealt like cards: every listed kind once,
 //! in a shuffled order, then a new shuffle — so a run long enough for k rounds sees every one of
 //! k kinds. A round is one of:
-//! - a single fault;
+//! - a single fault; a kill round is kills one after another (`kill-restart`), since what a
+//!   kill tests is the restart;
 //! - two faults of different kinds in force together (`together`), when two or more kinds are
 //!   asked for. With a clock and partitions among them the pair is aimed: the leader is cut off
 //!   first, and then its clock goes back or strobes — a deposed leader whose clock says its
@@ -41,8 +42,8 @@ pub struct Step {
     pub at: Duration,
     #[serde(flatten)]
     pub action: Action,
-    /// The round's pattern, when it is not a single fault: `together`, `figure-8`,
-    /// `leader-churn`.
+    /// The round's pattern, when it is not a single fault: `together`, `kill-restart`,
+    /// `figure-8`, `leader-churn`, `stale-candidate`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pattern: Option<&'static str>,
 }
@@ -180,9 +181,40 @@ fn round(
             stop(t + length, tag),
         ];
     }
+    if kind == FaultKind::Kill {
+        return kill_restart(d, t, length, rng);
+    }
     vec![
         start(t, Plan::random(kind, d.shapes, d.nodes, rng), None),
         stop(t + length, None),
+    ]
+}
+
+/// Kills one after another while the round lasts, the victims drawn afresh each time: down for
+/// 0.5–1.5 s, then up for 1–2 s — time for an election and for clients to write again, so the
+/// next kill has something to lose. What a kill tests is the restart, so a round holds several.
+fn kill_restart(d: &Draw, t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
+    let pace = Pace {
+        on: (500, 1_500),
+        off: (1_000, 2_000),
+    };
+    let plan = |rng: &mut Rng| Plan::random(FaultKind::Kill, d.shapes, d.nodes, rng);
+    let steps = sequence(t, length, rng, "kill-restart", pace, |_, rng| plan(rng));
+    if !steps.is_empty() {
+        return steps;
+    }
+    // A round too short for the pace: one kill for all of it.
+    vec![
+        Step {
+            at: t,
+            action: Action::Start { plan: plan(rng) },
+            pattern: None,
+        },
+        Step {
+            at: t + length,
+            action: Action::Stop,
+            pattern: None,
+        },
     ]
 }
 
@@ -195,13 +227,15 @@ fn deposed_leader_clock(d: &Draw, rng: &mut Rng) -> (Plan, Plan) {
         *rng.pick(d.shapes)
     };
     let first = Plan::Partition { shape };
-    let change = if rng.chance(0.7) {
+    // Always back: a lease is measured from when it was granted, so only a clock behind that
+    // moment stretches it (a strobe flips between now and 1–3 s ago).
+    let change = if rng.chance(0.8) {
         ClockChange::Bump {
             ms: -(2_000 + rng.below(28_000) as i64),
         }
     } else {
         ClockChange::Strobe {
-            delta_ms: 500 + rng.below(1_500) as i64,
+            delta_ms: -(1_000 + rng.below(2_000) as i64),
             period_ms: 20 + rng.below(80),
         }
     };
@@ -260,26 +294,43 @@ fn stale_candidate(t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
     steps
 }
 
-/// Short faults one after another from `t` until `t + length`, each `plans(i)` lasting 0.4–1 s
-/// with 0.2–0.5 s healed between.
+/// How long each fault of a sequence lasts and how long the cluster is healed between, as
+/// ranges in milliseconds.
+struct Pace {
+    on: (u64, u64),
+    off: (u64, u64),
+}
+
+/// The raft sequences' pace: faults of 0.4–1 s with 0.2–0.5 s healed between.
+const BRISK: Pace = Pace {
+    on: (400, 1_000),
+    off: (200, 500),
+};
+
+/// Faults one after another from `t` until `t + length`, the `i`th being `plans(i, rng)`.
 fn sequence(
     t: Duration,
     length: Duration,
     rng: &mut Rng,
     pattern: &'static str,
-    plans: impl Fn(usize) -> Plan,
+    pace: Pace,
+    mut plans: impl FnMut(usize, &mut Rng) -> Plan,
 ) -> Vec<Step> {
+    let within =
+        |rng: &mut Rng, (lo, hi): (u64, u64)| Duration::from_millis(lo + rng.below(hi - lo));
     let mut steps = Vec::new();
     let mut at = t;
     let end = t + length;
     for i in 0.. {
-        let on = Duration::from_millis(400 + rng.below(600));
-        if at + on > end || (i > 0 && at + on + Duration::from_millis(200) > end) {
+        let on = within(rng, pace.on);
+        if at + on > end || (i > 0 && at + on + Duration::from_millis(pace.off.0) > end) {
             break;
         }
         steps.push(Step {
             at,
-            action: Action::Start { plan: plans(i) },
+            action: Action::Start {
+                plan: plans(i, rng),
+            },
             pattern: Some(pattern),
         });
         at += on;
@@ -288,7 +339,7 @@ fn sequence(
             action: Action::Stop,
             pattern: Some(pattern),
         });
-        at += Duration::from_millis(200 + rng.below(300));
+        at += within(rng, pace.off);
     }
     steps
 }
@@ -297,7 +348,7 @@ fn sequence(
 /// killed, the old leader back and cut off again: the interleavings of the Raft paper's
 /// Figure 8, where entries of old terms are replicated to a majority and must not count.
 fn figure_eight(t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
-    sequence(t, length, rng, "figure-8", |i| {
+    sequence(t, length, rng, "figure-8", BRISK, |i, _| {
         if i % 2 == 0 {
             Plan::Partition {
                 shape: Shape::IsolateLeader,
@@ -311,7 +362,7 @@ fn figure_eight(t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
 /// The leader killed and restarted again and again: every restart an election, and with it a
 /// chance for a stale log to win.
 fn leader_churn(t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
-    sequence(t, length, rng, "leader-churn", |_| Plan::Kill {
+    sequence(t, length, rng, "leader-churn", BRISK, |_, _| Plan::Kill {
         who: Who::Leader,
     })
 }
@@ -378,7 +429,29 @@ mod tests {
             steps.iter().filter_map(|s| s.pattern).collect();
         assert_eq!(
             patterns.into_iter().collect::<Vec<_>>(),
-            ["figure-8", "leader-churn", "stale-candidate", "together"]
+            [
+                "figure-8",
+                "kill-restart",
+                "leader-churn",
+                "stale-candidate",
+                "together"
+            ]
+        );
+        // A kill round kills again after a restart, most often.
+        let kills = steps
+            .iter()
+            .filter(|s| s.pattern == Some("kill-restart"))
+            .filter(|s| matches!(s.action, Action::Start { .. }))
+            .count();
+        let rounds = steps
+            .windows(2)
+            .filter(|w| {
+                w[1].pattern == Some("kill-restart") && w[0].pattern != Some("kill-restart")
+            })
+            .count();
+        assert!(
+            rounds > 0 && kills > rounds + rounds / 2,
+            "{kills} kills in {rounds} rounds"
         );
         // A clock round is the leader cut off, then its clock turned back or strobing.
         for pair in steps.windows(2) {

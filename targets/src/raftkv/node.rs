@@ -39,6 +39,12 @@ pub struct Config {
     /// if every clock runs at the same rate and no leader is paused.
     pub lease_ms: u64,
     pub unsafe_: Unsafe,
+    /// Stop (panic) on finding a safety rule broken: a committed entry about to be overwritten,
+    /// a second leader in this node's term. On by default. The server turns it off when an
+    /// unsafe knob is set: the knob is there to show what clients see when a rule is broken,
+    /// and an implementation that never checked the rule carries on — it overwrites the entry
+    /// or steps down — and says so in [`Ready::broken`] instead.
+    pub assert_safety: bool,
     pub seed: u64,
 }
 
@@ -53,6 +59,7 @@ impl Config {
             max_in_flight: 4096,
             lease_ms: 100,
             unsafe_: Unsafe::default(),
+            assert_safety: true,
             seed: id,
         }
     }
@@ -147,6 +154,9 @@ pub struct Ready {
     pub reads: Vec<(u64, u64)>,
     /// Reads this node can no longer confirm (it stopped leading); their clients retry.
     pub failed_reads: Vec<u64>,
+    /// Safety rules this node saw broken and carried on past (only without
+    /// [`Config::assert_safety`]), in words, for the node's log.
+    pub broken: Vec<String>,
 }
 
 /// Why a proposal or read was refused.
@@ -637,12 +647,7 @@ impl Node {
         }
         // term == self.term: `from` is this term's leader (§5.2 allows only one).
         if self.role != Role::Follower || self.leader != Some(from) {
-            assert!(
-                self.role != Role::Leader,
-                "two leaders in term {}: {} and {from}",
-                self.term,
-                self.cfg.id
-            );
+            self.second_leader(from);
             self.become_follower(term, Some(from));
         }
         self.reset_election_timer();
@@ -670,13 +675,10 @@ impl Node {
             }
             match self.log.term_at(entry.index) {
                 Some(t) if t == entry.term => continue,
-                Some(_) => {
-                    assert!(
-                        entry.index > self.commit,
-                        "a committed entry is never overwritten (node {}, index {})",
-                        self.cfg.id,
-                        entry.index
-                    );
+                Some(ours) => {
+                    if entry.index <= self.commit {
+                        self.overwriting_committed(from, ours, &entry);
+                    }
                     self.log.truncate_from(entry.index);
                     self.ready.append.retain(|e| e.index < entry.index);
                     self.ready.truncate_from = Some(
@@ -698,6 +700,34 @@ impl Node {
         self.send(from, msg);
     }
 
+    /// `from` leads this node's term: if this node leads it too, §5.2's one leader per term is
+    /// broken.
+    fn second_leader(&mut self, from: NodeId) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let what = format!(
+            "two leaders in term {}: {} and {from}",
+            self.term, self.cfg.id
+        );
+        assert!(!self.cfg.assert_safety, "{what}");
+        self.ready.broken.push(format!("{what}; stepping down"));
+    }
+
+    /// The leader's entry replaces a committed one of term `ours`: Leader Completeness (§5.4) is
+    /// broken. This node has applied the old entry and will not apply the new one.
+    fn overwriting_committed(&mut self, from: NodeId, ours: u64, entry: &Entry) {
+        let what = format!(
+            "a committed entry is never overwritten (node {}, index {})",
+            self.cfg.id, entry.index
+        );
+        assert!(!self.cfg.assert_safety, "{what}");
+        self.ready.broken.push(format!(
+            "committed entry {} of term {ours} overwritten by leader {from}'s entry of term {}",
+            entry.index, entry.term
+        ));
+    }
+
     fn on_install_snapshot(
         &mut self,
         from: NodeId,
@@ -711,11 +741,7 @@ impl Node {
             return;
         }
         if self.role != Role::Follower || self.leader != Some(from) {
-            assert!(
-                self.role != Role::Leader,
-                "two leaders in term {}",
-                self.term
-            );
+            self.second_leader(from);
             self.become_follower(term, Some(from));
         }
         self.reset_election_timer();
@@ -872,15 +898,20 @@ impl Node {
     }
 
     /// The state machine's snapshot after `index` (which must be applied): the log before it is
-    /// dropped (§7).
-    pub fn compact(&mut self, index: u64, data: String) {
+    /// dropped (§7). `false` when `index` is no longer in the log, which only happens after a
+    /// committed entry was overwritten (see [`Config::assert_safety`]): nothing is compacted.
+    pub fn compact(&mut self, index: u64, data: String) -> bool {
         assert!(
             index <= self.applied,
             "only applied entries are snapshotted"
         );
-        let term = self.log.term_at(index).expect("index is in the log");
+        let Some(term) = self.log.term_at(index) else {
+            assert!(!self.cfg.assert_safety, "index {index} is in the log");
+            return false;
+        };
         self.log.compact(index, term);
         self.snapshot_data = Some(data);
+        true
     }
 }
 
@@ -926,5 +957,54 @@ mod tests {
             },
         );
         assert_eq!((n.log().last_index(), n.commit_index()), (1, 1));
+    }
+
+    /// A follower that committed entries 1–2 of term 2 is sent entry 1 of term 3 by a leader
+    /// that should never have been elected.
+    fn overwrite_committed(assert_safety: bool) -> (Node, Ready) {
+        let cfg = Config {
+            assert_safety,
+            ..Config::new(1, vec![1, 2, 3])
+        };
+        let mut n = Node::new(cfg, 0, None, Log::default(), None);
+        let entry = |index, term| Entry {
+            index,
+            term,
+            command: Command::Noop,
+        };
+        let append = |term, entries, commit| Message::AppendEntries {
+            term,
+            prev_index: 0,
+            prev_term: 0,
+            entries,
+            commit,
+            round: 0,
+        };
+        n.step(2, append(2, vec![entry(1, 2), entry(2, 2)], 2));
+        assert_eq!(n.commit_index(), 2);
+        n.take_ready();
+        n.step(3, append(3, vec![entry(1, 3)], 1));
+        let ready = n.take_ready();
+        (n, ready)
+    }
+
+    #[test]
+    #[should_panic(expected = "a committed entry is never overwritten")]
+    fn a_checked_node_stops_rather_than_overwrite_a_committed_entry() {
+        overwrite_committed(true);
+    }
+
+    #[test]
+    fn an_unchecked_node_overwrites_the_entry_and_says_so() {
+        let (n, ready) = overwrite_committed(false);
+        assert_eq!(
+            ready.broken,
+            vec!["committed entry 1 of term 2 overwritten by leader 3's entry of term 3"]
+        );
+        assert_eq!((n.log().last_index(), n.log().term_at(1)), (1, Some(3)));
+        // What was applied stays applied; the commit index never goes back.
+        assert_eq!(n.commit_index(), 2);
+        assert!(ready.apply.is_empty());
+        assert_eq!(ready.truncate_from, Some(1));
     }
 }

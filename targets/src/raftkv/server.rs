@@ -144,6 +144,7 @@ pub fn run(opts: Options) -> Result<(), String> {
     let tick_ms = opts.tick.as_millis().max(1) as u64;
     cfg.lease_ms = tick_ms * cfg.election_ticks.0 * 3 / 4;
     cfg.unsafe_ = opts.unsafe_;
+    cfg.assert_safety = opts.unsafe_ == Unsafe::default() && !opts.no_fsync;
     cfg.seed = id ^ wall_ms();
     let node = Node::new(
         cfg,
@@ -458,6 +459,13 @@ impl Server {
 
     /// Persist, then send, then apply and answer.
     fn process(&mut self, ready: Ready, new_writes: &[u64]) -> Result<(), String> {
+        for broken in &ready.broken {
+            log_line(
+                self.opts.id,
+                "error",
+                &format!("safety rule broken: {broken}"),
+            );
+        }
         self.storage
             .persist(&ready)
             .map_err(|e| format!("disk: {e}"))?;
@@ -543,7 +551,9 @@ impl Server {
         let base = self.node.log().snapshot_index();
         if applied >= base + self.opts.snapshot_every {
             let data = self.kv.snapshot();
-            self.node.compact(applied, data.clone());
+            if !self.node.compact(applied, data.clone()) {
+                return Ok(());
+            }
             let term = self.node.log().snapshot_term();
             self.storage
                 .save_snapshot(applied, term, &data, self.node.log())
