@@ -67,16 +67,20 @@ pub enum Shape {
     Bridge,
     /// Whoever leads right now, alone.
     IsolateLeader,
+    /// One node that does not lead, alone: it falls behind, and its term climbs as it stands
+    /// for election again and again.
+    IsolateFollower,
 }
 
 impl Shape {
-    pub const ALL: [Shape; 6] = [
+    pub const ALL: [Shape; 7] = [
         Shape::Halves,
         Shape::RandomHalves,
         Shape::IsolateOne,
         Shape::MajoritiesRing,
         Shape::Bridge,
         Shape::IsolateLeader,
+        Shape::IsolateFollower,
     ];
 }
 
@@ -89,6 +93,7 @@ impl Shape {
             Shape::MajoritiesRing => "majorities-ring",
             Shape::Bridge => "bridge",
             Shape::IsolateLeader => "isolate-leader",
+            Shape::IsolateFollower => "isolate-follower",
         }
     }
 }
@@ -97,7 +102,7 @@ impl std::str::FromStr for Shape {
     type Err = String;
     fn from_str(s: &str) -> Result<Shape, String> {
         Shape::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
-            format!("unknown partition shape {s:?}; expected halves, random-halves, isolate-one, majorities-ring, bridge or isolate-leader")
+            format!("unknown partition shape {s:?}; expected halves, random-halves, isolate-one, majorities-ring, bridge, isolate-leader or isolate-follower")
         })
     }
 }
@@ -162,7 +167,7 @@ impl Grudge {
     }
 
     /// The grudge of a shape among `n` nodes, random choices drawn from `rng`. `leader` is needed
-    /// (and only used) for [`Shape::IsolateLeader`].
+    /// (and only used) for [`Shape::IsolateLeader`], and avoided by [`Shape::IsolateFollower`].
     pub fn of_shape(shape: Shape, n: usize, rng: &mut Rng, leader: usize) -> Grudge {
         assert!(n >= 2, "a partition needs at least two nodes");
         let mut order: Vec<usize> = (0..n).collect();
@@ -176,11 +181,11 @@ impl Grudge {
                 let (a, b) = order.split_at(n / 2);
                 Grudge::from_components(n, &[a.to_vec(), b.to_vec()])
             }
-            Shape::IsolateOne | Shape::IsolateLeader => {
-                let alone = if shape == Shape::IsolateLeader {
-                    leader
-                } else {
-                    rng.below(n as u64) as usize
+            Shape::IsolateOne | Shape::IsolateLeader | Shape::IsolateFollower => {
+                let alone = match shape {
+                    Shape::IsolateLeader => leader,
+                    Shape::IsolateFollower => (leader + 1 + rng.below(n as u64 - 1) as usize) % n,
+                    _ => rng.below(n as u64) as usize,
                 };
                 let rest = (0..n).filter(|&i| i != alone).collect();
                 Grudge::from_components(n, &[vec![alone], rest])
@@ -470,6 +475,25 @@ mod tests {
                     assert_eq!(sees(&g, i), n / 2 + 1, "n={n}: node {i} sees a majority");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn isolating_a_follower_never_cuts_off_the_leader() {
+        for n in [2, 3, 5] {
+            let mut alone = BTreeSet::new();
+            for seed in 0..40 {
+                let g = Grudge::of_shape(Shape::IsolateFollower, n, &mut Rng::new(seed), 1);
+                // The node that sees no one but itself and is not the leader's side.
+                let cut: Vec<usize> = (0..n)
+                    .filter(|&i| sees(&g, i) == 1 && (n > 2 || i != 1))
+                    .collect();
+                assert_eq!(cut.len(), 1, "n={n}: one node alone");
+                assert_ne!(cut[0], 1, "n={n}: not the leader");
+                assert_eq!(sees(&g, 1), n - 1, "n={n}: the leader keeps the rest");
+                alone.insert(cut[0]);
+            }
+            assert_eq!(alone.len(), n - 1, "n={n}: any follower may be the one");
         }
     }
 

@@ -249,6 +249,7 @@ impl Nemesis {
                         self.deposed = Some(l);
                         l
                     }
+                    Shape::IsolateFollower => self.resolve(Who::Leader, cluster).0,
                     _ => 0,
                 };
                 let grudge = Grudge::of_shape(shape, n, &mut self.rng, leader);

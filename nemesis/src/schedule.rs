@@ -9,15 +9,17 @@
 //! - a single fault; a kill round is kills one after another (`kill-restart`), since what a
 //!   kill tests is the restart;
 //! - two faults of different kinds in force together (`together`), when two or more kinds are
-//!   asked for. With a clock and partitions among them the pair is aimed: the leader is cut off
-//!   first, and then its clock goes back or strobes — a deposed leader whose clock says its
-//!   lease still runs. A clock round is always such a pair when partitions are allowed;
+//!   asked for. With a clock and partitions among them the pair is aimed (`deposed-clock`): the
+//!   leader is cut off first, and then its clock goes back or strobes behind — a deposed leader
+//!   whose clock says its lease still runs — a few times over while the round lasts. A clock
+//!   round is always aimed so when partitions are allowed;
 //! - when both partition and kill are asked for, a sequence known to break Raft: the paper's
 //!   Figure 8 (`figure-8`: the leader isolated, a new one elected, that one killed, the old one
-//!   back and isolated again), leader churn (`leader-churn`: the leader killed and restarted
-//!   several times in a row), or a stale candidate (`stale-candidate`: one node cut off while
-//!   the others commit, then back, and the leader killed at once, so that the node that missed
-//!   the commits may stand for election), each step a fraction of a second to seconds.
+//!   back and isolated again), leader churn (`leader-churn`: the leader killed, and its successor
+//!   killed the moment it is back, several times in a row), or a stale candidate
+//!   (`stale-candidate`: a follower cut off while the others commit, the leader killed, then
+//!   both healed at once, so that the node that missed the commits stands for election), each
+//!   step a fraction of a second to seconds.
 //!
 //! The last round stops before the time limit, so the main phase always ends healed.
 
@@ -158,23 +160,14 @@ fn round(
             .collect()
     };
     if !partners.is_empty() && rng.chance(p) {
-        let aimed = clock_pair || (to_clock && rng.chance(0.5));
-        let (a, b) = if aimed {
-            deposed_leader_clock(d, rng)
-        } else {
-            let other = *rng.pick(&partners);
-            let a = Plan::random(kind, d.shapes, d.nodes, rng);
-            (a, Plan::random(other, d.shapes, d.nodes, rng))
-        };
+        if clock_pair || (to_clock && rng.chance(0.5)) {
+            return deposed_clock(d, t, length, rng);
+        }
+        let other = *rng.pick(&partners);
+        let a = Plan::random(kind, d.shapes, d.nodes, rng);
+        let b = Plan::random(other, d.shapes, d.nodes, rng);
         let tag = Some("together");
-        // The deposed leader's clock goes back while its lease (a fraction of a second) still
-        // runs: 50 ms after it is cut off.
-        let gap = if aimed {
-            Duration::from_millis(50)
-        } else {
-            Duration::from_millis(500)
-        };
-        let second = t + (length / 4).min(gap);
+        let second = t + (length / 4).min(Duration::from_millis(500));
         return vec![
             start(t, a, tag),
             start(second, b, tag),
@@ -218,6 +211,42 @@ fn kill_restart(d: &Draw, t: Duration, length: Duration, rng: &mut Rng) -> Vec<S
     ]
 }
 
+/// The leader cut off and, 50 ms later — while its lease, a fraction of a second, still runs —
+/// its clock turned back, for 1.5–2.5 s (time for the others to elect a leader and commit),
+/// then healed for 0.5–1 s; and again while the round lasts, each time on whoever leads then, so
+/// that a leader elected a moment before (with no lease yet) is not the round's only chance.
+fn deposed_clock(d: &Draw, t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
+    let tag = Some("deposed-clock");
+    let step = |at, action| Step {
+        at,
+        action,
+        pattern: tag,
+    };
+    let ms = Duration::from_millis;
+    let end = t + length;
+    let mut steps = Vec::new();
+    let mut at = t;
+    loop {
+        let on = ms(1_500 + rng.below(1_000)).min(end - at);
+        // The first always fits, however short the round.
+        if !steps.is_empty() && on < ms(500) {
+            break;
+        }
+        let (cut, clock) = deposed_leader_clock(d, rng);
+        steps.push(step(at, Action::Start { plan: cut }));
+        steps.push(step(
+            at + (on / 4).min(ms(50)),
+            Action::Start { plan: clock },
+        ));
+        steps.push(step(at + on, Action::Stop));
+        at += on + ms(500 + rng.below(500));
+        if at >= end {
+            break;
+        }
+    }
+    steps
+}
+
 /// The leader cut off, and then its clock turned back by seconds or strobing: a leader
 /// deposed while its own clock says its lease is still good.
 fn deposed_leader_clock(d: &Draw, rng: &mut Rng) -> (Plan, Plan) {
@@ -248,9 +277,12 @@ fn deposed_leader_clock(d: &Draw, rng: &mut Rng) -> (Plan, Plan) {
     )
 }
 
-/// One node cut off for 1.5–2.5 s while the rest commit, the network healed, and 0.1–0.3 s
-/// later the leader killed for about a second: an election the node that missed the commits
-/// may win, if votes do not check logs. Repeated while the round lasts.
+/// A node that does not lead cut off for 1.5–2.5 s while the rest commit (its term climbing as
+/// it stands for election alone), then the leader killed while it is still cut off, and 0.3–0.6 s
+/// later the network healed and the leader restarted at once: the election that follows is
+/// between the node that missed the commits, with the highest term, and nodes that hold them.
+/// Healing before the kill would let the leader catch it up first. Repeated while the round
+/// lasts, 1–1.5 s apart.
 fn stale_candidate(t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
     let tag = Some("stale-candidate");
     let step = |at, action| Step {
@@ -259,34 +291,32 @@ fn stale_candidate(t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
         pattern: tag,
     };
     let plan = |plan| Action::Start { plan };
+    let ms = Duration::from_millis;
     let end = t + length;
     let mut steps = Vec::new();
     let mut at = t;
     loop {
-        let away = Duration::from_millis(1_500 + rng.below(1_000));
-        let back = at + away;
-        let kill = back + Duration::from_millis(100 + rng.below(200));
-        let restart = kill + Duration::from_millis(800 + rng.below(400));
-        if restart > end {
+        let kill = at + ms(1_500 + rng.below(1_000));
+        let heal = kill + ms(300 + rng.below(300));
+        if heal > end {
             break;
         }
         steps.push(step(
             at,
             plan(Plan::Partition {
-                shape: Shape::IsolateOne,
+                shape: Shape::IsolateFollower,
             }),
         ));
-        steps.push(step(back, Action::Stop));
         steps.push(step(kill, plan(Plan::Kill { who: Who::Leader })));
-        steps.push(step(restart, Action::Stop));
-        at = restart + Duration::from_millis(300 + rng.below(300));
+        steps.push(step(heal, Action::Stop));
+        at = heal + ms(1_000 + rng.below(500));
     }
     if steps.is_empty() {
         // A round too short for the whole sequence: the node cut off, then healed.
         steps.push(step(
             t,
             plan(Plan::Partition {
-                shape: Shape::IsolateOne,
+                shape: Shape::IsolateFollower,
             }),
         ));
         steps.push(step(end, Action::Stop));
@@ -359,10 +389,15 @@ fn figure_eight(t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
     })
 }
 
-/// The leader killed and restarted again and again: every restart an election, and with it a
-/// chance for a stale log to win.
+/// The leader killed, and the moment it is back (20–80 ms), the leader elected meanwhile killed
+/// too, again and again: every restart an election in which the node just restarted, which missed
+/// what its successor committed, stands against nodes that hold it.
 fn leader_churn(t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
-    sequence(t, length, rng, "leader-churn", BRISK, |_, _| Plan::Kill {
+    let pace = Pace {
+        on: BRISK.on,
+        off: (20, 80),
+    };
+    sequence(t, length, rng, "leader-churn", pace, |_, _| Plan::Kill {
         who: Who::Leader,
     })
 }
@@ -430,6 +465,7 @@ mod tests {
         assert_eq!(
             patterns.into_iter().collect::<Vec<_>>(),
             [
+                "deposed-clock",
                 "figure-8",
                 "kill-restart",
                 "leader-churn",

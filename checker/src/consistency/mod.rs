@@ -34,7 +34,7 @@ use crate::model::{Model, ModelKind};
 use crate::models::{KvAppend, Register};
 use crate::result::{OpView, Report, Verdict};
 use crate::search::Progress;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use versions::{consumed, produced, text, KeyVersions, Source};
 
 /// A consistency model of the ladder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Level {
     Linearizable,
@@ -148,7 +148,7 @@ impl std::str::FromStr for LevelSet {
 
 /// Whether a history keeps a model's promise. Ordered by severity, so the worse of two is the
 /// greater.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Standing {
     Holds,

@@ -8,6 +8,8 @@
 //! not for the whole network.
 
 use crate::report::{self, esc};
+use crate::run::config::RunConfig;
+use crate::run::results::RunResults;
 use crate::EXIT_BAD_INPUT;
 use clap::Args;
 use serde_json::{json, Value};
@@ -262,38 +264,33 @@ fn runs(store: &Path) -> Vec<Value> {
 }
 
 fn describe_run(test: &str, dir: &Path) -> Value {
-    let read = |name: &str| -> Value {
-        std::fs::read(dir.join(name))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(Value::Null)
-    };
-    let (config, results) = (read("config.json"), read("results.json"));
+    // A file that does not read is shown as such, not as an empty run.
+    let config = RunConfig::read(dir);
+    let results = RunResults::read(dir);
     let run = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let faults = report::strings(&config["faults"]);
-    let verdict = if results.is_null() {
-        if dir.join("state.json").exists() {
-            "running".to_string()
-        } else {
-            "incomplete".to_string()
-        }
-    } else {
-        results["verdict"].as_str().unwrap_or("unknown").to_string()
+    let config = config.as_ref().ok().and_then(Option::as_ref);
+    let faults = config.map(|c| c.faults.join(", ")).unwrap_or_default();
+    let verdict = match &results {
+        Err(_) => "unreadable".to_string(),
+        Ok(None) if dir.join("state.json").exists() => "running".to_string(),
+        Ok(None) => "incomplete".to_string(),
+        Ok(Some(r)) => r.verdict.words().to_string(),
     };
+    let results = results.ok().flatten();
     json!({
         "test": test,
         "run": run,
         "started": report::started(&run),
-        "target": report::target_words(&config),
-        "faults": if faults.is_empty() { "none".to_string() } else { faults.join(", ") },
-        "ops": results["main_phase"]["ops"],
-        "require": results["require"],
+        "target": report::target_words(config),
+        "faults": if faults.is_empty() { "none".to_string() } else { faults },
+        "ops": results.as_ref().map(|r| r.main_phase.ops),
+        "require": results.as_ref().map(|r| r.require),
         "verdict": verdict,
-        "strongest": results["strongest"],
-        "interrupted": results["interrupted"],
+        "strongest": results.as_ref().map(|r| &r.strongest),
+        "interrupted": results.as_ref().map(|r| r.interrupted),
         "report": format!("/run/{test}/{run}/report.html"),
         "files": format!("/run/{test}/{run}/"),
     })

@@ -13,11 +13,12 @@
 //! stale|lease`, `--write-ack leader`, `--unsafe …`, `--etcd-read serializable`); a TOML file
 //! of configurations can say so itself (`expect = "safe"` or `"violation"`).
 
+use crate::run::results::RunResults;
 use crate::run::RunArgs;
 use crate::EXIT_BAD_INPUT;
 use clap::{Args, Parser};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -325,56 +326,39 @@ fn one_run(args: &SweepArgs, config: &Config, seed: u64) -> Done {
         .arg(format!("sweep-{}", &slug[..slug.len().min(80)]))
         .arg("--store")
         .arg(&args.store);
-    let out = cmd.output();
-    let (exit, results) = match out {
+    let (exit, results) = match cmd.output() {
         Ok(o) => (
             o.status.code().unwrap_or(-1),
-            serde_json::from_slice::<Value>(&o.stdout).unwrap_or_else(|_| {
-                json!({"error": String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or_default()})
+            serde_json::from_slice::<RunResults>(&o.stdout).map_err(|_| {
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("no result")
+                    .to_string()
             }),
         ),
-        Err(e) => (-1, json!({"error": e.to_string()})),
+        Err(e) => (-1, Err(e.to_string())),
     };
-    let anomalies: BTreeSet<String> = results["ladder"]["anomalies"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a["kind"].as_str().map(str::to_string))
-        .collect();
-    Done {
-        config: config.name.clone(),
-        seed,
-        exit,
-        verdict: results["verdict"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                format!(
-                    "error: {}",
-                    results["error"].as_str().unwrap_or("no result")
-                )
-            }),
-        anomalies: anomalies.into_iter().collect(),
-        first_anomaly_s: first_anomaly(&results),
-        run_dir: results["run_dir"].as_str().map(str::to_string),
+    match results {
+        Ok(r) => Done {
+            config: config.name.clone(),
+            seed,
+            exit,
+            verdict: r.verdict.words().to_string(),
+            anomalies: r.anomaly_kinds().into_iter().collect(),
+            first_anomaly_s: r.first_anomaly_s(),
+            run_dir: Some(r.run_dir),
+        },
+        Err(e) => Done {
+            config: config.name.clone(),
+            seed,
+            exit,
+            verdict: format!("error: {e}"),
+            anomalies: Vec::new(),
+            first_anomaly_s: None,
+            run_dir: None,
+        },
     }
-}
-
-/// When the first anomaly was complete: the earliest, over anomalies, of the time its last
-/// witness operation ended.
-fn first_anomaly(results: &Value) -> Option<f64> {
-    results["ladder"]["anomalies"]
-        .as_array()?
-        .iter()
-        .filter_map(|a| {
-            a["witness"]
-                .as_array()?
-                .iter()
-                .filter_map(|op| op["complete_time"].as_u64().or(op["invoke_time"].as_u64()))
-                .max()
-        })
-        .min()
-        .map(|ns| ns as f64 / 1e9)
 }
 
 /// One configuration's row.

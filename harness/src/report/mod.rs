@@ -19,6 +19,8 @@
 
 pub mod junit;
 
+use crate::run::config::{RunConfig, StoredFlags};
+use crate::run::results::RunResults;
 use checker::consistency::{words, Ladder, Level};
 use checker::history::{Event, EventType, History, Outcome};
 use serde_json::{json, Map, Value};
@@ -234,15 +236,12 @@ pub fn strings(v: &Value) -> Vec<&str> {
 }
 
 /// `kill 1, partition 2` from a run's `faults` counts (empty when there are none).
-pub fn fault_counts(v: &Value) -> String {
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
+pub fn fault_counts(counts: &BTreeMap<String, u64>) -> String {
+    counts
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `12.345 s`, or `event 17` for histories without times.
@@ -481,19 +480,9 @@ pub fn for_run(run_dir: &Path) -> Result<String, String> {
     }
     let history = checker::import::read_file(&history_path, checker::import::Format::Jsonl)
         .map_err(|e| e.to_string())?;
-    let read_json = |name: &str| -> Result<Option<Value>, String> {
-        let path = run_dir.join(name);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| format!("{}: not JSON: {e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{}: {e}", path.display())),
-        }
-    };
-    let config = read_json("config.json")?.unwrap_or(Value::Null);
-    let results = read_json("results.json")?.unwrap_or(Value::Null);
-    run_page(run_dir, &history, &config, &results)
+    let config = RunConfig::read(run_dir)?;
+    let results = RunResults::read(run_dir)?;
+    run_page(run_dir, &history, config.as_ref(), results.as_ref())
 }
 
 /// The page of a run whose history, config and results are at hand — as `faultline run` has
@@ -502,24 +491,26 @@ pub fn for_run(run_dir: &Path) -> Result<String, String> {
 pub fn run_page(
     run_dir: &Path,
     history: &History,
-    config: &Value,
-    results: &Value,
+    config: Option<&RunConfig>,
+    results: Option<&RunResults>,
 ) -> Result<String, String> {
     // The page names the run by its real directory, however it was reached (`store/latest`).
     let run_dir = &canonical(run_dir);
-    let args = &config["args"];
-    let require: Level = results["require"]
-        .as_str()
-        .or(args["require"].as_str())
-        .unwrap_or("linearizable")
-        .parse()
-        .map_err(|e| format!("{}: require: {e}", run_dir.display()))?;
+    let flags = config.map(RunConfig::flags).unwrap_or_default();
+    let require: Level = match (results, &flags.require) {
+        (Some(r), _) => r.require,
+        (None, Some(name)) => name
+            .parse()
+            .map_err(|e| format!("{}: require: {e}", run_dir.display()))?,
+        (None, None) => Level::Linearizable,
+    };
     let fresh;
-    let ladder = match results.get("ladder") {
+    let ladder = match results.map(|r| &r.ladder) {
         Some(l) if l.is_object() => l,
         _ => {
-            let model: checker::ModelKind = args["workload"]
-                .as_str()
+            let model: checker::ModelKind = flags
+                .workload
+                .as_deref()
                 .unwrap_or("cas-register")
                 .parse()
                 .map_err(|e| format!("{}: workload: {e}", run_dir.display()))?;
@@ -553,8 +544,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
 }
 
 /// The summary facts of a stored run.
-fn run_context(run_dir: &Path, config: &Value, results: &Value, require: Level) -> Context {
-    let args = &config["args"];
+fn run_context(
+    run_dir: &Path,
+    config: Option<&RunConfig>,
+    results: Option<&RunResults>,
+    require: Level,
+) -> Context {
+    let flags = config.map(RunConfig::flags).unwrap_or_default();
     let run_name = run_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -573,102 +569,24 @@ fn run_context(run_dir: &Path, config: &Value, results: &Value, require: Level) 
     };
     fact("started", started(&run_name));
     fact("target", target_words(config));
-    fact(
-        "load",
-        match (args["concurrency"].as_u64(), args["rate"].as_f64()) {
-            (Some(c), Some(r)) if r > 0.0 => format!(
-                "{c} clients, {r} ops/s, {} keys, {} workload",
-                args["keys"],
-                args["workload"].as_str().unwrap_or("")
-            ),
-            (Some(c), _) => format!("{c} clients as fast as they go, {} keys", args["keys"]),
-            _ => String::new(),
-        },
-    );
-    let faults = strings(&config["faults"]);
-    fact(
-        "faults",
-        if config.is_null() {
-            String::new()
-        } else if faults.is_empty() {
-            "none".into()
-        } else {
-            let applied = fault_counts(&results["faults"]);
-            format!(
-                "{} every {} s via {} (applied: {})",
-                faults.join(", "),
-                args["nemesis_interval"],
-                args["net"].as_str().unwrap_or("?"),
-                if applied.is_empty() {
-                    "none".into()
-                } else {
-                    applied
-                }
-            )
-        },
-    );
-    fact(
-        "seed",
-        config["seed"]
-            .as_u64()
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
-    );
-    let main = &results["main_phase"];
-    fact(
-        "duration",
-        results["main_phase_s"]
-            .as_f64()
-            .map(|s| format!("{s:.1} s of load and faults"))
-            .unwrap_or_default(),
-    );
-    fact(
-        "operations",
-        main["ops"]
-            .as_u64()
-            .map(|n| {
-                format!(
-                    "{n} ({:.0}/s): ok {}, fail {}, info {}; {} final reads",
-                    main["throughput"].as_f64().unwrap_or(0.0),
-                    main["ok"],
-                    main["fail"],
-                    main["info"],
-                    results["final_reads"]
-                )
-            })
-            .unwrap_or_default(),
-    );
-    fact(
-        "latency",
-        match (
-            main["latency_ms"]["p50"].as_f64(),
-            main["latency_ms"]["p99"].as_f64(),
-        ) {
-            (Some(a), Some(b)) => format!("p50 {a:.1} ms, p99 {b:.1} ms (ok operations)"),
-            _ => String::new(),
-        },
-    );
-    fact(
-        "interrupted",
-        if results["interrupted"] == true {
-            "yes: the history is partial".into()
-        } else {
-            String::new()
-        },
-    );
-    fact("run directory", run_dir.display().to_string());
-    let mut notes: Vec<String> = strings(&config["notes"])
-        .into_iter()
-        .map(String::from)
-        .collect();
-    for e in results["nemesis_errors"].as_array().into_iter().flatten() {
-        notes.push(format!("nemesis: {}", e.as_str().unwrap_or(&e.to_string())));
+    fact("load", load_words(&flags));
+    if let Some(config) = config {
+        fact("faults", fault_words(config, &flags, results));
+        fact("seed", config.seed.to_string());
     }
-    if results.is_null() {
-        notes.push(
+    if let Some(r) = results {
+        for (label, value) in outcome_facts(r) {
+            fact(label, value);
+        }
+    }
+    fact("run directory", run_dir.display().to_string());
+    let mut notes: Vec<String> = config.map(|c| c.notes.clone()).unwrap_or_default();
+    match results {
+        Some(r) => notes.extend(r.nemesis_errors.iter().map(|e| format!("nemesis: {e}"))),
+        None => notes.push(
             "this run has no results.json (it was cut short); the history was checked afresh"
                 .into(),
-        );
+        ),
     }
     Context {
         title: format!("{test} run {run_name}"),
@@ -678,26 +596,82 @@ fn run_context(run_dir: &Path, config: &Value, results: &Value, require: Level) 
     }
 }
 
-/// The target in words, from a run's config: `raftkv, 3 nodes (read mode stale, write ack quorum)`.
-pub fn target_words(config: &Value) -> String {
-    let args = &config["args"];
-    // raftkv's own words carry its modes; other targets describe themselves.
-    if let (Some(t), false) = (
-        config["target"]["description"].as_str(),
-        config["target"]["kind"]
-            .as_str()
-            .is_none_or(|k| k == "raftkv"),
-    ) {
-        return t.to_string();
+/// `10 clients, 500 ops/s, 8 keys, cas-register workload`.
+fn load_words(flags: &StoredFlags) -> String {
+    let keys = flags.keys.map_or("?".to_string(), |k| k.to_string());
+    match (flags.concurrency, flags.rate) {
+        (Some(c), Some(r)) if r > 0.0 => format!(
+            "{c} clients, {r} ops/s, {keys} keys, {} workload",
+            flags.workload.as_deref().unwrap_or("")
+        ),
+        (Some(c), _) => format!("{c} clients as fast as they go, {keys} keys"),
+        _ => String::new(),
     }
-    match args["nodes"].as_u64() {
+}
+
+/// `kill, partition every 5 s via proxy (applied: kill 3, partition 2)`.
+fn fault_words(config: &RunConfig, flags: &StoredFlags, results: Option<&RunResults>) -> String {
+    if config.faults.is_empty() {
+        return "none".into();
+    }
+    let applied = results.map(|r| fault_counts(&r.faults)).unwrap_or_default();
+    format!(
+        "{} every {} s via {} (applied: {})",
+        config.faults.join(", "),
+        flags
+            .nemesis_interval
+            .map_or("?".to_string(), |s| s.to_string()),
+        flags.net.as_deref().unwrap_or("?"),
+        if applied.is_empty() { "none" } else { &applied }
+    )
+}
+
+/// Duration, operations, latency and an interruption, from a run's results.
+fn outcome_facts(r: &RunResults) -> Vec<(&'static str, String)> {
+    let main = &r.main_phase;
+    let mut facts = vec![
+        (
+            "duration",
+            format!("{:.1} s of load and faults", r.main_phase_s),
+        ),
+        (
+            "operations",
+            format!(
+                "{} ({:.0}/s): ok {}, fail {}, info {}; {} final reads",
+                main.ops, main.throughput, main.ok, main.fail, main.info, r.final_reads
+            ),
+        ),
+    ];
+    if let (Some(a), Some(b)) = (main.latency_ms.p50, main.latency_ms.p99) {
+        facts.push((
+            "latency",
+            format!("p50 {a:.1} ms, p99 {b:.1} ms (ok operations)"),
+        ));
+    }
+    if r.interrupted {
+        facts.push(("interrupted", "yes: the history is partial".into()));
+    }
+    facts
+}
+
+/// The target in words, from a run's config: `raftkv, 3 nodes (read mode stale, write ack quorum)`.
+pub fn target_words(config: Option<&RunConfig>) -> String {
+    let Some(config) = config else {
+        return String::new();
+    };
+    // raftkv's own words carry its modes; other targets describe themselves.
+    if config.target.kind != "raftkv" {
+        return config.target.description.clone();
+    }
+    let flags = config.flags();
+    match flags.nodes {
         Some(n) => {
             let mut s = format!(
                 "raftkv, {n} nodes (read mode {}, write ack {}",
-                args["read_mode"].as_str().unwrap_or("consistent"),
-                args["write_ack"].as_str().unwrap_or("quorum")
+                flags.read_mode.as_deref().unwrap_or("consistent"),
+                flags.write_ack.as_deref().unwrap_or("quorum")
             );
-            if let Some(k) = args["unsafe_knobs"].as_str() {
+            if let Some(k) = &flags.unsafe_knobs {
                 let _ = write!(s, ", unsafe {k}");
             }
             s.push(')');
@@ -796,18 +770,24 @@ mod tests {
 
     #[test]
     fn targets_are_named_with_their_modes() {
-        let raftkv = json!({"target": {"kind": "raftkv", "description": "3 raftkv nodes"},
-                            "args": {"nodes": 3, "read_mode": "stale", "write_ack": "quorum"}});
+        let config = |v: Value| -> RunConfig { serde_json::from_value(v).unwrap() };
+        let raftkv = config(
+            json!({"target": {"kind": "raftkv", "description": "3 raftkv nodes", "file": null},
+                   "seed": 1, "args": {"nodes": 3, "read_mode": "stale", "write_ack": "quorum"}}),
+        );
         assert_eq!(
-            target_words(&raftkv),
+            target_words(Some(&raftkv)),
             "raftkv, 3 nodes (read mode stale, write ack quorum)"
         );
-        let etcd = json!({"target": {"kind": "etcd", "description": "etcd 3.4.23, 3 members (serializable reads)"},
-                          "args": {"nodes": 3, "read_mode": "consistent"}});
+        let etcd = config(
+            json!({"target": {"kind": "etcd", "description": "etcd 3.4.23, 3 members (serializable reads)", "file": null},
+                   "seed": 1, "args": {"nodes": 3, "read_mode": "consistent"}}),
+        );
         assert_eq!(
-            target_words(&etcd),
+            target_words(Some(&etcd)),
             "etcd 3.4.23, 3 members (serializable reads)"
         );
+        assert_eq!(target_words(None), "");
     }
 
     #[test]

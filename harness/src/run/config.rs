@@ -82,12 +82,65 @@ impl RunConfig {
             .map_err(|e| format!("cannot write {}: {e}", run_dir.display()))
     }
 
-    /// Reads a stored run's `config.json`.
-    #[cfg(test)]
-    pub fn read(run_dir: &Path) -> Result<RunConfig, String> {
-        let path = run_dir.join("config.json");
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    /// Reads a stored run's `config.json`; none when there is none.
+    pub fn read(run_dir: &Path) -> Result<Option<RunConfig>, String> {
+        super::results::read_json(&run_dir.join("config.json"))
+    }
+
+    /// The flags the report and the run list show, typed. A flag of another version that does
+    /// not fit is left out rather than failing the whole page.
+    pub fn flags(&self) -> StoredFlags {
+        serde_json::from_value(self.args.clone()).unwrap_or_else(|_| {
+            let mut flags = StoredFlags::default();
+            if let Some(map) = self.args.as_object() {
+                for (k, v) in map {
+                    let one = serde_json::json!({ k: v });
+                    if let Ok(f) = serde_json::from_value::<StoredFlags>(one) {
+                        flags.merge(f);
+                    }
+                }
+            }
+            flags
+        })
+    }
+}
+
+/// The run flags that readers of a store use, as `config.json` keeps them (`args`); any may be
+/// missing — an http target has no read mode, an older store no `--net`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct StoredFlags {
+    pub nodes: Option<u64>,
+    pub concurrency: Option<u64>,
+    pub rate: Option<f64>,
+    pub keys: Option<u64>,
+    pub workload: Option<String>,
+    pub require: Option<String>,
+    pub nemesis_interval: Option<f64>,
+    pub net: Option<String>,
+    pub read_mode: Option<String>,
+    pub write_ack: Option<String>,
+    pub unsafe_knobs: Option<String>,
+}
+
+impl StoredFlags {
+    fn merge(&mut self, other: StoredFlags) {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if other.$f.is_some() { self.$f = other.$f; } )* };
+        }
+        take!(
+            nodes,
+            concurrency,
+            rate,
+            keys,
+            workload,
+            require,
+            nemesis_interval,
+            net,
+            read_mode,
+            write_ack,
+            unsafe_knobs
+        );
     }
 }
 
@@ -113,14 +166,31 @@ mod tests {
             None,
         );
         c.write(dir.path()).unwrap();
-        let back = RunConfig::read(dir.path()).unwrap();
+        let back = RunConfig::read(dir.path()).unwrap().unwrap();
+        assert_eq!(back.flags().nodes, Some(3));
         assert_eq!((back.seed, back.target.kind.as_str()), (7, "raftkv"));
         std::fs::write(
             dir.path().join("config.json"),
             r#"{"args": {}, "target": {"kind": "http", "description": "x", "file": "t.toml"}, "seed": 1}"#,
         )
         .unwrap();
-        let old = RunConfig::read(dir.path()).unwrap();
+        let old = RunConfig::read(dir.path()).unwrap().unwrap();
         assert!(old.faults.is_empty() && old.versions.faultline.is_empty());
+        assert_eq!(old.flags(), StoredFlags::default());
+    }
+
+    #[test]
+    fn a_flag_that_does_not_fit_is_left_out_and_the_rest_read() {
+        let c: RunConfig = serde_json::from_str(
+            r#"{"args": {"nodes": "three", "keys": 8, "net": "proxy"},
+                "target": {"kind": "raftkv", "description": "3 raftkv nodes", "file": null},
+                "seed": 1}"#,
+        )
+        .unwrap();
+        let f = c.flags();
+        assert_eq!(
+            (f.nodes, f.keys, f.net.as_deref()),
+            (None, Some(8), Some("proxy"))
+        );
     }
 }

@@ -16,10 +16,10 @@
 //! removed), `check`, and `finish` (a typed `RunResults` as `results.json`, the report, JUnit,
 //! the summary, the exit code).
 
-mod config;
+pub mod config;
 pub mod driver;
 pub mod recorder;
-mod results;
+pub mod results;
 pub mod store;
 pub mod supervisor;
 pub mod workload;
@@ -87,10 +87,10 @@ pub struct RunArgs {
     )]
     pub nemesis: String,
     /// Partition shapes to choose from, comma-separated: halves, random-halves, isolate-one,
-    /// majorities-ring, bridge, isolate-leader.
+    /// majorities-ring, bridge, isolate-leader, isolate-follower.
     #[arg(
         long,
-        default_value = "halves,random-halves,isolate-one,majorities-ring,bridge,isolate-leader",
+        default_value = "halves,random-halves,isolate-one,majorities-ring,bridge,isolate-leader,isolate-follower",
         value_name = "SHAPES"
     )]
     pub shapes: String,
@@ -478,7 +478,11 @@ pub fn run(args: RunArgs) -> u8 {
             .iter()
             .filter(|o| o.phase.as_deref() == Some("final"))
             .count(),
-        faults: main.fault_counts,
+        faults: main
+            .fault_counts
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect(),
         nemesis_errors: main.nemesis_errors,
         converged,
         data_kept,
@@ -926,16 +930,15 @@ fn finish(
     history: &checker::History,
     ladder: &checker::consistency::Ladder,
 ) -> u8 {
-    let summary = serde_json::to_value(results).expect("results serialize");
-    let config = serde_json::to_value(config).expect("config serializes");
     let _ = std::fs::write(
         run_dir.join("results.json"),
-        serde_json::to_vec_pretty(&summary).expect("results serialize"),
+        serde_json::to_vec_pretty(results).expect("results serialize"),
     );
     // The report, from what is in memory: the history, the config and the results.
-    let report = crate::report::run_page(run_dir, history, &config, &summary).and_then(|html| {
-        crate::report::write_atomically(&run_dir.join("report.html"), html.as_bytes())
-    });
+    let report =
+        crate::report::run_page(run_dir, history, Some(config), Some(results)).and_then(|html| {
+            crate::report::write_atomically(&run_dir.join("report.html"), html.as_bytes())
+        });
     if let Err(e) = report {
         eprintln!("faultline: no report.html: {e}");
     }
@@ -946,9 +949,12 @@ fn finish(
         }
     }
     if args.json {
-        println!("{summary}");
+        println!(
+            "{}",
+            serde_json::to_string(results).expect("results serialize")
+        );
     } else {
-        print_summary(&summary, ladder, args.require);
+        print_summary(results, ladder, args.require);
     }
     if results.interrupted {
         eprintln!("faultline: interrupted; everything was healed and the partial history checked");
@@ -975,7 +981,7 @@ fn args_for(args: &RunArgs, kind: &str) -> Value {
     v
 }
 
-fn figures(history: &checker::History, elapsed: Duration) -> Value {
+fn figures(history: &checker::History, elapsed: Duration) -> results::MainPhase {
     let main: Vec<&checker::Operation> = history.ops.iter().filter(|o| o.phase.is_none()).collect();
     let count = |outcome| main.iter().filter(|o| o.outcome == outcome).count();
     let mut latencies: Vec<u64> = main
@@ -988,14 +994,17 @@ fn figures(history: &checker::History, elapsed: Duration) -> Value {
         let i = ((latencies.len().max(1) - 1) as f64 * q).round() as usize;
         latencies.get(i).map(|ns| *ns as f64 / 1e6)
     };
-    json!({
-        "ops": main.len(),
-        "ok": count(checker::Outcome::Ok),
-        "fail": count(checker::Outcome::Fail),
-        "info": count(checker::Outcome::Info),
-        "throughput": main.len() as f64 / elapsed.as_secs_f64(),
-        "latency_ms": {"p50": quantile(0.5), "p99": quantile(0.99)},
-    })
+    results::MainPhase {
+        ops: main.len(),
+        ok: count(checker::Outcome::Ok),
+        fail: count(checker::Outcome::Fail),
+        info: count(checker::Outcome::Info),
+        throughput: main.len() as f64 / elapsed.as_secs_f64(),
+        latency_ms: results::Latency {
+            p50: quantile(0.5),
+            p99: quantile(0.99),
+        },
+    }
 }
 
 /// Stretches of the main phase longer than `longer_than` in which nothing succeeded — on the
@@ -1003,9 +1012,9 @@ fn figures(history: &checker::History, elapsed: Duration) -> Value {
 /// asked during the stretch but answered nothing (a follower that redirects every request to
 /// the leader serves nothing, and is not out) — in seconds since the history began. A run whose
 /// target stopped answering says so even when the verdict holds.
-fn outages(history: &checker::History, longer_than: Duration) -> Value {
+fn outages(history: &checker::History, longer_than: Duration) -> Vec<results::Outage> {
     let Some((start, end)) = history.span() else {
-        return json!([]);
+        return Vec::new();
     };
     let main: Vec<&checker::Operation> = history.ops.iter().filter(|o| o.phase.is_none()).collect();
     let Some(main_end) = main
@@ -1013,7 +1022,7 @@ fn outages(history: &checker::History, longer_than: Duration) -> Value {
         .map(|o| o.complete_time.unwrap_or(o.invoke_time))
         .max()
     else {
-        return json!([]);
+        return Vec::new();
     };
     let end = main_end.min(end);
     let ok_times = |node: Option<&str>| -> Vec<u64> {
@@ -1051,11 +1060,15 @@ fn outages(history: &checker::History, longer_than: Duration) -> Value {
         for w in edges.windows(2) {
             let long = w[1].saturating_sub(w[0]) as u128 > longer_than.as_nanos();
             if long && node.is_none_or(|n| refused(n, w[0], w[1])) {
-                found.push(json!({"node": node, "from_s": secs(w[0]), "to_s": secs(w[1])}));
+                found.push(results::Outage {
+                    node: node.map(str::to_string),
+                    from_s: secs(w[0]),
+                    to_s: secs(w[1]),
+                });
             }
         }
     }
-    Value::Array(found)
+    found
 }
 
 fn node_flags(args: &RunArgs) -> Vec<String> {
@@ -1219,54 +1232,41 @@ fn progress(recorder: &Recorder, fault: &Mutex<String>, stop: &AtomicBool, limit
 }
 
 fn print_summary(
-    summary: &Value,
+    summary: &results::RunResults,
     ladder: &checker::consistency::Ladder,
     require: checker::consistency::Level,
 ) {
-    let main = &summary["main_phase"];
-    let ms = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.1} ms"));
-    let faults = Some(crate::report::fault_counts(&summary["faults"]))
+    let main = &summary.main_phase;
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.1} ms"));
+    let faults = Some(crate::report::fault_counts(&summary.faults))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "none".into());
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
         "ops       {} in {:.1} s ({:.0}/s): ok {}, fail {}, info {}",
-        main["ops"],
-        summary["main_phase_s"].as_f64().unwrap_or(0.0),
-        main["throughput"].as_f64().unwrap_or(0.0),
-        main["ok"],
-        main["fail"],
-        main["info"]
+        main.ops, summary.main_phase_s, main.throughput, main.ok, main.fail, main.info
     );
     let _ = writeln!(
         out,
         "latency   p50 {}, p99 {} (ok operations)",
-        ms(&main["latency_ms"]["p50"]),
-        ms(&main["latency_ms"]["p99"])
+        ms(main.latency_ms.p50),
+        ms(main.latency_ms.p99)
     );
     let _ = writeln!(out, "faults    {faults}");
-    for o in summary["outages"].as_array().into_iter().flatten() {
-        let who = o["node"]
-            .as_str()
+    for o in &summary.outages {
+        let who = o
+            .node
+            .as_ref()
             .map_or("the cluster".to_string(), |n| format!("node {n}"));
         let _ = writeln!(
             out,
             "outage    no ok operation on {who} from {:.1} s to {:.1} s",
-            o["from_s"].as_f64().unwrap_or(0.0),
-            o["to_s"].as_f64().unwrap_or(0.0)
+            o.from_s, o.to_s
         );
     }
-    let _ = writeln!(
-        out,
-        "stored    {}",
-        summary["run_dir"].as_str().unwrap_or("")
-    );
-    let _ = writeln!(
-        out,
-        "report    {}",
-        summary["report"].as_str().unwrap_or("")
-    );
+    let _ = writeln!(out, "stored    {}", summary.run_dir);
+    let _ = writeln!(out, "report    {}", summary.report);
     let _ = write!(
         out,
         "{}",
@@ -1309,16 +1309,8 @@ mod outage_tests {
             checker::import::parse_str("t.jsonl", &text, checker::import::Format::Jsonl).unwrap();
         let found = outages(&h, Duration::from_secs(2));
         let spans: Vec<(Option<&str>, f64, f64)> = found
-            .as_array()
-            .unwrap()
             .iter()
-            .map(|o| {
-                (
-                    o["node"].as_str(),
-                    o["from_s"].as_f64().unwrap(),
-                    o["to_s"].as_f64().unwrap(),
-                )
-            })
+            .map(|o| (o.node.as_deref(), o.from_s, o.to_s))
             .collect();
         assert_eq!(
             spans,
@@ -1327,8 +1319,8 @@ mod outage_tests {
                 (Some("n1"), 5.1, 16.1),
                 (Some("n2"), 2.3, 19.5),
             ],
-            "{found}"
+            "{found:?}"
         );
-        assert_eq!(outages(&h, Duration::from_secs(20)), json!([]));
+        assert_eq!(outages(&h, Duration::from_secs(20)), []);
     }
 }
