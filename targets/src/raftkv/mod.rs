@@ -33,6 +33,12 @@
 //! - `--unsafe commit-old-term`: entries of earlier terms commit by counting replicas (the
 //!   paper's Figure 8), and such "committed" entries can be overwritten.
 //!
+//! A safe node checks the rules these knobs break and stops (panics) if it ever finds one broken
+//! — a committed entry about to be overwritten, two leaders in a term. With an `--unsafe` knob on
+//! it does what an implementation that never checked would do instead: it overwrites the entry
+//! or steps down, and logs `safety rule broken: …`. A crash would hide the bug from the clients;
+//! carrying on lets faultline show what they see (lost writes, stale reads, diverged replicas).
+//!
 //! ## Implementation caveats
 //! Membership is fixed (no §6 configuration changes); snapshots are sent whole in one message;
 //! there is no pre-vote or leadership transfer; the client API is HTTP/1.1 without TLS, served by
