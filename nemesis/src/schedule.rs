@@ -13,7 +13,9 @@
 //!   leader is cut off first, and then its clock goes back or strobes behind — a deposed leader
 //!   whose clock says its lease still runs — a few times over while the round lasts. A clock
 //!   round is always aimed so when partitions are allowed;
-//! - when both partition and kill are asked for, a sequence known to break Raft: the paper's
+//! - when both partition and kill are asked for (a pair of them is always a stale candidate), a
+//!   sequence known to break Raft, dealt from a deck of four in which the stale candidate is
+//!   twice: the paper's
 //!   Figure 8 (`figure-8`: the leader isolated, a new one elected, that one killed, the old one
 //!   back and isolated again), leader churn (`leader-churn`: the leader killed, and its successor
 //!   killed the moment it is back, several times in a row), or a stale candidate
@@ -118,7 +120,10 @@ fn round(
     let others: Vec<FaultKind> = d.kinds.iter().copied().filter(|k| *k != kind).collect();
     if raft_breaker && matches!(kind, FaultKind::Partition | FaultKind::Kill) && rng.chance(0.6) {
         if raft_deck.is_empty() {
-            *raft_deck = vec![0, 1, 2];
+            // The stale candidate twice: it is the sequence whose every repetition gives a stale
+            // log its best chance to win, and leader churn rarely does (the node just restarted
+            // has the lowest term).
+            *raft_deck = vec![0, 1, 2, 2];
             rng.shuffle(raft_deck);
         }
         return match raft_deck.pop().expect("refilled") {
@@ -143,7 +148,7 @@ fn round(
     let to_clock = kind != FaultKind::Clock && can_depose && others.contains(&FaultKind::Clock);
     let p = if clock_pair {
         1.0
-    } else if to_clock && kind == FaultKind::Partition {
+    } else if (to_clock && kind == FaultKind::Partition) || raft_breaker {
         0.5
     } else {
         0.3
@@ -164,6 +169,15 @@ fn round(
             return deposed_clock(d, t, length, rng);
         }
         let other = *rng.pick(&partners);
+        // A partition and a kill together are aimed too: at a stale log standing for election.
+        if raft_breaker
+            && matches!(
+                (kind, other),
+                (FaultKind::Partition, FaultKind::Kill) | (FaultKind::Kill, FaultKind::Partition)
+            )
+        {
+            return stale_candidate(t, length, rng);
+        }
         let a = Plan::random(kind, d.shapes, d.nodes, rng);
         let b = Plan::random(other, d.shapes, d.nodes, rng);
         let tag = Some("together");
@@ -212,9 +226,11 @@ fn kill_restart(d: &Draw, t: Duration, length: Duration, rng: &mut Rng) -> Vec<S
 }
 
 /// The leader cut off and, 50 ms later — while its lease, a fraction of a second, still runs —
-/// its clock turned back, for 1.5–2.5 s (time for the others to elect a leader and commit),
-/// then healed for 0.5–1 s; and again while the round lasts, each time on whoever leads then, so
-/// that a leader elected a moment before (with no lease yet) is not the round's only chance.
+/// its clock turned back, for 3–4.5 s, then healed for 0.5–1 s; and again while the round lasts,
+/// each time on whoever leads then, so that a leader elected a moment before (with no lease yet)
+/// is not the round's only chance. Seconds, because a stale read needs all of it: the others
+/// elect a leader, clients give up on the deposed one (a write there hangs until it times out)
+/// and write through the new one, and a client still bound to the deposed leader reads there.
 fn deposed_clock(d: &Draw, t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
     let tag = Some("deposed-clock");
     let step = |at, action| Step {
@@ -227,9 +243,9 @@ fn deposed_clock(d: &Draw, t: Duration, length: Duration, rng: &mut Rng) -> Vec<
     let mut steps = Vec::new();
     let mut at = t;
     loop {
-        let on = ms(1_500 + rng.below(1_000)).min(end - at);
+        let on = ms(3_000 + rng.below(1_500)).min(end - at);
         // The first always fits, however short the round.
-        if !steps.is_empty() && on < ms(500) {
+        if !steps.is_empty() && on < ms(2_000) {
             break;
         }
         let (cut, clock) = deposed_leader_clock(d, rng);

@@ -50,6 +50,7 @@ pub mod kv;
 pub mod log;
 pub mod node;
 pub mod server;
+pub mod service;
 #[cfg(test)]
 mod sim;
 pub mod storage;

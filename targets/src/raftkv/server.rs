@@ -6,9 +6,9 @@
 //! client commands become one append, one fsync and one AppendEntries per peer — group commit),
 //! then persists, sends, applies and answers, in that order.
 
-use super::kv::{Applied, Kv};
-use super::log::Command;
-use super::node::{Config, Envelope, Node, NodeId, Ready, Refused, Role, Unsafe};
+use super::kv::Kv;
+use super::node::{Config, Envelope, Node, NodeId, Ready, Role, Unsafe};
+use super::service::{Answer, Request as KvRequest, Service};
 use super::storage::Storage;
 use crate::http_server::{self, Handled, Request, Response};
 use serde_json::{json, Value};
@@ -22,23 +22,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReadMode {
-    /// ReadIndex: confirm leadership with a quorum round, wait for apply. Linearizable.
-    Consistent,
-    /// Serve on the leader while its lease lasts on its own clock. Unsafe under clock faults.
-    Lease,
-    /// Serve from any node's local state. Stale reads.
-    Stale,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteAck {
-    /// Answer once committed and applied. Safe.
-    Quorum,
-    /// Answer once on the leader's disk, before commit. Failover loses acknowledged writes.
-    Leader,
-}
+pub use super::service::{ReadMode, WriteAck};
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -82,12 +66,16 @@ enum Event {
 }
 
 enum ClientRequest {
-    Get(String),
-    /// `GET /kv/{key}?local`: this node's applied state, whatever the read mode (final reads).
-    GetLocal(String),
-    Put(String, Value),
-    Cas(String, Value, Value),
+    /// What the client rules decide (`GET /kv/{key}?local` is [`KvRequest::GetLocal`]).
+    Kv(KvRequest),
     Status,
+}
+
+/// A client waiting for an answer: where it goes, and the request's path (for a redirect).
+struct Asker {
+    reply: Reply,
+    key: String,
+    path: String,
 }
 
 /// Set by SIGTERM/SIGINT; the loop exits cleanly.
@@ -211,48 +199,30 @@ pub fn run(opts: Options) -> Result<(), String> {
             node.log().last_index()
         ),
     );
-    let mut server = Server {
-        opts,
+    let service = Service::new(
         node,
         kv,
+        opts.read_mode,
+        opts.write_ack,
+        opts.request_timeout.as_millis() as u64,
+    );
+    let mut server = Server {
+        opts,
+        service,
         storage,
         outboxes,
-        writes: BTreeMap::new(),
-        reads: HashMap::new(),
-        ready_reads: Vec::new(),
-        next_read: 1,
         started: Instant::now(),
         last_role: Role::Follower,
     };
     server.event_loop(rx)
 }
 
-struct PendingWrite {
-    term: u64,
-    reply: Reply,
-    deadline: Instant,
-    /// Already answered (write-ack leader); apply must not answer again.
-    answered: bool,
-}
-
-struct PendingRead {
-    key: String,
-    reply: Reply,
-    deadline: Instant,
-}
-
 struct Server {
     opts: Options,
-    node: Node,
-    kv: Kv,
+    /// The Raft node, its state machine, and the clients waiting on them.
+    service: Service<Asker>,
     storage: Storage,
     outboxes: HashMap<NodeId, SyncSender<Envelope>>,
-    /// By log index.
-    writes: BTreeMap<u64, PendingWrite>,
-    reads: HashMap<u64, PendingRead>,
-    /// (read id, index) confirmed, waiting for apply.
-    ready_reads: Vec<(u64, u64)>,
-    next_read: u64,
     started: Instant,
     last_role: Role,
 }
@@ -263,24 +233,24 @@ impl Server {
         let mut next_flush = Instant::now() + Duration::from_secs(1);
         while !STOP.load(Ordering::SeqCst) {
             let wait = next_tick.saturating_duration_since(Instant::now());
-            let mut new_writes: Vec<u64> = Vec::new();
             match rx.recv_timeout(wait) {
-                Ok(ev) => self.handle(ev, &mut new_writes),
+                Ok(ev) => self.handle(ev),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             // Group commit: take everything already waiting, up to a bound.
             for _ in 0..4096 {
                 match rx.try_recv() {
-                    Ok(ev) => self.handle(ev, &mut new_writes),
+                    Ok(ev) => self.handle(ev),
                     Err(_) => break,
                 }
             }
             let now = Instant::now();
             if now >= next_tick {
-                self.node.tick(wall_ms());
+                self.service.node.tick(wall_ms());
                 next_tick = now + self.opts.tick;
-                self.expire(now);
+                let expired = self.service.expire(self.mono_ms());
+                self.answer(expired);
             }
             if self.opts.no_fsync && now >= next_flush {
                 next_flush = now + Duration::from_secs(1);
@@ -288,15 +258,16 @@ impl Server {
                     .flush_unsynced()
                     .map_err(|e| format!("disk: {e}"))?;
             }
-            self.node.flush(wall_ms());
-            let ready = self.node.take_ready();
-            self.process(ready, &new_writes)?;
-            if self.node.role() != self.last_role {
-                self.last_role = self.node.role();
+            self.service.node.flush(wall_ms());
+            let ready = self.service.node.take_ready();
+            self.process(ready)?;
+            let node = &self.service.node;
+            if node.role() != self.last_role {
+                self.last_role = node.role();
                 log_line(
                     self.opts.id,
                     "info",
-                    &format!("now {:?} in term {}", self.last_role, self.node.term()),
+                    &format!("now {:?} in term {}", self.last_role, node.term()),
                 );
             }
         }
@@ -307,14 +278,68 @@ impl Server {
         Ok(())
     }
 
-    fn handle(&mut self, ev: Event, new_writes: &mut Vec<u64>) {
+    /// Milliseconds since this process started, for the client rules' deadlines.
+    fn mono_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn handle(&mut self, ev: Event) {
         match ev {
             Event::Peer(env) => {
                 if env.to == self.opts.id {
-                    self.node.step(env.from, env.msg);
+                    self.service.node.step(env.from, env.msg);
                 }
             }
-            Event::Client(req, reply) => self.client(req, reply, new_writes),
+            Event::Client(ClientRequest::Status, reply) => {
+                let _ = reply.try_send(self.status());
+            }
+            Event::Client(ClientRequest::Kv(req), reply) => {
+                let (key, path) = match &req {
+                    KvRequest::Cas { key, .. } => (key.clone(), format!("/kv/{key}/cas")),
+                    KvRequest::Get(key) | KvRequest::GetLocal(key) | KvRequest::Put(key, _) => {
+                        (key.clone(), format!("/kv/{key}"))
+                    }
+                };
+                let asker = Asker { reply, key, path };
+                if let Some(now) = self.service.request(req, asker, self.mono_ms(), wall_ms()) {
+                    self.answer(vec![now]);
+                }
+            }
+        }
+    }
+
+    /// Sends each client its answer as HTTP.
+    fn answer(&self, answers: Vec<(Asker, Answer)>) {
+        for (asker, answer) in answers {
+            let response = self.response(&asker, answer);
+            let _ = asker.reply.try_send(response);
+        }
+    }
+
+    fn response(&self, asker: &Asker, answer: Answer) -> Response {
+        match answer {
+            Answer::Read(Some((v, version))) => {
+                Response::json(200, json!({"value": v, "version": version}))
+            }
+            Answer::Read(None) => Response::json(404, json!({"error": "absent", "key": asker.key})),
+            Answer::Written { version } => Response::json(200, json!({"version": version})),
+            Answer::Mismatch(current) => Response::json(409, json!({"value": current})),
+            Answer::NotLeader(leader) => self.redirect(leader, &asker.path),
+            Answer::NotApplied => Response::json(
+                503,
+                json!({"error": "not applied: leadership changed, retry", "indeterminate": false}),
+            ),
+            Answer::Unknown(why) => Response::json(
+                503,
+                json!({"error": format!("outcome unknown: {why}"), "indeterminate": true}),
+            ),
+            Answer::ReadTimedOut => Response::json(
+                503,
+                json!({"error": "unavailable, retry: read not confirmed in time"}),
+            ),
+            Answer::Internal(what) => {
+                Response::json(500, json!({"error": format!("internal: {what}")}))
+            }
         }
     }
 
@@ -333,122 +358,22 @@ impl Server {
         }
     }
 
-    fn client(&mut self, req: ClientRequest, reply: Reply, new_writes: &mut Vec<u64>) {
-        let deadline = Instant::now() + self.opts.request_timeout;
-        match req {
-            ClientRequest::Status => {
-                let _ = reply.try_send(self.status());
-            }
-            ClientRequest::GetLocal(key) => {
-                let _ = reply.try_send(self.read_now(&key));
-            }
-            ClientRequest::Get(key) => match self.opts.read_mode {
-                ReadMode::Stale => {
-                    let _ = reply.try_send(self.read_now(&key));
-                }
-                mode => {
-                    let id = self.next_read;
-                    self.next_read += 1;
-                    let result = if mode == ReadMode::Lease {
-                        self.node.lease_read(id, wall_ms())
-                    } else {
-                        self.node.read_index(id)
-                    };
-                    match result {
-                        Ok(()) => {
-                            self.reads.insert(
-                                id,
-                                PendingRead {
-                                    key,
-                                    reply,
-                                    deadline,
-                                },
-                            );
-                        }
-                        Err(Refused::NotLeader(l)) => {
-                            let _ = reply.try_send(self.redirect(l, &format!("/kv/{key}")));
-                        }
-                    }
-                }
-            },
-            ClientRequest::Put(key, value) => {
-                let path = format!("/kv/{key}");
-                self.propose(
-                    Command::Put { key, value },
-                    reply,
-                    deadline,
-                    new_writes,
-                    &path,
-                )
-            }
-            ClientRequest::Cas(key, from, to) => {
-                let path = format!("/kv/{key}/cas");
-                self.propose(
-                    Command::Cas { key, from, to },
-                    reply,
-                    deadline,
-                    new_writes,
-                    &path,
-                )
-            }
-        }
-    }
-
-    fn propose(
-        &mut self,
-        cmd: Command,
-        reply: Reply,
-        deadline: Instant,
-        new_writes: &mut Vec<u64>,
-        path: &str,
-    ) {
-        let is_put = matches!(cmd, Command::Put { .. });
-        match self.node.propose(cmd) {
-            Ok((index, term)) => {
-                self.writes.insert(
-                    index,
-                    PendingWrite {
-                        term,
-                        reply,
-                        deadline,
-                        answered: false,
-                    },
-                );
-                // With write-ack leader, puts are answered once on the leader's disk (a cas needs
-                // its outcome, which only applying tells).
-                if is_put && self.opts.write_ack == WriteAck::Leader {
-                    new_writes.push(index);
-                }
-            }
-            Err(Refused::NotLeader(l)) => {
-                let _ = reply.try_send(self.redirect(l, path));
-            }
-        }
-    }
-
-    fn read_now(&self, key: &str) -> Response {
-        match self.kv.get(key) {
-            Some((v, version)) => Response::json(200, json!({"value": v, "version": version})),
-            None => Response::json(404, json!({"error": "absent", "key": key})),
-        }
-    }
-
     fn status(&self) -> Response {
         let mono = self.started.elapsed().as_millis() as u64;
         Response::json(
             200,
             json!({
                 "id": self.opts.id,
-                "role": self.node.role(),
-                "term": self.node.term(),
-                "leader": self.node.leader(),
-                "leader_addr": self.node.leader().and_then(|l| self.opts.clients.get(&l)),
-                "commit_index": self.node.commit_index(),
-                "applied_index": self.kv.applied(),
-                "log_first_index": self.node.log().snapshot_index() + 1,
-                "log_last_index": self.node.log().last_index(),
-                "log_length": self.node.log().last_index() - self.node.log().snapshot_index(),
-                "keys": self.kv.len(),
+                "role": self.service.node.role(),
+                "term": self.service.node.term(),
+                "leader": self.service.node.leader(),
+                "leader_addr": self.service.node.leader().and_then(|l| self.opts.clients.get(&l)),
+                "commit_index": self.service.node.commit_index(),
+                "applied_index": self.service.kv.applied(),
+                "log_first_index": self.service.node.log().snapshot_index() + 1,
+                "log_last_index": self.service.node.log().last_index(),
+                "log_length": self.service.node.log().last_index() - self.service.node.log().snapshot_index(),
+                "keys": self.service.kv.len(),
                 "wall_clock_ms": wall_ms(),
                 "monotonic_ms": mono,
                 "read_mode": format!("{:?}", self.opts.read_mode).to_lowercase(),
@@ -458,7 +383,7 @@ impl Server {
     }
 
     /// Persist, then send, then apply and answer.
-    fn process(&mut self, ready: Ready, new_writes: &[u64]) -> Result<(), String> {
+    fn process(&mut self, mut ready: Ready) -> Result<(), String> {
         for broken in &ready.broken {
             log_line(
                 self.opts.id,
@@ -469,115 +394,32 @@ impl Server {
         self.storage
             .persist(&ready)
             .map_err(|e| format!("disk: {e}"))?;
-        for env in ready.messages {
+        for env in std::mem::take(&mut ready.messages) {
             if let Some(out) = self.outboxes.get(&env.to) {
                 let _ = out.try_send(env);
             }
         }
-        for &index in new_writes {
-            if let Some(w) = self.writes.get_mut(&index) {
-                w.answered = true;
-                let _ = w
-                    .reply
-                    .try_send(Response::json(200, json!({"version": index})));
-            }
-        }
+        let answers = self.service.settle(&ready)?;
+        self.answer(answers);
         if let Some(s) = &ready.snapshot {
-            // Writes at indices the snapshot covers were never applied here one by one, so their
-            // fate is unknown to this node: they may be in the snapshot or overwritten.
-            for (_, w) in self.writes.extract_if(..=s.last_index, |_, _| true) {
-                if !w.answered {
-                    let _ = w.reply.try_send(Response::json(
-                        503,
-                        json!({"error": "outcome unknown: replaced by a snapshot from the leader", "indeterminate": true}),
-                    ));
-                }
-            }
-            self.kv = Kv::restore(&s.data)?;
             self.storage
-                .save_snapshot(s.last_index, s.last_term, &s.data, self.node.log())
+                .save_snapshot(s.last_index, s.last_term, &s.data, self.service.node.log())
                 .map_err(|e| format!("disk: {e}"))?;
         }
-        for e in &ready.apply {
-            let outcome = self.kv.apply(e);
-            if let Some(w) = self.writes.remove(&e.index) {
-                if w.answered {
-                    continue;
-                }
-                let response = if w.term != e.term {
-                    Response::json(
-                        503,
-                        json!({"error": "not applied: leadership changed, retry", "indeterminate": false}),
-                    )
-                } else {
-                    match outcome {
-                        Applied::Written { version } => {
-                            Response::json(200, json!({"version": version}))
-                        }
-                        Applied::CasMismatch { current } => {
-                            Response::json(409, json!({"value": current}))
-                        }
-                        Applied::Noop => Response::json(
-                            500,
-                            json!({"error": "internal: a client write applied as a no-op"}),
-                        ),
-                    }
-                };
-                let _ = w.reply.try_send(response);
-            }
-        }
-        for id in ready.failed_reads {
-            if let Some(r) = self.reads.remove(&id) {
-                let leader = self.node.leader();
-                let _ = r
-                    .reply
-                    .try_send(self.redirect(leader, &format!("/kv/{}", r.key)));
-            }
-        }
-        self.ready_reads.extend(ready.reads);
-        let applied = self.kv.applied();
-        let mut still = Vec::new();
-        for (id, index) in std::mem::take(&mut self.ready_reads) {
-            if index <= applied {
-                if let Some(r) = self.reads.remove(&id) {
-                    let _ = r.reply.try_send(self.read_now(&r.key));
-                }
-            } else {
-                still.push((id, index));
-            }
-        }
-        self.ready_reads = still;
         // §7: snapshot and compact once the log has grown.
-        let base = self.node.log().snapshot_index();
+        let applied = self.service.kv.applied();
+        let base = self.service.node.log().snapshot_index();
         if applied >= base + self.opts.snapshot_every {
-            let data = self.kv.snapshot();
-            if !self.node.compact(applied, data.clone()) {
+            let data = self.service.kv.snapshot();
+            if !self.service.node.compact(applied, data.clone()) {
                 return Ok(());
             }
-            let term = self.node.log().snapshot_term();
+            let term = self.service.node.log().snapshot_term();
             self.storage
-                .save_snapshot(applied, term, &data, self.node.log())
+                .save_snapshot(applied, term, &data, self.service.node.log())
                 .map_err(|e| format!("disk: {e}"))?;
         }
         Ok(())
-    }
-
-    /// Answers requests that waited too long: the outcome of a write is unknown.
-    fn expire(&mut self, now: Instant) {
-        for (_, w) in self.writes.extract_if(.., |_, w| w.deadline <= now) {
-            if !w.answered {
-                let _ = w.reply.try_send(Response::json(
-                    503,
-                    json!({"error": "accepted but not known to be committed in time", "indeterminate": true}),
-                ));
-            }
-        }
-        for (_, r) in self.reads.extract_if(|_, r| r.deadline <= now) {
-            let _ = r.reply.try_send(Response::json(
-                503,
-                json!({"error": "unavailable, retry: read not confirmed in time"}),
-            ));
-        }
     }
 }
 
@@ -719,13 +561,13 @@ fn parse(req: &Request) -> Result<ClientRequest, Response> {
         }
     };
     match (req.method.as_str(), cas) {
-        ("GET", false) if local => Ok(ClientRequest::GetLocal(key)),
-        ("GET", false) => Ok(ClientRequest::Get(key)),
+        ("GET", false) if local => Ok(ClientRequest::Kv(KvRequest::GetLocal(key))),
+        ("GET", false) => Ok(ClientRequest::Kv(KvRequest::Get(key))),
         ("PUT", false) => {
             let v = body()?;
             match v.get("value") {
                 Some(value) if v.as_object().is_some_and(|o| o.len() == 1) => {
-                    Ok(ClientRequest::Put(key, value.clone()))
+                    Ok(ClientRequest::Kv(KvRequest::Put(key, value.clone())))
                 }
                 _ => Err(Response::error(400, "body must be {\"value\": V}")),
             }
@@ -734,7 +576,11 @@ fn parse(req: &Request) -> Result<ClientRequest, Response> {
             let v = body()?;
             match (v.get("from"), v.get("to")) {
                 (Some(from), Some(to)) if v.as_object().is_some_and(|o| o.len() == 2) => {
-                    Ok(ClientRequest::Cas(key, from.clone(), to.clone()))
+                    Ok(ClientRequest::Kv(KvRequest::Cas {
+                        key,
+                        from: from.clone(),
+                        to: to.clone(),
+                    }))
                 }
                 _ => Err(Response::error(
                     400,

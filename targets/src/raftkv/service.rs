@@ -1,0 +1,286 @@
+//! The rules by which a raftkv node answers its clients, apart from any I/O: what a read is served
+//! from in each read mode, when a write is acknowledged in each write-ack mode, and when a write's
+//! outcome is known, refused or unknown.
+//!
+//! The process (`server.rs`) turns each [`Answer`] into an HTTP reply; the simulator
+//! (`faultline sim`) turns it into a completion in a history. One set of rules for both, so what
+//! the simulator finds is a bug of the real server, not of a model of it.
+//!
+//! A [`Service`] owns the Raft [`Node`] and the state machine ([`Kv`]). Its driver feeds it
+//! requests, ticks and messages, makes each [`Ready`] durable and sends its messages, and then
+//! calls [`Service::settle`], which applies what committed and says who gets which answer.
+//! `R` is whatever the driver needs to deliver an answer (a reply channel, a client's id).
+
+use super::kv::{Applied, Kv};
+use super::log::Command;
+use super::node::{Node, NodeId, Ready, Refused};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMode {
+    /// ReadIndex: confirm leadership with a quorum round, wait for apply. Linearizable.
+    Consistent,
+    /// Serve on the leader while its lease lasts on its own clock. Unsafe under clock faults.
+    Lease,
+    /// Serve from any node's local state. Stale reads.
+    Stale,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteAck {
+    /// Answer once committed and applied. Safe.
+    Quorum,
+    /// Answer once on the leader's disk, before commit. Failover loses acknowledged writes.
+    Leader,
+}
+
+/// What a client asks.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    /// A read, served as the read mode says.
+    Get(String),
+    /// This node's applied state, whatever the read mode (the harness's final reads).
+    GetLocal(String),
+    Put(String, Value),
+    Cas {
+        key: String,
+        from: Value,
+        to: Value,
+    },
+}
+
+/// What a client is told.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    /// A read's value and the log index that wrote it; none when the key is absent.
+    Read(Option<(Value, u64)>),
+    /// A put or a successful cas, applied at this version (with write-ack leader, a put once on
+    /// the leader's disk).
+    Written { version: u64 },
+    /// A cas whose expected value did not match; the current value.
+    Mismatch(Option<Value>),
+    /// This node does not lead (the leader, if known). Nothing happened.
+    NotLeader(Option<NodeId>),
+    /// Certainly not applied: another leader's entry took its index. Nothing happened.
+    NotApplied,
+    /// May or may not have happened, and why.
+    Unknown(&'static str),
+    /// A read that could not be confirmed in time. Nothing happened.
+    ReadTimedOut,
+    /// A bug in raftkv: a client's write applied as a no-op.
+    Internal(&'static str),
+}
+
+struct PendingWrite<R> {
+    term: u64,
+    /// Taken when answered early (a put with write-ack leader): applying it answers no one.
+    reply: Option<R>,
+    deadline_ms: u64,
+}
+
+struct PendingRead<R> {
+    key: String,
+    reply: R,
+    deadline_ms: u64,
+}
+
+/// A node, its state machine, and the clients waiting on it.
+pub struct Service<R> {
+    pub node: Node,
+    pub kv: Kv,
+    read_mode: ReadMode,
+    write_ack: WriteAck,
+    request_timeout_ms: u64,
+    /// By log index.
+    writes: BTreeMap<u64, PendingWrite<R>>,
+    reads: HashMap<u64, PendingRead<R>>,
+    /// (read id, index) confirmed, waiting for apply.
+    ready_reads: Vec<(u64, u64)>,
+    next_read: u64,
+    /// Puts answered once the next Ready is durable (write-ack leader).
+    on_disk: Vec<u64>,
+}
+
+impl<R> Service<R> {
+    pub fn new(
+        node: Node,
+        kv: Kv,
+        read_mode: ReadMode,
+        write_ack: WriteAck,
+        request_timeout_ms: u64,
+    ) -> Service<R> {
+        Service {
+            node,
+            kv,
+            read_mode,
+            write_ack,
+            request_timeout_ms,
+            writes: BTreeMap::new(),
+            reads: HashMap::new(),
+            ready_reads: Vec::new(),
+            next_read: 1,
+            on_disk: Vec::new(),
+        }
+    }
+
+    /// A client's request at `now_ms` (the driver's monotonic clock, for deadlines); `wall_ms` is
+    /// the node's own wall clock, which a lease trusts. An answer now, or later from
+    /// [`Service::settle`] or [`Service::expire`].
+    pub fn request(
+        &mut self,
+        req: Request,
+        reply: R,
+        now_ms: u64,
+        wall_ms: u64,
+    ) -> Option<(R, Answer)> {
+        let deadline_ms = now_ms + self.request_timeout_ms;
+        match req {
+            Request::GetLocal(key) => Some((reply, self.read_now(&key))),
+            Request::Get(key) => {
+                if self.read_mode == ReadMode::Stale {
+                    return Some((reply, self.read_now(&key)));
+                }
+                let id = self.next_read;
+                self.next_read += 1;
+                let confirmed = if self.read_mode == ReadMode::Lease {
+                    self.node.lease_read(id, wall_ms)
+                } else {
+                    self.node.read_index(id)
+                };
+                match confirmed {
+                    Ok(()) => {
+                        self.reads.insert(
+                            id,
+                            PendingRead {
+                                key,
+                                reply,
+                                deadline_ms,
+                            },
+                        );
+                        None
+                    }
+                    Err(Refused::NotLeader(l)) => Some((reply, Answer::NotLeader(l))),
+                }
+            }
+            Request::Put(key, value) => {
+                self.propose(Command::Put { key, value }, reply, deadline_ms)
+            }
+            Request::Cas { key, from, to } => {
+                self.propose(Command::Cas { key, from, to }, reply, deadline_ms)
+            }
+        }
+    }
+
+    fn propose(&mut self, cmd: Command, reply: R, deadline_ms: u64) -> Option<(R, Answer)> {
+        let is_put = matches!(cmd, Command::Put { .. });
+        match self.node.propose(cmd) {
+            Ok((index, term)) => {
+                self.writes.insert(
+                    index,
+                    PendingWrite {
+                        term,
+                        reply: Some(reply),
+                        deadline_ms,
+                    },
+                );
+                // With write-ack leader, puts are answered once on the leader's disk (a cas needs
+                // its outcome, which only applying tells).
+                if is_put && self.write_ack == WriteAck::Leader {
+                    self.on_disk.push(index);
+                }
+                None
+            }
+            Err(Refused::NotLeader(l)) => Some((reply, Answer::NotLeader(l))),
+        }
+    }
+
+    fn read_now(&self, key: &str) -> Answer {
+        Answer::Read(self.kv.get(key).cloned())
+    }
+
+    /// After `ready` (taken from the node) is durable and its messages are sent: answers the
+    /// puts acknowledged on disk, installs a received snapshot, applies committed entries, and
+    /// serves the reads they were waiting for. `Err` when a snapshot does not restore.
+    pub fn settle(&mut self, ready: &Ready) -> Result<Vec<(R, Answer)>, String> {
+        let mut out = Vec::new();
+        for index in std::mem::take(&mut self.on_disk) {
+            if let Some(reply) = self.writes.get_mut(&index).and_then(|w| w.reply.take()) {
+                out.push((reply, Answer::Written { version: index }));
+            }
+        }
+        if let Some(s) = &ready.snapshot {
+            // Writes at indices the snapshot covers were never applied here one by one, so their
+            // fate is unknown to this node: they may be in the snapshot or overwritten.
+            for (_, w) in self.writes.extract_if(..=s.last_index, |_, _| true) {
+                if let Some(reply) = w.reply {
+                    out.push((
+                        reply,
+                        Answer::Unknown("replaced by a snapshot from the leader"),
+                    ));
+                }
+            }
+            self.kv = Kv::restore(&s.data)?;
+        }
+        for e in &ready.apply {
+            let applied = self.kv.apply(e);
+            let Some(w) = self.writes.remove(&e.index) else {
+                continue;
+            };
+            let Some(reply) = w.reply else {
+                continue;
+            };
+            let answer = if w.term != e.term {
+                Answer::NotApplied
+            } else {
+                match applied {
+                    Applied::Written { version } => Answer::Written { version },
+                    Applied::CasMismatch { current } => Answer::Mismatch(current),
+                    Applied::Noop => Answer::Internal("a client write applied as a no-op"),
+                }
+            };
+            out.push((reply, answer));
+        }
+        for id in &ready.failed_reads {
+            if let Some(r) = self.reads.remove(id) {
+                out.push((r.reply, Answer::NotLeader(self.node.leader())));
+            }
+        }
+        self.ready_reads.extend(ready.reads.iter().copied());
+        let applied = self.kv.applied();
+        let mut waiting = Vec::new();
+        for (id, index) in std::mem::take(&mut self.ready_reads) {
+            if index > applied {
+                waiting.push((id, index));
+            } else if let Some(r) = self.reads.remove(&id) {
+                let answer = self.read_now(&r.key);
+                out.push((r.reply, answer));
+            }
+        }
+        self.ready_reads = waiting;
+        Ok(out)
+    }
+
+    /// Answers the requests that waited past their deadline at `now_ms`: a write's outcome is
+    /// then unknown; a read simply did not happen.
+    pub fn expire(&mut self, now_ms: u64) -> Vec<(R, Answer)> {
+        let mut out = Vec::new();
+        for (_, w) in self.writes.extract_if(.., |_, w| w.deadline_ms <= now_ms) {
+            if let Some(reply) = w.reply {
+                out.push((
+                    reply,
+                    Answer::Unknown("accepted but not known to be committed in time"),
+                ));
+            }
+        }
+        for (_, r) in self.reads.extract_if(|_, r| r.deadline_ms <= now_ms) {
+            out.push((r.reply, Answer::ReadTimedOut));
+        }
+        out
+    }
+
+    /// Requests still waiting for an answer.
+    pub fn waiting(&self) -> usize {
+        self.writes.values().filter(|w| w.reply.is_some()).count() + self.reads.len()
+    }
+}
