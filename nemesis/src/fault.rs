@@ -308,6 +308,52 @@ impl Who {
         }
     }
 
+    /// The nodes this names in a cluster of `n` whose leader (as the nodes say) is `leader` and
+    /// whose deposed leader, if a fault in force cut one off, is `deposed`; and how to say why
+    /// (`the leader, `). A minority or majority takes the leader half the time it is known.
+    pub fn victims(
+        self,
+        n: usize,
+        leader: Option<usize>,
+        deposed: Option<usize>,
+        rng: &mut Rng,
+    ) -> (Vec<usize>, &'static str) {
+        let size = match self {
+            Who::Node(i) => return (vec![i % n], ""),
+            Who::Leader => {
+                return match leader {
+                    Some(l) => (vec![l], "the leader, "),
+                    None => (vec![rng.below(n as u64) as usize], "no leader known, so "),
+                }
+            }
+            Who::All => return ((0..n).collect(), "every node: "),
+            Who::Deposed => {
+                return match deposed {
+                    Some(d) => (vec![d], "the deposed leader, "),
+                    None => Who::Leader.victims(n, leader, None, rng),
+                }
+            }
+            Who::Minority => ((n - 1) / 2).max(1),
+            Who::Majority => n / 2 + 1,
+        };
+        let mut order: Vec<usize> = (0..n).collect();
+        rng.shuffle(&mut order);
+        if let Some(l) = leader.filter(|_| rng.chance(0.5)) {
+            order.retain(|&i| i != l);
+            order.insert(0, l);
+        }
+        order.truncate(size);
+        order.sort_unstable();
+        let led = leader.is_some_and(|l| order.contains(&l));
+        let how = match (self, led) {
+            (Who::Minority, true) => "a minority with the leader: ",
+            (Who::Minority, false) => "a minority: ",
+            (_, true) => "a majority with the leader: ",
+            (_, false) => "a majority: ",
+        };
+        (order, how)
+    }
+
     /// A target drawn with these weights: leader, one node, minority, majority, all.
     fn draw(weights: [f64; 5], n: usize, rng: &mut Rng) -> Who {
         let total: f64 = weights.iter().sum();

@@ -166,45 +166,12 @@ impl Nemesis {
 
     /// The nodes `who` names now, and how to say why (`the leader, `).
     fn resolve_set(&mut self, who: Who, cluster: &dyn Cluster) -> (Vec<usize>, &'static str) {
-        let n = cluster.size();
-        let size = match who {
-            Who::Node(i) => return (vec![i % n], ""),
-            Who::Leader => {
-                return match cluster.leader() {
-                    Some(l) => (vec![l], "the leader, "),
-                    None => (
-                        vec![self.rng.below(n as u64) as usize],
-                        "no leader known, so ",
-                    ),
-                }
-            }
-            Who::All => return ((0..n).collect(), "every node: "),
-            Who::Deposed => {
-                return match self.deposed {
-                    Some(d) => (vec![d], "the deposed leader, "),
-                    None => self.resolve_set(Who::Leader, cluster),
-                }
-            }
-            Who::Minority => ((n - 1) / 2).max(1),
-            Who::Majority => n / 2 + 1,
+        let leader = match who {
+            Who::Node(_) | Who::All => None,
+            Who::Deposed if self.deposed.is_some() => None,
+            _ => cluster.leader(),
         };
-        let mut order: Vec<usize> = (0..n).collect();
-        self.rng.shuffle(&mut order);
-        let leader = cluster.leader();
-        if let Some(l) = leader.filter(|_| self.rng.chance(0.5)) {
-            order.retain(|&i| i != l);
-            order.insert(0, l);
-        }
-        order.truncate(size);
-        order.sort_unstable();
-        let led = leader.is_some_and(|l| order.contains(&l));
-        let how = match (who, led) {
-            (Who::Minority, true) => "a minority with the leader: ",
-            (Who::Minority, false) => "a minority: ",
-            (_, true) => "a majority with the leader: ",
-            (_, false) => "a majority: ",
-        };
-        (order, how)
+        who.victims(cluster.size(), leader, self.deposed, &mut self.rng)
     }
 
     /// The node whose clock `who` names, or, when a fault in force has that node paused or

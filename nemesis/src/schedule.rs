@@ -19,9 +19,9 @@
 //!   Figure 8 (`figure-8`: the leader isolated, a new one elected, that one killed, the old one
 //!   back and isolated again), leader churn (`leader-churn`: the leader killed, and its successor
 //!   killed the moment it is back, several times in a row), or a stale candidate
-//!   (`stale-candidate`: a follower cut off while the others commit, the leader killed, then
-//!   both healed at once, so that the node that missed the commits stands for election), each
-//!   step a fraction of a second to seconds.
+//!   (`stale-candidate`: a follower cut off while the others commit, then back as the leader is
+//!   killed, so that the node that missed the commits stands for election), each step a fraction
+//!   of a second to seconds.
 //!
 //! The last round stops before the time limit, so the main phase always ends healed.
 
@@ -226,11 +226,12 @@ fn kill_restart(d: &Draw, t: Duration, length: Duration, rng: &mut Rng) -> Vec<S
 }
 
 /// The leader cut off and, 50 ms later — while its lease, a fraction of a second, still runs —
-/// its clock turned back, for 3–4.5 s, then healed for 0.5–1 s; and again while the round lasts,
+/// its clock turned back, for 4–6 s, then healed for 0.5–1 s; and again while the round lasts,
 /// each time on whoever leads then, so that a leader elected a moment before (with no lease yet)
 /// is not the round's only chance. Seconds, because a stale read needs all of it: the others
 /// elect a leader, clients give up on the deposed one (a write there hangs until it times out)
-/// and write through the new one, and a client still bound to the deposed leader reads there.
+/// and write through the new one, and a client still bound to the deposed leader reads there —
+/// between its own writes, each of which waits a second for its timeout.
 fn deposed_clock(d: &Draw, t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
     let tag = Some("deposed-clock");
     let step = |at, action| Step {
@@ -243,9 +244,9 @@ fn deposed_clock(d: &Draw, t: Duration, length: Duration, rng: &mut Rng) -> Vec<
     let mut steps = Vec::new();
     let mut at = t;
     loop {
-        let on = ms(3_000 + rng.below(1_500)).min(end - at);
+        let on = ms(4_000 + rng.below(2_000)).min(end - at);
         // The first always fits, however short the round.
-        if !steps.is_empty() && on < ms(2_000) {
+        if !steps.is_empty() && on < ms(3_000) {
             break;
         }
         let (cut, clock) = deposed_leader_clock(d, rng);
@@ -294,11 +295,11 @@ fn deposed_leader_clock(d: &Draw, rng: &mut Rng) -> (Plan, Plan) {
 }
 
 /// A node that does not lead cut off for 1.5–2.5 s while the rest commit (its term climbing as
-/// it stands for election alone), then the leader killed while it is still cut off, and 0.3–0.6 s
-/// later the network healed and the leader restarted at once: the election that follows is
-/// between the node that missed the commits, with the highest term, and nodes that hold them.
-/// Healing before the kill would let the leader catch it up first. Repeated while the round
-/// lasts, 1–1.5 s apart.
+/// it stands for election alone); then, together, the network healed and the leader killed
+/// (5 ms apart: too soon for the leader to catch it up), and the leader restarted 1–1.5 s later.
+/// The election in between is between the node that missed the commits, with the highest term,
+/// and nodes that hold them; restarting the leader at once would give them its vote. Repeated
+/// while the round lasts, 0.5–1 s apart.
 fn stale_candidate(t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
     let tag = Some("stale-candidate");
     let step = |at, action| Step {
@@ -312,9 +313,10 @@ fn stale_candidate(t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut at = t;
     loop {
-        let kill = at + ms(1_500 + rng.below(1_000));
-        let heal = kill + ms(300 + rng.below(300));
-        if heal > end {
+        let back = at + ms(1_500 + rng.below(1_000));
+        let kill = back + ms(5);
+        let restart = kill + ms(1_000 + rng.below(500));
+        if restart > end {
             break;
         }
         steps.push(step(
@@ -323,9 +325,10 @@ fn stale_candidate(t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
                 shape: Shape::IsolateFollower,
             }),
         ));
+        steps.push(step(back, Action::Stop));
         steps.push(step(kill, plan(Plan::Kill { who: Who::Leader })));
-        steps.push(step(heal, Action::Stop));
-        at = heal + ms(1_000 + rng.below(500));
+        steps.push(step(restart, Action::Stop));
+        at = restart + ms(500 + rng.below(500));
     }
     if steps.is_empty() {
         // A round too short for the whole sequence: the node cut off, then healed.

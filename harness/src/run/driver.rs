@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use targets::client::{ClientError, Http, Outgoing, TlsFiles};
+use targets::client::{ClientError, Http, Outgoing, Reply, TlsFiles};
 use targets::described::{self, Answer, BaseUrl, Described};
 
 /// How an operation ended.
@@ -147,32 +147,16 @@ impl Endpoints {
     /// Sends `op` (or, with `final_read`, a read of a node's own copy) and interprets the answer
     /// as the description says.
     async fn exchange(&self, op: &Op, home: usize, final_read: bool) -> Completion {
-        let values: (Value, Value) = match op {
-            Op::Read { .. } => (Value::Null, Value::Null),
-            Op::Write { value, .. } => (json!(value), Value::Null),
-            Op::Cas { from, to, .. } => (json!(from), json!(to)),
-        };
-        let dop = match op {
-            Op::Read { key } => described::Op::Read { key },
-            Op::Write { key, .. } => described::Op::Write {
-                key,
-                value: &values.0,
-            },
-            Op::Cas { key, .. } => described::Op::Cas {
-                key,
-                from: &values.0,
-                to: &values.1,
-            },
-        };
+        let values = op_values(op);
+        let dop = described_op(op, &values);
         let request = if final_read {
             self.desc.prepare_final_read(op.key())
         } else {
             self.desc.prepare(dop)
         };
-        let unknown = op.unanswered();
         let mut url = self.nodes[home].base.url(&request.path);
         let mut node = Some(self.nodes[home].name.clone());
-        for _hop in 0..4 {
+        for _hop in 0..MAX_HOPS {
             let sent = self.http.send(Outgoing {
                 method: &request.method,
                 url: &url,
@@ -180,43 +164,109 @@ impl Endpoints {
                 body: request.body.as_deref(),
                 content_type: request.content_type.as_deref(),
             });
-            let reply = match sent.await {
-                Ok(r) => r,
-                // Never connected: nothing was sent.
-                Err(e @ ClientError::NotSent(..)) => {
-                    return Completion::unavailable(node, Outcome::Fail, e.to_string())
-                }
-                Err(e) => return Completion::unavailable(node, unknown, e.to_string()),
-            };
-            return match self.desc.interpret(dop, final_read, &reply) {
-                Answer::Ok { value, version } => {
-                    Completion::answered(node, Outcome::Ok, value, version)
-                }
-                Answer::Mismatch => Completion {
-                    error: Some("cas mismatch".into()),
-                    ..Completion::answered(node, Outcome::Fail, Value::Null, None)
-                },
-                Answer::Refused(e) => Completion::unavailable(node, Outcome::Fail, e),
-                Answer::Unknown(e) => Completion::unavailable(node, unknown, e),
-                // Not acted on: safe to send where it points.
-                Answer::Elsewhere(location) => match described::redirect_target(&url, &location) {
-                    Some(next) => {
-                        node = Some(self.node_at(&next));
-                        url = next;
-                        continue;
-                    }
-                    None => Completion::unavailable(
-                        node,
-                        Outcome::Fail,
-                        format!(
-                            "{}: a redirect to {location:?}, which is not an http(s) URL",
-                            reply.status
-                        ),
-                    ),
-                },
-            };
+            match self.conclude(op, final_read, sent.await, node, &url) {
+                Hop::Done(c) => return c,
+                Hop::Follow { url: next, node: n } => (url, node) = (next, Some(n)),
+            }
         }
         Completion::unavailable(None, Outcome::Fail, "too many redirects".into())
+    }
+
+    /// What the reply (or the failure to get one) from `node` at `url` means for `op`: how it
+    /// ended, or where to ask next. The rules of a history, apart from the transport: the
+    /// simulator (`faultline sim`) calls it with the replies of simulated nodes.
+    pub fn conclude(
+        &self,
+        op: &Op,
+        final_read: bool,
+        sent: Result<Reply, ClientError>,
+        node: Option<String>,
+        url: &str,
+    ) -> Hop {
+        let unknown = op.unanswered();
+        let reply = match sent {
+            Ok(r) => r,
+            // Never connected: nothing was sent.
+            Err(e @ ClientError::NotSent(..)) => {
+                return Hop::Done(Completion::unavailable(node, Outcome::Fail, e.to_string()))
+            }
+            Err(e) => return Hop::Done(Completion::unavailable(node, unknown, e.to_string())),
+        };
+        let values = op_values(op);
+        let done = match self
+            .desc
+            .interpret(described_op(op, &values), final_read, &reply)
+        {
+            Answer::Ok { value, version } => {
+                Completion::answered(node, Outcome::Ok, value, version)
+            }
+            Answer::Mismatch => Completion {
+                error: Some("cas mismatch".into()),
+                ..Completion::answered(node, Outcome::Fail, Value::Null, None)
+            },
+            Answer::Refused(e) => Completion::unavailable(node, Outcome::Fail, e),
+            Answer::Unknown(e) => Completion::unavailable(node, unknown, e),
+            // Not acted on: safe to send where it points.
+            Answer::Elsewhere(location) => match described::redirect_target(url, &location) {
+                Some(next) => {
+                    let node = self.node_at(&next);
+                    return Hop::Follow { url: next, node };
+                }
+                None => Completion::unavailable(
+                    node,
+                    Outcome::Fail,
+                    format!(
+                        "{}: a redirect to {location:?}, which is not an http(s) URL",
+                        reply.status
+                    ),
+                ),
+            },
+        };
+        Hop::Done(done)
+    }
+
+    /// The index of the node named `name` (`n2`), if it is one of these.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+}
+
+/// Redirects followed for one operation, at most.
+pub const MAX_HOPS: usize = 4;
+
+/// The outcome of one exchange with a node.
+#[derive(Debug, PartialEq)]
+pub enum Hop {
+    Done(Completion),
+    /// Not acted on there; ask `node` at `url`.
+    Follow {
+        url: String,
+        node: String,
+    },
+}
+
+/// The values an operation sends: (value or from, to).
+fn op_values(op: &Op) -> (Value, Value) {
+    match op {
+        Op::Read { .. } => (Value::Null, Value::Null),
+        Op::Write { value, .. } => (json!(value), Value::Null),
+        Op::Cas { from, to, .. } => (json!(from), json!(to)),
+    }
+}
+
+/// `op` as the description's requests take it.
+fn described_op<'a>(op: &'a Op, values: &'a (Value, Value)) -> described::Op<'a> {
+    match op {
+        Op::Read { key } => described::Op::Read { key },
+        Op::Write { key, .. } => described::Op::Write {
+            key,
+            value: &values.0,
+        },
+        Op::Cas { key, .. } => described::Op::Cas {
+            key,
+            from: &values.0,
+            to: &values.1,
+        },
     }
 }
 

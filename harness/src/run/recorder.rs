@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Live counts for the progress line. The summary's figures come from the history itself.
@@ -41,36 +41,77 @@ pub struct Invocation {
 }
 
 pub struct Recorder {
-    file: Mutex<(File, u64)>,
-    started: Instant,
+    sink: Mutex<(Sink, u64)>,
+    clock: Clock,
     pub stats: Stats,
+}
+
+/// Where the events go: a run's `history.jsonl`, or memory (a simulated run's).
+enum Sink {
+    File(File),
+    Memory(Vec<u8>),
+}
+
+/// What an event's time is measured on.
+enum Clock {
+    /// Since the run started.
+    Real(Instant),
+    /// A simulation's time, in nanoseconds, as the simulator sets it.
+    Simulated(Arc<AtomicU64>),
 }
 
 impl Recorder {
     pub fn create(path: &Path) -> std::io::Result<Recorder> {
         Ok(Recorder {
-            file: Mutex::new((File::create(path)?, 0)),
-            started: Instant::now(),
+            sink: Mutex::new((Sink::File(File::create(path)?), 0)),
+            clock: Clock::Real(Instant::now()),
             stats: Stats::default(),
         })
     }
 
+    /// A history kept in memory, timed by a simulation's clock (nanoseconds in `now`).
+    pub fn simulated(now: Arc<AtomicU64>) -> Recorder {
+        Recorder {
+            sink: Mutex::new((Sink::Memory(Vec::new()), 0)),
+            clock: Clock::Simulated(now),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The JSON lines recorded in memory so far (empty for a file).
+    pub fn text(&self) -> String {
+        match &self.sink.lock().expect("history lock").0 {
+            Sink::Memory(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            Sink::File(_) => String::new(),
+        }
+    }
+
     /// Time since the run started.
     pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
+        match &self.clock {
+            Clock::Real(started) => started.elapsed(),
+            Clock::Simulated(now) => Duration::from_nanos(now.load(Ordering::Relaxed)),
+        }
     }
 
     /// Writes one event, filling in `index` and `time`.
     fn write(&self, mut event: Map<String, Value>) {
-        let mut guard = self.file.lock().expect("history lock");
-        let time = self.started.elapsed().as_nanos() as u64;
+        let mut guard = self.sink.lock().expect("history lock");
+        let time = self.elapsed().as_nanos() as u64;
         let index = guard.1;
         guard.1 += 1;
         event.insert("index".into(), json!(index));
         event.insert("time".into(), json!(time));
         let mut text = serde_json::to_string(&event).expect("events serialize");
         text.push('\n');
-        if let Err(e) = guard.0.write_all(text.as_bytes()) {
+        let written = match &mut guard.0 {
+            Sink::File(f) => f.write_all(text.as_bytes()),
+            Sink::Memory(bytes) => {
+                bytes.extend_from_slice(text.as_bytes());
+                Ok(())
+            }
+        };
+        if let Err(e) = written {
             // A history that silently misses events would be judged wrongly: stop here.
             panic!("cannot write the history: {e}");
         }

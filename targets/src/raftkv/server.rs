@@ -128,12 +128,14 @@ pub fn run(opts: Options) -> Result<(), String> {
         .as_ref()
         .map(|s| s.2.clone())
         .or_else(|| Some(Kv::default().snapshot()));
-    let mut cfg = Config::new(id, opts.peers.keys().copied().collect());
-    let tick_ms = opts.tick.as_millis().max(1) as u64;
-    cfg.lease_ms = tick_ms * cfg.election_ticks.0 * 3 / 4;
-    cfg.unsafe_ = opts.unsafe_;
-    cfg.assert_safety = opts.unsafe_ == Unsafe::default() && !opts.no_fsync;
-    cfg.seed = id ^ wall_ms();
+    let cfg = node_config(
+        id,
+        opts.peers.keys().copied().collect(),
+        opts.tick,
+        opts.unsafe_,
+        opts.no_fsync,
+        id ^ wall_ms(),
+    );
     let node = Node::new(
         cfg,
         recovered.term,
@@ -311,50 +313,8 @@ impl Server {
     /// Sends each client its answer as HTTP.
     fn answer(&self, answers: Vec<(Asker, Answer)>) {
         for (asker, answer) in answers {
-            let response = self.response(&asker, answer);
+            let response = http_answer(answer, &asker.key, &asker.path, &self.opts.clients);
             let _ = asker.reply.try_send(response);
-        }
-    }
-
-    fn response(&self, asker: &Asker, answer: Answer) -> Response {
-        match answer {
-            Answer::Read(Some((v, version))) => {
-                Response::json(200, json!({"value": v, "version": version}))
-            }
-            Answer::Read(None) => Response::json(404, json!({"error": "absent", "key": asker.key})),
-            Answer::Written { version } => Response::json(200, json!({"version": version})),
-            Answer::Mismatch(current) => Response::json(409, json!({"value": current})),
-            Answer::NotLeader(leader) => self.redirect(leader, &asker.path),
-            Answer::NotApplied => Response::json(
-                503,
-                json!({"error": "not applied: leadership changed, retry", "indeterminate": false}),
-            ),
-            Answer::Unknown(why) => Response::json(
-                503,
-                json!({"error": format!("outcome unknown: {why}"), "indeterminate": true}),
-            ),
-            Answer::ReadTimedOut => Response::json(
-                503,
-                json!({"error": "unavailable, retry: read not confirmed in time"}),
-            ),
-            Answer::Internal(what) => {
-                Response::json(500, json!({"error": format!("internal: {what}")}))
-            }
-        }
-    }
-
-    fn redirect(&self, leader: Option<NodeId>, path: &str) -> Response {
-        match leader {
-            Some(l) => {
-                let addr = self.opts.clients.get(&l).cloned();
-                let mut r = Response::json(
-                    if addr.is_some() { 307 } else { 503 },
-                    json!({"error": "not leader", "leader": l, "leader_addr": addr}),
-                );
-                r.location = addr.map(|a| format!("http://{a}{path}"));
-                r
-            }
-            None => Response::json(503, json!({"error": "unavailable, retry: no leader known"})),
         }
     }
 
@@ -493,6 +453,77 @@ fn write_peer(addr: String, rx: Receiver<Envelope>) {
             conn = None;
         }
     }
+}
+
+/// An answer to a request for `key` at `path`, as the client API says it: 200 with the value or
+/// version, 404 absent, 409 a cas mismatch with the current value, 307 to the leader (whose client
+/// address `clients` holds) or 503 without one, 503 with `"indeterminate"` saying whether the
+/// outcome is unknown, 500 for raftkv's own bugs.
+pub fn http_answer(
+    answer: Answer,
+    key: &str,
+    path: &str,
+    clients: &BTreeMap<NodeId, String>,
+) -> Response {
+    match answer {
+        Answer::Read(Some((v, version))) => {
+            Response::json(200, json!({"value": v, "version": version}))
+        }
+        Answer::Read(None) => Response::json(404, json!({"error": "absent", "key": key})),
+        Answer::Written { version } => Response::json(200, json!({"version": version})),
+        Answer::Mismatch(current) => Response::json(409, json!({"value": current})),
+        Answer::NotLeader(leader) => redirect(leader, path, clients),
+        Answer::NotApplied => Response::json(
+            503,
+            json!({"error": "not applied: leadership changed, retry", "indeterminate": false}),
+        ),
+        Answer::Unknown(why) => Response::json(
+            503,
+            json!({"error": format!("outcome unknown: {why}"), "indeterminate": true}),
+        ),
+        Answer::ReadTimedOut => Response::json(
+            503,
+            json!({"error": "unavailable, retry: read not confirmed in time"}),
+        ),
+        Answer::Internal(what) => {
+            Response::json(500, json!({"error": format!("internal: {what}")}))
+        }
+    }
+}
+
+fn redirect(leader: Option<NodeId>, path: &str, clients: &BTreeMap<NodeId, String>) -> Response {
+    match leader {
+        Some(l) => {
+            let addr = clients.get(&l).cloned();
+            let mut r = Response::json(
+                if addr.is_some() { 307 } else { 503 },
+                json!({"error": "not leader", "leader": l, "leader_addr": addr}),
+            );
+            r.location = addr.map(|a| format!("http://{a}{path}"));
+            r
+        }
+        None => Response::json(503, json!({"error": "unavailable, retry: no leader known"})),
+    }
+}
+
+/// The Raft configuration of node `id` among `members`: election timeouts in `tick`s, a lease a
+/// little shorter than the shortest election timeout, the unsafe knobs, and the node's own
+/// safety assertions off when any knob is on (see [`Config::assert_safety`]).
+pub fn node_config(
+    id: NodeId,
+    members: Vec<NodeId>,
+    tick: Duration,
+    unsafe_: Unsafe,
+    no_fsync: bool,
+    seed: u64,
+) -> Config {
+    let mut cfg = Config::new(id, members);
+    let tick_ms = tick.as_millis().max(1) as u64;
+    cfg.lease_ms = tick_ms * cfg.election_ticks.0 * 3 / 4;
+    cfg.unsafe_ = unsafe_;
+    cfg.assert_safety = unsafe_ == Unsafe::default() && !no_fsync;
+    cfg.seed = seed;
+    cfg
 }
 
 /// A client's request, handed to the event loop; its answer comes on the channel.
