@@ -21,6 +21,8 @@
 //! - `faultline heal [RUN_DIR]` — remove what a killed harness left behind.
 //! - `faultline sweep CONFIG…` — each configuration of run flags over seeds 1…N: how often it
 //!   found a violation, which, how soon, and false alarms.
+//! - `faultline sim` — the bundled raftkv in a deterministic simulation, thousands of seeds a
+//!   minute, each history checked; a failing seed is shrunk and printed with its replay.
 //! - `faultline raftkv …` — run one raftkv node (how `run` launches its nodes).
 //!
 //! ## Exit codes
@@ -34,6 +36,7 @@ mod progress;
 mod report;
 mod run;
 mod signals;
+mod sim;
 
 /// The checker's search allocates many small model states across threads; mimalloc's per-thread
 /// heaps make that about a third faster than glibc's allocator (see the README's figures).
@@ -74,6 +77,8 @@ enum Command {
     Heal(commands::heal::HealArgs),
     /// Run configurations over many seeds and tabulate what each found (detection power).
     Sweep(commands::sweep::SweepArgs),
+    /// Simulate the bundled raftkv deterministically over many seeds, checking each history.
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +104,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Heal(args) => commands::heal::run(args),
         Command::Sweep(args) => commands::sweep::run(args),
+        Command::Sim(args) => sim::run(args),
     };
     ExitCode::from(code)
 }

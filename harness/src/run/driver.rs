@@ -56,7 +56,7 @@ impl Completion {
     }
 
     /// No definite answer: the node could not serve.
-    fn unavailable(node: Option<String>, outcome: Outcome, error: String) -> Self {
+    pub fn unavailable(node: Option<String>, outcome: Outcome, error: String) -> Self {
         Completion {
             outcome,
             value: Value::Null,
@@ -223,6 +223,17 @@ impl Endpoints {
             },
         };
         Hop::Done(done)
+    }
+
+    /// The URL of `op` (or of a final read of its key) at node `node`.
+    pub fn url_for(&self, op: &Op, node: usize, final_read: bool) -> String {
+        let values = op_values(op);
+        let request = if final_read {
+            self.desc.prepare_final_read(op.key())
+        } else {
+            self.desc.prepare(described_op(op, &values))
+        };
+        self.nodes[node].base.url(&request.path)
     }
 
     /// The index of the node named `name` (`n2`), if it is one of these.

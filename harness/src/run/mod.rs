@@ -186,7 +186,7 @@ fn usage(message: impl std::fmt::Display) -> u8 {
     crate::EXIT_BAD_INPUT
 }
 
-fn parse_faults(text: &str) -> Result<Vec<FaultKind>, String> {
+pub(crate) fn parse_faults(text: &str) -> Result<Vec<FaultKind>, String> {
     if text == "none" {
         return Ok(Vec::new());
     }
@@ -566,7 +566,7 @@ fn prepare(mut args: RunArgs) -> Result<Prepared, String> {
 }
 
 /// `--shapes`, each once, at least one.
-fn parse_shapes(text: &str) -> Result<Vec<nemesis::Shape>, String> {
+pub(crate) fn parse_shapes(text: &str) -> Result<Vec<nemesis::Shape>, String> {
     let mut shapes = Vec::new();
     for part in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         match part.parse::<nemesis::Shape>() {

@@ -555,6 +555,9 @@ impl Node {
                 }
                 let acked = self.acked_round.entry(from).or_insert(0);
                 *acked = (*acked).max(round);
+                // A follower never matches past this log — unless a rule was broken and it
+                // committed entries this leader lacks (see `Config::assert_safety`).
+                let match_index = match_index.min(self.log.last_index());
                 if success {
                     if match_index > self.match_index[&from] {
                         self.match_index.insert(from, match_index);
@@ -565,6 +568,14 @@ impl Node {
                     self.maybe_commit();
                     self.replicate(from, false);
                 } else {
+                    if conflict_index <= self.match_index[&from] && !self.cfg.assert_safety {
+                        // The follower lacks entries it acknowledged. In safe Raft that is only
+                        // a reply overtaken by a later one; after a broken rule (a disk that was
+                        // not synced, an overwritten entry) it is true: believe it, or the two
+                        // would trade the same refusal for ever.
+                        self.match_index
+                            .insert(from, conflict_index.saturating_sub(1));
+                    }
                     // §5.3: back off, skipping a whole conflicting term at a time.
                     let next = match conflict_term.and_then(|t| self.log.last_index_of_term(t)) {
                         Some(i) => i + 1,

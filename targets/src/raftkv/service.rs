@@ -279,6 +279,14 @@ impl<R> Service<R> {
         out
     }
 
+    /// Everyone still waiting, when the node goes away (killed): their connections are reset.
+    pub fn abandon(self) -> Vec<R> {
+        let writes = self.writes.into_values().filter_map(|w| w.reply);
+        writes
+            .chain(self.reads.into_values().map(|r| r.reply))
+            .collect()
+    }
+
     /// Requests still waiting for an answer.
     pub fn waiting(&self) -> usize {
         self.writes.values().filter(|w| w.reply.is_some()).count() + self.reads.len()

@@ -1,0 +1,480 @@
+//! `faultline sim`: the bundled raftkv under a deterministic simulator, checked like a real run.
+//!
+//! Real runs find what wall-clock time happens to interleave; the interleavings that break Raft
+//! are rare there. The simulator runs the same Raft core, the same rules that answer clients,
+//! the same clients, generator, recorder, fault schedule and checker as `faultline run`, around a
+//! simulated network, disks and clocks ([`world`]), so thousands of seeded executions take a
+//! minute, and any one replays exactly from its seed.
+//!
+//! What it is not: a model of raftkv. Nothing the server decides is reimplemented here; what is
+//! simulated is only what lies between processes (time, messages, disks, signals).
+//!
+//! Each seed's history is checked for the required model (linearizable by default), and the
+//! cluster must serve again within `--liveness` seconds of the faults healing. On the first seed
+//! that fails either, the schedule is shrunk to the fewest segments that still fail, and the seed,
+//! the anomaly in words, the shrunk faults and a command that replays them are printed (exit 1).
+//! Exit 0 when every seed holds; 3 for bad flags.
+//!
+//! Run it: `cargo run --release -- sim --seeds 2000` (safe), or with a knob:
+//! `cargo run --release -- sim --read-mode lease --nemesis clock,partition`.
+
+mod world;
+
+use crate::run::driver::Endpoints;
+use crate::run::workload::Workload;
+use crate::EXIT_BAD_INPUT;
+use checker::consistency::{Level, Standing};
+use clap::Args;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use targets::raftkv::node::Unsafe;
+use targets::raftkv::service::{ReadMode, WriteAck};
+
+#[derive(Args, Clone, Debug)]
+pub struct SimArgs {
+    /// How many seeds, from `--first-seed` on.
+    #[arg(long, default_value_t = 1000)]
+    pub seeds: u64,
+    #[arg(long, default_value_t = 1)]
+    pub first_seed: u64,
+    /// Run this one seed (with `--segments`, a shrunk schedule) and print its faults.
+    #[arg(long, conflicts_with_all = ["seeds", "first_seed"])]
+    pub seed: Option<u64>,
+    /// Keep only these segments of the seed's fault schedule (0-based, comma-separated), as
+    /// the replay command of a shrunk failure gives them.
+    #[arg(long, requires = "seed", value_name = "LIST")]
+    pub segments: Option<String>,
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// consistent, lease or stale (raftkv's `--read-mode`).
+    #[arg(long, default_value = "consistent")]
+    pub read_mode: String,
+    /// quorum or leader (raftkv's `--write-ack`).
+    #[arg(long, default_value = "quorum")]
+    pub write_ack: String,
+    /// raftkv's unsafe knobs, comma-separated: no-fsync, no-election-restriction,
+    /// commit-old-term.
+    #[arg(long = "unsafe", value_name = "KNOBS")]
+    pub unsafe_knobs: Option<String>,
+    /// Fault kinds, as `faultline run --nemesis`.
+    #[arg(long, default_value = "partition,pause,kill,clock")]
+    pub nemesis: String,
+    /// Partition shapes, as `faultline run --shapes`.
+    #[arg(
+        long,
+        default_value = "halves,random-halves,isolate-one,majorities-ring,bridge,isolate-leader,isolate-follower"
+    )]
+    pub shapes: String,
+    /// Simulated seconds of load and faults per seed.
+    #[arg(long, default_value_t = 8.0)]
+    pub time_limit: f64,
+    /// About how long a round of faults lasts, in simulated seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub nemesis_interval: f64,
+    /// After the faults heal, the cluster must acknowledge a write within this many simulated
+    /// seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub liveness: f64,
+    #[arg(long, default_value_t = 6)]
+    pub concurrency: usize,
+    /// Operations per second over all clients.
+    #[arg(long, default_value_t = 300.0)]
+    pub rate: f64,
+    #[arg(long, default_value_t = 4)]
+    pub keys: usize,
+    #[arg(long, value_enum, default_value = "cas-register")]
+    pub workload: Workload,
+    /// The model a seed must satisfy.
+    #[arg(long, default_value = "linearizable")]
+    pub require: Level,
+    /// Seeds simulated at once.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Where a failing seed's history is written (`sim-seed-N.jsonl`), for `faultline check`.
+    #[arg(long, default_value = "store/sim")]
+    pub out: PathBuf,
+}
+
+/// Why a seed failed.
+#[derive(Clone, Debug)]
+enum Failure {
+    /// The history breaks the required model.
+    Violated,
+    /// No write succeeded within the liveness bound after the faults healed.
+    NoRecovery,
+}
+
+/// One seed's result.
+struct Judged {
+    seed: u64,
+    failure: Option<Failure>,
+    outcome: world::Outcome,
+}
+
+pub fn run(args: SimArgs) -> u8 {
+    let base = match spec_of(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("faultline sim: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let addrs: Vec<String> = (1..=args.nodes)
+        .map(|i| format!("10.77.0.{i}:26001"))
+        .collect();
+    let endpoints = Endpoints::raftkv(&addrs, Duration::from_millis(1500));
+    if let Some(seed) = args.seed {
+        return replay(&args, &base, &endpoints, seed);
+    }
+    let started = Instant::now();
+    let seeds = args.first_seed..args.first_seed + args.seeds;
+    let (done, first) = sweep(&args, &base, &endpoints, seeds);
+    let secs = started.elapsed().as_secs_f64();
+    match first {
+        Some(j) => report_failure(&args, &base, &endpoints, j, done, secs),
+        None => {
+            println!(
+                "faultline sim: {done} seeds, every one {} and serving again within {} s of the faults healing ({:.1} s, {:.0} seeds/s)",
+                args.require,
+                args.liveness,
+                secs,
+                done as f64 / secs
+            );
+            0
+        }
+    }
+}
+
+/// The flags as a simulation spec (seed 0, the whole schedule).
+fn spec_of(args: &SimArgs) -> Result<world::Spec, String> {
+    let read_mode = match args.read_mode.as_str() {
+        "consistent" => ReadMode::Consistent,
+        "lease" => ReadMode::Lease,
+        "stale" => ReadMode::Stale,
+        other => {
+            return Err(format!(
+                "--read-mode {other:?}: expected consistent, lease or stale"
+            ))
+        }
+    };
+    let write_ack = match args.write_ack.as_str() {
+        "quorum" => WriteAck::Quorum,
+        "leader" => WriteAck::Leader,
+        other => return Err(format!("--write-ack {other:?}: expected quorum or leader")),
+    };
+    let (mut unsafe_, mut no_fsync) = (Unsafe::default(), false);
+    for knob in args.unsafe_knobs.iter().flat_map(|k| k.split(',')) {
+        match knob.trim() {
+            "no-fsync" => no_fsync = true,
+            "no-election-restriction" => unsafe_.no_election_restriction = true,
+            "commit-old-term" => unsafe_.commit_old_term = true,
+            other => {
+                return Err(format!(
+                "--unsafe {other:?}: expected no-fsync, no-election-restriction or commit-old-term"
+            ))
+            }
+        }
+    }
+    let positive = |name: &str, v: f64| {
+        if v.is_finite() && v > 0.0 {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(format!(
+                "--{name} must be a positive number of seconds, found {v}"
+            ))
+        }
+    };
+    if !(1..=9).contains(&args.nodes) {
+        return Err(format!("--nodes must be 1 to 9, found {}", args.nodes));
+    }
+    if args.concurrency == 0
+        || args.keys == 0
+        || args.threads == 0
+        || !args.rate.is_finite()
+        || args.rate <= 0.0
+    {
+        return Err("--concurrency, --keys, --threads and --rate must be positive".into());
+    }
+    let segments = match &args.segments {
+        None => None,
+        Some(list) => Some(
+            list.split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| {
+                    s.trim()
+                        .parse::<usize>()
+                        .map_err(|_| format!("--segments {list:?}: expected numbers like 0,3"))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    Ok(world::Spec {
+        seed: 0,
+        nodes: args.nodes,
+        read_mode,
+        write_ack,
+        unsafe_,
+        no_fsync,
+        kinds: crate::run::parse_faults(&args.nemesis)?,
+        shapes: crate::run::parse_shapes(&args.shapes)?,
+        time_limit: positive("time-limit", args.time_limit)?,
+        interval: positive("nemesis-interval", args.nemesis_interval)?,
+        liveness: positive("liveness", args.liveness)?,
+        clients: args.concurrency,
+        keys: args.keys,
+        workload: args.workload,
+        rate: args.rate,
+        segments,
+    })
+}
+
+/// Simulates and judges one spec.
+fn judge(spec: &world::Spec, endpoints: &Endpoints, require: Level) -> Judged {
+    let outcome = world::run(spec, endpoints);
+    let failure = if standing(&outcome, spec, require, &[require]) == Standing::Violated {
+        Some(Failure::Violated)
+    } else if outcome.recovered_after.is_none() {
+        Some(Failure::NoRecovery)
+    } else {
+        None
+    };
+    Judged {
+        seed: spec.seed,
+        failure,
+        outcome,
+    }
+}
+
+/// The history's standing on `require`, checked for `levels`.
+fn standing(
+    outcome: &world::Outcome,
+    spec: &world::Spec,
+    require: Level,
+    levels: &[Level],
+) -> Standing {
+    match ladder(outcome, spec, levels) {
+        Ok(l) => l.standing(require),
+        Err(_) => Standing::Unknown,
+    }
+}
+
+fn ladder(
+    outcome: &world::Outcome,
+    spec: &world::Spec,
+    levels: &[Level],
+) -> Result<checker::consistency::Ladder, String> {
+    let history =
+        checker::import::parse_str("sim", &outcome.history, checker::import::Format::Jsonl)
+            .map_err(|e| format!("the simulated history does not read back: {e}"))?;
+    checker::consistency::assess(
+        &history,
+        spec.workload.model(),
+        levels,
+        &checker::Options::default(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Seeds in order over `--threads` threads until one fails: how many were judged, and the
+/// failing seed with the lowest number (every lower seed was judged too).
+fn sweep(
+    args: &SimArgs,
+    base: &world::Spec,
+    endpoints: &Endpoints,
+    seeds: std::ops::Range<u64>,
+) -> (u64, Option<Judged>) {
+    let next = AtomicU64::new(seeds.start);
+    let stop = AtomicBool::new(false);
+    let judged = AtomicU64::new(0);
+    let failed: Mutex<Option<Judged>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..args.threads {
+            s.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::SeqCst);
+                if seed >= seeds.end || stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let spec = world::Spec {
+                    seed,
+                    ..base.clone()
+                };
+                let j = judge(&spec, endpoints, args.require);
+                judged.fetch_add(1, Ordering::SeqCst);
+                if j.failure.is_some() {
+                    stop.store(true, Ordering::SeqCst);
+                    let mut f = failed.lock().expect("lock");
+                    if f.as_ref().is_none_or(|prev| j.seed < prev.seed) {
+                        *f = Some(j);
+                    }
+                }
+            });
+        }
+    });
+    (judged.into_inner(), failed.into_inner().expect("lock"))
+}
+
+/// The fewest segments of `j`'s schedule that still fail as it did, found greedily: each
+/// segment is dropped if the seed still fails without it.
+fn shrink(base: &world::Spec, endpoints: &Endpoints, j: &Judged, require: Level) -> Vec<usize> {
+    let mut keep: Vec<usize> = (0..j.outcome.segments.len()).collect();
+    let mut i = 0;
+    while i < keep.len() {
+        let mut fewer = keep.clone();
+        fewer.remove(i);
+        let spec = world::Spec {
+            seed: j.seed,
+            segments: Some(fewer.clone()),
+            ..base.clone()
+        };
+        let again = judge(&spec, endpoints, require);
+        let same = matches!(
+            (&again.failure, &j.failure),
+            (Some(Failure::Violated), Some(Failure::Violated))
+                | (Some(Failure::NoRecovery), Some(Failure::NoRecovery))
+        );
+        if same {
+            keep = fewer;
+        } else {
+            i += 1;
+        }
+    }
+    keep
+}
+
+fn report_failure(
+    args: &SimArgs,
+    base: &world::Spec,
+    endpoints: &Endpoints,
+    j: Judged,
+    done: u64,
+    secs: f64,
+) -> u8 {
+    let what = match j.failure {
+        Some(Failure::NoRecovery) => format!(
+            "did not serve again within {} s of the faults healing",
+            args.liveness
+        ),
+        _ => format!("violates {}", args.require),
+    };
+    println!(
+        "faultline sim: seed {} {what} (found after {done} seeds, {secs:.1} s)",
+        j.seed
+    );
+    let keep = shrink(base, endpoints, &j, args.require);
+    let spec = world::Spec {
+        seed: j.seed,
+        segments: Some(keep.clone()),
+        ..base.clone()
+    };
+    let shrunk = judge(&spec, endpoints, args.require);
+    println!(
+        "\nthe fault schedule shrunk from {} segments to {}:",
+        j.outcome.segments.len(),
+        keep.len()
+    );
+    describe(&shrunk, &spec, args.require, &args.out);
+    let list: Vec<String> = keep.iter().map(|k| k.to_string()).collect();
+    println!(
+        "\nreplay: faultline sim --seed {} --segments {} {}",
+        j.seed,
+        if list.is_empty() {
+            "\"\"".to_string()
+        } else {
+            list.join(",")
+        },
+        flags(args)
+    );
+    1
+}
+
+/// A seed's faults, its verdict in words, and where its history went.
+fn describe(j: &Judged, spec: &world::Spec, require: Level, dir: &Path) {
+    let mut out = std::io::stdout().lock();
+    for line in &j.outcome.faults {
+        let _ = writeln!(out, "  {line}");
+    }
+    if j.outcome.faults.is_empty() {
+        let _ = writeln!(out, "  (no faults)");
+    }
+    for b in &j.outcome.broken {
+        let _ = writeln!(out, "  safety rule broken at {b}");
+    }
+    match j.outcome.recovered_after {
+        Some(d) => {
+            let _ = writeln!(
+                out,
+                "  a write succeeded {:.3} s after the faults healed",
+                d.as_secs_f64()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  no write succeeded within {} s of the faults healing",
+                spec.liveness.as_secs_f64()
+            );
+        }
+    }
+    let _ = writeln!(out);
+    match ladder(&j.outcome, spec, &Level::ALL) {
+        Ok(l) => {
+            let _ = write!(out, "{}", checker::render::ladder_requiring(&l, require));
+        }
+        Err(e) => {
+            let _ = writeln!(out, "the history could not be checked: {e}");
+        }
+    }
+    drop(out);
+    let _ = std::fs::create_dir_all(dir);
+    let path = dir.join(format!("sim-seed-{}.jsonl", spec.seed));
+    match std::fs::write(&path, &j.outcome.history) {
+        Ok(()) => println!(
+            "history: {} (faultline check --html report.html {})",
+            path.display(),
+            path.display()
+        ),
+        Err(e) => eprintln!("faultline sim: cannot write {}: {e}", path.display()),
+    }
+}
+
+/// The flags that shape a seed's run, to repeat in a replay command.
+fn flags(args: &SimArgs) -> String {
+    let mut f = vec![
+        format!("--nodes {}", args.nodes),
+        format!("--read-mode {}", args.read_mode),
+        format!("--write-ack {}", args.write_ack),
+        format!("--nemesis {}", args.nemesis),
+        format!("--time-limit {}", args.time_limit),
+        format!("--nemesis-interval {}", args.nemesis_interval),
+        format!("--concurrency {}", args.concurrency),
+        format!("--rate {}", args.rate),
+        format!("--keys {}", args.keys),
+    ];
+    if let Some(k) = &args.unsafe_knobs {
+        f.push(format!("--unsafe {k}"));
+    }
+    f.join(" ")
+}
+
+/// `--seed S`: one seed, its faults and its verdict; exit as a run would.
+fn replay(args: &SimArgs, base: &world::Spec, endpoints: &Endpoints, seed: u64) -> u8 {
+    let spec = world::Spec {
+        seed,
+        ..base.clone()
+    };
+    let j = judge(&spec, endpoints, args.require);
+    println!(
+        "faultline sim: seed {seed}: {} ({} events)",
+        match j.failure {
+            None => "holds",
+            Some(Failure::Violated) => "violated",
+            Some(Failure::NoRecovery) => "no recovery",
+        },
+        j.outcome.events
+    );
+    describe(&j, &spec, args.require, &args.out);
+    u8::from(j.failure.is_some())
+}
