@@ -15,7 +15,7 @@ use super::kv::{Applied, Kv};
 use super::log::Command;
 use super::node::{Node, NodeId, Ready, Refused};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadMode {
@@ -92,9 +92,10 @@ pub struct Service<R> {
     read_mode: ReadMode,
     write_ack: WriteAck,
     request_timeout_ms: u64,
-    /// By log index.
+    /// By log index. (Ordered maps here and below: a simulation must answer in the same order
+    /// every time it replays a seed.)
     writes: BTreeMap<u64, PendingWrite<R>>,
-    reads: HashMap<u64, PendingRead<R>>,
+    reads: BTreeMap<u64, PendingRead<R>>,
     /// (read id, index) confirmed, waiting for apply.
     ready_reads: Vec<(u64, u64)>,
     next_read: u64,
@@ -117,7 +118,7 @@ impl<R> Service<R> {
             write_ack,
             request_timeout_ms,
             writes: BTreeMap::new(),
-            reads: HashMap::new(),
+            reads: BTreeMap::new(),
             ready_reads: Vec::new(),
             next_read: 1,
             on_disk: Vec::new(),
@@ -273,7 +274,7 @@ impl<R> Service<R> {
                 ));
             }
         }
-        for (_, r) in self.reads.extract_if(|_, r| r.deadline_ms <= now_ms) {
+        for (_, r) in self.reads.extract_if(.., |_, r| r.deadline_ms <= now_ms) {
             out.push((r.reply, Answer::ReadTimedOut));
         }
         out
