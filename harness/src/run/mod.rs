@@ -696,7 +696,7 @@ fn main_phase(
                 endpoints: live.endpoints.clone(),
                 interval: (args.rate > 0.0)
                     .then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate)),
-                sticky: args.sticky_clients || (!args.moving_clients && w % 2 == 0),
+                sticky: sticky(w, args.sticky_clients, args.moving_clients),
             };
             live.runtime.spawn(client.run(rng.fork()))
         })
@@ -1116,11 +1116,50 @@ struct Client {
     sticky: bool,
 }
 
+/// Who a client is and where it sends its next operation: its process id (a new one after an
+/// indeterminate operation) and its node. The simulator's clients use the same rules.
+pub(crate) struct Seat {
+    pub process: u64,
+    pub home: usize,
+    workers: u64,
+    nodes: usize,
+    sticky: bool,
+}
+
+impl Seat {
+    /// Worker `worker` of `workers`, starting at node `worker % nodes`; a sticky one stays there.
+    pub fn new(worker: u64, workers: u64, nodes: usize, sticky: bool) -> Seat {
+        Seat {
+            process: worker,
+            home: worker as usize % nodes,
+            workers,
+            nodes,
+            sticky,
+        }
+    }
+
+    /// After an operation ended as `c`.
+    pub fn after(&mut self, c: &driver::Completion) {
+        if c.outcome == Outcome::Info {
+            self.process += self.workers;
+        }
+        // A node that could not serve (unreachable, no leader known, unsure of the outcome)
+        // sends this client to the next node; a cas that simply did not match does not.
+        if c.unavailable && !self.sticky {
+            self.home = (self.home + 1) % self.nodes;
+        }
+    }
+}
+
+/// Whether worker `w` stays with its node: all with `--sticky-clients`, none with
+/// `--moving-clients`, half (the even ones) by default.
+pub(crate) fn sticky(w: u64, all: bool, none: bool) -> bool {
+    all || (!none && w % 2 == 0)
+}
+
 impl Client {
     async fn run(self, mut rng: Rng) {
-        let nodes = self.endpoints.len();
-        let mut process = self.worker;
-        let mut home = self.worker as usize % nodes;
+        let mut seat = Seat::new(self.worker, self.workers, self.endpoints.len(), self.sticky);
         // Spread the clients' first operations over one interval.
         let first = self
             .interval
@@ -1141,17 +1180,10 @@ impl Client {
             let op = self.generator.next(&mut rng);
             let inv = self
                 .recorder
-                .invoke(process, op.f(), op.key(), op.value(), None);
-            let c = self.endpoints.perform(&op, home).await;
+                .invoke(seat.process, op.f(), op.key(), op.value(), None);
+            let c = self.endpoints.perform(&op, seat.home).await;
             self.recorder.complete(&inv, &c);
-            if c.outcome == Outcome::Info {
-                process += self.workers;
-            }
-            // A node that could not serve (unreachable, no leader known, unsure of the outcome)
-            // sends this client to the next node; a cas that simply did not match does not.
-            if c.unavailable && !self.sticky {
-                home = (home + 1) % nodes;
-            }
+            seat.after(&c);
         }
     }
 }
@@ -1187,6 +1219,12 @@ fn recover(sup: &Supervisor, quiet: Duration) -> bool {
 }
 
 /// Reads every key from every node's own state, recorded with `phase: final`.
+/// The process that reads node `i`'s own copies at the end: fresh ids, clear of any the
+/// `workers` clients used.
+pub(crate) fn final_read_process(workers: u64, i: usize) -> u64 {
+    1_000_000_000 + workers * 1000 + i as u64
+}
+
 async fn final_reads(
     recorder: &Recorder,
     keys: &[String],
@@ -1194,8 +1232,7 @@ async fn final_reads(
     workers: u64,
 ) {
     for i in 0..endpoints.len() {
-        // Fresh process ids, clear of any the clients used.
-        let process = 1_000_000_000 + workers * 1000 + i as u64;
+        let process = final_read_process(workers, i);
         for key in keys {
             let inv = recorder.invoke(process, "read", key, Value::Null, Some("final"));
             let c = endpoints.read_local(key, i).await;

@@ -17,6 +17,7 @@
 use crate::run::driver::{Completion, Endpoints, Hop, MAX_HOPS};
 use crate::run::recorder::{Invocation, Recorder};
 use crate::run::workload::{Generator, Op, Workload};
+use crate::run::{sticky, Seat};
 use checker::generate::Rng;
 use checker::Outcome as Done;
 use nemesis::schedule::{Action, Step};
@@ -300,9 +301,7 @@ struct SimNode {
 }
 
 struct SimClient {
-    process: u64,
-    home: usize,
-    sticky: bool,
+    seat: Seat,
     rng: Rng,
     /// When the next operation is due (the harness's pacing).
     due: u64,
@@ -368,10 +367,13 @@ impl<'a> World<'a> {
         let interval_us = (spec.clients as f64 / spec.rate * 1e6) as u64;
         let clients = (0..spec.clients)
             .map(|w| SimClient {
-                process: w as u64,
-                home: w % spec.nodes,
                 // As `faultline run` by default: half the clients stay with their node.
-                sticky: w % 2 == 0,
+                seat: Seat::new(
+                    w as u64,
+                    spec.clients as u64,
+                    spec.nodes,
+                    sticky(w as u64, false, false),
+                ),
                 rng: rng.fork(),
                 due: (interval_us as f64 * rng.unit()) as u64,
                 op: 0,
@@ -731,8 +733,8 @@ impl<'a> World<'a> {
         let op = self.generator.next(&mut client.rng);
         let inv = self
             .recorder
-            .invoke(client.process, op.f(), op.key(), op.value(), None);
-        let home = client.home;
+            .invoke(client.seat.process, op.f(), op.key(), op.value(), None);
+        let home = client.seat.home;
         let url = self.endpoints.url_for(&op, home, false);
         client.op += 1;
         let id = client.op;
@@ -851,19 +853,12 @@ impl<'a> World<'a> {
     }
 
     fn complete(&mut self, c: usize, done: Completion) {
-        let nodes = self.spec.nodes;
-        let workers = self.spec.clients as u64;
         let client = &mut self.clients[c];
         let f = client.flight.take().expect("in flight");
         client.op += 1; // late answers to this operation are ignored
         self.recorder.complete(&f.inv, &done);
         let wrote = done.outcome == Done::Ok && !matches!(f.op, Op::Read { .. });
-        if done.outcome == Done::Info {
-            client.process += workers;
-        }
-        if done.unavailable && !client.sticky {
-            client.home = (client.home + 1) % nodes;
-        }
+        client.seat.after(&done);
         let due = client.due;
         self.at(due, Ev::Next { client: c });
         // Once the cluster has shown it serves again, half a second more load, then the end.
@@ -875,7 +870,7 @@ impl<'a> World<'a> {
 
     fn final_reads(&mut self) {
         for i in 0..self.spec.nodes {
-            let process = 1_000_000_000 + self.spec.clients as u64 * 1000 + i as u64;
+            let process = crate::run::final_read_process(self.spec.clients as u64, i);
             for key in self.generator.keys_used() {
                 let op = Op::Read { key: key.clone() };
                 let inv = self
