@@ -1154,7 +1154,7 @@ impl Seat {
 /// Whether worker `w` stays with its node: all with `--sticky-clients`, none with
 /// `--moving-clients`, half (the even ones) by default.
 pub(crate) fn sticky(w: u64, all: bool, none: bool) -> bool {
-    all || (!none && w % 2 == 0)
+    all || (!none && w.is_multiple_of(2))
 }
 
 impl Client {

@@ -419,9 +419,10 @@ fn describe(j: &Judged, spec: &world::Spec, require: Level, dir: &Path) {
         }
     }
     let _ = writeln!(out);
-    match ladder(&j.outcome, spec, &Level::ALL) {
+    let checked = ladder(&j.outcome, spec, &Level::ALL);
+    match &checked {
         Ok(l) => {
-            let _ = write!(out, "{}", checker::render::ladder_requiring(&l, require));
+            let _ = write!(out, "{}", checker::render::ladder_requiring(l, require));
         }
         Err(e) => {
             let _ = writeln!(out, "the history could not be checked: {e}");
@@ -431,13 +432,62 @@ fn describe(j: &Judged, spec: &world::Spec, require: Level, dir: &Path) {
     let _ = std::fs::create_dir_all(dir);
     let path = dir.join(format!("sim-seed-{}.jsonl", spec.seed));
     match std::fs::write(&path, &j.outcome.history) {
-        Ok(()) => println!(
-            "history: {} (faultline check --html report.html {})",
-            path.display(),
-            path.display()
-        ),
+        Ok(()) => println!("history: {}", path.display()),
         Err(e) => eprintln!("faultline sim: cannot write {}: {e}", path.display()),
     }
+    if let Ok(l) = &checked {
+        let page = dir.join(format!("sim-seed-{}.html", spec.seed));
+        match write_page(&page, j, spec, l, require) {
+            Ok(()) => println!("report:  {}", page.display()),
+            Err(e) => eprintln!("faultline sim: {e}"),
+        }
+    }
+}
+
+/// The seed's report page: the timeline with its faults shaded, the anomalies, the plots.
+fn write_page(
+    page: &Path,
+    j: &Judged,
+    spec: &world::Spec,
+    ladder: &checker::consistency::Ladder,
+    require: Level,
+) -> Result<(), String> {
+    let history =
+        checker::import::parse_str("sim", &j.outcome.history, checker::import::Format::Jsonl)
+            .map_err(|e| e.to_string())?;
+    let mut facts = vec![
+        ("seed".to_string(), spec.seed.to_string()),
+        (
+            "cluster".to_string(),
+            format!(
+                "raftkv, {} simulated nodes (read mode {:?}, write ack {:?}, {:?}{})",
+                spec.nodes,
+                spec.read_mode,
+                spec.write_ack,
+                spec.unsafe_,
+                if spec.no_fsync { ", no fsync" } else { "" }
+            ),
+        ),
+    ];
+    facts.extend(
+        j.outcome
+            .faults
+            .iter()
+            .map(|f| ("fault".to_string(), f.trim().to_string())),
+    );
+    let context = crate::report::Context {
+        title: format!("faultline sim, seed {}", spec.seed),
+        require,
+        facts,
+        notes: j
+            .outcome
+            .broken
+            .iter()
+            .map(|b| format!("safety rule broken at {b}"))
+            .collect(),
+    };
+    let html = crate::report::html(&history, ladder, &context);
+    crate::report::write_atomically(page, html.as_bytes())
 }
 
 /// The flags that shape a seed's run, to repeat in a replay command.
