@@ -22,15 +22,7 @@ use std::path::Path;
 use targets::raftkv::kv::Kv;
 use targets::raftkv::log::{Command, Entry, Log};
 use targets::raftkv::node::{Config, Envelope, Message, Node, NodeId, Ready, Role, Unsafe};
-
-/// What a node has made durable.
-#[derive(Clone, Default)]
-struct Disk {
-    term: u64,
-    vote: Option<NodeId>,
-    snapshot: Option<(u64, u64, String)>,
-    entries: Vec<Entry>,
-}
+use targets::raftkv::storage::MemoryDisk;
 
 struct Cluster {
     size: u64,
@@ -39,7 +31,7 @@ struct Cluster {
     batch: usize,
     nodes: BTreeMap<NodeId, Node>,
     kvs: BTreeMap<NodeId, Kv>,
-    disks: BTreeMap<NodeId, Disk>,
+    disks: BTreeMap<NodeId, MemoryDisk>,
     in_flight: Vec<Envelope>,
     /// (from, to) pairs whose messages are dropped.
     cut: BTreeSet<(NodeId, NodeId)>,
@@ -71,9 +63,8 @@ impl Cluster {
         cfg.unsafe_ = self.unsafe_;
         cfg.max_batch = self.batch;
         cfg.assert_safety = self.unsafe_ == Unsafe::default();
-        let (si, st, data) = disk.snapshot.unwrap_or((0, 0, Kv::default().snapshot()));
+        let (log, data) = (disk.log(), disk.state_machine());
         let kv = Kv::restore(&data).unwrap();
-        let log = Log::new(si, st, disk.entries);
         self.nodes
             .insert(id, Node::new(cfg, disk.term, disk.vote, log, Some(data)));
         self.kvs.insert(id, kv);
@@ -99,7 +90,7 @@ impl Cluster {
             .get_mut(&id)
             .expect("a running node has a state machine");
         say_ready(id, &ready, out);
-        persist(disk, &ready);
+        disk.persist(&ready);
         if let Some(s) = &ready.snapshot {
             *kv = Kv::restore(&s.data).unwrap();
         }
@@ -308,24 +299,6 @@ impl Cluster {
         self.changes(id, before, out);
         self.drain(id, out);
         Ok(())
-    }
-}
-
-fn persist(disk: &mut Disk, r: &Ready) {
-    if let Some((t, v)) = r.hard_state {
-        disk.term = t;
-        disk.vote = v;
-    }
-    if let Some(s) = &r.snapshot {
-        disk.entries.retain(|e| e.index > s.last_index);
-        disk.snapshot = Some((s.last_index, s.last_term, s.data.clone()));
-    }
-    if let Some(from) = r.truncate_from {
-        disk.entries.retain(|e| e.index < from);
-    }
-    for e in &r.append {
-        disk.entries.retain(|x| x.index < e.index);
-        disk.entries.push(e.clone());
     }
 }
 

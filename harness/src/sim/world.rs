@@ -30,10 +30,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use targets::client::{ClientError, Reply};
 use targets::raftkv::kv::Kv;
-use targets::raftkv::log::{Entry, Log};
 use targets::raftkv::node::{Envelope, Node, NodeId, Ready, Role, Unsafe};
 use targets::raftkv::server::{http_answer, node_config};
 use targets::raftkv::service::{Answer, ReadMode, Request, Service, WriteAck};
+use targets::raftkv::storage::MemoryDisk;
 
 /// Everything one simulated run is.
 #[derive(Clone, Debug)]
@@ -208,35 +208,6 @@ struct Asker {
     path: String,
 }
 
-/// What a node has made durable.
-#[derive(Clone, Default)]
-struct Disk {
-    term: u64,
-    vote: Option<NodeId>,
-    snapshot: Option<(u64, u64, String)>,
-    entries: Vec<Entry>,
-}
-
-impl Disk {
-    fn persist(&mut self, r: &Ready) {
-        if let Some((t, v)) = r.hard_state {
-            self.term = t;
-            self.vote = v;
-        }
-        if let Some(s) = &r.snapshot {
-            self.entries.retain(|e| e.index > s.last_index);
-            self.snapshot = Some((s.last_index, s.last_term, s.data.clone()));
-        }
-        if let Some(from) = r.truncate_from {
-            self.entries.retain(|e| e.index < from);
-        }
-        for e in &r.append {
-            self.entries.retain(|x| x.index < e.index);
-            self.entries.push(e.clone());
-        }
-    }
-}
-
 /// A node's clock: its timers and wall clock run at `rate`; a jump moves the wall clock alone.
 #[derive(Clone, Copy)]
 struct NodeClock {
@@ -291,7 +262,7 @@ struct SimNode {
     up: Option<Service<Asker>>,
     life: u64,
     timer: u64,
-    disk: Disk,
+    disk: MemoryDisk,
     /// With `no-fsync`: written but not yet on the disk.
     unsynced: Vec<Ready>,
     paused: bool,
@@ -411,7 +382,7 @@ impl<'a> World<'a> {
                 up: None,
                 life: 0,
                 timer: 0,
-                disk: Disk::default(),
+                disk: MemoryDisk::default(),
                 unsynced: Vec::new(),
                 paused: false,
                 held: Vec::new(),
@@ -503,11 +474,7 @@ impl<'a> World<'a> {
         let spec = self.spec;
         let node = &mut self.nodes[i];
         let disk = node.disk.clone();
-        let (si, st, data) = disk
-            .snapshot
-            .clone()
-            .unwrap_or((0, 0, Kv::default().snapshot()));
-        let log = Log::new(si, st, disk.entries.clone());
+        let (log, data) = (disk.log(), disk.state_machine());
         let kv = Kv::restore(&data).expect("a snapshot the simulation wrote restores");
         let members: Vec<NodeId> = (1..=spec.nodes as NodeId).collect();
         let seed = spec

@@ -4,8 +4,9 @@
 //! election safety, log matching, leader completeness and state-machine safety.
 
 use super::kv::Kv;
-use super::log::{Command, Entry, Log};
+use super::log::{Command, Entry};
 use super::node::{Config, Envelope, Node, NodeId, Ready, Role, Unsafe};
+use super::storage::MemoryDisk;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the simulation does and how hostile it is.
@@ -42,41 +43,12 @@ impl SimSpec {
     }
 }
 
-/// What a node has made durable.
-#[derive(Clone, Default)]
-struct Disk {
-    term: u64,
-    vote: Option<NodeId>,
-    snapshot: Option<(u64, u64, String)>,
-    entries: Vec<Entry>,
-}
-
-impl Disk {
-    fn persist(&mut self, r: &Ready) {
-        if let Some((t, v)) = r.hard_state {
-            self.term = t;
-            self.vote = v;
-        }
-        if let Some(s) = &r.snapshot {
-            self.entries.retain(|e| e.index > s.last_index);
-            self.snapshot = Some((s.last_index, s.last_term, s.data.clone()));
-        }
-        if let Some(from) = r.truncate_from {
-            self.entries.retain(|e| e.index < from);
-        }
-        for e in &r.append {
-            self.entries.retain(|x| x.index < e.index);
-            self.entries.push(e.clone());
-        }
-    }
-}
-
 struct Sim {
     spec: SimSpec,
     rng: u64,
     now: u64,
     nodes: BTreeMap<NodeId, Option<(Node, Kv)>>,
-    disks: BTreeMap<NodeId, Disk>,
+    disks: BTreeMap<NodeId, MemoryDisk>,
     /// With no-fsync: what was written but not yet synced.
     unsynced: BTreeMap<NodeId, Vec<Ready>>,
     network: Vec<(u64, Envelope)>,
@@ -113,11 +85,7 @@ impl Sim {
 
     fn boot(&mut self, id: NodeId) {
         let disk = self.disks.entry(id).or_default().clone();
-        let (si, st, data) = disk
-            .snapshot
-            .clone()
-            .unwrap_or((0, 0, Kv::default().snapshot()));
-        let log = Log::new(si, st, disk.entries.clone());
+        let (log, data) = (disk.log(), disk.state_machine());
         let kv = Kv::restore(&data).expect("snapshots restore");
         let node = Node::new(self.config(id), disk.term, disk.vote, log, Some(data));
         self.nodes.insert(id, Some((node, kv)));

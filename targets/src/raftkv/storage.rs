@@ -42,6 +42,51 @@ struct SnapshotFile {
     data: String,
 }
 
+/// A disk in memory, for simulations and tests: what a node has made durable, as [`Storage`]
+/// keeps it on a real one — term and vote, the latest snapshot `(index, term, data)`, and the
+/// log entries after it.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryDisk {
+    pub term: u64,
+    pub vote: Option<NodeId>,
+    pub snapshot: Option<(u64, u64, String)>,
+    pub entries: Vec<Entry>,
+}
+
+impl MemoryDisk {
+    /// Makes the durable part of `r` durable: hard state, a snapshot, a truncation, appends.
+    pub fn persist(&mut self, r: &Ready) {
+        if let Some((t, v)) = r.hard_state {
+            self.term = t;
+            self.vote = v;
+        }
+        if let Some(s) = &r.snapshot {
+            self.entries.retain(|e| e.index > s.last_index);
+            self.snapshot = Some((s.last_index, s.last_term, s.data.clone()));
+        }
+        if let Some(from) = r.truncate_from {
+            self.entries.retain(|e| e.index < from);
+        }
+        for e in &r.append {
+            self.entries.retain(|x| x.index < e.index);
+            self.entries.push(e.clone());
+        }
+    }
+
+    /// The log a node restarts with: the entries over the snapshot's base.
+    pub fn log(&self) -> Log {
+        let (index, term) = self.snapshot.as_ref().map_or((0, 0), |s| (s.0, s.1));
+        Log::new(index, term, self.entries.clone())
+    }
+
+    /// The state machine a node restarts with: the snapshot's, or an empty store's.
+    pub fn state_machine(&self) -> String {
+        self.snapshot
+            .as_ref()
+            .map_or_else(|| super::kv::Kv::default().snapshot(), |s| s.2.clone())
+    }
+}
+
 /// What a node restarts from.
 pub struct Recovered {
     pub term: u64,
