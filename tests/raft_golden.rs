@@ -12,7 +12,8 @@
 //! `heartbeat ID`, `deliver` (every message in flight, once; what they cause waits for the next
 //! `deliver`), `stabilize` (deliver until nothing is in flight), `propose ID put KEY VALUE`,
 //! `read ID RID` (ReadIndex), `lease ID RID`, `cut A B…` (A hears none of B… and they not A),
-//! `heal`, `crash ID` (gone with what it had not persisted — nothing, as every Ready is made
+//! `heal`, `join ID` (a new node, a learner of the cluster), `add|promote|remove LEADER ID` (a
+//! change of configuration proposed on LEADER), `crash ID` (gone with what it had not persisted — nothing, as every Ready is made
 //! durable at once here), `restart ID`, `compact ID INDEX`, `status`, `log ID`.
 
 use serde_json::json;
@@ -21,7 +22,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use targets::raftkv::kv::Kv;
 use targets::raftkv::log::{Command, Entry, Log};
-use targets::raftkv::node::{Config, Envelope, Message, Node, NodeId, Ready, Role, Unsafe};
+use targets::raftkv::node::{Change, Config, Envelope, Message, Node, NodeId, Ready, Role, Unsafe};
 use targets::raftkv::storage::MemoryDisk;
 
 struct Cluster {
@@ -58,13 +59,24 @@ impl Cluster {
     }
 
     fn start(&mut self, id: NodeId) {
+        self.boot(id, (1..=self.size).collect(), Vec::new());
+    }
+
+    /// Starts node `id` with these voters and learners, unless its disk says otherwise.
+    fn boot(&mut self, id: NodeId, voters: Vec<NodeId>, learners: Vec<NodeId>) {
         let disk = self.disks.entry(id).or_default().clone();
-        let mut cfg = Config::new(id, (1..=self.size).collect());
+        let mut cfg = Config::new(id, voters);
+        cfg.learners = learners;
         cfg.unsafe_ = self.unsafe_;
         cfg.max_batch = self.batch;
         cfg.assert_safety = self.unsafe_ == Unsafe::default();
         let (log, data) = (disk.log(), disk.state_machine());
         let kv = Kv::restore(&data).unwrap();
+        // A snapshot carries the configuration it was taken under.
+        if let Some(m) = kv.members() {
+            cfg.members = m.voters.iter().copied().collect();
+            cfg.learners = m.learners.iter().copied().collect();
+        }
         self.nodes
             .insert(id, Node::new(cfg, disk.term, disk.vote, log, Some(data)));
         self.kvs.insert(id, kv);
@@ -129,21 +141,35 @@ impl Cluster {
     }
 
     fn status(&self, out: &mut String) {
-        for id in 1..=self.size {
+        let last = self.nodes.keys().chain(self.disks.keys()).max().copied();
+        for id in 1..=last.unwrap_or(self.size) {
             let Some(n) = self.nodes.get(&id) else {
                 let _ = writeln!(out, "n{id} down");
                 continue;
             };
             let log = n.log();
+            let names = |ids: &BTreeSet<NodeId>| {
+                ids.iter()
+                    .map(|i| format!("n{i}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let m = n.members();
+            let learners = if m.learners.is_empty() {
+                String::new()
+            } else {
+                format!(" learners {}", names(&m.learners))
+            };
             let _ = writeln!(
                 out,
-                "n{id} {} term {} leader {} commit {} applied {} log {}",
+                "n{id} {} term {} leader {} commit {} applied {} log {} voters {}{learners}",
                 role(n.role()),
                 n.term(),
                 n.leader().map_or("-".into(), |l| format!("n{l}")),
                 n.commit_index(),
                 self.kvs[&id].applied(),
                 entries(log, log.snapshot_index() + 1),
+                names(&m.voters),
             );
         }
     }
@@ -242,6 +268,30 @@ impl Cluster {
                 }
             }
             "heal" => self.cut.clear(),
+            "join" => {
+                // A new node: it knows the voters it joins, and is a learner among them.
+                let id = id(1)?;
+                let voters: Vec<NodeId> = (1..=self.size).collect();
+                self.boot(id, voters, vec![id]);
+                let _ = writeln!(out, "n{id} starts as a learner of n1…n{}", self.size);
+            }
+            "add" | "promote" | "remove" => {
+                let (leader, who) = (id(1)?, id(2)?);
+                let change = match words[0] {
+                    "add" => Change::AddLearner(who),
+                    "promote" => Change::Promote(who),
+                    _ => Change::Remove(who),
+                };
+                match self.node(leader)?.propose_change(change) {
+                    Ok(index) => {
+                        let _ = writeln!(out, "n{leader} appends the change at {index}");
+                    }
+                    Err(e) => {
+                        let _ = writeln!(out, "n{leader} refuses: {e}");
+                    }
+                }
+                self.drain(leader, out);
+            }
             "crash" => {
                 let id = id(1)?;
                 self.nodes.remove(&id);
@@ -353,6 +403,19 @@ fn entry(e: &Entry) -> String {
         Command::Noop => format!("{}@{} noop", e.index, e.term),
         Command::Put { key, value } => format!("{}@{} put {key}={value}", e.index, e.term),
         Command::Cas { key, from, to } => format!("{}@{} cas {key} {from}→{to}", e.index, e.term),
+        Command::Config(m) => {
+            let ids = |s: &BTreeSet<NodeId>| s.iter().map(|i| format!("n{i}")).collect::<Vec<_>>();
+            let mut said = format!(
+                "{}@{} config voters {}",
+                e.index,
+                e.term,
+                ids(&m.voters).join(",")
+            );
+            if !m.learners.is_empty() {
+                said += &format!(" learners {}", ids(&m.learners).join(","));
+            }
+            said
+        }
     }
 }
 
@@ -453,6 +516,7 @@ fn run_script(text: &str) -> Result<String, String> {
                 match *knob {
                     "no-election-restriction" => unsafe_.no_election_restriction = true,
                     "commit-old-term" => unsafe_.commit_old_term = true,
+                    "membership-without-noop" => unsafe_.membership_without_noop = true,
                     other => match other.strip_prefix("batch=").and_then(|b| b.parse().ok()) {
                         Some(b) => batch = b,
                         None => return Err(format!("unknown option {other}")),

@@ -1,7 +1,7 @@
 //! The replicated state machine: a map from string keys to JSON values, each with the log index
 //! that wrote it (its version).
 
-use super::log::{Command, Entry};
+use super::log::{Command, Entry, Members};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -23,6 +23,9 @@ pub enum Applied {
 pub struct Kv {
     data: BTreeMap<String, (Value, u64)>,
     applied: u64,
+    /// The last configuration applied, so that a snapshot carries the cluster's membership.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    members: Option<Members>,
 }
 
 impl Kv {
@@ -32,6 +35,11 @@ impl Kv {
 
     pub fn get(&self, key: &str) -> Option<&(Value, u64)> {
         self.data.get(key)
+    }
+
+    /// The last configuration applied, if any was.
+    pub fn members(&self) -> Option<&Members> {
+        self.members.as_ref()
     }
 
     pub fn len(&self) -> usize {
@@ -51,6 +59,10 @@ impl Kv {
         self.applied = e.index;
         match &e.command {
             Command::Noop => Applied::Noop,
+            Command::Config(m) => {
+                self.members = Some(m.clone());
+                Applied::Noop
+            }
             Command::Put { key, value } => {
                 self.data.insert(key.clone(), (value.clone(), e.index));
                 Applied::Written { version: e.index }

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 /// A state-machine command carried by a log entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -21,6 +22,29 @@ pub enum Command {
         from: Value,
         to: Value,
     },
+    /// A new configuration (§6 of the dissertation, one server at a time): in force on every
+    /// node from the moment it is in its log, committed or not.
+    Config(Members),
+}
+
+/// Who is in the cluster: voters elect leaders and count toward commitment; learners receive the
+/// log and do neither (a node catching up before it may vote).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Members {
+    pub voters: BTreeSet<u64>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub learners: BTreeSet<u64>,
+}
+
+impl Members {
+    pub fn contains(&self, id: u64) -> bool {
+        self.voters.contains(&id) || self.learners.contains(&id)
+    }
+
+    /// Every member, voters and learners.
+    pub fn all(&self) -> impl Iterator<Item = u64> + '_ {
+        self.voters.iter().chain(&self.learners).copied()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -40,7 +40,11 @@
 //! carrying on lets faultline show what they see (lost writes, stale reads, diverged replicas).
 //!
 //! ## Implementation caveats
-//! Membership is fixed (no §6 configuration changes); snapshots are sent whole in one message;
+//! The core changes its configuration one server at a time (dissertation §4: a configuration
+//! entry is in force once in the log; learners catch up before they are promoted; one change in
+//! flight, none before the term's no-op commits; a removed leader steps down once its removal
+//! commits, and nodes outside the configuration are not listened to) — but the process does not
+//! offer it yet: its membership is the one it was started with. Snapshots are sent whole in one message;
 //! there is no pre-vote or leadership transfer; the client API is HTTP/1.1 without TLS, served by
 //! [`crate::http_server`] (hyper) with its limits.
 

@@ -5,7 +5,7 @@
 //! the durable part is on disk — the committed entries to apply, and the reads that may be served.
 //! The process driver (`server.rs`) and the simulation (`sim.rs`) both drive it this way.
 
-use super::log::{Command, Entry, Log};
+use super::log::{Command, Entry, Log, Members};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -20,13 +20,25 @@ pub struct Unsafe {
     /// Commit entries of earlier terms by counting replicas (the situation of Figure 8, §5.4.2):
     /// an entry so "committed" can still be overwritten by another leader.
     pub commit_old_term: bool,
+    /// Accept a membership change before this term's no-op has committed: the trap Ongaro
+    /// described for single-server changes (2015), where a change begun under a previous leader
+    /// and one begun now can give two disjoint majorities, and two leaders in one term.
+    #[serde(default)]
+    pub membership_without_noop: bool,
+    /// Accept a membership change while another is uncommitted: two changes at once are no longer
+    /// a single-server change, and old and new majorities need not overlap.
+    #[serde(default)]
+    pub concurrent_membership: bool,
 }
 
 #[derive(Clone, Debug)]
 pub struct Config {
     pub id: NodeId,
-    /// Every member, this node included.
+    /// The voters it starts with when its log and snapshot hold no configuration (this node
+    /// included, unless it joins as a learner).
     pub members: Vec<NodeId>,
+    /// The learners it starts with: a node joining an existing cluster starts as one.
+    pub learners: Vec<NodeId>,
     /// An election starts after a random number of ticks in this range without a leader.
     pub election_ticks: (u64, u64),
     pub heartbeat_ticks: u64,
@@ -53,6 +65,7 @@ impl Config {
         Config {
             id,
             members,
+            learners: Vec::new(),
             election_ticks: (15, 30),
             heartbeat_ticks: 5,
             max_batch: 512,
@@ -101,6 +114,9 @@ pub enum Message {
         last_term: u64,
         data: String,
         round: u64,
+        /// The configuration as of `last_index`.
+        #[serde(default)]
+        members: Members,
     },
 }
 
@@ -159,6 +175,49 @@ pub struct Ready {
     pub broken: Vec<String>,
 }
 
+/// A change of configuration, one server at a time (dissertation §4.1, §4.2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A new node joins as a learner: it receives the log but neither votes nor counts.
+    AddLearner(NodeId),
+    /// A learner that has caught up becomes a voter.
+    Promote(NodeId),
+    /// A voter or learner leaves.
+    Remove(NodeId),
+}
+
+/// Why a change of configuration was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangeRefused {
+    /// Not the leader; the leader if known.
+    NotLeader(Option<NodeId>),
+    /// The change at this index is not committed yet: one at a time.
+    InFlight(u64),
+    /// This leader's no-op has not committed: until it has, a change begun under an earlier
+    /// leader may still be in flight unseen.
+    NoopPending,
+    /// The change does not fit the configuration (a member added twice, the last voter removed).
+    Invalid(String),
+}
+
+impl std::fmt::Display for ChangeRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChangeRefused::NotLeader(Some(l)) => write!(f, "not the leader: n{l} is"),
+            ChangeRefused::NotLeader(None) => write!(f, "not the leader, and no leader is known"),
+            ChangeRefused::InFlight(i) => write!(
+                f,
+                "another membership change (log index {i}) is not committed yet: one at a time"
+            ),
+            ChangeRefused::NoopPending => write!(
+                f,
+                "this leader's first entry of its term has not committed yet; retry in a moment"
+            ),
+            ChangeRefused::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Why a proposal or read was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refused {
@@ -203,6 +262,12 @@ pub struct Node {
     /// Reads waiting for this leader's first commit in its term.
     reads_waiting_for_commit: Vec<u64>,
     snapshot_data: Option<String>,
+    /// The configuration in force: the latest in the log, committed or not (dissertation §4.1),
+    /// else `members_base`; and the index of the entry that set it.
+    members: Members,
+    members_index: u64,
+    /// The configuration as of the snapshot (or the one the node started with).
+    members_base: Members,
     rng: u64,
     ready: Ready,
 }
@@ -216,8 +281,12 @@ impl Node {
         log: Log,
         snapshot: Option<String>,
     ) -> Node {
+        let members_base = Members {
+            voters: cfg.members.iter().copied().collect(),
+            learners: cfg.learners.iter().copied().collect(),
+        };
         assert!(
-            cfg.members.contains(&cfg.id),
+            members_base.contains(cfg.id),
             "a node is a member of its cluster"
         );
         let commit = log.snapshot_index();
@@ -245,10 +314,54 @@ impl Node {
             pending_reads: VecDeque::new(),
             reads_waiting_for_commit: Vec::new(),
             snapshot_data: snapshot,
+            members: members_base.clone(),
+            members_index: 0,
+            members_base,
             ready: Ready::default(),
         };
+        node.refresh_members();
         node.reset_election_timer();
         node
+    }
+
+    /// The configuration in force.
+    pub fn members(&self) -> &Members {
+        &self.members
+    }
+
+    fn is_voter(&self) -> bool {
+        self.members.voters.contains(&self.cfg.id)
+    }
+
+    /// Finds the configuration in force again after the log lost entries (a truncation, a
+    /// snapshot): the latest in the log, else the snapshot's.
+    fn refresh_members(&mut self) {
+        let latest = (self.log.snapshot_index() + 1..=self.log.last_index())
+            .rev()
+            .find_map(|i| match &self.log.get(i)?.command {
+                Command::Config(m) => Some((i, m.clone())),
+                _ => None,
+            });
+        let (index, members) =
+            latest.unwrap_or_else(|| (self.log.snapshot_index(), self.members_base.clone()));
+        self.set_members(index, members);
+    }
+
+    /// Puts `members`, set by the entry at `index`, in force; a leader starts or stops
+    /// replicating to the nodes that joined or left.
+    fn set_members(&mut self, index: u64, members: Members) {
+        if self.role == Role::Leader {
+            // A newcomer is sent the entry that adds it at once; the back-off finds the rest.
+            let next = self.log.last_index().max(1);
+            for p in members.all().filter(|&p| p != self.cfg.id) {
+                self.next_index.entry(p).or_insert(next);
+                self.match_index.entry(p).or_insert(0);
+            }
+            self.next_index.retain(|p, _| members.contains(*p));
+            self.match_index.retain(|p, _| members.contains(*p));
+        }
+        self.members = members;
+        self.members_index = index;
     }
 
     pub fn id(&self) -> NodeId {
@@ -276,12 +389,26 @@ impl Node {
     }
 
     fn quorum(&self) -> usize {
-        self.cfg.members.len() / 2 + 1
+        self.members.voters.len() / 2 + 1
     }
 
+    /// Every other member, voters and learners: whom a leader replicates to.
     fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
         let me = self.cfg.id;
-        self.cfg.members.iter().copied().filter(move |&m| m != me)
+        self.members.all().filter(move |&m| m != me)
+    }
+
+    /// The highest value a majority of voters has reached, each voter's value given by `of`
+    /// (this node's own by `own`); none without voters.
+    fn quorum_value(&self, of: impl Fn(NodeId) -> u64, own: u64) -> Option<u64> {
+        let mut values: Vec<u64> = self
+            .members
+            .voters
+            .iter()
+            .map(|&v| if v == self.cfg.id { own } else { of(v) })
+            .collect();
+        values.sort_unstable_by(|a, b| b.cmp(a));
+        values.get(self.quorum() - 1).copied()
     }
 
     fn random(&mut self) -> u64 {
@@ -352,7 +479,13 @@ impl Node {
             Role::Follower | Role::Candidate => {
                 self.election_elapsed += 1;
                 if self.election_elapsed >= self.election_timeout {
-                    self.campaign();
+                    // A learner, or a node no longer in the configuration, never stands: it
+                    // would only disrupt the members.
+                    if self.is_voter() {
+                        self.campaign();
+                    } else {
+                        self.reset_election_timer();
+                    }
                 }
             }
         }
@@ -373,7 +506,9 @@ impl Node {
         }
         let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
         let term = self.term;
-        for p in self.peers().collect::<Vec<_>>() {
+        let me = self.cfg.id;
+        let voters: Vec<NodeId> = self.members.voters.iter().copied().collect();
+        for p in voters.into_iter().filter(|&p| p != me) {
             self.send(
                 p,
                 Message::RequestVote {
@@ -409,10 +544,66 @@ impl Node {
             command,
         };
         self.log.append(entry.clone());
+        if let Command::Config(m) = &entry.command {
+            self.set_members(entry.index, m.clone());
+        }
         self.ready.append.push(entry);
         let last = self.log.last_index();
         self.maybe_commit();
         last
+    }
+
+    /// Proposes a change of configuration as leader; returns the index of its entry, in force
+    /// on this node at once. One change at a time, and not before this term's no-op committed,
+    /// unless the unsafe knobs say otherwise.
+    pub fn propose_change(&mut self, change: Change) -> Result<u64, ChangeRefused> {
+        if self.role != Role::Leader {
+            return Err(ChangeRefused::NotLeader(self.leader));
+        }
+        if self.members_index > self.commit && !self.cfg.unsafe_.concurrent_membership {
+            return Err(ChangeRefused::InFlight(self.members_index));
+        }
+        if !self.committed_in_term() && !self.cfg.unsafe_.membership_without_noop {
+            return Err(ChangeRefused::NoopPending);
+        }
+        let mut m = self.members.clone();
+        let invalid = |why: String| Err(ChangeRefused::Invalid(why));
+        match change {
+            Change::AddLearner(id) if m.contains(id) => {
+                return invalid(format!("n{id} is already a member"))
+            }
+            Change::AddLearner(id) => {
+                m.learners.insert(id);
+            }
+            Change::Promote(id) => {
+                if !m.learners.remove(&id) {
+                    return invalid(format!("n{id} is not a learner"));
+                }
+                // A voter that lags would hold up every commit a majority needs it for.
+                if !self.caught_up(id) {
+                    return invalid(format!(
+                        "n{id} has not caught up yet (it holds up to {} of {})",
+                        self.match_index.get(&id).copied().unwrap_or(0),
+                        self.commit
+                    ));
+                }
+                m.voters.insert(id);
+            }
+            Change::Remove(id) => {
+                if !m.voters.remove(&id) && !m.learners.remove(&id) {
+                    return invalid(format!("n{id} is not a member"));
+                }
+                if m.voters.is_empty() {
+                    return invalid("the last voter cannot be removed".into());
+                }
+            }
+        }
+        Ok(self.append_local(Command::Config(m)))
+    }
+
+    /// Whether learner or voter `id` holds everything committed (as far as this leader knows).
+    pub fn caught_up(&self, id: NodeId) -> bool {
+        id == self.cfg.id || self.match_index.get(&id).is_some_and(|&m| m >= self.commit)
     }
 
     /// Appends a client command as leader; returns its index. The caller learns the outcome
@@ -460,6 +651,7 @@ impl Node {
                     last_term: self.log.snapshot_term(),
                     data,
                     round: self.round,
+                    members: self.members_base.clone(),
                 };
                 self.send(peer, msg);
             }
@@ -509,7 +701,8 @@ impl Node {
 
     /// Handles a message from a peer.
     pub fn step(&mut self, from: NodeId, msg: Message) {
-        if !self.cfg.members.contains(&from) || from == self.cfg.id {
+        // Nothing from outside the configuration: a removed node must not disrupt the others.
+        if !self.members.contains(from) || from == self.cfg.id {
             return;
         }
         let term = msg.term();
@@ -527,7 +720,8 @@ impl Node {
                 last_log_term,
             } => self.on_request_vote(from, term, last_log_index, last_log_term),
             Message::Vote { term, granted } => {
-                if self.role == Role::Candidate && term == self.term && granted {
+                let counts = self.members.voters.contains(&from);
+                if self.role == Role::Candidate && term == self.term && granted && counts {
                     self.votes.insert(from);
                     if self.votes.len() >= self.quorum() {
                         self.become_leader();
@@ -593,7 +787,15 @@ impl Node {
                 last_term,
                 data,
                 round,
-            } => self.on_install_snapshot(from, term, last_index, last_term, data, round),
+                members,
+            } => {
+                let snapshot = Snapshot {
+                    last_index,
+                    last_term,
+                    data,
+                };
+                self.on_install_snapshot(from, term, snapshot, members, round)
+            }
         }
     }
 
@@ -679,6 +881,7 @@ impl Node {
             }
         }
         let mut last_new = prev_index;
+        let mut reconfigured = false;
         for entry in entries {
             last_new = entry.index;
             if entry.index <= self.log.snapshot_index() {
@@ -691,6 +894,7 @@ impl Node {
                         self.overwriting_committed(from, ours, &entry);
                     }
                     self.log.truncate_from(entry.index);
+                    reconfigured |= entry.index <= self.members_index;
                     self.ready.append.retain(|e| e.index < entry.index);
                     self.ready.truncate_from = Some(
                         self.ready
@@ -700,8 +904,12 @@ impl Node {
                 }
                 None => {}
             }
+            reconfigured |= matches!(entry.command, Command::Config(_));
             self.log.append(entry.clone());
             self.ready.append.push(entry);
+        }
+        if reconfigured {
+            self.refresh_members();
         }
         if leader_commit > self.commit {
             self.commit = leader_commit.min(last_new).max(self.commit);
@@ -743,11 +951,15 @@ impl Node {
         &mut self,
         from: NodeId,
         term: u64,
-        last_index: u64,
-        last_term: u64,
-        data: String,
+        snapshot: Snapshot,
+        members: Members,
         round: u64,
     ) {
+        let Snapshot {
+            last_index,
+            last_term,
+            data,
+        } = snapshot;
         if term < self.term {
             return;
         }
@@ -777,6 +989,11 @@ impl Node {
                 last_term,
                 data,
             });
+            // A sender of an older version names no members: keep the ones known.
+            if !members.voters.is_empty() {
+                self.members_base = members;
+            }
+            self.refresh_members();
         }
         let msg = Message::AppendReply {
             term: self.term,
@@ -794,10 +1011,16 @@ impl Node {
         if self.role != Role::Leader {
             return;
         }
-        let mut matched: Vec<u64> = self.match_index.values().copied().collect();
-        matched.push(self.log.last_index());
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let n = matched[self.quorum() - 1];
+        // A leader being removed is not a voter: it counts only the others (dissertation §4.2.2).
+        let own = if self.is_voter() {
+            self.log.last_index()
+        } else {
+            0
+        };
+        let Some(n) = self.quorum_value(|p| self.match_index.get(&p).copied().unwrap_or(0), own)
+        else {
+            return;
+        };
         if n <= self.commit {
             return;
         }
@@ -806,6 +1029,11 @@ impl Node {
             self.commit = n;
             self.queue_apply();
             self.release_reads_waiting_for_commit();
+            // Its own removal committed: it steps down, and being no voter, never stands again.
+            if !self.is_voter() && self.members_index <= self.commit {
+                let term = self.term;
+                self.become_follower(term, None);
+            }
         }
     }
 
@@ -883,13 +1111,12 @@ impl Node {
         if self.role != Role::Leader {
             return;
         }
-        let mut acked: Vec<u64> = self
-            .peers()
-            .map(|p| self.acked_round.get(&p).copied().unwrap_or(0))
-            .collect();
-        acked.push(self.round); // ourselves
-        acked.sort_unstable_by(|a, b| b.cmp(a));
-        let confirmed = acked[self.quorum() - 1];
+        let own = if self.is_voter() { self.round } else { 0 };
+        let Some(confirmed) =
+            self.quorum_value(|p| self.acked_round.get(&p).copied().unwrap_or(0), own)
+        else {
+            return;
+        };
         while let Some(r) = self.pending_reads.front() {
             if r.round > confirmed {
                 break;
@@ -920,6 +1147,15 @@ impl Node {
             assert!(!self.cfg.assert_safety, "index {index} is in the log");
             return false;
         };
+        let base = (self.log.snapshot_index() + 1..=index).rev().find_map(|i| {
+            match &self.log.get(i)?.command {
+                Command::Config(m) => Some(m.clone()),
+                _ => None,
+            }
+        });
+        if let Some(m) = base {
+            self.members_base = m;
+        }
         self.log.compact(index, term);
         self.snapshot_data = Some(data);
         true
