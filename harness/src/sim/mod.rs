@@ -90,6 +90,10 @@ pub struct SimArgs {
     /// The model a seed must satisfy.
     #[arg(long, default_value = "linearizable")]
     pub require: Level,
+    /// Go on after a failing seed, and count how many of the seeds fail (detection power);
+    /// the first failure is shrunk and printed as without it.
+    #[arg(long)]
+    pub all: bool,
     /// Seeds simulated at once.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -122,6 +126,7 @@ pub fn run(args: SimArgs) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
+    world::quiet_node_panics();
     let addrs: Vec<String> = (1..=args.nodes)
         .map(|i| format!("10.77.0.{i}:26001"))
         .collect();
@@ -131,8 +136,14 @@ pub fn run(args: SimArgs) -> u8 {
     }
     let started = Instant::now();
     let seeds = args.first_seed..args.first_seed + args.seeds;
-    let (done, first) = sweep(&args, &base, &endpoints, seeds);
+    let (done, failed, first) = sweep(&args, &base, &endpoints, seeds);
     let secs = started.elapsed().as_secs_f64();
+    if args.all {
+        println!(
+            "faultline sim: {failed} of {done} seeds failed ({secs:.1} s, {:.0} seeds/s)",
+            done as f64 / secs
+        );
+    }
     match first {
         Some(j) => report_failure(&args, &base, &endpoints, j, done, secs),
         None => {
@@ -278,17 +289,19 @@ fn ladder(
     .map_err(|e| e.to_string())
 }
 
-/// Seeds in order over `--threads` threads until one fails: how many were judged, and the
-/// failing seed with the lowest number (every lower seed was judged too).
+/// Seeds in order over `--threads` threads until one fails (with `--all`, every seed): how many
+/// were judged, how many failed, and the failing seed with the lowest number (every lower seed
+/// was judged too).
 fn sweep(
     args: &SimArgs,
     base: &world::Spec,
     endpoints: &Endpoints,
     seeds: std::ops::Range<u64>,
-) -> (u64, Option<Judged>) {
+) -> (u64, u64, Option<Judged>) {
     let next = AtomicU64::new(seeds.start);
     let stop = AtomicBool::new(false);
     let judged = AtomicU64::new(0);
+    let failures = AtomicU64::new(0);
     let failed: Mutex<Option<Judged>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..args.threads {
@@ -304,7 +317,8 @@ fn sweep(
                 let j = judge(&spec, endpoints, args.require);
                 judged.fetch_add(1, Ordering::SeqCst);
                 if j.failure.is_some() {
-                    stop.store(true, Ordering::SeqCst);
+                    failures.fetch_add(1, Ordering::SeqCst);
+                    stop.store(!args.all, Ordering::SeqCst);
                     let mut f = failed.lock().expect("lock");
                     if f.as_ref().is_none_or(|prev| j.seed < prev.seed) {
                         *f = Some(j);
@@ -313,7 +327,11 @@ fn sweep(
             });
         }
     });
-    (judged.into_inner(), failed.into_inner().expect("lock"))
+    (
+        judged.into_inner(),
+        failures.into_inner(),
+        failed.into_inner().expect("lock"),
+    )
 }
 
 /// The fewest segments of `j`'s schedule that still fail as it did, found greedily: each

@@ -198,6 +198,42 @@ enum Ev {
     FinalReads,
 }
 
+impl Ev {
+    /// The node this event runs on, if one.
+    fn node(&self) -> Option<usize> {
+        match self {
+            Ev::Tick { node, .. } | Ev::Flush { node, .. } | Ev::Arrive { node, .. } => Some(*node),
+            Ev::Deliver(env) => Some(env.to as usize - 1),
+            _ => None,
+        }
+    }
+}
+
+thread_local! {
+    /// Whether this thread is running a simulated node's event (whose panic is the node's death).
+    static IN_NODE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Panics of simulated nodes are reported by the simulation, not printed; any other panic is
+/// printed as usual.
+pub fn quiet_node_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !IN_NODE.with(|n| n.get()) {
+            default(info);
+        }
+    }));
+}
+
+/// A panic's message.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic".into())
+}
+
 /// Who is waiting for a node's answer: which client, which of its operations, and the request's
 /// key and path (for a redirect's Location).
 #[derive(Clone, Debug)]
@@ -421,8 +457,16 @@ impl<'a> World<'a> {
             self.now = t.at;
             self.clock.store(self.now * 1000, Ordering::Relaxed);
             self.events += 1;
-            if self.handle(t.ev) {
-                return;
+            // A node that panics dies, as its process would; the simulation goes on without it.
+            let node = t.ev.node();
+            IN_NODE.with(|n| n.set(node.is_some()));
+            let handled =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(t.ev)));
+            IN_NODE.with(|n| n.set(false));
+            match handled {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(panic) => self.died(node, &panic_text(&*panic)),
             }
         }
     }
@@ -504,6 +548,20 @@ impl<'a> World<'a> {
         if spec.no_fsync {
             self.after(1_000_000, Ev::Flush { node: i, life });
         }
+    }
+
+    /// Node `node` panicked (or, with no node, the simulation itself did: that is a bug of ours,
+    /// and is raised again).
+    fn died(&mut self, node: Option<usize>, why: &str) {
+        let Some(i) = node else {
+            panic!("the simulation failed: {why}");
+        };
+        self.broken.push(format!(
+            "{:.3} s n{}: the process stopped: {why}",
+            self.now as f64 / 1e6,
+            i + 1
+        ));
+        self.crash(i);
     }
 
     /// SIGKILL: the process and what it had not synced are gone; its clients' connections reset.
