@@ -86,8 +86,33 @@ pub fn in_namespace(cmd: &mut Command, netns: Option<&Path>) -> std::io::Result<
     Ok(Some(ns))
 }
 
-/// A free loopback port (bound and released; good enough on a quiet machine).
+/// A free loopback port for a node to listen on: bound and released, and taken below the
+/// kernel's ephemeral range where it can, because a port in that range can be taken between our
+/// release and the node's bind by any outgoing connection on the machine (the proxy's, another
+/// test's) — which shows as a node that cannot start ("Address already in use").
 pub fn free_port() -> std::io::Result<u16> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    const FLOOR: u16 = 10_000;
+    if low > FLOOR + 1_000 {
+        let span = u64::from(low - FLOOR);
+        // Spread over processes and calls, so parallel harnesses rarely try the same port.
+        let seed = u64::from(std::process::id()).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+        for _ in 0..64 {
+            let k = NEXT.fetch_add(1, Ordering::Relaxed);
+            let port = FLOOR + ((seed.wrapping_add(k.wrapping_mul(7919))) % span) as u16;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -266,6 +291,29 @@ impl Drop for LocalCluster {
         }
         if !self.spec.keep_dir {
             let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_bindable_distinct_and_clear_of_the_ephemeral_range() {
+        let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let ports: Vec<u16> = (0..20).map(|_| free_port().unwrap()).collect();
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        for p in ports {
+            assert!(p < low, "port {p} is in the ephemeral range from {low}");
+            TcpListener::bind(("127.0.0.1", p)).unwrap();
         }
     }
 }
