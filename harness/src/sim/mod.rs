@@ -13,7 +13,8 @@
 //! cluster must serve again within `--liveness` seconds of the faults healing. On the first seed
 //! that fails either, the schedule is shrunk to the fewest segments that still fail, and the seed,
 //! the anomaly in words, the shrunk faults and a command that replays them are printed (exit 1).
-//! Exit 0 when every seed holds; 3 for bad flags.
+//! Exit 0 when every seed holds; 2 when the checker could not decide a seed (never taken for a
+//! pass); 3 for bad flags.
 //!
 //! Run it: `cargo run --release -- sim --seeds 2000` (safe), or with a knob:
 //! `cargo run --release -- sim --read-mode lease --nemesis clock,partition`.
@@ -109,6 +110,17 @@ enum Failure {
     Violated,
     /// No write succeeded within the liveness bound after the faults healed.
     NoRecovery,
+    /// The checker could not decide the required model (never taken for "holds").
+    Undecided,
+}
+
+impl Failure {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Violated | Failure::NoRecovery => 1,
+            Failure::Undecided => 2,
+        }
+    }
 }
 
 /// One seed's result.
@@ -245,8 +257,13 @@ fn spec_of(args: &SimArgs) -> Result<world::Spec, String> {
 /// Simulates and judges one spec.
 fn judge(spec: &world::Spec, endpoints: &Endpoints, require: Level) -> Judged {
     let outcome = world::run(spec, endpoints);
-    let failure = if standing(&outcome, spec, require, &[require]) == Standing::Violated {
-        Some(Failure::Violated)
+    let failure = match standing(&outcome, spec, require, &[require]) {
+        Standing::Violated => Some(Failure::Violated),
+        Standing::Unknown => Some(Failure::Undecided),
+        Standing::Holds => None,
+    };
+    let failure = if failure.is_some() {
+        failure
     } else if outcome.recovered_after.is_none() {
         Some(Failure::NoRecovery)
     } else {
@@ -352,6 +369,7 @@ fn shrink(base: &world::Spec, endpoints: &Endpoints, j: &Judged, require: Level)
             (&again.failure, &j.failure),
             (Some(Failure::Violated), Some(Failure::Violated))
                 | (Some(Failure::NoRecovery), Some(Failure::NoRecovery))
+                | (Some(Failure::Undecided), Some(Failure::Undecided))
         );
         if same {
             keep = fewer;
@@ -375,8 +393,10 @@ fn report_failure(
             "did not serve again within {} s of the faults healing",
             args.liveness
         ),
+        Some(Failure::Undecided) => format!("could not be decided for {}", args.require),
         _ => format!("violates {}", args.require),
     };
+    let code = j.failure.as_ref().map_or(1, Failure::exit_code);
     println!(
         "faultline sim: seed {} {what} (found after {done} seeds, {secs:.1} s)",
         j.seed
@@ -405,7 +425,7 @@ fn report_failure(
         },
         flags(args)
     );
-    1
+    code
 }
 
 /// A seed's faults, its verdict in words, and where its history went.
@@ -540,9 +560,10 @@ fn replay(args: &SimArgs, base: &world::Spec, endpoints: &Endpoints, seed: u64) 
             None => "holds",
             Some(Failure::Violated) => "violated",
             Some(Failure::NoRecovery) => "no recovery",
+            Some(Failure::Undecided) => "undecided",
         },
         j.outcome.events
     );
     describe(&j, &spec, args.require, &args.out);
-    u8::from(j.failure.is_some())
+    j.failure.as_ref().map_or(0, Failure::exit_code)
 }
