@@ -861,17 +861,66 @@ fn heal(live: &mut Live, interrupted: bool) {
 /// Recovery and final reads: a quiet spell until the nodes agree, then every key read from
 /// every node. Whether they converged.
 fn recover_and_read(live: &Live, args: &RunArgs) -> bool {
-    let converged = recover(&live.sup, Duration::from_secs_f64(args.recovery));
+    let mut converged = recover(&live.sup, Duration::from_secs_f64(args.recovery));
     if !converged {
         eprintln!("faultline: the nodes did not agree on an applied index within the recovery time; final reads go ahead");
     }
+    let keys = live.generator.keys_used();
+    // Systems with no applied index to compare: wait until their copies agree, or a member that
+    // rejoined a moment ago and is still catching up looks stale or diverged.
+    if live.sup.nodes.statuses().is_none() {
+        let agreed = live.runtime.block_on(agree_by_reads(
+            &live.endpoints,
+            &keys,
+            Duration::from_secs(10),
+        ));
+        if !agreed {
+            eprintln!(
+                "faultline: the nodes' own copies did not agree within 10 s; final reads go ahead"
+            );
+        }
+        converged &= agreed;
+    }
     live.runtime.block_on(final_reads(
         &live.recorder,
-        &live.generator.keys_used(),
+        &keys,
         &live.endpoints,
         args.concurrency,
     ));
     converged
+}
+
+/// Reads every key from every node's own copy — probes, not recorded — until all nodes give the
+/// same values twice in a row, for at most `patience`. True if they agreed.
+async fn agree_by_reads(
+    endpoints: &driver::Endpoints,
+    keys: &[String],
+    patience: Duration,
+) -> bool {
+    let deadline = Instant::now() + patience;
+    let mut last = None;
+    loop {
+        let mut seen: Vec<Vec<Option<Value>>> = Vec::new();
+        for key in keys {
+            let mut copies = Vec::new();
+            for i in 0..endpoints.len() {
+                let c = endpoints.read_local(key, i).await;
+                copies.push((c.outcome == Outcome::Ok).then_some(c.value));
+            }
+            seen.push(copies);
+        }
+        let agreed = seen
+            .iter()
+            .all(|copies| copies.iter().all(|c| c.is_some() && *c == copies[0]));
+        if agreed && last.as_ref() == Some(&seen) {
+            return true;
+        }
+        last = Some(seen);
+        if Instant::now() >= deadline || signals::interrupted() {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Check: the history as stored, read back and put through the whole ladder.
@@ -1218,13 +1267,13 @@ fn recover(sup: &Supervisor, quiet: Duration) -> bool {
     false
 }
 
-/// Reads every key from every node's own state, recorded with `phase: final`.
 /// The process that reads node `i`'s own copies at the end: fresh ids, clear of any the
 /// `workers` clients used.
 pub(crate) fn final_read_process(workers: u64, i: usize) -> u64 {
     1_000_000_000 + workers * 1000 + i as u64
 }
 
+/// Reads every key from every node's own state, recorded with `phase: final`.
 async fn final_reads(
     recorder: &Recorder,
     keys: &[String],

@@ -165,6 +165,9 @@ mod tests {
         assert!(RunResults::read(dir.path()).unwrap().is_none());
         std::fs::write(dir.path().join("results.json"), "{\"seed\": \"x\"}").unwrap();
         let e = RunResults::read(dir.path()).unwrap_err();
-        assert!(e.contains("results.json") && e.contains("seed"), "{e}");
+        assert!(
+            e.contains("results.json") && e.contains("expected u64"),
+            "{e}"
+        );
     }
 }
