@@ -496,14 +496,19 @@ mod tests {
             }
         }
         assert_eq!(in_force, 0, "the schedule ends healed");
-        let used: std::collections::BTreeSet<FaultKind> = steps
+        let used = kinds_used(&steps);
+        assert_eq!(used.len(), 4, "every kind is dealt: {used:?}");
+    }
+
+    /// The kinds of the faults a schedule starts.
+    fn kinds_used(steps: &[Step]) -> std::collections::BTreeSet<FaultKind> {
+        steps
             .iter()
             .filter_map(|s| match &s.action {
                 Action::Start { plan } => Some(plan.kind()),
                 Action::Stop => None,
             })
-            .collect();
-        assert_eq!(used.len(), 4, "every kind is dealt: {used:?}");
+            .collect()
     }
 
     #[test]
@@ -519,13 +524,7 @@ mod tests {
                 Duration::from_secs(10),
                 &mut Rng::new(seed),
             );
-            let used: std::collections::BTreeSet<FaultKind> = steps
-                .iter()
-                .filter_map(|s| match &s.action {
-                    Action::Start { plan } => Some(plan.kind()),
-                    Action::Stop => None,
-                })
-                .collect();
+            let used = kinds_used(&steps);
             assert_eq!(used.len(), 4, "seed {seed}: {used:?}");
         }
     }
