@@ -94,28 +94,39 @@ fn every_knob_clients_can_see_is_found_shrunk_and_replayed() {
 #[test]
 fn a_seed_the_checker_cannot_decide_is_never_a_pass() {
     // Sequential consistency over several keys is a search with a budget; stale lease reads
-    // make some seeds too hard for it.
+    // make some seeds too hard for it. Seeds 4 to 6 are such seeds (found with this build; a
+    // change to the schedule may move them, and this test then says so).
     let dir = Scratch::new("sim-undecided");
-    let out = sim(
-        &dir.0,
-        &[
-            "--seeds",
-            "100",
-            "--require",
-            "sequential",
-            "--read-mode",
-            "lease",
-            "--nemesis",
-            "clock,partition",
-        ],
-    );
-    let said = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{said}");
+    let undecided: Vec<u64> = (4..=6)
+        .filter(|seed| {
+            let seed = seed.to_string();
+            let out = sim(
+                &dir.0,
+                &[
+                    "--seed",
+                    &seed,
+                    "--require",
+                    "sequential",
+                    "--read-mode",
+                    "lease",
+                    "--nemesis",
+                    "clock,partition",
+                ],
+            );
+            let said = text(&out);
+            if said.contains(": undecided (") {
+                assert_eq!(out.status.code(), Some(2), "{said}");
+                assert!(said.contains("required: sequential unknown"), "{said}");
+                true
+            } else {
+                false
+            }
+        })
+        .collect();
     assert!(
-        said.contains("could not be decided for sequential"),
-        "{said}"
+        !undecided.is_empty(),
+        "none of seeds 4-6 is undecided any more"
     );
-    assert!(said.contains("required: sequential unknown"), "{said}");
 }
 
 #[test]
