@@ -105,6 +105,24 @@ pub fn schedule(
     steps
 }
 
+/// A step applying `plan` at `at`.
+fn start(at: Duration, plan: Plan, pattern: Option<&'static str>) -> Step {
+    Step {
+        at,
+        action: Action::Start { plan },
+        pattern,
+    }
+}
+
+/// A step undoing every fault in force at `at`.
+fn stop(at: Duration, pattern: Option<&'static str>) -> Step {
+    Step {
+        at,
+        action: Action::Stop,
+        pattern,
+    }
+}
+
 /// One round of faults of `kind` starting at `t` and healed by `t + length`: a pattern when one
 /// is drawn and has room for a fault of `kind` in the round, else the plain fault — so that no
 /// kind dealt is lost to a pattern too long for a short round.
@@ -131,20 +149,8 @@ fn plain(d: &Draw, kind: FaultKind, t: Duration, length: Duration, rng: &mut Rng
     if kind == FaultKind::Kill {
         return kill_restart(d, t, length, rng);
     }
-    vec![
-        Step {
-            at: t,
-            action: Action::Start {
-                plan: Plan::random(kind, d.shapes, d.nodes, rng),
-            },
-            pattern: None,
-        },
-        Step {
-            at: t + length,
-            action: Action::Stop,
-            pattern: None,
-        },
-    ]
+    let plan = Plan::random(kind, d.shapes, d.nodes, rng);
+    vec![start(t, plan, None), stop(t + length, None)]
 }
 
 /// A round as drawn: a Raft sequence, an aimed or random pair, or the plain fault.
@@ -174,16 +180,6 @@ fn pattern_round(
             _ => stale_candidate(t, length, rng),
         };
     }
-    let start = |at, plan, pattern| Step {
-        at,
-        action: Action::Start { plan },
-        pattern,
-    };
-    let stop = |at, pattern| Step {
-        at,
-        action: Action::Stop,
-        pattern,
-    };
     // Only a partition deposes a leader that can still answer (a paused one answers nothing).
     let can_depose = d.kinds.contains(&FaultKind::Partition);
     let clock_pair = kind == FaultKind::Clock && can_depose;
@@ -249,18 +245,7 @@ fn kill_restart(d: &Draw, t: Duration, length: Duration, rng: &mut Rng) -> Vec<S
         return steps;
     }
     // A round too short for the pace: one kill for all of it.
-    vec![
-        Step {
-            at: t,
-            action: Action::Start { plan: plan(rng) },
-            pattern: None,
-        },
-        Step {
-            at: t + length,
-            action: Action::Stop,
-            pattern: None,
-        },
-    ]
+    vec![start(t, plan(rng), None), stop(t + length, None)]
 }
 
 /// The leader cut off and, 50 ms later — while its lease, a fraction of a second, still runs —
@@ -272,11 +257,6 @@ fn kill_restart(d: &Draw, t: Duration, length: Duration, rng: &mut Rng) -> Vec<S
 /// between its own writes, each of which waits a second for its timeout.
 fn deposed_clock(d: &Draw, t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
     let tag = Some("deposed-clock");
-    let step = |at, action| Step {
-        at,
-        action,
-        pattern: tag,
-    };
     let ms = Duration::from_millis;
     let end = t + length;
     let mut steps = Vec::new();
@@ -288,12 +268,9 @@ fn deposed_clock(d: &Draw, t: Duration, length: Duration, rng: &mut Rng) -> Vec<
             break;
         }
         let (cut, clock) = deposed_leader_clock(d, rng);
-        steps.push(step(at, Action::Start { plan: cut }));
-        steps.push(step(
-            at + (on / 4).min(ms(50)),
-            Action::Start { plan: clock },
-        ));
-        steps.push(step(at + on, Action::Stop));
+        steps.push(start(at, cut, tag));
+        steps.push(start(at + (on / 4).min(ms(50)), clock, tag));
+        steps.push(stop(at + on, tag));
         at += on + ms(500 + rng.below(500));
         if at >= end {
             break;
@@ -332,15 +309,13 @@ fn deposed_leader_clock(d: &Draw, rng: &mut Rng) -> (Plan, Plan) {
 /// (5 ms apart: too soon for the leader to catch it up), and the leader restarted 1–1.5 s later.
 /// The election in between is between the node that missed the commits, with the highest term,
 /// and nodes that hold them; restarting the leader at once would give them its vote. Repeated
-/// while the round lasts, 0.5–1 s apart.
+/// while the round lasts, 0.5–1 s apart. Empty when the round is too short for one (the round
+/// is then the plain fault).
 fn stale_candidate(t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
     let tag = Some("stale-candidate");
-    let step = |at, action| Step {
-        at,
-        action,
-        pattern: tag,
+    let cut = Plan::Partition {
+        shape: Shape::IsolateFollower,
     };
-    let plan = |plan| Action::Start { plan };
     let ms = Duration::from_millis;
     let end = t + length;
     let mut steps = Vec::new();
@@ -352,26 +327,11 @@ fn stale_candidate(t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
         if restart > end {
             break;
         }
-        steps.push(step(
-            at,
-            plan(Plan::Partition {
-                shape: Shape::IsolateFollower,
-            }),
-        ));
-        steps.push(step(back, Action::Stop));
-        steps.push(step(kill, plan(Plan::Kill { who: Who::Leader })));
-        steps.push(step(restart, Action::Stop));
+        steps.push(start(at, cut.clone(), tag));
+        steps.push(stop(back, tag));
+        steps.push(start(kill, Plan::Kill { who: Who::Leader }, tag));
+        steps.push(stop(restart, tag));
         at = restart + ms(500 + rng.below(500));
-    }
-    if steps.is_empty() {
-        // A round too short for the whole sequence: the node cut off, then healed.
-        steps.push(step(
-            t,
-            plan(Plan::Partition {
-                shape: Shape::IsolateFollower,
-            }),
-        ));
-        steps.push(step(end, Action::Stop));
     }
     steps
 }
@@ -408,19 +368,9 @@ fn sequence(
         if at + on > end || (i > 0 && at + on + Duration::from_millis(pace.off.0) > end) {
             break;
         }
-        steps.push(Step {
-            at,
-            action: Action::Start {
-                plan: plans(i, rng),
-            },
-            pattern: Some(pattern),
-        });
+        steps.push(start(at, plans(i, rng), Some(pattern)));
         at += on;
-        steps.push(Step {
-            at,
-            action: Action::Stop,
-            pattern: Some(pattern),
-        });
+        steps.push(stop(at, Some(pattern)));
         at += within(rng, pace.off);
     }
     steps
