@@ -166,11 +166,11 @@ fn bad_flags_get_one_clear_error() {
     for (flags, says) in [
         (
             vec!["--read-mode", "fast"],
-            "--read-mode \"fast\": expected consistent, lease or stale",
+            "--read-mode: \"fast\" is not consistent, lease or stale",
         ),
         (
             vec!["--unsafe", "no-brakes"],
-            "--unsafe \"no-brakes\": expected no-fsync",
+            "--unsafe: unknown knob \"no-brakes\"; expected no-fsync",
         ),
         (vec!["--nemesis", "flood"], "--nemesis"),
         (

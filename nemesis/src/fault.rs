@@ -354,6 +354,23 @@ impl Who {
         (order, how)
     }
 
+    /// The node a clock fault aimed at `chosen` goes to, among `n` of which `down` says which
+    /// are paused or not running (a node that cannot answer cannot report its clock): `chosen`,
+    /// else the first node that runs; and how to say so when it moved.
+    pub fn clock_node(
+        chosen: usize,
+        n: usize,
+        down: impl Fn(usize) -> bool,
+    ) -> (usize, Option<&'static str>) {
+        if !down(chosen) {
+            return (chosen, None);
+        }
+        match (0..n).find(|&i| !down(i)) {
+            Some(i) => (i, Some("the chosen node is paused or down, so ")),
+            None => (chosen, None),
+        }
+    }
+
     /// A target drawn with these weights: leader, one node, minority, majority, all.
     fn draw(weights: [f64; 5], n: usize, rng: &mut Rng) -> Who {
         let total: f64 = weights.iter().sum();

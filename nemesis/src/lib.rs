@@ -187,13 +187,8 @@ impl Nemesis {
                 _ => Vec::new(),
             })
             .collect();
-        if !out.contains(&node) {
-            return (node, how);
-        }
-        match (0..cluster.size()).find(|i| !out.contains(i)) {
-            Some(i) => (i, "the chosen node is paused or down, so "),
-            None => (node, how),
-        }
+        let (node, moved) = Who::clock_node(node, cluster.size(), |i| out.contains(&i));
+        (node, moved.unwrap_or(how))
     }
 
     /// Whether a fault of `kind` is in force.

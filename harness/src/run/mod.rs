@@ -526,11 +526,9 @@ fn prepare(mut args: RunArgs) -> Result<Prepared, String> {
         return Err(format!("--name {name:?} must be a plain directory name"));
     }
     if let Some(knobs) = &args.unsafe_knobs {
-        for k in knobs.split(',').filter(|k| !k.is_empty()) {
-            if !["no-fsync", "no-election-restriction", "commit-old-term"].contains(&k) {
-                return Err(format!("--unsafe: unknown knob {k:?}; expected no-fsync, no-election-restriction or commit-old-term"));
-            }
-        }
+        knobs
+            .parse::<targets::raftkv::cli::Knobs>()
+            .map_err(|e| format!("--unsafe: {e}"))?;
     }
     let shapes = parse_shapes(&args.shapes)?;
     let faketime = if kinds.contains(&FaultKind::Clock) {
@@ -1120,6 +1118,12 @@ fn outages(history: &checker::History, longer_than: Duration) -> Vec<results::Ou
     found
 }
 
+/// How long a raftkv node waits on a request before answering that its outcome is unknown: two
+/// thirds of the client's timeout, so the node's answer arrives before the client gives up.
+pub(crate) fn node_request_timeout_ms(client_timeout_ms: u64) -> u64 {
+    (client_timeout_ms * 2 / 3).max(10)
+}
+
 fn node_flags(args: &RunArgs) -> Vec<String> {
     let mut flags = vec![
         "--read-mode".to_string(),
@@ -1127,7 +1131,7 @@ fn node_flags(args: &RunArgs) -> Vec<String> {
         "--write-ack".into(),
         args.write_ack.clone(),
         "--request-timeout-ms".into(),
-        (args.timeout_ms * 2 / 3).max(10).to_string(),
+        node_request_timeout_ms(args.timeout_ms).to_string(),
     ];
     if let Some(k) = &args.unsafe_knobs {
         flags.push("--unsafe".into());

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use targets::raftkv::node::Unsafe;
+use targets::raftkv::cli::Knobs;
 use targets::raftkv::service::{ReadMode, WriteAck};
 
 #[derive(Args, Clone, Debug)]
@@ -142,7 +142,7 @@ pub fn run(args: SimArgs) -> u8 {
     let addrs: Vec<String> = (1..=args.nodes)
         .map(|i| format!("10.77.0.{i}:26001"))
         .collect();
-    let endpoints = Endpoints::raftkv(&addrs, Duration::from_millis(1500));
+    let endpoints = Endpoints::raftkv(&addrs, Duration::from_millis(world::CLIENT_TIMEOUT_MS));
     if let Some(seed) = args.seed {
         return replay(&args, &base, &endpoints, seed);
     }
@@ -173,34 +173,20 @@ pub fn run(args: SimArgs) -> u8 {
 
 /// The flags as a simulation spec (seed 0, the whole schedule).
 fn spec_of(args: &SimArgs) -> Result<world::Spec, String> {
-    let read_mode = match args.read_mode.as_str() {
-        "consistent" => ReadMode::Consistent,
-        "lease" => ReadMode::Lease,
-        "stale" => ReadMode::Stale,
-        other => {
-            return Err(format!(
-                "--read-mode {other:?}: expected consistent, lease or stale"
-            ))
-        }
-    };
-    let write_ack = match args.write_ack.as_str() {
-        "quorum" => WriteAck::Quorum,
-        "leader" => WriteAck::Leader,
-        other => return Err(format!("--write-ack {other:?}: expected quorum or leader")),
-    };
-    let (mut unsafe_, mut no_fsync) = (Unsafe::default(), false);
-    for knob in args.unsafe_knobs.iter().flat_map(|k| k.split(',')) {
-        match knob.trim() {
-            "no-fsync" => no_fsync = true,
-            "no-election-restriction" => unsafe_.no_election_restriction = true,
-            "commit-old-term" => unsafe_.commit_old_term = true,
-            other => {
-                return Err(format!(
-                "--unsafe {other:?}: expected no-fsync, no-election-restriction or commit-old-term"
-            ))
-            }
-        }
-    }
+    let read_mode: ReadMode = args
+        .read_mode
+        .parse()
+        .map_err(|e| format!("--read-mode: {e}"))?;
+    let write_ack: WriteAck = args
+        .write_ack
+        .parse()
+        .map_err(|e| format!("--write-ack: {e}"))?;
+    let Knobs { unsafe_, no_fsync } = args
+        .unsafe_knobs
+        .as_deref()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| format!("--unsafe: {e}"))?;
     let positive = |name: &str, v: f64| {
         if v.is_finite() && v > 0.0 {
             Ok(Duration::from_secs_f64(v))

@@ -79,8 +79,9 @@ pub struct Outcome {
 
 /// raftkv's timing, as `faultline run` launches it.
 const TICK_MS: u64 = 10;
-const REQUEST_TIMEOUT_MS: u64 = 1_000;
-const CLIENT_TIMEOUT_US: u64 = 1_500_000;
+/// The clients' timeout, as `faultline run`'s default `--timeout-ms`.
+pub const CLIENT_TIMEOUT_MS: u64 = 1_500;
+const CLIENT_TIMEOUT_US: u64 = CLIENT_TIMEOUT_MS * 1000;
 /// Entries applied between snapshots (small, so that snapshots and InstallSnapshot happen).
 const SNAPSHOT_EVERY: u64 = 300;
 /// A node's wall clock starts here (2026-12-01), in ms since the epoch.
@@ -539,7 +540,7 @@ impl<'a> World<'a> {
             kv,
             spec.read_mode,
             spec.write_ack,
-            REQUEST_TIMEOUT_MS,
+            crate::run::node_request_timeout_ms(CLIENT_TIMEOUT_MS),
         ));
         node.life += 1;
         node.timer += 1;
@@ -867,7 +868,7 @@ impl<'a> World<'a> {
             return;
         };
         let addr = self.addrs[&(f.node as NodeId + 1)].clone();
-        let err = ClientError::Unanswered(addr, "timed out after 1500 ms".into());
+        let err = ClientError::Unanswered(addr, format!("timed out after {CLIENT_TIMEOUT_MS} ms"));
         let name = self.endpoints.nodes[f.node].name.clone();
         if let Hop::Done(done) = self
             .endpoints
@@ -997,7 +998,10 @@ impl<'a> World<'a> {
         let leader = self.leader();
         match *plan {
             Plan::Partition { shape } => {
-                let l = leader.unwrap_or_else(|| self.nemesis_rng.below(n as u64) as usize);
+                // As the nemesis does: the leader, or a node at random when none is known.
+                let l = Who::Leader
+                    .victims(n, leader, None, &mut self.nemesis_rng)
+                    .0[0];
                 if shape == Shape::IsolateLeader {
                     self.deposed = Some(l);
                 }
@@ -1037,13 +1041,9 @@ impl<'a> World<'a> {
             }
             Plan::Clock { who, change } => {
                 let (nodes, how) = who.victims(n, leader, self.deposed, &mut self.nemesis_rng);
-                // A paused or dead node cannot report its clock: the first that runs instead.
-                let node = Some(nodes[0])
-                    .filter(|&i| self.nodes[i].up.is_some() && !self.nodes[i].paused)
-                    .or_else(|| {
-                        (0..n).find(|&i| self.nodes[i].up.is_some() && !self.nodes[i].paused)
-                    })
-                    .unwrap_or(nodes[0]);
+                let down = |i: usize| self.nodes[i].up.is_none() || self.nodes[i].paused;
+                let (node, moved) = Who::clock_node(nodes[0], n, down);
+                let how = moved.unwrap_or(how);
                 self.change_clock(node, change);
                 self.active.push(Active::Clock(node));
                 Ok((format!("clock {how}n{} {change}", node + 1), vec![node]))

@@ -17,6 +17,35 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// raftkv's `--unsafe` knobs, comma-separated: what each breaks is in `raftkv/mod.rs`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Knobs {
+    /// The knobs of the Raft core.
+    pub unsafe_: Unsafe,
+    /// The server's: log writes buffered and never synced.
+    pub no_fsync: bool,
+}
+
+impl std::str::FromStr for Knobs {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Knobs, String> {
+        let mut k = Knobs::default();
+        for knob in s.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match knob {
+                "no-fsync" => k.no_fsync = true,
+                "no-election-restriction" => k.unsafe_.no_election_restriction = true,
+                "commit-old-term" => k.unsafe_.commit_old_term = true,
+                other => {
+                    return Err(format!(
+                        "unknown knob {other:?}; expected no-fsync, no-election-restriction or commit-old-term"
+                    ))
+                }
+            }
+        }
+        Ok(k)
+    }
+}
+
 const USAGE: &str = "usage: raftkv --id N --listen ADDR --peer-listen ADDR --peers ID=ADDR,... --data-dir DIR
               [--clients ID=ADDR,...] [--read-mode consistent|lease|stale] [--write-ack quorum|leader]
               [--unsafe no-fsync,no-election-restriction,commit-old-term] [--tick-ms N]
@@ -61,35 +90,20 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let peers = parse_map("--peers", &need(take("peers"), "peers")?)?;
     let clients = parse_map("--clients", &take("clients").unwrap_or_default())?;
     let data_dir = PathBuf::from(need(take("data-dir"), "data-dir")?);
-    let read_mode = match take("read-mode").as_deref().unwrap_or("consistent") {
-        "consistent" => ReadMode::Consistent,
-        "lease" => ReadMode::Lease,
-        "stale" => ReadMode::Stale,
-        other => {
-            return Err(format!(
-                "--read-mode: {other:?} is not consistent, lease or stale"
-            ))
-        }
-    };
-    let write_ack = match take("write-ack").as_deref().unwrap_or("quorum") {
-        "quorum" => WriteAck::Quorum,
-        "leader" => WriteAck::Leader,
-        other => return Err(format!("--write-ack: {other:?} is not quorum or leader")),
-    };
-    let mut unsafe_ = Unsafe::default();
-    let mut no_fsync = false;
-    for knob in take("unsafe")
+    let read_mode: ReadMode = take("read-mode")
+        .as_deref()
+        .unwrap_or("consistent")
+        .parse()
+        .map_err(|e| format!("--read-mode: {e}"))?;
+    let write_ack: WriteAck = take("write-ack")
+        .as_deref()
+        .unwrap_or("quorum")
+        .parse()
+        .map_err(|e| format!("--write-ack: {e}"))?;
+    let Knobs { unsafe_, no_fsync } = take("unsafe")
         .unwrap_or_default()
-        .split(',')
-        .filter(|s| !s.is_empty())
-    {
-        match knob {
-            "no-fsync" => no_fsync = true,
-            "no-election-restriction" => unsafe_.no_election_restriction = true,
-            "commit-old-term" => unsafe_.commit_old_term = true,
-            other => return Err(format!("--unsafe: unknown knob {other:?}")),
-        }
-    }
+        .parse()
+        .map_err(|e| format!("--unsafe: {e}"))?;
     let number = |v: Option<String>, name: &str, default: u64| -> Result<u64, String> {
         v.map_or(Ok(default), |s| {
             s.parse().map_err(|_| format!("--{name} must be a number"))

@@ -35,6 +35,29 @@ pub enum WriteAck {
     Leader,
 }
 
+impl std::str::FromStr for ReadMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ReadMode, String> {
+        match s {
+            "consistent" => Ok(ReadMode::Consistent),
+            "lease" => Ok(ReadMode::Lease),
+            "stale" => Ok(ReadMode::Stale),
+            other => Err(format!("{other:?} is not consistent, lease or stale")),
+        }
+    }
+}
+
+impl std::str::FromStr for WriteAck {
+    type Err = String;
+    fn from_str(s: &str) -> Result<WriteAck, String> {
+        match s {
+            "quorum" => Ok(WriteAck::Quorum),
+            "leader" => Ok(WriteAck::Leader),
+            other => Err(format!("{other:?} is not quorum or leader")),
+        }
+    }
+}
+
 /// What a client asks.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Request {
