@@ -356,7 +356,9 @@ struct World<'a> {
     load_on: bool,
     /// The main phase is over: faults healed, load goes on until a write succeeds.
     main_over: bool,
+    /// When the last fault was healed, and when a write or cas first succeeded after it.
     healed_at: Option<u64>,
+    wrote_after_heal: Option<u64>,
     fault_log: Vec<String>,
     broken: Vec<String>,
     events: u64,
@@ -409,6 +411,7 @@ impl<'a> World<'a> {
             load_on: true,
             main_over: false,
             healed_at: None,
+            wrote_after_heal: None,
             fault_log: Vec::new(),
             broken: Vec::new(),
             events: 0,
@@ -491,7 +494,7 @@ impl<'a> World<'a> {
                 let in_force = !self.active.is_empty();
                 self.stop_faults("heal");
                 if in_force || self.healed_at.is_none() {
-                    self.healed_at = Some(self.now);
+                    self.healed();
                 }
                 self.main_over = true;
                 let bound = self.spec.liveness.as_micros() as u64;
@@ -604,7 +607,7 @@ impl<'a> World<'a> {
         svc.node.tick(node.clock.wall_ms(now));
         let expired = svc.expire(node.clock.mono_ms(now));
         let next = node.clock.tick_us();
-        self.answer(i, expired);
+        self.answer(expired);
         self.process(i);
         self.after(next, Ev::Tick { node: i, timer });
     }
@@ -698,7 +701,7 @@ impl<'a> World<'a> {
             self.broken
                 .push(format!("{:.3} s n{id}: {b}", now as f64 / 1e6));
         }
-        self.answer(i, answers);
+        self.answer(answers);
         for env in messages {
             self.send(env);
         }
@@ -726,10 +729,9 @@ impl<'a> World<'a> {
     }
 
     /// The node's answers, as HTTP replies, on their way to the clients.
-    fn answer(&mut self, i: usize, answers: Vec<(Asker, Answer)>) {
+    fn answer(&mut self, answers: Vec<(Asker, Answer)>) {
         for (asker, answer) in answers {
             let reply = reply_of(http_answer(answer, &asker.key, &asker.path, &self.addrs));
-            let _ = i;
             let latency = self.client_latency();
             self.after(
                 latency,
@@ -824,7 +826,7 @@ impl<'a> World<'a> {
         }
         let (mono, wall) = (node.clock.mono_ms(now), node.clock.wall_ms(now));
         if let Some(answer) = svc.request(req, asker, mono, wall) {
-            self.answer(i, vec![answer]);
+            self.answer(vec![answer]);
         }
         self.process(i);
     }
@@ -887,6 +889,9 @@ impl<'a> World<'a> {
         client.seat.after(&done);
         let due = client.due;
         self.at(due, Ev::Next { client: c });
+        if wrote && self.healed_at.is_some() && self.wrote_after_heal.is_none() {
+            self.wrote_after_heal = Some(self.now);
+        }
         // Once the cluster has shown it serves again, half a second more load, then the end.
         if self.main_over && wrote {
             self.main_over = false;
@@ -925,17 +930,16 @@ impl<'a> World<'a> {
         }
     }
 
+    /// Every fault is undone now: the clock of recovery starts again.
+    fn healed(&mut self) {
+        self.healed_at = Some(self.now);
+        self.wrote_after_heal = None;
+    }
+
+    /// How long after the last heal a write first succeeded, if it did within the bound.
     fn recovered_after(&self) -> Option<Duration> {
-        let healed = self.healed_at? * 1000;
-        let history = self.recorder.text();
-        history
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|e| e["type"] == "ok" && (e["f"] == "write" || e["f"] == "cas"))
-            .filter_map(|e| e["time"].as_u64())
-            .find(|&t| t >= healed)
-            .map(|t| Duration::from_nanos(t - healed))
-            .filter(|d| *d <= self.spec.liveness)
+        let after = self.wrote_after_heal? - self.healed_at?;
+        Some(Duration::from_micros(after)).filter(|d| *d <= self.spec.liveness)
     }
 
     // ----- the nemesis -----
@@ -957,7 +961,7 @@ impl<'a> World<'a> {
         };
         let Some(plan) = plan else {
             self.stop_faults(&f);
-            self.healed_at = Some(self.now);
+            self.healed();
             return;
         };
         self.recorder
