@@ -73,10 +73,7 @@ impl Cluster {
         let (log, data) = (disk.log(), disk.state_machine());
         let kv = Kv::restore(&data).unwrap();
         // A snapshot carries the configuration it was taken under.
-        if let Some(m) = kv.members() {
-            cfg.members = m.voters.iter().copied().collect();
-            cfg.learners = m.learners.iter().copied().collect();
-        }
+        let cfg = cfg.restarting_with(kv.members());
         self.nodes
             .insert(id, Node::new(cfg, disk.term, disk.vote, log, Some(data)));
         self.kvs.insert(id, kv);

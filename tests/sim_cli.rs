@@ -38,7 +38,15 @@ fn the_safe_configuration_holds_and_recovers_over_many_seeds() {
 fn every_knob_clients_can_see_is_found_shrunk_and_replayed() {
     let dir = Scratch::new("sim-knobs");
     let knobs: [&[&str]; 5] = [
-        &["--read-mode", "stale", "--nemesis", "partition"],
+        // Shapes other than the default: the replay must carry them too.
+        &[
+            "--read-mode",
+            "stale",
+            "--nemesis",
+            "partition",
+            "--shapes",
+            "halves,isolate-one",
+        ],
         &["--read-mode", "lease", "--nemesis", "clock,partition"],
         &["--write-ack", "leader", "--nemesis", "partition,kill"],
         &["--unsafe", "no-fsync", "--nemesis", "kill"],

@@ -149,11 +149,7 @@ impl Endpoints {
     async fn exchange(&self, op: &Op, home: usize, final_read: bool) -> Completion {
         let values = op_values(op);
         let dop = described_op(op, &values);
-        let request = if final_read {
-            self.desc.prepare_final_read(op.key())
-        } else {
-            self.desc.prepare(dop)
-        };
+        let request = self.prepare(op, dop, final_read);
         let mut url = self.nodes[home].base.url(&request.path);
         let mut node = Some(self.nodes[home].name.clone());
         for _hop in 0..MAX_HOPS {
@@ -164,7 +160,7 @@ impl Endpoints {
                 body: request.body.as_deref(),
                 content_type: request.content_type.as_deref(),
             });
-            match self.conclude(op, final_read, sent.await, node, &url) {
+            match self.conclude_as(op, dop, final_read, sent.await, node, &url) {
                 Hop::Done(c) => return c,
                 Hop::Follow { url: next, node: n } => (url, node) = (next, Some(n)),
             }
@@ -183,6 +179,21 @@ impl Endpoints {
         node: Option<String>,
         url: &str,
     ) -> Hop {
+        let values = op_values(op);
+        self.conclude_as(op, described_op(op, &values), final_read, sent, node, url)
+    }
+
+    /// [`Endpoints::conclude`] with `op` already in the description's terms (the client loop
+    /// has it from preparing the request).
+    fn conclude_as(
+        &self,
+        op: &Op,
+        dop: described::Op,
+        final_read: bool,
+        sent: Result<Reply, ClientError>,
+        node: Option<String>,
+        url: &str,
+    ) -> Hop {
         let unknown = op.unanswered();
         let reply = match sent {
             Ok(r) => r,
@@ -192,11 +203,7 @@ impl Endpoints {
             }
             Err(e) => return Hop::Done(Completion::unavailable(node, unknown, e.to_string())),
         };
-        let values = op_values(op);
-        let done = match self
-            .desc
-            .interpret(described_op(op, &values), final_read, &reply)
-        {
+        let done = match self.desc.interpret(dop, final_read, &reply) {
             Answer::Ok { value, version } => {
                 Completion::answered(node, Outcome::Ok, value, version)
             }
@@ -228,12 +235,17 @@ impl Endpoints {
     /// The URL of `op` (or of a final read of its key) at node `node`.
     pub fn url_for(&self, op: &Op, node: usize, final_read: bool) -> String {
         let values = op_values(op);
-        let request = if final_read {
+        let request = self.prepare(op, described_op(op, &values), final_read);
+        self.nodes[node].base.url(&request.path)
+    }
+
+    /// The request for `op` (`dop` in the description's terms), or for a final read of its key.
+    fn prepare(&self, op: &Op, dop: described::Op, final_read: bool) -> described::Prepared {
+        if final_read {
             self.desc.prepare_final_read(op.key())
         } else {
-            self.desc.prepare(described_op(op, &values))
-        };
-        self.nodes[node].base.url(&request.path)
+            self.desc.prepare(dop)
+        }
     }
 
     /// The index of the node named `name` (`n2`), if it is one of these.

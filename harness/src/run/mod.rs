@@ -82,7 +82,7 @@ pub struct RunArgs {
     /// Faults to inject, comma-separated (partition, pause, kill, clock), or `none`.
     #[arg(
         long,
-        default_value = "partition,pause,kill,clock",
+        default_value = DEFAULT_FAULTS,
         value_name = "FAULTS"
     )]
     pub nemesis: String,
@@ -90,7 +90,7 @@ pub struct RunArgs {
     /// majorities-ring, bridge, isolate-leader, isolate-follower.
     #[arg(
         long,
-        default_value = "halves,random-halves,isolate-one,majorities-ring,bridge,isolate-leader,isolate-follower",
+        default_value = DEFAULT_SHAPES,
         value_name = "SHAPES"
     )]
     pub shapes: String,
@@ -185,6 +185,13 @@ fn usage(message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");
     crate::EXIT_BAD_INPUT
 }
+
+/// Every fault kind, the default of `--nemesis` (for `run` and `sim`).
+pub(crate) const DEFAULT_FAULTS: &str = "partition,pause,kill,clock";
+
+/// Every partition shape, the default of `--shapes`.
+pub(crate) const DEFAULT_SHAPES: &str =
+    "halves,random-halves,isolate-one,majorities-ring,bridge,isolate-leader,isolate-follower";
 
 pub(crate) fn parse_faults(text: &str) -> Result<Vec<FaultKind>, String> {
     if text == "none" {

@@ -61,13 +61,10 @@ pub struct SimArgs {
     #[arg(long = "unsafe", value_name = "KNOBS")]
     pub unsafe_knobs: Option<String>,
     /// Fault kinds, as `faultline run --nemesis`.
-    #[arg(long, default_value = "partition,pause,kill,clock")]
+    #[arg(long, default_value = crate::run::DEFAULT_FAULTS)]
     pub nemesis: String,
     /// Partition shapes, as `faultline run --shapes`.
-    #[arg(
-        long,
-        default_value = "halves,random-halves,isolate-one,majorities-ring,bridge,isolate-leader,isolate-follower"
-    )]
+    #[arg(long, default_value = crate::run::DEFAULT_SHAPES)]
     pub shapes: String,
     /// Simulated seconds of load and faults per seed.
     #[arg(long, default_value_t = 8.0)]
@@ -514,8 +511,12 @@ fn write_page(
     crate::report::write_atomically(page, html.as_bytes())
 }
 
-/// The flags that shape a seed's run, to repeat in a replay command.
+/// Every flag that shapes a seed's run, to repeat in a replay command (the shapes only when not
+/// the default, which is long).
 fn flags(args: &SimArgs) -> String {
+    let workload = clap::ValueEnum::to_possible_value(&args.workload)
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
     let mut f = vec![
         format!("--nodes {}", args.nodes),
         format!("--read-mode {}", args.read_mode),
@@ -523,10 +524,16 @@ fn flags(args: &SimArgs) -> String {
         format!("--nemesis {}", args.nemesis),
         format!("--time-limit {}", args.time_limit),
         format!("--nemesis-interval {}", args.nemesis_interval),
+        format!("--liveness {}", args.liveness),
         format!("--concurrency {}", args.concurrency),
         format!("--rate {}", args.rate),
         format!("--keys {}", args.keys),
+        format!("--workload {workload}"),
+        format!("--require {}", args.require),
     ];
+    if args.shapes != crate::run::DEFAULT_SHAPES {
+        f.push(format!("--shapes {}", args.shapes));
+    }
     if let Some(k) = &args.unsafe_knobs {
         f.push(format!("--unsafe {k}"));
     }

@@ -536,7 +536,8 @@ impl<'a> World<'a> {
             spec.unsafe_,
             spec.no_fsync,
             seed,
-        );
+        )
+        .restarting_with(kv.members());
         let raft = Node::new(cfg, disk.term, disk.vote, log, Some(data));
         node.up = Some(Service::new(
             raft,

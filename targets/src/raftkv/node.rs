@@ -61,6 +61,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// The same, starting from the configuration a snapshot recorded (`None` for none): the
+    /// cluster a node was launched with may have changed since.
+    pub fn restarting_with(mut self, members: Option<&Members>) -> Config {
+        if let Some(m) = members {
+            self.members = m.voters.iter().copied().collect();
+            self.learners = m.learners.iter().copied().collect();
+        }
+        self
+    }
+
     pub fn new(id: NodeId, members: Vec<NodeId>) -> Config {
         Config {
             id,
@@ -602,7 +612,7 @@ impl Node {
     }
 
     /// Whether learner or voter `id` holds everything committed (as far as this leader knows).
-    pub fn caught_up(&self, id: NodeId) -> bool {
+    fn caught_up(&self, id: NodeId) -> bool {
         id == self.cfg.id || self.match_index.get(&id).is_some_and(|&m| m >= self.commit)
     }
 

@@ -135,7 +135,8 @@ pub fn run(opts: Options) -> Result<(), String> {
         opts.unsafe_,
         opts.no_fsync,
         id ^ wall_ms(),
-    );
+    )
+    .restarting_with(kv.members());
     let node = Node::new(
         cfg,
         recovered.term,

@@ -310,9 +310,4 @@ impl<R> Service<R> {
             .chain(self.reads.into_values().map(|r| r.reply))
             .collect()
     }
-
-    /// Requests still waiting for an answer.
-    pub fn waiting(&self) -> usize {
-        self.writes.values().filter(|w| w.reply.is_some()).count() + self.reads.len()
-    }
 }
