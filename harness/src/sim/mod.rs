@@ -267,26 +267,28 @@ fn standing(
     levels: &[Level],
 ) -> Standing {
     match ladder(outcome, spec, levels) {
-        Ok(l) => l.standing(require),
+        Ok((_, l)) => l.standing(require),
         Err(_) => Standing::Unknown,
     }
 }
 
+/// The simulated history read back as `faultline check` reads one, and checked for `levels`.
 fn ladder(
     outcome: &world::Outcome,
     spec: &world::Spec,
     levels: &[Level],
-) -> Result<checker::consistency::Ladder, String> {
+) -> Result<(checker::History, checker::consistency::Ladder), String> {
     let history =
         checker::import::parse_str("sim", &outcome.history, checker::import::Format::Jsonl)
             .map_err(|e| format!("the simulated history does not read back: {e}"))?;
-    checker::consistency::assess(
+    let ladder = checker::consistency::assess(
         &history,
         spec.workload.model(),
         levels,
         &checker::Options::default(),
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    Ok((history, ladder))
 }
 
 /// Seeds in order over `--threads` threads until one fails (with `--all`, every seed): how many
@@ -396,7 +398,7 @@ fn report_failure(
         j.outcome.segments.len(),
         keep.len()
     );
-    describe(&shrunk, &spec, args.require, &args.out);
+    describe(&shrunk, &spec, args);
     let list: Vec<String> = keep.iter().map(|k| k.to_string()).collect();
     println!(
         "\nreplay: faultline sim --seed {} --segments {} {}",
@@ -412,7 +414,8 @@ fn report_failure(
 }
 
 /// A seed's faults, its verdict in words, and where its history went.
-fn describe(j: &Judged, spec: &world::Spec, require: Level, dir: &Path) {
+fn describe(j: &Judged, spec: &world::Spec, args: &SimArgs) {
+    let (require, dir) = (args.require, args.out.as_path());
     let mut out = std::io::stdout().lock();
     for line in &j.outcome.faults {
         let _ = writeln!(out, "  {line}");
@@ -442,7 +445,7 @@ fn describe(j: &Judged, spec: &world::Spec, require: Level, dir: &Path) {
     let _ = writeln!(out);
     let checked = ladder(&j.outcome, spec, &Level::ALL);
     match &checked {
-        Ok(l) => {
+        Ok((_, l)) => {
             let _ = write!(out, "{}", checker::render::ladder_requiring(l, require));
         }
         Err(e) => {
@@ -456,9 +459,9 @@ fn describe(j: &Judged, spec: &world::Spec, require: Level, dir: &Path) {
         Ok(()) => println!("history: {}", path.display()),
         Err(e) => eprintln!("faultline sim: cannot write {}: {e}", path.display()),
     }
-    if let Ok(l) = &checked {
+    if let Ok((history, l)) = &checked {
         let page = dir.join(format!("sim-seed-{}.html", spec.seed));
-        match write_page(&page, j, spec, l, require) {
+        match write_page(&page, j, spec, &flags(args), history, l, require) {
             Ok(()) => println!("report:  {}", page.display()),
             Err(e) => eprintln!("faultline sim: {e}"),
         }
@@ -470,25 +473,14 @@ fn write_page(
     page: &Path,
     j: &Judged,
     spec: &world::Spec,
+    flags: &str,
+    history: &checker::History,
     ladder: &checker::consistency::Ladder,
     require: Level,
 ) -> Result<(), String> {
-    let history =
-        checker::import::parse_str("sim", &j.outcome.history, checker::import::Format::Jsonl)
-            .map_err(|e| e.to_string())?;
     let mut facts = vec![
         ("seed".to_string(), spec.seed.to_string()),
-        (
-            "cluster".to_string(),
-            format!(
-                "raftkv, {} simulated nodes (read mode {:?}, write ack {:?}, {:?}{})",
-                spec.nodes,
-                spec.read_mode,
-                spec.write_ack,
-                spec.unsafe_,
-                if spec.no_fsync { ", no fsync" } else { "" }
-            ),
-        ),
+        ("flags".to_string(), flags.to_string()),
     ];
     facts.extend(
         j.outcome
@@ -507,7 +499,7 @@ fn write_page(
             .map(|b| format!("safety rule broken at {b}"))
             .collect(),
     };
-    let html = crate::report::html(&history, ladder, &context);
+    let html = crate::report::html(history, ladder, &context);
     crate::report::write_atomically(page, html.as_bytes())
 }
 
@@ -557,6 +549,6 @@ fn replay(args: &SimArgs, base: &world::Spec, endpoints: &Endpoints, seed: u64) 
         },
         j.outcome.events
     );
-    describe(&j, &spec, args.require, &args.out);
+    describe(&j, &spec, args);
     j.failure.as_ref().map_or(0, Failure::exit_code)
 }
