@@ -236,13 +236,13 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Who is waiting for a node's answer: which client, which of its operations, and the request's
-/// key and path (for a redirect's Location).
+/// key and whether it is a cas (for a redirect's Location).
 #[derive(Clone, Debug)]
 struct Asker {
     client: usize,
     op: u64,
     key: String,
-    path: String,
+    cas: bool,
 }
 
 /// A node's clock: its timers and wall clock run at `rate`; a jump moves the wall clock alone.
@@ -732,7 +732,7 @@ impl<'a> World<'a> {
     /// The node's answers, as HTTP replies, on their way to the clients.
     fn answer(&mut self, answers: Vec<(Asker, Answer)>) {
         for (asker, answer) in answers {
-            let reply = reply_of(http_answer(answer, &asker.key, &asker.path, &self.addrs));
+            let reply = reply_of(http_answer(answer, &asker.key, asker.cas, &self.addrs));
             let latency = self.client_latency();
             self.after(
                 latency,
@@ -782,11 +782,6 @@ impl<'a> World<'a> {
     fn send_request(&mut self, c: usize) {
         let client = &self.clients[c];
         let f = client.flight.as_ref().expect("in flight");
-        let key = f.op.key().to_string();
-        let path = f
-            .url
-            .find("/kv/")
-            .map_or_else(String::new, |i| f.url[i..].to_string());
         let req = match &f.op {
             Op::Read { key } => Request::Get(key.clone()),
             Op::Write { key, value } => Request::Put(key.clone(), json!(value)),
@@ -799,8 +794,8 @@ impl<'a> World<'a> {
         let asker = Asker {
             client: c,
             op: client.op,
-            key,
-            path,
+            key: req.key().to_string(),
+            cas: matches!(req, Request::Cas { .. }),
         };
         let node = f.node;
         let latency = self.client_latency();
@@ -916,7 +911,7 @@ impl<'a> World<'a> {
                             Some(v) => Answer::Read(Some(v.clone())),
                             None => Answer::Read(None),
                         };
-                        Ok(reply_of(http_answer(answer, &key, "", &self.addrs)))
+                        Ok(reply_of(http_answer(answer, &key, false, &self.addrs)))
                     }
                     None => Err(ClientError::NotSent(
                         self.addrs[&(i as NodeId + 1)].clone(),

@@ -71,11 +71,12 @@ enum ClientRequest {
     Status,
 }
 
-/// A client waiting for an answer: where it goes, and the request's path (for a redirect).
+/// A client waiting for an answer: where it goes, and its key and whether it is a cas (what a
+/// redirect's Location is made of).
 struct Asker {
     reply: Reply,
     key: String,
-    path: String,
+    cas: bool,
 }
 
 /// Set by SIGTERM/SIGINT; the loop exits cleanly.
@@ -297,13 +298,11 @@ impl Server {
                 let _ = reply.try_send(self.status());
             }
             Event::Client(ClientRequest::Kv(req), reply) => {
-                let (key, path) = match &req {
-                    KvRequest::Cas { key, .. } => (key.clone(), format!("/kv/{key}/cas")),
-                    KvRequest::Get(key) | KvRequest::GetLocal(key) | KvRequest::Put(key, _) => {
-                        (key.clone(), format!("/kv/{key}"))
-                    }
+                let asker = Asker {
+                    reply,
+                    key: req.key().to_string(),
+                    cas: matches!(req, KvRequest::Cas { .. }),
                 };
-                let asker = Asker { reply, key, path };
                 if let Some(now) = self.service.request(req, asker, self.mono_ms(), wall_ms()) {
                     self.answer(vec![now]);
                 }
@@ -314,7 +313,7 @@ impl Server {
     /// Sends each client its answer as HTTP.
     fn answer(&self, answers: Vec<(Asker, Answer)>) {
         for (asker, answer) in answers {
-            let response = http_answer(answer, &asker.key, &asker.path, &self.opts.clients);
+            let response = http_answer(answer, &asker.key, asker.cas, &self.opts.clients);
             let _ = asker.reply.try_send(response);
         }
     }
@@ -456,14 +455,14 @@ fn write_peer(addr: String, rx: Receiver<Envelope>) {
     }
 }
 
-/// An answer to a request for `key` at `path`, as the client API says it: 200 with the value or
+/// An answer to a request for `key` (a cas when `cas`), as the client API says it: 200 with the value or
 /// version, 404 absent, 409 a cas mismatch with the current value, 307 to the leader (whose client
 /// address `clients` holds) or 503 without one, 503 with `"indeterminate"` saying whether the
 /// outcome is unknown, 500 for raftkv's own bugs.
 pub fn http_answer(
     answer: Answer,
     key: &str,
-    path: &str,
+    cas: bool,
     clients: &BTreeMap<NodeId, String>,
 ) -> Response {
     match answer {
@@ -473,7 +472,14 @@ pub fn http_answer(
         Answer::Read(None) => Response::json(404, json!({"error": "absent", "key": key})),
         Answer::Written { version } => Response::json(200, json!({"version": version})),
         Answer::Mismatch(current) => Response::json(409, json!({"value": current})),
-        Answer::NotLeader(leader) => redirect(leader, path, clients),
+        Answer::NotLeader(leader) => {
+            let path = if cas {
+                format!("/kv/{key}/cas")
+            } else {
+                format!("/kv/{key}")
+            };
+            redirect(leader, &path, clients)
+        }
         Answer::NotApplied => Response::json(
             503,
             json!({"error": "not applied: leadership changed, retry", "indeterminate": false}),

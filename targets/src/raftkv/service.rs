@@ -73,6 +73,16 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// The key it is about.
+    pub fn key(&self) -> &str {
+        match self {
+            Request::Get(k) | Request::GetLocal(k) | Request::Put(k, _) => k,
+            Request::Cas { key, .. } => key,
+        }
+    }
+}
+
 /// What a client is told.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Answer {
