@@ -6,8 +6,10 @@
 //!        --peers 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 \
 //!        [--clients 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003] \
 //!        --data-dir DIR [--read-mode consistent|lease|stale] [--write-ack quorum|leader] \
-//!        [--unsafe no-fsync,no-election-restriction,commit-old-term] [--tick-ms 10]
+//!        [--unsafe KNOB,...] [--tick-ms 10] [--join]
 //! ```
+//! `--join` starts a node that joins a running cluster as a learner: `--peers` names the members
+//! it knows of and itself; the leader adds it on `POST /admin/members` (see [`super::admin`]).
 //! See `targets/src/raftkv/mod.rs` for the design and what every knob breaks.
 
 use super::node::Unsafe;
@@ -35,9 +37,11 @@ impl std::str::FromStr for Knobs {
                 "no-fsync" => k.no_fsync = true,
                 "no-election-restriction" => k.unsafe_.no_election_restriction = true,
                 "commit-old-term" => k.unsafe_.commit_old_term = true,
+                "membership-without-noop" => k.unsafe_.membership_without_noop = true,
+                "concurrent-membership" => k.unsafe_.concurrent_membership = true,
                 other => {
                     return Err(format!(
-                        "unknown knob {other:?}; expected no-fsync, no-election-restriction or commit-old-term"
+                        "unknown knob {other:?}; expected no-fsync, no-election-restriction, commit-old-term, membership-without-noop or concurrent-membership"
                     ))
                 }
             }
@@ -48,9 +52,9 @@ impl std::str::FromStr for Knobs {
 
 const USAGE: &str = "usage: raftkv --id N --listen ADDR --peer-listen ADDR --peers ID=ADDR,... --data-dir DIR
               [--clients ID=ADDR,...] [--read-mode consistent|lease|stale] [--write-ack quorum|leader]
-              [--unsafe no-fsync,no-election-restriction,commit-old-term] [--tick-ms N]
+              [--unsafe KNOB,...] [--tick-ms N]
               [--request-timeout-ms N] [--snapshot-every N]
-              [--client-read-timeout-ms N] [--max-client-connections N]";
+              [--client-read-timeout-ms N] [--max-client-connections N] [--join]";
 
 fn parse_map(flag: &str, text: &str) -> Result<BTreeMap<u64, String>, String> {
     let mut map = BTreeMap::new();
@@ -69,9 +73,14 @@ fn parse_map(flag: &str, text: &str) -> Result<BTreeMap<u64, String>, String> {
 fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut flags: BTreeMap<String, String> = BTreeMap::new();
     let mut it = args.iter();
+    let mut join = false;
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
             return Err(USAGE.to_string());
+        }
+        if flag == "--join" {
+            join = true;
+            continue;
         }
         let name = flag
             .strip_prefix("--")
@@ -145,6 +154,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         snapshot_every: snapshot_every.max(1),
         client_read_timeout: Duration::from_millis(read_timeout.max(1)),
         max_client_connections: max_connections.max(1) as usize,
+        join,
     })
 }
 

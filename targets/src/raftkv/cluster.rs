@@ -57,6 +57,8 @@ pub struct LocalNode {
     pub log_path: PathBuf,
     pub child: Option<Child>,
     spec: NodeSpec,
+    /// Started with `--join`: it came after the launch, as a learner.
+    joined: bool,
 }
 
 pub struct LocalCluster {
@@ -177,6 +179,7 @@ impl LocalCluster {
                     log_path: spec.dir.join(format!("n{id}.log")),
                     child: None,
                     spec: ns.clone(),
+                    joined: false,
                 }
             })
             .collect();
@@ -219,6 +222,7 @@ impl LocalCluster {
             .arg("--data-dir")
             .arg(&n.data_dir)
             .args(&self.spec.extra)
+            .args(n.joined.then_some("--join"))
             .envs(n.spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -283,6 +287,153 @@ impl LocalCluster {
         } else {
             None
         }
+    }
+}
+
+/// A node's view of the configuration, as `GET /admin/members` gives it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct MembersView {
+    pub id: u64,
+    pub voters: Vec<u64>,
+    #[serde(default)]
+    pub learners: Vec<u64>,
+    /// The log index of the entry that set it.
+    pub index: u64,
+    pub committed: bool,
+    pub leader: Option<u64>,
+    pub term: u64,
+}
+
+/// One change of membership, by node index (0-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberChange {
+    /// Added as a learner; the leader promotes it once it holds the log.
+    Add(usize),
+    Remove(usize),
+}
+
+impl LocalCluster {
+    /// Starts one more node on loopback, joining the cluster as a learner (it is not a member
+    /// until [`MemberChange::Add`]); its index.
+    pub fn join(&mut self) -> std::io::Result<usize> {
+        let id = self.nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1;
+        let client_addr = format!("127.0.0.1:{}", free_port()?);
+        let peer_listen = format!("127.0.0.1:{}", free_port()?);
+        let mut peers = self
+            .nodes
+            .first()
+            .map(|n| n.spec.peers.clone())
+            .unwrap_or_default();
+        peers.insert(id, peer_listen.clone());
+        let spec = NodeSpec {
+            client_addr: client_addr.clone(),
+            peer_listen,
+            peers,
+            netns: None,
+            env: Vec::new(),
+        };
+        self.nodes.push(LocalNode {
+            id,
+            client_addr,
+            data_dir: self.dir.join(format!("n{id}")),
+            log_path: self.dir.join(format!("n{id}.log")),
+            child: None,
+            spec,
+            joined: true,
+        });
+        let i = self.nodes.len() - 1;
+        self.start_node(i)?;
+        Ok(i)
+    }
+
+    /// Node `i`'s view of the configuration, if it runs and answers.
+    pub fn members_view(&self, i: usize) -> Option<MembersView> {
+        let n = &self.nodes[i];
+        n.child.as_ref()?;
+        let mut c = Client::new(&n.client_addr, Duration::from_millis(500));
+        let r = c.request("GET", "/admin/members", None).ok()?;
+        (r.status == 200)
+            .then(|| serde_json::from_value(r.body).ok())
+            .flatten()
+    }
+
+    /// The view of the node that leads in the highest term, with its index.
+    pub fn leader_view(&self) -> Option<(usize, MembersView)> {
+        (0..self.nodes.len())
+            .filter_map(|i| Some((i, self.members_view(i)?)))
+            .filter(|(i, v)| v.leader == Some(self.nodes[*i].id))
+            .max_by_key(|(_, v)| v.term)
+    }
+
+    /// Whether `view` shows `change` made and committed (an added node already a voter).
+    fn change_holds(&self, view: &MembersView, change: MemberChange) -> bool {
+        let member = |i: usize| {
+            let id = self.nodes[i].id;
+            view.voters.contains(&id) || view.learners.contains(&id)
+        };
+        view.committed
+            && match change {
+                MemberChange::Add(i) => view.voters.contains(&self.nodes[i].id),
+                MemberChange::Remove(i) => !member(i),
+            }
+    }
+
+    /// Makes `change` through the leader and waits until the leader's own member list shows it
+    /// committed (an added node promoted), retrying refusals (another change in flight, a new
+    /// leader's first entry not committed, no leader) until `timeout`. The leader's view after.
+    pub fn change_members(
+        &self,
+        change: MemberChange,
+        timeout: Duration,
+    ) -> Result<MembersView, String> {
+        let deadline = Instant::now() + timeout;
+        let (method, path, body, node) = match change {
+            MemberChange::Add(i) => {
+                let n = &self.nodes[i];
+                let body = serde_json::json!({
+                    "id": n.id, "addr": n.spec.peer_listen, "client_addr": n.client_addr,
+                });
+                ("POST", "/admin/members".to_string(), Some(body), n.id)
+            }
+            MemberChange::Remove(i) => {
+                let id = self.nodes[i].id;
+                ("DELETE", format!("/admin/members/{id}"), None, id)
+            }
+        };
+        let mut last = String::from("no leader answered");
+        // The term of the leader that accepted it: a later leader may not hold the entry, and
+        // is asked again.
+        let mut accepted: Option<u64> = None;
+        while Instant::now() < deadline {
+            if let Some((l, view)) = self.leader_view() {
+                if self.change_holds(&view, change) {
+                    return Ok(view);
+                }
+                if accepted != Some(view.term) {
+                    let mut c = Client::new(&self.nodes[l].client_addr, Duration::from_secs(2));
+                    match c.request(method, &path, body.as_ref()) {
+                        Ok(r) if r.status == 202 => accepted = Some(view.term),
+                        Ok(r) => last = format!("{} {}", r.status, r.text),
+                        Err(e) => last = e.to_string(),
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let verb = if matches!(change, MemberChange::Add(_)) {
+            "added and promoted"
+        } else {
+            "removed"
+        };
+        Err(format!(
+            "n{node} was not {verb} within {} ms ({}; last answer: {last})",
+            timeout.as_millis(),
+            if accepted.is_some() {
+                "the change was accepted but not seen committed"
+            } else {
+                "no leader accepted the change"
+            },
+        ))
     }
 }
 

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A state-machine command carried by a log entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,6 +34,36 @@ pub struct Members {
     pub voters: BTreeSet<u64>,
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub learners: BTreeSet<u64>,
+    /// Where members that joined after launch are reached (the Raft core only carries these; a
+    /// server dials them). Members launched together know each other from their command line.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", with = "pairs")]
+    pub addrs: BTreeMap<u64, Address>,
+}
+
+/// A map with number keys as a list of pairs: a configuration travels inside an internally
+/// tagged [`Command`], where serde cannot read a JSON object's keys back as numbers.
+mod pairs {
+    use super::Address;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(m: &BTreeMap<u64, Address>, s: S) -> Result<S::Ok, S::Error> {
+        m.iter().collect::<Vec<_>>().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<u64, Address>, D::Error> {
+        Ok(Vec::<(u64, Address)>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+/// A member's addresses: the peer port other members dial, and the client port for redirects.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub peer: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 impl Members {
@@ -178,5 +208,34 @@ impl Log {
     /// Is a log ending at (`last_term`, `last_index`) at least as up to date as this one (§5.4.1)?
     pub fn is_up_to_date(&self, last_term: u64, last_index: u64) -> bool {
         (last_term, last_index) >= (self.last_term(), self.last_index())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configuration_with_addresses_survives_the_wire() {
+        let m = Members {
+            voters: [1, 2, 3].into(),
+            learners: [4].into(),
+            addrs: [(
+                4,
+                Address {
+                    peer: "127.0.0.1:7104".into(),
+                    client: Some("127.0.0.1:7004".into()),
+                },
+            )]
+            .into(),
+        };
+        let e = Entry {
+            index: 9,
+            term: 2,
+            command: Command::Config(m),
+        };
+        let text = serde_json::to_string(&e).unwrap();
+        let back: Entry = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, e, "{text}");
     }
 }

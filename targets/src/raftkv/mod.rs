@@ -48,6 +48,7 @@
 //! there is no pre-vote or leadership transfer; the client API is HTTP/1.1 without TLS, served by
 //! [`crate::http_server`] (hyper) with its limits.
 
+pub mod admin;
 pub mod cli;
 pub mod cluster;
 pub mod kv;

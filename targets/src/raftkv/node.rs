@@ -5,7 +5,7 @@
 //! the durable part is on disk — the committed entries to apply, and the reads that may be served.
 //! The process driver (`server.rs`) and the simulation (`sim.rs`) both drive it this way.
 
-use super::log::{Command, Entry, Log, Members};
+use super::log::{Address, Command, Entry, Log, Members};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -294,6 +294,7 @@ impl Node {
         let members_base = Members {
             voters: cfg.members.iter().copied().collect(),
             learners: cfg.learners.iter().copied().collect(),
+            addrs: Default::default(),
         };
         assert!(
             members_base.contains(cfg.id),
@@ -567,6 +568,15 @@ impl Node {
     /// on this node at once. One change at a time, and not before this term's no-op committed,
     /// unless the unsafe knobs say otherwise.
     pub fn propose_change(&mut self, change: Change) -> Result<u64, ChangeRefused> {
+        self.propose_change_at(change, None)
+    }
+
+    /// The same, recording where a node being added is reached (for servers to dial).
+    pub fn propose_change_at(
+        &mut self,
+        change: Change,
+        address: Option<Address>,
+    ) -> Result<u64, ChangeRefused> {
         if self.role != Role::Leader {
             return Err(ChangeRefused::NotLeader(self.leader));
         }
@@ -584,6 +594,9 @@ impl Node {
             }
             Change::AddLearner(id) => {
                 m.learners.insert(id);
+                if let Some(a) = address {
+                    m.addrs.insert(id, a);
+                }
             }
             Change::Promote(id) => {
                 if !m.learners.remove(&id) {
@@ -606,9 +619,31 @@ impl Node {
                 if m.voters.is_empty() {
                     return invalid("the last voter cannot be removed".into());
                 }
+                m.addrs.remove(&id);
             }
         }
         Ok(self.append_local(Command::Config(m)))
+    }
+
+    /// As leader, promotes the first learner that has caught up, when a change may be made now;
+    /// the index of the change. Servers call it every turn, so that an added node becomes a
+    /// voter as soon as it holds the log.
+    pub fn promote_caught_up(&mut self) -> Option<u64> {
+        if self.role != Role::Leader {
+            return None;
+        }
+        let ready = self
+            .members
+            .learners
+            .iter()
+            .copied()
+            .find(|&l| self.caught_up(l))?;
+        self.propose_change(Change::Promote(ready)).ok()
+    }
+
+    /// The index of the entry that set the configuration in force (0: the launch's).
+    pub fn members_index(&self) -> u64 {
+        self.members_index
     }
 
     /// Whether learner or voter `id` holds everything committed (as far as this leader knows).
@@ -711,8 +746,14 @@ impl Node {
 
     /// Handles a message from a peer.
     pub fn step(&mut self, from: NodeId, msg: Message) {
-        // Nothing from outside the configuration: a removed node must not disrupt the others.
-        if !self.members.contains(from) || from == self.cfg.id {
+        // Nothing from outside the configuration but a leader's entries: a removed node must
+        // not disrupt the others (its votes and requests for votes are ignored), while a node
+        // that joins may not know its leader yet (a leader that joined after it was launched).
+        let leading = matches!(
+            msg,
+            Message::AppendEntries { .. } | Message::InstallSnapshot { .. }
+        );
+        if (!self.members.contains(from) && !leading) || from == self.cfg.id {
             return;
         }
         let term = msg.term();

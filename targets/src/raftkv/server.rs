@@ -6,7 +6,9 @@
 //! client commands become one append, one fsync and one AppendEntries per peer — group commit),
 //! then persists, sends, applies and answers, in that order.
 
+use super::admin::{self, Admin};
 use super::kv::Kv;
+use super::log::Members;
 use super::node::{Config, Envelope, Node, NodeId, Ready, Role, Unsafe};
 use super::service::{Answer, Request as KvRequest, Service};
 use super::storage::Storage;
@@ -45,6 +47,9 @@ pub struct Options {
     pub client_read_timeout: Duration,
     /// Open client connections at most; one more is answered 503.
     pub max_client_connections: usize,
+    /// Joining a running cluster: this node starts as a learner (the leader adds it through
+    /// `POST /admin/members`), the others in `peers` being the members it knows of.
+    pub join: bool,
 }
 
 /// Where a client's answer goes. The first answer is delivered; any later one (a write
@@ -69,6 +74,7 @@ enum ClientRequest {
     /// What the client rules decide (`GET /kv/{key}?local` is [`KvRequest::GetLocal`]).
     Kv(KvRequest),
     Status,
+    Admin(Admin),
 }
 
 /// A client waiting for an answer: where it goes, and its key and whether it is a cas (what a
@@ -129,15 +135,19 @@ pub fn run(opts: Options) -> Result<(), String> {
         .as_ref()
         .map(|s| s.2.clone())
         .or_else(|| Some(Kv::default().snapshot()));
-    let cfg = node_config(
+    let mut cfg = node_config(
         id,
         opts.peers.keys().copied().collect(),
         opts.tick,
         opts.unsafe_,
         opts.no_fsync,
         id ^ wall_ms(),
-    )
-    .restarting_with(kv.members());
+    );
+    if opts.join {
+        cfg.members.retain(|&m| m != id);
+        cfg.learners = vec![id];
+    }
+    let cfg = cfg.restarting_with(kv.members());
     let node = Node::new(
         cfg,
         recovered.term,
@@ -158,21 +168,9 @@ pub fn run(opts: Options) -> Result<(), String> {
         std::thread::spawn(move || {
             for conn in peer_listener.incoming().flatten() {
                 let tx = tx.clone();
-                std::thread::spawn(move || read_peer(conn, tx));
+                std::thread::spawn(move || read_peer(conn, tx, id));
             }
         });
-    }
-    // Peer writers: one thread and bounded queue per peer; messages that do not fit are dropped,
-    // which Raft tolerates.
-    let mut outboxes: HashMap<NodeId, SyncSender<Envelope>> = HashMap::new();
-    for (&peer, addr) in &opts.peers {
-        if peer == id {
-            continue;
-        }
-        let (otx, orx) = mpsc::sync_channel::<Envelope>(16384);
-        let addr = addr.clone();
-        std::thread::spawn(move || write_peer(addr, orx));
-        outboxes.insert(peer, otx);
     }
     // Client connections, on hyper.
     {
@@ -211,13 +209,17 @@ pub fn run(opts: Options) -> Result<(), String> {
         opts.request_timeout.as_millis() as u64,
     );
     let mut server = Server {
+        peers: opts.peers.clone(),
+        clients: opts.clients.clone(),
         opts,
         service,
         storage,
-        outboxes,
+        outboxes: HashMap::new(),
+        dialed: None,
         started: Instant::now(),
         last_role: Role::Follower,
     };
+    server.dial_members();
     server.event_loop(rx)
 }
 
@@ -226,7 +228,15 @@ struct Server {
     /// The Raft node, its state machine, and the clients waiting on them.
     service: Service<Asker>,
     storage: Storage,
+    /// Every member's peer and client address known here: the command line's, then those the
+    /// configuration entries carry.
+    peers: BTreeMap<NodeId, String>,
+    clients: BTreeMap<NodeId, String>,
+    /// Peer writers: one thread and bounded queue per other member; messages that do not fit
+    /// are dropped, which Raft tolerates.
     outboxes: HashMap<NodeId, SyncSender<Envelope>>,
+    /// The configuration the outboxes were made for.
+    dialed: Option<Members>,
     started: Instant,
     last_role: Role,
 }
@@ -262,9 +272,17 @@ impl Server {
                     .flush_unsynced()
                     .map_err(|e| format!("disk: {e}"))?;
             }
+            if let Some(index) = self.service.node.promote_caught_up() {
+                log_line(
+                    self.opts.id,
+                    "info",
+                    &format!("promoting a caught-up learner (entry {index})"),
+                );
+            }
             self.service.node.flush(wall_ms());
             let ready = self.service.node.take_ready();
             self.process(ready)?;
+            self.dial_members();
             let node = &self.service.node;
             if node.role() != self.last_role {
                 self.last_role = node.role();
@@ -297,6 +315,18 @@ impl Server {
             Event::Client(ClientRequest::Status, reply) => {
                 let _ = reply.try_send(self.status());
             }
+            Event::Client(ClientRequest::Admin(req), reply) => {
+                let said = format!("{req:?}");
+                let response = admin::answer(req, &mut self.service.node, &self.clients);
+                if response.status == 202 {
+                    log_line(
+                        self.opts.id,
+                        "info",
+                        &format!("membership change accepted: {said}"),
+                    );
+                }
+                let _ = reply.try_send(response);
+            }
             Event::Client(ClientRequest::Kv(req), reply) => {
                 let asker = Asker {
                     reply,
@@ -313,7 +343,7 @@ impl Server {
     /// Sends each client its answer as HTTP.
     fn answer(&self, answers: Vec<(Asker, Answer)>) {
         for (asker, answer) in answers {
-            let response = http_answer(answer, &asker.key, asker.cas, &self.opts.clients);
+            let response = http_answer(answer, &asker.key, asker.cas, &self.clients);
             let _ = asker.reply.try_send(response);
         }
     }
@@ -327,7 +357,9 @@ impl Server {
                 "role": self.service.node.role(),
                 "term": self.service.node.term(),
                 "leader": self.service.node.leader(),
-                "leader_addr": self.service.node.leader().and_then(|l| self.opts.clients.get(&l)),
+                "leader_addr": self.service.node.leader().and_then(|l| self.clients.get(&l)),
+                "voters": self.service.node.members().voters,
+                "learners": self.service.node.members().learners,
                 "commit_index": self.service.node.commit_index(),
                 "applied_index": self.service.kv.applied(),
                 "log_first_index": self.service.node.log().snapshot_index() + 1,
@@ -340,6 +372,49 @@ impl Server {
                 "write_ack": format!("{:?}", self.opts.write_ack).to_lowercase(),
             }),
         )
+    }
+
+    /// Keeps one peer writer per other member of the configuration in force, learning the
+    /// addresses of members that joined from the entries that added them.
+    fn dial_members(&mut self) {
+        let members = self.service.node.members();
+        if self.dialed.as_ref() == Some(members) {
+            return;
+        }
+        let members = members.clone();
+        // The command line's routes win: a harness may route each link its own way (through a
+        // proxy); an entry's address is for members this node was not told of.
+        for (&id, a) in &members.addrs {
+            self.peers.entry(id).or_insert_with(|| a.peer.clone());
+            if let Some(c) = &a.client {
+                self.clients.entry(id).or_insert_with(|| c.clone());
+            }
+        }
+        let me = self.opts.id;
+        self.outboxes.retain(|p, _| members.contains(*p));
+        for peer in members.all().filter(|&p| p != me) {
+            if self.outboxes.contains_key(&peer) {
+                continue;
+            }
+            let Some(addr) = self.peers.get(&peer).cloned() else {
+                log_line(me, "error", &format!("no address known for member n{peer}"));
+                continue;
+            };
+            let (otx, orx) = mpsc::sync_channel::<Envelope>(16384);
+            std::thread::spawn(move || write_peer(addr, orx));
+            self.outboxes.insert(peer, otx);
+        }
+        log_line(
+            me,
+            "info",
+            &format!(
+                "configuration: voters {:?}, learners {:?} (entry {})",
+                members.voters,
+                members.learners,
+                self.service.node.members_index()
+            ),
+        );
+        self.dialed = Some(members);
     }
 
     /// Persist, then send, then apply and answer.
@@ -385,8 +460,9 @@ impl Server {
 
 const MAX_FRAME: usize = 256 << 20;
 
-fn read_peer(conn: TcpStream, tx: SyncSender<Event>) {
+fn read_peer(conn: TcpStream, tx: SyncSender<Event>, id: NodeId) {
     let _ = conn.set_nodelay(true);
+    let from = conn.peer_addr().map_or("?".into(), |a| a.to_string());
     let mut r = BufReader::with_capacity(1 << 16, conn);
     loop {
         let mut len = [0u8; 4];
@@ -407,7 +483,15 @@ fn read_peer(conn: TcpStream, tx: SyncSender<Event>) {
                     return;
                 }
             }
-            Err(_) => return, // not a peer of ours; drop the connection
+            Err(e) => {
+                // Not a peer of ours, or one speaking another version: drop the connection.
+                log_line(
+                    id,
+                    "error",
+                    &format!("unreadable peer message from {from}: {e}"),
+                );
+                return;
+            }
         }
     }
 }
@@ -557,6 +641,9 @@ fn parse(req: &Request) -> Result<ClientRequest, Response> {
         Some((p, q)) => (p, Some(q)),
         None => (req.path.as_str(), None),
     };
+    if let Some(rest) = path.strip_prefix("/admin/members") {
+        return admin::parse(req, rest).map(ClientRequest::Admin);
+    }
     if path == "/status" {
         return match req.method.as_str() {
             "GET" => Ok(ClientRequest::Status),
@@ -566,7 +653,7 @@ fn parse(req: &Request) -> Result<ClientRequest, Response> {
     let Some(rest) = path.strip_prefix("/kv/") else {
         return Err(Response::error(
             404,
-            "no such path; the API is /kv/{key}, /kv/{key}/cas and /status",
+            "no such path; the API is /kv/{key}, /kv/{key}/cas, /status and /admin/members",
         ));
     };
     let (key, cas) = match rest.strip_suffix("/cas") {
