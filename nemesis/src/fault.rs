@@ -15,14 +15,17 @@ pub enum FaultKind {
     Pause,
     Kill,
     Clock,
+    /// Nodes leave the configuration one at a time and come back (one server at a time).
+    Membership,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 4] = [
+    pub const ALL: [FaultKind; 5] = [
         FaultKind::Partition,
         FaultKind::Pause,
         FaultKind::Kill,
         FaultKind::Clock,
+        FaultKind::Membership,
     ];
 
     pub fn name(self) -> &'static str {
@@ -31,6 +34,7 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::Kill => "kill",
             FaultKind::Clock => "clock",
+            FaultKind::Membership => "membership",
         }
     }
 }
@@ -41,7 +45,7 @@ impl std::str::FromStr for FaultKind {
         FaultKind::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown fault {s:?}; expected partition, pause, kill or clock"))
+            .ok_or_else(|| format!("unknown fault {s:?}; expected partition, pause, kill, clock or membership"))
     }
 }
 
@@ -434,6 +438,11 @@ pub enum Plan {
         who: Who,
         change: ClockChange,
     },
+    /// The nodes `who` names leave the configuration one at a time, each removal confirmed by
+    /// the target's own member list; undone by adding them back one at a time.
+    Membership {
+        who: Who,
+    },
 }
 
 impl Plan {
@@ -443,6 +452,7 @@ impl Plan {
             Plan::Pause { .. } => FaultKind::Pause,
             Plan::Kill { .. } => FaultKind::Kill,
             Plan::Clock { .. } => FaultKind::Clock,
+            Plan::Membership { .. } => FaultKind::Membership,
         }
     }
 
@@ -486,6 +496,11 @@ impl Plan {
                 };
                 Plan::Clock { who, change }
             }
+            // The leader removed is the change that makes it step down; a minority shrinks
+            // the cluster as far as it may go (5 -> 4 -> 3).
+            FaultKind::Membership => Plan::Membership {
+                who: Who::draw([0.4, 0.35, 0.25, 0.0, 0.0], n, rng),
+            },
         }
     }
 }
@@ -497,6 +512,7 @@ impl fmt::Display for Plan {
             Plan::Pause { who } => write!(f, "pause {}", who.words()),
             Plan::Kill { who } => write!(f, "kill {}", who.words()),
             Plan::Clock { who, change } => write!(f, "clock {} {change}", who.words()),
+            Plan::Membership { who } => write!(f, "remove {} from the configuration", who.words()),
         }
     }
 }
@@ -576,7 +592,7 @@ mod tests {
         let plans = |seed| {
             let mut rng = Rng::new(seed);
             (0..20)
-                .map(|i| Plan::random(FaultKind::ALL[i % 4], &Shape::ALL, 5, &mut rng))
+                .map(|i| Plan::random(FaultKind::ALL[i % 5], &Shape::ALL, 5, &mut rng))
                 .collect::<Vec<_>>()
         };
         assert_eq!(plans(3), plans(3));

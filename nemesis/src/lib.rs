@@ -64,6 +64,19 @@ pub trait Cluster {
     fn leader(&self) -> Option<usize>;
     /// The node's wall clock as it reports it, in ms since the epoch.
     fn wall_clock_ms(&self, node: usize) -> Option<f64>;
+    /// Removes the node from the configuration through the target's own membership API, and
+    /// returns once its member list shows the change committed: how it was confirmed, in words.
+    /// The node keeps running, outside the cluster. Unsupported by default.
+    fn remove_member(&mut self, node: usize) -> Result<String, String> {
+        let _ = node;
+        Err("this target has no membership changes".into())
+    }
+    /// Adds the node back (as a learner, promoted once caught up where the target does so), and
+    /// returns once its member list shows it a voter.
+    fn add_member(&mut self, node: usize) -> Result<String, String> {
+        let _ = node;
+        Err("this target has no membership changes".into())
+    }
 }
 
 /// A network that cannot be cut: the one left after [`Nemesis::close`], or that of a target
@@ -104,6 +117,8 @@ enum Active {
     Paused { nodes: Vec<(usize, u32)> },
     Killed { nodes: Vec<usize> },
     Clock { node: usize, strobe: Option<Strobe> },
+    /// Nodes removed from the configuration, in the order they were.
+    Removed { nodes: Vec<usize> },
 }
 
 impl Active {
@@ -113,6 +128,7 @@ impl Active {
             Active::Paused { .. } => FaultKind::Pause,
             Active::Killed { .. } => FaultKind::Kill,
             Active::Clock { .. } => FaultKind::Clock,
+            Active::Removed { .. } => FaultKind::Membership,
         }
     }
 }
@@ -238,6 +254,7 @@ impl Nemesis {
             }
             Plan::Pause { who } => self.pause(who, cluster),
             Plan::Kill { who } => self.kill(who, cluster),
+            Plan::Membership { who } => self.remove(who, cluster),
             Plan::Clock { who, change } => {
                 let clocks = self
                     .clocks
@@ -350,12 +367,67 @@ impl Nemesis {
         })
     }
 
+    /// Removes the nodes `who` names from the configuration, one at a time, each confirmed.
+    /// Never more than a minority: the rest must still elect and commit.
+    fn remove(&mut self, who: Who, cluster: &mut dyn Cluster) -> Result<Applied, String> {
+        let (mut nodes, how) = self.resolve_set(who, cluster);
+        nodes.truncate(((cluster.size() - 1) / 2).max(1));
+        let mut removed = Vec::new();
+        let mut said = Vec::new();
+        for &node in &nodes {
+            match cluster.remove_member(node) {
+                Ok(words) => {
+                    removed.push(node);
+                    said.push(format!("n{} ({words})", node + 1));
+                }
+                Err(e) => {
+                    // What was removed is put back at the next stop.
+                    if !removed.is_empty() {
+                        self.active.push(Active::Removed { nodes: removed });
+                    }
+                    return Err(format!("remove n{}: {e}", node + 1));
+                }
+            }
+        }
+        self.active.push(Active::Removed {
+            nodes: removed.clone(),
+        });
+        Ok(Applied {
+            kind: FaultKind::Membership,
+            description: format!("remove {how}{}", said.join(", then ")),
+            nodes: removed,
+            detail: json!({"removed": nodes}),
+        })
+    }
+
     /// Undoes every fault in force, the last applied first; what was undone, as one record.
     pub fn stop(&mut self, cluster: &mut dyn Cluster) -> Result<Option<Applied>, String> {
         let mut undone: Vec<Applied> = Vec::new();
         self.deposed = None;
-        while let Some(active) = self.active.pop() {
-            undone.push(self.undo(active, cluster)?);
+        // Nodes come back into the configuration last, into a healed cluster where they can
+        // catch up; every fault is undone even when one fails (a failed re-add stays in force,
+        // for the next stop to try again).
+        let (members, rest): (Vec<Active>, Vec<Active>) = std::mem::take(&mut self.active)
+            .into_iter()
+            .partition(|a| matches!(a, Active::Removed { .. }));
+        let mut errors = Vec::new();
+        for active in rest.into_iter().rev().chain(members.into_iter().rev()) {
+            let retry = match &active {
+                Active::Removed { nodes } => Some(nodes.clone()),
+                _ => None,
+            };
+            match self.undo(active, cluster) {
+                Ok(a) => undone.push(a),
+                Err(e) => {
+                    errors.push(e);
+                    if let Some(nodes) = retry {
+                        self.active.push(Active::Removed { nodes });
+                    }
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors.join("; "));
         }
         let Some(first) = undone.first().cloned() else {
             return Ok(None);
@@ -421,6 +493,21 @@ impl Nemesis {
                     description: format!("restart {}", said.join(", ")),
                     nodes,
                     detail: json!({"pids": pids}),
+                }
+            }
+            Active::Removed { nodes } => {
+                let mut said = Vec::new();
+                for &node in nodes.iter().rev() {
+                    let words = cluster
+                        .add_member(node)
+                        .map_err(|e| format!("add n{} back: {e}", node + 1))?;
+                    said.push(format!("n{} ({words})", node + 1));
+                }
+                Applied {
+                    kind: FaultKind::Membership,
+                    description: format!("add back {}", said.join(", then ")),
+                    nodes: nodes.clone(),
+                    detail: json!({"added": nodes}),
                 }
             }
             Active::Clock { node, strobe } => {

@@ -296,10 +296,8 @@ impl Node {
             learners: cfg.learners.iter().copied().collect(),
             addrs: Default::default(),
         };
-        assert!(
-            members_base.contains(cfg.id),
-            "a node is a member of its cluster"
-        );
+        // A node need not be a member: one removed from the cluster may restart, and stays
+        // outside (it neither stands nor votes) unless it is added back.
         let commit = log.snapshot_index();
         let mut node = Node {
             rng: cfg.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
