@@ -45,7 +45,9 @@ impl std::str::FromStr for FaultKind {
         FaultKind::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown fault {s:?}; expected partition, pause, kill, clock or membership"))
+            .ok_or_else(|| {
+                format!("unknown fault {s:?}; expected partition, pause, kill, clock or membership")
+            })
     }
 }
 

@@ -114,11 +114,20 @@ pub struct Applied {
 /// A fault in force.
 enum Active {
     Partition,
-    Paused { nodes: Vec<(usize, u32)> },
-    Killed { nodes: Vec<usize> },
-    Clock { node: usize, strobe: Option<Strobe> },
+    Paused {
+        nodes: Vec<(usize, u32)>,
+    },
+    Killed {
+        nodes: Vec<usize>,
+    },
+    Clock {
+        node: usize,
+        strobe: Option<Strobe>,
+    },
     /// Nodes removed from the configuration, in the order they were.
-    Removed { nodes: Vec<usize> },
+    Removed {
+        nodes: Vec<usize>,
+    },
 }
 
 impl Active {

@@ -149,6 +149,9 @@ fn plain(d: &Draw, kind: FaultKind, t: Duration, length: Duration, rng: &mut Rng
     if kind == FaultKind::Kill {
         return kill_restart(d, t, length, rng);
     }
+    if kind == FaultKind::Membership {
+        return membership_churn(d, t, length, rng);
+    }
     let plan = Plan::random(kind, d.shapes, d.nodes, rng);
     vec![start(t, plan, None), stop(t + length, None)]
 }
@@ -166,6 +169,13 @@ fn pattern_round(
         && d.kinds.contains(&FaultKind::Kill)
         && d.nodes >= 3;
     let others: Vec<FaultKind> = d.kinds.iter().copied().filter(|k| *k != kind).collect();
+    if kind == FaultKind::Membership
+        && d.kinds.contains(&FaultKind::Partition)
+        && d.shapes.contains(&Shape::IsolateLeader)
+        && rng.chance(0.6)
+    {
+        return change_in_flight(d, t, length, rng);
+    }
     if raft_breaker && matches!(kind, FaultKind::Partition | FaultKind::Kill) && rng.chance(0.6) {
         if raft_deck.is_empty() {
             // The stale candidate twice: it is the sequence whose every repetition gives a stale
@@ -336,6 +346,58 @@ fn stale_candidate(t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
     steps
 }
 
+/// Nodes removed and added back, again and again while the round lasts (out 1–2 s, back for
+/// 0.5–1 s): each change is one server at a time, and a cluster of 5 goes 5 → 4 → 3 and back.
+fn membership_churn(d: &Draw, t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
+    let pace = Pace {
+        on: (1_000, 2_000),
+        off: (500, 1_000),
+    };
+    let plan = |rng: &mut Rng| Plan::random(FaultKind::Membership, d.shapes, d.nodes, rng);
+    let steps = sequence(t, length, rng, "membership-churn", pace, |_, rng| plan(rng));
+    if !steps.is_empty() {
+        return steps;
+    }
+    vec![start(t, plan(rng), None), stop(t + length, None)]
+}
+
+/// The trap of single-server changes (Ongaro, 2015), which a new leader's no-op closes: nodes
+/// removed, then added back — the leader promotes each once it has caught up — and 1–10 ms
+/// after the add, while the promotion may have reached only some nodes, the leader is cut off;
+/// 1–20 ms later another removal is asked for, which the operator keeps asking of whoever leads
+/// until one takes it: a leader elected without the promotion, before its no-op commits, must
+/// refuse it. Healed 1–2 s after the cut, then 0.5–1 s quiet, and again while the round lasts.
+fn change_in_flight(d: &Draw, t: Duration, length: Duration, rng: &mut Rng) -> Vec<Step> {
+    let tag = Some("change-in-flight");
+    let ms = Duration::from_millis;
+    let change = |rng: &mut Rng| Plan::random(FaultKind::Membership, d.shapes, d.nodes, rng);
+    let end = t + length;
+    let mut steps = Vec::new();
+    let mut at = t;
+    loop {
+        let back = at + ms(600 + rng.below(600));
+        let cut = back + ms(1 + rng.below(10));
+        let next = cut + ms(1 + rng.below(20));
+        let heal = cut + ms(1_000 + rng.below(1_000));
+        if heal > end {
+            break;
+        }
+        steps.push(start(at, change(rng), tag));
+        steps.push(stop(back, tag));
+        // The leader alone, or a random cut that may leave the newcomer on the leader's side.
+        let shape = if rng.chance(0.5) {
+            Shape::IsolateLeader
+        } else {
+            Shape::RandomHalves
+        };
+        steps.push(start(cut, Plan::Partition { shape }, tag));
+        steps.push(start(next, change(rng), tag));
+        steps.push(stop(heal, tag));
+        at = heal + ms(500 + rng.below(500));
+    }
+    steps
+}
+
 /// How long each fault of a sequence lasts and how long the cluster is healed between, as
 /// ranges in milliseconds.
 struct Pace {
@@ -442,7 +504,7 @@ mod tests {
         }
         assert_eq!(in_force, 0, "the schedule ends healed");
         let used = kinds_used(&steps);
-        assert_eq!(used.len(), 4, "every kind is dealt: {used:?}");
+        assert_eq!(used.len(), kinds.len(), "every kind is dealt: {used:?}");
     }
 
     /// The kinds of the faults a schedule starts.
@@ -457,9 +519,36 @@ mod tests {
     }
 
     #[test]
+    fn a_change_in_flight_is_a_change_healed_then_the_leader_cut_and_another_change() {
+        let steps = schedule(
+            &[FaultKind::Membership, FaultKind::Partition],
+            &Shape::ALL,
+            5,
+            Duration::from_secs(5),
+            Duration::from_secs(300),
+            &mut Rng::new(2),
+        );
+        let round: Vec<String> = steps
+            .iter()
+            .skip_while(|s| s.pattern != Some("change-in-flight"))
+            .take(5)
+            .map(|s| match &s.action {
+                Action::Start { plan } => plan.kind().to_string(),
+                Action::Stop => "stop".into(),
+            })
+            .collect();
+        assert_eq!(
+            round,
+            ["membership", "stop", "partition", "membership", "stop"]
+        );
+        // Changes also come alone, again and again while a round lasts.
+        assert!(steps.iter().any(|s| s.pattern == Some("membership-churn")));
+    }
+
+    #[test]
     fn every_kind_dealt_is_in_the_schedule_whatever_the_seed() {
-        // Ten seconds of one-second rounds: at least four rounds, so each of four kinds is dealt;
-        // aiming a round must never deal a kind away.
+        // Ten seconds of one-second rounds: at least five rounds, so each of five kinds is
+        // dealt; aiming a round must never deal a kind away.
         for seed in 0..300 {
             let steps = schedule(
                 &FaultKind::ALL,
@@ -470,7 +559,7 @@ mod tests {
                 &mut Rng::new(seed),
             );
             let used = kinds_used(&steps);
-            assert_eq!(used.len(), 4, "seed {seed}: {used:?}");
+            assert_eq!(used.len(), FaultKind::ALL.len(), "seed {seed}: {used:?}");
         }
     }
 
@@ -490,10 +579,12 @@ mod tests {
         assert_eq!(
             patterns.into_iter().collect::<Vec<_>>(),
             [
+                "change-in-flight",
                 "deposed-clock",
                 "figure-8",
                 "kill-restart",
                 "leader-churn",
+                "membership-churn",
                 "stale-candidate",
                 "together"
             ]

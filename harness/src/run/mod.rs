@@ -290,6 +290,12 @@ fn choose_target(
                 FaultKind::Clock,
                 "etcd reports no wall clock to confirm a skew against",
             );
+            drop_fault(
+                kinds,
+                notes,
+                FaultKind::Membership,
+                "faultline does not change etcd's membership yet (its member API needs a fresh member started with --initial-cluster-state existing)",
+            );
             Ok(Target {
                 kind: "etcd",
                 description: desc.name.clone(),
@@ -318,6 +324,12 @@ fn choose_target(
             } else if args.net == NetKind::Proxy {
                 drop_fault(kinds, notes, FaultKind::Partition, "an http target's nodes talk to each other directly; run with --net netns to partition them");
             }
+            drop_fault(
+                kinds,
+                notes,
+                FaultKind::Membership,
+                "target files cannot describe membership requests yet",
+            );
             if desc.clock.is_none() {
                 drop_fault(
                     kinds,

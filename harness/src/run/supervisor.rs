@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use targets::described::Described;
 use targets::launched::{LaunchedNodes, Placement};
-use targets::raftkv::cluster::{free_port, ClusterSpec, LocalCluster, NodeSpec};
+use targets::raftkv::cluster::{free_port, ClusterSpec, LocalCluster, MemberChange, NodeSpec};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -194,7 +194,46 @@ impl Cluster for Nodes {
             Fleet::Described(d) => d.wall_clock_ms(node),
         }
     }
+
+    fn remove_member(&mut self, node: usize) -> Result<String, String> {
+        self.change_members(MemberChange::Remove(node))
+    }
+
+    fn add_member(&mut self, node: usize) -> Result<String, String> {
+        self.change_members(MemberChange::Add(node))
+    }
 }
+
+impl Nodes {
+    /// One change through raftkv's `/admin/members`, confirmed by the leader's own list.
+    fn change_members(&mut self, change: MemberChange) -> Result<String, String> {
+        let Fleet::Raftkv(c) = &self.cluster else {
+            return Err("this target has no membership changes".into());
+        };
+        let v = c.change_members(change, MEMBERSHIP_TIMEOUT)?;
+        let names = |ids: &[u64]| {
+            ids.iter()
+                .map(|i| format!("n{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let learners = if v.learners.is_empty() {
+            String::new()
+        } else {
+            format!(", learners {}", names(&v.learners))
+        };
+        Ok(format!(
+            "n{}'s configuration at entry {}: voters {}{learners}",
+            v.id,
+            v.index,
+            names(&v.voters)
+        ))
+    }
+}
+
+/// How long one membership change may take to be confirmed (a removed leader's successor must
+/// be elected; a node added back must catch up before it is promoted).
+const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Supervisor {
     /// Builds the network, starts the nodes and records them for `faultline heal`.

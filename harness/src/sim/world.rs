@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use targets::client::{ClientError, Reply};
 use targets::raftkv::kv::Kv;
-use targets::raftkv::node::{Envelope, Node, NodeId, Ready, Role, Unsafe};
+use targets::raftkv::node::{Change, Envelope, Node, NodeId, Ready, Role, Unsafe};
 use targets::raftkv::server::{http_answer, node_config};
 use targets::raftkv::service::{Answer, ReadMode, Request, Service, WriteAck};
 use targets::raftkv::storage::MemoryDisk;
@@ -194,6 +194,8 @@ enum Ev {
         node: usize,
         generation: u64,
     },
+    /// The operator's next try at the membership change at the head of its queue.
+    Admin,
     MainEnd,
     LoadEnd,
     FinalReads,
@@ -332,6 +334,8 @@ enum Active {
     Paused(Vec<usize>),
     Killed(Vec<usize>),
     Clock(usize),
+    /// Nodes taken out of the configuration, in order.
+    Removed(Vec<usize>),
 }
 
 struct World<'a> {
@@ -362,6 +366,11 @@ struct World<'a> {
     fault_log: Vec<String>,
     broken: Vec<String>,
     events: u64,
+    /// The voters the simulated operator wants (node indexes); it steers the leader toward
+    /// them one change at a time while the leader's configuration differs.
+    wanted_voters: Option<Vec<usize>>,
+    /// The leader of each term seen, for election safety across configurations.
+    leaders: BTreeMap<u64, NodeId>,
 }
 
 impl<'a> World<'a> {
@@ -415,6 +424,8 @@ impl<'a> World<'a> {
             fault_log: Vec::new(),
             broken: Vec::new(),
             events: 0,
+            wanted_voters: None,
+            leaders: BTreeMap::new(),
         };
         for i in 0..spec.nodes {
             world.nodes.push(SimNode {
@@ -490,6 +501,7 @@ impl<'a> World<'a> {
                 self.nemesis(&step);
             }
             Ev::Strobe { node, generation } => self.strobe(node, generation),
+            Ev::Admin => self.admin(),
             Ev::MainEnd => {
                 let in_force = !self.active.is_empty();
                 self.stop_faults("heal");
@@ -658,7 +670,20 @@ impl<'a> World<'a> {
         let Some(svc) = node.up.as_mut() else {
             return;
         };
+        // As the server does every turn: a learner that caught up is promoted.
+        svc.node.promote_caught_up();
         svc.node.flush(node.clock.wall_ms(now));
+        if svc.node.role() == Role::Leader {
+            let (term, id) = (svc.node.term(), node.id);
+            if let Some(other) = self.leaders.insert(term, id).filter(|&o| o != id) {
+                self.broken.push(format!(
+                    "{:.3} s: election safety: two leaders in term {term}: n{other} and n{id}",
+                    now as f64 / 1e6
+                ));
+            }
+        }
+        let node = &mut self.nodes[i];
+        let svc = node.up.as_mut().expect("up");
         let mut ready = svc.node.take_ready();
         let messages = std::mem::take(&mut ready.messages);
         let durable = Ready {
@@ -950,6 +975,22 @@ impl<'a> World<'a> {
             .map(|(i, _)| i)
     }
 
+    /// The leader whose term no voter of its configuration has passed: one deposed without
+    /// knowing it (cut off while the others elected) does not count, and its configuration is
+    /// not the cluster's. (Nodes outside the configuration may campaign in ever higher terms,
+    /// unheard; they do not count either.)
+    fn current_leader(&self) -> Option<usize> {
+        let l = self.leader()?;
+        let node = &self.nodes[l].up.as_ref()?.node;
+        let passed = node.members().voters.iter().any(|&v| {
+            self.nodes[v as usize - 1]
+                .up
+                .as_ref()
+                .is_some_and(|s| s.node.term() > node.term())
+        });
+        (!passed).then_some(l)
+    }
+
     fn nemesis(&mut self, step: &Step) {
         let (f, plan) = match &step.action {
             Action::Start { plan } => (format!("start-{}", plan.kind()), Some(plan.clone())),
@@ -1048,7 +1089,70 @@ impl<'a> World<'a> {
                 self.active.push(Active::Clock(node));
                 Ok((format!("clock {how}n{} {change}", node + 1), vec![node]))
             }
+            Plan::Membership { who } => {
+                let (mut nodes, how) = who.victims(n, leader, self.deposed, &mut self.nemesis_rng);
+                nodes.truncate(((n - 1) / 2).max(1));
+                self.want_voters((0..n).filter(|i| !nodes.contains(i)).collect());
+                self.active.push(Active::Removed(nodes.clone()));
+                Ok((
+                    format!("remove {how}{} from the configuration", names(&nodes)),
+                    nodes,
+                ))
+            }
         }
+    }
+
+    fn want_voters(&mut self, voters: Vec<usize>) {
+        let idle = self.wanted_voters.is_none();
+        self.wanted_voters = Some(voters);
+        if idle {
+            self.after(1_000, Ev::Admin);
+        }
+    }
+
+    /// The operator's turn, every millisecond until the leader's configuration is the one wanted and
+    /// committed: the next change toward it — a node too many removed, a node missing added as
+    /// a learner (the leader promotes it once caught up) — asked of whichever node leads now.
+    /// Like an automated operator it asks again as soon as a change is accepted, so a leader
+    /// that accepts changes it should refuse (the membership knobs) is caught doing so.
+    fn admin(&mut self) {
+        let Some(wanted) = self.wanted_voters.clone() else {
+            return;
+        };
+        let Some(l) = self.current_leader() else {
+            self.after(1_000, Ev::Admin);
+            return;
+        };
+        let svc = self.nodes[l].up.as_mut().expect("a leader runs");
+        let m = svc.node.members().clone();
+        let id = |i: usize| i as NodeId + 1;
+        let extra = m.all().find(|v| !wanted.iter().any(|&w| id(w) == *v));
+        let missing = wanted.iter().copied().find(|&w| !m.contains(id(w)));
+        let change = match (extra, missing) {
+            (Some(v), _) => Some(Change::Remove(v)),
+            (None, Some(w)) => Some(Change::AddLearner(id(w))),
+            (None, None) => None,
+        };
+        let committed = svc.node.members_index() <= svc.node.commit_index();
+        match change {
+            Some(c) => {
+                if svc.node.propose_change(c).is_ok() {
+                    self.process(l);
+                }
+            }
+            None if committed && m.learners.is_empty() => {
+                self.wanted_voters = None;
+                self.fault_log.push(format!(
+                    "{:>8.3} s  configuration now voters {} (confirmed by n{}'s)",
+                    self.now as f64 / 1e6,
+                    names(&wanted),
+                    l + 1
+                ));
+                return;
+            }
+            None => {}
+        }
+        self.after(1_000, Ev::Admin);
     }
 
     fn change_clock(&mut self, i: usize, change: ClockChange) {
@@ -1121,6 +1225,11 @@ impl<'a> World<'a> {
                     said.push(format!("restart {}", names(&nodes)));
                     touched.extend(nodes);
                 }
+                Active::Removed(nodes) => {
+                    self.want_voters((0..self.spec.nodes).collect());
+                    said.push(format!("add back {}", names(&nodes)));
+                    touched.extend(nodes);
+                }
                 Active::Clock(i) => {
                     let now = self.now;
                     let clock = &mut self.nodes[i].clock;
@@ -1160,6 +1269,7 @@ fn active_kind(a: &Active) -> FaultKind {
         Active::Paused(_) => FaultKind::Pause,
         Active::Killed(_) => FaultKind::Kill,
         Active::Clock(_) => FaultKind::Clock,
+        Active::Removed(_) => FaultKind::Membership,
     }
 }
 

@@ -357,12 +357,24 @@ impl LocalCluster {
             .flatten()
     }
 
-    /// The view of the node that leads in the highest term, with its index.
+    /// The view of the node that leads, with its index: a node that says it leads in a term
+    /// no answering voter of its configuration has passed (a leader cut off while the others
+    /// elected another does not count, and neither does its configuration; nodes outside the
+    /// configuration may campaign in ever higher terms, unheard, and do not count either).
     pub fn leader_view(&self) -> Option<(usize, MembersView)> {
-        (0..self.nodes.len())
+        let views: Vec<(usize, MembersView)> = (0..self.nodes.len())
             .filter_map(|i| Some((i, self.members_view(i)?)))
-            .filter(|(i, v)| v.leader == Some(self.nodes[*i].id))
+            .collect();
+        let passed = |v: &MembersView| {
+            views
+                .iter()
+                .any(|(_, o)| v.voters.contains(&o.id) && o.term > v.term)
+        };
+        views
+            .iter()
+            .filter(|(i, v)| v.leader == Some(self.nodes[*i].id) && !passed(v))
             .max_by_key(|(_, v)| v.term)
+            .cloned()
     }
 
     /// Whether `view` shows `change` made and committed (an added node already a voter).

@@ -751,7 +751,13 @@ impl Node {
             msg,
             Message::AppendEntries { .. } | Message::InstallSnapshot { .. }
         );
-        if (!self.members.contains(from) && !leading) || from == self.cfg.id {
+        // Nor are requests for votes heard from a learner (one re-added after its removal may
+        // not know yet that it cannot stand), so it cannot force new elections on the voters.
+        let standing = matches!(msg, Message::RequestVote { .. });
+        if (!self.members.contains(from) && !leading)
+            || (standing && !self.members.voters.contains(&from))
+            || from == self.cfg.id
+        {
             return;
         }
         let term = msg.term();
