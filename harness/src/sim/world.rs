@@ -1135,11 +1135,8 @@ impl<'a> World<'a> {
         };
         let committed = svc.node.members_index() <= svc.node.commit_index();
         match change {
-            Some(c) => {
-                if svc.node.propose_change(c).is_ok() {
-                    self.process(l);
-                }
-            }
+            Some(c) if svc.node.propose_change(c).is_ok() => self.process(l),
+            Some(_) => {}
             None if committed && m.learners.is_empty() => {
                 self.wanted_voters = None;
                 self.fault_log.push(format!(
