@@ -390,10 +390,11 @@ impl Nemesis {
                     said.push(format!("n{} ({words})", node + 1));
                 }
                 Err(e) => {
-                    // What was removed is put back at the next stop.
-                    if !removed.is_empty() {
-                        self.active.push(Active::Removed { nodes: removed });
-                    }
+                    // What was removed is put back at the next stop, and so is this node: its
+                    // removal may have been accepted and commit later (adding back a member is
+                    // confirmed at once).
+                    removed.push(node);
+                    self.active.push(Active::Removed { nodes: removed });
                     return Err(format!("remove n{}: {e}", node + 1));
                 }
             }

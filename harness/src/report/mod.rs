@@ -334,6 +334,8 @@ fn node_state(kind: &str) -> &str {
         "pause" => "paused",
         "clock" => "clock skewed",
         "partition" => "partitioned",
+        // From its removal until it is a voter again.
+        "membership" => "out of the configuration",
         other => other,
     }
 }
@@ -732,6 +734,21 @@ mod tests {
             }
         );
         assert_eq!((got[1].kind.as_str(), got[1].end), ("partition", None));
+    }
+
+    #[test]
+    fn a_node_removed_from_the_configuration_is_out_until_it_is_a_voter_again() {
+        let h = history(&[
+            r#"{"process":0,"type":"invoke","f":"read","key":"k","value":null,"time":5}"#,
+            r#"{"process":0,"type":"ok","f":"read","key":"k","value":null,"node":"n1","time":6}"#,
+            r#"{"process":"nemesis","type":"info","f":"start-membership","value":"remove n3","nodes":["n3"],"time":20}"#,
+            r#"{"process":"nemesis","type":"info","f":"stop","value":"add back n3","nodes":["n3"],"time":40}"#,
+        ]);
+        let d = data(&h);
+        let lane = &d["node_events"][0];
+        assert_eq!(d["nodes"][lane["node"].as_u64().unwrap() as usize], "n3");
+        assert_eq!(lane["state"], "out of the configuration");
+        assert_eq!(lane["ended_by"], "add back n3");
     }
 
     #[test]

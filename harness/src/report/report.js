@@ -17,7 +17,7 @@
   const OUTCOME_COLOR = ["#2f9e44", "#e03131", "#f08c00"];
   const F_COLOR = ["#1c7ed6", "#ae3ec9", "#0ca678", "#f59f00", "#495057", "#d6336c"];
   const FAULT_COLOR = {
-    partition: "255,146,43", pause: "51,154,240", kill: "240,62,62", clock: "132,94,247",
+    partition: "255,146,43", pause: "51,154,240", kill: "240,62,62", clock: "132,94,247", membership: "32,201,151",
   };
   const faultRgb = (k) => FAULT_COLOR[k] || "134,142,150";
   const fColor = (f) => F_COLOR[f % F_COLOR.length];
@@ -315,7 +315,7 @@
   }
 
   // ---- nodes: what each fault did to each node ----
-  const NODE_COLOR = { down: "240,62,62", paused: "51,154,240", "clock skewed": "132,94,247", partitioned: "255,146,43" };
+  const NODE_COLOR = { down: "240,62,62", paused: "51,154,240", "clock skewed": "132,94,247", partitioned: "255,146,43", "out of the configuration": "32,201,151" };
   const NODE_ROW = 22;
   function drawNodes() {
     const canvas = $("nodes");

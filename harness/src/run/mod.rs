@@ -79,7 +79,9 @@ pub struct RunArgs {
     /// The data type the clients exercise.
     #[arg(long, value_enum, default_value = "cas-register")]
     pub workload: Workload,
-    /// Faults to inject, comma-separated (partition, pause, kill, clock), or `none`.
+    /// Faults to inject, comma-separated (partition, pause, kill, clock, membership), or `none`.
+    /// `membership` (raftkv only) removes nodes from the configuration one at a time and adds
+    /// them back.
     #[arg(
         long,
         default_value = DEFAULT_FAULTS,
@@ -122,7 +124,8 @@ pub struct RunArgs {
     /// raftkv write acknowledgement: quorum or leader.
     #[arg(long, default_value = "quorum", value_parser = ["quorum", "leader"])]
     pub write_ack: String,
-    /// raftkv unsafe knobs, comma-separated: no-fsync, no-election-restriction, commit-old-term.
+    /// raftkv unsafe knobs, comma-separated: no-fsync, no-election-restriction, commit-old-term,
+    /// membership-without-noop, concurrent-membership.
     #[arg(long = "unsafe", value_name = "KNOBS")]
     pub unsafe_knobs: Option<String>,
     /// Keep every client on its own node even when that node cannot serve (as Jepsen's clients

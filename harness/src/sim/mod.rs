@@ -57,7 +57,7 @@ pub struct SimArgs {
     #[arg(long, default_value = "quorum")]
     pub write_ack: String,
     /// raftkv's unsafe knobs, comma-separated: no-fsync, no-election-restriction,
-    /// commit-old-term.
+    /// commit-old-term, membership-without-noop, concurrent-membership.
     #[arg(long = "unsafe", value_name = "KNOBS")]
     pub unsafe_knobs: Option<String>,
     /// Fault kinds, as `faultline run --nemesis`.

@@ -975,20 +975,20 @@ impl<'a> World<'a> {
             .map(|(i, _)| i)
     }
 
-    /// The leader whose term no voter of its configuration has passed: one deposed without
-    /// knowing it (cut off while the others elected) does not count, and its configuration is
-    /// not the cluster's. (Nodes outside the configuration may campaign in ever higher terms,
-    /// unheard; they do not count either.)
+    /// The leader a majority of the voters of its configuration name as leader in its term: a
+    /// leader deposed without knowing it (cut off while the others elected) does not count, and
+    /// its configuration is not the cluster's; nodes that campaign in ever higher terms without
+    /// winning do not unseat it. As `faultline run` finds the leader to confirm a change with.
     fn current_leader(&self) -> Option<usize> {
         let l = self.leader()?;
         let node = &self.nodes[l].up.as_ref()?.node;
-        let passed = node.members().voters.iter().any(|&v| {
-            self.nodes[v as usize - 1]
-                .up
-                .as_ref()
-                .is_some_and(|s| s.node.term() > node.term())
-        });
-        (!passed).then_some(l)
+        let voters = &node.members().voters;
+        let backers = voters
+            .iter()
+            .filter_map(|&v| self.nodes[v as usize - 1].up.as_ref())
+            .filter(|s| s.node.term() == node.term() && s.node.leader() == Some(node.id()))
+            .count();
+        (backers > voters.len() / 2).then_some(l)
     }
 
     fn nemesis(&mut self, step: &Step) {

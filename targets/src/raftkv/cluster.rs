@@ -357,22 +357,26 @@ impl LocalCluster {
             .flatten()
     }
 
-    /// The view of the node that leads, with its index: a node that says it leads in a term
-    /// no answering voter of its configuration has passed (a leader cut off while the others
-    /// elected another does not count, and neither does its configuration; nodes outside the
-    /// configuration may campaign in ever higher terms, unheard, and do not count either).
+    /// The view of the node that leads, with its index: one that a majority of the voters of
+    /// its configuration name as leader in its term. A leader cut off while the others elected
+    /// another (it still says it leads) does not count, and neither does its configuration;
+    /// nodes that campaign in ever higher terms without winning (outside the configuration, or
+    /// on the minority side of a partition) do not unseat it.
     pub fn leader_view(&self) -> Option<(usize, MembersView)> {
         let views: Vec<(usize, MembersView)> = (0..self.nodes.len())
             .filter_map(|i| Some((i, self.members_view(i)?)))
             .collect();
-        let passed = |v: &MembersView| {
-            views
+        let backed = |v: &MembersView| {
+            let backers = views
                 .iter()
-                .any(|(_, o)| v.voters.contains(&o.id) && o.term > v.term)
+                .filter(|(_, o)| v.voters.contains(&o.id))
+                .filter(|(_, o)| o.term == v.term && o.leader == Some(v.id))
+                .count();
+            backers > v.voters.len() / 2
         };
         views
             .iter()
-            .filter(|(i, v)| v.leader == Some(self.nodes[*i].id) && !passed(v))
+            .filter(|(i, v)| v.leader == Some(self.nodes[*i].id) && backed(v))
             .max_by_key(|(_, v)| v.term)
             .cloned()
     }

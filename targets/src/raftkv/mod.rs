@@ -32,6 +32,12 @@
 //!   committed entries.
 //! - `--unsafe commit-old-term`: entries of earlier terms commit by counting replicas (the
 //!   paper's Figure 8), and such "committed" entries can be overwritten.
+//! - `--unsafe membership-without-noop`: a new leader accepts a membership change before its
+//!   no-op of the term commits, so a change begun under an earlier leader may still be in flight
+//!   unseen: two configurations with disjoint majorities, two leaders, committed entries lost
+//!   (the single-server-change bug Ongaro described in 2015).
+//! - `--unsafe concurrent-membership`: a second change is accepted before the first commits;
+//!   the old and newest configurations need not overlap.
 //!
 //! A safe node checks the rules these knobs break and stops (panics) if it ever finds one broken
 //! — a committed entry about to be overwritten, two leaders in a term. With an `--unsafe` knob on
@@ -39,12 +45,20 @@
 //! or steps down, and logs `safety rule broken: …`. A crash would hide the bug from the clients;
 //! carrying on lets faultline show what they see (lost writes, stale reads, diverged replicas).
 //!
+//! ## Membership
+//! One server at a time (dissertation §4): a configuration entry is in force once in the log,
+//! committed or not; a node added joins as a learner, catches up (log or snapshot) and is
+//! promoted by the leader once it holds the log; one change in flight, none before the term's
+//! no-op commits; a removed leader steps down once its removal commits. Nodes outside the
+//! configuration are not listened to but for a leader's entries (a newcomer may not know its
+//! leader yet), and requests for votes are heard from voters only. The process offers it on
+//! the client port ([`admin`]: `GET`/`POST /admin/members`, `DELETE /admin/members/{id}`); a
+//! node started with `--join` waits as a learner to be added. The entry that adds a member
+//! carries its addresses, so members launched before it can dial it. Snapshots carry the
+//! configuration.
+//!
 //! ## Implementation caveats
-//! The core changes its configuration one server at a time (dissertation §4: a configuration
-//! entry is in force once in the log; learners catch up before they are promoted; one change in
-//! flight, none before the term's no-op commits; a removed leader steps down once its removal
-//! commits, and nodes outside the configuration are not listened to) — but the process does not
-//! offer it yet: its membership is the one it was started with. Snapshots are sent whole in one message;
+//! Snapshots are sent whole in one message;
 //! there is no pre-vote or leadership transfer; the client API is HTTP/1.1 without TLS, served by
 //! [`crate::http_server`] (hyper) with its limits.
 
