@@ -157,6 +157,79 @@ fn etcd_with_linearizable_reads_stays_linearizable_under_partitions_pauses_and_k
 }
 
 #[test]
+fn etcd_members_are_removed_and_added_back_through_the_member_api_under_load() {
+    need_etcd();
+    let _one = one_cluster_at_a_time();
+    let store = Store::new("etcd-members");
+    let r = run(
+        &store,
+        &[
+            "--target",
+            "etcd",
+            "--nodes",
+            "5",
+            "--time-limit",
+            "12",
+            "--nemesis",
+            "membership",
+            "--nemesis-interval",
+            "2.5",
+            "--seed",
+            "4",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.results["faults"]["membership"].as_u64().unwrap() >= 1,
+        "{}",
+        r.results
+    );
+    assert!(
+        r.results["nemesis_errors"].as_array().unwrap().is_empty(),
+        "{}",
+        r.results
+    );
+    assert!(
+        standings(&r.results).iter().all(|(_, s)| s == "holds"),
+        "{:?}",
+        standings(&r.results)
+    );
+    let dir = std::fs::canonicalize(store.join("latest")).unwrap();
+    let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    let said: Vec<Value> = history
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["process"] == "nemesis" && e["type"] == "info")
+        .collect();
+    let text: Vec<&str> = said.iter().filter_map(|e| e["value"].as_str()).collect();
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with("remove ") && t.contains("etcd's member list")),
+        "{text:?}"
+    );
+    // The last return leaves etcd listing all five members again.
+    let back = text
+        .iter()
+        .rfind(|t| t.starts_with("add back "))
+        .unwrap_or_else(|| panic!("no member added back: {text:?}"));
+    let listed = back.rsplit("etcd's member list: ").next().unwrap();
+    let members = listed
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.starts_with('n') && w[1..].parse::<u32>().is_ok())
+        .count();
+    assert_eq!(members, 5, "{back}");
+    // Every member serves the final reads: those added back are members again.
+    let finals: std::collections::BTreeSet<String> = history
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["phase"] == "final" && e["type"] == "ok")
+        .filter_map(|e| e["node"].as_str().map(String::from))
+        .collect();
+    assert_eq!(finals.len(), 5, "{finals:?}");
+    no_namespaces_left();
+}
+
+#[test]
 fn etcd_serializable_reads_from_an_isolated_member_are_stale() {
     need_etcd();
     need_netns();

@@ -256,6 +256,42 @@ impl LaunchedNodes {
         ))
     }
 
+    /// One request to node `i` with the probes' client (short timeouts, the file's
+    /// certificates, host names pinned).
+    pub fn request(
+        &self,
+        i: usize,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<crate::client::Reply, crate::client::ClientError> {
+        let mut c = Client::with(self.nodes[i].base.url(""), self.probe.clone());
+        c.request_text(method, path, body)
+    }
+
+    /// Node `i`'s start command, templates filled in.
+    pub fn start_command(&self, i: usize) -> Option<&str> {
+        self.nodes[i].start.as_deref()
+    }
+
+    /// Starts node `i` afresh with `start` (its templates already filled in): the process
+    /// stopped, its data directory emptied, the command kept for later restarts. For a member
+    /// that rejoins a cluster as a new member (etcd's `--initial-cluster-state existing`).
+    pub fn start_afresh(&mut self, i: usize, start: String) -> std::io::Result<()> {
+        self.kill(i);
+        let dir = &self.nodes[i].data_dir;
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+        self.nodes[i].start = Some(start);
+        self.start(i)
+    }
+
+    /// Whether node `i`'s process was started by faultline and has not been reaped.
+    pub fn running(&self, i: usize) -> bool {
+        self.nodes[i].child.is_some()
+    }
+
     /// Asks node `i` a probe's question; the value at its pointer, and the whole answer.
     fn ask(&self, i: usize, probe: &Probe) -> Option<(Value, Value)> {
         let n = &self.nodes[i];

@@ -3,7 +3,8 @@
 //! The systems faultline tests, and the code that launches or talks to them: [`raftkv`], the
 //! bundled reference Raft key-value store (binary `raftkv`); any HTTP key-value service
 //! [`described`] in a TOML file, whose nodes [`launched`] starts, signals and probes; and
-//! [`etcd`], a local etcd cluster described the same way. Every wire is one HTTP stack: the
+//! [`etcd`], a local etcd cluster described the same way, whose membership
+//! [`etcd_membership`] changes through etcd's member API. Every wire is one HTTP stack: the
 //! [`client`] (reqwest on tokio) and the [`http_server`] (hyper) that raftkv and `faultline
 //! serve` listen with.
 //!
@@ -16,6 +17,7 @@ pub mod base64;
 pub mod client;
 pub mod described;
 pub mod etcd;
+pub mod etcd_membership;
 pub mod http_server;
 pub mod launched;
 pub mod raftkv;

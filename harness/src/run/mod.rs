@@ -293,12 +293,7 @@ fn choose_target(
                 FaultKind::Clock,
                 "etcd reports no wall clock to confirm a skew against",
             );
-            drop_fault(
-                kinds,
-                notes,
-                FaultKind::Membership,
-                "faultline does not change etcd's membership yet (its member API needs a fresh member started with --initial-cluster-state existing)",
-            );
+
             Ok(Target {
                 kind: "etcd",
                 description: desc.name.clone(),

@@ -205,10 +205,25 @@ impl Cluster for Nodes {
 }
 
 impl Nodes {
-    /// One change through raftkv's `/admin/members`, confirmed by the leader's own list.
+    /// One change through the target's own membership API — raftkv's `/admin/members`,
+    /// confirmed by the leader's own list, or etcd's member API, confirmed by another member's.
     fn change_members(&mut self, change: MemberChange) -> Result<String, String> {
-        let Fleet::Raftkv(c) = &self.cluster else {
-            return Err("this target has no membership changes".into());
+        let c = match &mut self.cluster {
+            Fleet::Raftkv(c) => c,
+            Fleet::Described(d) if targets::etcd_membership::applies(d) => {
+                let said = match change {
+                    MemberChange::Remove(i) => {
+                        targets::etcd_membership::remove(d, i, MEMBERSHIP_TIMEOUT)
+                    }
+                    MemberChange::Add(i) => targets::etcd_membership::add(d, i, MEMBERSHIP_TIMEOUT),
+                };
+                let node = match change {
+                    MemberChange::Remove(i) | MemberChange::Add(i) => i,
+                };
+                self.record_pid(node);
+                return said;
+            }
+            Fleet::Described(_) => return Err("this target has no membership changes".into()),
         };
         let v = c.change_members(change, MEMBERSHIP_TIMEOUT)?;
         let names = |ids: &[u64]| {
