@@ -46,6 +46,7 @@ struct Quirks {
 struct Server {
     port: u16,
     stop: Arc<AtomicBool>,
+    members: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl Drop for Server {
@@ -59,16 +60,22 @@ struct Shared {
     quirks: Quirks,
     store: Mutex<HashMap<String, Value>>,
     writes: AtomicU64,
+    /// The member list `/members` keeps: `a`, `b` and `c` to begin with.
+    members: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
 
 fn serve(quirks: Quirks) -> Server {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let stop = Arc::new(AtomicBool::new(false));
+    let members = Arc::new(Mutex::new(
+        ["a", "b", "c"].iter().map(|s| s.to_string()).collect(),
+    ));
     let shared = Arc::new(Shared {
         quirks,
         store: Mutex::new(HashMap::new()),
         writes: AtomicU64::new(0),
+        members: members.clone(),
     });
     let halt = stop.clone();
     std::thread::spawn(move || {
@@ -81,7 +88,11 @@ fn serve(quirks: Quirks) -> Server {
             std::thread::spawn(move || connection(conn, &shared));
         }
     });
-    Server { port, stop }
+    Server {
+        port,
+        stop,
+        members,
+    }
 }
 
 /// One request: method, path, headers (lower-cased names), body.
@@ -175,6 +186,22 @@ fn answer(req: &Request, shared: &Shared) -> (u16, String, String) {
         }
         _ => req.path.as_str(),
     };
+    if let Some(rest) = path.strip_prefix("/members") {
+        let mut members = shared.members.lock().unwrap();
+        let name = rest.trim_start_matches('/').to_string();
+        return match req.method.as_str() {
+            "GET" => {
+                let list: Vec<Value> = members.iter().map(|m| json!({ "name": m })).collect();
+                (200, String::new(), json!({ "members": list }).to_string())
+            }
+            "PUT" if !name.is_empty() => {
+                members.insert(name);
+                (200, String::new(), "{}".into())
+            }
+            "DELETE" if members.remove(&name) => (200, String::new(), "{}".into()),
+            _ => (404, String::new(), "{}".into()),
+        };
+    }
     let Some(rest) = path.strip_prefix("/kv/") else {
         return (404, String::new(), "{}".into());
     };
@@ -289,10 +316,6 @@ fn run_with(name: &str, target: &str, load: &[&str]) -> Ran {
         &target_arg,
         "--store",
         store.to_str().unwrap(),
-        "--nemesis",
-        "none",
-        "--time-limit",
-        "2",
         "--keys",
         "3",
         "--recovery",
@@ -301,6 +324,12 @@ fn run_with(name: &str, target: &str, load: &[&str]) -> Ran {
         "--seed",
         "7",
     ];
+    // Defaults `load` may override: no faults, two seconds.
+    for (flag, value) in [("--nemesis", "none"), ("--time-limit", "2")] {
+        if !load.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
     args.extend_from_slice(load);
     let out = faultline(&args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -372,6 +401,73 @@ fn holds_with(
 
 fn plain(url: &str) -> String {
     target_file(url, "", "", "", "")
+}
+
+#[test]
+fn a_target_files_members_requests_remove_and_add_back_its_nodes() {
+    let server = serve(Quirks::default());
+    let url = format!("http://127.0.0.1:{}", server.port);
+    // Three nodes of one store (so it stays correct), with the store's member list.
+    let mut file = plain(&url);
+    for name in ["b", "c"] {
+        file = file.replacen(
+            "\n[read]",
+            &format!("[[nodes]]\nname = \"{name}\"\nurl = \"{url}\"\n\n[read]"),
+            1,
+        );
+    }
+    file.push_str(
+        r#"
+[members.list]
+path = "/members"
+pointer = "/members"
+name_pointer = "/name"
+
+[members.add]
+method = "PUT"
+path = "/members/{member}"
+
+[members.remove]
+method = "DELETE"
+path = "/members/{member}"
+"#,
+    );
+    let ran = run_with(
+        "members",
+        &file,
+        &[
+            "--rate",
+            "60",
+            "--concurrency",
+            "3",
+            "--nemesis",
+            "membership",
+            "--time-limit",
+            "5",
+            "--nemesis-interval",
+            "1",
+        ],
+    );
+    assert_eq!(ran.code, 0, "{}\n{}", ran.results, ran.stderr);
+    assert!(
+        ran.results["faults"]["membership"].as_u64().unwrap() >= 1,
+        "{}",
+        ran.results
+    );
+    let said: Vec<&str> = ran
+        .history
+        .iter()
+        .filter(|e| e["process"] == "nemesis" && e["type"] == "info")
+        .filter_map(|e| e["value"].as_str())
+        .collect();
+    assert!(
+        said.iter()
+            .any(|s| s.starts_with("remove ") && s.contains("the member list: ")),
+        "{said:?}"
+    );
+    assert!(said.iter().any(|s| s.contains("add back ")), "{said:?}");
+    let members: Vec<String> = server.members.lock().unwrap().iter().cloned().collect();
+    assert_eq!(members, ["a", "b", "c"], "the run restores the membership");
 }
 
 #[test]

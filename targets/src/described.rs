@@ -64,6 +64,66 @@ pub struct Described {
     /// A command that prints the leading node's name (instead of a `leader` probe).
     #[serde(default)]
     pub leader_command: Option<String>,
+    /// How to change the service's membership, for the `membership` fault (optional).
+    #[serde(default)]
+    pub members: Option<MembersDesc>,
+}
+
+/// The membership requests of a service: list the members, add one, remove one. In `path`
+/// and `body`, `{member}` is the node's name and `{member_url}` its URL. Each is sent to a node
+/// other than the one changed; a 2xx answer is success. A change is confirmed by the list.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembersDesc {
+    pub list: MemberList,
+    pub add: MemberCall,
+    pub remove: MemberCall,
+}
+
+/// The request that lists the members: the array at `pointer` holds names, or objects whose
+/// name is at `name_pointer`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberList {
+    #[serde(default = "get")]
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub body: Option<String>,
+    pub pointer: String,
+    #[serde(default)]
+    pub name_pointer: Option<String>,
+}
+
+/// A request that adds or removes a member.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberCall {
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+impl MemberList {
+    /// The member names in a list answer.
+    pub fn names(&self, body: &Value) -> Result<Vec<String>, String> {
+        let list = body
+            .pointer(&self.pointer)
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("members.list: no array at {} in {body}", self.pointer))?;
+        list.iter()
+            .map(|m| {
+                let name = match &self.name_pointer {
+                    Some(p) => m.pointer(p),
+                    None => Some(m),
+                };
+                name.and_then(Value::as_str)
+                    .map(String::from)
+                    .ok_or_else(|| format!("members.list: a member without a name: {m}"))
+            })
+            .collect()
+    }
 }
 
 /// What the value at a read's `value` pointer is.
@@ -497,6 +557,12 @@ impl Described {
                 }
             }
         }
+        if let Some(m) = &self.members {
+            pointer("members.list.pointer", &m.list.pointer)?;
+            if let Some(p) = &m.list.name_pointer {
+                pointer("members.list.name_pointer", p)?;
+            }
+        }
         if self.leader.is_some() && self.leader_command.is_some() {
             return Err(
                 "leader_command: give a [leader] probe or a leader_command, not both".into(),
@@ -917,6 +983,39 @@ mod tests {
             .join("../examples/targets")
             .join(name);
         Described::load(&path).unwrap()
+    }
+
+    #[test]
+    fn members_requests_read_names_and_bad_pointers_are_refused() {
+        let base = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/targets/raftkv.toml"),
+        )
+        .unwrap();
+        let with = |list: &str| {
+            format!(
+                "{base}\n[members.list]\npath = \"/members\"\n{list}\n\
+                 [members.add]\nmethod = \"PUT\"\npath = \"/members/{{member}}\"\n\
+                 [members.remove]\nmethod = \"DELETE\"\npath = \"/members/{{member}}\"\n"
+            )
+        };
+        let d = Described::parse(&with("pointer = \"/m\"\nname_pointer = \"/name\"")).unwrap();
+        let list = &d.members.as_ref().unwrap().list;
+        assert_eq!(list.method, "GET");
+        assert_eq!(
+            list.names(&json!({"m": [{"name": "n1"}, {"name": "n2"}]}))
+                .unwrap(),
+            ["n1", "n2"]
+        );
+        assert!(list
+            .names(&json!({"m": [{"id": 1}]}))
+            .unwrap_err()
+            .contains("without a name"));
+        assert!(list
+            .names(&json!({}))
+            .unwrap_err()
+            .contains("no array at /m"));
+        let bad = Described::parse(&with("pointer = \"m\"")).unwrap_err();
+        assert!(bad.contains("members.list.pointer"), "{bad}");
     }
 
     #[test]

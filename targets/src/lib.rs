@@ -4,7 +4,8 @@
 //! bundled reference Raft key-value store (binary `raftkv`); any HTTP key-value service
 //! [`described`] in a TOML file, whose nodes [`launched`] starts, signals and probes; and
 //! [`etcd`], a local etcd cluster described the same way, whose membership
-//! [`etcd_membership`] changes through etcd's member API. Every wire is one HTTP stack: the
+//! [`etcd_membership`] changes through etcd's member API (a file's own `[members]` requests:
+//! [`described_membership`]). Every wire is one HTTP stack: the
 //! [`client`] (reqwest on tokio) and the [`http_server`] (hyper) that raftkv and `faultline
 //! serve` listen with.
 //!
@@ -16,6 +17,7 @@
 pub mod base64;
 pub mod client;
 pub mod described;
+pub mod described_membership;
 pub mod etcd;
 pub mod etcd_membership;
 pub mod http_server;

@@ -322,12 +322,14 @@ fn choose_target(
             } else if args.net == NetKind::Proxy {
                 drop_fault(kinds, notes, FaultKind::Partition, "an http target's nodes talk to each other directly; run with --net netns to partition them");
             }
-            drop_fault(
-                kinds,
-                notes,
-                FaultKind::Membership,
-                "target files cannot describe membership requests yet",
-            );
+            if desc.members.is_none() {
+                drop_fault(
+                    kinds,
+                    notes,
+                    FaultKind::Membership,
+                    "the target file has no [members] requests (list, add, remove)",
+                );
+            }
             if desc.clock.is_none() {
                 drop_fault(
                     kinds,

@@ -223,7 +223,13 @@ impl Nodes {
                 self.record_pid(node);
                 return said;
             }
-            Fleet::Described(_) => return Err("this target has no membership changes".into()),
+            Fleet::Described(d) => {
+                use targets::described_membership as file;
+                return match change {
+                    MemberChange::Remove(i) => file::remove(d, i, MEMBERSHIP_TIMEOUT),
+                    MemberChange::Add(i) => file::add(d, i, MEMBERSHIP_TIMEOUT),
+                };
+            }
         };
         let v = c.change_members(change, MEMBERSHIP_TIMEOUT)?;
         let names = |ids: &[u64]| {

@@ -281,7 +281,7 @@ impl Sim {
         let fresh = self.chance(0.3);
         let asked = self.chance(self.spec.membership);
         let pick = self.random();
-        let coin = self.random() % 2 == 0;
+        let coin = self.random().is_multiple_of(2);
         let n = self.spec.nodes;
         let leaders = self.nodes.values_mut().flatten();
         for (node, _) in leaders.filter(|(n, _)| n.role() == Role::Leader) {
@@ -439,10 +439,6 @@ mod tests {
     }
 
     /// Runs seeds until one breaks; returns the error.
-    fn first_violation(spec: impl Fn(u64) -> SimSpec) -> String {
-        first_violation_within(400, spec)
-    }
-
     fn first_violation_within(seeds: u64, spec: impl Fn(u64) -> SimSpec) -> String {
         for seed in 0..seeds {
             if let Err(e) = run(spec(seed)) {
