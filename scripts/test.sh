@@ -17,7 +17,7 @@ fi
 
 # System packages the tests use: nftables and iproute2 (kernel partitions), libfaketime (clock
 # faults), etcd-server (the etcd target), openssl (certificates for etcd over TLS), chromium and chromium-driver (the HTML report, tested
-# in a real headless browser). As root, install what is missing; otherwise say what is missing
+# in a real headless browser), openssh-server and openssh-client (`faultline lab`'s hosts). As root, install what is missing; otherwise say what is missing
 # and go on — the tests that need it then fail and name it.
 need=()
 command -v nft >/dev/null 2>&1 || need+=(nftables)
@@ -28,6 +28,8 @@ command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${need[*]} (needed by the fault-injection tests)" >&2

@@ -79,6 +79,8 @@ enum Command {
     Sweep(commands::sweep::SweepArgs),
     /// Simulate the bundled raftkv deterministically over many seeds, checking each history.
     Sim(sim::SimArgs),
+    /// A lab of SSH hosts on this machine (network namespaces, each with its own sshd).
+    Lab(commands::lab::LabArgs),
 }
 
 fn main() -> ExitCode {
@@ -105,6 +107,7 @@ fn main() -> ExitCode {
         Command::Heal(args) => commands::heal::run(args),
         Command::Sweep(args) => commands::sweep::run(args),
         Command::Sim(args) => sim::run(args),
+        Command::Lab(args) => commands::lab::run(args),
     };
     ExitCode::from(code)
 }

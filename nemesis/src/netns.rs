@@ -183,6 +183,13 @@ impl NamespaceNet {
         &self.prefix
     }
 
+    /// Leaves the namespaces and the bridge in place when this is dropped: for a lab, which
+    /// outlives the command that made it and is removed by name later ([`remove`]).
+    pub fn keep(&mut self) {
+        self.namespaces.clear();
+        self.bridge = None;
+    }
+
     fn rules(&self, i: usize, grudge: Option<&Grudge>) -> std::io::Result<()> {
         let mut script = String::from("flush chain inet faultline input\n");
         if let Some(g) = grudge {

@@ -26,6 +26,12 @@ fn binary() -> std::path::PathBuf {
     bin
 }
 
+/// `host:port` of an `http://host:port/...` URL.
+fn authority(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    Some(rest.split('/').next()?.to_string())
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -56,6 +62,13 @@ fn run_load(leader: &str, clients: usize, seconds: f64) -> (f64, Duration, Durat
                     };
                     match r {
                         Ok(r) if r.status == 200 || r.status == 404 => latencies.push(t.elapsed()),
+                        // Leadership moved (a loaded machine can miss a heartbeat): follow it.
+                        Ok(r) if r.status == 307 => {
+                            errors += 1;
+                            if let Some(addr) = r.location.as_deref().and_then(authority) {
+                                client = Client::new(&addr, Duration::from_secs(5));
+                            }
+                        }
                         _ => errors += 1,
                     }
                 }
