@@ -70,19 +70,23 @@ pub fn check_available() -> Result<(), String> {
         return Err("--net netns needs root (network namespaces and nftables)".into());
     }
     for (tool, package) in [("ip", "iproute2"), ("nft", "nftables")] {
-        let found = Command::new(tool)
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        if !found {
+        if !has_tool(tool) {
             return Err(format!(
                 "--net netns needs `{tool}`: install it with `apt-get install {package}`"
             ));
         }
     }
     Ok(())
+}
+
+/// Whether `tool` runs (as `tool -V`) from the path.
+pub fn has_tool(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
 }
 
 /// Existing namespace names (`ip netns list`).

@@ -78,13 +78,7 @@ fn check_tools() -> Result<(), String> {
         ));
     }
     for tool in ["ssh-keygen", "ssh"] {
-        let found = Command::new(tool)
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        if !found {
+        if !netns::has_tool(tool) {
             return Err(format!("{tool} not found: install Debian's openssh-client"));
         }
     }
