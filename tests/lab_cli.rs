@@ -142,3 +142,165 @@ fn a_lab_of_no_hosts_is_refused_with_one_clear_error() {
     );
     assert!(!scratch.0.join("lab.json").exists());
 }
+
+/// Runs `faultline run --hosts` on the lab in `dir` into `store`; exit code and run directory.
+fn run_on(dir: &Path, store: &Path, flags: &[&str]) -> (i32, std::path::PathBuf, String) {
+    let hosts = dir.join("hosts.toml");
+    let mut args = vec![
+        "run",
+        "--hosts",
+        hosts.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ];
+    args.extend_from_slice(flags);
+    let out = faultline(&args);
+    let run_dir = std::fs::canonicalize(store.join("latest")).expect("a stored run");
+    (out.status.code().unwrap(), run_dir, said(&out))
+}
+
+/// Nothing of the run in `run_dir` is left on the lab's hosts: no node, no rules, no directory.
+fn nothing_left_on(hosts: &[toml::Value], run_dir: &Path) {
+    let remote = format!(
+        "/tmp/faultline-{}",
+        run_dir.file_name().unwrap().to_string_lossy()
+    );
+    let nodes = Command::new("pgrep")
+        .args(["-af", "faultline raftkv"])
+        .output()
+        .unwrap();
+    assert!(
+        nodes.stdout.is_empty(),
+        "nodes left: {}",
+        String::from_utf8_lossy(&nodes.stdout)
+    );
+    for h in hosts {
+        let out = over_ssh(
+            h,
+            &format!("nft list tables; ls -d {remote} 2>/dev/null || true"),
+        );
+        let text = said(&out);
+        assert!(!text.contains("faultline"), "{:?}: {text}", h["name"]);
+    }
+}
+
+#[test]
+fn raftkv_runs_on_the_lab_over_ssh_with_every_fault_confirmed_and_leaves_nothing() {
+    need_lab();
+    let _one = support::one_cluster_at_a_time();
+    let scratch = Scratch::new("lab-run");
+    let dir = scratch.0.join("lab");
+    let _down = Down(&dir);
+    let up = faultline(&["lab", "up", "--hosts", "3", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(up.status.code(), Some(0), "{}", said(&up));
+    let hosts = hosts(&dir);
+    let store = scratch.0.join("store");
+    let (code, run_dir, text) = run_on(
+        &dir,
+        &store,
+        &[
+            "--time-limit",
+            "12",
+            "--nemesis",
+            "partition,pause,kill",
+            "--nemesis-interval",
+            "1.5",
+            "--seed",
+            "5",
+            "--rate",
+            "300",
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("via ssh + nftables on the hosts"), "{text}");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["verdict"], "holds", "{results}");
+    assert!(
+        results["nemesis_errors"].as_array().unwrap().is_empty(),
+        "{results}"
+    );
+    for kind in ["partition", "pause", "kill"] {
+        assert!(
+            results["faults"][kind].as_u64().unwrap_or(0) >= 1,
+            "no {kind}: {results}"
+        );
+    }
+    // The node logs came back from the hosts.
+    for i in 1..=3 {
+        let log = std::fs::read_to_string(run_dir.join(format!("nodes/n{i}.log"))).unwrap();
+        assert!(log.contains("raftkv node"), "n{i}'s log: {log}");
+    }
+    nothing_left_on(&hosts, &run_dir);
+}
+
+#[test]
+fn stale_reads_are_caught_over_ssh_and_a_bad_hosts_file_gets_one_clear_error() {
+    need_lab();
+    let _one = support::one_cluster_at_a_time();
+    let scratch = Scratch::new("lab-stale");
+    let dir = scratch.0.join("lab");
+    let _down = Down(&dir);
+    let up = faultline(&["lab", "up", "--hosts", "3", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(up.status.code(), Some(0), "{}", said(&up));
+    let hosts = hosts(&dir);
+    let store = scratch.0.join("store");
+    let mut last = std::path::PathBuf::new();
+    let caught = (1..=3).any(|seed| {
+        let seed = seed.to_string();
+        let (code, run_dir, text) = run_on(
+            &dir,
+            &store,
+            &[
+                "--read-mode",
+                "stale",
+                "--nemesis",
+                "partition",
+                "--time-limit",
+                "10",
+                "--nemesis-interval",
+                "2",
+                "--seed",
+                &seed,
+            ],
+        );
+        assert!(code == 0 || code == 1, "{text}");
+        last = run_dir;
+        code == 1
+    });
+    assert!(caught, "stale reads were not caught in 3 runs over ssh");
+    nothing_left_on(&hosts, &last);
+
+    // A host that is not there, and a file that is not a hosts file: one clear error each.
+    let bad = scratch.file(
+        "hosts.toml",
+        &format!(
+            "[[hosts]]\nname = \"gone\"\naddress = \"10.255.255.1\"\nidentity = \"{}\"\n",
+            dir.join("client_key").display()
+        ),
+    );
+    let out = faultline(&[
+        "run",
+        "--hosts",
+        &bad,
+        "--nodes",
+        "1",
+        "--store",
+        store.to_str().unwrap(),
+        "--nemesis",
+        "none",
+        "--time-limit",
+        "1",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(said(&out).contains("gone (10.255.255.1)"), "{}", said(&out));
+    let junk = scratch.file("junk.toml", "[[hosts]]\nname = \"h\"\n");
+    let out = faultline(&["run", "--hosts", &junk, "--store", store.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        said(&out).contains("missing field `address`"),
+        "{}",
+        said(&out)
+    );
+}

@@ -64,6 +64,22 @@ pub trait Cluster {
     fn leader(&self) -> Option<usize>;
     /// The node's wall clock as it reports it, in ms since the epoch.
     fn wall_clock_ms(&self, node: usize) -> Option<f64>;
+    /// SIGSTOP the node's process `pid`, confirmed once it shows stopped (locally by default;
+    /// on a remote host through the cluster's own channel).
+    fn pause(&mut self, node: usize, pid: u32) -> Result<(), String> {
+        let _ = node;
+        process::pause(pid).map_err(|e| e.to_string())
+    }
+    /// SIGCONT, confirmed once it no longer shows stopped.
+    fn resume(&mut self, node: usize, pid: u32) -> Result<(), String> {
+        let _ = node;
+        process::resume(pid).map_err(|e| e.to_string())
+    }
+    /// Whether the node's process `pid` is stopped.
+    fn is_paused(&self, node: usize, pid: u32) -> bool {
+        let _ = node;
+        process::is_stopped(pid)
+    }
     /// Removes the node from the configuration through the target's own membership API, and
     /// returns once its member list shows the change committed: how it was confirmed, in words.
     /// The node keeps running, outside the cluster. Unsupported by default.
@@ -310,7 +326,8 @@ impl Nemesis {
                 .pid(node)
                 .ok_or_else(|| format!("pause: n{} is not running", node + 1))
                 .and_then(|pid| {
-                    process::pause(pid)
+                    cluster
+                        .pause(node, pid)
                         .map(|()| pid)
                         .map_err(|e| format!("pause n{}: {e}", node + 1))
                 });
@@ -318,8 +335,8 @@ impl Nemesis {
                 Ok(pid) => paused.push((node, pid)),
                 Err(e) => {
                     // Leave nothing half done: resume what was paused.
-                    for (_, pid) in &paused {
-                        let _ = process::resume(*pid);
+                    for (n, pid) in &paused {
+                        let _ = cluster.resume(*n, *pid);
                     }
                     return Err(e);
                 }
@@ -477,7 +494,9 @@ impl Nemesis {
             Active::Paused { nodes } => {
                 let mut said = Vec::new();
                 for (node, pid) in &nodes {
-                    process::resume(*pid).map_err(|e| format!("resume n{}: {e}", node + 1))?;
+                    cluster
+                        .resume(*node, *pid)
+                        .map_err(|e| format!("resume n{}: {e}", node + 1))?;
                     said.push(format!("n{} (SIGCONT pid {pid}, running)", node + 1));
                 }
                 Applied {
@@ -552,8 +571,8 @@ impl Nemesis {
         }
         for node in 0..cluster.size() {
             match cluster.pid(node) {
-                Some(pid) if process::is_stopped(pid) => {
-                    if let Err(e) = process::resume(pid) {
+                Some(pid) if cluster.is_paused(node, pid) => {
+                    if let Err(e) = cluster.resume(node, pid) {
                         errors.push(format!("resume n{}: {e}", node + 1));
                     }
                 }

@@ -47,12 +47,16 @@ pub struct Setup<'a> {
     /// Proxy only: latency added to every message, and connection loss per chunk.
     pub latency: Duration,
     pub loss: f64,
+    /// Remote hosts (`--hosts`): node i on host i, over SSH.
+    pub hosts: Option<Vec<super::hosts::Host>>,
 }
 
 /// The running nodes, of whichever system.
 pub enum Fleet {
     Raftkv(LocalCluster),
     Described(Box<LaunchedNodes>),
+    /// raftkv on remote hosts, through SSH.
+    Remote(Box<super::remote::RemoteCluster>),
 }
 
 /// The nodes as the nemesis sees them.
@@ -76,6 +80,10 @@ impl Nodes {
     }
 
     fn record_pid(&mut self, node: usize) {
+        // A remote pid means nothing to this machine's `faultline heal`.
+        if matches!(self.cluster, Fleet::Remote(_)) {
+            return;
+        }
         let pid = self.pid(node);
         self.leftovers.set_process(node, pid);
         self.save();
@@ -85,6 +93,10 @@ impl Nodes {
     pub fn endpoints(&self, timeout: Duration) -> Result<super::driver::Endpoints, String> {
         match &self.cluster {
             Fleet::Raftkv(c) => {
+                let addrs: Vec<String> = c.nodes.iter().map(|n| n.client_addr.clone()).collect();
+                Ok(super::driver::Endpoints::raftkv(&addrs, timeout))
+            }
+            Fleet::Remote(c) => {
                 let addrs: Vec<String> = c.nodes.iter().map(|n| n.client_addr.clone()).collect();
                 Ok(super::driver::Endpoints::raftkv(&addrs, timeout))
             }
@@ -101,7 +113,7 @@ impl Nodes {
     /// Runs every node's `setup` command (described targets that give one).
     pub fn setup(&self) -> Result<(), String> {
         match &self.cluster {
-            Fleet::Raftkv(_) => Ok(()),
+            Fleet::Raftkv(_) | Fleet::Remote(_) => Ok(()),
             Fleet::Described(d) => (0..d.len()).try_for_each(|i| d.setup(i)),
         }
     }
@@ -123,6 +135,7 @@ impl Nodes {
     pub fn statuses(&self) -> Option<Vec<Option<serde_json::Value>>> {
         match &self.cluster {
             Fleet::Raftkv(c) => Some((0..self.size()).map(|i| c.status(i)).collect()),
+            Fleet::Remote(c) => Some((0..self.size()).map(|i| c.status(i)).collect()),
             Fleet::Described(_) => None,
         }
     }
@@ -132,6 +145,7 @@ impl Cluster for Nodes {
     fn size(&self) -> usize {
         match &self.cluster {
             Fleet::Raftkv(c) => c.nodes.len(),
+            Fleet::Remote(c) => c.nodes.len(),
             Fleet::Described(d) => d.len(),
         }
     }
@@ -139,6 +153,7 @@ impl Cluster for Nodes {
     fn pid(&self, node: usize) -> Option<u32> {
         match &self.cluster {
             Fleet::Raftkv(c) => c.pid(node),
+            Fleet::Remote(c) => c.pid(node),
             Fleet::Described(d) => d.pid(node),
         }
     }
@@ -146,6 +161,7 @@ impl Cluster for Nodes {
     fn kill(&mut self, node: usize) -> std::io::Result<()> {
         match &mut self.cluster {
             Fleet::Raftkv(c) => c.kill(node),
+            Fleet::Remote(c) => c.kill(node).map_err(std::io::Error::other)?,
             Fleet::Described(d) => d.kill(node),
         }
         self.record_pid(node);
@@ -155,6 +171,7 @@ impl Cluster for Nodes {
     fn restart(&mut self, node: usize) -> std::io::Result<()> {
         match &mut self.cluster {
             Fleet::Raftkv(c) => c.start_node(node)?,
+            Fleet::Remote(c) => c.start_node(node).map_err(std::io::Error::other)?,
             Fleet::Described(d) => {
                 d.start(node)?;
                 // Load resumes on a node that serves, set up as at the start.
@@ -174,7 +191,7 @@ impl Cluster for Nodes {
     /// in. Described systems: the node the leader probe picks.
     fn leader(&self) -> Option<usize> {
         match &self.cluster {
-            Fleet::Raftkv(_) => self
+            Fleet::Raftkv(_) | Fleet::Remote(_) => self
                 .statuses()?
                 .iter()
                 .enumerate()
@@ -191,7 +208,29 @@ impl Cluster for Nodes {
     fn wall_clock_ms(&self, node: usize) -> Option<f64> {
         match &self.cluster {
             Fleet::Raftkv(c) => c.status(node)?["wall_clock_ms"].as_f64(),
+            Fleet::Remote(c) => c.status(node)?["wall_clock_ms"].as_f64(),
             Fleet::Described(d) => d.wall_clock_ms(node),
+        }
+    }
+
+    fn pause(&mut self, node: usize, pid: u32) -> Result<(), String> {
+        match &self.cluster {
+            Fleet::Remote(c) => c.signal_stop(node, true),
+            _ => nemesis::process::pause(pid).map_err(|e| e.to_string()),
+        }
+    }
+
+    fn resume(&mut self, node: usize, pid: u32) -> Result<(), String> {
+        match &self.cluster {
+            Fleet::Remote(c) => c.signal_stop(node, false),
+            _ => nemesis::process::resume(pid).map_err(|e| e.to_string()),
+        }
+    }
+
+    fn is_paused(&self, node: usize, pid: u32) -> bool {
+        match &self.cluster {
+            Fleet::Remote(c) => c.is_paused(node),
+            _ => nemesis::process::is_stopped(pid),
         }
     }
 
@@ -222,6 +261,9 @@ impl Nodes {
                 };
                 self.record_pid(node);
                 return said;
+            }
+            Fleet::Remote(_) => {
+                return Err("membership changes on remote hosts are not built yet".into())
             }
             Fleet::Described(d) => {
                 use targets::described_membership as file;
@@ -275,6 +317,17 @@ impl Supervisor {
             System::Described(d) => (Some(d), Vec::new()),
             System::Raftkv { node_flags } => (None, node_flags),
         };
+        if let Some(hosts) = &setup.hosts {
+            if described.is_some() {
+                return Err("--hosts: only --target raftkv runs on remote hosts so far".into());
+            }
+            let at = Remote {
+                nodes: n,
+                run_dir: setup.run_dir,
+                seed: setup.seed,
+            };
+            return remote(at, hosts, node_flags, leftovers, state_path);
+        }
         // Where each node lives: its address, its namespace, its environment.
         let (mut net, mut placements): (Box<dyn Net>, Vec<Placement>) = match setup.net {
             NetKind::Netns => {
@@ -402,6 +455,10 @@ impl Supervisor {
                 .wait_for_leader(timeout)
                 .map(|_| ())
                 .ok_or_else(|| "the nodes elected no leader".to_string()),
+            Fleet::Remote(c) => c
+                .wait_for_leader(timeout)
+                .then_some(())
+                .ok_or_else(|| "the nodes on the hosts elected no leader".to_string()),
             Fleet::Described(d) => d.wait_ready(timeout),
         }
     }
@@ -410,6 +467,9 @@ impl Supervisor {
     pub fn crashed(&mut self) -> Option<(usize, std::process::ExitStatus)> {
         (0..self.nodes.size()).find_map(|i| match &mut self.nodes.cluster {
             Fleet::Raftkv(c) => c.exited(i).map(|s| (i, s)),
+            Fleet::Remote(c) => c
+                .exited(i)
+                .then(|| (i, std::os::unix::process::ExitStatusExt::from_raw(0))),
             Fleet::Described(d) => d.exited(i).map(|s| (i, s)),
         })
     }
@@ -417,9 +477,56 @@ impl Supervisor {
     pub fn log_path(&self, node: usize) -> &Path {
         match &self.nodes.cluster {
             Fleet::Raftkv(c) => &c.nodes[node].log_path,
+            Fleet::Remote(c) => &c.nodes[node].log_path,
             Fleet::Described(d) => &d.nodes[node].log_path,
         }
     }
+}
+
+/// raftkv on remote hosts: partitions by nftables on each host, nodes through SSH.
+struct Remote<'a> {
+    nodes: usize,
+    run_dir: &'a Path,
+    seed: u64,
+}
+
+fn remote(
+    setup: Remote,
+    hosts: &[super::hosts::Host],
+    node_flags: Vec<String>,
+    leftovers: Leftovers,
+    state_path: PathBuf,
+) -> Result<Supervisor, String> {
+    let n = setup.nodes;
+    // Control sockets need a short path.
+    let control = std::env::temp_dir().join(format!("fl-ssh-{}", std::process::id()));
+    std::fs::create_dir_all(&control).map_err(|e| format!("{}: {e}", control.display()))?;
+    let run_id = setup
+        .run_dir
+        .file_name()
+        .map_or("run".into(), |f| f.to_string_lossy().into_owned());
+    // The nodes first: launching asks every host its architecture, so an unreachable host or
+    // a refused key is the first error, named as such.
+    let cluster = super::remote::RemoteCluster::launch(
+        hosts,
+        n,
+        &control,
+        &setup.run_dir.join("nodes"),
+        node_flags,
+        &run_id,
+    )?;
+    let net = super::remote::SshNet::create(hosts, n, &control)?;
+    let nodes = Nodes {
+        cluster: Fleet::Remote(Box::new(cluster)),
+        clocks: None,
+        leftovers,
+        state_path,
+    };
+    nodes.save();
+    Ok(Supervisor {
+        nodes,
+        nemesis: Nemesis::new(Box::new(net), None, Rng::new(setup.seed ^ 0x6e65_6d65)),
+    })
 }
 
 /// raftkv on loopback behind a proxy per directed link: every node gets a client and a peer
@@ -471,6 +578,11 @@ impl Drop for Supervisor {
         for i in 0..self.nodes.size() {
             match &mut self.nodes.cluster {
                 Fleet::Raftkv(c) => c.kill(i),
+                Fleet::Remote(c) => {
+                    if let Err(e) = c.kill(i) {
+                        eprintln!("faultline: {e}");
+                    }
+                }
                 Fleet::Described(d) => d.stop(i),
             }
         }

@@ -1,0 +1,214 @@
+//! Remote hosts: the `--hosts FILE` format, and commands run on a host through OpenSSH as it is
+//! installed (the user's keys and `~/.ssh/config` apply unless the file's options say otherwise),
+//! one multiplexed connection per host (ControlMaster), every command with a timeout, and every
+//! failure reported with the host and the command.
+
+use serde::Deserialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One `[[hosts]]` entry.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    pub name: String,
+    pub address: String,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub identity: Option<PathBuf>,
+    #[serde(default)]
+    pub ssh_options: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostsFile {
+    hosts: Vec<Host>,
+}
+
+/// Reads a hosts file; one clear error naming the file and what is wrong.
+pub fn load(path: &Path) -> Result<Vec<Host>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--hosts {}: {e}", path.display()))?;
+    let file: HostsFile = toml::from_str(&text)
+        .map_err(|e| format!("--hosts {}: {}", path.display(), e.to_string().trim_end()))?;
+    if file.hosts.is_empty() {
+        return Err(format!("--hosts {}: no [[hosts]]", path.display()));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (i, h) in file.hosts.iter().enumerate() {
+        if h.name.is_empty() || h.address.is_empty() {
+            return Err(format!(
+                "--hosts {}: hosts[{i}] needs a name and an address",
+                path.display()
+            ));
+        }
+        if !names.insert(&h.name) {
+            return Err(format!(
+                "--hosts {}: hosts[{i}].name {:?} is used twice",
+                path.display(),
+                h.name
+            ));
+        }
+    }
+    Ok(file.hosts)
+}
+
+/// How long a remote command may take.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Commands on one host over one multiplexed SSH connection.
+pub struct Ssh {
+    pub host: Host,
+    control: PathBuf,
+}
+
+impl Ssh {
+    /// A connection to `host` whose control socket lives in `dir` (short: a socket path has a
+    /// limit of about 100 bytes).
+    pub fn new(host: Host, dir: &Path) -> Ssh {
+        let control = dir.join(format!("ssh-{}", host.name));
+        Ssh { host, control }
+    }
+
+    fn args(&self) -> Vec<String> {
+        let mut a = vec![
+            "-o".to_string(),
+            "BatchMode=yes".into(),
+            "-o".into(),
+            "ConnectTimeout=5".into(),
+            "-o".into(),
+            "ControlMaster=auto".into(),
+            "-o".into(),
+            format!("ControlPath={}", self.control.display()),
+            "-o".into(),
+            "ControlPersist=300".into(),
+            "-o".into(),
+            "ServerAliveInterval=5".into(),
+        ];
+        if let Some(p) = self.host.port {
+            a.extend(["-p".into(), p.to_string()]);
+        }
+        if let Some(i) = &self.host.identity {
+            a.extend(["-i".into(), i.display().to_string()]);
+        }
+        a.extend(self.host.ssh_options.iter().cloned());
+        let target = match &self.host.user {
+            Some(u) => format!("{u}@{}", self.host.address),
+            None => self.host.address.clone(),
+        };
+        a.push(target);
+        a
+    }
+
+    /// Runs `command` (a shell command line) on the host with `input` on its stdin; its stdout.
+    pub fn run_with(&self, command: &str, input: Option<&[u8]>) -> Result<String, String> {
+        let what = || format!("{} ({}): `{command}`", self.host.name, self.host.address);
+        let mut child = Command::new("ssh")
+            .args(self.args())
+            .arg("--")
+            .arg(command)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{}: cannot run ssh: {e} (install openssh-client)", what()))?;
+        if let Some(bytes) = input {
+            let mut stdin = child.stdin.take().expect("piped");
+            stdin
+                .write_all(bytes)
+                .map_err(|e| format!("{}: sending input: {e}", what()))?;
+        }
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        loop {
+            if child
+                .try_wait()
+                .map_err(|e| format!("{}: {e}", what()))?
+                .is_some()
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{}: timed out after {} s",
+                    what(),
+                    COMMAND_TIMEOUT.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("{}: {e}", what()))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr);
+            Err(format!("{}: {} {}", what(), out.status, err.trim()))
+        }
+    }
+
+    pub fn run(&self, command: &str) -> Result<String, String> {
+        self.run_with(command, None)
+    }
+
+    /// Ends the multiplexed connection.
+    pub fn close(&self) {
+        let _ = Command::new("ssh")
+            .args(["-o", &format!("ControlPath={}", self.control.display())])
+            .args(["-O", "exit", &self.host.address])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hosts_file_reads_and_bad_ones_say_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("hosts.toml");
+        std::fs::write(
+            &f,
+            "[[hosts]]\nname = \"h1\"\naddress = \"10.0.0.1\"\nuser = \"root\"\nport = 2222\n\
+             ssh_options = [\"-o\", \"X=1\"]\n[[hosts]]\nname = \"h2\"\naddress = \"h2.example\"\n",
+        )
+        .unwrap();
+        let hosts = load(&f).unwrap();
+        assert_eq!(hosts.len(), 2);
+        assert_eq!(hosts[0].port, Some(2222));
+        let a = Ssh::new(hosts[0].clone(), dir.path()).args();
+        assert!(
+            a.ends_with(&["-o".into(), "X=1".into(), "root@10.0.0.1".into()]),
+            "{a:?}"
+        );
+        std::fs::write(&f, "[[hosts]]\nname = \"h1\"\nadress = \"x\"\n").unwrap();
+        assert!(
+            load(&f).unwrap_err().contains("adress"),
+            "unknown field named"
+        );
+        std::fs::write(&f, "hosts = []\n").unwrap();
+        assert!(load(&f).unwrap_err().contains("no [[hosts]]"));
+        std::fs::write(
+            &f,
+            "[[hosts]]\nname = \"h\"\naddress = \"a\"\n[[hosts]]\nname = \"h\"\naddress = \"b\"\n",
+        )
+        .unwrap();
+        assert!(load(&f).unwrap_err().contains("used twice"));
+    }
+}
