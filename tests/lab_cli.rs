@@ -295,6 +295,44 @@ fn stale_reads_are_caught_over_ssh_and_a_bad_hosts_file_gets_one_clear_error() {
     ]);
     assert_ne!(out.status.code(), Some(0));
     assert!(said(&out).contains("gone (10.255.255.1)"), "{}", said(&out));
+    // A key the host does not know.
+    let wrong = scratch.0.join("wrong_key");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&wrong)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let h = &hosts[0];
+    let refused = scratch.file(
+        "refused.toml",
+        &format!(
+            "[[hosts]]\nname = \"h1\"\naddress = \"{}\"\nuser = \"root\"\nidentity = \"{}\"\n\
+             ssh_options = [\"-F\", \"none\", \"-o\", \"IdentitiesOnly=yes\", \"-o\", \"UserKnownHostsFile={}\"]\n",
+            h["address"].as_str().unwrap(),
+            wrong.display(),
+            dir.join("known_hosts").display()
+        ),
+    );
+    let out = faultline(&[
+        "run",
+        "--hosts",
+        &refused,
+        "--nodes",
+        "1",
+        "--store",
+        store.to_str().unwrap(),
+        "--nemesis",
+        "none",
+        "--time-limit",
+        "1",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        said(&out).contains("Permission denied (publickey)"),
+        "{}",
+        said(&out)
+    );
     let junk = scratch.file("junk.toml", "[[hosts]]\nname = \"h\"\n");
     let out = faultline(&["run", "--hosts", &junk, "--store", store.to_str().unwrap()]);
     assert_ne!(out.status.code(), Some(0));

@@ -4,9 +4,11 @@
 //! failure reported with the host and the command.
 
 use serde::Deserialize;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// One `[[hosts]]` entry.
@@ -62,18 +64,164 @@ pub fn load(path: &Path) -> Result<Vec<Host>, String> {
 /// How long a remote command may take.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Commands on one host over one multiplexed SSH connection.
+/// Commands on one host over one multiplexed SSH connection. Commands go to one shell kept
+/// open on the host, so that a command costs a round trip, not a session (a session runs the
+/// login shell's start-up files, which can take a tenth of a second).
 pub struct Ssh {
     pub host: Host,
     control: PathBuf,
+    shell: Mutex<Option<Shell>>,
 }
+
+/// The shell kept open on a host: its input, and its output line by line.
+struct Shell {
+    child: Child,
+    input: ChildStdin,
+    lines: Receiver<String>,
+    /// What ssh itself said (why it could not connect, or why the connection ended).
+    said: std::sync::Arc<Mutex<String>>,
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What ends a command's output in the kept shell, with its exit status after it.
+const DONE: &str = "__faultline_done__";
 
 impl Ssh {
     /// A connection to `host` whose control socket lives in `dir` (short: a socket path has a
     /// limit of about 100 bytes).
     pub fn new(host: Host, dir: &Path) -> Ssh {
         let control = dir.join(format!("ssh-{}", host.name));
-        Ssh { host, control }
+        Ssh {
+            host,
+            control,
+            shell: Mutex::new(None),
+        }
+    }
+
+    fn open_shell(&self) -> Result<Shell, String> {
+        let mut child = Command::new("ssh")
+            .args(self.args())
+            .arg("--")
+            .arg("exec sh")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "{}: cannot run ssh: {e} (install openssh-client)",
+                    self.host.name
+                )
+            })?;
+        let input = child.stdin.take().expect("piped");
+        let out = child.stdout.take().expect("piped");
+        let err = child.stderr.take().expect("piped");
+        let said = std::sync::Arc::new(Mutex::new(String::new()));
+        let keep = said.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut s = keep.lock().unwrap_or_else(|e| e.into_inner());
+                s.push_str(line.trim());
+                s.push(' ');
+            }
+        });
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Shell {
+            child,
+            input,
+            lines,
+            said,
+        })
+    }
+
+    /// Runs `command` in the kept shell (opened on first use, and again after a failure); its
+    /// output (stdout and stderr together) when it exits 0.
+    pub fn run(&self, command: &str) -> Result<String, String> {
+        let what = || format!("{} ({}): `{command}`", self.host.name, self.host.address);
+        let mut guard = self.shell.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = Some(self.open_shell()?);
+        }
+        let line = format!("( {command}\n) </dev/null 2>&1; printf '\\n{DONE} %d\\n' $?\n");
+        let send = |shell: &mut Shell| {
+            shell
+                .input
+                .write_all(line.as_bytes())
+                .and_then(|()| shell.input.flush())
+        };
+        // A shell found closed before anything was written to it (the connection was ended
+        // meanwhile) is opened again: the command certainly did not run.
+        if send(guard.as_mut().expect("opened")).is_err() {
+            *guard = Some(self.open_shell()?);
+            if let Err(e) = send(guard.as_mut().expect("opened")) {
+                *guard = None;
+                return Err(format!("{}: the connection is gone: {e}", what()));
+            }
+        }
+        let shell = guard.as_mut().expect("opened");
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        let mut out: Vec<String> = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match shell.lines.recv_timeout(left) {
+                Ok(l) => match l.strip_prefix(DONE) {
+                    Some(status) => {
+                        let text = out.join("\n").trim_end().to_string();
+                        return match status.trim() {
+                            "0" => Ok(text),
+                            code => Err(format!("{}: exit status {code}: {text}", what())),
+                        };
+                    }
+                    None => out.push(l),
+                },
+                Err(RecvTimeoutError::Timeout) => {
+                    *guard = None;
+                    return Err(format!(
+                        "{}: timed out after {} s",
+                        what(),
+                        COMMAND_TIMEOUT.as_secs()
+                    ));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    // ssh has exited; what it said on the way out tells why.
+                    let _ = shell.child.wait();
+                    std::thread::sleep(Duration::from_millis(20));
+                    let said = shell.said.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    *guard = None;
+                    let said = said.trim();
+                    return Err(format!(
+                        "{}: the connection closed: {}",
+                        what(),
+                        if said.is_empty() {
+                            "ssh said nothing"
+                        } else {
+                            said
+                        }
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Runs `command` with `text` (a short script, no line `FAULTLINE_EOF`) on its stdin.
+    pub fn run_script(&self, command: &str, text: &str) -> Result<String, String> {
+        self.run(&format!(
+            "{command} <<'FAULTLINE_EOF'\n{text}\nFAULTLINE_EOF"
+        ))
     }
 
     fn args(&self) -> Vec<String> {
@@ -106,7 +254,8 @@ impl Ssh {
         a
     }
 
-    /// Runs `command` (a shell command line) on the host with `input` on its stdin; its stdout.
+    /// Runs `command` in a session of its own with `input` (bytes: a binary to copy) on its
+    /// stdin; its stdout.
     pub fn run_with(&self, command: &str, input: Option<&[u8]>) -> Result<String, String> {
         let what = || format!("{} ({}): `{command}`", self.host.name, self.host.address);
         let mut child = Command::new("ssh")
@@ -159,12 +308,9 @@ impl Ssh {
         }
     }
 
-    pub fn run(&self, command: &str) -> Result<String, String> {
-        self.run_with(command, None)
-    }
-
-    /// Ends the multiplexed connection.
+    /// Ends the kept shell and the multiplexed connection.
     pub fn close(&self) {
+        *self.shell.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let _ = Command::new("ssh")
             .args(["-o", &format!("ControlPath={}", self.control.display())])
             .args(["-O", "exit", &self.host.address])

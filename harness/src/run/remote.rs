@@ -276,7 +276,7 @@ impl SshNet {
             .map(|h| Ssh::new(h.clone(), control_dir))
             .collect();
         for s in &ssh {
-            s.run_with("nft -f -", Some(TABLE.as_bytes()))
+            s.run_script("nft -f -", TABLE)
                 .map_err(|e| format!("{e} (partitions need nftables and root on the host)"))?;
         }
         Ok(SshNet {
@@ -302,7 +302,7 @@ impl SshNet {
             ));
         }
         self.ssh[i]
-            .run_with("nft -f -", Some(script.as_bytes()))
+            .run_script("nft -f -", &script)
             .map_err(std::io::Error::other)?;
         // Confirmed by listing the rules back.
         let listed = self.ssh[i]
