@@ -342,3 +342,75 @@ fn stale_reads_are_caught_over_ssh_and_a_bad_hosts_file_gets_one_clear_error() {
         said(&out)
     );
 }
+
+#[test]
+fn heal_reaches_the_hosts_after_the_harness_was_sigkilled_mid_partition() {
+    need_lab();
+    let _one = support::one_cluster_at_a_time();
+    let scratch = Scratch::new("lab-heal");
+    let dir = scratch.0.join("lab");
+    let _down = Down(&dir);
+    let up = faultline(&["lab", "up", "--hosts", "3", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(up.status.code(), Some(0), "{}", said(&up));
+    let hosts = hosts(&dir);
+    let store = scratch.0.join("store");
+    let hosts_file = dir.join("hosts.toml");
+    let mut harness = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["run", "--hosts", hosts_file.to_str().unwrap(), "--store"])
+        .arg(&store)
+        .args([
+            "--time-limit",
+            "60",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "20",
+            "--seed",
+            "2",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until a partition is in force on the hosts.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    let run_dir = loop {
+        let partitioned = std::fs::canonicalize(store.join("latest"))
+            .ok()
+            .filter(|d| {
+                std::fs::read_to_string(d.join("history.jsonl"))
+                    .is_ok_and(|h| h.contains("\"start-partition\"") && h.contains("drops"))
+            });
+        if let Some(d) = partitioned {
+            break d;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no partition within 40 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    harness.kill().unwrap();
+    harness.wait().unwrap();
+    // The nodes and the rules outlive the harness...
+    let nodes = Command::new("pgrep")
+        .args(["-f", "faultline raftkv"])
+        .output()
+        .unwrap();
+    assert!(!nodes.stdout.is_empty(), "the nodes went with the harness");
+    let state = std::fs::read_to_string(run_dir.join("state.json")).unwrap();
+    assert!(state.contains("\"remote\""), "{state}");
+    // ...until heal reaches every host.
+    let healed = faultline(&["heal", run_dir.to_str().unwrap()]);
+    assert_eq!(healed.status.code(), Some(0), "{}", said(&healed));
+    assert_eq!(
+        said(&healed)
+            .matches("removed the run's nodes, rules and directory on")
+            .count(),
+        3,
+        "{}",
+        said(&healed)
+    );
+    nothing_left_on(&hosts, &run_dir);
+    assert!(!run_dir.join("state.json").exists());
+}

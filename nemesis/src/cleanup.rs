@@ -24,6 +24,18 @@ pub struct Leftovers {
     pub processes: Vec<ProcessRecord>,
     pub namespaces: Vec<String>,
     pub bridge: Option<String>,
+    /// Remote hosts the run's nodes live on (`faultline run --hosts`): whoever heals reaches
+    /// them over SSH.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote: Vec<RemoteRecord>,
+}
+
+/// A remote host of a run: how to reach it (its entry of the hosts file, as the harness reads
+/// it) and the run's directory there, which names everything the run put on it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RemoteRecord {
+    pub host: serde_json::Value,
+    pub dir: String,
 }
 
 /// What healing did.

@@ -5,7 +5,7 @@
 
 use crate::EXIT_BAD_INPUT;
 use clap::Args;
-use nemesis::cleanup::Leftovers;
+use nemesis::cleanup::{Leftovers, RemoteRecord};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
@@ -73,6 +73,17 @@ pub fn run(args: HealArgs) -> u8 {
             code = 1;
             continue;
         }
+        for r in &left.remote {
+            match heal_remote(r, left.harness_pid) {
+                Ok(name) => {
+                    println!("{dir}: removed the run's nodes, rules and directory on {name}")
+                }
+                Err(e) => {
+                    eprintln!("error: {dir}: {e}");
+                    code = 1;
+                }
+            }
+        }
         match left.heal() {
             Ok(h) => {
                 println!(
@@ -98,4 +109,22 @@ pub fn run(args: HealArgs) -> u8 {
         }
     }
     code
+}
+
+/// Removes what a run put on one remote host, over SSH, and ends the killed harness's own
+/// connection to it (it would linger for minutes); the host's name.
+fn heal_remote(r: &RemoteRecord, harness_pid: u32) -> Result<String, String> {
+    use crate::run::{hosts, remote::RemoteCluster};
+    let host: hosts::Host = serde_json::from_value(r.host.clone())
+        .map_err(|e| format!("state.json names a host it cannot read: {e}"))?;
+    let control = std::env::temp_dir().join(format!("fl-heal-{}", std::process::id()));
+    std::fs::create_dir_all(&control).map_err(|e| format!("{}: {e}", control.display()))?;
+    let ssh = hosts::Ssh::new(host.clone(), &control);
+    let done = ssh.run(&RemoteCluster::cleanup_command(&r.dir));
+    ssh.close();
+    let theirs = crate::run::remote::control_dir(harness_pid);
+    hosts::Ssh::new(host.clone(), &theirs).close();
+    let _ = std::fs::remove_dir_all(&theirs);
+    let _ = std::fs::remove_dir_all(&control);
+    done.map(|_| format!("{} ({})", host.name, host.address))
 }

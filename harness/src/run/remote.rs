@@ -30,6 +30,14 @@ pub struct RemoteCluster {
     flags: Vec<String>,
     peers: String,
     clients: String,
+    /// Teardown ran (it runs once: the logs it copied must not be copied again, emptied).
+    torn_down: bool,
+}
+
+/// Where a harness keeps its SSH control sockets (short: a socket path is limited to about
+/// 100 bytes); named by the harness's pid, so that `faultline heal` can end a killed one's.
+pub fn control_dir(harness_pid: u32) -> PathBuf {
+    std::env::temp_dir().join(format!("fl-ssh-{harness_pid}"))
 }
 
 /// A shell word, quoted.
@@ -53,7 +61,7 @@ impl RemoteCluster {
                 hosts.len()
             ));
         }
-        let dir = format!("/tmp/faultline-{run_id}");
+        let dir = RemoteCluster::dir_for(run_id);
         let ssh: Vec<Ssh> = hosts[..n]
             .iter()
             .map(|h| Ssh::new(h.clone(), control_dir))
@@ -98,6 +106,7 @@ impl RemoteCluster {
             flags,
             peers: list(PEER_PORT),
             clients: list(CLIENT_PORT),
+            torn_down: false,
         };
         // On a failure the cluster is dropped, which stops what was started.
         for i in 0..n {
@@ -214,10 +223,29 @@ impl RemoteCluster {
         false
     }
 
+    /// What `faultline heal` runs on a host to remove everything of the run whose directory
+    /// there is `dir`: its processes (the bracket keeps pkill from matching its own shell), its
+    /// rules, its directory.
+    pub fn cleanup_command(dir: &str) -> String {
+        format!(
+            "pkill -9 -f '[{}]{}/' ; nft delete table inet faultline 2>/dev/null; rm -rf {dir}; true",
+            &dir[..1],
+            &dir[1..]
+        )
+    }
+
+    /// The run's directory on the hosts.
+    pub fn dir_for(run_id: &str) -> String {
+        format!("/tmp/faultline-{run_id}")
+    }
+
     /// Stops every node, copies the logs back and removes the run's directory on the hosts —
     /// in that order for all nodes, since hosts may share a filesystem (the lab's do).
     pub fn teardown(&mut self) -> Vec<String> {
         let mut errors = Vec::new();
+        if std::mem::replace(&mut self.torn_down, true) {
+            return errors;
+        }
         for i in 0..self.nodes.len() {
             if let Err(e) = self.kill(i) {
                 errors.push(e);
@@ -235,14 +263,9 @@ impl RemoteCluster {
             }
         }
         for i in 0..self.nodes.len() {
-            // Whatever of this run still runs there (a start whose answer was lost), then its
-            // directory. (The bracket keeps pkill from matching its own shell.)
-            let clean = format!(
-                "pkill -9 -f '[{}]{}/' ; rm -rf {}",
-                &self.dir[..1],
-                &self.dir[1..],
-                self.dir
-            );
+            // Whatever of this run still runs there (a start whose answer was lost), its rules
+            // and its directory.
+            let clean = RemoteCluster::cleanup_command(&self.dir);
             if let Err(e) = self.ssh[i].run(&clean) {
                 errors.push(e);
             }

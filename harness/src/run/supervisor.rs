@@ -494,17 +494,30 @@ fn remote(
     setup: Remote,
     hosts: &[super::hosts::Host],
     node_flags: Vec<String>,
-    leftovers: Leftovers,
+    mut leftovers: Leftovers,
     state_path: PathBuf,
 ) -> Result<Supervisor, String> {
     let n = setup.nodes;
-    // Control sockets need a short path.
-    let control = std::env::temp_dir().join(format!("fl-ssh-{}", std::process::id()));
-    std::fs::create_dir_all(&control).map_err(|e| format!("{}: {e}", control.display()))?;
     let run_id = setup
         .run_dir
         .file_name()
         .map_or("run".into(), |f| f.to_string_lossy().into_owned());
+    // Recorded before anything is put on a host: a harness killed from here on leaves nothing
+    // that `faultline heal` cannot find.
+    let dir = super::remote::RemoteCluster::dir_for(&run_id);
+    leftovers.remote = hosts
+        .iter()
+        .take(n)
+        .map(|h| nemesis::cleanup::RemoteRecord {
+            host: serde_json::to_value(h).expect("a host serializes"),
+            dir: dir.clone(),
+        })
+        .collect();
+    leftovers
+        .save(&state_path)
+        .map_err(|e| format!("state.json: {e}"))?;
+    let control = super::remote::control_dir(std::process::id());
+    std::fs::create_dir_all(&control).map_err(|e| format!("{}: {e}", control.display()))?;
     // The nodes first: launching asks every host its architecture, so an unreachable host or
     // a refused key is the first error, named as such.
     let cluster = super::remote::RemoteCluster::launch(
@@ -586,8 +599,15 @@ impl Drop for Supervisor {
                 Fleet::Described(d) => d.stop(i),
             }
         }
-        // Proxies stop and namespaces go; only then is there nothing left for `faultline heal`.
+        // Proxies stop and namespaces go (rules on remote hosts too, and the nodes there with
+        // their logs copied back); only then is there nothing left for `faultline heal`.
         self.nemesis.close();
+        if let Fleet::Remote(c) = &mut self.nodes.cluster {
+            for e in c.teardown() {
+                eprintln!("faultline: tearing down the remote nodes: {e}");
+            }
+            let _ = std::fs::remove_dir_all(super::remote::control_dir(std::process::id()));
+        }
         let _ = std::fs::remove_file(&self.nodes.state_path);
     }
 }
