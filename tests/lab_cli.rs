@@ -85,6 +85,7 @@ fn sshd_of(dir: &Path) -> Vec<String> {
 #[test]
 fn lab_hosts_answer_over_ssh_inside_their_namespaces_and_down_leaves_nothing() {
     need_lab();
+    let _one = support::one_cluster_at_a_time();
     let scratch = Scratch::new("lab");
     let dir = scratch.0.join("lab");
     let d = dir.to_str().unwrap();

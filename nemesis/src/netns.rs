@@ -123,6 +123,14 @@ impl NamespaceNet {
             prefix.len() <= 10,
             "interface names must stay under 16 bytes"
         );
+        // Two harnesses (or labs) starting at once must not pick the same subnet: the choice
+        // and the address that claims it are made under one machine-wide lock.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/run/faultline-netns.lock")?;
+        lock.lock()?;
         let mut net = NamespaceNet {
             prefix: prefix.to_string(),
             subnet: free_subnet()?,
@@ -134,6 +142,7 @@ impl NamespaceNet {
         run(&["ip", "link", "add", &bridge, "type", "bridge"], None)?;
         net.bridge = Some(bridge.clone());
         run(&["ip", "addr", "add", &host, "dev", &bridge], None)?;
+        drop(lock);
         run(&["ip", "link", "set", &bridge, "up"], None)?;
         for i in 0..n {
             let ns = format!("{prefix}n{}", i + 1);

@@ -187,7 +187,8 @@ fn start_sshd(dir: &Path, lab: &Lab, i: usize, host_key: &Path) -> Result<u32, S
     let config = format!(
         "ListenAddress {addr}\nPort 22\nHostKey {key}\nAuthorizedKeysFile {auth}\nPidFile {pid}\n\
          PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-         UsePAM no\nStrictModes no\nLogLevel ERROR\nMaxStartups 100\nMaxSessions 100\n",
+         UsePAM no\nStrictModes no\nLogLevel ERROR\nMaxStartups 100\nMaxSessions 100\n\
+         ClientAliveInterval 5\nClientAliveCountMax 2\n",
         addr = lab.addresses[i],
         key = host_key.display(),
         auth = dir.join("authorized_keys").display(),
@@ -291,6 +292,24 @@ fn save(dir: &Path, lab: &Lab) -> Result<(), String> {
     std::fs::write(dir.join("lab.json"), text).map_err(|e| format!("lab.json: {e}"))
 }
 
+/// The processes whose parent is `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(") ")
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
+}
+
 /// Whether process `pid` is host `i`'s sshd (the pid may have been reused since).
 fn is_our_sshd(dir: &Path, i: usize, pid: u32) -> bool {
     let config = dir.join(format!("h{}", i + 1)).join("sshd_config");
@@ -304,6 +323,19 @@ fn teardown(dir: &Path, lab: &Lab) -> Vec<String> {
     for (i, &raw) in lab.sshd.iter().enumerate() {
         let pid = nix::unistd::Pid::from_raw(raw as i32);
         if is_our_sshd(dir, i, raw) {
+            // Its sessions and what they run first: they outlive the listener, and once the
+            // namespace is gone nothing would ever end them.
+            let mut tree = children(raw);
+            let mut k = 0;
+            while k < tree.len() {
+                let below = children(tree[k]);
+                tree.extend(below);
+                k += 1;
+            }
+            for p in tree {
+                let p = nix::unistd::Pid::from_raw(p as i32);
+                let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+            }
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(3);
             while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
