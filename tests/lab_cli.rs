@@ -144,6 +144,25 @@ fn a_lab_of_no_hosts_is_refused_with_one_clear_error() {
     assert!(!scratch.0.join("lab.json").exists());
 }
 
+/// A one-node run on the hosts of `file` fails, saying `why`.
+fn refused_with(file: &str, store: &Path, why: &str) {
+    let out = faultline(&[
+        "run",
+        "--hosts",
+        file,
+        "--nodes",
+        "1",
+        "--store",
+        store.to_str().unwrap(),
+        "--nemesis",
+        "none",
+        "--time-limit",
+        "1",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(said(&out).contains(why), "{}", said(&out));
+}
+
 /// Runs `faultline run --hosts` on the lab in `dir` into `store`; exit code and run directory.
 fn run_on(dir: &Path, store: &Path, flags: &[&str]) -> (i32, std::path::PathBuf, String) {
     let hosts = dir.join("hosts.toml");
@@ -281,21 +300,7 @@ fn stale_reads_are_caught_over_ssh_and_a_bad_hosts_file_gets_one_clear_error() {
             dir.join("client_key").display()
         ),
     );
-    let out = faultline(&[
-        "run",
-        "--hosts",
-        &bad,
-        "--nodes",
-        "1",
-        "--store",
-        store.to_str().unwrap(),
-        "--nemesis",
-        "none",
-        "--time-limit",
-        "1",
-    ]);
-    assert_ne!(out.status.code(), Some(0));
-    assert!(said(&out).contains("gone (10.255.255.1)"), "{}", said(&out));
+    refused_with(&bad, &store, "gone (10.255.255.1)");
     // A key the host does not know.
     let wrong = scratch.0.join("wrong_key");
     let made = Command::new("ssh-keygen")
@@ -315,25 +320,7 @@ fn stale_reads_are_caught_over_ssh_and_a_bad_hosts_file_gets_one_clear_error() {
             dir.join("known_hosts").display()
         ),
     );
-    let out = faultline(&[
-        "run",
-        "--hosts",
-        &refused,
-        "--nodes",
-        "1",
-        "--store",
-        store.to_str().unwrap(),
-        "--nemesis",
-        "none",
-        "--time-limit",
-        "1",
-    ]);
-    assert_ne!(out.status.code(), Some(0));
-    assert!(
-        said(&out).contains("Permission denied (publickey)"),
-        "{}",
-        said(&out)
-    );
+    refused_with(&refused, &store, "Permission denied (publickey)");
     let junk = scratch.file("junk.toml", "[[hosts]]\nname = \"h\"\n");
     let out = faultline(&["run", "--hosts", &junk, "--store", store.to_str().unwrap()]);
     assert_ne!(out.status.code(), Some(0));
