@@ -555,6 +555,21 @@ fn prepare(mut args: RunArgs) -> Result<Prepared, String> {
             "--net-latency and --net-loss need --net proxy (this kernel has no netem)".into(),
         );
     }
+    if args.hosts.is_some() && (args.net_latency > 0 || args.net_loss > 0.0) {
+        return Err(
+            "--net-latency and --net-loss work through the proxy; on remote hosts they would need tc netem, which faultline does not drive yet".into(),
+        );
+    }
+    if args.hosts.is_some() && args.target != "raftkv" {
+        return Err(format!(
+            "--hosts with --target {}: only --target raftkv runs on remote hosts so far",
+            args.target
+        ));
+    }
+    // A bad hosts file is an error before anything is made (it is read again at set-up).
+    if let Some(file) = &args.hosts {
+        hosts::load(file)?;
+    }
     let mut kinds = parse_faults(&args.nemesis)?;
     let mut notes = Vec::new();
     let target = choose_target(&mut args, &mut kinds, &mut notes)?;
