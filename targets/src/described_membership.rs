@@ -28,33 +28,16 @@ fn fill(template: &str, nodes: &LaunchedNodes, i: usize) -> String {
 fn send(nodes: &LaunchedNodes, i: usize, call: &MemberCall) -> Result<(), String> {
     let path = fill(&call.path, nodes, i);
     let body = call.body.as_deref().map(|b| fill(b, nodes, i));
-    let mut last = "no other node answered".to_string();
-    for j in (0..nodes.len()).filter(|&j| j != i) {
-        match nodes.request(j, &call.method, &path, body.as_deref()) {
-            Ok(r) if (200..300).contains(&r.status) => return Ok(()),
-            Ok(r) => {
-                last = format!(
-                    "{} {path} on {}: {} {}",
-                    call.method, nodes.nodes[j].name, r.status, r.text
-                )
-            }
-            Err(e) => last = e.to_string(),
-        }
-    }
-    Err(last)
+    nodes
+        .ask_others(i, &call.method, &path, body.as_deref())
+        .map(|_| ())
 }
 
 /// The member names as another node than `i` lists them.
 fn list(nodes: &LaunchedNodes, i: usize, m: &MembersDesc) -> Result<Vec<String>, String> {
-    let mut last = "no other node answered".to_string();
-    for j in (0..nodes.len()).filter(|&j| j != i) {
-        match nodes.request(j, &m.list.method, &m.list.path, m.list.body.as_deref()) {
-            Ok(r) if (200..300).contains(&r.status) => return m.list.names(&r.body),
-            Ok(r) => last = format!("{} {}: {} {}", m.list.method, m.list.path, r.status, r.text),
-            Err(e) => last = e.to_string(),
-        }
-    }
-    Err(last)
+    let l = &m.list;
+    let r = nodes.ask_others(i, &l.method, &l.path, l.body.as_deref())?;
+    l.names(&r.body)
 }
 
 /// Makes node `i` leave (`remove`) or join (`!remove`), asking until the list shows it.

@@ -98,15 +98,9 @@ pub fn rejoin_command(start: &str, name: &str, peer_url: &str, members: &[Member
 
 /// One of etcd's member calls, through any running member but `skip`.
 fn call(nodes: &LaunchedNodes, skip: usize, path: &str, body: &Value) -> Result<Value, String> {
-    let mut last = "no other member runs".to_string();
-    for i in (0..nodes.len()).filter(|&i| i != skip && nodes.running(i)) {
-        match nodes.request(i, "POST", path, Some(&body.to_string())) {
-            Ok(r) if r.status == 200 => return Ok(r.body),
-            Ok(r) => last = format!("{} from {}: {}", r.status, nodes.nodes[i].name, r.text),
-            Err(e) => last = e.to_string(),
-        }
-    }
-    Err(last)
+    nodes
+        .ask_others(skip, "POST", path, Some(&body.to_string()))
+        .map(|r| r.body)
 }
 
 fn list(nodes: &LaunchedNodes, skip: usize) -> Result<Vec<Member>, String> {

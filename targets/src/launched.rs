@@ -269,6 +269,32 @@ impl LaunchedNodes {
         c.request_text(method, path, body)
     }
 
+    /// Sends one request to each node but `skip` in turn (leaving out nodes faultline started
+    /// that do not run now) until one answers 2xx; that answer, or what the last one said.
+    pub fn ask_others(
+        &self,
+        skip: usize,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<crate::client::Reply, String> {
+        let mut last = "no other node runs".to_string();
+        let up = |j: usize| self.nodes[j].start.is_none() || self.nodes[j].child.is_some();
+        for j in (0..self.len()).filter(|&j| j != skip && up(j)) {
+            match self.request(j, method, path, body) {
+                Ok(r) if (200..300).contains(&r.status) => return Ok(r),
+                Ok(r) => {
+                    last = format!(
+                        "{method} {path} on {}: {} {}",
+                        self.nodes[j].name, r.status, r.text
+                    )
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(last)
+    }
+
     /// Node `i`'s start command, templates filled in.
     pub fn start_command(&self, i: usize) -> Option<&str> {
         self.nodes[i].start.as_deref()
@@ -285,11 +311,6 @@ impl LaunchedNodes {
         }
         self.nodes[i].start = Some(start);
         self.start(i)
-    }
-
-    /// Whether node `i`'s process was started by faultline and has not been reaped.
-    pub fn running(&self, i: usize) -> bool {
-        self.nodes[i].child.is_some()
     }
 
     /// Asks node `i` a probe's question; the value at its pointer, and the whole answer.
