@@ -39,6 +39,21 @@ impl Drop for Down<'_> {
     }
 }
 
+/// A lab of `n` hosts in `scratch`'s `lab/`, up; its directory.
+fn lab_up(scratch: &Scratch, n: usize) -> std::path::PathBuf {
+    let dir = scratch.0.join("lab");
+    let up = faultline(&[
+        "lab",
+        "up",
+        "--hosts",
+        &n.to_string(),
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(up.status.code(), Some(0), "{}", said(&up));
+    dir
+}
+
 /// What `hosts.toml` says of each host.
 fn hosts(dir: &Path) -> Vec<toml::Value> {
     let text = std::fs::read_to_string(dir.join("hosts.toml")).unwrap();
@@ -209,10 +224,8 @@ fn raftkv_runs_on_the_lab_over_ssh_with_every_fault_confirmed_and_leaves_nothing
     need_lab();
     let _one = support::one_cluster_at_a_time();
     let scratch = Scratch::new("lab-run");
-    let dir = scratch.0.join("lab");
+    let dir = lab_up(&scratch, 3);
     let _down = Down(&dir);
-    let up = faultline(&["lab", "up", "--hosts", "3", "--dir", dir.to_str().unwrap()]);
-    assert_eq!(up.status.code(), Some(0), "{}", said(&up));
     let hosts = hosts(&dir);
     let store = scratch.0.join("store");
     let (code, run_dir, text) = run_on(
@@ -260,10 +273,8 @@ fn stale_reads_are_caught_over_ssh_and_a_bad_hosts_file_gets_one_clear_error() {
     need_lab();
     let _one = support::one_cluster_at_a_time();
     let scratch = Scratch::new("lab-stale");
-    let dir = scratch.0.join("lab");
+    let dir = lab_up(&scratch, 3);
     let _down = Down(&dir);
-    let up = faultline(&["lab", "up", "--hosts", "3", "--dir", dir.to_str().unwrap()]);
-    assert_eq!(up.status.code(), Some(0), "{}", said(&up));
     let hosts = hosts(&dir);
     let store = scratch.0.join("store");
     let mut last = std::path::PathBuf::new();
@@ -336,10 +347,8 @@ fn heal_reaches_the_hosts_after_the_harness_was_sigkilled_mid_partition() {
     need_lab();
     let _one = support::one_cluster_at_a_time();
     let scratch = Scratch::new("lab-heal");
-    let dir = scratch.0.join("lab");
+    let dir = lab_up(&scratch, 3);
     let _down = Down(&dir);
-    let up = faultline(&["lab", "up", "--hosts", "3", "--dir", dir.to_str().unwrap()]);
-    assert_eq!(up.status.code(), Some(0), "{}", said(&up));
     let hosts = hosts(&dir);
     let store = scratch.0.join("store");
     let hosts_file = dir.join("hosts.toml");

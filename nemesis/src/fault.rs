@@ -314,6 +314,12 @@ impl Who {
         }
     }
 
+    /// How many nodes of `n` are a minority (at least one): the most a fault may take while
+    /// the rest can still elect and commit.
+    pub fn minority(n: usize) -> usize {
+        ((n - 1) / 2).max(1)
+    }
+
     /// The nodes this names in a cluster of `n` whose leader (as the nodes say) is `leader` and
     /// whose deposed leader, if a fault in force cut one off, is `deposed`; and how to say why
     /// (`the leader, `). A minority or majority takes the leader half the time it is known.
@@ -339,7 +345,7 @@ impl Who {
                     None => Who::Leader.victims(n, leader, None, rng),
                 }
             }
-            Who::Minority => ((n - 1) / 2).max(1),
+            Who::Minority => Who::minority(n),
             Who::Majority => n / 2 + 1,
         };
         let mut order: Vec<usize> = (0..n).collect();

@@ -397,7 +397,7 @@ impl Nemesis {
     /// Never more than a minority: the rest must still elect and commit.
     fn remove(&mut self, who: Who, cluster: &mut dyn Cluster) -> Result<Applied, String> {
         let (mut nodes, how) = self.resolve_set(who, cluster);
-        nodes.truncate(((cluster.size() - 1) / 2).max(1));
+        nodes.truncate(Who::minority(cluster.size()));
         let mut removed = Vec::new();
         let mut said = Vec::new();
         for &node in &nodes {

@@ -6,6 +6,7 @@
 //!
 //! Needs root, iproute2, nftables and Debian's `openssh-server` (for `/usr/sbin/sshd`).
 
+use crate::run::hosts::{self, Host, Ssh};
 use nemesis::netns::{self, NamespaceNet};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -225,66 +226,52 @@ fn start_sshd(dir: &Path, lab: &Lab, i: usize, host_key: &Path) -> Result<u32, S
     }
 }
 
-/// The ssh arguments that reach host `i` of the lab with its keys, strictly checked.
-pub fn ssh_args(dir: &Path, address: &str) -> Vec<String> {
-    vec![
-        "-F".into(),
-        "none".into(),
-        "-i".into(),
-        dir.join("client_key").display().to_string(),
-        "-o".into(),
-        format!("UserKnownHostsFile={}", dir.join("known_hosts").display()),
-        "-o".into(),
-        "StrictHostKeyChecking=yes".into(),
-        "-o".into(),
-        "BatchMode=yes".into(),
-        "-o".into(),
-        "ConnectTimeout=3".into(),
-        format!("root@{address}"),
-    ]
+/// Host `i` of the lab as a hosts file gives it: root, the lab's client key, and its
+/// `known_hosts` strictly checked.
+fn lab_host(dir: &Path, lab: &Lab, i: usize) -> Host {
+    Host {
+        name: format!("h{}", i + 1),
+        address: lab.addresses[i].clone(),
+        user: Some("root".into()),
+        port: Some(22),
+        identity: Some(dir.join("client_key")),
+        ssh_options: vec![
+            "-o".into(),
+            format!("UserKnownHostsFile={}", dir.join("known_hosts").display()),
+            "-o".into(),
+            "StrictHostKeyChecking=yes".into(),
+        ],
+    }
 }
 
-/// Waits until `ssh` logs in to host `i` and runs a command there.
+/// Waits until host `i` can be logged in to, through the same SSH remote runs use.
 fn wait_for_login(dir: &Path, lab: &Lab, i: usize) -> Result<(), String> {
+    let control = crate::run::remote::control_dir(std::process::id());
+    std::fs::create_dir_all(&control).map_err(|e| format!("{}: {e}", control.display()))?;
+    let ssh = Ssh::new(lab_host(dir, lab, i), &control);
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = Command::new("ssh")
-            .args(ssh_args(dir, &lab.addresses[i]))
-            .arg("true")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("ssh: {e}"))?;
-        if out.status.success() {
-            return Ok(());
+    let logged_in = loop {
+        match ssh.run("true") {
+            Ok(_) => break Ok(()),
+            Err(e) if Instant::now() > deadline => break Err(format!("cannot log in: {e}")),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "cannot log in to h{} ({}) over ssh: {}",
-                i + 1,
-                lab.addresses[i],
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    };
+    ssh.close();
+    let _ = std::fs::remove_dir_all(&control);
+    logged_in
 }
 
 /// `DIR/hosts.toml`: one `[[hosts]]` per host, with the keys to reach it.
 fn hosts_file(dir: &Path, lab: &Lab) -> String {
-    let mut out = String::from(
+    let hosts = (0..lab.addresses.len())
+        .map(|i| lab_host(dir, lab, i))
+        .collect();
+    format!(
         "# Written by `faultline lab up`: the lab's hosts, each an OpenSSH server in its own\n\
-         # network namespace on this machine.\n",
-    );
-    for (i, addr) in lab.addresses.iter().enumerate() {
-        out.push_str(&format!(
-            "\n[[hosts]]\nname = \"h{n}\"\naddress = \"{addr}\"\nuser = \"root\"\nport = 22\n\
-             identity = \"{key}\"\nssh_options = [\"-o\", \"UserKnownHostsFile={known}\", \"-o\", \"StrictHostKeyChecking=yes\"]\n",
-            n = i + 1,
-            key = dir.join("client_key").display(),
-            known = dir.join("known_hosts").display(),
-        ));
-    }
-    out
+         # network namespace on this machine.\n\n{}",
+        hosts::to_toml(hosts)
+    )
 }
 
 fn save(dir: &Path, lab: &Lab) -> Result<(), String> {

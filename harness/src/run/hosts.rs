@@ -27,10 +27,15 @@ pub struct Host {
     pub ssh_options: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct HostsFile {
     hosts: Vec<Host>,
+}
+
+/// `hosts` as a hosts file says them.
+pub fn to_toml(hosts: Vec<Host>) -> String {
+    toml::to_string(&HostsFile { hosts }).expect("hosts serialize")
 }
 
 /// Reads a hosts file; one clear error naming the file and what is wrong.
@@ -338,6 +343,9 @@ mod tests {
         let hosts = load(&f).unwrap();
         assert_eq!(hosts.len(), 2);
         assert_eq!(hosts[0].port, Some(2222));
+        // What `faultline lab` writes reads back the same, absent fields included.
+        std::fs::write(&f, to_toml(hosts.clone())).unwrap();
+        assert_eq!(load(&f).unwrap(), hosts);
         let a = Ssh::new(hosts[0].clone(), dir.path()).args();
         assert!(
             a.ends_with(&["-o".into(), "X=1".into(), "root@10.0.0.1".into()]),

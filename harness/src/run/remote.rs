@@ -9,7 +9,6 @@ use super::hosts::{Host, Ssh};
 use nemesis::{Grudge, Net};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use targets::client::Client;
 
 /// raftkv's ports on every host (one node a host).
 const CLIENT_PORT: u16 = 7001;
@@ -205,9 +204,7 @@ impl RemoteCluster {
     /// Node `i`'s `/status`, if it answers within 500 ms.
     pub fn status(&self, i: usize) -> Option<serde_json::Value> {
         self.nodes[i].pid?;
-        let mut c = Client::new(&self.nodes[i].client_addr, Duration::from_millis(500));
-        let r = c.request("GET", "/status", None).ok()?;
-        (r.status == 200).then_some(r.body)
+        targets::raftkv::cluster::status_at(&self.nodes[i].client_addr)
     }
 
     /// Waits until some node says it leads.

@@ -1091,7 +1091,7 @@ impl<'a> World<'a> {
             }
             Plan::Membership { who } => {
                 let (mut nodes, how) = who.victims(n, leader, self.deposed, &mut self.nemesis_rng);
-                nodes.truncate(((n - 1) / 2).max(1));
+                nodes.truncate(Who::minority(n));
                 self.want_voters((0..n).filter(|i| !nodes.contains(i)).collect());
                 self.active.push(Active::Removed(nodes.clone()));
                 Ok((

@@ -120,6 +120,14 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// The `/status` of the raftkv node whose client address is `addr`, if it answers within
+/// 500 ms.
+pub fn status_at(addr: &str) -> Option<serde_json::Value> {
+    let mut c = Client::new(addr, Duration::from_millis(500));
+    let r = c.request("GET", "/status", None).ok()?;
+    (r.status == 200).then_some(r.body)
+}
+
 /// `n` nodes on loopback on free ports, reaching each other directly.
 pub fn loopback_nodes(n: u64) -> std::io::Result<Vec<NodeSpec>> {
     let mut addrs = Vec::new();
@@ -270,9 +278,7 @@ impl LocalCluster {
     pub fn status(&self, i: usize) -> Option<serde_json::Value> {
         let n = &self.nodes[i];
         n.child.as_ref()?;
-        let mut c = Client::new(&n.client_addr, Duration::from_millis(500));
-        let r = c.request("GET", "/status", None).ok()?;
-        (r.status == 200).then_some(r.body)
+        status_at(&n.client_addr)
     }
 
     /// The index of the node every live node names as leader right now, if they agree.
