@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Where Debian and a hand-built install put the library; `FAULTLINE_LIBFAKETIME` overrides.
-const CANDIDATES: &[&str] = &[
+pub const CANDIDATES: &[&str] = &[
     "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
     "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
     "/usr/lib/faketime/libfaketimeMT.so.1",
@@ -64,33 +64,55 @@ impl NodeClock {
     }
 }
 
+/// Writes node `i`'s control file: on this machine, or on the node's host.
+pub type WriteControl = Box<dyn Fn(usize, &str) -> std::io::Result<()> + Send + Sync>;
+
 /// Per-node clock control for one run.
 pub struct Clocks {
-    lib: PathBuf,
+    /// The library and the control file of each node, as the node's machine names them.
+    libs: Vec<PathBuf>,
     files: Vec<PathBuf>,
     nodes: Mutex<Vec<NodeClock>>,
+    write_control: WriteControl,
 }
 
 impl Clocks {
     /// Control files for `n` nodes under `dir`, every clock true.
     pub fn new(lib: &Path, dir: &Path, n: usize) -> std::io::Result<Clocks> {
         std::fs::create_dir_all(dir)?;
-        let now = now_ms();
-        let clocks = Clocks {
-            lib: lib.to_path_buf(),
-            files: (0..n)
-                .map(|i| dir.join(format!("n{}.faketime", i + 1)))
-                .collect(),
-            nodes: Mutex::new(vec![
-                NodeClock {
-                    offset_ms: 0.0,
-                    rate: 1.0,
-                    started_ms: now,
-                };
-                n
-            ]),
+        let files: Vec<PathBuf> = (0..n)
+            .map(|i| dir.join(format!("n{}.faketime", i + 1)))
+            .collect();
+        let local = files.clone();
+        let write = move |i: usize, text: &str| -> std::io::Result<()> {
+            // Rename is atomic: libfaketime never reads a half-written file.
+            let tmp = local[i].with_extension("tmp");
+            std::fs::write(&tmp, text)?;
+            std::fs::rename(&tmp, &local[i])
         };
-        for i in 0..n {
+        Clocks::elsewhere(vec![lib.to_path_buf(); n], files, Box::new(write))
+    }
+
+    /// Clocks whose control files are written by `write_control` (on remote hosts, say):
+    /// node `i` preloads `libs[i]` and reads `files[i]`, as its machine names them.
+    pub fn elsewhere(
+        libs: Vec<PathBuf>,
+        files: Vec<PathBuf>,
+        write_control: WriteControl,
+    ) -> std::io::Result<Clocks> {
+        assert_eq!(libs.len(), files.len(), "a library and a file per node");
+        let clock = NodeClock {
+            offset_ms: 0.0,
+            rate: 1.0,
+            started_ms: now_ms(),
+        };
+        let clocks = Clocks {
+            nodes: Mutex::new(vec![clock; files.len()]),
+            libs,
+            files,
+            write_control,
+        };
+        for i in 0..clocks.files.len() {
             clocks.write(i)?;
         }
         Ok(clocks)
@@ -99,7 +121,7 @@ impl Clocks {
     /// The environment node `i` runs with.
     pub fn env(&self, i: usize) -> Vec<(String, String)> {
         vec![
-            ("LD_PRELOAD".into(), self.lib.display().to_string()),
+            ("LD_PRELOAD".into(), self.libs[i].display().to_string()),
             (
                 "FAKETIME_TIMESTAMP_FILE".into(),
                 self.files[i].display().to_string(),
@@ -116,18 +138,21 @@ impl Clocks {
         } else {
             format!("{:+.3}s x{}\n", c.offset_ms / 1000.0, c.rate)
         };
-        // Rename is atomic: libfaketime never reads a half-written file.
-        let tmp = self.files[i].with_extension("tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, &self.files[i])
+        (self.write_control)(i, &text)
     }
 
     /// Node `i` now runs as process `pid` (just started or restarted). Its clock stays where it
     /// was (a machine's clock does not reset when a program restarts), so the offset absorbs the
     /// new start time, which libfaketime measures rates from. The start is read from `/proc`.
     pub fn started(&self, i: usize, pid: u32) -> std::io::Result<()> {
+        self.started_at(i, process_start_ms(pid))
+    }
+
+    /// As [`Clocks::started`], for a process that started at `start_ms` (real ms since the
+    /// epoch; now when unknown) — one on another machine, whose `/proc` this one cannot read.
+    pub fn started_at(&self, i: usize, start_ms: Option<f64>) -> std::io::Result<()> {
         let now = now_ms();
-        let start = process_start_ms(pid).unwrap_or(now);
+        let start = start_ms.unwrap_or(now);
         {
             let mut nodes = self.nodes.lock().expect("clock lock");
             let c = &mut nodes[i];

@@ -45,9 +45,11 @@ pub fn binary() -> Result<std::path::PathBuf, String> {
     )
 }
 
-/// The description of an `n`-member cluster with these ports (`{ip}` stays a placeholder, for
-/// loopback or a namespace address).
-pub fn described(etcd: &std::path::Path, ports: &[Ports], read: ReadMode) -> Described {
+/// The description of a cluster with a member per entry of `ports`, member `i` run by
+/// `etcds[i]` (its machine's etcd) (`{ip}` stays a placeholder, for loopback, a namespace
+/// address or a host's).
+pub fn described(etcds: &[std::path::PathBuf], ports: &[Ports], read: ReadMode) -> Described {
+    assert_eq!(etcds.len(), ports.len(), "an etcd per member");
     let mut d = Described::parse(EXAMPLE).expect("the compiled-in etcd example is valid");
     let names: Vec<String> = (1..=ports.len()).map(|i| format!("n{i}")).collect();
     let cluster = names
@@ -58,7 +60,7 @@ pub fn described(etcd: &std::path::Path, ports: &[Ports], read: ReadMode) -> Des
         .join(",");
     d.name = format!(
         "etcd {}, {} members ({} reads)",
-        version(etcd).unwrap_or_else(|| "3.4".into()),
+        version(&etcds[0]).unwrap_or_else(|| "3.4".into()),
         ports.len(),
         match read {
             ReadMode::Linearizable => "linearizable",
@@ -68,7 +70,8 @@ pub fn described(etcd: &std::path::Path, ports: &[Ports], read: ReadMode) -> Des
     d.nodes = names
         .iter()
         .zip(ports)
-        .map(|(name, p)| NodeDesc {
+        .zip(etcds)
+        .map(|((name, p), etcd)| NodeDesc {
             name: name.clone(),
             url: format!("http://{{ip}}:{}", p.client),
             start: Some(format!(
@@ -112,11 +115,8 @@ mod tests {
     #[test]
     fn members_get_their_ports_and_serializable_reads_are_local() {
         let ports = [Ports { client: 1, peer: 2 }, Ports { client: 3, peer: 4 }];
-        let d = described(
-            std::path::Path::new("/usr/bin/etcd"),
-            &ports,
-            ReadMode::Serializable,
-        );
+        let etcd = vec![std::path::PathBuf::from("/usr/bin/etcd"); 2];
+        let d = described(&etcd, &ports, ReadMode::Serializable);
         assert_eq!(d.nodes.len(), 2);
         assert_eq!(d.nodes[1].url, "http://{ip}:3");
         let start = d.nodes[0].start.as_deref().unwrap();
@@ -134,11 +134,7 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("\"serializable\": true"));
-        let d = described(
-            std::path::Path::new("/usr/bin/etcd"),
-            &ports,
-            ReadMode::Linearizable,
-        );
+        let d = described(&etcd, &ports, ReadMode::Linearizable);
         assert!(!d.read.body.as_deref().unwrap().contains("serializable"));
     }
 }

@@ -7,19 +7,26 @@
 //! SIGKILL to its group) and reaps it. A node without one is somebody else's: faultline talks to
 //! it and leaves it running. A node's host name is resolved once, when the nodes are launched,
 //! and every request goes to that address.
+//!
+//! A node placed on another machine ([`OnHost`]) has its `start`, `stop`, `pid`, `health` and
+//! `setup` commands run there through a [`HostShell`]; its data directory and log live in the
+//! run's directory on that host, and [`LaunchedNodes::bring_back`] copies them into the run's
+//! store at teardown.
 
 use crate::client::{Client, Http};
 use crate::described::{fill_node, BaseUrl, Described, Probe};
+use crate::host::{self, HostShell};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where and how one node runs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Placement {
     /// The node's address for `{ip}`.
     pub ip: String,
@@ -27,6 +34,26 @@ pub struct Placement {
     pub netns: Option<PathBuf>,
     /// Extra environment (libfaketime's, for clock faults).
     pub env: Vec<(String, String)>,
+    /// Another machine to run on, instead of this one.
+    pub host: Option<OnHost>,
+}
+
+/// A node's machine, when it is not this one.
+#[derive(Clone)]
+pub struct OnHost {
+    pub shell: Arc<dyn HostShell>,
+    /// The run's directory there: data directories and logs go in it.
+    pub dir: String,
+    /// What `{faultline}` names there.
+    pub program: String,
+}
+
+/// A started node's process.
+enum Process {
+    /// A child of this process.
+    Here(Child),
+    /// A process on the node's host (the leader of its own session).
+    There(u32),
 }
 
 pub struct LaunchedNode {
@@ -41,8 +68,16 @@ pub struct LaunchedNode {
     health: Option<String>,
     pid_command: Option<String>,
     setup: Option<String>,
-    child: Option<Child>,
+    process: Option<Process>,
     placement: Placement,
+}
+
+impl LaunchedNode {
+    /// The node's log on its host, when it runs on one.
+    fn remote_log(&self) -> Option<String> {
+        let on = self.placement.host.as_ref()?;
+        Some(format!("{}/{}.log", on.dir, self.name))
+    }
 }
 
 pub struct LaunchedNodes {
@@ -72,9 +107,15 @@ impl LaunchedNodes {
             .collect();
         let mut nodes = Vec::new();
         for (i, (n, placement)) in desc.nodes.iter().zip(placements).enumerate() {
-            let data_dir = dir.join(&n.name);
+            let (data_dir, program) = match &placement.host {
+                Some(on) => (
+                    PathBuf::from(format!("{}/{}", on.dir, n.name)),
+                    PathBuf::from(&on.program),
+                ),
+                None => (dir.join(&n.name), program.to_path_buf()),
+            };
             let fill = |t: &str| {
-                let mut s = fill_node(t, n, i, &placement.ip, &data_dir, program);
+                let mut s = fill_node(t, n, i, &placement.ip, &data_dir, &program);
                 for (name, ip) in &ips {
                     s = s.replace(&format!("{{ip:{name}}}"), ip);
                 }
@@ -96,7 +137,7 @@ impl LaunchedNodes {
                 health: n.health.as_deref().map(fill),
                 pid_command: n.pid.as_deref().map(fill),
                 setup: n.setup.as_deref().map(fill),
-                child: None,
+                process: None,
                 placement,
             });
         }
@@ -127,6 +168,16 @@ impl LaunchedNodes {
         self.kill(i);
         let n = &mut self.nodes[i];
         let start = n.start.clone().expect("checked above");
+        if let (Some(on), Some(log)) = (&n.placement.host, n.remote_log()) {
+            let data = host::quote(&n.data_dir.display().to_string());
+            let pid = on
+                .shell
+                .run(&format!("mkdir -p {data}"))
+                .and_then(|_| host::spawn(&*on.shell, &start, &n.placement.env, &on.dir, &log))
+                .map_err(std::io::Error::other)?;
+            n.process = Some(Process::There(pid));
+            return Ok(());
+        }
         std::fs::create_dir_all(&n.data_dir)?;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -140,26 +191,76 @@ impl LaunchedNodes {
             .stderr(log)
             .process_group(0);
         let _netns = crate::raftkv::cluster::in_namespace(&mut cmd, n.placement.netns.as_deref())?;
-        n.child = Some(cmd.spawn()?);
+        n.process = Some(Process::Here(cmd.spawn()?));
         Ok(())
+    }
+
+    /// Runs `command` where node `i` runs (under `sh -c` here, or on its host); its output when
+    /// it exits 0, else one error with its status and the end of what it said.
+    fn shell(&self, i: usize, command: &str) -> Result<String, String> {
+        if let Some(on) = &self.nodes[i].placement.host {
+            return on.shell.run(command);
+        }
+        let out = Command::new("sh")
+            .args(["-c", command])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("`{command}`: {e}"))?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        let said = String::from_utf8_lossy(&out.stderr);
+        let said = said.trim();
+        let tail: String = said
+            .chars()
+            .skip(said.chars().count().saturating_sub(300))
+            .collect();
+        Err(format!(
+            "`{command}` {}{}",
+            out.status,
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!(": {tail}")
+            }
+        ))
+    }
+
+    /// Node `i`'s host, when it runs on another machine.
+    pub fn host(&self, i: usize) -> Option<&dyn HostShell> {
+        self.nodes[i].placement.host.as_ref().map(|on| &*on.shell)
     }
 
     /// Node `i`'s process id: what its `pid` command prints, else the started process.
     pub fn pid(&self, i: usize) -> Option<u32> {
         let n = &self.nodes[i];
         if let Some(cmd) = &n.pid_command {
-            let out = Command::new("sh").args(["-c", cmd]).output().ok()?;
-            return String::from_utf8_lossy(&out.stdout).trim().parse().ok();
+            return self.shell(i, cmd).ok()?.trim().parse().ok();
         }
-        n.child.as_ref().map(Child::id)
+        match n.process.as_ref()? {
+            Process::Here(child) => Some(child.id()),
+            Process::There(pid) => Some(*pid),
+        }
     }
 
     /// Stops node `i` for good: its `stop` command if it has one, then SIGKILL to its process
     /// group, and reaps it. A stopped (paused) process dies of SIGKILL too.
     pub fn kill(&mut self, i: usize) {
         let n = &mut self.nodes[i];
-        let Some(mut child) = n.child.take() else {
-            return;
+        let mut child = match n.process.take() {
+            None => return,
+            Some(Process::There(pid)) => {
+                let on = n
+                    .placement
+                    .host
+                    .as_ref()
+                    .expect("a remote process has a host");
+                if let Err(e) = host::kill(&*on.shell, pid) {
+                    eprintln!("faultline: killing {}: {e}", n.name);
+                }
+                return;
+            }
+            Some(Process::Here(child)) => child,
         };
         // The whole group, so a service the start command forked dies too; a group that is
         // already gone is ESRCH.
@@ -171,23 +272,33 @@ impl LaunchedNodes {
     /// Stops node `i` the polite way (its `stop` command), then makes sure.
     pub fn stop(&mut self, i: usize) {
         if let Some(stop) = self.nodes[i].stop.clone() {
-            if self.nodes[i].child.is_some() {
-                let _ = Command::new("sh")
-                    .args(["-c", &stop])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
+            if self.nodes[i].process.is_some() {
+                let _ = self.shell(i, &stop);
             }
         }
         self.kill(i);
     }
 
-    /// Whether node `i`'s started process has exited on its own (it is reaped if so).
-    pub fn exited(&mut self, i: usize) -> Option<std::process::ExitStatus> {
-        let status = self.nodes[i].child.as_mut()?.try_wait().ok()??;
-        self.nodes[i].child = None;
-        Some(status)
+    /// Whether node `i`'s started process has exited on its own (it is reaped if so): how it
+    /// ended, in words. A host that cannot be asked is no evidence.
+    pub fn exited(&mut self, i: usize) -> Option<String> {
+        let n = &mut self.nodes[i];
+        let ended = match n.process.as_mut()? {
+            Process::Here(child) => child.try_wait().ok()??.to_string(),
+            Process::There(pid) => {
+                let on = n
+                    .placement
+                    .host
+                    .as_ref()
+                    .expect("a remote process has a host");
+                match host::state(&*on.shell, *pid) {
+                    Ok(None) => format!("pid {pid} is gone on {}", on.shell.name()),
+                    _ => return None,
+                }
+            }
+        };
+        n.process = None;
+        Some(ended)
     }
 
     /// Whether node `i` is ready: its `health` command exits 0, or (without one) its URL
@@ -195,13 +306,7 @@ impl LaunchedNodes {
     pub fn healthy(&self, i: usize) -> bool {
         let n = &self.nodes[i];
         match &n.health {
-            Some(cmd) => Command::new("sh")
-                .args(["-c", cmd])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success()),
+            Some(cmd) => self.shell(i, cmd).is_ok(),
             None => std::net::TcpStream::connect_timeout(&n.resolved, Duration::from_millis(300))
                 .is_ok(),
         }
@@ -230,30 +335,9 @@ impl LaunchedNodes {
         let Some(cmd) = &n.setup else {
             return Ok(());
         };
-        let out = Command::new("sh")
-            .args(["-c", cmd])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("{}: setup: {e}", n.name))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        let said = String::from_utf8_lossy(&out.stderr);
-        let said = said.trim();
-        let tail: String = said
-            .chars()
-            .skip(said.chars().count().saturating_sub(300))
-            .collect();
-        Err(format!(
-            "{}: setup `{cmd}` {}{}",
-            n.name,
-            out.status,
-            if tail.is_empty() {
-                String::new()
-            } else {
-                format!(": {tail}")
-            }
-        ))
+        self.shell(i, cmd)
+            .map(|_| ())
+            .map_err(|e| format!("{}: setup {e}", n.name))
     }
 
     /// One request to node `i` with the probes' client (short timeouts, the file's
@@ -279,7 +363,7 @@ impl LaunchedNodes {
         body: Option<&str>,
     ) -> Result<crate::client::Reply, String> {
         let mut last = "no other node runs".to_string();
-        let up = |j: usize| self.nodes[j].start.is_none() || self.nodes[j].child.is_some();
+        let up = |j: usize| self.nodes[j].start.is_none() || self.nodes[j].process.is_some();
         for j in (0..self.len()).filter(|&j| j != skip && up(j)) {
             match self.request(j, method, path, body) {
                 Ok(r) if (200..300).contains(&r.status) => return Ok(r),
@@ -306,7 +390,10 @@ impl LaunchedNodes {
     pub fn start_afresh(&mut self, i: usize, start: String) -> std::io::Result<()> {
         self.kill(i);
         let dir = &self.nodes[i].data_dir;
-        if dir.exists() {
+        if self.nodes[i].placement.host.is_some() {
+            let rm = format!("rm -rf {}", host::quote(&dir.display().to_string()));
+            self.shell(i, &rm).map_err(std::io::Error::other)?;
+        } else if dir.exists() {
             std::fs::remove_dir_all(dir)?;
         }
         self.nodes[i].start = Some(start);
@@ -401,6 +488,37 @@ pub fn pins(nodes: &[LaunchedNode]) -> Vec<(String, SocketAddr)> {
         .iter()
         .filter_map(|n| n.base.pin(n.resolved))
         .collect()
+}
+
+impl LaunchedNodes {
+    /// Stops every node, then copies the logs of the nodes on other machines into the run's
+    /// store (`dir`, where [`LaunchedNodes::launch`] put the local ones) and, with `data`, their
+    /// data directories too. Every node is stopped before anything is copied: hosts may share a
+    /// filesystem. The errors met; it goes on after each.
+    pub fn bring_back(&mut self, dir: &Path, data: bool) -> Vec<String> {
+        let mut errors = Vec::new();
+        for i in 0..self.nodes.len() {
+            self.stop(i);
+        }
+        for n in &self.nodes {
+            let (Some(on), Some(log)) = (&n.placement.host, n.remote_log()) else {
+                continue;
+            };
+            let text = on
+                .shell
+                .run(&format!("cat {} 2>/dev/null || true", host::quote(&log)));
+            match text.and_then(|t| std::fs::write(&n.log_path, t).map_err(|e| e.to_string())) {
+                Ok(()) => {}
+                Err(e) => errors.push(format!("{}'s log: {e}", n.name)),
+            }
+            if data {
+                if let Err(e) = host::fetch_tree(&*on.shell, &on.dir, &n.name, dir) {
+                    errors.push(format!("{}'s data directory: {e}", n.name));
+                }
+            }
+        }
+        errors
+    }
 }
 
 impl Drop for LaunchedNodes {

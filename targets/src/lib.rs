@@ -20,6 +20,7 @@ pub mod described;
 pub mod described_membership;
 pub mod etcd;
 pub mod etcd_membership;
+pub mod host;
 pub mod http_server;
 pub mod launched;
 pub mod raftkv;

@@ -114,13 +114,13 @@ pub fn run(args: HealArgs) -> u8 {
 /// Removes what a run put on one remote host, over SSH, and ends the killed harness's own
 /// connection to it (it would linger for minutes); the host's name.
 fn heal_remote(r: &RemoteRecord, harness_pid: u32) -> Result<String, String> {
-    use crate::run::{hosts, remote::RemoteCluster};
+    use crate::run::{hosts, remote::RunHosts};
     let host: hosts::Host = serde_json::from_value(r.host.clone())
         .map_err(|e| format!("state.json names a host it cannot read: {e}"))?;
     let control = std::env::temp_dir().join(format!("fl-heal-{}", std::process::id()));
     std::fs::create_dir_all(&control).map_err(|e| format!("{}: {e}", control.display()))?;
     let ssh = hosts::Ssh::new(host.clone(), &control);
-    let done = ssh.run(&RemoteCluster::cleanup_command(&r.dir));
+    let done = ssh.run(&RunHosts::cleanup_command(&r.dir, &host.address));
     ssh.close();
     let theirs = crate::run::remote::control_dir(harness_pid);
     hosts::Ssh::new(host.clone(), &theirs).close();

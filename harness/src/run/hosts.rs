@@ -69,6 +69,9 @@ pub fn load(path: &Path) -> Result<Vec<Host>, String> {
 /// How long a remote command may take.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a copy to or from a host may take (faultline's binary, a data directory).
+pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Commands on one host over one multiplexed SSH connection. Commands go to one shell kept
 /// open on the host, so that a command costs a round trip, not a session (a session runs the
 /// login shell's start-up files, which can take a tenth of a second).
@@ -222,10 +225,11 @@ impl Ssh {
         }
     }
 
-    /// Runs `command` with `text` (a short script, no line `FAULTLINE_EOF`) on its stdin.
+    /// Runs `command` (a list of commands, all of them) with `text` (a short script, no line
+    /// `FAULTLINE_EOF`) on its stdin.
     pub fn run_script(&self, command: &str, text: &str) -> Result<String, String> {
         self.run(&format!(
-            "{command} <<'FAULTLINE_EOF'\n{text}\nFAULTLINE_EOF"
+            "{{ {command}\n}} <<'FAULTLINE_EOF'\n{text}\nFAULTLINE_EOF"
         ))
     }
 
@@ -260,8 +264,9 @@ impl Ssh {
     }
 
     /// Runs `command` in a session of its own with `input` (bytes: a binary to copy) on its
-    /// stdin; its stdout.
-    pub fn run_with(&self, command: &str, input: Option<&[u8]>) -> Result<String, String> {
+    /// stdin; its stdout (bytes: an archive). Input and output stream while it runs, so neither
+    /// is limited by a pipe's buffer; it may take [`TRANSFER_TIMEOUT`].
+    pub fn run_with(&self, command: &str, input: Option<&[u8]>) -> Result<Vec<u8>, String> {
         let what = || format!("{} ({}): `{command}`", self.host.name, self.host.address);
         let mut child = Command::new("ssh")
             .args(self.args())
@@ -276,20 +281,25 @@ impl Ssh {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("{}: cannot run ssh: {e} (install openssh-client)", what()))?;
-        if let Some(bytes) = input {
-            let mut stdin = child.stdin.take().expect("piped");
-            stdin
-                .write_all(bytes)
-                .map_err(|e| format!("{}: sending input: {e}", what()))?;
-        }
-        let deadline = Instant::now() + COMMAND_TIMEOUT;
-        loop {
-            if child
-                .try_wait()
-                .map_err(|e| format!("{}: {e}", what()))?
-                .is_some()
-            {
-                break;
+        let feeder = input.map(|bytes| {
+            let (mut stdin, bytes) = (child.stdin.take().expect("piped"), bytes.to_vec());
+            std::thread::spawn(move || stdin.write_all(&bytes))
+        });
+        let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut r) = r {
+                    let _ = r.read_to_end(&mut buf);
+                }
+                buf
+            })
+        };
+        let out = drain(child.stdout.take().map(|o| Box::new(o) as _));
+        let err = drain(child.stderr.take().map(|e| Box::new(e) as _));
+        let deadline = Instant::now() + TRANSFER_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(|e| format!("{}: {e}", what()))? {
+                break status;
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
@@ -297,19 +307,23 @@ impl Ssh {
                 return Err(format!(
                     "{}: timed out after {} s",
                     what(),
-                    COMMAND_TIMEOUT.as_secs()
+                    TRANSFER_TIMEOUT.as_secs()
                 ));
             }
             std::thread::sleep(Duration::from_millis(2));
+        };
+        let (out, err) = (
+            out.join().unwrap_or_default(),
+            err.join().unwrap_or_default(),
+        );
+        if let Some(Ok(Err(e))) = feeder.map(|f| f.join()) {
+            return Err(format!("{}: sending input: {e}", what()));
         }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("{}: {e}", what()))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        if status.success() {
+            Ok(out)
         } else {
-            let err = String::from_utf8_lossy(&out.stderr);
-            Err(format!("{}: {} {}", what(), out.status, err.trim()))
+            let err = String::from_utf8_lossy(&err);
+            Err(format!("{}: {status} {}", what(), err.trim()))
         }
     }
 
@@ -324,6 +338,101 @@ impl Ssh {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+impl targets::host::HostShell for Ssh {
+    fn name(&self) -> &str {
+        &self.host.name
+    }
+
+    fn run(&self, command: &str) -> Result<String, String> {
+        Ssh::run(self, command)
+    }
+
+    fn fetch(&self, command: &str) -> Result<Vec<u8>, String> {
+        self.run_with(command, None)
+    }
+}
+
+/// What a run needs to know of a host before it starts: found by one command there.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    /// `uname -m`.
+    pub arch: String,
+    /// libfaketime's library, where the host has one.
+    pub libfaketime: Option<String>,
+    /// etcd's binary, where the host has one.
+    pub etcd: Option<String>,
+    /// Whether `tc` is installed.
+    pub tc: bool,
+    /// Those of the programs asked about that the host does not have.
+    pub missing: Vec<String>,
+}
+
+/// Asks each of `hosts` for its [`Facts`], and whether it has `programs[i]` (host `i`'s); the
+/// connections are closed again. The first host that cannot be asked is the error.
+pub fn probe(hosts: &[Host], programs: &[Vec<String>]) -> Result<Vec<Facts>, String> {
+    let dir = std::env::temp_dir().join(format!("fl-probe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let facts = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let ssh = Ssh::new(h.clone(), &dir);
+            let asked = ssh.run(&probe_command(programs.get(i).map_or(&[], Vec::as_slice)));
+            ssh.close();
+            asked.map(|out| read_facts(&out))
+        })
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    facts
+}
+
+fn probe_command(programs: &[String]) -> String {
+    let libs: Vec<String> = nemesis::clock::CANDIDATES
+        .iter()
+        .map(|p| targets::host::quote(p))
+        .collect();
+    let mut c = format!(
+        "echo arch=$(uname -m); echo libfaketime=$(for f in {}; do if [ -e \"$f\" ]; then \
+         echo \"$f\"; break; fi; done); echo etcd=$(command -v etcd || ls /usr/bin/etcd \
+         2>/dev/null); echo tc=$(command -v tc)",
+        libs.join(" ")
+    );
+    for p in programs {
+        let q = targets::host::quote(p);
+        c.push_str(&format!("; command -v {q} >/dev/null || echo missing={q}"));
+    }
+    c
+}
+
+fn read_facts(out: &str) -> Facts {
+    let mut f = Facts::default();
+    for line in out.lines() {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let v = v.trim().to_string();
+        let some = Some(v.clone()).filter(|v| !v.is_empty());
+        match k {
+            "arch" => f.arch = v,
+            "libfaketime" => f.libfaketime = some,
+            "etcd" => f.etcd = some,
+            "tc" => f.tc = some.is_some(),
+            "missing" => f.missing.push(v),
+            _ => {}
+        }
+    }
+    f
+}
+
+/// The program a start command runs: its first word after `exec` and any `NAME=value`.
+pub fn program_of(command: &str) -> Option<String> {
+    command
+        .split_whitespace()
+        .find(|w| *w != "exec" && !w.contains('='))
+        .filter(|w| !w.contains('{'))
+        .map(str::to_string)
 }
 
 #[cfg(test)]
@@ -364,5 +473,34 @@ mod tests {
         )
         .unwrap();
         assert!(load(&f).unwrap_err().contains("used twice"));
+    }
+
+    #[test]
+    fn facts_are_read_from_what_the_probe_prints() {
+        let f = read_facts(
+            "arch=x86_64\nlibfaketime=\netcd=/usr/bin/etcd\ntc=/usr/sbin/tc\nmissing=/opt/kv\n",
+        );
+        assert_eq!(f.arch, "x86_64");
+        assert_eq!(f.libfaketime, None);
+        assert_eq!(f.etcd.as_deref(), Some("/usr/bin/etcd"));
+        assert!(f.tc);
+        assert_eq!(f.missing, ["/opt/kv"]);
+        // The probe itself runs in a shell and says so.
+        let out = std::process::Command::new("sh")
+            .args([
+                "-c",
+                &probe_command(&["sh".into(), "/nonexistent/kv".into()]),
+            ])
+            .output()
+            .unwrap();
+        let f = read_facts(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(f.arch, std::env::consts::ARCH);
+        assert_eq!(f.missing, ["/nonexistent/kv"]);
+        assert_eq!(
+            program_of("exec /usr/bin/kv --x"),
+            Some("/usr/bin/kv".into())
+        );
+        assert_eq!(program_of("A=1 exec kv"), Some("kv".into()));
+        assert_eq!(program_of("exec {faultline} raftkv"), None);
     }
 }

@@ -41,7 +41,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use supervisor::{NetKind, Setup, Supervisor, System};
+use supervisor::{NetKind, OnHosts, Setup, Supervisor, System};
 use workload::{Generator, Workload};
 
 /// Exit code when the run was interrupted (as shells report SIGINT).
@@ -240,6 +240,7 @@ fn choose_target(
     args: &mut RunArgs,
     kinds: &mut Vec<FaultKind>,
     notes: &mut Vec<String>,
+    on: Option<&OnHosts>,
 ) -> Result<Target, String> {
     let drop_fault =
         |kinds: &mut Vec<FaultKind>, notes: &mut Vec<String>, kind: FaultKind, why: &str| {
@@ -251,13 +252,21 @@ fn choose_target(
                 ));
             }
         };
-    if args.hosts.is_some() {
-        drop_fault(
-            kinds,
-            notes,
-            FaultKind::Clock,
-            "clock faults on remote hosts are not built yet",
-        );
+    if let Some(on) = on {
+        let lacking: Vec<&str> = on
+            .hosts
+            .iter()
+            .zip(&on.facts)
+            .filter(|(_, f)| f.libfaketime.is_none())
+            .map(|(h, _)| h.name.as_str())
+            .collect();
+        if !lacking.is_empty() {
+            let why = format!(
+                "libfaketime is not installed on {} (apt-get install libfaketime there)",
+                lacking.join(", ")
+            );
+            drop_fault(kinds, notes, FaultKind::Clock, &why);
+        }
         drop_fault(
             kinds,
             notes,
@@ -275,6 +284,32 @@ fn choose_target(
                 node_flags: node_flags(args),
             },
         }),
+        "etcd" if on.is_some() => {
+            let on = on.expect("checked");
+            let etcds: Vec<PathBuf> = on
+                .facts
+                .iter()
+                .map(|f| PathBuf::from(f.etcd.clone().unwrap_or_default()))
+                .collect();
+            let ports = targets::etcd::Ports {
+                client: 2379,
+                peer: 2380,
+            };
+            let desc = targets::etcd::described(&etcds, &vec![ports; etcds.len()], etcd_read(args));
+            drop_fault(
+                kinds,
+                notes,
+                FaultKind::Clock,
+                "etcd reports no wall clock to confirm a skew against",
+            );
+            Ok(Target {
+                kind: "etcd",
+                description: format!("{} on {}", desc.name, plural(etcds.len(), "host")),
+                file: None,
+                test_name: "etcd".into(),
+                system: System::Described(Box::new(desc)),
+            })
+        }
         "etcd" => {
             let etcd = targets::etcd::binary()?;
             if kinds.contains(&FaultKind::Partition) && args.net == NetKind::Proxy {
@@ -303,11 +338,8 @@ fn choose_target(
                     })
                     .collect::<Result<_, _>>()?,
             };
-            let read = match args.etcd_read.as_str() {
-                "serializable" => targets::etcd::ReadMode::Serializable,
-                _ => targets::etcd::ReadMode::Linearizable,
-            };
-            let desc = targets::etcd::described(&etcd, &ports, read);
+            let etcds = vec![etcd; ports.len()];
+            let desc = targets::etcd::described(&etcds, &ports, etcd_read(args));
             drop_fault(
                 kinds,
                 notes,
@@ -340,7 +372,7 @@ fn choose_target(
                 drop_fault(kinds, notes, FaultKind::Partition, "the target file gives no start command for every node, so faultline cannot place its nodes in namespaces");
                 drop_fault(kinds, notes, FaultKind::Kill, "the target file gives no start command for every node, so a killed node could not be restarted");
                 drop_fault(kinds, notes, FaultKind::Clock, "the target file gives no start command for every node, so faultline cannot start them under libfaketime");
-            } else if args.net == NetKind::Proxy {
+            } else if args.net == NetKind::Proxy && on.is_none() {
                 drop_fault(kinds, notes, FaultKind::Partition, "an http target's nodes talk to each other directly; run with --net netns to partition them");
             }
             if desc.members.is_none() {
@@ -390,6 +422,79 @@ fn choose_target(
     }
 }
 
+fn etcd_read(args: &RunArgs) -> targets::etcd::ReadMode {
+    match args.etcd_read.as_str() {
+        "serializable" => targets::etcd::ReadMode::Serializable,
+        _ => targets::etcd::ReadMode::Linearizable,
+    }
+}
+
+/// Reads the hosts file and asks the hosts what the run needs of them (one connection each,
+/// closed again): faultline's architecture for raftkv, etcd for etcd, the programs an http
+/// target's start commands run, `tc` for latency and loss. One clear error for the first host
+/// that cannot be reached or lacks what it needs, before anything is made.
+fn on_hosts(args: &RunArgs, file: &std::path::Path) -> Result<OnHosts, String> {
+    let hosts = hosts::load(file)?;
+    let (nodes, programs) = match args.target.strip_prefix("http:") {
+        Some(f) => {
+            let desc = targets::described::Described::load(std::path::Path::new(f))
+                .map_err(|e| format!("--target: {e}"))?;
+            let programs = desc
+                .nodes
+                .iter()
+                .map(|n| {
+                    n.start
+                        .as_deref()
+                        .and_then(hosts::program_of)
+                        .into_iter()
+                        .collect()
+                })
+                .collect();
+            (desc.nodes.len(), programs)
+        }
+        None => (args.nodes as usize, Vec::new()),
+    };
+    if hosts.len() < nodes {
+        return Err(format!(
+            "--hosts {}: {} hosts for {nodes} nodes (node i runs on host i)",
+            file.display(),
+            hosts.len()
+        ));
+    }
+    let hosts: Vec<hosts::Host> = hosts.into_iter().take(nodes).collect();
+    let facts = hosts::probe(&hosts, &programs)?;
+    for (i, (h, f)) in hosts.iter().zip(&facts).enumerate() {
+        let at = format!("{} ({})", h.name, h.address);
+        if let Some(p) = f.missing.first() {
+            return Err(format!(
+                "{at}: {p} is not installed there, and n{}'s start command runs it",
+                i + 1
+            ));
+        }
+        match args.target.as_str() {
+            "raftkv" if f.arch != std::env::consts::ARCH => {
+                return Err(format!(
+                    "{at} is {}, this machine {}: faultline's binary cannot run there",
+                    f.arch,
+                    std::env::consts::ARCH
+                ))
+            }
+            "etcd" if f.etcd.is_none() => {
+                return Err(format!(
+                    "{at}: etcd is not installed there (apt-get install etcd-server on the host)"
+                ))
+            }
+            _ => {}
+        }
+        if (args.net_latency > 0 || args.net_loss > 0.0) && !f.tc {
+            return Err(format!(
+                "{at}: --net-latency and --net-loss need tc netem there, and tc is not installed (apt-get install iproute2 on the host)"
+            ));
+        }
+    }
+    Ok(OnHosts { hosts, facts })
+}
+
 /// "1 node", "3 nodes".
 pub fn plural(n: usize, what: &str) -> String {
     format!("{n} {what}{}", if n == 1 { "" } else { "s" })
@@ -414,6 +519,8 @@ struct Prepared {
     name: String,
     faketime: Option<PathBuf>,
     seed: u64,
+    /// The hosts of a run on remote hosts, with what each was found to have.
+    on: Option<OnHosts>,
 }
 
 /// A run while its cluster lives: the supervisor (which heals and stops everything when
@@ -485,7 +592,7 @@ pub fn run(args: RunArgs) -> u8 {
     }
     announce(&p, &run_dir);
     let (args, target, faketime) = (p.args, p.target, p.faketime);
-    let mut live = match setup(&args, target.system, faketime, p.seed, &run_dir) {
+    let mut live = match setup(&args, target.system, faketime, p.seed, &run_dir, p.on) {
         Ok(l) => l,
         Err(e) => return usage(e),
     };
@@ -555,24 +662,14 @@ fn prepare(mut args: RunArgs) -> Result<Prepared, String> {
             "--net-latency and --net-loss need --net proxy (this kernel has no netem)".into(),
         );
     }
-    if args.hosts.is_some() && (args.net_latency > 0 || args.net_loss > 0.0) {
-        return Err(
-            "--net-latency and --net-loss work through the proxy; on remote hosts they would need tc netem, which faultline does not drive yet".into(),
-        );
-    }
-    if args.hosts.is_some() && args.target != "raftkv" {
-        return Err(format!(
-            "--hosts with --target {}: only --target raftkv runs on remote hosts so far",
-            args.target
-        ));
-    }
-    // A bad hosts file is an error before anything is made (it is read again at set-up).
-    if let Some(file) = &args.hosts {
-        hosts::load(file)?;
-    }
     let mut kinds = parse_faults(&args.nemesis)?;
+    // A bad hosts file, or a host that cannot serve, is an error before anything is made.
+    let on = match &args.hosts {
+        Some(file) => Some(on_hosts(&args, file)?),
+        None => None,
+    };
     let mut notes = Vec::new();
-    let target = choose_target(&mut args, &mut kinds, &mut notes)?;
+    let target = choose_target(&mut args, &mut kinds, &mut notes, on.as_ref())?;
     let name = args
         .name
         .clone()
@@ -586,7 +683,10 @@ fn prepare(mut args: RunArgs) -> Result<Prepared, String> {
             .map_err(|e| format!("--unsafe: {e}"))?;
     }
     let shapes = parse_shapes(&args.shapes)?;
-    let faketime = if kinds.contains(&FaultKind::Clock) {
+    let faketime = if let (true, Some(on)) = (kinds.contains(&FaultKind::Clock), &on) {
+        // Every host has it (else clock faults were dropped): the first host's, for the record.
+        on.facts[0].libfaketime.as_ref().map(PathBuf::from)
+    } else if kinds.contains(&FaultKind::Clock) {
         let lib = nemesis::clock::find_libfaketime();
         if lib.is_none() {
             kinds.retain(|k| *k != FaultKind::Clock);
@@ -615,6 +715,7 @@ fn prepare(mut args: RunArgs) -> Result<Prepared, String> {
         name,
         faketime,
         seed,
+        on,
     })
 }
 
@@ -672,9 +773,9 @@ fn setup(
     faketime: Option<PathBuf>,
     seed: u64,
     run_dir: &std::path::Path,
+    hosts: Option<OnHosts>,
 ) -> Result<Live, String> {
     let n = args.nodes as usize;
-    let hosts = args.hosts.as_deref().map(hosts::load).transpose()?;
     let sup = Supervisor::start(Setup {
         nodes: n,
         net: args.net,
@@ -685,6 +786,7 @@ fn setup(
         latency: Duration::from_millis(args.net_latency),
         loss: args.net_loss,
         hosts,
+        fetch_data: args.keep_data != KeepData::Never,
     })
     .map_err(|e| format!("setup failed: {e}"))?;
     if let Err(e) = sup.wait_ready(Duration::from_secs(20)) {

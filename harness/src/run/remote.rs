@@ -1,37 +1,32 @@
-//! raftkv on remote hosts: node *i* on host *i*, launched, signalled and cut off through SSH
-//! ([`super::hosts::Ssh`]), with no agent on the hosts. faultline's own binary is copied to
-//! each host (the same architecture is checked first) and runs there as `faultline raftkv`; node
-//! logs come back into the run's store at teardown; partitions are nftables rules on each host
-//! (the same `inet faultline` table and grudge rules as `--net netns`), confirmed by listing them
-//! back; pause and kill are signals, confirmed by reading the process state back.
+//! Runs on remote hosts: node *i* on host *i*, launched, signalled and cut off through SSH
+//! ([`super::hosts::Ssh`]), with no agent on the hosts.
+//!
+//! - [`RunHosts`]: the run's side of every host — its connections, its directory there
+//!   (`/tmp/faultline-<run>`), faultline's binary copied in when a node needs it (the same
+//!   architecture checked first), libfaketime's control files, and the clean-up that leaves
+//!   nothing of the run behind (also what `faultline heal` runs after a killed harness).
+//! - [`RemoteCluster`]: the bundled raftkv, run there as `faultline raftkv`. Described systems
+//!   (etcd, `http:` files) run there through [`targets::launched`], their commands on the
+//!   node's host.
+//! - [`SshNet`]: partitions as nftables rules on each host (the same `inet faultline` table and
+//!   grudge rules as `--net netns`), confirmed by listing them back; latency and loss through
+//!   `tc netem` where the host has it.
+//!
+//! Pause and kill are signals, confirmed by reading the process state back
+//! ([`targets::host`]). Every process a run starts on a host carries `FAULTLINE_RUN=<dir>` in its
+//! environment, which is how the clean-up finds what a start command forked.
 
 use super::hosts::{Host, Ssh};
+use nemesis::clock::Clocks;
 use nemesis::{Grudge, Net};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use targets::host::{self, quote, HostShell};
 
 /// raftkv's ports on every host (one node a host).
 const CLIENT_PORT: u16 = 7001;
 const PEER_PORT: u16 = 7101;
-
-pub struct RemoteNode {
-    pub id: u64,
-    pub client_addr: String,
-    pub log_path: PathBuf,
-    pid: Option<u32>,
-}
-
-pub struct RemoteCluster {
-    pub ssh: Vec<Ssh>,
-    pub nodes: Vec<RemoteNode>,
-    /// The run's directory on every host.
-    dir: String,
-    flags: Vec<String>,
-    peers: String,
-    clients: String,
-    /// Teardown ran (it runs once: the logs it copied must not be copied again, emptied).
-    torn_down: bool,
-}
 
 /// Where a harness keeps its SSH control sockets (short: a socket path is limited to about
 /// 100 bytes); named by the harness's pid, so that `faultline heal` can end a killed one's.
@@ -39,35 +34,44 @@ pub fn control_dir(harness_pid: u32) -> PathBuf {
     std::env::temp_dir().join(format!("fl-ssh-{harness_pid}"))
 }
 
-/// A shell word, quoted.
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
+/// The run's side of its hosts.
+pub struct RunHosts {
+    pub ssh: Vec<Arc<Ssh>>,
+    /// The run's directory on every host.
+    pub dir: String,
+    cleaned: bool,
 }
 
-impl RemoteCluster {
-    /// Copies faultline to the first `n` hosts and starts a node on each.
-    pub fn launch(
-        hosts: &[Host],
-        n: usize,
-        control_dir: &Path,
-        nodes_dir: &Path,
-        flags: Vec<String>,
-        run_id: &str,
-    ) -> Result<RemoteCluster, String> {
-        if hosts.len() < n {
-            return Err(format!(
-                "--hosts names {} hosts for {n} nodes: node i runs on host i",
-                hosts.len()
-            ));
+impl RunHosts {
+    /// Connections to the first `n` hosts (opened on first use).
+    pub fn new(hosts: &[Host], n: usize, control: &Path, run_id: &str) -> RunHosts {
+        RunHosts {
+            ssh: hosts[..n]
+                .iter()
+                .map(|h| Arc::new(Ssh::new(h.clone(), control)))
+                .collect(),
+            dir: RunHosts::dir_for(run_id),
+            cleaned: false,
         }
-        let dir = RemoteCluster::dir_for(run_id);
-        let ssh: Vec<Ssh> = hosts[..n]
-            .iter()
-            .map(|h| Ssh::new(h.clone(), control_dir))
-            .collect();
+    }
+
+    /// The run's directory on the hosts.
+    pub fn dir_for(run_id: &str) -> String {
+        format!("/tmp/faultline-{run_id}")
+    }
+
+    /// The environment every process of the run gets on a host.
+    pub fn mark(&self) -> (String, String) {
+        ("FAULTLINE_RUN".into(), self.dir.clone())
+    }
+
+    /// Makes the run's directory on every host and copies faultline's own binary into it,
+    /// after checking that each host has this machine's architecture; its path there.
+    pub fn copy_faultline(&self) -> Result<String, String> {
         let program = std::env::current_exe().map_err(|e| format!("faultline's binary: {e}"))?;
         let binary = std::fs::read(&program).map_err(|e| format!("{}: {e}", program.display()))?;
-        for s in &ssh {
+        let dir = &self.dir;
+        for s in &self.ssh {
             let arch = s.run("uname -m")?;
             if arch.trim() != std::env::consts::ARCH {
                 return Err(format!(
@@ -83,7 +87,122 @@ impl RemoteCluster {
                 Some(&binary),
             )?;
         }
-        let addr = |i: usize, port: u16| format!("{}:{port}", hosts[i].address);
+        Ok(format!("{dir}/faultline"))
+    }
+
+    /// Makes the run's directory on every host (when nothing was copied there).
+    pub fn make_dir(&self) -> Result<(), String> {
+        self.ssh
+            .iter()
+            .try_for_each(|s| s.run(&format!("mkdir -p {}", self.dir)).map(|_| ()))
+    }
+
+    /// Clocks for the nodes, whose control files live in the run's directory on each host and
+    /// are written through SSH; `libs[i]` is libfaketime on host `i`.
+    pub fn clocks(&self, libs: Vec<String>) -> Result<Clocks, String> {
+        let dir = format!("{}/clocks", self.dir);
+        let files: Vec<PathBuf> = (1..=self.ssh.len())
+            .map(|i| PathBuf::from(format!("{dir}/n{i}.faketime")))
+            .collect();
+        let ssh = self.ssh.clone();
+        let paths = files.clone();
+        let write = move |i: usize, text: &str| {
+            let f = quote(&paths[i].display().to_string());
+            // Renamed into place: libfaketime never reads a half-written file.
+            ssh[i]
+                .run_script(
+                    &format!("mkdir -p {dir} && cat > {f}.tmp && mv {f}.tmp {f}"),
+                    text.trim_end(),
+                )
+                .map(|_| ())
+                .map_err(std::io::Error::other)
+        };
+        Clocks::elsewhere(
+            libs.into_iter().map(PathBuf::from).collect(),
+            files,
+            Box::new(write),
+        )
+        .map_err(|e| format!("clocks on the hosts: {e}"))
+    }
+
+    /// What `faultline heal` runs on a host to remove everything of the run whose directory
+    /// there is `dir`: every process marked with it (or naming it; the bracket keeps pkill from
+    /// matching its own shell), its rules, netem on the interface of `address`, its directory.
+    pub fn cleanup_command(dir: &str, address: &str) -> String {
+        format!(
+            "for p in /proc/[0-9]*; do if grep -qzx 'FAULTLINE_RUN={dir}' $p/environ 2>/dev/null; \
+             then kill -9 ${{p#/proc/}} 2>/dev/null; fi; done; pkill -9 -f '[{}]{}/'; \
+             nft delete table inet faultline 2>/dev/null; \
+             d=$({}); if [ -n \"$d\" ] && tc qdisc show dev $d 2>/dev/null | grep -q netem; then \
+             tc qdisc del dev $d root; fi; rm -rf {dir}; true",
+            &dir[..1],
+            &dir[1..],
+            device_of(address)
+        )
+    }
+
+    /// Runs the clean-up on every host and closes the connections; once.
+    pub fn cleanup(&mut self) -> Vec<String> {
+        if std::mem::replace(&mut self.cleaned, true) {
+            return Vec::new();
+        }
+        let mut errors = Vec::new();
+        for s in &self.ssh {
+            if let Err(e) = s.run(&RunHosts::cleanup_command(&self.dir, &s.host.address)) {
+                errors.push(e);
+            }
+            s.close();
+        }
+        errors
+    }
+}
+
+impl Drop for RunHosts {
+    fn drop(&mut self) {
+        for e in self.cleanup() {
+            eprintln!("faultline: cleaning up on the hosts: {e}");
+        }
+    }
+}
+
+/// A shell command printing the network interface that carries `address` on a host.
+fn device_of(address: &str) -> String {
+    format!(
+        "ip -o addr show 2>/dev/null | awk '{{split($4, a, \"/\"); if (a[1] == \"{address}\") \
+         {{print $2; exit}}}}'"
+    )
+}
+
+pub struct RemoteNode {
+    pub id: u64,
+    pub client_addr: String,
+    pub log_path: PathBuf,
+    pid: Option<u32>,
+}
+
+/// raftkv on the hosts.
+pub struct RemoteCluster {
+    ssh: Vec<Arc<Ssh>>,
+    pub nodes: Vec<RemoteNode>,
+    dir: String,
+    flags: Vec<String>,
+    peers: String,
+    clients: String,
+    /// Each node's environment (the run's mark, libfaketime's).
+    env: Vec<Vec<(String, String)>>,
+    stopped: bool,
+}
+
+impl RemoteCluster {
+    /// Starts a node on each of the run's hosts, whose directory holds faultline's binary.
+    pub fn launch(
+        hosts: &RunHosts,
+        nodes_dir: &Path,
+        flags: Vec<String>,
+        env: Vec<Vec<(String, String)>>,
+    ) -> Result<RemoteCluster, String> {
+        let n = hosts.ssh.len();
+        let addr = |i: usize, port: u16| format!("{}:{port}", hosts.ssh[i].host.address);
         let list = |port: u16| {
             (0..n)
                 .map(|i| format!("{}={}", i + 1, addr(i, port)))
@@ -100,14 +219,15 @@ impl RemoteCluster {
                     pid: None,
                 })
                 .collect(),
-            ssh,
-            dir,
+            ssh: hosts.ssh.clone(),
+            dir: hosts.dir.clone(),
             flags,
             peers: list(PEER_PORT),
             clients: list(CLIENT_PORT),
-            torn_down: false,
+            env,
+            stopped: false,
         };
-        // On a failure the cluster is dropped, which stops what was started.
+        // On a failure the hosts' clean-up stops what was started.
         for i in 0..n {
             cluster.start_node(i)?;
         }
@@ -120,20 +240,14 @@ impl RemoteCluster {
         let host = &self.ssh[i].host.address;
         let flags: Vec<String> = self.flags.iter().map(|f| quote(f)).collect();
         let command = format!(
-            "cd {dir} || exit 1; setsid ./faultline raftkv --id {id} --listen {host}:{CLIENT_PORT} \
-             --peer-listen {host}:{PEER_PORT} --peers {} --clients {} --data-dir {dir}/n{id} {} \
-             >> {dir}/n{id}.log 2>&1 < /dev/null & echo $!",
+            "exec ./faultline raftkv --id {id} --listen {host}:{CLIENT_PORT} \
+             --peer-listen {host}:{PEER_PORT} --peers {} --clients {} --data-dir {dir}/n{id} {}",
             self.peers,
             self.clients,
             flags.join(" ")
         );
-        let out = self.ssh[i].run(&command)?;
-        let pid = out.trim().parse().map_err(|_| {
-            format!(
-                "{}: no pid from the start command: {out:?}",
-                self.ssh[i].host.name
-            )
-        })?;
+        let log = format!("{dir}/n{id}.log");
+        let pid = host::spawn(&*self.ssh[i], &command, &self.env[i], dir, &log)?;
         self.nodes[i].pid = Some(pid);
         Ok(())
     }
@@ -142,63 +256,26 @@ impl RemoteCluster {
         self.nodes[i].pid
     }
 
-    /// The process state letter of node `i` (`R`, `S`, `T`, …), none when it is gone; an
-    /// error when the host could not be asked.
-    fn state(&self, i: usize) -> Result<Option<char>, String> {
-        let Some(pid) = self.nodes[i].pid else {
-            return Ok(None);
-        };
-        let out = self.ssh[i].run(&format!("cat /proc/{pid}/stat 2>/dev/null || true"))?;
-        Ok(out
-            .rsplit_once(") ")
-            .and_then(|(_, after)| after.chars().next())
-            .filter(|&c| c != 'Z' && c != 'X'))
+    pub fn host(&self, i: usize) -> &dyn HostShell {
+        &*self.ssh[i]
     }
 
     /// SIGKILL node `i`, confirmed once the process is gone.
     pub fn kill(&mut self, i: usize) -> Result<(), String> {
-        let Some(pid) = self.nodes[i].pid.take() else {
-            return Ok(());
-        };
-        self.ssh[i].run(&format!(
-            "kill -9 {pid} 2>/dev/null; for _ in $(seq 300); do \
-             s=$(cut -d')' -f2 /proc/{pid}/stat 2>/dev/null | cut -c2); \
-             if [ -z \"$s\" ] || [ \"$s\" = Z ]; then exit 0; fi; sleep 0.01; done; exit 1"
-        ))?;
-        Ok(())
-    }
-
-    /// SIGSTOP (`stop`) or SIGCONT node `i`, confirmed by its state read back.
-    pub fn signal_stop(&self, i: usize, stop: bool) -> Result<(), String> {
-        let pid = self.nodes[i]
-            .pid
-            .ok_or_else(|| format!("n{} is not running", i + 1))?;
-        let sig = if stop { "STOP" } else { "CONT" };
-        self.ssh[i].run(&format!("kill -{sig} {pid}"))?;
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            if (self.state(i)? == Some('T')) == stop {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        match self.nodes[i].pid.take() {
+            Some(pid) => host::kill(&*self.ssh[i], pid),
+            None => Ok(()),
         }
-        Err(format!(
-            "n{} (pid {pid}): SIG{sig} not confirmed within 2 s",
-            i + 1
-        ))
-    }
-
-    pub fn is_paused(&self, i: usize) -> bool {
-        self.state(i) == Ok(Some('T'))
     }
 
     /// Whether node `i` exited on its own (a host that cannot be asked is no evidence).
-    pub fn exited(&mut self, i: usize) -> bool {
-        if self.nodes[i].pid.is_some() && self.state(i) == Ok(None) {
-            self.nodes[i].pid = None;
-            return true;
+    pub fn exited(&mut self, i: usize) -> Option<String> {
+        let pid = self.nodes[i].pid?;
+        if host::state(&*self.ssh[i], pid) != Ok(None) {
+            return None;
         }
-        false
+        self.nodes[i].pid = None;
+        Some(format!("pid {pid} is gone on {}", self.ssh[i].host.name))
     }
 
     /// Node `i`'s `/status`, if it answers within 500 ms.
@@ -220,27 +297,12 @@ impl RemoteCluster {
         false
     }
 
-    /// What `faultline heal` runs on a host to remove everything of the run whose directory
-    /// there is `dir`: its processes (the bracket keeps pkill from matching its own shell), its
-    /// rules, its directory.
-    pub fn cleanup_command(dir: &str) -> String {
-        format!(
-            "pkill -9 -f '[{}]{}/' ; nft delete table inet faultline 2>/dev/null; rm -rf {dir}; true",
-            &dir[..1],
-            &dir[1..]
-        )
-    }
-
-    /// The run's directory on the hosts.
-    pub fn dir_for(run_id: &str) -> String {
-        format!("/tmp/faultline-{run_id}")
-    }
-
-    /// Stops every node, copies the logs back and removes the run's directory on the hosts —
-    /// in that order for all nodes, since hosts may share a filesystem (the lab's do).
-    pub fn teardown(&mut self) -> Vec<String> {
+    /// Stops every node, then copies the logs (and, with `data`, the data directories) back
+    /// into `nodes_dir` — in that order for all nodes, since hosts may share a filesystem (the
+    /// lab's do). Once.
+    pub fn bring_back(&mut self, nodes_dir: &Path, data: bool) -> Vec<String> {
         let mut errors = Vec::new();
-        if std::mem::replace(&mut self.torn_down, true) {
+        if std::mem::replace(&mut self.stopped, true) {
             return errors;
         }
         for i in 0..self.nodes.len() {
@@ -258,51 +320,67 @@ impl RemoteCluster {
                 }
                 Err(e) => errors.push(e),
             }
-        }
-        for i in 0..self.nodes.len() {
-            // Whatever of this run still runs there (a start whose answer was lost), its rules
-            // and its directory.
-            let clean = RemoteCluster::cleanup_command(&self.dir);
-            if let Err(e) = self.ssh[i].run(&clean) {
-                errors.push(e);
+            if data {
+                let name = format!("n{}", i + 1);
+                if let Err(e) = host::fetch_tree(&*self.ssh[i], &self.dir, &name, nodes_dir) {
+                    errors.push(format!("{name}'s data directory: {e}"));
+                }
             }
-            self.ssh[i].close();
         }
         errors
-    }
-}
-
-impl Drop for RemoteCluster {
-    fn drop(&mut self) {
-        for e in self.teardown() {
-            eprintln!("faultline: tearing down the remote nodes: {e}");
-        }
     }
 }
 
 /// Partitions on remote hosts: a table `inet faultline` on each, whose input chain drops what
 /// comes from the hosts it holds a grudge against; each change listed back to confirm it.
 pub struct SshNet {
-    ssh: Vec<Ssh>,
+    ssh: Vec<Arc<Ssh>>,
     addrs: Vec<String>,
+    /// The interface of each host that netem was put on.
+    netem: Vec<String>,
 }
 
 const TABLE: &str = "table inet faultline {\n  chain input {\n    type filter hook input priority 0; policy accept;\n  }\n}\n";
 
 impl SshNet {
-    pub fn create(hosts: &[Host], n: usize, control_dir: &Path) -> Result<SshNet, String> {
-        let ssh: Vec<Ssh> = hosts[..n]
-            .iter()
-            .map(|h| Ssh::new(h.clone(), control_dir))
-            .collect();
-        for s in &ssh {
+    pub fn create(hosts: &RunHosts) -> Result<SshNet, String> {
+        for s in &hosts.ssh {
             s.run_script("nft -f -", TABLE)
                 .map_err(|e| format!("{e} (partitions need nftables and root on the host)"))?;
         }
         Ok(SshNet {
-            addrs: hosts[..n].iter().map(|h| h.address.clone()).collect(),
-            ssh,
+            addrs: hosts.ssh.iter().map(|s| s.host.address.clone()).collect(),
+            ssh: hosts.ssh.clone(),
+            netem: Vec::new(),
         })
+    }
+
+    /// Delays every packet each host sends by `latency` and drops a share `loss` of them,
+    /// through `tc netem` on the interface that carries the host's address; confirmed by
+    /// listing the qdisc back. One clear error when a host has no netem.
+    pub fn set_netem(&mut self, latency: Duration, loss: f64) -> Result<(), String> {
+        for (s, addr) in self.ssh.iter().zip(&self.addrs) {
+            let dev = s.run(&device_of(addr))?.trim().to_string();
+            if dev.is_empty() {
+                return Err(format!(
+                    "{}: no interface carries {addr} there, so netem has nowhere to go \
+                     (give the host's own address in the hosts file)",
+                    s.host.name
+                ));
+            }
+            s.run(&netem_command(&dev, latency, loss)).map_err(|e| {
+                format!("{e}: --net-latency and --net-loss need tc netem on the host (iproute2 and the sch_netem kernel module)")
+            })?;
+            let shown = s.run(&format!("tc qdisc show dev {dev}"))?;
+            if !shown.contains("netem") {
+                return Err(format!(
+                    "{}: netem on {dev} is not listed back: {shown}",
+                    s.host.name
+                ));
+            }
+            self.netem.push(dev);
+        }
+        Ok(())
     }
 
     fn rules(&self, i: usize, grudge: Option<&Grudge>) -> std::io::Result<()> {
@@ -338,6 +416,18 @@ impl SshNet {
     }
 }
 
+/// The `tc` command that puts netem on `dev`.
+fn netem_command(dev: &str, latency: Duration, loss: f64) -> String {
+    let mut c = format!("tc qdisc replace dev {dev} root netem");
+    if !latency.is_zero() {
+        c.push_str(&format!(" delay {}ms", latency.as_millis()));
+    }
+    if loss > 0.0 {
+        c.push_str(&format!(" loss {}%", loss * 100.0));
+    }
+    c
+}
+
 impl Net for SshNet {
     fn mechanism(&self) -> &'static str {
         "ssh+nftables"
@@ -354,11 +444,38 @@ impl Net for SshNet {
 
 impl Drop for SshNet {
     fn drop(&mut self) {
-        for s in &self.ssh {
+        for (i, s) in self.ssh.iter().enumerate() {
             if let Err(e) = s.run("nft delete table inet faultline") {
                 eprintln!("faultline: removing the rules: {e}");
             }
-            s.close();
+            if let Some(dev) = self.netem.get(i) {
+                if let Err(e) = s.run(&format!("tc qdisc del dev {dev} root")) {
+                    eprintln!("faultline: removing netem: {e}");
+                }
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netem_and_the_clean_up_say_what_they_should() {
+        assert_eq!(
+            netem_command("eth0", Duration::from_millis(20), 0.05),
+            "tc qdisc replace dev eth0 root netem delay 20ms loss 5%"
+        );
+        // The device lookup finds loopback's address here.
+        let out = std::process::Command::new("sh")
+            .args(["-c", &device_of("127.0.0.1")])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "lo");
+        let c = RunHosts::cleanup_command("/tmp/faultline-x", "10.0.0.1");
+        assert!(c.contains("'FAULTLINE_RUN=/tmp/faultline-x'"), "{c}");
+        assert!(c.contains("pkill -9 -f '[/]tmp/faultline-x/'"), "{c}");
+        assert!(c.ends_with("rm -rf /tmp/faultline-x; true"), "{c}");
     }
 }

@@ -48,7 +48,16 @@ pub struct Setup<'a> {
     pub latency: Duration,
     pub loss: f64,
     /// Remote hosts (`--hosts`): node i on host i, over SSH.
-    pub hosts: Option<Vec<super::hosts::Host>>,
+    pub hosts: Option<OnHosts>,
+    /// Bring the nodes' data directories back from remote hosts at teardown (the logs always
+    /// come back).
+    pub fetch_data: bool,
+}
+
+/// The hosts of a run, and what each was found to have.
+pub struct OnHosts {
+    pub hosts: Vec<super::hosts::Host>,
+    pub facts: Vec<super::hosts::Facts>,
 }
 
 /// The running nodes, of whichever system.
@@ -65,6 +74,15 @@ pub struct Nodes {
     clocks: Option<Arc<Clocks>>,
     leftovers: Leftovers,
     state_path: PathBuf,
+    /// The run's hosts, when it runs on remote hosts.
+    remote: Option<Remote>,
+}
+
+/// What a run on remote hosts brings back and cleans up at teardown.
+struct Remote {
+    hosts: super::remote::RunHosts,
+    nodes_dir: PathBuf,
+    fetch_data: bool,
 }
 
 pub struct Supervisor {
@@ -73,6 +91,26 @@ pub struct Supervisor {
 }
 
 impl Nodes {
+    /// Node `i`'s process (re)started: libfaketime measures rates from a process's start.
+    fn clock_started(&self, node: usize) -> std::io::Result<()> {
+        let (Some(c), Some(pid)) = (&self.clocks, self.pid(node)) else {
+            return Ok(());
+        };
+        match self.host(node) {
+            Some(h) => c.started_at(node, targets::host::start_ms(h, pid)),
+            None => c.started(node, pid),
+        }
+    }
+
+    /// Node `i`'s host, when it runs on another machine.
+    fn host(&self, node: usize) -> Option<&dyn targets::host::HostShell> {
+        match &self.cluster {
+            Fleet::Remote(c) => Some(c.host(node)),
+            Fleet::Described(d) => d.host(node),
+            Fleet::Raftkv(_) => None,
+        }
+    }
+
     fn save(&self) {
         if let Err(e) = self.leftovers.save(&self.state_path) {
             eprintln!("faultline: cannot write {}: {e}", self.state_path.display());
@@ -81,7 +119,7 @@ impl Nodes {
 
     fn record_pid(&mut self, node: usize) {
         // A remote pid means nothing to this machine's `faultline heal`.
-        if matches!(self.cluster, Fleet::Remote(_)) {
+        if self.remote.is_some() {
             return;
         }
         let pid = self.pid(node);
@@ -180,9 +218,7 @@ impl Cluster for Nodes {
                     .map_err(std::io::Error::other)?;
             }
         }
-        if let (Some(c), Some(pid)) = (&self.clocks, self.pid(node)) {
-            c.started(node, pid)?;
-        }
+        self.clock_started(node)?;
         self.record_pid(node);
         Ok(())
     }
@@ -214,23 +250,23 @@ impl Cluster for Nodes {
     }
 
     fn pause(&mut self, node: usize, pid: u32) -> Result<(), String> {
-        match &self.cluster {
-            Fleet::Remote(c) => c.signal_stop(node, true),
-            _ => nemesis::process::pause(pid).map_err(|e| e.to_string()),
+        match self.host(node) {
+            Some(h) => targets::host::stop_or_continue(h, pid, true),
+            None => nemesis::process::pause(pid).map_err(|e| e.to_string()),
         }
     }
 
     fn resume(&mut self, node: usize, pid: u32) -> Result<(), String> {
-        match &self.cluster {
-            Fleet::Remote(c) => c.signal_stop(node, false),
-            _ => nemesis::process::resume(pid).map_err(|e| e.to_string()),
+        match self.host(node) {
+            Some(h) => targets::host::stop_or_continue(h, pid, false),
+            None => nemesis::process::resume(pid).map_err(|e| e.to_string()),
         }
     }
 
     fn is_paused(&self, node: usize, pid: u32) -> bool {
-        match &self.cluster {
-            Fleet::Remote(c) => c.is_paused(node),
-            _ => nemesis::process::is_stopped(pid),
+        match self.host(node) {
+            Some(h) => targets::host::state(h, pid) == Ok(Some('T')),
+            None => nemesis::process::is_stopped(pid),
         }
     }
 
@@ -317,16 +353,18 @@ impl Supervisor {
             System::Described(d) => (Some(d), Vec::new()),
             System::Raftkv { node_flags } => (None, node_flags),
         };
-        if let Some(hosts) = &setup.hosts {
-            if described.is_some() {
-                return Err("--hosts: only --target raftkv runs on remote hosts so far".into());
-            }
-            let at = Remote {
+        if let Some(on) = setup.hosts {
+            let at = RemoteSetup {
+                on,
                 nodes: n,
                 run_dir: setup.run_dir,
                 seed: setup.seed,
+                clocks: setup.faketime.is_some(),
+                latency: setup.latency,
+                loss: setup.loss,
+                fetch_data: setup.fetch_data,
             };
-            return remote(at, hosts, node_flags, leftovers, state_path);
+            return remote(at, described, node_flags, leftovers, state_path);
         }
         // Where each node lives: its address, its namespace, its environment.
         let (mut net, mut placements): (Box<dyn Net>, Vec<Placement>) = match setup.net {
@@ -344,6 +382,7 @@ impl Supervisor {
                         ip: net.addr(i).to_string(),
                         netns: Some(net.path(i)),
                         env: Vec::new(),
+                        host: None,
                     })
                     .collect();
                 (Box::new(net), placements)
@@ -360,6 +399,7 @@ impl Supervisor {
                         ip: "127.0.0.1".into(),
                         netns: None,
                         env: Vec::new(),
+                        host: None,
                     })
                     .collect();
                 (Box::new(net), placements)
@@ -432,13 +472,11 @@ impl Supervisor {
             clocks: clocks.clone(),
             leftovers,
             state_path,
+            remote: None,
         };
         for i in 0..n {
             nodes.leftovers.set_process(i, nodes.pid(i));
-            // libfaketime measures rates from the process's start: record it.
-            if let (Some(c), Some(pid)) = (&nodes.clocks, nodes.pid(i)) {
-                c.started(i, pid).map_err(io("clocks"))?;
-            }
+            nodes.clock_started(i).map_err(io("clocks"))?;
         }
         nodes.save();
         Ok(Supervisor {
@@ -463,13 +501,11 @@ impl Supervisor {
         }
     }
 
-    /// A node that exited on its own (crashed), with its status.
-    pub fn crashed(&mut self) -> Option<(usize, std::process::ExitStatus)> {
+    /// A node that exited on its own (crashed), with how it ended.
+    pub fn crashed(&mut self) -> Option<(usize, String)> {
         (0..self.nodes.size()).find_map(|i| match &mut self.nodes.cluster {
-            Fleet::Raftkv(c) => c.exited(i).map(|s| (i, s)),
-            Fleet::Remote(c) => c
-                .exited(i)
-                .then(|| (i, std::os::unix::process::ExitStatusExt::from_raw(0))),
+            Fleet::Raftkv(c) => c.exited(i).map(|s| (i, s.to_string())),
+            Fleet::Remote(c) => c.exited(i).map(|s| (i, s)),
             Fleet::Described(d) => d.exited(i).map(|s| (i, s)),
         })
     }
@@ -483,28 +519,43 @@ impl Supervisor {
     }
 }
 
-/// raftkv on remote hosts: partitions by nftables on each host, nodes through SSH.
-struct Remote<'a> {
+/// A run on remote hosts: what `--hosts` and the flags say.
+struct RemoteSetup<'a> {
+    on: OnHosts,
     nodes: usize,
     run_dir: &'a Path,
     seed: u64,
+    clocks: bool,
+    latency: Duration,
+    loss: f64,
+    fetch_data: bool,
 }
 
+/// Node i on host i: raftkv as faultline's own binary copied there, a described system through
+/// its commands run there; partitions by nftables on each host; clocks by control files there.
 fn remote(
-    setup: Remote,
-    hosts: &[super::hosts::Host],
+    setup: RemoteSetup,
+    described: Option<Box<Described>>,
     node_flags: Vec<String>,
     mut leftovers: Leftovers,
     state_path: PathBuf,
 ) -> Result<Supervisor, String> {
+    use super::remote::{RemoteCluster, RunHosts, SshNet};
     let n = setup.nodes;
+    let hosts = &setup.on.hosts;
+    if hosts.len() < n {
+        return Err(format!(
+            "--hosts names {} hosts for {n} nodes: node i runs on host i",
+            hosts.len()
+        ));
+    }
     let run_id = setup
         .run_dir
         .file_name()
         .map_or("run".into(), |f| f.to_string_lossy().into_owned());
     // Recorded before anything is put on a host: a harness killed from here on leaves nothing
     // that `faultline heal` cannot find.
-    let dir = super::remote::RemoteCluster::dir_for(&run_id);
+    let dir = RunHosts::dir_for(&run_id);
     leftovers.remote = hosts
         .iter()
         .take(n)
@@ -518,27 +569,89 @@ fn remote(
         .map_err(|e| format!("state.json: {e}"))?;
     let control = super::remote::control_dir(std::process::id());
     std::fs::create_dir_all(&control).map_err(|e| format!("{}: {e}", control.display()))?;
-    // The nodes first: launching asks every host its architecture, so an unreachable host or
-    // a refused key is the first error, named as such.
-    let cluster = super::remote::RemoteCluster::launch(
-        hosts,
-        n,
-        &control,
-        &setup.run_dir.join("nodes"),
-        node_flags,
-        &run_id,
-    )?;
-    let net = super::remote::SshNet::create(hosts, n, &control)?;
+    let on = RunHosts::new(hosts, n, &control, &run_id);
+    // Dropped on any error below, which cleans up whatever was started on the hosts.
+    let remote = Remote {
+        hosts: on,
+        nodes_dir: setup.run_dir.join("nodes"),
+        fetch_data: setup.fetch_data,
+    };
+    let on = &remote.hosts;
+    let needs_binary = described.as_ref().is_none_or(|d| {
+        d.nodes.iter().any(|n| {
+            n.start
+                .as_deref()
+                .is_some_and(|s| s.contains("{faultline}"))
+        })
+    });
+    let program = if needs_binary {
+        on.copy_faultline()?
+    } else {
+        on.make_dir()?;
+        String::new()
+    };
+    let clocks = if setup.clocks {
+        let libs = setup.on.facts[..n]
+            .iter()
+            .map(|f| f.libfaketime.clone().unwrap_or_default())
+            .collect();
+        Some(Arc::new(on.clocks(libs)?))
+    } else {
+        None
+    };
+    let env = |i: usize| {
+        let mut env = vec![on.mark()];
+        env.extend(clocks.as_ref().map(|c| c.env(i)).unwrap_or_default());
+        env
+    };
+    let mut net = SshNet::create(on)?;
+    if !setup.latency.is_zero() || setup.loss > 0.0 {
+        net.set_netem(setup.latency, setup.loss)?;
+    }
+    let cluster = match described {
+        None => Fleet::Remote(Box::new(RemoteCluster::launch(
+            on,
+            &remote.nodes_dir,
+            node_flags,
+            (0..n).map(env).collect(),
+        )?)),
+        Some(desc) => {
+            let placements = (0..n)
+                .map(|i| Placement {
+                    ip: hosts[i].address.clone(),
+                    netns: None,
+                    env: env(i),
+                    host: Some(targets::launched::OnHost {
+                        shell: on.ssh[i].clone(),
+                        dir: on.dir.clone(),
+                        program: program.clone(),
+                    }),
+                })
+                .collect();
+            let name = desc.name.clone();
+            let program = std::env::current_exe().map_err(|e| format!("faultline: {e}"))?;
+            Fleet::Described(Box::new(
+                LaunchedNodes::launch(*desc, placements, &remote.nodes_dir, &program)
+                    .map_err(|e| format!("starting {name} on the hosts: {e}"))?,
+            ))
+        }
+    };
     let nodes = Nodes {
-        cluster: Fleet::Remote(Box::new(cluster)),
-        clocks: None,
+        cluster,
+        clocks: clocks.clone(),
         leftovers,
         state_path,
+        remote: Some(remote),
     };
+    for i in 0..n {
+        nodes
+            .clock_started(i)
+            .map_err(|e| format!("clocks on the hosts: {e}"))?;
+    }
     nodes.save();
     Ok(Supervisor {
         nodes,
-        nemesis: Nemesis::new(Box::new(net), None, Rng::new(setup.seed ^ 0x6e65_6d65)),
+        nemesis: Nemesis::new(Box::new(net), clocks, Rng::new(setup.seed ^ 0x6e65_6d65)),
     })
 }
 
@@ -588,6 +701,19 @@ impl Drop for Supervisor {
         for e in self.nemesis.heal_all(&mut self.nodes, false) {
             eprintln!("faultline: while healing: {e}");
         }
+        // Nodes on hosts stop, and their logs (and data) come back, before the hosts are
+        // cleaned up.
+        if let Some(r) = &self.nodes.remote {
+            let (dir, data) = (r.nodes_dir.clone(), r.fetch_data);
+            let errors = match &mut self.nodes.cluster {
+                Fleet::Remote(c) => c.bring_back(&dir, data),
+                Fleet::Described(d) => d.bring_back(&dir, data),
+                Fleet::Raftkv(_) => Vec::new(),
+            };
+            for e in errors {
+                eprintln!("faultline: bringing back from the hosts: {e}");
+            }
+        }
         for i in 0..self.nodes.size() {
             match &mut self.nodes.cluster {
                 Fleet::Raftkv(c) => c.kill(i),
@@ -599,12 +725,12 @@ impl Drop for Supervisor {
                 Fleet::Described(d) => d.stop(i),
             }
         }
-        // Proxies stop and namespaces go (rules on remote hosts too, and the nodes there with
-        // their logs copied back); only then is there nothing left for `faultline heal`.
+        // Proxies stop and namespaces go (rules on remote hosts too, and whatever of the run
+        // is still on them); only then is there nothing left for `faultline heal`.
         self.nemesis.close();
-        if let Fleet::Remote(c) = &mut self.nodes.cluster {
-            for e in c.teardown() {
-                eprintln!("faultline: tearing down the remote nodes: {e}");
+        if let Some(mut r) = self.nodes.remote.take() {
+            for e in r.hosts.cleanup() {
+                eprintln!("faultline: cleaning up on the hosts: {e}");
             }
             let _ = std::fs::remove_dir_all(super::remote::control_dir(std::process::id()));
         }
