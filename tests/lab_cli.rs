@@ -200,8 +200,10 @@ fn nothing_left_on(hosts: &[toml::Value], run_dir: &Path) {
         "/tmp/faultline-{}",
         run_dir.file_name().unwrap().to_string_lossy()
     );
+    // raftkv nodes, and anything else started in the run's directory (etcd's data is there).
+    let pattern = format!("faultline raftkv|{remote}");
     let nodes = Command::new("pgrep")
-        .args(["-af", "faultline raftkv"])
+        .args(["-af", &pattern])
         .output()
         .unwrap();
     assert!(
@@ -235,13 +237,15 @@ fn raftkv_runs_on_the_lab_over_ssh_with_every_fault_confirmed_and_leaves_nothing
             "--time-limit",
             "12",
             "--nemesis",
-            "partition,pause,kill",
+            "partition,pause,kill,clock",
             "--nemesis-interval",
             "1.5",
             "--seed",
             "5",
             "--rate",
             "300",
+            "--keep-data",
+            "always",
         ],
     );
     assert_eq!(code, 0, "{text}");
@@ -254,18 +258,150 @@ fn raftkv_runs_on_the_lab_over_ssh_with_every_fault_confirmed_and_leaves_nothing
         results["nemesis_errors"].as_array().unwrap().is_empty(),
         "{results}"
     );
-    for kind in ["partition", "pause", "kill"] {
+    for kind in ["partition", "pause", "kill", "clock"] {
         assert!(
             results["faults"][kind].as_u64().unwrap_or(0) >= 1,
             "no {kind}: {results}"
         );
     }
-    // The node logs came back from the hosts.
+    // The clock was set through the control file on the host, and the node's own clock
+    // showed it.
+    let log = std::fs::read_to_string(run_dir.join("nemesis.jsonl")).unwrap();
+    let clock = log
+        .lines()
+        .find(|l| l.contains("\"reported_skew_ms\""))
+        .expect("a confirmed clock fault");
+    assert!(clock.contains("node reports"), "{clock}");
+    // The node logs and (with --keep-data always) the data directories came back.
     for i in 1..=3 {
         let log = std::fs::read_to_string(run_dir.join(format!("nodes/n{i}.log"))).unwrap();
         assert!(log.contains("raftkv node"), "n{i}'s log: {log}");
+        let data = run_dir.join(format!("nodes/n{i}"));
+        assert!(
+            std::fs::read_dir(&data).is_ok_and(|mut d| d.next().is_some()),
+            "{} is empty or missing",
+            data.display()
+        );
     }
     nothing_left_on(&hosts, &run_dir);
+}
+
+#[test]
+fn etcd_and_a_target_file_run_on_the_lab_and_a_missing_program_is_named() {
+    need_lab();
+    assert!(
+        Path::new("/usr/bin/etcd").exists(),
+        "etcd not found: install Debian's etcd-server (as root: apt-get install etcd-server; scripts/test.sh does)"
+    );
+    let _one = support::one_cluster_at_a_time();
+    let scratch = Scratch::new("lab-etcd");
+    let dir = lab_up(&scratch, 3);
+    let _down = Down(&dir);
+    let hosts = hosts(&dir);
+    let store = scratch.0.join("store");
+    let (code, run_dir, text) = run_on(
+        &dir,
+        &store,
+        &[
+            "--target",
+            "etcd",
+            "--time-limit",
+            "10",
+            "--nemesis",
+            "partition,kill",
+            "--nemesis-interval",
+            "2",
+            "--seed",
+            "3",
+            "--rate",
+            "200",
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("on 3 hosts"), "{text}");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["verdict"], "holds", "{results}");
+    for kind in ["partition", "kill"] {
+        assert!(
+            results["faults"][kind].as_u64().unwrap_or(0) >= 1,
+            "no {kind}: {results}"
+        );
+    }
+    // etcd ran on each host: its log says which address it served.
+    for (i, h) in hosts.iter().enumerate() {
+        let log = std::fs::read_to_string(run_dir.join(format!("nodes/n{}.log", i + 1))).unwrap();
+        let addr = h["address"].as_str().unwrap();
+        assert!(log.contains(&format!("{addr}:2379")), "n{}: {log}", i + 1);
+    }
+    nothing_left_on(&hosts, &run_dir);
+
+    // The bundled example target file, its start commands run on the hosts; pause and kill
+    // reach the processes there.
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/targets/raftkv.toml"
+    );
+    let target = format!("http:{example}");
+    let (code, run_dir, text) = run_on(
+        &dir,
+        &store,
+        &[
+            "--target",
+            &target,
+            "--time-limit",
+            "8",
+            "--nemesis",
+            "pause,kill",
+            "--nemesis-interval",
+            "1.5",
+            "--seed",
+            "2",
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["verdict"], "holds", "{results}");
+    assert!(
+        results["faults"]["kill"].as_u64().unwrap_or(0) >= 1,
+        "{results}"
+    );
+    nothing_left_on(&hosts, &run_dir);
+
+    // A start command whose program a host does not have: one error naming the host and the
+    // program, before anything is made.
+    let missing = scratch.file(
+        "missing.toml",
+        &std::fs::read_to_string(example).unwrap().replacen(
+            "exec {faultline} raftkv",
+            "exec /opt/no-such-kv",
+            1,
+        ),
+    );
+    let hosts_file = dir.join("hosts.toml");
+    let out = faultline(&[
+        "run",
+        "--hosts",
+        hosts_file.to_str().unwrap(),
+        "--target",
+        &format!("http:{missing}"),
+        "--store",
+        scratch.0.join("store-missing").to_str().unwrap(),
+        "--time-limit",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+    assert!(
+        said(&out)
+            .contains("/opt/no-such-kv is not installed there, and n1's start command runs it"),
+        "{}",
+        said(&out)
+    );
+    assert!(said(&out).contains("h1 ("), "{}", said(&out));
+    assert!(!scratch.0.join("store-missing").exists(), "a run was made");
 }
 
 #[test]
@@ -302,6 +438,34 @@ fn stale_reads_are_caught_over_ssh_and_a_bad_hosts_file_gets_one_clear_error() {
     });
     assert!(caught, "stale reads were not caught in 3 runs over ssh");
     nothing_left_on(&hosts, &last);
+
+    // Latency through tc netem on the hosts: applied and felt where the kernel has netem, one
+    // clear error where it has not (this project's own machine has no sch_netem).
+    let (code, run_dir, text) = run_on(
+        &dir,
+        &store,
+        &[
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "3",
+            "--net-latency",
+            "30",
+        ],
+    );
+    if code == 0 {
+        let results: Value =
+            serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
+                .unwrap();
+        let p50 = results["main_phase"]["latency_ms"]["p50"].as_f64().unwrap();
+        assert!(p50 >= 30.0, "netem's 30 ms not felt: p50 {p50} ms");
+    } else {
+        assert!(
+            text.contains("--net-latency and --net-loss need tc netem on the host"),
+            "{text}"
+        );
+    }
+    nothing_left_on(&hosts, &run_dir);
 
     // A host that is not there, and a file that is not a hosts file: one clear error each.
     let bad = scratch.file(
