@@ -111,15 +111,18 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "proxy")]
     pub net: NetKind,
     /// Run node i on host i of this hosts file (TOML `[[hosts]]`: name, address, user, port,
-    /// identity, ssh_options), through OpenSSH; partitions are nftables rules on the hosts.
-    /// `--target raftkv` only, so far.
+    /// identity, ssh_options), through OpenSSH: raftkv (faultline's binary copied there), etcd
+    /// (the host's own) or a target file's commands; partitions are nftables rules on the
+    /// hosts, latency and loss tc netem there.
     #[arg(long, value_name = "FILE")]
     pub hosts: Option<PathBuf>,
-    /// With `--net proxy`: delay every message between nodes by this many milliseconds.
+    /// Delay every message between nodes by this many milliseconds (`--net proxy`; with
+    /// `--hosts`, every packet a host sends, through tc netem).
     #[arg(long, default_value_t = 0, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub net_latency: u64,
     /// With `--net proxy`: tear a connection between nodes down with this probability per
-    /// message batch forwarded (loss on a byte stream), 0 to 1.
+    /// message batch forwarded (loss on a byte stream), 0 to 1. With `--hosts`: the share of
+    /// the packets each host sends that tc netem drops.
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub net_loss: f64,
     /// Seconds of quiet after healing, before the final reads.
@@ -164,7 +167,7 @@ pub struct RunArgs {
     pub junit: Option<PathBuf>,
     /// The nodes' data directories after the run (etcd's are hundreds of MB): kept always,
     /// only when the required model did not hold, or never. Histories, node logs and reports
-    /// are always kept.
+    /// are always kept. With `--hosts`, the data directories are copied back unless `never`.
     #[arg(long, value_enum, default_value = "on-failure")]
     pub keep_data: KeepData,
     #[command(flatten)]
