@@ -466,7 +466,14 @@ fn on_hosts(args: &RunArgs, file: &std::path::Path) -> Result<OnHosts, String> {
     }
     let hosts: Vec<hosts::Host> = hosts.into_iter().take(nodes).collect();
     let facts = hosts::probe(&hosts, &programs)?;
-    for (i, (h, f)) in hosts.iter().zip(&facts).enumerate() {
+    fit_hosts(args, &hosts, &facts)?;
+    Ok(OnHosts { hosts, facts })
+}
+
+/// Whether each host has what the run needs of it (see [`on_hosts`]); the first that does not
+/// is the error.
+fn fit_hosts(args: &RunArgs, hosts: &[hosts::Host], facts: &[hosts::Facts]) -> Result<(), String> {
+    for (i, (h, f)) in hosts.iter().zip(facts).enumerate() {
         let at = format!("{} ({})", h.name, h.address);
         if let Some(p) = f.missing.first() {
             return Err(format!(
@@ -495,7 +502,7 @@ fn on_hosts(args: &RunArgs, file: &std::path::Path) -> Result<OnHosts, String> {
             ));
         }
     }
-    Ok(OnHosts { hosts, facts })
+    Ok(())
 }
 
 /// "1 node", "3 nodes".
@@ -1575,5 +1582,82 @@ mod outage_tests {
             "{found:?}"
         );
         assert_eq!(outages(&h, Duration::from_secs(20)), []);
+    }
+}
+
+#[cfg(test)]
+mod host_fit_tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn args(flags: &[&str]) -> RunArgs {
+        Cli::try_parse_from(std::iter::once("run").chain(flags.iter().copied()))
+            .unwrap()
+            .run
+    }
+
+    fn host(name: &str) -> hosts::Host {
+        hosts::Host {
+            name: name.into(),
+            address: format!("{name}.example"),
+            user: None,
+            port: None,
+            identity: None,
+            ssh_options: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_host_that_lacks_what_the_run_needs_is_one_error_naming_it() {
+        let hosts = [host("h1"), host("h2")];
+        let good = hosts::Facts {
+            arch: std::env::consts::ARCH.into(),
+            libfaketime: Some("/usr/lib/faketime/libfaketimeMT.so.1".into()),
+            etcd: Some("/usr/bin/etcd".into()),
+            tc: true,
+            missing: Vec::new(),
+        };
+        let first = good.clone();
+        let facts = move |bad: hosts::Facts| vec![first.clone(), bad];
+        assert!(fit_hosts(&args(&[]), &hosts, &facts(good.clone())).is_ok());
+        let other_arch = hosts::Facts {
+            arch: "riscv64".into(),
+            ..good.clone()
+        };
+        let e = fit_hosts(&args(&[]), &hosts, &facts(other_arch.clone())).unwrap_err();
+        assert!(e.starts_with("h2 (h2.example) is riscv64"), "{e}");
+        // etcd runs the host's own binary: the architecture is the host's business.
+        assert!(fit_hosts(&args(&["--target", "etcd"]), &hosts, &facts(other_arch)).is_ok());
+        let no_etcd = hosts::Facts {
+            etcd: None,
+            ..good.clone()
+        };
+        let e = fit_hosts(&args(&["--target", "etcd"]), &hosts, &facts(no_etcd)).unwrap_err();
+        assert_eq!(
+            e,
+            "h2 (h2.example): etcd is not installed there (apt-get install etcd-server on the host)"
+        );
+        let no_tc = hosts::Facts {
+            tc: false,
+            ..good.clone()
+        };
+        assert!(fit_hosts(&args(&[]), &hosts, &facts(no_tc.clone())).is_ok());
+        let e = fit_hosts(&args(&["--net-latency", "20"]), &hosts, &facts(no_tc)).unwrap_err();
+        assert!(e.contains("tc is not installed"), "{e}");
+        let missing = hosts::Facts {
+            missing: vec!["/opt/kv".into()],
+            ..good
+        };
+        let e = fit_hosts(&args(&[]), &hosts, &facts(missing)).unwrap_err();
+        assert_eq!(
+            e,
+            "h2 (h2.example): /opt/kv is not installed there, and n2's start command runs it"
+        );
     }
 }
