@@ -287,7 +287,7 @@ fn raftkv_runs_on_the_lab_over_ssh_with_every_fault_confirmed_and_leaves_nothing
 }
 
 #[test]
-fn etcd_and_a_target_file_run_on_the_lab_and_a_missing_program_is_named() {
+fn etcd_a_target_file_and_membership_run_on_the_lab_and_a_missing_program_is_named() {
     need_lab();
     assert!(
         Path::new("/usr/bin/etcd").exists(),
@@ -369,6 +369,39 @@ fn etcd_and_a_target_file_run_on_the_lab_and_a_missing_program_is_named() {
         results["faults"]["kill"].as_u64().unwrap_or(0) >= 1,
         "{results}"
     );
+    nothing_left_on(&hosts, &run_dir);
+
+    // raftkv's membership changes through its admin API on the hosts, each confirmed by the
+    // leader's own member list.
+    let (code, run_dir, text) = run_on(
+        &dir,
+        &store,
+        &[
+            "--time-limit",
+            "10",
+            "--nemesis",
+            "membership,partition",
+            "--nemesis-interval",
+            "2",
+            "--seed",
+            "1",
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["verdict"], "holds", "{results}");
+    assert!(
+        results["faults"]["membership"].as_u64().unwrap_or(0) >= 1,
+        "{results}"
+    );
+    assert!(
+        results["nemesis_errors"].as_array().unwrap().is_empty(),
+        "{results}"
+    );
+    let log = std::fs::read_to_string(run_dir.join("nemesis.jsonl")).unwrap();
+    assert!(log.contains("configuration at entry"), "{log}");
     nothing_left_on(&hosts, &run_dir);
 
     // A start command whose program a host does not have: one error naming the host and the
@@ -506,36 +539,33 @@ fn stale_reads_are_caught_over_ssh_and_a_bad_hosts_file_gets_one_clear_error() {
     );
 }
 
-#[test]
-fn heal_reaches_the_hosts_after_the_harness_was_sigkilled_mid_partition() {
-    need_lab();
-    let _one = support::one_cluster_at_a_time();
-    let scratch = Scratch::new("lab-heal");
-    let dir = lab_up(&scratch, 3);
-    let _down = Down(&dir);
-    let hosts = hosts(&dir);
-    let store = scratch.0.join("store");
+/// Starts a long run on the lab in `dir` and waits until a partition is in force on the hosts;
+/// the harness and its run directory.
+fn partitioned_run(
+    dir: &Path,
+    store: &Path,
+    seed: &str,
+) -> (std::process::Child, std::path::PathBuf) {
     let hosts_file = dir.join("hosts.toml");
-    let mut harness = Command::new(env!("CARGO_BIN_EXE_faultline"))
+    let harness = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(["run", "--hosts", hosts_file.to_str().unwrap(), "--store"])
-        .arg(&store)
+        .arg(store)
         .args([
             "--time-limit",
             "60",
             "--nemesis",
-            "partition",
+            "partition,pause",
             "--nemesis-interval",
             "20",
             "--seed",
-            "2",
+            seed,
         ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Until a partition is in force on the hosts.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
-    let run_dir = loop {
+    loop {
         let partitioned = std::fs::canonicalize(store.join("latest"))
             .ok()
             .filter(|d| {
@@ -543,17 +573,43 @@ fn heal_reaches_the_hosts_after_the_harness_was_sigkilled_mid_partition() {
                     .is_ok_and(|h| h.contains("\"start-partition\"") && h.contains("drops"))
             });
         if let Some(d) = partitioned {
-            break d;
+            return (harness, d);
         }
         assert!(
             std::time::Instant::now() < deadline,
             "no partition within 40 s"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    }
+}
+
+#[test]
+fn sigterm_heals_the_hosts_itself_and_after_sigkill_heal_reaches_them() {
+    need_lab();
+    let _one = support::one_cluster_at_a_time();
+    let scratch = Scratch::new("lab-heal");
+    let dir = lab_up(&scratch, 3);
+    let _down = Down(&dir);
+    let hosts = hosts(&dir);
+
+    // SIGTERM mid-partition: the harness heals, tears down and exits by itself.
+    let store = scratch.0.join("store-term");
+    let (mut harness, run_dir) = partitioned_run(&dir, &store, "2");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(harness.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = harness.wait().unwrap();
+    assert!(status.code().is_some(), "killed by a signal: {status}");
+    nothing_left_on(&hosts, &run_dir);
+    assert!(!run_dir.join("state.json").exists());
+
+    // SIGKILL mid-partition: the nodes and the rules outlive the harness...
+    let store = scratch.0.join("store-kill");
+    let (mut harness, run_dir) = partitioned_run(&dir, &store, "2");
     harness.kill().unwrap();
     harness.wait().unwrap();
-    // The nodes and the rules outlive the harness...
     let nodes = Command::new("pgrep")
         .args(["-f", "faultline raftkv"])
         .output()
@@ -561,17 +617,25 @@ fn heal_reaches_the_hosts_after_the_harness_was_sigkilled_mid_partition() {
     assert!(!nodes.stdout.is_empty(), "the nodes went with the harness");
     let state = std::fs::read_to_string(run_dir.join("state.json")).unwrap();
     assert!(state.contains("\"remote\""), "{state}");
-    // ...until heal reaches every host.
-    let healed = faultline(&["heal", run_dir.to_str().unwrap()]);
-    assert_eq!(healed.status.code(), Some(0), "{}", said(&healed));
-    assert_eq!(
-        said(&healed)
-            .matches("removed the run's nodes, rules and directory on")
-            .count(),
-        3,
-        "{}",
-        said(&healed)
+    assert!(
+        state.contains("\"pid\""),
+        "the hosts' node pids are recorded: {state}"
     );
+    // ...until heal reaches every host, and says what it found there.
+    let healed = faultline(&["heal", run_dir.to_str().unwrap()]);
+    let text = said(&healed);
+    assert_eq!(healed.status.code(), Some(0), "{text}");
+    assert_eq!(
+        text.matches("its table and its directory removed").count(),
+        3,
+        "{text}"
+    );
+    let killed = text
+        .lines()
+        .filter(|l| l.contains(": node pid ") && l.contains(" killed"))
+        .count();
+    assert_eq!(killed, 3, "a node process killed on each host: {text}");
+    assert!(text.contains("the partition's rules deleted"), "{text}");
     nothing_left_on(&hosts, &run_dir);
     assert!(!run_dir.join("state.json").exists());
 }

@@ -31,11 +31,21 @@ pub struct Leftovers {
 }
 
 /// A remote host of a run: how to reach it (its entry of the hosts file, as the harness reads
-/// it) and the run's directory there, which names everything the run put on it.
+/// it), the run's directory there (which names everything the run put on it), and what was done
+/// on it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RemoteRecord {
     pub host: serde_json::Value,
     pub dir: String,
+    /// The node process running there now, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Whether the `inet faultline` table was made there.
+    #[serde(default)]
+    pub rules: bool,
+    /// The interface netem was put on there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netem: Option<String>,
 }
 
 /// What healing did.

@@ -75,9 +75,7 @@ pub fn run(args: HealArgs) -> u8 {
         }
         for r in &left.remote {
             match heal_remote(r, left.harness_pid) {
-                Ok(name) => {
-                    println!("{dir}: removed the run's nodes, rules and directory on {name}")
-                }
+                Ok(said) => println!("{dir}: on {said}"),
                 Err(e) => {
                     eprintln!("error: {dir}: {e}");
                     code = 1;
@@ -112,7 +110,7 @@ pub fn run(args: HealArgs) -> u8 {
 }
 
 /// Removes what a run put on one remote host, over SSH, and ends the killed harness's own
-/// connection to it (it would linger for minutes); the host's name.
+/// connection to it (it would linger for minutes); what was found and undone, in words.
 fn heal_remote(r: &RemoteRecord, harness_pid: u32) -> Result<String, String> {
     use crate::run::{hosts, remote::RunHosts};
     let host: hosts::Host = serde_json::from_value(r.host.clone())
@@ -120,11 +118,102 @@ fn heal_remote(r: &RemoteRecord, harness_pid: u32) -> Result<String, String> {
     let control = std::env::temp_dir().join(format!("fl-heal-{}", std::process::id()));
     std::fs::create_dir_all(&control).map_err(|e| format!("{}: {e}", control.display()))?;
     let ssh = hosts::Ssh::new(host.clone(), &control);
-    let done = ssh.run(&RunHosts::cleanup_command(&r.dir, &host.address));
+    let found = ssh.run(&survey_command(r));
+    let done = found.and_then(|found| {
+        ssh.run(&RunHosts::cleanup_command(&r.dir, &host.address))
+            .map(|_| found)
+    });
     ssh.close();
     let theirs = crate::run::remote::control_dir(harness_pid);
     hosts::Ssh::new(host.clone(), &theirs).close();
     let _ = std::fs::remove_dir_all(&theirs);
     let _ = std::fs::remove_dir_all(&control);
-    done.map(|_| format!("{} ({})", host.name, host.address))
+    done.map(|found| format!("{} ({}): {}", host.name, host.address, undone(r, &found)))
+}
+
+/// A command that prints what of the run is still in force on a host: the recorded node's
+/// state letter, whether the rules drop anything, whether netem is on.
+fn survey_command(r: &RemoteRecord) -> String {
+    let mut c = String::from("true");
+    if let Some(pid) = r.pid {
+        c.push_str(&format!(
+            "; s=$(sed 's/.*) //' /proc/{pid}/stat 2>/dev/null | cut -c1); echo node=${{s:-gone}}"
+        ));
+    }
+    if r.rules {
+        c.push_str(
+            "; nft list chain inet faultline input 2>/dev/null | grep -q drop && echo rules=dropping",
+        );
+    }
+    if let Some(dev) = &r.netem {
+        c.push_str(&format!(
+            "; tc qdisc show dev {dev} 2>/dev/null | grep -q netem && echo netem=on"
+        ));
+    }
+    c
+}
+
+/// What healing a host undid, from what the survey found there.
+fn undone(r: &RemoteRecord, found: &str) -> String {
+    let said = |key: &str| {
+        found
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+    };
+    let mut parts = Vec::new();
+    if let (Some(pid), Some(state)) = (r.pid, said("node")) {
+        parts.push(match state {
+            "gone" => format!("node pid {pid} already gone"),
+            "T" => format!("node pid {pid} killed (it was paused)"),
+            _ => format!("node pid {pid} killed"),
+        });
+    }
+    if said("rules").is_some() {
+        parts.push("the partition's rules deleted".to_string());
+    }
+    if let (Some(dev), Some(_)) = (&r.netem, said("netem")) {
+        parts.push(format!("netem on {dev} removed"));
+    }
+    parts.push("every process of the run, its table and its directory removed".into());
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_heal_found_on_a_host_is_said_in_words() {
+        let r = RemoteRecord {
+            host: serde_json::json!({}),
+            dir: "/tmp/faultline-x".into(),
+            pid: Some(42),
+            rules: true,
+            netem: Some("eth0".into()),
+        };
+        let c = survey_command(&r);
+        assert!(c.contains("/proc/42/stat"), "{c}");
+        assert!(c.contains("tc qdisc show dev eth0"), "{c}");
+        assert_eq!(
+            undone(&r, "node=T\nrules=dropping\nnetem=on\n"),
+            "node pid 42 killed (it was paused), the partition's rules deleted, netem on eth0 \
+             removed, every process of the run, its table and its directory removed"
+        );
+        assert_eq!(
+            undone(&r, "node=gone\n"),
+            "node pid 42 already gone, every process of the run, its table and its directory removed"
+        );
+        // The survey runs in a shell: a pid that does not exist is gone.
+        let r = RemoteRecord {
+            pid: Some(u32::MAX - 1),
+            rules: false,
+            netem: None,
+            ..r
+        };
+        let out = std::process::Command::new("sh")
+            .args(["-c", &survey_command(&r)])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "node=gone\n");
+    }
 }

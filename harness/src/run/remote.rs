@@ -278,6 +278,20 @@ impl RemoteCluster {
         Some(format!("pid {pid} is gone on {}", self.ssh[i].host.name))
     }
 
+    /// The nodes as membership changes see them.
+    pub fn member_nodes(&self) -> Vec<targets::raftkv::cluster::MemberNode> {
+        self.nodes
+            .iter()
+            .zip(&self.ssh)
+            .map(|(n, s)| targets::raftkv::cluster::MemberNode {
+                id: n.id,
+                peer_addr: format!("{}:{PEER_PORT}", s.host.address),
+                client_addr: n.client_addr.clone(),
+                running: n.pid.is_some(),
+            })
+            .collect()
+    }
+
     /// Node `i`'s `/status`, if it answers within 500 ms.
     pub fn status(&self, i: usize) -> Option<serde_json::Value> {
         self.nodes[i].pid?;
@@ -381,6 +395,11 @@ impl SshNet {
             self.netem.push(dev);
         }
         Ok(())
+    }
+
+    /// The interfaces netem is on, host by host.
+    pub fn netem_devices(&self) -> &[String] {
+        &self.netem
     }
 
     fn rules(&self, i: usize, grudge: Option<&Grudge>) -> std::io::Result<()> {

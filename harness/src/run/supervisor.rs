@@ -118,12 +118,12 @@ impl Nodes {
     }
 
     fn record_pid(&mut self, node: usize) {
-        // A remote pid means nothing to this machine's `faultline heal`.
-        if self.remote.is_some() {
-            return;
-        }
         let pid = self.pid(node);
-        self.leftovers.set_process(node, pid);
+        // A remote pid is recorded with its host (node i runs on host i).
+        match self.leftovers.remote.get_mut(node) {
+            Some(r) => r.pid = pid,
+            None => self.leftovers.set_process(node, pid),
+        }
         self.save();
     }
 
@@ -283,8 +283,9 @@ impl Nodes {
     /// One change through the target's own membership API — raftkv's `/admin/members`,
     /// confirmed by the leader's own list, or etcd's member API, confirmed by another member's.
     fn change_members(&mut self, change: MemberChange) -> Result<String, String> {
-        let c = match &mut self.cluster {
-            Fleet::Raftkv(c) => c,
+        let nodes = match &mut self.cluster {
+            Fleet::Raftkv(c) => c.member_nodes(),
+            Fleet::Remote(c) => c.member_nodes(),
             Fleet::Described(d) if targets::etcd_membership::applies(d) => {
                 let said = match change {
                     MemberChange::Remove(i) => {
@@ -298,9 +299,6 @@ impl Nodes {
                 self.record_pid(node);
                 return said;
             }
-            Fleet::Remote(_) => {
-                return Err("membership changes on remote hosts are not built yet".into())
-            }
             Fleet::Described(d) => {
                 use targets::described_membership as file;
                 return match change {
@@ -309,7 +307,7 @@ impl Nodes {
                 };
             }
         };
-        let v = c.change_members(change, MEMBERSHIP_TIMEOUT)?;
+        let v = targets::raftkv::cluster::change_members_of(&nodes, change, MEMBERSHIP_TIMEOUT)?;
         let names = |ids: &[u64]| {
             ids.iter()
                 .map(|i| format!("n{i}"))
@@ -562,6 +560,7 @@ fn remote(
         .map(|h| nemesis::cleanup::RemoteRecord {
             host: serde_json::to_value(h).expect("a host serializes"),
             dir: dir.clone(),
+            ..Default::default()
         })
         .collect();
     leftovers
@@ -605,8 +604,16 @@ fn remote(
         env
     };
     let mut net = SshNet::create(on)?;
+    leftovers.remote.iter_mut().for_each(|r| r.rules = true);
     if !setup.latency.is_zero() || setup.loss > 0.0 {
-        net.set_netem(setup.latency, setup.loss)?;
+        let set = net.set_netem(setup.latency, setup.loss);
+        for (r, dev) in leftovers.remote.iter_mut().zip(net.netem_devices()) {
+            r.netem = Some(dev.clone());
+        }
+        leftovers
+            .save(&state_path)
+            .map_err(|e| format!("state.json: {e}"))?;
+        set?;
     }
     let cluster = match described {
         None => Fleet::Remote(Box::new(RemoteCluster::launch(
@@ -636,7 +643,7 @@ fn remote(
             ))
         }
     };
-    let nodes = Nodes {
+    let mut nodes = Nodes {
         cluster,
         clocks: clocks.clone(),
         leftovers,
@@ -647,6 +654,7 @@ fn remote(
         nodes
             .clock_started(i)
             .map_err(|e| format!("clocks on the hosts: {e}"))?;
+        nodes.record_pid(i);
     }
     nodes.save();
     Ok(Supervisor {

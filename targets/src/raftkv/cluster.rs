@@ -356,107 +356,149 @@ impl LocalCluster {
     pub fn members_view(&self, i: usize) -> Option<MembersView> {
         let n = &self.nodes[i];
         n.child.as_ref()?;
-        let mut c = Client::new(&n.client_addr, Duration::from_millis(500));
-        let r = c.request("GET", "/admin/members", None).ok()?;
-        (r.status == 200)
-            .then(|| serde_json::from_value(r.body).ok())
-            .flatten()
+        members_view_at(&n.client_addr)
     }
 
-    /// The view of the node that leads, with its index: one that a majority of the voters of
-    /// its configuration name as leader in its term. A leader cut off while the others elected
-    /// another (it still says it leads) does not count, and neither does its configuration;
-    /// nodes that campaign in ever higher terms without winning (outside the configuration, or
-    /// on the minority side of a partition) do not unseat it.
-    pub fn leader_view(&self) -> Option<(usize, MembersView)> {
-        let views: Vec<(usize, MembersView)> = (0..self.nodes.len())
-            .filter_map(|i| Some((i, self.members_view(i)?)))
-            .collect();
-        let backed = |v: &MembersView| {
-            let backers = views
-                .iter()
-                .filter(|(_, o)| v.voters.contains(&o.id))
-                .filter(|(_, o)| o.term == v.term && o.leader == Some(v.id))
-                .count();
-            backers > v.voters.len() / 2
-        };
-        views
+    /// The nodes as membership changes see them.
+    pub fn member_nodes(&self) -> Vec<MemberNode> {
+        self.nodes
             .iter()
-            .filter(|(i, v)| v.leader == Some(self.nodes[*i].id) && backed(v))
-            .max_by_key(|(_, v)| v.term)
-            .cloned()
+            .map(|n| MemberNode {
+                id: n.id,
+                peer_addr: n.spec.peer_listen.clone(),
+                client_addr: n.client_addr.clone(),
+                running: n.child.is_some(),
+            })
+            .collect()
     }
 
-    /// Whether `view` shows `change` made and committed (an added node already a voter).
-    fn change_holds(&self, view: &MembersView, change: MemberChange) -> bool {
-        let member = |i: usize| {
-            let id = self.nodes[i].id;
-            view.voters.contains(&id) || view.learners.contains(&id)
-        };
-        view.committed
-            && match change {
-                MemberChange::Add(i) => view.voters.contains(&self.nodes[i].id),
-                MemberChange::Remove(i) => !member(i),
-            }
+    /// See [`leader_view_of`].
+    pub fn leader_view(&self) -> Option<(usize, MembersView)> {
+        leader_view_of(&self.member_nodes())
     }
 
-    /// Makes `change` through the leader and waits until the leader's own member list shows it
-    /// committed (an added node promoted), retrying refusals (another change in flight, a new
-    /// leader's first entry not committed, no leader) until `timeout`. The leader's view after.
+    /// See [`change_members_of`].
     pub fn change_members(
         &self,
         change: MemberChange,
         timeout: Duration,
     ) -> Result<MembersView, String> {
-        let deadline = Instant::now() + timeout;
-        let (method, path, body, node) = match change {
-            MemberChange::Add(i) => {
-                let n = &self.nodes[i];
-                let body = serde_json::json!({
-                    "id": n.id, "addr": n.spec.peer_listen, "client_addr": n.client_addr,
-                });
-                ("POST", "/admin/members".to_string(), Some(body), n.id)
-            }
-            MemberChange::Remove(i) => {
-                let id = self.nodes[i].id;
-                ("DELETE", format!("/admin/members/{id}"), None, id)
-            }
-        };
-        let mut last = String::from("no leader answered");
-        // The term of the leader that accepted it: a later leader may not hold the entry, and
-        // is asked again.
-        let mut accepted: Option<u64> = None;
-        while Instant::now() < deadline {
-            if let Some((l, view)) = self.leader_view() {
-                if self.change_holds(&view, change) {
-                    return Ok(view);
-                }
-                if accepted != Some(view.term) {
-                    let mut c = Client::new(&self.nodes[l].client_addr, Duration::from_secs(2));
-                    match c.request(method, &path, body.as_ref()) {
-                        Ok(r) if r.status == 202 => accepted = Some(view.term),
-                        Ok(r) => last = format!("{} {}", r.status, r.text),
-                        Err(e) => last = e.to_string(),
-                    }
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let verb = if matches!(change, MemberChange::Add(_)) {
-            "added and promoted"
-        } else {
-            "removed"
-        };
-        Err(format!(
-            "n{node} was not {verb} within {} ms ({}; last answer: {last})",
-            timeout.as_millis(),
-            if accepted.is_some() {
-                "the change was accepted but not seen committed"
-            } else {
-                "no leader accepted the change"
-            },
-        ))
+        change_members_of(&self.member_nodes(), change, timeout)
     }
+}
+
+/// A raftkv node as membership changes see it, wherever it runs.
+#[derive(Clone, Debug)]
+pub struct MemberNode {
+    pub id: u64,
+    pub peer_addr: String,
+    pub client_addr: String,
+    pub running: bool,
+}
+
+/// The view of the configuration of the node serving clients at `addr`, if it answers.
+pub fn members_view_at(addr: &str) -> Option<MembersView> {
+    let mut c = Client::new(addr, Duration::from_millis(500));
+    let r = c.request("GET", "/admin/members", None).ok()?;
+    (r.status == 200)
+        .then(|| serde_json::from_value(r.body).ok())
+        .flatten()
+}
+
+/// The view of the node that leads, with its index: one that a majority of the voters of its
+/// configuration name as leader in its term. A leader cut off while the others elected another
+/// (it still says it leads) does not count, and neither does its configuration; nodes that
+/// campaign in ever higher terms without winning (outside the configuration, or on the
+/// minority side of a partition) do not unseat it.
+pub fn leader_view_of(nodes: &[MemberNode]) -> Option<(usize, MembersView)> {
+    let views: Vec<(usize, MembersView)> = (0..nodes.len())
+        .filter(|&i| nodes[i].running)
+        .filter_map(|i| Some((i, members_view_at(&nodes[i].client_addr)?)))
+        .collect();
+    let backed = |v: &MembersView| {
+        let backers = views
+            .iter()
+            .filter(|(_, o)| v.voters.contains(&o.id))
+            .filter(|(_, o)| o.term == v.term && o.leader == Some(v.id))
+            .count();
+        backers > v.voters.len() / 2
+    };
+    views
+        .iter()
+        .filter(|(i, v)| v.leader == Some(nodes[*i].id) && backed(v))
+        .max_by_key(|(_, v)| v.term)
+        .cloned()
+}
+
+/// Whether `view` shows `change` made and committed (an added node already a voter).
+fn change_holds(nodes: &[MemberNode], view: &MembersView, change: MemberChange) -> bool {
+    let member = |i: usize| {
+        let id = nodes[i].id;
+        view.voters.contains(&id) || view.learners.contains(&id)
+    };
+    view.committed
+        && match change {
+            MemberChange::Add(i) => view.voters.contains(&nodes[i].id),
+            MemberChange::Remove(i) => !member(i),
+        }
+}
+
+/// Makes `change` through the leader and waits until the leader's own member list shows it
+/// committed (an added node promoted), retrying refusals (another change in flight, a new
+/// leader's first entry not committed, no leader) until `timeout`. The leader's view after.
+pub fn change_members_of(
+    nodes: &[MemberNode],
+    change: MemberChange,
+    timeout: Duration,
+) -> Result<MembersView, String> {
+    let deadline = Instant::now() + timeout;
+    let (method, path, body, node) = match change {
+        MemberChange::Add(i) => {
+            let n = &nodes[i];
+            let body = serde_json::json!({
+                "id": n.id, "addr": n.peer_addr, "client_addr": n.client_addr,
+            });
+            ("POST", "/admin/members".to_string(), Some(body), n.id)
+        }
+        MemberChange::Remove(i) => {
+            let id = nodes[i].id;
+            ("DELETE", format!("/admin/members/{id}"), None, id)
+        }
+    };
+    let mut last = String::from("no leader answered");
+    // The term of the leader that accepted it: a later leader may not hold the entry, and is
+    // asked again.
+    let mut accepted: Option<u64> = None;
+    while Instant::now() < deadline {
+        if let Some((l, view)) = leader_view_of(nodes) {
+            if change_holds(nodes, &view, change) {
+                return Ok(view);
+            }
+            if accepted != Some(view.term) {
+                let mut c = Client::new(&nodes[l].client_addr, Duration::from_secs(2));
+                match c.request(method, &path, body.as_ref()) {
+                    Ok(r) if r.status == 202 => accepted = Some(view.term),
+                    Ok(r) => last = format!("{} {}", r.status, r.text),
+                    Err(e) => last = e.to_string(),
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let verb = if matches!(change, MemberChange::Add(_)) {
+        "added and promoted"
+    } else {
+        "removed"
+    };
+    Err(format!(
+        "n{node} was not {verb} within {} ms ({}; last answer: {last})",
+        timeout.as_millis(),
+        if accepted.is_some() {
+            "the change was accepted but not seen committed"
+        } else {
+            "no leader accepted the change"
+        },
+    ))
 }
 
 impl Drop for LocalCluster {
