@@ -194,6 +194,33 @@ fn run_on(dir: &Path, store: &Path, flags: &[&str]) -> (i32, std::path::PathBuf,
     (out.status.code().unwrap(), run_dir, said(&out))
 }
 
+/// Runs as [`run_on`] does and checks that the run held, with no nemesis error and each of
+/// `kinds` applied at least once; the run directory and its results.
+fn held(
+    dir: &Path,
+    store: &Path,
+    flags: &[&str],
+    kinds: &[&str],
+) -> (std::path::PathBuf, Value, String) {
+    let (code, run_dir, text) = run_on(dir, store, flags);
+    assert_eq!(code, 0, "{text}");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["verdict"], "holds", "{results}");
+    assert!(
+        results["nemesis_errors"].as_array().unwrap().is_empty(),
+        "{results}"
+    );
+    for kind in kinds {
+        assert!(
+            results["faults"][kind].as_u64().unwrap_or(0) >= 1,
+            "no {kind}: {results}"
+        );
+    }
+    (run_dir, results, text)
+}
+
 /// Nothing of the run in `run_dir` is left on the lab's hosts: no node, no rules, no directory.
 fn nothing_left_on(hosts: &[toml::Value], run_dir: &Path) {
     let remote = format!(
@@ -230,7 +257,7 @@ fn raftkv_runs_on_the_lab_over_ssh_with_every_fault_confirmed_and_leaves_nothing
     let _down = Down(&dir);
     let hosts = hosts(&dir);
     let store = scratch.0.join("store");
-    let (code, run_dir, text) = run_on(
+    let (run_dir, _, text) = held(
         &dir,
         &store,
         &[
@@ -247,23 +274,9 @@ fn raftkv_runs_on_the_lab_over_ssh_with_every_fault_confirmed_and_leaves_nothing
             "--keep-data",
             "always",
         ],
+        &["partition", "pause", "kill", "clock"],
     );
-    assert_eq!(code, 0, "{text}");
     assert!(text.contains("via ssh + nftables on the hosts"), "{text}");
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
-            .unwrap();
-    assert_eq!(results["verdict"], "holds", "{results}");
-    assert!(
-        results["nemesis_errors"].as_array().unwrap().is_empty(),
-        "{results}"
-    );
-    for kind in ["partition", "pause", "kill", "clock"] {
-        assert!(
-            results["faults"][kind].as_u64().unwrap_or(0) >= 1,
-            "no {kind}: {results}"
-        );
-    }
     // The clock was set through the control file on the host, and the node's own clock
     // showed it.
     let log = std::fs::read_to_string(run_dir.join("nemesis.jsonl")).unwrap();
@@ -299,7 +312,7 @@ fn etcd_a_target_file_and_membership_run_on_the_lab_and_a_missing_program_is_nam
     let _down = Down(&dir);
     let hosts = hosts(&dir);
     let store = scratch.0.join("store");
-    let (code, run_dir, text) = run_on(
+    let (run_dir, _, text) = held(
         &dir,
         &store,
         &[
@@ -316,19 +329,9 @@ fn etcd_a_target_file_and_membership_run_on_the_lab_and_a_missing_program_is_nam
             "--rate",
             "200",
         ],
+        &["partition", "kill"],
     );
-    assert_eq!(code, 0, "{text}");
     assert!(text.contains("on 3 hosts"), "{text}");
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
-            .unwrap();
-    assert_eq!(results["verdict"], "holds", "{results}");
-    for kind in ["partition", "kill"] {
-        assert!(
-            results["faults"][kind].as_u64().unwrap_or(0) >= 1,
-            "no {kind}: {results}"
-        );
-    }
     // etcd ran on each host: its log says which address it served.
     for (i, h) in hosts.iter().enumerate() {
         let log = std::fs::read_to_string(run_dir.join(format!("nodes/n{}.log", i + 1))).unwrap();
@@ -344,7 +347,7 @@ fn etcd_a_target_file_and_membership_run_on_the_lab_and_a_missing_program_is_nam
         "/../examples/targets/raftkv.toml"
     );
     let target = format!("http:{example}");
-    let (code, run_dir, text) = run_on(
+    let (run_dir, _, _) = held(
         &dir,
         &store,
         &[
@@ -359,21 +362,13 @@ fn etcd_a_target_file_and_membership_run_on_the_lab_and_a_missing_program_is_nam
             "--seed",
             "2",
         ],
-    );
-    assert_eq!(code, 0, "{text}");
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
-            .unwrap();
-    assert_eq!(results["verdict"], "holds", "{results}");
-    assert!(
-        results["faults"]["kill"].as_u64().unwrap_or(0) >= 1,
-        "{results}"
+        &["kill"],
     );
     nothing_left_on(&hosts, &run_dir);
 
     // raftkv's membership changes through its admin API on the hosts, each confirmed by the
     // leader's own member list.
-    let (code, run_dir, text) = run_on(
+    let (run_dir, _, _) = held(
         &dir,
         &store,
         &[
@@ -386,19 +381,7 @@ fn etcd_a_target_file_and_membership_run_on_the_lab_and_a_missing_program_is_nam
             "--seed",
             "1",
         ],
-    );
-    assert_eq!(code, 0, "{text}");
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
-            .unwrap();
-    assert_eq!(results["verdict"], "holds", "{results}");
-    assert!(
-        results["faults"]["membership"].as_u64().unwrap_or(0) >= 1,
-        "{results}"
-    );
-    assert!(
-        results["nemesis_errors"].as_array().unwrap().is_empty(),
-        "{results}"
+        &["membership"],
     );
     let log = std::fs::read_to_string(run_dir.join("nemesis.jsonl")).unwrap();
     assert!(log.contains("configuration at entry"), "{log}");
@@ -540,14 +523,16 @@ fn stale_reads_are_caught_over_ssh_and_a_bad_hosts_file_gets_one_clear_error() {
 }
 
 /// Starts a long run on the lab in `dir` and waits until a partition is in force on the hosts;
-/// the harness and its run directory.
+/// the harness and its run directory. The caller waits for the harness it is given (clippy
+/// cannot see past the return); on a timeout it is stopped and waited for here.
+#[allow(clippy::zombie_processes)]
 fn partitioned_run(
     dir: &Path,
     store: &Path,
     seed: &str,
 ) -> (std::process::Child, std::path::PathBuf) {
     let hosts_file = dir.join("hosts.toml");
-    let harness = Command::new(env!("CARGO_BIN_EXE_faultline"))
+    let mut harness = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(["run", "--hosts", hosts_file.to_str().unwrap(), "--store"])
         .arg(store)
         .args([
@@ -575,10 +560,13 @@ fn partitioned_run(
         if let Some(d) = partitioned {
             return (harness, d);
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no partition within 40 s"
-        );
+        if std::time::Instant::now() > deadline {
+            // Stopped (it heals on SIGTERM) before the test fails.
+            let pid = nix::unistd::Pid::from_raw(harness.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let _ = harness.wait();
+            panic!("no partition within 40 s");
+        }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }

@@ -27,6 +27,14 @@ pub struct Ports {
     pub peer: u16,
 }
 
+impl Ports {
+    /// etcd's own defaults, for a member with an address of its own (a namespace, a host).
+    pub const STANDARD: Ports = Ports {
+        client: 2379,
+        peer: 2380,
+    };
+}
+
 /// The etcd binary, or why there is none.
 pub fn binary() -> Result<std::path::PathBuf, String> {
     for dir in std::env::var("PATH")

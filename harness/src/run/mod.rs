@@ -281,61 +281,19 @@ fn choose_target(
                 node_flags: node_flags(args),
             },
         }),
-        "etcd" if on.is_some() => {
-            let on = on.expect("checked");
-            let etcds: Vec<PathBuf> = on
-                .facts
-                .iter()
-                .map(|f| PathBuf::from(f.etcd.clone().unwrap_or_default()))
-                .collect();
-            let ports = targets::etcd::Ports {
-                client: 2379,
-                peer: 2380,
-            };
-            let desc = targets::etcd::described(&etcds, &vec![ports; etcds.len()], etcd_read(args));
-            drop_fault(
-                kinds,
-                notes,
-                FaultKind::Clock,
-                "etcd reports no wall clock to confirm a skew against",
-            );
-            Ok(Target {
-                kind: "etcd",
-                description: format!("{} on {}", desc.name, plural(etcds.len(), "host")),
-                file: None,
-                test_name: "etcd".into(),
-                system: System::Described(Box::new(desc)),
-            })
-        }
         "etcd" => {
-            let etcd = targets::etcd::binary()?;
-            if kinds.contains(&FaultKind::Partition) && args.net == NetKind::Proxy {
-                // etcd's peers dial each other at the addresses they advertise: no per-link
-                // proxy can sit between them, but namespaces can.
-                args.net = NetKind::Netns;
-                notes.push("etcd partitions need network namespaces: using --net netns".into());
-            }
-            let ports: Vec<targets::etcd::Ports> = match args.net {
-                NetKind::Netns => vec![
-                    targets::etcd::Ports {
-                        client: 2379,
-                        peer: 2380
-                    };
-                    args.nodes as usize
-                ],
-                NetKind::Proxy => (0..args.nodes)
-                    .map(|_| -> Result<_, String> {
-                        let port = || {
-                            targets::raftkv::cluster::free_port().map_err(|e| format!("ports: {e}"))
-                        };
-                        Ok(targets::etcd::Ports {
-                            client: port()?,
-                            peer: port()?,
-                        })
-                    })
-                    .collect::<Result<_, _>>()?,
+            let (etcds, ports) = match on {
+                // Each host's own etcd, on the standard ports of the host's address.
+                Some(on) => {
+                    let etcds: Vec<PathBuf> = on
+                        .facts
+                        .iter()
+                        .map(|f| PathBuf::from(f.etcd.clone().unwrap_or_default()))
+                        .collect();
+                    (etcds, vec![targets::etcd::Ports::STANDARD; on.hosts.len()])
+                }
+                None => local_etcd(args, kinds, notes)?,
             };
-            let etcds = vec![etcd; ports.len()];
             let desc = targets::etcd::described(&etcds, &ports, etcd_read(args));
             drop_fault(
                 kinds,
@@ -343,10 +301,12 @@ fn choose_target(
                 FaultKind::Clock,
                 "etcd reports no wall clock to confirm a skew against",
             );
-
             Ok(Target {
                 kind: "etcd",
-                description: desc.name.clone(),
+                description: match on {
+                    Some(on) => format!("{} on {}", desc.name, plural(on.hosts.len(), "host")),
+                    None => desc.name.clone(),
+                },
                 file: None,
                 test_name: "etcd".into(),
                 system: System::Described(Box::new(desc)),
@@ -417,6 +377,36 @@ fn choose_target(
             })
         }
     }
+}
+
+/// A local etcd: the binary, and ports on loopback (or, in namespaces, the standard ones);
+/// partitions move the run into namespaces.
+fn local_etcd(
+    args: &mut RunArgs,
+    kinds: &[FaultKind],
+    notes: &mut Vec<String>,
+) -> Result<(Vec<PathBuf>, Vec<targets::etcd::Ports>), String> {
+    let etcd = targets::etcd::binary()?;
+    if kinds.contains(&FaultKind::Partition) && args.net == NetKind::Proxy {
+        // etcd's peers dial each other at the addresses they advertise: no per-link
+        // proxy can sit between them, but namespaces can.
+        args.net = NetKind::Netns;
+        notes.push("etcd partitions need network namespaces: using --net netns".into());
+    }
+    let ports: Vec<targets::etcd::Ports> = match args.net {
+        NetKind::Netns => vec![targets::etcd::Ports::STANDARD; args.nodes as usize],
+        NetKind::Proxy => (0..args.nodes)
+            .map(|_| -> Result<_, String> {
+                let port =
+                    || targets::raftkv::cluster::free_port().map_err(|e| format!("ports: {e}"));
+                Ok(targets::etcd::Ports {
+                    client: port()?,
+                    peer: port()?,
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok((vec![etcd; ports.len()], ports))
 }
 
 fn etcd_read(args: &RunArgs) -> targets::etcd::ReadMode {
