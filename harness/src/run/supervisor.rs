@@ -578,9 +578,10 @@ fn remote(
     let on = &remote.hosts;
     let needs_binary = described.as_ref().is_none_or(|d| {
         d.nodes.iter().any(|n| {
-            n.start
-                .as_deref()
-                .is_some_and(|s| s.contains("{faultline}"))
+            [&n.start, &n.stop, &n.health, &n.pid, &n.setup]
+                .into_iter()
+                .flatten()
+                .any(|c| c.contains("{faultline}"))
         })
     });
     let program = if needs_binary {
