@@ -159,8 +159,20 @@ fn a_lab_of_no_hosts_is_refused_with_one_clear_error() {
     assert!(!scratch.0.join("lab.json").exists());
 }
 
-/// A one-node run on the hosts of `file` fails, saying `why`.
+/// The SSH control directories harnesses keep in the temporary directory.
+fn control_dirs() -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("fl-ssh-") || n.starts_with("fl-probe-"))
+        .collect();
+    found.sort();
+    found
+}
+
+/// A one-node run on the hosts of `file` fails, saying `why`, and leaves no control directory.
 fn refused_with(file: &str, store: &Path, why: &str) {
+    let before = control_dirs();
     let out = faultline(&[
         "run",
         "--hosts",
@@ -176,6 +188,7 @@ fn refused_with(file: &str, store: &Path, why: &str) {
     ]);
     assert_ne!(out.status.code(), Some(0));
     assert!(said(&out).contains(why), "{}", said(&out));
+    assert_eq!(control_dirs(), before, "a control directory was left");
 }
 
 /// Runs `faultline run --hosts` on the lab in `dir` into `store`; exit code and run directory.
@@ -453,6 +466,16 @@ fn stale_reads_are_caught_over_ssh_and_a_bad_hosts_file_gets_one_clear_error() {
         code == 1
     });
     assert!(caught, "stale reads were not caught in 3 runs over ssh");
+    // The run that failed kept its data (--keep-data on-failure): brought back from the hosts
+    // after the verdict, then removed there.
+    for i in 1..=3 {
+        let data = last.join(format!("nodes/n{i}"));
+        assert!(
+            std::fs::read_dir(&data).is_ok_and(|mut d| d.next().is_some()),
+            "{} is empty or missing",
+            data.display()
+        );
+    }
     nothing_left_on(&hosts, &last);
 
     // Latency through tc netem on the hosts: applied and felt where the kernel has netem, one

@@ -120,7 +120,7 @@ fn heal_remote(r: &RemoteRecord, harness_pid: u32) -> Result<String, String> {
     let ssh = hosts::Ssh::new(host.clone(), &control);
     let found = ssh.run(&survey_command(r));
     let done = found.and_then(|found| {
-        ssh.run(&RunHosts::cleanup_command(&r.dir, &host.address))
+        ssh.run(&RunHosts::cleanup_command(&r.dir, &host.address, true))
             .map(|_| found)
     });
     ssh.close();

@@ -593,14 +593,19 @@ pub fn run(args: RunArgs) -> u8 {
     let main = main_phase(&mut live, &args, &steps, &mut rng);
     heal(&mut live, main.interrupted);
     let converged = (!main.interrupted).then(|| recover_and_read(&live, &args));
-    // Teardown: the nodes stop, the network mechanism goes.
+    // Teardown: the nodes stop, the network mechanism goes (data on remote hosts may wait for
+    // the verdict).
+    let remote_data = live.sup.defer_data();
     drop(live);
     let (history, ladder) = match check(&run_dir, &args) {
         Ok(checked) => checked,
         Err(e) => return usage(e),
     };
     let standing = ladder.standing(args.require);
-    let data_kept = keep_or_drop_data(&run_dir, args.keep_data, standing);
+    let data_kept = match remote_data {
+        Some(data) => data.resolve(args.keep_data.keeps(standing)),
+        None => keep_or_drop_data(&run_dir, args.keep_data, standing),
+    };
     let results = results::RunResults {
         run_dir: run_dir.display().to_string(),
         seed: p.seed,
@@ -780,7 +785,7 @@ fn setup(
         latency: Duration::from_millis(args.net_latency),
         loss: args.net_loss,
         hosts,
-        fetch_data: args.keep_data != KeepData::Never,
+        keep_data: args.keep_data,
     })
     .map_err(|e| format!("setup failed: {e}"))?;
     if let Err(e) = sup.wait_ready(Duration::from_secs(20)) {

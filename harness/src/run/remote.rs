@@ -127,28 +127,36 @@ impl RunHosts {
 
     /// What `faultline heal` runs on a host to remove everything of the run whose directory
     /// there is `dir`: every process marked with it (or naming it; the bracket keeps pkill from
-    /// matching its own shell), its rules, netem on the interface of `address`, its directory.
-    pub fn cleanup_command(dir: &str, address: &str) -> String {
+    /// matching its own shell), its rules, netem on the interface of `address`, and (with
+    /// `remove_dir`) its directory.
+    pub fn cleanup_command(dir: &str, address: &str, remove_dir: bool) -> String {
+        let rm = if remove_dir {
+            format!("rm -rf {dir}; ")
+        } else {
+            String::new()
+        };
         format!(
             "for p in /proc/[0-9]*; do if grep -qzx 'FAULTLINE_RUN={dir}' $p/environ 2>/dev/null; \
              then kill -9 ${{p#/proc/}} 2>/dev/null; fi; done; pkill -9 -f '[{}]{}/'; \
              nft delete table inet faultline 2>/dev/null; \
              d=$({}); if [ -n \"$d\" ] && tc qdisc show dev $d 2>/dev/null | grep -q netem; then \
-             tc qdisc del dev $d root; fi; rm -rf {dir}; true",
+             tc qdisc del dev $d root; fi; {rm}true",
             &dir[..1],
             &dir[1..],
             device_of(address)
         )
     }
 
-    /// Runs the clean-up on every host and closes the connections; once.
-    pub fn cleanup(&mut self) -> Vec<String> {
+    /// Runs the clean-up on every host and closes the connections; once. With `keep_dir`,
+    /// the run's directory stays (its data directories wait for a [`RemoteData`]).
+    pub fn cleanup(&mut self, keep_dir: bool) -> Vec<String> {
         if std::mem::replace(&mut self.cleaned, true) {
             return Vec::new();
         }
         let mut errors = Vec::new();
         for s in &self.ssh {
-            if let Err(e) = s.run(&RunHosts::cleanup_command(&self.dir, &s.host.address)) {
+            let c = RunHosts::cleanup_command(&self.dir, &s.host.address, !keep_dir);
+            if let Err(e) = s.run(&c) {
                 errors.push(e);
             }
             s.close();
@@ -159,9 +167,97 @@ impl RunHosts {
 
 impl Drop for RunHosts {
     fn drop(&mut self) {
-        for e in self.cleanup() {
+        for e in self.cleanup(false) {
             eprintln!("faultline: cleaning up on the hosts: {e}");
         }
+    }
+}
+
+/// The nodes' data directories, left in the run's directory on the hosts at teardown until the
+/// verdict says whether to keep them (`--keep-data on-failure`): brought back into the run's
+/// `nodes/` or not, then the directories removed. Dropped unresolved (an error before the
+/// verdict), it removes them; either way the run's `state.json` goes last.
+pub struct RemoteData {
+    ssh: Vec<Ssh>,
+    control: PathBuf,
+    dir: String,
+    /// Each host's node directory name under `dir`.
+    names: Vec<String>,
+    nodes_dir: PathBuf,
+    state_path: PathBuf,
+    done: bool,
+}
+
+impl RemoteData {
+    pub fn new(
+        hosts: &RunHosts,
+        names: Vec<String>,
+        nodes_dir: PathBuf,
+        state_path: PathBuf,
+    ) -> RemoteData {
+        // Connections of its own: the run's end when the supervisor goes.
+        let control = std::env::temp_dir().join(format!("fl-data-{}", std::process::id()));
+        RemoteData {
+            ssh: hosts
+                .ssh
+                .iter()
+                .map(|s| Ssh::new(s.host.clone(), &control))
+                .collect(),
+            control,
+            dir: hosts.dir.clone(),
+            names,
+            nodes_dir,
+            state_path,
+            done: false,
+        }
+    }
+
+    /// Brings the data directories back when `keep`, then removes them on the hosts; whether
+    /// they were kept. What failed is said on stderr.
+    pub fn resolve(mut self, keep: bool) -> bool {
+        let _ = std::fs::create_dir_all(&self.control);
+        let mut kept = keep;
+        if keep {
+            for (s, name) in self.ssh.iter().zip(&self.names) {
+                if let Err(e) = host::fetch_tree(s, &self.dir, name, &self.nodes_dir) {
+                    eprintln!("faultline: bringing back {name}'s data directory: {e}");
+                    kept = false;
+                }
+            }
+        } else {
+            eprintln!(
+                "faultline: removed the nodes' data directories on the hosts without copying \
+                 them (--keep-data on-failure, and the run holds)"
+            );
+        }
+        self.remove();
+        kept
+    }
+
+    fn remove(&mut self) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let _ = std::fs::create_dir_all(&self.control);
+        let mut left = false;
+        for s in &self.ssh {
+            if let Err(e) = s.run(&format!("rm -rf {}", quote(&self.dir))) {
+                eprintln!("faultline: removing the run's directory on the hosts: {e}");
+                left = true;
+            }
+            s.close();
+        }
+        let _ = std::fs::remove_dir_all(&self.control);
+        // A directory that could not be removed stays in the record, for `faultline heal`.
+        if !left {
+            let _ = std::fs::remove_file(&self.state_path);
+        }
+    }
+}
+
+impl Drop for RemoteData {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 
@@ -492,9 +588,11 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "lo");
-        let c = RunHosts::cleanup_command("/tmp/faultline-x", "10.0.0.1");
+        let c = RunHosts::cleanup_command("/tmp/faultline-x", "10.0.0.1", true);
         assert!(c.contains("'FAULTLINE_RUN=/tmp/faultline-x'"), "{c}");
         assert!(c.contains("pkill -9 -f '[/]tmp/faultline-x/'"), "{c}");
         assert!(c.ends_with("rm -rf /tmp/faultline-x; true"), "{c}");
+        let kept = RunHosts::cleanup_command("/tmp/faultline-x", "10.0.0.1", false);
+        assert!(!kept.contains("rm -rf"), "{kept}");
     }
 }

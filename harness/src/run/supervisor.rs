@@ -49,9 +49,10 @@ pub struct Setup<'a> {
     pub loss: f64,
     /// Remote hosts (`--hosts`): node i on host i, over SSH.
     pub hosts: Option<OnHosts>,
-    /// Bring the nodes' data directories back from remote hosts at teardown (the logs always
-    /// come back).
-    pub fetch_data: bool,
+    /// What becomes of the nodes' data directories on remote hosts: brought back at teardown
+    /// (`always`), left there until the verdict says (`on-failure`: see
+    /// [`Supervisor::defer_data`]), or removed (`never`). The logs always come back.
+    pub keep_data: super::KeepData,
 }
 
 /// The hosts of a run, and what each was found to have.
@@ -82,7 +83,9 @@ pub struct Nodes {
 struct Remote {
     hosts: super::remote::RunHosts,
     nodes_dir: PathBuf,
-    fetch_data: bool,
+    keep_data: super::KeepData,
+    /// The data directories stay on the hosts for a [`super::remote::RemoteData`].
+    deferred: bool,
 }
 
 pub struct Supervisor {
@@ -360,9 +363,15 @@ impl Supervisor {
                 clocks: setup.faketime.is_some(),
                 latency: setup.latency,
                 loss: setup.loss,
-                fetch_data: setup.fetch_data,
+                keep_data: setup.keep_data,
             };
-            return remote(at, described, node_flags, leftovers, state_path);
+            let started = remote(at, described, node_flags, leftovers, state_path);
+            if started.is_err() {
+                // The hosts' clean-up ran (and `state.json` stays, should it have failed on
+                // one); the control sockets' directory goes.
+                let _ = std::fs::remove_dir_all(super::remote::control_dir(me));
+            }
+            return started;
         }
         // Where each node lives: its address, its namespace, its environment.
         let (mut net, mut placements): (Box<dyn Net>, Vec<Placement>) = match setup.net {
@@ -508,6 +517,28 @@ impl Supervisor {
         })
     }
 
+    /// With `--keep-data on-failure` on remote hosts: the nodes' data directories are left
+    /// there at teardown, for the returned handle to bring back or remove once the verdict is
+    /// known (`state.json` stays until then, so `faultline heal` removes them should the harness
+    /// die first). None for local runs and the other `--keep-data` settings.
+    pub fn defer_data(&mut self) -> Option<super::remote::RemoteData> {
+        let r = self.nodes.remote.as_mut()?;
+        if r.keep_data != super::KeepData::OnFailure {
+            return None;
+        }
+        r.deferred = true;
+        let names = match &self.nodes.cluster {
+            Fleet::Described(d) => d.nodes.iter().map(|n| n.name.clone()).collect(),
+            _ => (1..=r.hosts.ssh.len()).map(|i| format!("n{i}")).collect(),
+        };
+        Some(super::remote::RemoteData::new(
+            &r.hosts,
+            names,
+            r.nodes_dir.clone(),
+            self.nodes.state_path.clone(),
+        ))
+    }
+
     pub fn log_path(&self, node: usize) -> &Path {
         match &self.nodes.cluster {
             Fleet::Raftkv(c) => &c.nodes[node].log_path,
@@ -526,7 +557,7 @@ struct RemoteSetup<'a> {
     clocks: bool,
     latency: Duration,
     loss: f64,
-    fetch_data: bool,
+    keep_data: super::KeepData,
 }
 
 /// Node i on host i: raftkv as faultline's own binary copied there, a described system through
@@ -573,7 +604,8 @@ fn remote(
     let remote = Remote {
         hosts: on,
         nodes_dir: setup.run_dir.join("nodes"),
-        fetch_data: setup.fetch_data,
+        keep_data: setup.keep_data,
+        deferred: false,
     };
     let on = &remote.hosts;
     let needs_binary = described.as_ref().is_none_or(|d| {
@@ -713,7 +745,7 @@ impl Drop for Supervisor {
         // Nodes on hosts stop, and their logs (and data) come back, before the hosts are
         // cleaned up.
         if let Some(r) = &self.nodes.remote {
-            let (dir, data) = (r.nodes_dir.clone(), r.fetch_data);
+            let (dir, data) = (r.nodes_dir.clone(), r.keep_data == super::KeepData::Always);
             let errors = match &mut self.nodes.cluster {
                 Fleet::Remote(c) => c.bring_back(&dir, data),
                 Fleet::Described(d) => d.bring_back(&dir, data),
@@ -737,12 +769,17 @@ impl Drop for Supervisor {
         // Proxies stop and namespaces go (rules on remote hosts too, and whatever of the run
         // is still on them); only then is there nothing left for `faultline heal`.
         self.nemesis.close();
+        let mut deferred = false;
         if let Some(mut r) = self.nodes.remote.take() {
-            for e in r.hosts.cleanup() {
+            deferred = r.deferred;
+            for e in r.hosts.cleanup(deferred) {
                 eprintln!("faultline: cleaning up on the hosts: {e}");
             }
             let _ = std::fs::remove_dir_all(super::remote::control_dir(std::process::id()));
         }
-        let _ = std::fs::remove_file(&self.nodes.state_path);
+        // Data left on the hosts is still the record's business until it is fetched or removed.
+        if !deferred {
+            let _ = std::fs::remove_file(&self.nodes.state_path);
+        }
     }
 }
