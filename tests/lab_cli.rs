@@ -535,6 +535,46 @@ fn stale_reads_are_caught_over_ssh_and_a_bad_hosts_file_gets_one_clear_error() {
         ),
     );
     refused_with(&refused, &store, "Permission denied (publickey)");
+    // Runs may go under another directory of each host (`dir`): used, and left empty; one
+    // that cannot be written is refused, naming it.
+    let lab_hosts = std::fs::read_to_string(dir.join("hosts.toml")).unwrap();
+    let elsewhere = scratch.0.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let made = std::fs::metadata(&elsewhere).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let with_dir =
+        |d: &str| lab_hosts.replace("[[hosts]]\n", &format!("[[hosts]]\ndir = \"{d}\"\n"));
+    let moved = scratch.file("moved.toml", &with_dir(elsewhere.to_str().unwrap()));
+    let out = faultline(&[
+        "run",
+        "--hosts",
+        &moved,
+        "--store",
+        store.to_str().unwrap(),
+        "--nemesis",
+        "none",
+        "--time-limit",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    // Entries were made and removed there: the directory's modification time moved.
+    let touched = std::fs::metadata(&elsewhere).unwrap().modified().unwrap();
+    assert!(
+        touched > made,
+        "nothing was made under {}",
+        elsewhere.display()
+    );
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "the run's directory under {} was not removed",
+        elsewhere.display()
+    );
+    refused_with(
+        &scratch.file("proc.toml", &with_dir("/proc")),
+        &store,
+        "cannot write in /proc there",
+    );
     let junk = scratch.file("junk.toml", "[[hosts]]\nname = \"h\"\n");
     let out = faultline(&["run", "--hosts", &junk, "--store", store.to_str().unwrap()]);
     assert_ne!(out.status.code(), Some(0));

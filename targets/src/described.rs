@@ -599,6 +599,16 @@ impl Described {
     }
 
     /// The certificates to use, as the client wants them.
+    /// Whether a node command names `{faultline}` (which must then be copied where it runs).
+    pub fn runs_faultline(&self) -> bool {
+        self.nodes.iter().any(|n| {
+            [&n.start, &n.stop, &n.health, &n.pid, &n.setup]
+                .into_iter()
+                .flatten()
+                .any(|c| c.contains("{faultline}"))
+        })
+    }
+
     pub fn tls_files(&self) -> TlsFiles {
         let t = self.tls.clone().unwrap_or_default();
         TlsFiles {

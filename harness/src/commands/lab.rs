@@ -241,6 +241,7 @@ fn lab_host(dir: &Path, lab: &Lab, i: usize) -> Host {
             "-o".into(),
             "StrictHostKeyChecking=yes".into(),
         ],
+        dir: None,
     }
 }
 

@@ -25,6 +25,17 @@ pub struct Host {
     pub identity: Option<PathBuf>,
     #[serde(default)]
     pub ssh_options: Vec<String>,
+    /// Where runs put their directory on this host (absolute; default `/tmp`). It must allow
+    /// running programs there when faultline's binary is copied (not mounted `noexec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
+}
+
+impl Host {
+    /// The directory runs go under on this host.
+    pub fn base_dir(&self) -> &str {
+        self.dir.as_deref().unwrap_or("/tmp")
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -54,6 +65,15 @@ pub fn load(path: &Path) -> Result<Vec<Host>, String> {
                 "--hosts {}: hosts[{i}] needs a name and an address",
                 path.display()
             ));
+        }
+        let plain = |c: char| c.is_ascii_alphanumeric() || "/._-".contains(c);
+        if let Some(d) = &h.dir {
+            if !d.starts_with('/') || !d.chars().all(plain) || d.split('/').any(|p| p == "..") {
+                return Err(format!(
+                    "--hosts {}: hosts[{i}].dir {d:?} must be an absolute path of letters, digits and / . _ -",
+                    path.display()
+                ));
+            }
         }
         if !names.insert(&h.name) {
             return Err(format!(
@@ -367,6 +387,9 @@ pub struct Facts {
     pub tc: bool,
     /// Those of the programs asked about that the host does not have.
     pub missing: Vec<String>,
+    /// The host's base directory for runs: `ok`, `noexec` (programs cannot run from it),
+    /// `unwritable` or `missing`.
+    pub dir: String,
 }
 
 /// Asks each of `hosts` for its [`Facts`], and whether it has `programs[i]` (host `i`'s); the
@@ -379,7 +402,8 @@ pub fn probe(hosts: &[Host], programs: &[Vec<String>]) -> Result<Vec<Facts>, Str
         .enumerate()
         .map(|(i, h)| {
             let ssh = Ssh::new(h.clone(), &dir);
-            let asked = ssh.run(&probe_command(programs.get(i).map_or(&[], Vec::as_slice)));
+            let programs = programs.get(i).map_or(&[][..], Vec::as_slice);
+            let asked = ssh.run(&probe_command(programs, h.base_dir()));
             ssh.close();
             asked.map(|out| read_facts(&out))
         })
@@ -388,7 +412,7 @@ pub fn probe(hosts: &[Host], programs: &[Vec<String>]) -> Result<Vec<Facts>, Str
     facts
 }
 
-fn probe_command(programs: &[String]) -> String {
+fn probe_command(programs: &[String], base: &str) -> String {
     let libs: Vec<String> = nemesis::clock::CANDIDATES
         .iter()
         .map(|p| targets::host::quote(p))
@@ -399,6 +423,14 @@ fn probe_command(programs: &[String]) -> String {
          2>/dev/null); echo tc=$(command -v tc)",
         libs.join(" ")
     );
+    // Whether runs can write in the base directory and run a program from it.
+    c.push_str(&format!(
+        "; b={}; f=\"$b/.faultline-probe-$$\"; if [ ! -d \"$b\" ]; then echo dir=missing; \
+         elif echo '#!/bin/sh' > \"$f\" 2>/dev/null; then chmod +x \"$f\"; \
+         if \"$f\" 2>/dev/null; then echo dir=ok; else echo dir=noexec; fi; rm -f \"$f\"; \
+         else echo dir=unwritable; fi",
+        targets::host::quote(base)
+    ));
     for p in programs {
         let q = targets::host::quote(p);
         c.push_str(&format!("; command -v {q} >/dev/null || echo missing={q}"));
@@ -420,6 +452,7 @@ fn read_facts(out: &str) -> Facts {
             "etcd" => f.etcd = some,
             "tc" => f.tc = some.is_some(),
             "missing" => f.missing.push(v),
+            "dir" => f.dir = v,
             _ => {}
         }
     }
@@ -473,6 +506,15 @@ mod tests {
         )
         .unwrap();
         assert!(load(&f).unwrap_err().contains("used twice"));
+        for bad in ["runs", "/tmp/a b", "/tmp/../etc"] {
+            std::fs::write(
+                &f,
+                format!("[[hosts]]\nname = \"h\"\naddress = \"a\"\ndir = \"{bad}\"\n"),
+            )
+            .unwrap();
+            let e = load(&f).unwrap_err();
+            assert!(e.contains("hosts[0].dir"), "{bad}: {e}");
+        }
     }
 
     #[test]
@@ -486,16 +528,26 @@ mod tests {
         assert!(f.tc);
         assert_eq!(f.missing, ["/opt/kv"]);
         // The probe itself runs in a shell and says so.
-        let out = std::process::Command::new("sh")
-            .args([
-                "-c",
-                &probe_command(&["sh".into(), "/nonexistent/kv".into()]),
-            ])
-            .output()
-            .unwrap();
-        let f = read_facts(&String::from_utf8_lossy(&out.stdout));
+        let probe = |base: &str| {
+            let programs = ["sh".to_string(), "/nonexistent/kv".to_string()];
+            let out = std::process::Command::new("sh")
+                .args(["-c", &probe_command(&programs, base)])
+                .output()
+                .unwrap();
+            read_facts(&String::from_utf8_lossy(&out.stdout))
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let f = probe(tmp.path().to_str().unwrap());
         assert_eq!(f.arch, std::env::consts::ARCH);
         assert_eq!(f.missing, ["/nonexistent/kv"]);
+        assert_eq!(f.dir, "ok");
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            0,
+            "the probe left its file"
+        );
+        assert_eq!(probe("/nonexistent/base").dir, "missing");
+        assert_eq!(probe("/proc").dir, "unwritable");
         assert_eq!(
             program_of("exec /usr/bin/kv --x"),
             Some("/usr/bin/kv".into())

@@ -422,7 +422,7 @@ fn etcd_read(args: &RunArgs) -> targets::etcd::ReadMode {
 /// that cannot be reached or lacks what it needs, before anything is made.
 fn on_hosts(args: &RunArgs, file: &std::path::Path) -> Result<OnHosts, String> {
     let hosts = hosts::load(file)?;
-    let (nodes, programs) = match args.target.strip_prefix("http:") {
+    let (nodes, programs, runs_faultline) = match args.target.strip_prefix("http:") {
         Some(f) => {
             let desc = targets::described::Described::load(std::path::Path::new(f))
                 .map_err(|e| format!("--target: {e}"))?;
@@ -437,9 +437,9 @@ fn on_hosts(args: &RunArgs, file: &std::path::Path) -> Result<OnHosts, String> {
                         .collect()
                 })
                 .collect();
-            (desc.nodes.len(), programs)
+            (desc.nodes.len(), programs, desc.runs_faultline())
         }
-        None => (args.nodes as usize, Vec::new()),
+        None => (args.nodes as usize, Vec::new(), args.target == "raftkv"),
     };
     if hosts.len() < nodes {
         return Err(format!(
@@ -450,15 +450,33 @@ fn on_hosts(args: &RunArgs, file: &std::path::Path) -> Result<OnHosts, String> {
     }
     let hosts: Vec<hosts::Host> = hosts.into_iter().take(nodes).collect();
     let facts = hosts::probe(&hosts, &programs)?;
-    fit_hosts(args, &hosts, &facts)?;
+    fit_hosts(args, &hosts, &facts, runs_faultline)?;
     Ok(OnHosts { hosts, facts })
 }
 
 /// Whether each host has what the run needs of it (see [`on_hosts`]); the first that does not
 /// is the error.
-fn fit_hosts(args: &RunArgs, hosts: &[hosts::Host], facts: &[hosts::Facts]) -> Result<(), String> {
+fn fit_hosts(
+    args: &RunArgs,
+    hosts: &[hosts::Host],
+    facts: &[hosts::Facts],
+    runs_faultline: bool,
+) -> Result<(), String> {
     for (i, (h, f)) in hosts.iter().zip(facts).enumerate() {
         let at = format!("{} ({})", h.name, h.address);
+        let base = h.base_dir();
+        let fix = "give the host a `dir` in the hosts file";
+        match f.dir.as_str() {
+            "ok" => {}
+            "noexec" if !runs_faultline => {}
+            "noexec" => {
+                return Err(format!(
+                    "{at}: programs cannot run from {base} (mounted noexec?), and faultline's binary is copied there: {fix}"
+                ))
+            }
+            "missing" => return Err(format!("{at}: {base} does not exist there: {fix}")),
+            _ => return Err(format!("{at}: cannot write in {base} there: {fix}")),
+        }
         if let Some(p) = f.missing.first() {
             return Err(format!(
                 "{at}: {p} is not installed there, and n{}'s start command runs it",
@@ -1599,6 +1617,7 @@ mod host_fit_tests {
             port: None,
             identity: None,
             ssh_options: Vec::new(),
+            dir: None,
         }
     }
 
@@ -1611,23 +1630,31 @@ mod host_fit_tests {
             etcd: Some("/usr/bin/etcd".into()),
             tc: true,
             missing: Vec::new(),
+            dir: "ok".into(),
         };
         let first = good.clone();
         let facts = move |bad: hosts::Facts| vec![first.clone(), bad];
-        assert!(fit_hosts(&args(&[]), &hosts, &facts(good.clone())).is_ok());
+        assert!(fit_hosts(&args(&[]), &hosts, &facts(good.clone()), true).is_ok());
         let other_arch = hosts::Facts {
             arch: "riscv64".into(),
             ..good.clone()
         };
-        let e = fit_hosts(&args(&[]), &hosts, &facts(other_arch.clone())).unwrap_err();
+        let e = fit_hosts(&args(&[]), &hosts, &facts(other_arch.clone()), true).unwrap_err();
         assert!(e.starts_with("h2 (h2.example) is riscv64"), "{e}");
         // etcd runs the host's own binary: the architecture is the host's business.
-        assert!(fit_hosts(&args(&["--target", "etcd"]), &hosts, &facts(other_arch)).is_ok());
+        assert!(fit_hosts(
+            &args(&["--target", "etcd"]),
+            &hosts,
+            &facts(other_arch),
+            false
+        )
+        .is_ok());
         let no_etcd = hosts::Facts {
             etcd: None,
             ..good.clone()
         };
-        let e = fit_hosts(&args(&["--target", "etcd"]), &hosts, &facts(no_etcd)).unwrap_err();
+        let e =
+            fit_hosts(&args(&["--target", "etcd"]), &hosts, &facts(no_etcd), false).unwrap_err();
         assert_eq!(
             e,
             "h2 (h2.example): etcd is not installed there (apt-get install etcd-server on the host)"
@@ -1636,17 +1663,39 @@ mod host_fit_tests {
             tc: false,
             ..good.clone()
         };
-        assert!(fit_hosts(&args(&[]), &hosts, &facts(no_tc.clone())).is_ok());
-        let e = fit_hosts(&args(&["--net-latency", "20"]), &hosts, &facts(no_tc)).unwrap_err();
+        assert!(fit_hosts(&args(&[]), &hosts, &facts(no_tc.clone()), true).is_ok());
+        let e =
+            fit_hosts(&args(&["--net-latency", "20"]), &hosts, &facts(no_tc), true).unwrap_err();
         assert!(e.contains("tc is not installed"), "{e}");
         let missing = hosts::Facts {
             missing: vec!["/opt/kv".into()],
-            ..good
+            ..good.clone()
         };
-        let e = fit_hosts(&args(&[]), &hosts, &facts(missing)).unwrap_err();
+        let e = fit_hosts(&args(&[]), &hosts, &facts(missing), true).unwrap_err();
         assert_eq!(
             e,
             "h2 (h2.example): /opt/kv is not installed there, and n2's start command runs it"
         );
+        // The base directory for runs: programs must run from it only when faultline's binary
+        // is copied there.
+        let dir = |d: &str| hosts::Facts {
+            dir: d.into(),
+            ..good.clone()
+        };
+        let e = fit_hosts(&args(&[]), &hosts, &facts(dir("noexec")), true).unwrap_err();
+        assert!(
+            e.contains("programs cannot run from /tmp (mounted noexec?)"),
+            "{e}"
+        );
+        assert!(
+            e.ends_with("give the host a `dir` in the hosts file"),
+            "{e}"
+        );
+        let etcd = args(&["--target", "etcd"]);
+        assert!(fit_hosts(&etcd, &hosts, &facts(dir("noexec")), false).is_ok());
+        let e = fit_hosts(&etcd, &hosts, &facts(dir("missing")), false).unwrap_err();
+        assert!(e.contains("/tmp does not exist there"), "{e}");
+        let e = fit_hosts(&etcd, &hosts, &facts(dir("unwritable")), false).unwrap_err();
+        assert!(e.contains("cannot write in /tmp there"), "{e}");
     }
 }

@@ -2,8 +2,8 @@
 //! ([`super::hosts::Ssh`]), with no agent on the hosts.
 //!
 //! - [`RunHosts`]: the run's side of every host — its connections, its directory there
-//!   (`/tmp/faultline-<run>`), faultline's binary copied in when a node needs it (the same
-//!   architecture checked first), libfaketime's control files, and the clean-up that leaves
+//!   (`/tmp/faultline-<run>`, or under the host's `dir`), faultline's binary copied in when a
+//!   node needs it (the same architecture checked first), libfaketime's control files, and the clean-up that leaves
 //!   nothing of the run behind (also what `faultline heal` runs after a killed harness).
 //! - [`RemoteCluster`]: the bundled raftkv, run there as `faultline raftkv`. Described systems
 //!   (etcd, `http:` files) run there through [`targets::launched`], their commands on the
@@ -37,8 +37,8 @@ pub fn control_dir(harness_pid: u32) -> PathBuf {
 /// The run's side of its hosts.
 pub struct RunHosts {
     pub ssh: Vec<Arc<Ssh>>,
-    /// The run's directory on every host.
-    pub dir: String,
+    /// The run's directory on each host.
+    pub dirs: Vec<String>,
     cleaned: bool,
 }
 
@@ -50,28 +50,30 @@ impl RunHosts {
                 .iter()
                 .map(|h| Arc::new(Ssh::new(h.clone(), control)))
                 .collect(),
-            dir: RunHosts::dir_for(run_id),
+            dirs: hosts[..n]
+                .iter()
+                .map(|h| RunHosts::dir_for(h, run_id))
+                .collect(),
             cleaned: false,
         }
     }
 
-    /// The run's directory on the hosts.
-    pub fn dir_for(run_id: &str) -> String {
-        format!("/tmp/faultline-{run_id}")
+    /// The run's directory on `host`: under its `dir` (default `/tmp`).
+    pub fn dir_for(host: &Host, run_id: &str) -> String {
+        format!("{}/faultline-{run_id}", host.base_dir())
     }
 
-    /// The environment every process of the run gets on a host.
-    pub fn mark(&self) -> (String, String) {
-        ("FAULTLINE_RUN".into(), self.dir.clone())
+    /// The environment every process of the run gets on host `i`.
+    pub fn mark(&self, i: usize) -> (String, String) {
+        ("FAULTLINE_RUN".into(), self.dirs[i].clone())
     }
 
     /// Makes the run's directory on every host and copies faultline's own binary into it,
-    /// after checking that each host has this machine's architecture; its path there.
-    pub fn copy_faultline(&self) -> Result<String, String> {
+    /// after checking that each host has this machine's architecture; its path on each host.
+    pub fn copy_faultline(&self) -> Result<Vec<String>, String> {
         let program = std::env::current_exe().map_err(|e| format!("faultline's binary: {e}"))?;
         let binary = std::fs::read(&program).map_err(|e| format!("{}: {e}", program.display()))?;
-        let dir = &self.dir;
-        for s in &self.ssh {
+        for (s, dir) in self.ssh.iter().zip(&self.dirs) {
             let arch = s.run("uname -m")?;
             if arch.trim() != std::env::consts::ARCH {
                 return Err(format!(
@@ -87,22 +89,23 @@ impl RunHosts {
                 Some(&binary),
             )?;
         }
-        Ok(format!("{dir}/faultline"))
+        Ok(self.dirs.iter().map(|d| format!("{d}/faultline")).collect())
     }
 
     /// Makes the run's directory on every host (when nothing was copied there).
     pub fn make_dir(&self) -> Result<(), String> {
         self.ssh
             .iter()
-            .try_for_each(|s| s.run(&format!("mkdir -p {}", self.dir)).map(|_| ()))
+            .zip(&self.dirs)
+            .try_for_each(|(s, d)| s.run(&format!("mkdir -p {d}")).map(|_| ()))
     }
 
     /// Clocks for the nodes, whose control files live in the run's directory on each host and
     /// are written through SSH; `libs[i]` is libfaketime on host `i`.
     pub fn clocks(&self, libs: Vec<String>) -> Result<Clocks, String> {
-        let dir = format!("{}/clocks", self.dir);
+        let dirs: Vec<String> = self.dirs.iter().map(|d| format!("{d}/clocks")).collect();
         let files: Vec<PathBuf> = (1..=self.ssh.len())
-            .map(|i| PathBuf::from(format!("{dir}/n{i}.faketime")))
+            .map(|i| PathBuf::from(format!("{}/n{i}.faketime", dirs[i - 1])))
             .collect();
         let ssh = self.ssh.clone();
         let paths = files.clone();
@@ -111,7 +114,7 @@ impl RunHosts {
             // Renamed into place: libfaketime never reads a half-written file.
             ssh[i]
                 .run_script(
-                    &format!("mkdir -p {dir} && cat > {f}.tmp && mv {f}.tmp {f}"),
+                    &format!("mkdir -p {} && cat > {f}.tmp && mv {f}.tmp {f}", dirs[i]),
                     text.trim_end(),
                 )
                 .map(|_| ())
@@ -154,8 +157,8 @@ impl RunHosts {
             return Vec::new();
         }
         let mut errors = Vec::new();
-        for s in &self.ssh {
-            let c = RunHosts::cleanup_command(&self.dir, &s.host.address, !keep_dir);
+        for (s, dir) in self.ssh.iter().zip(&self.dirs) {
+            let c = RunHosts::cleanup_command(dir, &s.host.address, !keep_dir);
             if let Err(e) = s.run(&c) {
                 errors.push(e);
             }
@@ -180,8 +183,9 @@ impl Drop for RunHosts {
 pub struct RemoteData {
     ssh: Vec<Ssh>,
     control: PathBuf,
-    dir: String,
-    /// Each host's node directory name under `dir`.
+    /// The run's directory on each host.
+    dirs: Vec<String>,
+    /// Each host's node directory name under its run directory.
     names: Vec<String>,
     nodes_dir: PathBuf,
     state_path: PathBuf,
@@ -204,7 +208,7 @@ impl RemoteData {
                 .map(|s| Ssh::new(s.host.clone(), &control))
                 .collect(),
             control,
-            dir: hosts.dir.clone(),
+            dirs: hosts.dirs.clone(),
             names,
             nodes_dir,
             state_path,
@@ -218,8 +222,8 @@ impl RemoteData {
         let _ = std::fs::create_dir_all(&self.control);
         let mut kept = keep;
         if keep {
-            for (s, name) in self.ssh.iter().zip(&self.names) {
-                if let Err(e) = host::fetch_tree(s, &self.dir, name, &self.nodes_dir) {
+            for ((s, name), dir) in self.ssh.iter().zip(&self.names).zip(&self.dirs) {
+                if let Err(e) = host::fetch_tree(s, dir, name, &self.nodes_dir) {
                     eprintln!("faultline: bringing back {name}'s data directory: {e}");
                     kept = false;
                 }
@@ -240,8 +244,8 @@ impl RemoteData {
         }
         let _ = std::fs::create_dir_all(&self.control);
         let mut left = false;
-        for s in &self.ssh {
-            if let Err(e) = s.run(&format!("rm -rf {}", quote(&self.dir))) {
+        for (s, dir) in self.ssh.iter().zip(&self.dirs) {
+            if let Err(e) = s.run(&format!("rm -rf {}", quote(dir))) {
                 eprintln!("faultline: removing the run's directory on the hosts: {e}");
                 left = true;
             }
@@ -280,7 +284,8 @@ pub struct RemoteNode {
 pub struct RemoteCluster {
     ssh: Vec<Arc<Ssh>>,
     pub nodes: Vec<RemoteNode>,
-    dir: String,
+    /// The run's directory on each node's host.
+    dirs: Vec<String>,
     flags: Vec<String>,
     peers: String,
     clients: String,
@@ -316,7 +321,7 @@ impl RemoteCluster {
                 })
                 .collect(),
             ssh: hosts.ssh.clone(),
-            dir: hosts.dir.clone(),
+            dirs: hosts.dirs.clone(),
             flags,
             peers: list(PEER_PORT),
             clients: list(CLIENT_PORT),
@@ -332,7 +337,7 @@ impl RemoteCluster {
 
     /// (Re)starts node `i` from its data directory on its host; its log is appended to.
     pub fn start_node(&mut self, i: usize) -> Result<(), String> {
-        let (id, dir) = (self.nodes[i].id, &self.dir);
+        let (id, dir) = (self.nodes[i].id, &self.dirs[i]);
         let host = &self.ssh[i].host.address;
         let flags: Vec<String> = self.flags.iter().map(|f| quote(f)).collect();
         let command = format!(
@@ -421,7 +426,7 @@ impl RemoteCluster {
             }
         }
         for i in 0..self.nodes.len() {
-            let log = format!("cat {}/n{}.log 2>/dev/null || true", self.dir, i + 1);
+            let log = format!("cat {}/n{}.log 2>/dev/null || true", self.dirs[i], i + 1);
             match self.ssh[i].run(&log) {
                 Ok(text) => {
                     if let Err(e) = std::fs::write(&self.nodes[i].log_path, text) {
@@ -432,7 +437,7 @@ impl RemoteCluster {
             }
             if data {
                 let name = format!("n{}", i + 1);
-                if let Err(e) = host::fetch_tree(&*self.ssh[i], &self.dir, &name, nodes_dir) {
+                if let Err(e) = host::fetch_tree(&*self.ssh[i], &self.dirs[i], &name, nodes_dir) {
                     errors.push(format!("{name}'s data directory: {e}"));
                 }
             }

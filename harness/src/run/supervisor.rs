@@ -584,13 +584,12 @@ fn remote(
         .map_or("run".into(), |f| f.to_string_lossy().into_owned());
     // Recorded before anything is put on a host: a harness killed from here on leaves nothing
     // that `faultline heal` cannot find.
-    let dir = RunHosts::dir_for(&run_id);
     leftovers.remote = hosts
         .iter()
         .take(n)
         .map(|h| nemesis::cleanup::RemoteRecord {
             host: serde_json::to_value(h).expect("a host serializes"),
-            dir: dir.clone(),
+            dir: RunHosts::dir_for(h, &run_id),
             ..Default::default()
         })
         .collect();
@@ -608,19 +607,12 @@ fn remote(
         deferred: false,
     };
     let on = &remote.hosts;
-    let needs_binary = described.as_ref().is_none_or(|d| {
-        d.nodes.iter().any(|n| {
-            [&n.start, &n.stop, &n.health, &n.pid, &n.setup]
-                .into_iter()
-                .flatten()
-                .any(|c| c.contains("{faultline}"))
-        })
-    });
-    let program = if needs_binary {
+    let needs_binary = described.as_ref().is_none_or(|d| d.runs_faultline());
+    let programs = if needs_binary {
         on.copy_faultline()?
     } else {
         on.make_dir()?;
-        String::new()
+        vec![String::new(); n]
     };
     let clocks = if setup.clocks {
         let libs = setup.on.facts[..n]
@@ -632,7 +624,7 @@ fn remote(
         None
     };
     let env = |i: usize| {
-        let mut env = vec![on.mark()];
+        let mut env = vec![on.mark(i)];
         env.extend(clocks.as_ref().map(|c| c.env(i)).unwrap_or_default());
         env
     };
@@ -663,8 +655,8 @@ fn remote(
                     env: env(i),
                     host: Some(targets::launched::OnHost {
                         shell: on.ssh[i].clone(),
-                        dir: on.dir.clone(),
-                        program: program.clone(),
+                        dir: on.dirs[i].clone(),
+                        program: programs[i].clone(),
                     }),
                 })
                 .collect();
