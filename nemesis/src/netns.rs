@@ -164,12 +164,7 @@ impl NamespaceNet {
             )?;
             run(&["ip", "-n", &ns, "link", "set", "eth0", "up"], None)?;
             run(&["ip", "-n", &ns, "link", "set", "lo", "up"], None)?;
-            run(
-                &["ip", "netns", "exec", &ns, "nft", "-f", "-"],
-                Some(
-                    "table inet faultline {\n  chain input {\n    type filter hook input priority 0; policy accept;\n  }\n}\n",
-                ),
-            )?;
+            run(&["ip", "netns", "exec", &ns, "nft", "-f", "-"], Some(TABLE))?;
         }
         Ok(net)
     }
@@ -204,23 +199,17 @@ impl NamespaceNet {
     }
 
     fn rules(&self, i: usize, grudge: Option<&Grudge>) -> std::io::Result<()> {
-        let mut script = String::from("flush chain inet faultline input\n");
-        if let Some(g) = grudge {
-            let from: Vec<String> = g
-                .hears_not(i)
-                .iter()
-                .map(|&j| self.addr(j).to_string())
-                .collect();
-            if !from.is_empty() {
-                script.push_str(&format!(
-                    "add rule inet faultline input ip saddr {{ {} }} drop\n",
-                    from.join(", ")
-                ));
-            }
-        }
+        let from: Vec<String> = grudge
+            .map(|g| {
+                g.hears_not(i)
+                    .iter()
+                    .map(|&j| self.addr(j).to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
         run(
             &["ip", "netns", "exec", &self.namespaces[i], "nft", "-f", "-"],
-            Some(&script),
+            Some(&grudge_rules(&from)),
         )
     }
 
@@ -238,6 +227,24 @@ impl NamespaceNet {
             .output()?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
+}
+
+/// The nftables table every node's machine (a namespace, a remote host) gets: an input chain
+/// that accepts everything until a grudge says otherwise.
+pub const TABLE: &str = "table inet faultline {\n  chain input {\n    type filter hook input priority 0; policy accept;\n  }\n}\n";
+
+/// The script that makes a node's input chain drop what comes from the addresses `from`
+/// (nothing dropped when it is empty).
+pub fn grudge_rules<S: AsRef<str>>(from: &[S]) -> String {
+    let mut script = String::from("flush chain inet faultline input\n");
+    if !from.is_empty() {
+        let list: Vec<&str> = from.iter().map(AsRef::as_ref).collect();
+        script.push_str(&format!(
+            "add rule inet faultline input ip saddr {{ {} }} drop\n",
+            list.join(", ")
+        ));
+    }
+    script
 }
 
 /// Deletes namespaces and a bridge by name (used by teardown and by `faultline heal`).

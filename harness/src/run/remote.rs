@@ -455,12 +455,10 @@ pub struct SshNet {
     netem: Vec<String>,
 }
 
-const TABLE: &str = "table inet faultline {\n  chain input {\n    type filter hook input priority 0; policy accept;\n  }\n}\n";
-
 impl SshNet {
     pub fn create(hosts: &RunHosts) -> Result<SshNet, String> {
         for s in &hosts.ssh {
-            s.run_script("nft -f -", TABLE)
+            s.run_script("nft -f -", nemesis::netns::TABLE)
                 .map_err(|e| format!("{e} (partitions need nftables and root on the host)"))?;
         }
         Ok(SshNet {
@@ -504,7 +502,6 @@ impl SshNet {
     }
 
     fn rules(&self, i: usize, grudge: Option<&Grudge>) -> std::io::Result<()> {
-        let mut script = String::from("flush chain inet faultline input\n");
         let from: Vec<&str> = grudge
             .map(|g| {
                 g.hears_not(i)
@@ -513,14 +510,8 @@ impl SshNet {
                     .collect()
             })
             .unwrap_or_default();
-        if !from.is_empty() {
-            script.push_str(&format!(
-                "add rule inet faultline input ip saddr {{ {} }} drop\n",
-                from.join(", ")
-            ));
-        }
         self.ssh[i]
-            .run_script("nft -f -", &script)
+            .run_script("nft -f -", &nemesis::netns::grudge_rules(&from))
             .map_err(std::io::Error::other)?;
         // Confirmed by listing the rules back.
         let listed = self.ssh[i]
