@@ -598,7 +598,6 @@ impl Described {
         Ok(())
     }
 
-    /// The certificates to use, as the client wants them.
     /// Whether a node command names `{faultline}` (which must then be copied where it runs).
     pub fn runs_faultline(&self) -> bool {
         self.nodes.iter().any(|n| {
@@ -609,6 +608,7 @@ impl Described {
         })
     }
 
+    /// The certificates to use, as the client wants them.
     pub fn tls_files(&self) -> TlsFiles {
         let t = self.tls.clone().unwrap_or_default();
         TlsFiles {
