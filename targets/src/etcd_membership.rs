@@ -131,7 +131,7 @@ pub fn remove(nodes: &mut LaunchedNodes, i: usize, timeout: Duration) -> Result<
         match list(nodes, i) {
             Ok(members) => match members.iter().find(|m| m.name == name) {
                 None => {
-                    nodes.kill(i);
+                    nodes.kill(i)?;
                     return Ok(format!("etcd's member list: {}", names(&members)));
                 }
                 Some(m) => {

@@ -165,7 +165,7 @@ impl LaunchedNodes {
         if self.nodes[i].start.is_none() {
             return Ok(());
         }
-        self.kill(i);
+        self.kill(i).map_err(std::io::Error::other)?;
         let n = &mut self.nodes[i];
         let start = n.start.clone().expect("checked above");
         if let (Some(on), Some(log)) = (&n.placement.host, n.remote_log()) {
@@ -245,20 +245,17 @@ impl LaunchedNodes {
 
     /// Stops node `i` for good: its `stop` command if it has one, then SIGKILL to its process
     /// group, and reaps it. A stopped (paused) process dies of SIGKILL too.
-    pub fn kill(&mut self, i: usize) {
+    pub fn kill(&mut self, i: usize) -> Result<(), String> {
         let n = &mut self.nodes[i];
         let mut child = match n.process.take() {
-            None => return,
+            None => return Ok(()),
             Some(Process::There(pid)) => {
                 let on = n
                     .placement
                     .host
                     .as_ref()
                     .expect("a remote process has a host");
-                if let Err(e) = host::kill(&*on.shell, pid) {
-                    eprintln!("faultline: killing {}: {e}", n.name);
-                }
-                return;
+                return host::kill(&*on.shell, pid).map_err(|e| format!("killing {}: {e}", n.name));
             }
             Some(Process::Here(child)) => child,
         };
@@ -267,16 +264,17 @@ impl LaunchedNodes {
         let group = nix::unistd::Pid::from_raw(child.id() as i32);
         let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = child.wait();
+        Ok(())
     }
 
     /// Stops node `i` the polite way (its `stop` command), then makes sure.
-    pub fn stop(&mut self, i: usize) {
+    pub fn stop(&mut self, i: usize) -> Result<(), String> {
         if let Some(stop) = self.nodes[i].stop.clone() {
             if self.nodes[i].process.is_some() {
                 let _ = self.shell(i, &stop);
             }
         }
-        self.kill(i);
+        self.kill(i)
     }
 
     /// Whether node `i`'s started process has exited on its own (it is reaped if so): how it
@@ -388,7 +386,7 @@ impl LaunchedNodes {
     /// stopped, its data directory emptied, the command kept for later restarts. For a member
     /// that rejoins a cluster as a new member (etcd's `--initial-cluster-state existing`).
     pub fn start_afresh(&mut self, i: usize, start: String) -> std::io::Result<()> {
-        self.kill(i);
+        self.kill(i).map_err(std::io::Error::other)?;
         let dir = &self.nodes[i].data_dir;
         if self.nodes[i].placement.host.is_some() {
             let rm = format!("rm -rf {}", host::quote(&dir.display().to_string()));
@@ -496,10 +494,9 @@ impl LaunchedNodes {
     /// data directories too. Every node is stopped before anything is copied: hosts may share a
     /// filesystem. The errors met; it goes on after each.
     pub fn bring_back(&mut self, dir: &Path, data: bool) -> Vec<String> {
-        let mut errors = Vec::new();
-        for i in 0..self.nodes.len() {
-            self.stop(i);
-        }
+        let mut errors: Vec<String> = (0..self.nodes.len())
+            .filter_map(|i| self.stop(i).err())
+            .collect();
         for n in &self.nodes {
             let (Some(on), Some(log)) = (&n.placement.host, n.remote_log()) else {
                 continue;
@@ -524,7 +521,9 @@ impl LaunchedNodes {
 impl Drop for LaunchedNodes {
     fn drop(&mut self) {
         for i in 0..self.nodes.len() {
-            self.stop(i);
+            if let Err(e) = self.stop(i) {
+                eprintln!("faultline: {e}");
+            }
         }
     }
 }

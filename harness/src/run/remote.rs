@@ -5,9 +5,9 @@
 //!   (`/tmp/faultline-<run>`, or under the host's `dir`), faultline's binary copied in when a
 //!   node needs it (the same architecture checked first), libfaketime's control files, and the clean-up that leaves
 //!   nothing of the run behind (also what `faultline heal` runs after a killed harness).
-//! - [`RemoteCluster`]: the bundled raftkv, run there as `faultline raftkv`. Described systems
-//!   (etcd, `http:` files) run there through [`targets::launched`], their commands on the
-//!   node's host.
+//! - [`RemoteCluster`]: the bundled raftkv, run there as `faultline raftkv`, with its status and
+//!   membership API. Its nodes, like a described system's (etcd, `http:` files), are run by
+//!   [`targets::launched`], their commands on the node's host.
 //! - [`SshNet`]: partitions as nftables rules on each host (the same `inet faultline` table and
 //!   grudge rules as `--net netns`), confirmed by listing them back; latency and loss through
 //!   `tc netem` where the host has it.
@@ -22,7 +22,8 @@ use nemesis::{Grudge, Net};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use targets::host::{self, quote, HostShell};
+use targets::host::{self, quote};
+use targets::launched::{LaunchedNodes, Placement};
 
 /// raftkv's ports on every host (one node a host).
 const CLIENT_PORT: u16 = 7001;
@@ -273,176 +274,90 @@ fn device_of(address: &str) -> String {
     )
 }
 
-pub struct RemoteNode {
-    pub id: u64,
-    pub client_addr: String,
-    pub log_path: PathBuf,
-    pid: Option<u32>,
-}
-
-/// raftkv on the hosts.
+/// raftkv on the hosts: faultline's own binary, copied there, run by [`LaunchedNodes`] like
+/// any described service (its start command built here), with raftkv's own status and
+/// membership API beside.
 pub struct RemoteCluster {
-    ssh: Vec<Arc<Ssh>>,
-    pub nodes: Vec<RemoteNode>,
-    /// The run's directory on each node's host.
-    dirs: Vec<String>,
-    flags: Vec<String>,
-    peers: String,
-    clients: String,
-    /// Each node's environment (the run's mark, libfaketime's).
-    env: Vec<Vec<(String, String)>>,
-    stopped: bool,
+    pub launched: LaunchedNodes,
+    /// Each node's peer address, for membership changes.
+    peer_addrs: Vec<String>,
 }
 
 impl RemoteCluster {
-    /// Starts a node on each of the run's hosts, whose directory holds faultline's binary.
+    /// Starts node `i` at `placements[i]` (on its host, whose run directory holds faultline's
+    /// binary), with `flags` for every node.
     pub fn launch(
-        hosts: &RunHosts,
+        placements: Vec<Placement>,
         nodes_dir: &Path,
-        flags: Vec<String>,
-        env: Vec<Vec<(String, String)>>,
+        flags: &[String],
     ) -> Result<RemoteCluster, String> {
-        let n = hosts.ssh.len();
-        let addr = |i: usize, port: u16| format!("{}:{port}", hosts.ssh[i].host.address);
-        let list = |port: u16| {
-            (0..n)
-                .map(|i| format!("{}={}", i + 1, addr(i, port)))
+        let at = |port: u16| -> Vec<String> {
+            placements
+                .iter()
+                .map(|p| format!("{}:{port}", p.ip))
+                .collect()
+        };
+        let (clients, peer_addrs) = (at(CLIENT_PORT), at(PEER_PORT));
+        let list = |addrs: &[String]| {
+            addrs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| format!("{}={a}", i + 1))
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        std::fs::create_dir_all(nodes_dir).map_err(|e| format!("{}: {e}", nodes_dir.display()))?;
-        let mut cluster = RemoteCluster {
-            nodes: (0..n)
-                .map(|i| RemoteNode {
-                    id: i as u64 + 1,
-                    client_addr: addr(i, CLIENT_PORT),
-                    log_path: nodes_dir.join(format!("n{}.log", i + 1)),
-                    pid: None,
-                })
-                .collect(),
-            ssh: hosts.ssh.clone(),
-            dirs: hosts.dirs.clone(),
-            flags,
-            peers: list(PEER_PORT),
-            clients: list(CLIENT_PORT),
-            env,
-            stopped: false,
-        };
-        // On a failure the hosts' clean-up stops what was started.
-        for i in 0..n {
-            cluster.start_node(i)?;
+        let flags: Vec<String> = flags.iter().map(|f| quote(f)).collect();
+        let mut desc = targets::raftkv::described(&clients);
+        for (i, node) in desc.nodes.iter_mut().enumerate() {
+            node.start = Some(format!(
+                "exec {{faultline}} raftkv --id {} --listen {{ip}}:{CLIENT_PORT} \
+                 --peer-listen {{ip}}:{PEER_PORT} --peers {} --clients {} --data-dir {{data_dir}} {}",
+                i + 1,
+                list(&peer_addrs),
+                list(&clients),
+                flags.join(" ")
+            ));
         }
-        Ok(cluster)
-    }
-
-    /// (Re)starts node `i` from its data directory on its host; its log is appended to.
-    pub fn start_node(&mut self, i: usize) -> Result<(), String> {
-        let (id, dir) = (self.nodes[i].id, &self.dirs[i]);
-        let host = &self.ssh[i].host.address;
-        let flags: Vec<String> = self.flags.iter().map(|f| quote(f)).collect();
-        let command = format!(
-            "exec ./faultline raftkv --id {id} --listen {host}:{CLIENT_PORT} \
-             --peer-listen {host}:{PEER_PORT} --peers {} --clients {} --data-dir {dir}/n{id} {}",
-            self.peers,
-            self.clients,
-            flags.join(" ")
-        );
-        let log = format!("{dir}/n{id}.log");
-        let pid = host::spawn(&*self.ssh[i], &command, &self.env[i], dir, &log)?;
-        self.nodes[i].pid = Some(pid);
-        Ok(())
-    }
-
-    pub fn pid(&self, i: usize) -> Option<u32> {
-        self.nodes[i].pid
-    }
-
-    pub fn host(&self, i: usize) -> &dyn HostShell {
-        &*self.ssh[i]
-    }
-
-    /// SIGKILL node `i`, confirmed once the process is gone.
-    pub fn kill(&mut self, i: usize) -> Result<(), String> {
-        match self.nodes[i].pid.take() {
-            Some(pid) => host::kill(&*self.ssh[i], pid),
-            None => Ok(()),
-        }
-    }
-
-    /// Whether node `i` exited on its own (a host that cannot be asked is no evidence).
-    pub fn exited(&mut self, i: usize) -> Option<String> {
-        let pid = self.nodes[i].pid?;
-        if host::state(&*self.ssh[i], pid) != Ok(None) {
-            return None;
-        }
-        self.nodes[i].pid = None;
-        Some(format!("pid {pid} is gone on {}", self.ssh[i].host.name))
+        // Every `{faultline}` names the copy on a host.
+        let here = Path::new("faultline");
+        let launched = LaunchedNodes::launch(desc, placements, nodes_dir, here)
+            .map_err(|e| format!("starting raftkv on the hosts: {e}"))?;
+        Ok(RemoteCluster {
+            launched,
+            peer_addrs,
+        })
     }
 
     /// The nodes as membership changes see them.
     pub fn member_nodes(&self) -> Vec<targets::raftkv::cluster::MemberNode> {
-        self.nodes
-            .iter()
-            .zip(&self.ssh)
-            .map(|(n, s)| targets::raftkv::cluster::MemberNode {
-                id: n.id,
-                peer_addr: format!("{}:{PEER_PORT}", s.host.address),
-                client_addr: n.client_addr.clone(),
-                running: n.pid.is_some(),
+        (0..self.launched.len())
+            .map(|i| targets::raftkv::cluster::MemberNode {
+                id: i as u64 + 1,
+                peer_addr: self.peer_addrs[i].clone(),
+                client_addr: self.launched.nodes[i].base.authority(),
+                running: self.launched.pid(i).is_some(),
             })
             .collect()
     }
 
-    /// Node `i`'s `/status`, if it answers within 500 ms.
+    /// Node `i`'s `/status`, if it runs and answers within 500 ms.
     pub fn status(&self, i: usize) -> Option<serde_json::Value> {
-        self.nodes[i].pid?;
-        targets::raftkv::cluster::status_at(&self.nodes[i].client_addr)
+        self.launched.pid(i)?;
+        targets::raftkv::cluster::status_at(&self.launched.nodes[i].base.authority())
     }
 
     /// Waits until some node says it leads.
     pub fn wait_for_leader(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if (0..self.nodes.len()).any(|i| self.status(i).is_some_and(|s| s["role"] == "leader"))
+            if (0..self.launched.len())
+                .any(|i| self.status(i).is_some_and(|s| s["role"] == "leader"))
             {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         false
-    }
-
-    /// Stops every node, then copies the logs (and, with `data`, the data directories) back
-    /// into `nodes_dir` — in that order for all nodes, since hosts may share a filesystem (the
-    /// lab's do). Once.
-    pub fn bring_back(&mut self, nodes_dir: &Path, data: bool) -> Vec<String> {
-        let mut errors = Vec::new();
-        if std::mem::replace(&mut self.stopped, true) {
-            return errors;
-        }
-        for i in 0..self.nodes.len() {
-            if let Err(e) = self.kill(i) {
-                errors.push(e);
-            }
-        }
-        for i in 0..self.nodes.len() {
-            let log = format!("cat {}/n{}.log 2>/dev/null || true", self.dirs[i], i + 1);
-            match self.ssh[i].run(&log) {
-                Ok(text) => {
-                    if let Err(e) = std::fs::write(&self.nodes[i].log_path, text) {
-                        errors.push(format!("{}: {e}", self.nodes[i].log_path.display()));
-                    }
-                }
-                Err(e) => errors.push(e),
-            }
-            if data {
-                let name = format!("n{}", i + 1);
-                if let Err(e) = host::fetch_tree(&*self.ssh[i], &self.dirs[i], &name, nodes_dir) {
-                    errors.push(format!("{name}'s data directory: {e}"));
-                }
-            }
-        }
-        errors
     }
 }
 

@@ -3,6 +3,7 @@
 //! ends normally, is interrupted, or panics. While it lives, `state.json` in the run directory
 //! names every process and namespace, for `faultline heal` should the harness itself be killed.
 
+use super::remote::RemoteCluster;
 use checker::generate::Rng;
 use nemesis::cleanup::Leftovers;
 use nemesis::clock::Clocks;
@@ -66,7 +67,26 @@ pub enum Fleet {
     Raftkv(LocalCluster),
     Described(Box<LaunchedNodes>),
     /// raftkv on remote hosts, through SSH.
-    Remote(Box<super::remote::RemoteCluster>),
+    Remote(Box<RemoteCluster>),
+}
+
+impl Fleet {
+    /// The nodes [`LaunchedNodes`] runs: a described system's, or raftkv's on remote hosts.
+    fn launched(&self) -> Option<&LaunchedNodes> {
+        match self {
+            Fleet::Remote(c) => Some(&c.launched),
+            Fleet::Described(d) => Some(d),
+            Fleet::Raftkv(_) => None,
+        }
+    }
+
+    fn launched_mut(&mut self) -> Option<&mut LaunchedNodes> {
+        match self {
+            Fleet::Remote(c) => Some(&mut c.launched),
+            Fleet::Described(d) => Some(d),
+            Fleet::Raftkv(_) => None,
+        }
+    }
 }
 
 /// The nodes as the nemesis sees them.
@@ -107,11 +127,7 @@ impl Nodes {
 
     /// Node `i`'s host, when it runs on another machine.
     fn host(&self, node: usize) -> Option<&dyn targets::host::HostShell> {
-        match &self.cluster {
-            Fleet::Remote(c) => Some(c.host(node)),
-            Fleet::Described(d) => d.host(node),
-            Fleet::Raftkv(_) => None,
-        }
+        self.cluster.launched()?.host(node)
     }
 
     fn save(&self) {
@@ -132,23 +148,21 @@ impl Nodes {
 
     /// How clients reach the nodes, with requests that time out after `timeout`.
     pub fn endpoints(&self, timeout: Duration) -> Result<super::driver::Endpoints, String> {
-        match &self.cluster {
+        let d = match &self.cluster {
             Fleet::Raftkv(c) => {
                 let addrs: Vec<String> = c.nodes.iter().map(|n| n.client_addr.clone()).collect();
-                Ok(super::driver::Endpoints::raftkv(&addrs, timeout))
+                return Ok(super::driver::Endpoints::raftkv(&addrs, timeout));
             }
-            Fleet::Remote(c) => {
-                let addrs: Vec<String> = c.nodes.iter().map(|n| n.client_addr.clone()).collect();
-                Ok(super::driver::Endpoints::raftkv(&addrs, timeout))
-            }
-            Fleet::Described(d) => super::driver::Endpoints::new(
-                d.desc.clone(),
-                d.nodes
-                    .iter()
-                    .map(|n| (n.name.clone(), n.base.clone(), n.resolved)),
-                timeout,
-            ),
-        }
+            Fleet::Remote(c) => &c.launched,
+            Fleet::Described(d) => d,
+        };
+        super::driver::Endpoints::new(
+            d.desc.clone(),
+            d.nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.base.clone(), n.resolved)),
+            timeout,
+        )
     }
 
     /// Runs every node's `setup` command (described targets that give one).
@@ -186,7 +200,7 @@ impl Cluster for Nodes {
     fn size(&self) -> usize {
         match &self.cluster {
             Fleet::Raftkv(c) => c.nodes.len(),
-            Fleet::Remote(c) => c.nodes.len(),
+            Fleet::Remote(c) => c.launched.len(),
             Fleet::Described(d) => d.len(),
         }
     }
@@ -194,7 +208,7 @@ impl Cluster for Nodes {
     fn pid(&self, node: usize) -> Option<u32> {
         match &self.cluster {
             Fleet::Raftkv(c) => c.pid(node),
-            Fleet::Remote(c) => c.pid(node),
+            Fleet::Remote(c) => c.launched.pid(node),
             Fleet::Described(d) => d.pid(node),
         }
     }
@@ -202,8 +216,8 @@ impl Cluster for Nodes {
     fn kill(&mut self, node: usize) -> std::io::Result<()> {
         match &mut self.cluster {
             Fleet::Raftkv(c) => c.kill(node),
-            Fleet::Remote(c) => c.kill(node).map_err(std::io::Error::other)?,
-            Fleet::Described(d) => d.kill(node),
+            Fleet::Remote(c) => c.launched.kill(node).map_err(std::io::Error::other)?,
+            Fleet::Described(d) => d.kill(node).map_err(std::io::Error::other)?,
         }
         self.record_pid(node);
         Ok(())
@@ -212,7 +226,7 @@ impl Cluster for Nodes {
     fn restart(&mut self, node: usize) -> std::io::Result<()> {
         match &mut self.cluster {
             Fleet::Raftkv(c) => c.start_node(node)?,
-            Fleet::Remote(c) => c.start_node(node).map_err(std::io::Error::other)?,
+            Fleet::Remote(c) => c.launched.start(node)?,
             Fleet::Described(d) => {
                 d.start(node)?;
                 // Load resumes on a node that serves, set up as at the start.
@@ -512,7 +526,7 @@ impl Supervisor {
     pub fn crashed(&mut self) -> Option<(usize, String)> {
         (0..self.nodes.size()).find_map(|i| match &mut self.nodes.cluster {
             Fleet::Raftkv(c) => c.exited(i).map(|s| (i, s.to_string())),
-            Fleet::Remote(c) => c.exited(i).map(|s| (i, s)),
+            Fleet::Remote(c) => c.launched.exited(i).map(|s| (i, s)),
             Fleet::Described(d) => d.exited(i).map(|s| (i, s)),
         })
     }
@@ -527,9 +541,9 @@ impl Supervisor {
             return None;
         }
         r.deferred = true;
-        let names = match &self.nodes.cluster {
-            Fleet::Described(d) => d.nodes.iter().map(|n| n.name.clone()).collect(),
-            _ => (1..=r.hosts.ssh.len()).map(|i| format!("n{i}")).collect(),
+        let names = match self.nodes.cluster.launched() {
+            Some(d) => d.nodes.iter().map(|n| n.name.clone()).collect(),
+            None => Vec::new(),
         };
         Some(super::remote::RemoteData::new(
             &r.hosts,
@@ -542,7 +556,7 @@ impl Supervisor {
     pub fn log_path(&self, node: usize) -> &Path {
         match &self.nodes.cluster {
             Fleet::Raftkv(c) => &c.nodes[node].log_path,
-            Fleet::Remote(c) => &c.nodes[node].log_path,
+            Fleet::Remote(c) => &c.launched.nodes[node].log_path,
             Fleet::Described(d) => &d.nodes[node].log_path,
         }
     }
@@ -640,26 +654,25 @@ fn remote(
             .map_err(|e| format!("state.json: {e}"))?;
         set?;
     }
+    let placements = (0..n)
+        .map(|i| Placement {
+            ip: hosts[i].address.clone(),
+            netns: None,
+            env: env(i),
+            host: Some(targets::launched::OnHost {
+                shell: on.ssh[i].clone(),
+                dir: on.dirs[i].clone(),
+                program: programs[i].clone(),
+            }),
+        })
+        .collect();
     let cluster = match described {
         None => Fleet::Remote(Box::new(RemoteCluster::launch(
-            on,
+            placements,
             &remote.nodes_dir,
-            node_flags,
-            (0..n).map(env).collect(),
+            &node_flags,
         )?)),
         Some(desc) => {
-            let placements = (0..n)
-                .map(|i| Placement {
-                    ip: hosts[i].address.clone(),
-                    netns: None,
-                    env: env(i),
-                    host: Some(targets::launched::OnHost {
-                        shell: on.ssh[i].clone(),
-                        dir: on.dirs[i].clone(),
-                        program: programs[i].clone(),
-                    }),
-                })
-                .collect();
             let name = desc.name.clone();
             let program = std::env::current_exe().map_err(|e| format!("faultline: {e}"))?;
             Fleet::Described(Box::new(
@@ -736,26 +749,19 @@ impl Drop for Supervisor {
         }
         // Nodes on hosts stop, and their logs (and data) come back, before the hosts are
         // cleaned up.
-        if let Some(r) = &self.nodes.remote {
-            let (dir, data) = (r.nodes_dir.clone(), r.keep_data == super::KeepData::Always);
-            let errors = match &mut self.nodes.cluster {
-                Fleet::Remote(c) => c.bring_back(&dir, data),
-                Fleet::Described(d) => d.bring_back(&dir, data),
-                Fleet::Raftkv(_) => Vec::new(),
-            };
-            for e in errors {
+        if let (Some(r), Some(d)) = (&self.nodes.remote, self.nodes.cluster.launched_mut()) {
+            let data = r.keep_data == super::KeepData::Always;
+            for e in d.bring_back(&r.nodes_dir, data) {
                 eprintln!("faultline: bringing back from the hosts: {e}");
             }
         }
         for i in 0..self.nodes.size() {
-            match &mut self.nodes.cluster {
-                Fleet::Raftkv(c) => c.kill(i),
-                Fleet::Remote(c) => {
-                    if let Err(e) = c.kill(i) {
-                        eprintln!("faultline: {e}");
-                    }
+            if let Some(d) = self.nodes.cluster.launched_mut() {
+                if let Err(e) = d.stop(i) {
+                    eprintln!("faultline: {e}");
                 }
-                Fleet::Described(d) => d.stop(i),
+            } else if let Fleet::Raftkv(c) = &mut self.nodes.cluster {
+                c.kill(i);
             }
         }
         // Proxies stop and namespaces go (rules on remote hosts too, and whatever of the run
