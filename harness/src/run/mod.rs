@@ -483,20 +483,17 @@ fn fit_hosts(
                 i + 1
             ));
         }
-        match args.target.as_str() {
-            "raftkv" if f.arch != std::env::consts::ARCH => {
-                return Err(format!(
-                    "{at} is {}, this machine {}: faultline's binary cannot run there",
-                    f.arch,
-                    std::env::consts::ARCH
-                ))
-            }
-            "etcd" if f.etcd.is_none() => {
-                return Err(format!(
-                    "{at}: etcd is not installed there (apt-get install etcd-server on the host)"
-                ))
-            }
-            _ => {}
+        if runs_faultline && f.arch != std::env::consts::ARCH {
+            return Err(format!(
+                "{at} is {}, this machine {}: faultline's binary cannot run there",
+                f.arch,
+                std::env::consts::ARCH
+            ));
+        }
+        if args.target == "etcd" && f.etcd.is_none() {
+            return Err(format!(
+                "{at}: etcd is not installed there (apt-get install etcd-server on the host)"
+            ));
         }
         if (args.net_latency > 0 || args.net_loss > 0.0) && !f.tc {
             return Err(format!(
@@ -1641,6 +1638,10 @@ mod host_fit_tests {
         };
         let e = fit_hosts(&args(&[]), &hosts, &facts(other_arch.clone()), true).unwrap_err();
         assert!(e.starts_with("h2 (h2.example) is riscv64"), "{e}");
+        // So is a target file whose commands run the copied binary.
+        let file = args(&["--target", "http:kv.toml"]);
+        let e = fit_hosts(&file, &hosts, &facts(other_arch.clone()), true).unwrap_err();
+        assert!(e.contains("faultline's binary cannot run there"), "{e}");
         // etcd runs the host's own binary: the architecture is the host's business.
         assert!(fit_hosts(
             &args(&["--target", "etcd"]),

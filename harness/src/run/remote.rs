@@ -69,22 +69,12 @@ impl RunHosts {
         ("FAULTLINE_RUN".into(), self.dirs[i].clone())
     }
 
-    /// Makes the run's directory on every host and copies faultline's own binary into it,
-    /// after checking that each host has this machine's architecture; its path on each host.
+    /// Makes the run's directory on every host and copies faultline's own binary into it (the
+    /// probe checked that each host has this machine's architecture); its path on each host.
     pub fn copy_faultline(&self) -> Result<Vec<String>, String> {
         let program = std::env::current_exe().map_err(|e| format!("faultline's binary: {e}"))?;
         let binary = std::fs::read(&program).map_err(|e| format!("{}: {e}", program.display()))?;
         for (s, dir) in self.ssh.iter().zip(&self.dirs) {
-            let arch = s.run("uname -m")?;
-            if arch.trim() != std::env::consts::ARCH {
-                return Err(format!(
-                    "{} ({}) is {}, this machine {}: faultline's binary cannot run there",
-                    s.host.name,
-                    s.host.address,
-                    arch.trim(),
-                    std::env::consts::ARCH
-                ));
-            }
             s.run_with(
                 &format!("mkdir -p {dir} && cat > {dir}/faultline && chmod +x {dir}/faultline"),
                 Some(&binary),
