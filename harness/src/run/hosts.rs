@@ -387,9 +387,21 @@ pub struct Facts {
     pub tc: bool,
     /// Those of the programs asked about that the host does not have.
     pub missing: Vec<String>,
-    /// The host's base directory for runs: `ok`, `noexec` (programs cannot run from it),
-    /// `unwritable` or `missing`.
-    pub dir: String,
+    /// What the host's base directory for runs allows.
+    pub dir: BaseDir,
+}
+
+/// A host's base directory for runs, as the probe found it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BaseDir {
+    /// Writable, and programs run from it.
+    Ok,
+    /// Writable, but programs cannot run from it (mounted `noexec`).
+    Noexec,
+    Unwritable,
+    /// Not there (or the probe said nothing of it).
+    #[default]
+    Missing,
 }
 
 /// Asks each of `hosts` for its [`Facts`], and whether it has `programs[i]` (host `i`'s); the
@@ -452,7 +464,14 @@ fn read_facts(out: &str) -> Facts {
             "etcd" => f.etcd = some,
             "tc" => f.tc = some.is_some(),
             "missing" => f.missing.push(v),
-            "dir" => f.dir = v,
+            "dir" => {
+                f.dir = match v.as_str() {
+                    "ok" => BaseDir::Ok,
+                    "noexec" => BaseDir::Noexec,
+                    "unwritable" => BaseDir::Unwritable,
+                    _ => BaseDir::Missing,
+                }
+            }
             _ => {}
         }
     }
@@ -540,14 +559,14 @@ mod tests {
         let f = probe(tmp.path().to_str().unwrap());
         assert_eq!(f.arch, std::env::consts::ARCH);
         assert_eq!(f.missing, ["/nonexistent/kv"]);
-        assert_eq!(f.dir, "ok");
+        assert_eq!(f.dir, BaseDir::Ok);
         assert_eq!(
             std::fs::read_dir(tmp.path()).unwrap().count(),
             0,
             "the probe left its file"
         );
-        assert_eq!(probe("/nonexistent/base").dir, "missing");
-        assert_eq!(probe("/proc").dir, "unwritable");
+        assert_eq!(probe("/nonexistent/base").dir, BaseDir::Missing);
+        assert_eq!(probe("/proc").dir, BaseDir::Unwritable);
         assert_eq!(
             program_of("exec /usr/bin/kv --x"),
             Some("/usr/bin/kv".into())

@@ -466,16 +466,20 @@ fn fit_hosts(
         let at = format!("{} ({})", h.name, h.address);
         let base = h.base_dir();
         let fix = "give the host a `dir` in the hosts file";
-        match f.dir.as_str() {
-            "ok" => {}
-            "noexec" if !runs_faultline => {}
-            "noexec" => {
+        match f.dir {
+            hosts::BaseDir::Ok => {}
+            hosts::BaseDir::Noexec if !runs_faultline => {}
+            hosts::BaseDir::Noexec => {
                 return Err(format!(
                     "{at}: programs cannot run from {base} (mounted noexec?), and faultline's binary is copied there: {fix}"
                 ))
             }
-            "missing" => return Err(format!("{at}: {base} does not exist there: {fix}")),
-            _ => return Err(format!("{at}: cannot write in {base} there: {fix}")),
+            hosts::BaseDir::Missing => {
+                return Err(format!("{at}: {base} does not exist there: {fix}"))
+            }
+            hosts::BaseDir::Unwritable => {
+                return Err(format!("{at}: cannot write in {base} there: {fix}"))
+            }
         }
         if let Some(p) = f.missing.first() {
             return Err(format!(
@@ -1627,7 +1631,7 @@ mod host_fit_tests {
             etcd: Some("/usr/bin/etcd".into()),
             tc: true,
             missing: Vec::new(),
-            dir: "ok".into(),
+            dir: hosts::BaseDir::Ok,
         };
         let first = good.clone();
         let facts = move |bad: hosts::Facts| vec![first.clone(), bad];
@@ -1679,11 +1683,17 @@ mod host_fit_tests {
         );
         // The base directory for runs: programs must run from it only when faultline's binary
         // is copied there.
-        let dir = |d: &str| hosts::Facts {
-            dir: d.into(),
+        let dir = |d: hosts::BaseDir| hosts::Facts {
+            dir: d,
             ..good.clone()
         };
-        let e = fit_hosts(&args(&[]), &hosts, &facts(dir("noexec")), true).unwrap_err();
+        let e = fit_hosts(
+            &args(&[]),
+            &hosts,
+            &facts(dir(hosts::BaseDir::Noexec)),
+            true,
+        )
+        .unwrap_err();
         assert!(
             e.contains("programs cannot run from /tmp (mounted noexec?)"),
             "{e}"
@@ -1693,10 +1703,16 @@ mod host_fit_tests {
             "{e}"
         );
         let etcd = args(&["--target", "etcd"]);
-        assert!(fit_hosts(&etcd, &hosts, &facts(dir("noexec")), false).is_ok());
-        let e = fit_hosts(&etcd, &hosts, &facts(dir("missing")), false).unwrap_err();
+        assert!(fit_hosts(&etcd, &hosts, &facts(dir(hosts::BaseDir::Noexec)), false).is_ok());
+        let e = fit_hosts(&etcd, &hosts, &facts(dir(hosts::BaseDir::Missing)), false).unwrap_err();
         assert!(e.contains("/tmp does not exist there"), "{e}");
-        let e = fit_hosts(&etcd, &hosts, &facts(dir("unwritable")), false).unwrap_err();
+        let e = fit_hosts(
+            &etcd,
+            &hosts,
+            &facts(dir(hosts::BaseDir::Unwritable)),
+            false,
+        )
+        .unwrap_err();
         assert!(e.contains("cannot write in /tmp there"), "{e}");
     }
 }
