@@ -280,6 +280,21 @@ pub(crate) fn fails_linearizability<M: Model>(
     }
 }
 
+/// Whether `ops` fail linearizability by the search alone, never the model's exact shortcut: an
+/// independent second opinion on a witness the shortcut produced.
+pub(crate) fn fails_by_search<M: Model>(
+    model: &M,
+    ops: &[&Operation],
+    budget: u64,
+) -> Option<bool> {
+    let (search_ops, _, _) = compile_ops(model, ops).ok()?;
+    match Search::new(model, search_ops).run(budget) {
+        Progress::Linearizable => Some(false),
+        Progress::NotLinearizable => Some(true),
+        Progress::Unfinished => None,
+    }
+}
+
 /// Runs every job to a verdict, the deadline, or an early stop; returns them all.
 fn run_jobs<'m, M: Model>(
     jobs: Vec<KeyJob<'m, M>>,

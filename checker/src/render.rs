@@ -199,6 +199,10 @@ pub fn ladder(l: &Ladder) -> String {
             breaks.join(", ")
         );
         let _ = writeln!(out, "     {}.", a.sentence);
+        if let Some(why) = &a.unconfirmed {
+            let _ = writeln!(out, "     not confirmed: {why}.");
+            continue;
+        }
         let _ = writeln!(
             out,
             "     witness, {} operation{}{}:",

@@ -28,7 +28,7 @@ pub mod shrink;
 pub mod versions;
 pub mod words;
 
-use crate::check::{check_with, fails_linearizability, Options};
+use crate::check::{check_with, fails_by_search, fails_linearizability, Options};
 use crate::history::{History, HistoryError, Operation, Outcome};
 use crate::model::{Model, ModelKind};
 use crate::models::{KvAppend, Register};
@@ -248,6 +248,12 @@ pub struct Anomaly {
     pub minimal: bool,
     /// The models it breaks.
     pub breaks: Vec<Level>,
+    /// Set when the witness, checked again on its own by an independent method (the search
+    /// rather than the exact shortcut, or the session check on the witness alone), did not
+    /// fail: the two checks disagree, which is a bug in faultline. The witness is then not
+    /// shown, and a model resting on this anomaly alone is unknown, not violated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unconfirmed: Option<String>,
 }
 
 /// One model's verdict.
@@ -328,6 +334,8 @@ const SEQUENTIAL_STEPS: u64 = 20_000;
 const SEQUENTIAL_TOTAL: u64 = 80_000;
 /// Search steps for one check while shrinking.
 const SHRINK_STEPS: u64 = 100_000;
+/// Search steps for confirming one shrunk witness by an independent check.
+const CONFIRM_STEPS: u64 = 1_000_000;
 /// Wall-clock time for shrinking one witness, unless [`Options::witness_budget`] says otherwise.
 pub const WITNESS_BUDGET: Duration = Duration::from_millis(20);
 
@@ -552,6 +560,7 @@ impl<'a, M: Model> Assessor<'a, M> {
         let verdict_ms = self.started.elapsed();
         let witnessed = Instant::now();
         self.shrink_witnesses();
+        self.withdraw_unconfirmed(&mut results);
         let witness_ms = witnessed.elapsed();
         for a in &mut self.anomalies {
             a.breaks.retain(|l| self.asked.contains(l));
@@ -747,6 +756,7 @@ impl<'a, M: Model> Assessor<'a, M> {
             witness: Vec::new(),
             minimal: false,
             breaks: vec![level],
+            unconfirmed: None,
         });
         self.anomalies.len() - 1
     }
@@ -823,13 +833,58 @@ impl<'a, M: Model> Assessor<'a, M> {
             }
         };
         let (kind, sentence) = self.describe(task, &shrunk.ops);
+        let confirmed = self.opts.no_witness || self.confirm(&task.what, &shrunk.ops);
+        let unconfirmed = (!confirmed).then(|| {
+            format!(
+                "faultline's checks disagree: the {} operations found to show this pass an independent check on their own, so they prove nothing and are not shown. This is a bug in faultline; please report it with the history",
+                shrunk.ops.len()
+            )
+        });
         Anomaly {
             kind,
             key: task.key.clone(),
             sentence,
-            witness: views(&shrunk.ops),
-            minimal: shrunk.minimal,
+            witness: if confirmed {
+                views(&shrunk.ops)
+            } else {
+                Vec::new()
+            },
+            minimal: shrunk.minimal && confirmed,
             breaks: Vec::new(),
+            unconfirmed,
+        }
+    }
+
+    /// Whether a witness fails on its own by a check independent of the one that found it: the
+    /// plain searches, never the exact shortcuts for unique values, and the session check on
+    /// the witness alone. Undecided within the budget counts as confirmed (nothing disagrees).
+    fn confirm(&self, what: &What<'a>, ops: &[&Operation]) -> bool {
+        let fails = match what {
+            What::Linearizable => fails_by_search(self.model, ops, CONFIRM_STEPS),
+            What::Sequential => self.sequential_search(ops, CONFIRM_STEPS, false),
+            What::Session { level, .. } => {
+                let vs = versions_of(ops);
+                Some(!session::check(*level, ops, &vs).violations.is_empty())
+            }
+        };
+        fails != Some(false)
+    }
+
+    /// A model whose every anomaly is unconfirmed ([`Anomaly::unconfirmed`]) is unknown: its
+    /// violation rests on a check another check contradicts.
+    fn withdraw_unconfirmed(&self, results: &mut BTreeMap<Level, LevelResult>) {
+        for r in results.values_mut() {
+            let shown = &r.anomalies;
+            if r.standing != Standing::Violated
+                || shown.is_empty()
+                || shown
+                    .iter()
+                    .any(|&a| self.anomalies[a].unconfirmed.is_none())
+            {
+                continue;
+            }
+            r.standing = Standing::Unknown;
+            r.reason = self.anomalies[shown[0]].unconfirmed.clone();
         }
     }
 
@@ -952,6 +1007,7 @@ impl<'a, M: Model> Assessor<'a, M> {
                     witness: views(&witness),
                     minimal: true,
                     breaks: Vec::new(),
+                    unconfirmed: None,
                 });
             }
         }
@@ -1310,6 +1366,7 @@ impl<'a, M: Model> Assessor<'a, M> {
                 witness: views(&witness),
                 minimal: true,
                 breaks: vec![Level::Eventual],
+                unconfirmed: None,
             });
         }
         if r.violations > 0 {

@@ -358,6 +358,42 @@ fn position_word(process: usize, pos: usize) -> u128 {
     words(2, process as u64, pos as u64)
 }
 
+/// The values some operation that certainly happened saw: every `ok` read's and cas's, and —
+/// because an indeterminate cas whose result was seen certainly happened too — the value each
+/// such cas replaced, and so on down the chain (a fixpoint: an indeterminate write is kept
+/// exactly when something that happened needed its value).
+fn seen_values(ops: &[&Operation]) -> std::collections::HashSet<String> {
+    use super::versions::{consumed, effect, text, Effect};
+    let mut seen: std::collections::HashSet<String> = ops
+        .iter()
+        .filter_map(|o| consumed(o))
+        .map(|v| text(&v))
+        .collect();
+    // Indeterminate cas operations, as (to, from): each whose `to` is seen makes `from` seen.
+    let mut pending: Vec<(String, String)> = ops
+        .iter()
+        .filter(|o| o.outcome == Outcome::Info)
+        .filter_map(|o| match effect(o) {
+            Effect::Cas { from, to } => Some((text(&to), text(&from))),
+            _ => None,
+        })
+        .collect();
+    loop {
+        let before = pending.len();
+        pending.retain(|(to, from)| {
+            if seen.contains(to) {
+                seen.insert(from.clone());
+                false
+            } else {
+                true
+            }
+        });
+        if pending.len() == before {
+            return seen;
+        }
+    }
+}
+
 /// Sequential consistency of one register key whose written values are unique, decided exactly
 /// and in linear time; `None` when the shortcut does not apply (values written twice, or
 /// operations other than read, write and cas), and the search must decide.
@@ -381,11 +417,7 @@ pub fn register_key(ops: &[&Operation]) -> Option<bool> {
         .filter(|o| o.outcome != Outcome::Fail)
         .collect();
     ops.sort_by_key(|o| o.invoke_event);
-    let seen: std::collections::HashSet<String> = ops
-        .iter()
-        .filter_map(|o| consumed(o))
-        .map(|v| text(&v))
-        .collect();
+    let seen = seen_values(&ops);
     // Node 0 is the initial absent value; every kept write is a node.
     let mut node_of_value: HashMap<String, usize> = HashMap::new();
     node_of_value.insert("null".into(), 0);
@@ -529,6 +561,47 @@ mod tests {
             );
         }
         found
+    }
+
+    /// Events as `(process, type, f, value)` in the order given, all on key `x`.
+    fn events(evs: &[(u64, EventType, &str, Value)]) -> History {
+        let events = evs
+            .iter()
+            .enumerate()
+            .map(|(i, (p, kind, f, v))| Event::client(i, *p, *kind, f, Some("x"), v.clone()))
+            .collect();
+        History::from_events("t", events).unwrap()
+    }
+
+    #[test]
+    fn an_indeterminate_cas_that_was_seen_keeps_the_write_it_replaced() {
+        // Issue 25: w1 (info), cas 1→2 (info), a read of 2, then writes of 5 and 9 and a read of
+        // 5. Sequential: w1, cas, r2, w5, r5, w9. The exact check once dropped w1 (nobody *read*
+        // 1) and then called the cas a replacement of a value nobody wrote.
+        use EventType::{Info, Invoke, Ok};
+        let h = events(&[
+            (1, Invoke, "write", json!(1)),
+            (2, Invoke, "cas", json!([1, 2])),
+            (1, Info, "write", json!(1)),
+            (2, Info, "cas", json!([1, 2])),
+            (3, Invoke, "read", json!(null)),
+            (3, Ok, "read", json!(2)),
+            (4, Invoke, "write", json!(5)),
+            (4, Ok, "write", json!(5)),
+            (5, Invoke, "write", json!(9)),
+            (5, Ok, "write", json!(9)),
+            (6, Invoke, "read", json!(null)),
+            (6, Ok, "read", json!(5)),
+        ]);
+        assert_eq!(decide(&h), Progress::Linearizable);
+        // Without the write of 1, the cas replaced a value nobody wrote.
+        let h = events(&[
+            (2, Invoke, "cas", json!([1, 2])),
+            (2, Info, "cas", json!([1, 2])),
+            (3, Invoke, "read", json!(null)),
+            (3, Ok, "read", json!(2)),
+        ]);
+        assert_eq!(decide(&h), Progress::NotLinearizable);
     }
 
     #[test]

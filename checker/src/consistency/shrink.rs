@@ -13,7 +13,7 @@
 //! kept then is needed in the end too: the result is *1-minimal* — removing any one more group
 //! makes it pass — unless a check could not decide in its budget, which the result says.
 
-use super::versions::{consumed, produced, text};
+use super::versions::{consumed, effect, produced, text};
 use crate::history::{Operation, Outcome};
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
@@ -45,7 +45,15 @@ pub fn units(ops: &[&Operation]) -> Vec<Vec<usize>> {
             if let Some(v) = &made {
                 producers.entry(v.clone()).or_default().push(i);
             }
-            if let Some(seen_value) = consumed(op) {
+            // An indeterminate cas needs its expected value just as an `ok` one does, if it
+            // happened: dropping the write of that value must drop the cas too (and whoever saw
+            // the cas's value), or the rest could fail only because the cas lost its writer.
+            let needs = consumed(op).or_else(|| {
+                (op.outcome == Outcome::Info)
+                    .then(|| effect(op).cas_from().cloned())
+                    .flatten()
+            });
+            if let Some(seen_value) = needs {
                 let t = text(&seen_value);
                 consumers.entry(t.clone()).or_default().push(i);
                 if let Some(v) = made {
