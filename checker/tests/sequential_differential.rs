@@ -18,6 +18,9 @@ use checker::{ModelKind, Operation, Options, Outcome};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 
+/// One operation as planned: (process, key, f, input, outcome, output).
+type Planned = (u64, usize, &'static str, Value, EventType, Value);
+
 /// A random history: `seats` clients issue `n` operations between them; an operation that ends
 /// indeterminate ends its process, and the seat goes on as a new one (as in Jepsen). Results are
 /// drawn at random from the values written, so roughly half the histories are sequential.
@@ -30,7 +33,7 @@ fn history(rng: &mut Rng, unique: bool) -> History {
     let mut next_value = 1u64;
     let mut written: Vec<Vec<u64>> = vec![Vec::new(); keys];
     // Each seat's operations as (process, key, f, input, outcome, output).
-    let mut queues: Vec<Vec<(u64, usize, &str, Value, EventType, Value)>> = vec![vec![]; seats];
+    let mut queues: Vec<Vec<Planned>> = vec![vec![]; seats];
     for _ in 0..n {
         let seat = rng.below(seats as u64) as usize;
         let key = rng.below(keys as u64) as usize;
@@ -81,15 +84,11 @@ fn history(rng: &mut Rng, unique: bool) -> History {
 }
 
 /// Invocations and completions of each seat's operations, seats interleaved at random.
-fn interleave(
-    rng: &mut Rng,
-    mut queues: Vec<Vec<(u64, usize, &str, Value, EventType, Value)>>,
-) -> History {
+fn interleave(rng: &mut Rng, mut queues: Vec<Vec<Planned>>) -> History {
     for q in &mut queues {
         q.reverse();
     }
-    let mut open: Vec<Option<(u64, usize, &str, Value, EventType, Value)>> =
-        vec![None; queues.len()];
+    let mut open: Vec<Option<Planned>> = vec![None; queues.len()];
     let mut events = Vec::new();
     loop {
         let live: Vec<usize> = (0..queues.len())
