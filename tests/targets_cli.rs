@@ -838,11 +838,26 @@ fn a_launched_target_is_set_up_after_every_restart_and_its_data_kept_as_asked() 
     }
 }
 
+/// [`one_node_file`] whose node starts empty every time (its data directory wiped first): a
+/// service that keeps nothing across a restart, so a restart nobody asked for loses data.
+fn forgetful_node_file(store: &Store, extra: &str) -> String {
+    let target = one_node_file(store, extra);
+    let path = target.strip_prefix("http:").unwrap();
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("start = \"exec", "start = \"rm -rf {data_dir}/* && exec");
+    std::fs::write(path, text).unwrap();
+    target
+}
+
 #[test]
-fn a_pid_command_that_prints_nothing_leaks_no_process_and_data_goes_when_the_run_holds() {
+fn a_node_the_harness_did_not_kill_is_never_restarted() {
+    // Issue 25: with a pid command that prints nothing and no faults, the harness took the
+    // node for dead at the heal, started a new one over it (empty), and blamed the service
+    // for the writes the final reads no longer found.
     let _one = one_cluster_at_a_time();
     let store = Store::new("silent-pid");
-    let target = one_node_file(&store, "pid = \"true\"");
+    let target = forgetful_node_file(&store, "pid = \"true\"");
     let r = run(
         &store,
         &[
@@ -855,8 +870,14 @@ fn a_pid_command_that_prints_nothing_leaks_no_process_and_data_goes_when_the_run
         ],
     );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    // With no pid to show the node running, healing restarts it: over the old process, never
-    // beside it.
+    assert_eq!(setups(&store), 1, "started once, never again: {}", r.stderr);
+    assert!(
+        standings(&r.results)
+            .iter()
+            .all(|(_, standing)| standing == "holds"),
+        "{}",
+        r.stdout
+    );
     let left = processes_mentioning(store.path());
     assert!(left.is_empty(), "left running: {left:?}");
     let run_dir = std::path::PathBuf::from(r.results["run_dir"].as_str().unwrap());
@@ -869,4 +890,55 @@ fn a_pid_command_that_prints_nothing_leaks_no_process_and_data_goes_when_the_run
         "logs are always kept"
     );
     assert_eq!(r.results["data_kept"], false);
+}
+
+#[test]
+fn faults_asked_for_and_never_applied_make_the_verdict_unknown() {
+    // Issue 25: the same file with --nemesis pause,kill applied nothing (no pid to signal) and
+    // the run passed. Now each kind is named with why, and the gate does not pass.
+    let _one = one_cluster_at_a_time();
+    let store = Store::new("no-faults-applied");
+    let target = forgetful_node_file(&store, "pid = \"true\"");
+    let junit = store.join("junit.xml");
+    let r = run(
+        &store,
+        &[
+            "--target",
+            &target,
+            "--time-limit",
+            "4",
+            "--nemesis",
+            "pause,kill",
+            "--nemesis-interval",
+            "1",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.results["verdict"], "unknown");
+    let unapplied = r.results["unapplied"].as_array().unwrap();
+    assert_eq!(unapplied.len(), 2, "{unapplied:?}");
+    for (kind, why) in unapplied
+        .iter()
+        .map(|u| (u[0].as_str().unwrap(), u[1].as_str().unwrap()))
+    {
+        assert!(["pause", "kill"].contains(&kind), "{kind}");
+        assert!(
+            why.contains("n1's pid command `true` printed nothing"),
+            "{kind}: {why}"
+        );
+    }
+    assert!(r.stdout.contains("not applied  pause: "), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("required: linearizable unknown"),
+        "{}",
+        r.stdout
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<error type=\"not-applied\" message=\"kill was asked for and never applied"),
+        "{xml}"
+    );
+    assert_eq!(setups(&store), 1, "never restarted: {}", r.stderr);
 }

@@ -56,6 +56,21 @@ pub trait Cluster {
     fn size(&self) -> usize;
     /// The node's process id while it runs.
     fn pid(&self, node: usize) -> Option<u32>;
+    /// The process id a signal fault is aimed at, or why there is none, in words naming the
+    /// node ("n2 is not running", "n2's pid command printed nothing").
+    fn pid_or_why(&self, node: usize) -> Result<u32, String> {
+        self.pid(node)
+            .ok_or_else(|| format!("n{} is not running", node + 1))
+    }
+    /// Starts every node of `nodes` again, then waits for them together: a service that needs
+    /// a quorum to serve cannot come back one node at a time.
+    fn restart_all(&mut self, nodes: &[usize]) -> Result<(), String> {
+        for &node in nodes {
+            self.restart(node)
+                .map_err(|e| format!("restart n{}: {e}", node + 1))?;
+        }
+        Ok(())
+    }
     /// SIGKILL the node and reap it.
     fn kill(&mut self, node: usize) -> std::io::Result<()>;
     /// Start the node again from its data directory.
@@ -173,6 +188,8 @@ pub struct Nemesis {
     active: Vec<Active>,
     /// The leader the faults in force cut off or paused, for [`Who::Deposed`].
     deposed: Option<usize>,
+    /// Nodes this nemesis killed and has not yet restarted: the only ones it ever restarts.
+    down: std::collections::BTreeSet<usize>,
 }
 
 impl Nemesis {
@@ -183,6 +200,7 @@ impl Nemesis {
             rng,
             active: Vec::new(),
             deposed: None,
+            down: Default::default(),
         }
     }
 
@@ -323,8 +341,8 @@ impl Nemesis {
         let mut paused = Vec::new();
         for &node in &nodes {
             let result = cluster
-                .pid(node)
-                .ok_or_else(|| format!("pause: n{} is not running", node + 1))
+                .pid_or_why(node)
+                .map_err(|why| format!("pause: {why}"))
                 .and_then(|pid| {
                     cluster
                         .pause(node, pid)
@@ -365,18 +383,20 @@ impl Nemesis {
         let mut pids = Vec::new();
         for &node in &nodes {
             let pid = cluster
-                .pid(node)
-                .ok_or_else(|| format!("kill: n{} is not running", node + 1))?;
+                .pid_or_why(node)
+                .map_err(|why| format!("kill: {why}"))?;
             pids.push(pid);
         }
         let mut killed = Vec::new();
         for &node in &nodes {
             if let Err(e) = cluster.kill(node) {
+                self.down.extend(&killed);
                 self.active.push(Active::Killed { nodes: killed });
                 return Err(format!("kill n{}: {e}", node + 1));
             }
             killed.push(node);
         }
+        self.down.extend(&nodes);
         let said: Vec<String> = nodes
             .iter()
             .zip(&pids)
@@ -509,10 +529,9 @@ impl Nemesis {
             Active::Killed { nodes } => {
                 let mut said = Vec::new();
                 let mut pids = Vec::new();
+                cluster.restart_all(&nodes)?;
                 for &node in &nodes {
-                    cluster
-                        .restart(node)
-                        .map_err(|e| format!("restart n{}: {e}", node + 1))?;
+                    self.down.remove(&node);
                     let pid = cluster.pid(node).unwrap_or(0);
                     said.push(format!("n{} (pid {pid})", node + 1));
                     pids.push(pid);
@@ -559,8 +578,11 @@ impl Nemesis {
     }
 
     /// Undoes everything, whatever is recorded as active: heals the network, resumes every
-    /// stopped node, restarts nodes that are down when `restart` is set, resets every clock.
-    /// Returns the errors met (it goes on after each).
+    /// stopped node, restarts the nodes this nemesis killed that are still down when `restart`
+    /// is set — never a node it did not kill: a node that looks down for another reason (a
+    /// `pid` command that prints nothing) may be serving, and replacing it would destroy the
+    /// very data the run is about to read — and resets every clock. Returns the errors met (it
+    /// goes on after each).
     pub fn heal_all(&mut self, cluster: &mut dyn Cluster, restart: bool) -> Vec<String> {
         let mut errors = Vec::new();
         if let Err(e) = self.stop(cluster) {
@@ -569,6 +591,7 @@ impl Nemesis {
         if let Err(e) = self.net.heal() {
             errors.push(format!("heal network: {e}"));
         }
+        let mut down = Vec::new();
         for node in 0..cluster.size() {
             match cluster.pid(node) {
                 Some(pid) if cluster.is_paused(node, pid) => {
@@ -576,17 +599,19 @@ impl Nemesis {
                         errors.push(format!("resume n{}: {e}", node + 1));
                     }
                 }
-                None if restart => {
-                    if let Err(e) = cluster.restart(node) {
-                        errors.push(format!("restart n{}: {e}", node + 1));
-                    }
-                }
+                None if restart && self.down.contains(&node) => down.push(node),
                 _ => {}
             }
             if let Some(c) = &self.clocks {
                 if let Err(e) = c.reset(node) {
                     errors.push(format!("reset clock n{}: {e}", node + 1));
                 }
+            }
+        }
+        if !down.is_empty() {
+            match cluster.restart_all(&down) {
+                Ok(()) => self.down.clear(),
+                Err(e) => errors.push(e),
             }
         }
         errors

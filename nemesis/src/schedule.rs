@@ -85,11 +85,29 @@ pub fn schedule(
     let jittered = |rng: &mut Rng| interval.mul_f64(0.75 + 0.5 * rng.unit());
     let quiet = |rng: &mut Rng| jittered(rng) / 2;
     let mut t = quiet(rng);
+    // The first deal: every kind once, its rounds (and the quiet between them) squeezed to fit
+    // the run when they would not — never below half their length: a shorter fault tests
+    // little, and a kind left without a round is said by [`unscheduled`].
+    let mut first: Vec<(Duration, Duration)> = (0..kinds.len())
+        .map(|_| (jittered(rng), quiet(rng)))
+        .collect();
+    let wanted: Duration = first.iter().map(|(l, q)| *l + *q).sum::<Duration>()
+        - first.last().map_or(Duration::ZERO, |f| f.1);
+    let room = time_limit.saturating_sub(t + Duration::from_millis(500));
+    if wanted > room {
+        // A hair under, so that rounding never pushes the last round out.
+        let squeeze = (0.999 * room.as_secs_f64() / wanted.as_secs_f64()).max(0.5);
+        for (l, q) in &mut first {
+            *l = l.mul_f64(squeeze);
+            *q = q.mul_f64(squeeze);
+        }
+    }
+    first.reverse();
     let mut deck: Vec<FaultKind> = Vec::new();
     // The Raft sequences are dealt like the kinds, so a run sees each of them.
     let mut raft_deck: Vec<u64> = Vec::new();
     loop {
-        let length = jittered(rng);
+        let (length, pause) = first.pop().unwrap_or_else(|| (jittered(rng), quiet(rng)));
         // Leave a moment after the stop so the last fault's healing is inside the main phase.
         if t + length + Duration::from_millis(500) > time_limit {
             break;
@@ -100,9 +118,32 @@ pub fn schedule(
         }
         let kind = deck.pop().expect("refilled");
         steps.extend(round(&draw, kind, t, length, rng, &mut raft_deck));
-        t += length + quiet(rng);
+        t += length + pause;
     }
     steps
+}
+
+/// The kinds asked for that no round of `steps` starts, in the order asked.
+pub fn unscheduled(kinds: &[FaultKind], steps: &[Step]) -> Vec<FaultKind> {
+    kinds
+        .iter()
+        .copied()
+        .filter(|&k| {
+            !steps
+                .iter()
+                .any(|s| matches!(&s.action, Action::Start { plan } if plan.kind() == k))
+        })
+        .collect()
+}
+
+/// The shortest `--time-limit`, in whole seconds, whose schedule deals each of `kinds` a round
+/// at `interval` (the first deal squeezed to half length at most, with room for jitter).
+pub fn time_for_every_kind(kinds: usize, interval: Duration) -> u64 {
+    // A round and its quiet take at most 1.875 intervals (±25% jitter), half that once
+    // squeezed; the quiet before the first at most 0.625 intervals; 0.5 s is left after the
+    // last.
+    let per_round = 1.875 * 0.5;
+    (interval.as_secs_f64() * (0.625 + per_round * kinds as f64) + 0.5).ceil() as u64
 }
 
 /// A step applying `plan` at `at`.
@@ -561,6 +602,49 @@ mod tests {
             let used = kinds_used(&steps);
             assert_eq!(used.len(), FaultKind::ALL.len(), "seed {seed}: {used:?}");
         }
+    }
+
+    #[test]
+    fn a_run_long_enough_deals_every_kind_and_a_shorter_one_says_which_it_left_out() {
+        // The default run (30 s, rounds of 5 s) with every kind: five rounds, squeezed in.
+        for seed in 0..300 {
+            let steps = schedule(
+                &FaultKind::ALL,
+                &Shape::ALL,
+                5,
+                Duration::from_secs(5),
+                Duration::from_secs(30),
+                &mut Rng::new(seed),
+            );
+            assert_eq!(unscheduled(&FaultKind::ALL, &steps), [], "seed {seed}");
+        }
+        // The time said to be enough is enough, whatever the interval and the kinds.
+        for seed in 0..300u64 {
+            let kinds = &FaultKind::ALL[..1 + (seed as usize % FaultKind::ALL.len())];
+            let interval = Duration::from_millis(500 + 250 * (seed % 37));
+            let limit = time_for_every_kind(kinds.len(), interval);
+            let steps = schedule(
+                kinds,
+                &Shape::ALL,
+                5,
+                interval,
+                Duration::from_secs(limit),
+                &mut Rng::new(seed),
+            );
+            assert_eq!(unscheduled(kinds, &steps), [], "seed {seed}, {limit} s");
+        }
+        // Too short for five rounds: some kinds get none, and they are named.
+        let steps = schedule(
+            &FaultKind::ALL,
+            &Shape::ALL,
+            5,
+            Duration::from_secs(5),
+            Duration::from_secs(12),
+            &mut Rng::new(1),
+        );
+        let left = unscheduled(&FaultKind::ALL, &steps);
+        assert!(!left.is_empty());
+        assert_eq!(left.len() + kinds_used(&steps).len(), FaultKind::ALL.len());
     }
 
     #[test]

@@ -233,13 +233,34 @@ impl LaunchedNodes {
 
     /// Node `i`'s process id: what its `pid` command prints, else the started process.
     pub fn pid(&self, i: usize) -> Option<u32> {
+        self.pid_or_why(i).ok()
+    }
+
+    /// Node `i`'s process id, or why there is none, in words naming the node: not started (or
+    /// killed), or its `pid` command failed or printed no number.
+    pub fn pid_or_why(&self, i: usize) -> Result<u32, String> {
         let n = &self.nodes[i];
         if let Some(cmd) = &n.pid_command {
-            return self.shell(i, cmd).ok()?.trim().parse().ok();
+            let out = self
+                .shell(i, cmd)
+                .map_err(|e| format!("{}'s pid command `{cmd}` failed: {e}", n.name))?;
+            let text = out.trim();
+            return text.parse().map_err(|_| {
+                if text.is_empty() {
+                    format!("{}'s pid command `{cmd}` printed nothing", n.name)
+                } else {
+                    format!(
+                        "{}'s pid command `{cmd}` printed {:?}, not a process id",
+                        n.name,
+                        words_cut(text, 60)
+                    )
+                }
+            });
         }
-        match n.process.as_ref()? {
-            Process::Here(child) => Some(child.id()),
-            Process::There(pid) => Some(*pid),
+        match n.process.as_ref() {
+            Some(Process::Here(child)) => Ok(child.id()),
+            Some(Process::There(pid)) => Ok(*pid),
+            None => Err(format!("{} is not running", n.name)),
         }
     }
 
@@ -525,5 +546,13 @@ impl Drop for LaunchedNodes {
                 eprintln!("faultline: {e}");
             }
         }
+    }
+}
+
+/// `text` cut to at most `max` characters, with "…" where it was cut.
+fn words_cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
     }
 }

@@ -95,6 +95,33 @@ pub fn suite(ladder: &Ladder) -> String {
     )
 }
 
+/// A suite for a run's faults: one test case per fault kind asked for, errored when the kind
+/// was never applied (a fault test that injected nothing is not a pass).
+pub fn faults_suite(asked: &[String], unapplied: &[(String, String)]) -> String {
+    let mut cases = String::new();
+    for kind in asked {
+        let _ = write!(
+            cases,
+            "  <testcase classname=\"faultline.faults\" name=\"{} applied\" time=\"0\">",
+            esc(kind)
+        );
+        if let Some((_, why)) = unapplied.iter().find(|(k, _)| k == kind) {
+            let _ = write!(
+                cases,
+                "\n    <error type=\"not-applied\" message=\"{} was asked for and never applied: {}\"/>\n  ",
+                esc(kind),
+                esc(why)
+            );
+        }
+        cases.push_str("</testcase>\n");
+    }
+    format!(
+        "<testsuite name=\"faults\" tests=\"{}\" failures=\"0\" errors=\"{}\" skipped=\"0\" time=\"0\">\n{cases}</testsuite>\n",
+        asked.len(),
+        unapplied.len()
+    )
+}
+
 /// A whole JUnit document from suites made by [`suite`] (and failed-input suites).
 pub fn document(suites: &[String]) -> String {
     let mut out = String::from(

@@ -575,6 +575,7 @@ fn run_context(
     if let Some(config) = config {
         fact("faults", fault_words(config, &flags, results));
         fact("seed", config.seed.to_string());
+        fact("run id", config.run_id.clone());
     }
     if let Some(r) = results {
         for (label, value) in outcome_facts(r) {

@@ -13,6 +13,10 @@ pub struct RunConfig {
     pub args: Value,
     pub target: TargetInfo,
     pub seed: u64,
+    /// This run's id, the prefix of every key it wrote (`r…-k0`); empty for runs stored
+    /// before keys had one.
+    #[serde(default)]
+    pub run_id: String,
     /// The fault kinds in use (after dropping those the target cannot take).
     #[serde(default)]
     pub faults: Vec<String>,
@@ -60,6 +64,7 @@ impl RunConfig {
             args,
             target,
             seed,
+            run_id: super::store::run_id(),
             faults,
             schedule,
             node_flags,

@@ -553,6 +553,8 @@ struct MainOutcome {
     elapsed: Duration,
     fault_counts: BTreeMap<&'static str, u64>,
     nemesis_errors: Vec<String>,
+    /// The first error of each fault kind that failed to start.
+    first_errors: BTreeMap<&'static str, String>,
 }
 
 /// The phases, in order: prepare (flags, target), plan (the schedule, `config.json`), setup
@@ -586,6 +588,16 @@ pub fn run(args: RunArgs) -> u8 {
         Duration::from_secs_f64(p.args.time_limit),
         &mut rng.fork(),
     );
+    let left_out = schedule::unscheduled(&p.kinds, &steps);
+    if !left_out.is_empty() {
+        let names: Vec<&str> = left_out.iter().map(|k| k.name()).collect();
+        eprintln!(
+            "faultline: {} get{} {}; the verdict will be unknown",
+            names.join(" and "),
+            if names.len() == 1 { "s" } else { "" },
+            no_round(p.kinds.len(), &p.args)
+        );
+    }
     let config = config::RunConfig::new(
         args_for(&p.args, p.target.kind),
         config::TargetInfo {
@@ -605,7 +617,15 @@ pub fn run(args: RunArgs) -> u8 {
     }
     announce(&p, &run_dir);
     let (args, target, faketime) = (p.args, p.target, p.faketime);
-    let mut live = match setup(&args, target.system, faketime, p.seed, &run_dir, p.on) {
+    let keys_prefix = format!("{}-", config.run_id);
+    let mut live = match setup(
+        &args,
+        target.system,
+        faketime,
+        (p.seed, &keys_prefix),
+        &run_dir,
+        p.on,
+    ) {
         Ok(l) => l,
         Err(e) => return usage(e),
     };
@@ -620,7 +640,14 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(checked) => checked,
         Err(e) => return usage(e),
     };
-    let standing = ladder.standing(args.require);
+    let unapplied = unapplied(&p.kinds, &main, &steps, &args);
+    // A fault test that injected nothing of a kind it asked for passes nothing.
+    let standing = match ladder.standing(args.require) {
+        checker::consistency::Standing::Holds if !unapplied.is_empty() && !main.interrupted => {
+            checker::consistency::Standing::Unknown
+        }
+        s => s,
+    };
     let data_kept = match remote_data {
         Some(data) => data.resolve(args.keep_data.keeps(standing)),
         None => keep_or_drop_data(&run_dir, args.keep_data, standing),
@@ -649,6 +676,7 @@ pub fn run(args: RunArgs) -> u8 {
             .map(|(k, n)| (k.to_string(), n))
             .collect(),
         nemesis_errors: main.nemesis_errors,
+        unapplied,
         converged,
         data_kept,
         notes: p.notes,
@@ -656,6 +684,41 @@ pub fn run(args: RunArgs) -> u8 {
         ladder: serde_json::to_value(&ladder).expect("the ladder serializes"),
     };
     finish(&run_dir, &args, &config, &results, &history, &ladder)
+}
+
+/// The fault kinds asked for that were never applied, each with why: no round in the schedule
+/// (the run is too short for every kind), or every attempt failed (the first error).
+fn unapplied(
+    kinds: &[FaultKind],
+    main: &MainOutcome,
+    steps: &[schedule::Step],
+    args: &RunArgs,
+) -> Vec<(String, String)> {
+    let unscheduled = schedule::unscheduled(kinds, steps);
+    kinds
+        .iter()
+        .filter(|k| !main.fault_counts.contains_key(k.name()))
+        .map(|k| {
+            let why = if unscheduled.contains(k) {
+                no_round(kinds.len(), args)
+            } else if let Some(e) = main.first_errors.get(k.name()) {
+                format!("every attempt failed; the first: {e}")
+            } else {
+                "its rounds were cut short before it was applied".to_string()
+            };
+            (k.name().to_string(), why)
+        })
+        .collect()
+}
+
+/// Why a kind got no round, and the time limit that gives every kind one.
+fn no_round(kinds: usize, args: &RunArgs) -> String {
+    let enough =
+        schedule::time_for_every_kind(kinds, Duration::from_secs_f64(args.nemesis_interval));
+    format!(
+        "no round: a {} s run with --nemesis-interval {} has room for fewer rounds than the {kinds} kinds asked for; --time-limit {enough} gives each a round",
+        args.time_limit, args.nemesis_interval
+    )
 }
 
 /// Checks the flags and fits them to the target; the one error says what is wrong.
@@ -789,7 +852,7 @@ fn setup(
     args: &RunArgs,
     system: System,
     faketime: Option<PathBuf>,
-    seed: u64,
+    (seed, keys_prefix): (u64, &str),
     run_dir: &std::path::Path,
     hosts: Option<OnHosts>,
 ) -> Result<Live, String> {
@@ -846,6 +909,7 @@ fn setup(
             args.workload,
             args.keys as usize,
             args.ops_per_key,
+            keys_prefix,
         )),
     })
 }
@@ -882,6 +946,7 @@ fn main_phase(
         fault_now: &fault_now,
         fault_counts: BTreeMap::new(),
         errors: Vec::new(),
+        first_errors: BTreeMap::new(),
     };
     let Live {
         sup,
@@ -920,6 +985,7 @@ fn main_phase(
         elapsed: started.elapsed(),
         fault_counts: worker.fault_counts,
         nemesis_errors: worker.errors,
+        first_errors: worker.first_errors,
     }
 }
 
@@ -930,6 +996,7 @@ struct NemesisWorker<'a> {
     fault_now: &'a Mutex<String>,
     fault_counts: BTreeMap<&'static str, u64>,
     errors: Vec<String>,
+    first_errors: BTreeMap<&'static str, String>,
 }
 
 impl NemesisWorker<'_> {
@@ -983,6 +1050,11 @@ impl NemesisWorker<'_> {
                 let line = json!({"time": time, "action": action, "pattern": step.pattern, "plan": plan, "error": e});
                 let _ = writeln!(log, "{line}");
                 eprintln!("\nfaultline: nemesis: {e}");
+                if let Some(p) = plan {
+                    self.first_errors
+                        .entry(p.kind().name())
+                        .or_insert_with(|| e.clone());
+                }
                 self.errors.push(e);
             }
         }
@@ -1168,7 +1240,11 @@ fn finish(
         eprintln!("faultline: no report.html: {e}");
     }
     if let Some(path) = &args.junit {
-        let xml = crate::report::junit::document(&[crate::report::junit::suite(ladder)]);
+        use crate::report::junit;
+        let xml = junit::document(&[
+            junit::suite(ladder),
+            junit::faults_suite(&config.faults, &results.unapplied),
+        ]);
         if let Err(e) = crate::report::write_atomically(path, xml.as_bytes()) {
             eprintln!("faultline: no JUnit file: {e}");
         }
@@ -1522,6 +1598,9 @@ fn print_summary(
         ms(main.latency_ms.p99)
     );
     let _ = writeln!(out, "faults    {faults}");
+    for (kind, why) in &summary.unapplied {
+        let _ = writeln!(out, "not applied  {kind}: {why}");
+    }
     for o in &summary.outages {
         let who = o
             .node
@@ -1535,11 +1614,17 @@ fn print_summary(
     }
     let _ = writeln!(out, "stored    {}", summary.run_dir);
     let _ = writeln!(out, "report    {}", summary.report);
-    let _ = write!(
-        out,
-        "{}",
-        checker::render::ladder_requiring(ladder, require)
-    );
+    let _ = write!(out, "{}", checker::render::ladder(ladder));
+    let _ = writeln!(out, "  required: {require} {}", summary.verdict.words());
+    if summary.verdict != ladder.standing(require) {
+        let kinds: Vec<String> = summary.unapplied.iter().map(|u| u.0.clone()).collect();
+        let _ = writeln!(
+            out,
+            "  (the history {} {require}, but {} was asked for and never applied: a fault test that injected nothing passes nothing)",
+            ladder.standing(require).words(),
+            checker::consistency::words::list(&kinds)
+        );
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,10 @@ pub struct RunResults {
     pub faults: BTreeMap<String, u64>,
     #[serde(default)]
     pub nemesis_errors: Vec<String>,
+    /// Fault kinds asked for and never applied, each with why (no round in the schedule, or
+    /// every attempt failed). A run with any holds nothing: its verdict is at best unknown.
+    #[serde(default)]
+    pub unapplied: Vec<(String, String)>,
     /// Whether the nodes agreed after the recovery spell (none when interrupted).
     #[serde(default)]
     pub converged: Option<bool>,

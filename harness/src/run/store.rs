@@ -58,6 +58,34 @@ pub fn new_run_dir(store: &Path, test: &str) -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// A short identifier for one run, different from every other run's (time, process and a
+/// counter, mixed): the prefix of every key the run writes, so that a second run against nodes
+/// someone else keeps running never reads the first run's data as its own.
+pub fn run_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut x = nanos
+        ^ u64::from(std::process::id()).rotate_left(32)
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // splitmix64's finaliser: every input bit reaches every output bit.
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut id = String::from("r");
+    for _ in 0..7 {
+        id.push(DIGITS[(x % 36) as usize] as char);
+        x /= 36;
+    }
+    id
+}
+
 /// Every run directory in a store (`<test>/<timestamp>/`), as `(test, directory)`, sorted.
 /// `latest` and hidden entries are not tests.
 pub fn run_dirs(store: &Path) -> Vec<(String, PathBuf)> {
@@ -110,6 +138,16 @@ fn disk_usage(path: &std::path::Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_ids_are_short_plain_and_distinct() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| run_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            assert_eq!(id.len(), 8, "{id}");
+            assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+        }
+    }
 
     #[test]
     fn timestamps_are_utc_calendar_dates() {

@@ -213,6 +213,46 @@ impl Cluster for Nodes {
         }
     }
 
+    fn pid_or_why(&self, node: usize) -> Result<u32, String> {
+        match &self.cluster {
+            Fleet::Remote(c) => c.launched.pid_or_why(node),
+            Fleet::Described(d) => d.pid_or_why(node),
+            Fleet::Raftkv(c) => c
+                .pid(node)
+                .ok_or_else(|| format!("n{} is not running", node + 1)),
+        }
+    }
+
+    /// Described targets: every node started, then each waited for and set up — a service
+    /// that needs a quorum to answer its health check (dqlite) cannot come back one node at a
+    /// time. raftkv nodes come up on their own.
+    fn restart_all(&mut self, nodes: &[usize]) -> Result<(), String> {
+        let Fleet::Described(d) = &mut self.cluster else {
+            for &node in nodes {
+                self.restart(node)
+                    .map_err(|e| format!("restart n{}: {e}", node + 1))?;
+            }
+            return Ok(());
+        };
+        for &node in nodes {
+            d.start(node)
+                .map_err(|e| format!("restart n{}: {e}", node + 1))?;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        for &node in nodes {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            d.wait_healthy(node, left)
+                .and_then(|()| d.setup(node))
+                .map_err(|e| format!("restart n{}: {e}", node + 1))?;
+        }
+        for &node in nodes {
+            self.clock_started(node)
+                .map_err(|e| format!("restart n{}: {e}", node + 1))?;
+            self.record_pid(node);
+        }
+        Ok(())
+    }
+
     fn kill(&mut self, node: usize) -> std::io::Result<()> {
         match &mut self.cluster {
             Fleet::Raftkv(c) => c.kill(node),

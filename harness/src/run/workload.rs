@@ -80,6 +80,8 @@ struct Slot {
 }
 
 struct Keys {
+    /// Every key's name starts with this: the run's id (see `store::run_id`), or nothing.
+    prefix: String,
     slots: Vec<Slot>,
     next_key: u64,
     used: Vec<String>,
@@ -93,11 +95,12 @@ pub struct Generator {
 }
 
 impl Generator {
-    pub fn new(workload: Workload, keys: usize, ops_per_key: u64) -> Generator {
+    /// Keys are named `{prefix}k0`, `{prefix}k1`, …
+    pub fn new(workload: Workload, keys: usize, ops_per_key: u64, prefix: &str) -> Generator {
         assert!(keys > 0 && ops_per_key > 0);
         let slots: Vec<Slot> = (0..keys)
             .map(|i| Slot {
-                key: format!("k{i}"),
+                key: format!("{prefix}k{i}"),
                 ops: 0,
                 last_value: 0,
             })
@@ -107,6 +110,7 @@ impl Generator {
             workload,
             ops_per_key,
             keys: Mutex::new(Keys {
+                prefix: prefix.to_string(),
                 slots,
                 next_key: keys as u64,
                 used,
@@ -120,7 +124,7 @@ impl Generator {
         let k = &mut *keys;
         let i = rng.below(k.slots.len() as u64) as usize;
         if k.slots[i].ops >= self.ops_per_key {
-            let key = format!("k{}", k.next_key);
+            let key = format!("{}k{}", k.prefix, k.next_key);
             k.next_key += 1;
             k.used.push(key.clone());
             k.slots[i] = Slot {
@@ -176,7 +180,7 @@ mod tests {
 
     #[test]
     fn written_values_are_unique_per_key_and_keys_rotate() {
-        let g = Generator::new(Workload::CasRegister, 3, 50);
+        let g = Generator::new(Workload::CasRegister, 3, 50, "");
         let mut rng = Rng::new(5);
         let mut seen = HashSet::new();
         let mut kinds = HashSet::new();
@@ -209,7 +213,7 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_operations() {
         let ops = |seed| {
-            let g = Generator::new(Workload::Register, 4, 100);
+            let g = Generator::new(Workload::Register, 4, 100, "r1-");
             let mut rng = Rng::new(seed);
             (0..200).map(|_| g.next(&mut rng)).collect::<Vec<_>>()
         };

@@ -411,7 +411,7 @@ impl<'a> World<'a> {
             rng,
             nodes: Vec::new(),
             clients,
-            generator: Generator::new(spec.workload, spec.keys, 1_000_000),
+            generator: Generator::new(spec.workload, spec.keys, 1_000_000, ""),
             steps,
             grudge: None,
             active: Vec::new(),
