@@ -477,6 +477,37 @@ fn divergent_final_reads() {
     ops.push(r(11, "y", json!(null)).at(12, 13).on("n3").last());
     let l = ladder(&ops);
     expect(&l, &[(Eventual, Unknown)]);
+
+    // Issue 25: no final read succeeded — agreement among no observations is not agreement.
+    ops.truncate(base.len());
+    for (p, n) in [(10, "n1"), (11, "n2"), (12, "n3")] {
+        ops.push(r(p, "x", json!(null)).at(10, 11).on(n).last().failed());
+    }
+    let l = ladder(&ops);
+    expect(&l, &[(Eventual, Unknown)]);
+    let reason = l.get(Eventual).unwrap().reason.clone().unwrap();
+    assert_eq!(
+        reason,
+        "none of the 3 final reads succeeded, so nothing shows the nodes agree"
+    );
+
+    // One node answered none of its final reads.
+    ops.truncate(base.len());
+    ops.push(r(10, "x", json!(2)).at(10, 11).v(2).on("n1").last());
+    ops.push(r(11, "x", json!(2)).at(10, 11).v(2).on("n2").last());
+    ops.push(r(12, "x", json!(null)).at(10, 11).on("n3").last().failed());
+    let l = ladder(&ops);
+    expect(&l, &[(Eventual, Unknown)]);
+    assert!(
+        l.get(Eventual)
+            .unwrap()
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("n3 answered none"),
+        "{:?}",
+        l.get(Eventual).unwrap().reason
+    );
 }
 
 #[test]

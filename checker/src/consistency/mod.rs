@@ -1321,7 +1321,21 @@ impl<'a, M: Model> Assessor<'a, M> {
             .filter(|o| o.outcome == Outcome::Ok)
             .map(|o| node_of(o))
             .collect();
-        let mut incomplete: Option<String> = None;
+        let asked: BTreeSet<String> = finals.iter().map(|o| node_of(o)).collect();
+        if answered.is_empty() {
+            // Agreement among no observations is not agreement.
+            r.standing = Standing::Unknown;
+            r.reason = Some(format!(
+                "none of the {} final reads succeeded, so nothing shows the nodes agree",
+                finals.len()
+            ));
+            return r;
+        }
+        let mut incomplete: Option<String> = asked.difference(&answered).next().map(|n| {
+            format!(
+                "{n} answered none of its final reads, so nothing shows it agrees with the others"
+            )
+        });
         for (key, _) in &self.keys {
             let reads: Vec<&Operation> = finals
                 .iter()
@@ -1329,6 +1343,12 @@ impl<'a, M: Model> Assessor<'a, M> {
                 .filter(|o| o.key.as_deref() == key.as_deref() && o.outcome == Outcome::Ok)
                 .collect();
             if reads.is_empty() {
+                incomplete.get_or_insert_with(|| {
+                    format!(
+                        "{} was read after the heal on no node",
+                        words::key_name(key.as_deref())
+                    )
+                });
                 continue;
             }
             // Each distinct value, the nodes that returned it, and one read of it.

@@ -1563,7 +1563,7 @@ fn progress(recorder: &Recorder, fault: &Mutex<String>, stop: &AtomicBool, limit
         let rate = (count - last_count) as f64 / last_at.elapsed().as_secs_f64();
         (last_count, last_at) = (count, Instant::now());
         status.show(&format!(
-            "[{:>5.1}/{:.0} s] {count} ops, {rate:.0}/s · ok {} fail {} info {} · fault: {}",
+            "[{:>5.1}/{:.0} s] {count} ops, {rate:.0} ops/s · ok {} fail {} info {} · fault: {}",
             started.elapsed().as_secs_f64(),
             limit.as_secs_f64(),
             s.ok.load(Ordering::Relaxed),
