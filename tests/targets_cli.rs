@@ -466,6 +466,56 @@ fn etcd_over_tls_with_client_certificates_is_driven_end_to_end() {
 }
 
 #[test]
+fn an_untrusted_certificate_is_said_at_once() {
+    // Issue 25: a node whose certificate nobody trusts was reported after 20 s as "no node
+    // said it leads"; the cause was only in the history.
+    need_etcd();
+    let _one = one_cluster_at_a_time();
+    let store = Store::new("etcd-untrusted");
+    let certs = store.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    certificates(&certs);
+    let mut text = std::fs::read_to_string(example("etcd.toml")).unwrap();
+    let flags = format!(
+        " --cert-file {c}/server.pem --key-file {c}/server-key.pem",
+        c = certs.display()
+    );
+    for port in ["23791", "23792", "23793"] {
+        text = text.replace(
+            &format!("http://{{ip}}:{port}"),
+            &format!("https://{{ip}}:{port}"),
+        );
+    }
+    text = text.replace(
+        "--election-timeout 500\"",
+        &format!("--election-timeout 500{flags}\""),
+    );
+    let target = target_file(&store, "etcd-untrusted.toml", &text);
+    let started = std::time::Instant::now();
+    let out = faultline(&[
+        "run",
+        "--store",
+        store.path(),
+        "--target",
+        &target,
+        "--time-limit",
+        "2",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("TLS with") && stderr.contains("[tls]"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "said after {:?}",
+        started.elapsed()
+    );
+    assert!(processes_mentioning(store.path()).is_empty());
+}
+
+#[test]
 fn the_generic_driver_with_the_raftkv_example_gives_the_same_verdicts_as_raftkv() {
     need_netns();
     let _one = one_cluster_at_a_time();

@@ -477,7 +477,29 @@ impl LaunchedNodes {
         v.as_f64().or_else(|| v.as_str()?.parse().ok())
     }
 
-    /// Waits until every node is healthy and, when a leader probe is described, one leads.
+    /// Why node `i`, an `https://` node that accepts connections, cannot be spoken to over
+    /// TLS (its certificate is not trusted, the handshake fails), if so: a cause no waiting
+    /// cures, so it is said at once rather than after the timeout.
+    pub fn tls_refusal(&self, i: usize) -> Option<String> {
+        let n = &self.nodes[i];
+        if !n.base.url("").starts_with("https://") {
+            return None;
+        }
+        let e = self.request(i, "GET", "/", None).err()?;
+        let text = e.to_string();
+        let lower = text.to_ascii_lowercase();
+        let tls = ["certificate", "unknownissuer", "tls", "handshake", "x509"];
+        tls.iter().any(|w| lower.contains(w)).then(|| {
+            format!(
+                "{}: TLS with {} failed: {text}. Give the CA that signed the node's certificate as `ca` in the file's [tls] section (and `cert` and `key` if the service asks for a client certificate)",
+                n.name,
+                n.base.authority()
+            )
+        })
+    }
+
+    /// Waits until every node is healthy and, when a leader probe is described, one leads. A
+    /// node that is up but refuses TLS ends the wait at once with why.
     pub fn wait_ready(&self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -485,6 +507,11 @@ impl LaunchedNodes {
                 .filter(|&i| !self.healthy(i))
                 .map(|i| self.nodes[i].name.as_str())
                 .collect();
+            if sick.is_empty() {
+                if let Some(why) = (0..self.len()).find_map(|i| self.tls_refusal(i)) {
+                    return Err(why);
+                }
+            }
             let led = !self.finds_leader() || self.leader().is_some();
             if sick.is_empty() && led {
                 return Ok(());

@@ -936,7 +936,12 @@ fn main_phase(
                 endpoints: live.endpoints.clone(),
                 interval: (args.rate > 0.0)
                     .then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate)),
-                sticky: sticky(w, args.sticky_clients, args.moving_clients),
+                sticky: sticky(
+                    w,
+                    live.endpoints.len(),
+                    args.sticky_clients,
+                    args.moving_clients,
+                ),
             };
             live.runtime.spawn(client.run(rng.fork()))
         })
@@ -1458,10 +1463,36 @@ impl Seat {
     }
 }
 
-/// Whether worker `w` stays with its node: all with `--sticky-clients`, none with
-/// `--moving-clients`, half (the even ones) by default.
-pub(crate) fn sticky(w: u64, all: bool, none: bool) -> bool {
-    all || (!none && w.is_multiple_of(2))
+/// Whether worker `w` (which starts at node `w % nodes`) stays with its node: all with
+/// `--sticky-clients`, none with `--moving-clients`, and by default those of every other lap
+/// around the nodes — so every node, whatever their count, gets sticky and moving clients
+/// alike (the even workers alone sat only on n1, n3, … when the count was even).
+pub(crate) fn sticky(w: u64, nodes: usize, all: bool, none: bool) -> bool {
+    all || (!none && (w / nodes.max(1) as u64).is_multiple_of(2))
+}
+
+#[cfg(test)]
+mod seat_tests {
+    use super::*;
+
+    #[test]
+    fn every_node_gets_sticky_clients_whatever_the_count() {
+        for nodes in 1..=7usize {
+            let workers = 2 * nodes as u64;
+            for node in 0..nodes {
+                let here: Vec<u64> = (0..workers)
+                    .filter(|w| *w as usize % nodes == node)
+                    .collect();
+                let stay = here
+                    .iter()
+                    .filter(|&&w| sticky(w, nodes, false, false))
+                    .count();
+                assert_eq!(stay, 1, "{nodes} nodes: node {node} has {here:?}");
+            }
+        }
+        assert!(sticky(3, 2, true, false));
+        assert!(!sticky(0, 2, false, true));
+    }
 }
 
 impl Client {

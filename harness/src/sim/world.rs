@@ -391,7 +391,7 @@ impl<'a> World<'a> {
                     w as u64,
                     spec.clients as u64,
                     spec.nodes,
-                    sticky(w as u64, false, false),
+                    sticky(w as u64, spec.nodes, false, false),
                 ),
                 rng: rng.fork(),
                 due: (interval_us as f64 * rng.unit()) as u64,
