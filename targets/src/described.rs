@@ -67,6 +67,10 @@ pub struct Described {
     /// How to change the service's membership, for the `membership` fault (optional).
     #[serde(default)]
     pub members: Option<MembersDesc>,
+    /// The directory of the file this was loaded from (`{file_dir}` in node commands); the
+    /// current directory for a description parsed from text.
+    #[serde(skip)]
+    pub file_dir: PathBuf,
 }
 
 /// The membership requests of a service: list the members, add one, remove one. In `path`
@@ -160,8 +164,10 @@ pub enum Encoding {
     Base64,
 }
 
-/// One node. Commands run under `sh -c` with `{name}`, `{index}` (1-based), `{ip}`,
-/// `{data_dir}` and `{faultline}` (this program) filled in; `url` may use `{ip}` too.
+/// One node. Commands run under `sh -c`, in faultline's own working directory, with `{name}`,
+/// `{index}` (1-based), `{ip}`, `{ip:NAME}` (another node's address), `{data_dir}`,
+/// `{faultline}` (this program) and `{file_dir}` (the description file's directory) filled in;
+/// `url` may use them too. Any other `{word}` is refused when the file loads.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeDesc {
@@ -512,8 +518,9 @@ impl Described {
     pub fn load(path: &Path) -> Result<Described, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut d = Described::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        d.file_dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
         if let Some(tls) = &mut d.tls {
-            let dir = path.parent().unwrap_or(Path::new("."));
             for p in [&mut tls.ca, &mut tls.cert, &mut tls.key]
                 .into_iter()
                 .flatten()
@@ -592,10 +599,71 @@ impl Described {
             if names.insert(n.name.clone(), i).is_some() {
                 return Err(format!("{field}.name: {:?} is used twice", n.name));
             }
-            BaseUrl::parse(&n.url.replace("{ip}", "127.0.0.1"))
-                .map_err(|e| format!("{field}.url: {e}"))?;
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            let field = format!("nodes[{i}]");
+            let commands = [
+                ("url", Some(&n.url)),
+                ("start", n.start.as_ref()),
+                ("stop", n.stop.as_ref()),
+                ("health", n.health.as_ref()),
+                ("pid", n.pid.as_ref()),
+                ("setup", n.setup.as_ref()),
+            ];
+            for (name, text) in commands {
+                if let Some(text) = text {
+                    self.check_node_placeholders(text)
+                        .map_err(|e| format!("{field}.{name}: {e}"))?;
+                }
+            }
+            let url = fill_node(
+                &n.url,
+                n,
+                i,
+                "127.0.0.1",
+                Path::new("/data"),
+                Path::new("/faultline"),
+            );
+            let url = self.nodes.iter().fold(url, |u, m| {
+                u.replace(&format!("{{ip:{}}}", m.name), "127.0.0.1")
+            });
+            BaseUrl::parse(&url).map_err(|e| format!("{field}.url: {e}"))?;
         }
         Ok(())
+    }
+
+    /// Every `{…}` in a node's URL or command is one faultline fills in (shell `${VAR}` is the
+    /// shell's own, and braces with spaces are not placeholders): a typo is an error here,
+    /// not a command that fails in the shell halfway into a run.
+    fn check_node_placeholders(&self, text: &str) -> Result<(), String> {
+        for word in node_placeholders(text) {
+            let known = NODE_PLACEHOLDERS.contains(&word)
+                || word
+                    .strip_prefix("ip:")
+                    .is_some_and(|name| self.nodes.iter().any(|m| m.name == name));
+            if !known {
+                let names: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .map(|m| format!("{{ip:{}}}", m.name))
+                    .collect();
+                return Err(format!(
+                    "unknown placeholder {{{word}}}; a node's url and commands know {}, and {}",
+                    NODE_PLACEHOLDERS
+                        .iter()
+                        .map(|p| format!("{{{p}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    names.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `template` with `{file_dir}` filled in: the directory of the description file.
+    pub fn fill_file_dir(&self, template: &str) -> String {
+        template.replace("{file_dir}", &self.file_dir.display().to_string())
     }
 
     /// Whether a node command names `{faultline}` (which must then be copied where it runs).
@@ -930,6 +998,30 @@ impl Request {
     }
 }
 
+/// What a node's URL and commands may name, besides `{ip:NAME}` for each node.
+pub const NODE_PLACEHOLDERS: [&str; 6] =
+    ["name", "index", "ip", "data_dir", "faultline", "file_dir"];
+
+/// The `{word}` and `{ip:NAME}` placeholders in a node's URL or command, leaving out the
+/// shell's own `${VAR}` and braces that hold anything but a name (`{ print $1 }`).
+fn node_placeholders(text: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    let bytes = text.as_bytes();
+    for (i, _) in text.match_indices('{') {
+        if i > 0 && bytes[i - 1] == b'$' {
+            continue;
+        }
+        let rest = &text[i + 1..];
+        let Some(j) = rest.find('}') else { continue };
+        let word = &rest[..j];
+        let plain = |c: char| c.is_ascii_alphanumeric() || "_:.-".contains(c);
+        if !word.is_empty() && word.chars().all(plain) {
+            found.push(word);
+        }
+    }
+    found
+}
+
 /// The `{word}` placeholders in a template (JSON braces like `{"a": 1}` are not words).
 fn placeholders(text: &str) -> Vec<&str> {
     let mut found = Vec::new();
@@ -956,7 +1048,8 @@ fn pointer(field: &str, p: &str) -> Result<(), String> {
     }
 }
 
-/// Fills a command or URL template for one node.
+/// Fills a command or URL template for one node (all but `{file_dir}` and `{ip:NAME}`, which
+/// need the whole description: [`Described::fill_file_dir`] and the launcher).
 pub fn fill_node(
     template: &str,
     node: &NodeDesc,
@@ -1203,6 +1296,14 @@ mod tests {
                 good.replace("[cas]", "[cas]\ncolour = 1"),
                 "unknown field `colour`",
             ),
+            (
+                good.replace("--data-dir {data_dir}", "--data-dir {datadir}"),
+                "nodes[0].start: unknown placeholder {datadir}; a node's url and commands know {name}, {index}, {ip}, {data_dir}, {faultline}, {file_dir}, and {ip:n1}, {ip:n2}, {ip:n3}",
+            ),
+            (
+                good.replace("2={ip:n2}:26102", "2={ip:n9}:26102"),
+                "nodes[0].start: unknown placeholder {ip:n9}",
+            ),
         ];
         for (text, expected) in cases {
             let e = Described::parse(&text).unwrap_err();
@@ -1210,6 +1311,36 @@ mod tests {
         }
         let e = Described::parse("name = \"x\"\n").unwrap_err();
         assert!(e.contains("missing field `nodes`"), "{e}");
+    }
+
+    #[test]
+    fn node_placeholders_are_checked_and_filled() {
+        let good = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/targets/raftkv.toml"),
+        )
+        .unwrap();
+        // `{index}` in a URL, the shell's own `${VAR}`, an awk program and `{file_dir}` pass.
+        let text = good
+            .replace("url = \"http://{ip}:26001\"", "url = \"http://{ip}:2600{index}\"")
+            .replace(
+                "--request-timeout-ms 1000\"",
+                "--request-timeout-ms 1000 ${EXTRA_FLAGS} 2>{file_dir}/n.err\"\npid = \"ps -o pid= | awk '{ print $1 }' | head -1\"",
+            );
+        let d = Described::parse(&text).unwrap();
+        assert_eq!(
+            node_placeholders("exec x ${HOME} {ip}:{index} {ip:n2} { print $1 } {\"a\": 1}"),
+            ["ip", "index", "ip:n2"]
+        );
+        let path = std::env::temp_dir().join(format!("faultline-fd-{}.toml", std::process::id()));
+        std::fs::write(&path, &text).unwrap();
+        let loaded = Described::load(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(loaded.file_dir.is_absolute());
+        assert_eq!(
+            loaded.fill_file_dir("{file_dir}/n.err"),
+            format!("{}/n.err", loaded.file_dir.display())
+        );
+        assert_eq!(d.nodes[0].url, "http://{ip}:2600{index}");
     }
 
     #[test]

@@ -115,7 +115,8 @@ impl LaunchedNodes {
                 None => (dir.join(&n.name), program.to_path_buf()),
             };
             let fill = |t: &str| {
-                let mut s = fill_node(t, n, i, &placement.ip, &data_dir, &program);
+                let mut s =
+                    desc.fill_file_dir(&fill_node(t, n, i, &placement.ip, &data_dir, &program));
                 for (name, ip) in &ips {
                     s = s.replace(&format!("{{ip:{name}}}"), ip);
                 }
