@@ -306,3 +306,29 @@ fn the_client_api_drops_stalled_clients_caps_connections_and_refuses_huge_heads(
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(status_code(&leader), 200);
 }
+
+#[test]
+fn a_port_taken_before_the_node_binds_is_an_address_in_use_error_and_start_retries() {
+    use targets::raftkv::cluster::{free_port, loopback_nodes, ClusterSpec};
+    let bin = Path::new(env!("CARGO_BIN_EXE_raftkv"));
+    // Another program takes node 1's client port between its choice and the node's bind.
+    let nodes = loopback_nodes(1).unwrap();
+    let taken = std::net::TcpListener::bind(&nodes[0].client_addr).unwrap();
+    let spec = ClusterSpec {
+        program: bin.to_path_buf(),
+        program_args: Vec::new(),
+        dir: scratch("port-taken"),
+        extra: Vec::new(),
+        nodes,
+        keep_dir: false,
+    };
+    let e = LocalCluster::launch(spec)
+        .err()
+        .expect("the node cannot bind");
+    assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{e}");
+    assert!(e.to_string().contains("n1 exited at its start"), "{e}");
+    drop(taken);
+    // Ports handed out in one process never repeat.
+    let ports: std::collections::HashSet<u16> = (0..500).map(|_| free_port().unwrap()).collect();
+    assert_eq!(ports.len(), 500);
+}

@@ -661,6 +661,34 @@ impl Described {
         Ok(())
     }
 
+    /// The nodes faultline starts whose port lies in this machine's ephemeral range (from
+    /// `/proc/sys/net/ipv4/ip_local_port_range`), as `(node, port, low, high)`: any program's
+    /// outgoing connections, faultline's own to the previous run included, take their local
+    /// ports there, so a restart can find the port taken ("address already in use").
+    pub fn ports_in_ephemeral_range(&self) -> Vec<(String, u16, u16, u16)> {
+        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|r| {
+                let mut it = r.split_whitespace().map(|x| x.parse::<u16>().ok());
+                Some((it.next()??, it.next()??))
+            });
+        let Some((low, high)) = range else {
+            return Vec::new();
+        };
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.start.is_some())
+            .filter_map(|(i, n)| {
+                let url = fill_node(&n.url, n, i, "127.0.0.1", Path::new("/"), Path::new("/"));
+                let port = BaseUrl::parse(&url).ok()?.port;
+                (low..=high)
+                    .contains(&port)
+                    .then(|| (n.name.clone(), port, low, high))
+            })
+            .collect()
+    }
+
     /// `template` with `{file_dir}` filled in: the directory of the description file.
     pub fn fill_file_dir(&self, template: &str) -> String {
         template.replace("{file_dir}", &self.file_dir.display().to_string())
@@ -1341,6 +1369,21 @@ mod tests {
             format!("{}/n.err", loaded.file_dir.display())
         );
         assert_eq!(d.nodes[0].url, "http://{ip}:2600{index}");
+        // The example's ports are below the ephemeral range; one moved into it is named.
+        assert_eq!(d.ports_in_ephemeral_range(), []);
+        let (low, _) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .map(|r| {
+                let v: Vec<u16> = r.split_whitespace().map(|x| x.parse().unwrap()).collect();
+                (v[0], v[1])
+            })
+            .unwrap();
+        let moved = good.replace(
+            "url = \"http://{ip}:26002\"",
+            &format!("url = \"http://{{ip}}:{}\"", low + 1),
+        );
+        let named = Described::parse(&moved).unwrap().ports_in_ephemeral_range();
+        assert_eq!(named.len(), 1);
+        assert_eq!((named[0].0.as_str(), named[0].1), ("n2", low + 1));
     }
 
     #[test]

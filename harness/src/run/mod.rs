@@ -324,6 +324,11 @@ fn choose_target(
                 return Err(format!("--target: {file} describes no [cas] request; run with --workload register, or describe [cas]"));
             }
             args.nodes = desc.nodes.len() as u64;
+            for (node, port, low, high) in desc.ports_in_ephemeral_range() {
+                notes.push(format!(
+                    "{node}'s port {port} lies in this machine's ephemeral range ({low}–{high}), where every outgoing connection (faultline's own included) takes its local port: a restart may find it taken; a port below {low} avoids that"
+                ));
+            }
             let launches = desc.launches();
             if !launches {
                 drop_fault(kinds, notes, FaultKind::Partition, "the target file gives no start command for every node, so faultline cannot place its nodes in namespaces");

@@ -497,35 +497,36 @@ impl Supervisor {
                             .map(|(j, p)| (j as u64 + 1, format!("{}:7100", p.ip)))
                             .collect();
                         placements
-                            .into_iter()
+                            .iter()
                             .map(|p| NodeSpec {
                                 client_addr: format!("{}:7000", p.ip),
                                 peer_listen: format!("{}:7100", p.ip),
                                 peers: peers.clone(),
-                                netns: p.netns,
-                                env: p.env,
+                                netns: p.netns.clone(),
+                                env: p.env.clone(),
                             })
                             .collect()
                     }
-                    NetKind::Proxy => {
-                        let (proxy, specs) = proxied(placements, setup.seed)?;
-                        proxy.set_latency(setup.latency);
-                        proxy.set_loss(setup.loss);
-                        net = Box::new(proxy);
-                        specs
-                    }
+                    NetKind::Proxy => Vec::new(),
                 };
-                Fleet::Raftkv(
-                    LocalCluster::launch(ClusterSpec {
-                        program,
-                        program_args: vec!["raftkv".into()],
-                        dir: nodes_dir,
-                        extra: node_flags,
-                        nodes: specs,
-                        keep_dir: true,
-                    })
-                    .map_err(io("starting raftkv nodes"))?,
-                )
+                let spec = |nodes| ClusterSpec {
+                    program: program.clone(),
+                    program_args: vec!["raftkv".into()],
+                    dir: nodes_dir.clone(),
+                    extra: node_flags.clone(),
+                    nodes,
+                    keep_dir: true,
+                };
+                let cluster = if setup.net == NetKind::Proxy {
+                    let (proxy, cluster) = proxied_cluster(&placements, setup.seed, spec)?;
+                    proxy.set_latency(setup.latency);
+                    proxy.set_loss(setup.loss);
+                    net = Box::new(proxy);
+                    cluster
+                } else {
+                    LocalCluster::launch(spec(specs)).map_err(io("starting raftkv nodes"))?
+                };
+                Fleet::Raftkv(cluster)
             }
         };
         let mut nodes = Nodes {
@@ -739,6 +740,35 @@ fn remote(
         nodes,
         nemesis: Nemesis::new(Box::new(net), clocks, Rng::new(setup.seed ^ 0x6e65_6d65)),
     })
+}
+
+/// raftkv on loopback behind its proxies, launched; a port taken between its choice and a
+/// node's bind (another program's connection can land on it) is retried on fresh ports, twice.
+fn proxied_cluster(
+    placements: &[Placement],
+    seed: u64,
+    spec: impl Fn(Vec<NodeSpec>) -> ClusterSpec,
+) -> Result<(ProxyNet, LocalCluster), String> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (proxy, specs) = proxied(placements.to_vec(), seed)?;
+        let spec = spec(specs);
+        let dir = spec.dir.clone();
+        match LocalCluster::launch(spec) {
+            Ok(c) => return Ok((proxy, c)),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempt < 3 => {
+                eprintln!("faultline: {e}; starting the nodes again on other ports");
+                // Whatever the first nodes wrote belongs to a cluster that never ran.
+                for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    if entry.path().is_dir() {
+                        let _ = std::fs::remove_dir_all(entry.path());
+                    }
+                }
+            }
+            Err(e) => return Err(format!("starting raftkv nodes: {e}")),
+        }
+    }
 }
 
 /// raftkv on loopback behind a proxy per directed link: every node gets a client and a peer

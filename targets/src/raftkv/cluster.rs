@@ -95,29 +95,54 @@ const PORT_FLOOR: u16 = 10_000;
 /// kernel's ephemeral range where it can, because a port in that range can be taken between our
 /// release and the node's bind by any outgoing connection on the machine (the proxy's, another
 /// test's) — which shows as a node that cannot start ("Address already in use").
+///
+/// Ports handed out by one process are distinct: the sequence is drawn from one seed per process
+/// (a fixed stride through the range), and every port handed out is remembered.
 pub fn free_port() -> std::io::Result<u16> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    struct Ports {
+        seed: u64,
+        next: u64,
+        given: HashSet<u16>,
+    }
+    static PORTS: OnceLock<Mutex<Ports>> = OnceLock::new();
+    let ports = PORTS.get_or_init(|| {
+        // Spread over processes, so parallel harnesses rarely try the same port.
+        let seed = u64::from(std::process::id()).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+        Mutex::new(Ports {
+            seed,
+            next: 0,
+            given: HashSet::new(),
+        })
+    });
+    let mut p = ports.lock().unwrap_or_else(|e| e.into_inner());
     let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32768);
     if low > PORT_FLOOR + 1_000 {
         let span = u64::from(low - PORT_FLOOR);
-        // Spread over processes and calls, so parallel harnesses rarely try the same port.
-        let seed = u64::from(std::process::id()).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            ^ std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-        for _ in 0..64 {
-            let k = NEXT.fetch_add(1, Ordering::Relaxed);
-            let port = PORT_FLOOR + ((seed.wrapping_add(k.wrapping_mul(7919))) % span) as u16;
-            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        for _ in 0..256 {
+            let k = p.next;
+            p.next += 1;
+            // 7919 is prime and no span here is a multiple of it: one lap visits every port.
+            let port = PORT_FLOOR + ((p.seed.wrapping_add(k.wrapping_mul(7919))) % span) as u16;
+            if !p.given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                p.given.insert(port);
                 return Ok(port);
             }
         }
     }
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        if p.given.insert(port) {
+            return Ok(port);
+        }
+    }
 }
 
 /// The `/status` of the raftkv node whose client address is `addr`, if it answers within
@@ -155,20 +180,29 @@ pub fn loopback_nodes(n: u64) -> std::io::Result<Vec<NodeSpec>> {
 
 impl LocalCluster {
     /// Starts `n` nodes of `binary` on loopback under `dir` with extra flags for every node.
+    /// A port taken between its choice and the node's bind is retried on other ports.
     pub fn start(
         binary: &Path,
         n: u64,
         dir: &Path,
         extra: &[&str],
     ) -> std::io::Result<LocalCluster> {
-        LocalCluster::launch(ClusterSpec {
-            program: binary.to_path_buf(),
-            program_args: Vec::new(),
-            dir: dir.to_path_buf(),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-            nodes: loopback_nodes(n)?,
-            keep_dir: false,
-        })
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let launched = LocalCluster::launch(ClusterSpec {
+                program: binary.to_path_buf(),
+                program_args: Vec::new(),
+                dir: dir.to_path_buf(),
+                extra: extra.iter().map(|s| s.to_string()).collect(),
+                nodes: loopback_nodes(n)?,
+                keep_dir: false,
+            });
+            match launched {
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempt < 3 => continue,
+                other => return other,
+            }
+        }
     }
 
     /// Starts every node of `spec`.
@@ -199,7 +233,44 @@ impl LocalCluster {
         for i in 0..cluster.nodes.len() {
             cluster.start_node(i)?;
         }
+        cluster.await_serving(Duration::from_secs(5))?;
         Ok(cluster)
+    }
+
+    /// Waits until every node answers `/status`; a node that exited because a port it was
+    /// given was taken in the meantime is an [`std::io::ErrorKind::AddrInUse`] error naming it,
+    /// which callers answer by trying other ports. Any other early exit is an error too.
+    fn await_serving(&mut self, patience: Duration) -> std::io::Result<()> {
+        let deadline = Instant::now() + patience;
+        let mut waiting: Vec<usize> = (0..self.nodes.len()).collect();
+        while !waiting.is_empty() {
+            let mut still = Vec::new();
+            for i in waiting {
+                if let Some(status) = self.exited(i) {
+                    let log = std::fs::read_to_string(&self.nodes[i].log_path).unwrap_or_default();
+                    let last = log.lines().last().unwrap_or("").to_string();
+                    let kind = if log.contains("Address already in use") || log.contains("in use") {
+                        std::io::ErrorKind::AddrInUse
+                    } else {
+                        std::io::ErrorKind::Other
+                    };
+                    return Err(std::io::Error::new(
+                        kind,
+                        format!("n{} exited at its start ({status}): {last}", i + 1),
+                    ));
+                }
+                if status_at(&self.nodes[i].client_addr).is_none() {
+                    still.push(i);
+                }
+            }
+            waiting = still;
+            if waiting.is_empty() || Instant::now() >= deadline {
+                // A node slow to answer is for the caller's own wait to judge.
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
     }
 
     /// (Re)starts node `i` (0-based) from its data directory; its log is appended to.
