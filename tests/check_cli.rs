@@ -301,3 +301,60 @@ fn html_report_for_any_history() {
     assert!(stderr(&o).contains("--html writes one report: give one FILE, not 2"));
     assert!(!two.exists());
 }
+
+#[test]
+fn the_same_history_gives_the_same_report_every_time() {
+    // Issue 26: several failing keys decided by the search on several threads once gave
+    // "1 of 5 keys" on some runs and "2 of 5" on others. Twelve keys, every third one stale,
+    // values repeated so that the search (not the exact check) decides each.
+    let s = Scratch::new("deterministic");
+    let mut text = String::new();
+    let mut t = 0;
+    let mut event = |p: u64, kind: &str, f: &str, key: usize, v: &str| {
+        t += 1;
+        text.push_str(&format!(
+            "{{\"time\":{t},\"process\":{p},\"type\":\"{kind}\",\"f\":\"{f}\",\"key\":\"k{key}\",\"value\":{v}}}\n"
+        ));
+    };
+    for key in 0..12 {
+        for v in ["1", "2", "1", "2", "1"] {
+            event(1, "invoke", "write", key, v);
+            event(1, "ok", "write", key, v);
+        }
+        let read = if key % 3 == 0 { "2" } else { "1" };
+        event(2, "invoke", "read", key, "null");
+        event(2, "ok", "read", key, read);
+    }
+    let file = s.file("keys.jsonl", &text);
+    let strip = |o: &Output| {
+        stdout(o)
+            .lines()
+            .map(|l| match l.find("verdict in") {
+                Some(i) => l[..i].to_string(),
+                None => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let first = faultline(&["check", &file]);
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    let text = strip(&first);
+    assert!(
+        text.contains("4 of 12 keys are not linearizable: k0, k3, k6 and k9"),
+        "{text}"
+    );
+    let levels = |o: Output| {
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (
+            v["ladder"]["levels"].clone(),
+            v["ladder"]["anomalies"].clone(),
+        )
+    };
+    let json = levels(faultline(&["check", "--json", &file]));
+    assert!(json.0.is_array(), "{json:?}");
+    for _ in 0..5 {
+        let again = faultline(&["check", &file]);
+        assert_eq!(strip(&again), text);
+        assert_eq!(levels(faultline(&["check", "--json", &file])), json);
+    }
+}

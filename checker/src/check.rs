@@ -12,8 +12,7 @@ use crate::model::{Interner, Model, ModelKind};
 use crate::models::{KvAppend, Register};
 use crate::result::{Counterexample, DecidedBy, KeyReport, OpView, Report, Verdict};
 use crate::search::{Progress, Search, SearchOp};
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -141,13 +140,13 @@ pub fn check_with<M: Model>(
 
     let stopped = exact_failure.is_some() && !opts.all_failures;
     let finished = run_jobs(jobs, deadline, opts, stopped);
-
-    let mut first_failure: Option<String> = exact_failure;
-    for job in &finished {
-        if job.progress == Progress::NotLinearizable && first_failure.is_none() {
-            first_failure = Some(key_name(&keys[job.slot].key));
-        }
-    }
+    let first_slot = finished
+        .iter()
+        .filter(|j| j.progress == Progress::NotLinearizable)
+        .map(|j| j.slot)
+        .min();
+    let first_failure: Option<String> =
+        exact_failure.or_else(|| first_slot.map(|s| key_name(&keys[s].key)));
     let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
     for job in finished {
         let k = &mut keys[job.slot];
@@ -296,6 +295,12 @@ pub(crate) fn fails_by_search<M: Model>(
 }
 
 /// Runs every job to a verdict, the deadline, or an early stop; returns them all.
+///
+/// The jobs advance in rounds: each live job runs one slice (its own size, from its own steps
+/// so far), the threads sharing a round's jobs, and only between rounds is anything decided.
+/// So the early stop is deterministic: unless every failure is asked for, the run stops after
+/// the first round in which some key failed, and which keys those are does not depend on which
+/// thread was faster. (Only a time budget can make two runs differ.)
 fn run_jobs<'m, M: Model>(
     jobs: Vec<KeyJob<'m, M>>,
     deadline: Option<Instant>,
@@ -308,18 +313,40 @@ fn run_jobs<'m, M: Model>(
         n => n,
     }
     .min(total.max(1));
-    let queue = Mutex::new(VecDeque::from(jobs));
-    let done: Mutex<Vec<KeyJob<M>>> = Mutex::new(Vec::with_capacity(total));
-    let stop = AtomicBool::new(stopped);
-    let worker = || loop {
-        let Some(mut job) = queue.lock().expect("queue lock").pop_front() else {
-            return;
-        };
+    let mut finished: Vec<KeyJob<M>> = Vec::with_capacity(total);
+    let mut live = jobs;
+    while !live.is_empty() {
         let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
-        if out_of_time || stop.load(Ordering::Relaxed) {
-            done.lock().expect("done lock").push(job);
-            continue;
+        let failed = finished
+            .iter()
+            .any(|j| j.progress == Progress::NotLinearizable);
+        if stopped || out_of_time || (failed && !opts.all_failures) {
+            finished.append(&mut live);
+            break;
         }
+        round(&mut live, threads, opts);
+        let (done, rest): (Vec<_>, Vec<_>) = live
+            .into_iter()
+            .partition(|j| j.progress != Progress::Unfinished);
+        if let Some(c) = &opts.progress {
+            c.keys_done.fetch_add(done.len(), Ordering::Relaxed);
+        }
+        finished.extend(done);
+        live = rest;
+    }
+    debug_assert_eq!(finished.len(), total, "every job comes back");
+    finished
+}
+
+/// One slice of every job, on up to `threads` threads.
+fn round<M: Model>(jobs: &mut [KeyJob<M>], threads: usize, opts: &Options) {
+    let next = AtomicUsize::new(0);
+    let threads = threads.min(jobs.len());
+    let cells: Vec<Mutex<&mut KeyJob<M>>> = jobs.iter_mut().map(Mutex::new).collect();
+    let worker = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(cell) = cells.get(i) else { return };
+        let mut job = cell.lock().expect("job lock");
         let before = job.search.steps();
         let slice = (before + FIRST_SLICE).min(MAX_SLICE);
         job.progress = job.search.run(slice);
@@ -327,31 +354,17 @@ fn run_jobs<'m, M: Model>(
             c.steps
                 .fetch_add(job.search.steps() - before, Ordering::Relaxed);
         }
-        match job.progress {
-            Progress::Unfinished => queue.lock().expect("queue lock").push_back(job),
-            decided => {
-                if decided == Progress::NotLinearizable && !opts.all_failures {
-                    stop.store(true, Ordering::Relaxed);
-                }
-                if let Some(c) = &opts.progress {
-                    c.keys_done.fetch_add(1, Ordering::Relaxed);
-                }
-                done.lock().expect("done lock").push(job);
-            }
-        }
     };
     if threads <= 1 {
         worker();
     } else {
         std::thread::scope(|s| {
-            for _ in 0..threads {
+            for _ in 1..threads {
                 s.spawn(worker);
             }
+            worker();
         });
     }
-    let finished = done.into_inner().expect("done lock");
-    debug_assert_eq!(finished.len(), total, "every job comes back");
-    finished
 }
 
 fn key_name(key: &Option<String>) -> String {

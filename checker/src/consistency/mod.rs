@@ -1032,13 +1032,18 @@ impl<'a, M: Model> Assessor<'a, M> {
                     .filter(|k| k.verdict == Verdict::Unknown)
                     .count();
                 Some(format!(
-                    "{} of {} key{} not linearizable{}",
+                    "{} of {} key{} not linearizable{}{}",
                     failing.len(),
                     report.keys.len(),
                     if report.keys.len() == 1 {
                         " is"
                     } else {
                         "s are"
+                    },
+                    if report.keys.len() > 1 {
+                        format!(": {}", words::bounded_keys(&failing))
+                    } else {
+                        String::new()
                     },
                     if undecided > 0 && !self.opts.all_failures {
                         format!(" ({undecided} left undecided: the check stops at the first failure unless asked for all)")
@@ -1181,10 +1186,15 @@ impl<'a, M: Model> Assessor<'a, M> {
             "every key is sequentially consistent on its own, but not all of them together".into()
         } else {
             format!(
-                "{} of {} key{} not sequentially consistent{}",
+                "{} of {} key{} not sequentially consistent{}{}",
                 failing.len(),
                 self.keys.len(),
                 if self.keys.len() == 1 { " is" } else { "s are" },
+                if self.keys.len() > 1 {
+                    format!(": {}", words::bounded_keys(&failing))
+                } else {
+                    String::new()
+                },
                 if undecided_keys > 0 {
                     format!(" ({undecided_keys} undecided within the search budget)")
                 } else {

@@ -198,6 +198,23 @@ pub fn list(items: &[String]) -> String {
     list_with(items, " and ")
 }
 
+/// How many names a bounded list shows before "and N more".
+pub const LISTED: usize = 8;
+
+/// Keys by name, at most [`LISTED`] of them, then "and N more": `k1, k2 and k3`,
+/// `k1, k2, …, k8 and 12 more`.
+pub fn bounded_keys(keys: &[Option<String>]) -> String {
+    let names: Vec<String> = keys
+        .iter()
+        .take(LISTED)
+        .map(|k| key_name(k.as_deref()))
+        .collect();
+    if keys.len() <= LISTED {
+        return list(&names);
+    }
+    format!("{} and {} more", names.join(", "), keys.len() - LISTED)
+}
+
 fn list_with(items: &[String], last: &str) -> String {
     match items {
         [] => String::new(),
