@@ -107,14 +107,19 @@ fn a_run_writes_its_report_and_junit_and_serve_shows_it() {
     );
     assert!(page.contains("<th>seed</th><td>5</td>"));
 
-    // JUnit: a passing case per model, no failures.
+    // JUnit: a passing case per model, and one per fault kind asked for (applied), no failures.
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.starts_with("<?xml"), "{xml}");
     assert!(
         xml.contains("tests=\"8\" failures=\"0\" errors=\"0\""),
         "{xml}"
     );
-    assert_eq!(xml.matches("<testcase ").count(), 8);
+    assert!(
+        xml.contains("<testsuite name=\"faults\" tests=\"1\" failures=\"0\" errors=\"0\""),
+        "{xml}"
+    );
+    assert!(xml.contains("name=\"pause applied\""), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 9);
 
     // `faultline report` writes the same page again.
     std::fs::remove_file(&report).unwrap();

@@ -52,6 +52,51 @@ pub fn with_initial(history: &History, value: &Value) -> History {
     out
 }
 
+/// A value the history reads that nothing in it wrote, which could be every key's starting
+/// value (Knossos's `(cas-register 0)`) — or a phantom read, if keys start empty.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnwrittenStart {
+    pub value: Value,
+    /// The key of the first operation that saw it.
+    pub key: Option<String>,
+    /// How many ok reads and cas operations saw it on a key where nothing wrote it.
+    pub reads: usize,
+}
+
+/// The one non-nil value that ok reads (or the expected value of ok cas operations) return on
+/// keys where no operation wrote it, if there is exactly one such value: the candidate initial
+/// value. None when there is no such value, or several (a register starts at one value).
+pub fn unwritten_start(history: &History) -> Option<UnwrittenStart> {
+    use crate::consistency::versions::{consumed, produced, text};
+    let mut found: Option<UnwrittenStart> = None;
+    for (key, ops) in history.by_key() {
+        let written: std::collections::HashSet<String> = ops
+            .iter()
+            .filter(|o| o.outcome != Outcome::Fail)
+            .filter_map(|o| produced(o))
+            .map(|v| text(&v))
+            .collect();
+        for op in &ops {
+            let Some(v) = consumed(op) else { continue };
+            if v.is_null() || written.contains(&text(&v)) {
+                continue;
+            }
+            match &mut found {
+                None => {
+                    found = Some(UnwrittenStart {
+                        value: v,
+                        key: key.clone(),
+                        reads: 1,
+                    })
+                }
+                Some(f) if f.value == v => f.reads += 1,
+                Some(_) => return None,
+            }
+        }
+    }
+    found
+}
+
 /// Whether `op` is an ok read that returned nothing.
 fn is_nil_read(op: &crate::Operation) -> bool {
     op.f == "read" && op.outcome == Outcome::Ok && op.output.is_null()

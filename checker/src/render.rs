@@ -111,6 +111,11 @@ pub fn op_line(op: &OpView) -> String {
 /// The consistency ladder as text: one line per model, the strongest that holds, then each
 /// anomaly in words with its witness drawn as a small timeline. Ends in a newline.
 pub fn ladder(l: &Ladder) -> String {
+    ladder_shown(l, false)
+}
+
+/// [`ladder`], every anomaly and every witness operation printed when `all`.
+pub fn ladder_shown(l: &Ladder, all: bool) -> String {
     let mut out = String::new();
     let versions = match (l.versions.recorded, l.versions.derived) {
         (0, 0) => String::new(),
@@ -185,7 +190,25 @@ pub fn ladder(l: &Ladder) -> String {
             strongest.join(", ")
         }
     );
-    for (i, a) in l.anomalies.iter().enumerate() {
+    out.push_str(&anomalies(l, all));
+    out
+}
+
+/// Anomalies the terminal shows before "and N more" (all with `--all`).
+pub const ANOMALIES_SHOWN: usize = 10;
+/// Witness operations the terminal shows (all with `--all`); the JSON and the report hold
+/// every one.
+pub const WITNESS_LINES: usize = 24;
+
+/// The anomalies, numbered, each with its witness as a timeline — bounded unless `all`.
+fn anomalies(l: &Ladder, all: bool) -> String {
+    let mut out = String::new();
+    let shown = if all {
+        l.anomalies.len()
+    } else {
+        l.anomalies.len().min(ANOMALIES_SHOWN)
+    };
+    for (i, a) in l.anomalies.iter().enumerate().take(shown) {
         let breaks: Vec<&str> = a.breaks.iter().map(|m| m.name()).collect();
         let _ = writeln!(
             out,
@@ -203,20 +226,45 @@ pub fn ladder(l: &Ladder) -> String {
             let _ = writeln!(out, "     not confirmed: {why}.");
             continue;
         }
-        let _ = writeln!(
-            out,
-            "     witness, {} operation{}{}:",
-            a.witness.len(),
-            plural(a.witness.len()),
-            match (a.minimal, l.witnesses_shrunk) {
-                (true, _) => "",
-                (false, true) => " (not shrunk to the end in time)",
-                (false, false) => " (not shrunk: --no-witness)",
-            }
-        );
-        for line in words::timeline(Clock { timed: l.timed }, &a.witness) {
+        let unshrunk = match (a.minimal, l.witnesses_shrunk) {
+            (true, _) => "",
+            (false, true) => " (not shrunk to the end in time)",
+            (false, false) => " (not shrunk: --no-witness)",
+        };
+        let n = a.witness.len();
+        if !all && !a.minimal && n > WITNESS_LINES {
+            // A witness nobody could shrink proves little to a reader: one line here, every
+            // operation in the JSON and the report.
+            let _ = writeln!(
+                out,
+                "     witness, {n} operations{unshrunk}: too many to read here — `--json` and the report list them, `--all` prints them"
+            );
+            continue;
+        }
+        let _ = writeln!(out, "     witness, {n} operation{}{unshrunk}:", plural(n));
+        let lines = words::timeline(Clock { timed: l.timed }, &a.witness);
+        let keep = if all {
+            lines.len()
+        } else {
+            lines.len().min(WITNESS_LINES)
+        };
+        for line in &lines[..keep] {
             let _ = writeln!(out, "       {line}");
         }
+        if keep < lines.len() {
+            let _ = writeln!(
+                out,
+                "       … and {} more operations (`--all` prints them)",
+                lines.len() - keep
+            );
+        }
+    }
+    if shown < l.anomalies.len() {
+        let _ = writeln!(
+            out,
+            "\n  … and {} more anomalies — `--all` lists them (`--json` and the report hold every one)",
+            l.anomalies.len() - shown
+        );
     }
     out
 }

@@ -207,6 +207,72 @@ fn a_stale_read_in_words() {
 }
 
 #[test]
+fn data_lost_in_a_crash_is_a_lost_write_not_a_stale_read() {
+    // Issue 25: the same shape as a stale read, but the node was killed between the
+    // acknowledgement and the read: the write was lost, and the words say so.
+    let ms = |t: u64| t * 1_000_000;
+    let lines = [
+        format!(
+            r#"{{"time":{},"process":1,"type":"invoke","f":"write","key":"k3","value":17}}"#,
+            ms(0)
+        ),
+        format!(
+            r#"{{"time":{},"process":1,"type":"ok","f":"write","key":"k3","value":17}}"#,
+            ms(100)
+        ),
+        format!(
+            r#"{{"time":{},"process":2,"type":"invoke","f":"write","key":"k3","value":18}}"#,
+            ms(1000)
+        ),
+        format!(
+            r#"{{"time":{},"process":2,"type":"ok","f":"write","key":"k3","value":18}}"#,
+            ms(2104)
+        ),
+        format!(
+            r#"{{"time":{},"process":"nemesis","type":"invoke","f":"start-kill","value":"kill n1"}}"#,
+            ms(2200)
+        ),
+        format!(
+            r#"{{"time":{},"process":"nemesis","type":"info","f":"start-kill","value":"kill n1 (SIGKILL pid 7, reaped)"}}"#,
+            ms(2210)
+        ),
+        format!(
+            r#"{{"time":{},"process":4,"type":"invoke","f":"read","key":"k3","value":null}}"#,
+            ms(2310)
+        ),
+        format!(
+            r#"{{"time":{},"process":4,"type":"ok","f":"read","key":"k3","value":17}}"#,
+            ms(2320)
+        ),
+        format!(
+            r#"{{"time":{},"process":5,"type":"invoke","f":"write","key":"k3","value":19}}"#,
+            ms(2400)
+        ),
+        format!(
+            r#"{{"time":{},"process":5,"type":"ok","f":"write","key":"k3","value":19}}"#,
+            ms(2410)
+        ),
+        format!(
+            r#"{{"time":{},"process":6,"type":"invoke","f":"read","key":"k3","value":null}}"#,
+            ms(2500)
+        ),
+        format!(
+            r#"{{"time":{},"process":6,"type":"ok","f":"read","key":"k3","value":19}}"#,
+            ms(2510)
+        ),
+    ];
+    let h = checker::import::parse_str("crash", &lines.join("\n"), checker::import::Format::Jsonl)
+        .unwrap();
+    let l = assess(&h, ModelKind::CasRegister, &Level::ALL, &Options::default()).unwrap();
+    let a = &l.anomalies[l.get(Linearizable).unwrap().anomalies[0]];
+    assert_eq!(a.kind, AnomalyKind::LostWrite, "{}", a.sentence);
+    assert_eq!(
+        a.sentence,
+        "18 was written to k3 and acknowledged at 2.104 s, then a crash (kill n1 (SIGKILL pid 7, reaped), at 2.210 s), and then process 4 read 17 from k3 at 2.310 s, and nothing wrote 17 afterwards: the acknowledged write was lost in the crash"
+    );
+}
+
+#[test]
 fn pram_but_not_sequential() {
     // Each process sets its own flag, then reads the other's as unset (Dekker). Each key alone
     // is sequentially consistent; the two together are not.

@@ -330,6 +330,10 @@ impl Who {
         deposed: Option<usize>,
         rng: &mut Rng,
     ) -> (Vec<usize>, &'static str) {
+        // One node is not a minority of anything: say what it is.
+        if n == 1 && !matches!(self, Who::Node(_)) {
+            return (vec![0], "the only node: ");
+        }
         let size = match self {
             Who::Node(i) => return (vec![i % n], ""),
             Who::Leader => {

@@ -891,7 +891,13 @@ impl<'a, M: Model> Assessor<'a, M> {
     fn describe(&self, task: &Task<'a>, ops: &[&Operation]) -> (AnomalyKind, String) {
         match &task.what {
             What::Linearizable => {
-                classify_linearizability(self.clock, ops, self.key_ops(&task.key), &task.key)
+                let crashes = crashes(self.history);
+                classify_linearizability(
+                    self.clock,
+                    (ops, self.key_ops(&task.key)),
+                    &task.key,
+                    &crashes,
+                )
             }
             What::Sequential => {
                 let keys: BTreeSet<String> = ops
@@ -1448,11 +1454,29 @@ fn support<'h>(key_ops: &[&'h Operation], ops: &[&'h Operation]) -> Vec<&'h Oper
 
 /// Names a linearizability witness: a stale read or a lost write when it has that shape, else
 /// the general case. `all` is every operation of the key.
+/// The crashes the history records: the times of nemesis events that killed nodes (faultline's
+/// `start-kill`, Jepsen's `:kill`, `:crash`), with what they said.
+fn crashes(history: &History) -> Vec<(u64, String)> {
+    history
+        .nemesis_events()
+        .filter(|e| e.kind != crate::history::EventType::Invoke)
+        .filter(|e| ["start-kill", "kill", "crash", "kill-node"].contains(&e.f.as_str()))
+        .map(|e| {
+            let said = match &e.value {
+                Value::String(s) => s.clone(),
+                Value::Null => e.f.clone(),
+                v => v.to_string(),
+            };
+            (e.time, said)
+        })
+        .collect()
+}
+
 fn classify_linearizability(
     clock: words::Clock,
-    witness: &[&Operation],
-    all: &[&Operation],
+    (witness, all): (&[&Operation], &[&Operation]),
     key: &Option<String>,
+    crashes: &[(u64, String)],
 ) -> (AnomalyKind, String) {
     let k = words::key_name(key.as_deref());
     for r in witness {
@@ -1505,6 +1529,22 @@ fn classify_linearizability(
             } else {
                 format!(", and nothing wrote {} afterwards", words::value(&a))
             };
+            // A crash between the acknowledgement and the read: the value was lost in it, not
+            // merely read from behind.
+            let crash = crashes
+                .iter()
+                .find(|(t, _)| *t > acked_at && *t < r.invoke_time);
+            if let Some((at, said)) = crash {
+                return (
+                    AnomalyKind::LostWrite,
+                    format!(
+                        "{} was written to {k} and acknowledged at {}, then a crash ({said}, at {}), and then {what}{nothing_after}: the acknowledged write was lost in the crash",
+                        words::value(&b),
+                        clock.at(acked_at),
+                        clock.at(*at)
+                    ),
+                );
+            }
             if seen_later {
                 return (
                     AnomalyKind::StaleRead,

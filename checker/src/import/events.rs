@@ -42,39 +42,136 @@ pub fn edn<R: Read>(
     Ok(timed)
 }
 
-/// Reads the events of a line format (JSON Lines, `history.txt`, `jepsen.log`) into `history`;
-/// returns whether they carry real times.
+/// What reading a line format learned besides its events.
+pub struct LinesRead {
+    /// Whether the events carry real times (faultline's JSON Lines; a `jepsen.log` whose
+    /// operations carry Jepsen's relative time in nanoseconds).
+    pub timed: bool,
+    /// What a person should know: a last line cut short (a crash), and skipped.
+    pub notes: Vec<String>,
+}
+
+/// Reads the events of a line format (JSON Lines, `history.txt`, `jepsen.log`) into `history`.
+///
+/// A line that cannot be read is an error naming it — unless it is the last line and the file
+/// ends without its newline, as a log a crash cut in the middle does: that one is skipped and
+/// said in a note, and the rest is judged. A `jepsen.log` with `jepsen.util` lines none of which is an operation is an error,
+/// never an empty history.
 pub fn lines<R: BufRead>(
     name: &str,
     src: R,
     format: Format,
     history: &mut HistoryBuilder,
-) -> Result<bool, HistoryError> {
+) -> Result<LinesRead, HistoryError> {
     let mut position = 0u64;
-    for_each_line(name, src, |line_no, line| {
-        let line = line.trim();
+    let mut pending: Option<(HistoryError, String)> = None;
+    let (mut util_lines, mut first_util): (usize, Option<(usize, String)>) = (0, None);
+    let mut all_timed = true;
+    let mut ends_with_newline = true;
+    for_each_line(name, src, |line_no, raw| {
+        ends_with_newline = raw.ends_with('\n');
+        let line = raw.trim();
         if line.is_empty() {
             return Ok(());
+        }
+        if let Some((e, _)) = pending.take() {
+            return Err(e);
         }
         let event = match format {
             Format::Jsonl => json_line(line, line_no, position).map(Some),
             Format::JepsenText => operation(line, line_no, position).map(Some),
             Format::JepsenLog => match log_message(line) {
-                Some(msg) if looks_like_operation(msg) => {
-                    operation(msg, line_no, position).map(Some)
+                Some(msg) => {
+                    util_lines += 1;
+                    first_util.get_or_insert_with(|| (line_no, line.to_string()));
+                    let (time, msg) = relative_time(msg);
+                    if looks_like_operation(msg) {
+                        operation(msg, line_no, position).map(|mut e| {
+                            match time {
+                                Some(t) => e.time = t,
+                                None => all_timed = false,
+                            }
+                            Some(e)
+                        })
+                    } else {
+                        Ok(None)
+                    }
                 }
-                _ => Ok(None),
+                None => Ok(None),
             },
             Format::Auto | Format::JepsenEdn => unreachable!("not a line format"),
-        }
-        .map_err(|msg| HistoryError::new(name, line_no, msg))?;
-        if let Some(event) = event {
-            position += 1;
-            history.push(event)?;
+        };
+        match event {
+            Ok(Some(event)) => {
+                position += 1;
+                history.push(event)?;
+            }
+            Ok(None) => {}
+            Err(msg) => pending = Some((HistoryError::new(name, line_no, msg), line.to_string())),
         }
         Ok(())
     })?;
-    Ok(format == Format::Jsonl)
+    let mut notes = Vec::new();
+    if let Some((e, line)) = pending {
+        let cut_short = ["EOF while parsing", "truncated", "the input ends"]
+            .iter()
+            .any(|w| e.message.contains(w));
+        if position == 0 || ends_with_newline || !cut_short {
+            // Nothing before it was read, it ends as a whole line does, or what is wrong with
+            // it is not its end: a bad line, not a cut one.
+            return Err(e);
+        }
+        notes.push(format!(
+            "the last line ({}) is cut short and was skipped — the log ends mid-line, as after a crash: {}; the rest was judged: {:?}",
+            e.line,
+            e.message,
+            cut(&line, 80)
+        ));
+    } else if !ends_with_newline && position > 0 && format != Format::Jsonl {
+        notes.push(
+            "the file does not end with a newline: its last line may have been cut short (read as it stands)"
+                .into(),
+        );
+    }
+    if format == Format::JepsenLog && position == 0 && util_lines > 0 {
+        let (line_no, example) = first_util.expect("counted");
+        return Err(HistoryError::new(
+            name,
+            line_no,
+            format!(
+                "{util_lines} jepsen.util lines, but none is an operation faultline can read (process, type, function, value); the first: {:?}",
+                cut(&example, 120)
+            ),
+        ));
+    }
+    Ok(LinesRead {
+        timed: format == Format::Jsonl
+            || (format == Format::JepsenLog && position > 0 && all_timed),
+        notes,
+    })
+}
+
+/// A `jepsen.util` message's leading relative time, `[ 183823060135 ] 0 :invoke …` (Jepsen
+/// of the 2020s: nanoseconds since the test began), split from the rest.
+fn relative_time(msg: &str) -> (Option<u64>, &str) {
+    let Some(inner) = msg.strip_prefix('[') else {
+        return (None, msg);
+    };
+    let Some(end) = inner.find(']') else {
+        return (None, msg);
+    };
+    match inner[..end].trim().parse::<u64>() {
+        Ok(t) => (Some(t), inner[end + 1..].trim_start()),
+        Err(_) => (None, msg),
+    }
+}
+
+/// `text` cut to at most `max` characters, with "…" where it was cut.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
 }
 
 fn short(v: &Value) -> String {

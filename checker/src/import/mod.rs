@@ -139,13 +139,17 @@ fn read_sized<R: Read>(
         TimeOrder::Strict
     };
     let mut builder = HistoryBuilder::new(source_name, order, (size / MIN_EVENT_BYTES) as usize);
-    let timed = match format {
-        Format::JepsenEdn => events::edn(source_name, src, &mut builder)?,
-        line_format => events::lines(source_name, BufReader::new(src), line_format, &mut builder)?,
+    let (timed, notes) = match format {
+        Format::JepsenEdn => (events::edn(source_name, src, &mut builder)?, Vec::new()),
+        line_format => {
+            let read = events::lines(source_name, BufReader::new(src), line_format, &mut builder)?;
+            (read.timed, read.notes)
+        }
     };
     let mut history = builder.finish();
     history.format = format;
     history.timed = timed;
+    history.notes.extend(notes);
     if format.is_jepsen() {
         if let Some(note) = independent::split(&mut history)? {
             history.notes.insert(0, note);

@@ -46,18 +46,33 @@ pub fn run_history(dir: &Path) -> Option<Found> {
 /// directory every run directory below it, in name order. Symbolic links to directories are not
 /// followed (Jepsen's `latest` links point at runs already listed).
 pub fn find(path: &Path) -> Result<Vec<Found>, String> {
+    find_all(path).map(|(found, _)| found)
+}
+
+/// [`find`], and the run directories below `path` that hold Jepsen's `results.edn` but no
+/// history faultline reads, each with why it was skipped.
+pub fn find_all(path: &Path) -> Result<(Vec<Found>, Vec<String>), String> {
     if !path.exists() {
         return Err(format!("{}: no such file or directory", path.display()));
     }
     if !path.is_dir() {
-        return Ok(vec![Found {
+        let file = Found {
             history: path.to_path_buf(),
             format: Format::Auto,
             results: None,
-        }]);
+        };
+        return Ok((vec![file], Vec::new()));
     }
     let mut found = Vec::new();
-    walk(path, 0, &mut found).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut skipped = Vec::new();
+    walk(path, 0, &mut found, &mut skipped).map_err(|e| format!("{}: {e}", path.display()))?;
+    if found.is_empty() && !skipped.is_empty() {
+        return Err(format!(
+            "{}: no history here or below; skipped: {}",
+            path.display(),
+            skipped.join("; ")
+        ));
+    }
     if found.is_empty() {
         let names: Vec<&str> = HISTORY_FILES.iter().map(|(n, _)| *n).collect();
         return Err(format!(
@@ -66,16 +81,30 @@ pub fn find(path: &Path) -> Result<Vec<Found>, String> {
             names.join(", ")
         ));
     }
-    Ok(found)
+    Ok((found, skipped))
 }
 
 /// Directory depth bound: a store is `<store>/<test>/<run>`; deeper trees are searched a little
 /// further, but a loop of mounts is not.
 const MAX_DEPTH: usize = 8;
 
-fn walk(dir: &Path, depth: usize, found: &mut Vec<Found>) -> std::io::Result<()> {
+fn walk(
+    dir: &Path,
+    depth: usize,
+    found: &mut Vec<Found>,
+    skipped: &mut Vec<String>,
+) -> std::io::Result<()> {
     if let Some(f) = run_history(dir) {
         found.push(f);
+        return Ok(());
+    }
+    if dir.join("results.edn").is_file() {
+        let names: Vec<&str> = HISTORY_FILES.iter().map(|(n, _)| *n).collect();
+        skipped.push(format!(
+            "{} has a results.edn but no history ({})",
+            dir.display(),
+            names.join(", ")
+        ));
         return Ok(());
     }
     if depth >= MAX_DEPTH {
@@ -90,7 +119,7 @@ fn walk(dir: &Path, depth: usize, found: &mut Vec<Found>) -> std::io::Result<()>
     }
     subdirs.sort();
     for sub in subdirs {
-        walk(&sub, depth + 1, found)?;
+        walk(&sub, depth + 1, found, skipped)?;
     }
     Ok(())
 }

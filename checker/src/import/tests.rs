@@ -108,6 +108,72 @@ fn reads_every_jepsen_log_layout() {
 }
 
 #[test]
+fn reads_the_relative_time_layout_of_2020s_jepsen_logs() {
+    // Issue 26: `jepsen.util: [ NANOS ] PROCESS TYPE F VALUE` was read as nothing at all.
+    let text = "2023-05-01 10:00:00,100{GMT}\tINFO\t[jepsen test runner] jepsen.core: Relative time begins now\n\
+         2023-05-01 10:00:00,200{GMT}\tINFO\t[jepsen worker 0] jepsen.util: [ 183823060135 ] 0 :invoke :write 1\n\
+         2023-05-01 10:00:00,210{GMT}\tINFO\t[jepsen worker 0] jepsen.util: [ 183833060135 ] 0 :ok :write 1\n\
+         2023-05-01 10:00:00,220{GMT}\tINFO\t[jepsen worker 1] jepsen.util: [ 183843060135 ] 1 :invoke :read nil\n\
+         2023-05-01 10:00:00,230{GMT}\tINFO\t[jepsen worker 1] jepsen.util: [ 183853060135 ] 1 :ok :read 1\n";
+    let h = parse(text);
+    assert_eq!(h.format, Format::JepsenLog);
+    assert_eq!(h.ops.len(), 2);
+    assert!(h.timed, "the relative times are real nanoseconds");
+    assert_eq!(h.ops[0].invoke_time, 183_823_060_135);
+    assert_eq!(h.ops[1].output, json!(1));
+}
+
+#[test]
+fn a_log_whose_jepsen_util_lines_hold_no_operation_is_an_error() {
+    let text =
+        "2023-05-01 10:00:00,100{GMT}\tINFO\t[jepsen worker 0] jepsen.util: <<0 invoke write 1>>\n\
+         2023-05-01 10:00:00,200{GMT}\tINFO\t[jepsen worker 0] jepsen.util: <<0 ok write 1>>\n";
+    let e = error_of(text, Format::JepsenLog);
+    assert!(
+        e.message
+            .contains("2 jepsen.util lines, but none is an operation"),
+        "{e}"
+    );
+    assert_eq!(e.line, 1);
+}
+
+#[test]
+fn a_log_cut_in_its_last_line_is_judged_without_it_and_says_so() {
+    let whole = "INFO  jepsen.util - 0\t:invoke\t:write\t3\n\
+         INFO  jepsen.util - 0\t:ok\t:write\t3\n\
+         INFO  jepsen.util - 1\t:invoke\t:read\tnil\n\
+         INFO  jepsen.util - 1\t:ok\t:read\t[3 4";
+    let h = parse_str("cut.log", whole, Format::JepsenLog).unwrap();
+    assert_eq!(h.ops.len(), 2, "the write, and the read left open");
+    assert!(
+        h.notes
+            .iter()
+            .any(|n| n.starts_with("the last line (4) is cut short and was skipped")),
+        "{:?}",
+        h.notes
+    );
+    // A bad line that is not the last is still an error.
+    let bad = format!("{whole}\nINFO  jepsen.util - 2\t:invoke\t:read\tnil\n");
+    let e = error_of(&bad, Format::JepsenLog);
+    assert_eq!(e.line, 4);
+    // No newline at the end: said, and read as it stands.
+    let h = parse_str(
+        "open.log",
+        "INFO  jepsen.util - 0\t:invoke\t:write\t3\nINFO  jepsen.util - 0\t:ok\t:write\t3",
+        Format::JepsenLog,
+    )
+    .unwrap();
+    assert_eq!(h.ops.len(), 1);
+    assert!(
+        h.notes
+            .iter()
+            .any(|n| n.contains("does not end with a newline")),
+        "{:?}",
+        h.notes
+    );
+}
+
+#[test]
 fn reads_history_txt() {
     let text = "0\t:invoke\t:read\tnil\n\
                 :nemesis\t:info\t:start\tnil\n\

@@ -28,9 +28,10 @@ pub struct CheckArgs {
     #[arg(long, value_name = "MODEL")]
     pub model: Option<ModelKind>,
     /// Every key starts at this value (EDN or JSON, e.g. 0), as Knossos's (cas-register 0)
-    /// does; without it a key starts absent (nil).
+    /// does; `none`: every key starts absent (nil). Without it, a history whose reads return a
+    /// value nothing wrote gets both readings, and is unknown when they disagree.
     #[arg(long, value_name = "VALUE", value_parser = parse_initial)]
-    pub initial: Option<serde_json::Value>,
+    pub initial: Option<Initial>,
     /// What an ok read of nil means: strict (the key was absent) or any (Knossos's rule: it
     /// matches any state).
     #[arg(long, default_value = "strict", value_name = "RULE")]
@@ -57,6 +58,10 @@ pub struct CheckArgs {
     /// Print one JSON object per file instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Print every anomaly and every witness operation (the terminal shows the first 10
+    /// anomalies and 24 operations of a witness; the JSON and the report always hold all).
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub ladder: LadderArgs,
     /// Write a self-contained HTML report of the history to OUT (one FILE only).
@@ -105,19 +110,59 @@ pub enum NilReads {
     Any,
 }
 
-fn parse_initial(text: &str) -> Result<serde_json::Value, String> {
+/// Where every key starts, as `--initial` says.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Initial {
+    /// `--initial none`: absent.
+    Absent,
+    Value(serde_json::Value),
+}
+
+fn parse_initial(text: &str) -> Result<Initial, String> {
+    if text == "none" {
+        return Ok(Initial::Absent);
+    }
     checker::import::edn::parse(text)
+        .map(Initial::Value)
         .map_err(|e| format!("not an EDN or JSON value: {}", e.message))
 }
 
-/// Exit-code severity: bad input, then violated, then unknown, then holds.
-fn severity(code: u8) -> u8 {
-    match code {
-        EXIT_BAD_INPUT => 3,
-        1 => 2,
-        2 => 1,
-        _ => 0,
+/// A verdict that depends on where the registers start: the sentence that names both readings
+/// and the flag for each.
+fn initial_ambiguity(
+    history: &History,
+    model: ModelKind,
+    ladder: &Ladder,
+    levels: &[Level],
+    args: &CheckArgs,
+    opts: &Options,
+) -> Result<Option<String>, String> {
+    if args.initial.is_some() || model == ModelKind::KvAppend {
+        return Ok(None);
     }
+    let Some(start) = conventions::unwritten_start(history) else {
+        return Ok(None);
+    };
+    let opts = Options {
+        progress: None,
+        ..opts.clone()
+    };
+    let started = conventions::with_initial(history, &start.value);
+    let other = consistency::assess(&started, model, levels, &opts).map_err(|e| e.to_string())?;
+    let (empty, at) = (ladder.standing(args.require), other.standing(args.require));
+    if empty == at {
+        return Ok(None);
+    }
+    let v = checker::consistency::words::value(&start.value);
+    let key = checker::consistency::words::key_name(start.key.as_deref());
+    let req = args.require;
+    Ok(Some(format!(
+        "reads of {key} return {v}, which nothing wrote ({} read{} in all): if the registers start at {v} (Knossos's (cas-register {v})), {req} {} — pass --initial {v}; if they start empty, {v} is a phantom read and {req} {} — pass --initial none",
+        start.reads,
+        if start.reads == 1 { "" } else { "s" },
+        at.words(),
+        empty.words()
+    )))
 }
 
 pub fn run(args: CheckArgs) -> u8 {
@@ -136,10 +181,12 @@ pub fn run(args: CheckArgs) -> u8 {
     }
     // Every history the paths stand for, in order; a path that stands for none is its error.
     let mut jobs: Vec<Result<Found, Checked>> = Vec::new();
+    let mut in_dir: Vec<bool> = Vec::new();
+    let mut skipped = 0;
     for path in &args.files {
         let source = path.display().to_string();
-        match store::find(path) {
-            Ok(found) if args.html.is_some() && found.len() > 1 => {
+        match store::find_all(path) {
+            Ok((found, _)) if args.html.is_some() && found.len() > 1 => {
                 let e = format!(
                     "--html writes one report, but {source} holds {} histories: name one of them",
                     found.len()
@@ -147,19 +194,37 @@ pub fn run(args: CheckArgs) -> u8 {
                 bad_input(&args, &source, &e).print();
                 return EXIT_BAD_INPUT;
             }
-            Ok(found) => jobs.extend(found.into_iter().map(Ok)),
-            Err(e) => jobs.push(Err(bad_input(&args, &source, &e))),
+            Ok((found, passed_over)) => {
+                for why in &passed_over {
+                    eprintln!("faultline: skipped {why}");
+                }
+                skipped += passed_over.len();
+                in_dir.extend(found.iter().map(|_| path.is_dir()));
+                jobs.extend(found.into_iter().map(Ok));
+            }
+            Err(e) => {
+                in_dir.push(false);
+                jobs.push(Err(bad_input(&args, &source, &e)));
+            }
         }
     }
-    let mut worst = 0u8;
+    let mut totals = Totals {
+        skipped,
+        ..Totals::default()
+    };
     let mut suites = Vec::new();
-    check_all(jobs, &args, |checked| {
+    check_all(jobs, &args, |i, checked| {
         checked.print();
-        if severity(checked.code) > severity(worst) {
-            worst = checked.code;
-        }
+        totals.add(&checked, in_dir[i]);
         suites.push(checked.suite);
     });
+    if totals.histories() > 1 || skipped > 0 {
+        if args.json {
+            eprintln!("{}", totals.line());
+        } else {
+            println!("{}", totals.line());
+        }
+    }
     if let Some(path) = &args.junit {
         let xml = junit::document(&suites);
         if let Err(e) = report::write_atomically(path, xml.as_bytes()) {
@@ -167,12 +232,103 @@ pub fn run(args: CheckArgs) -> u8 {
             return EXIT_BAD_INPUT;
         }
     }
-    worst
+    totals.exit_code()
+}
+
+/// What a check of several histories came to: the verdicts, Jepsen's agreement, and the exit
+/// code — the worst verdict among the histories read: violated (1), then unknown (2), then
+/// holds (0). A history in a store or run directory that could not be read counts as unknown
+/// (it passes nothing, and it does not hide another run's violation); a file named on the
+/// command line that could not be read, or a check that read nothing, is bad input (3).
+#[derive(Default)]
+struct Totals {
+    holds: usize,
+    violated: usize,
+    unknown: usize,
+    unreadable: usize,
+    named_unreadable: bool,
+    agree: usize,
+    disagree: usize,
+    skipped: usize,
+}
+
+impl Totals {
+    fn add(&mut self, checked: &Checked, in_dir: bool) {
+        match checked.code {
+            0 => self.holds += 1,
+            1 => self.violated += 1,
+            2 => self.unknown += 1,
+            _ => {
+                self.unreadable += 1;
+                self.named_unreadable |= !in_dir;
+            }
+        }
+        match checked.agree {
+            Some(true) => self.agree += 1,
+            Some(false) => self.disagree += 1,
+            None => {}
+        }
+    }
+
+    fn histories(&self) -> usize {
+        self.holds + self.violated + self.unknown + self.unreadable
+    }
+
+    fn exit_code(&self) -> u8 {
+        if self.named_unreadable || self.histories() == self.unreadable {
+            EXIT_BAD_INPUT
+        } else if self.violated > 0 {
+            1
+        } else if self.unknown > 0 || self.unreadable > 0 {
+            2
+        } else {
+            0
+        }
+    }
+
+    /// `checked 12 histories: 8 hold, 2 violated, 1 unknown, 1 unreadable; beside Jepsen's
+    /// verdicts 9 agree, 1 disagrees; 2 run directories skipped`.
+    fn line(&self) -> String {
+        let mut parts = vec![format!("{} hold", self.holds)];
+        for (n, what) in [
+            (self.violated, "violated"),
+            (self.unknown, "unknown"),
+            (self.unreadable, "unreadable"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        let mut line = format!(
+            "checked {} histor{}: {}",
+            self.histories(),
+            if self.histories() == 1 { "y" } else { "ies" },
+            parts.join(", ")
+        );
+        if self.agree + self.disagree > 0 {
+            line.push_str(&format!(
+                "; beside Jepsen's verdicts {} agree, {} disagree{}",
+                self.agree,
+                self.disagree,
+                if self.disagree == 1 { "s" } else { "" }
+            ));
+        }
+        if self.skipped > 0 {
+            line.push_str(&format!(
+                "; {} run director{} skipped (named above)",
+                self.skipped,
+                if self.skipped == 1 { "y" } else { "ies" }
+            ));
+        }
+        line
+    }
 }
 
 /// What checking one history gave: its exit code, its JUnit suite, and what it prints.
 struct Checked {
     code: u8,
+    /// Whether faultline's verdict agrees with Jepsen's (`results.edn`), where both decided.
+    agree: Option<bool>,
     suite: String,
     stdout: String,
     stderr: String,
@@ -189,7 +345,11 @@ impl Checked {
 /// often leave cores idle), handing each result to `done` in the jobs' order as soon as it and
 /// every one before it are ready. A lone history shows its progress; several do not, since their
 /// status lines would mix.
-fn check_all(jobs: Vec<Result<Found, Checked>>, args: &CheckArgs, mut done: impl FnMut(Checked)) {
+fn check_all(
+    jobs: Vec<Result<Found, Checked>>,
+    args: &CheckArgs,
+    mut done: impl FnMut(usize, Checked),
+) {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(jobs.len());
@@ -218,7 +378,7 @@ fn check_all(jobs: Vec<Result<Found, Checked>>, args: &CheckArgs, mut done: impl
         for (i, checked) in receive {
             waiting.insert(i, checked);
             while let Some(checked) = waiting.remove(&due) {
-                done(checked);
+                done(due, checked);
                 due += 1;
             }
         }
@@ -267,15 +427,28 @@ fn check_one(found: &Found, args: &CheckArgs, progress: bool) -> Checked {
             let mut notes = history.notes.clone();
             let strict = strict.as_ref().unwrap_or(&history);
             notes.extend(knossos_rule_note(strict, model, &ladder, args, &opts));
+            let ambiguity = match initial_ambiguity(&history, model, &ladder, &levels, args, &opts)
+            {
+                Ok(a) => a,
+                Err(e) => return bad_input(args, &label, &e),
+            };
+            let verdict = Verdict {
+                standing: match ambiguity {
+                    Some(_) => Standing::Unknown,
+                    None => ladder.standing(args.require),
+                },
+                why: ambiguity,
+            };
             let jepsen = found.results.as_deref().map(|r| {
                 store::jepsen_verdict(r)
-                    .map(|v| Comparison::of(v, ladder.standing(args.require), args.require))
+                    .map(|v| Comparison::of(v, verdict.standing, args.require))
                     .map_err(|e| e.to_string())
             });
             let mut checked = Checked {
-                code: ladder.standing(args.require).exit_code() as u8,
+                code: verdict.standing.exit_code() as u8,
+                agree: jepsen.as_ref().and_then(|j| j.as_ref().ok()?.agree),
                 suite: junit::suite(&ladder),
-                stdout: render(&ladder, args.require, args.json, &notes, jepsen.as_ref()),
+                stdout: render(&ladder, args, &verdict, &notes, jepsen.as_ref()),
                 stderr: String::new(),
             };
             if let Some(out) = &args.html {
@@ -358,6 +531,7 @@ fn bad_input(args: &CheckArgs, source: &str, message: &str) -> Checked {
     };
     Checked {
         code: EXIT_BAD_INPUT,
+        agree: None,
         suite: junit::bad_input_suite(source, message),
         stdout,
         stderr: format!("error: {message}\n"),
@@ -365,17 +539,24 @@ fn bad_input(args: &CheckArgs, source: &str, message: &str) -> Checked {
 }
 
 /// The ladder as the command prints it, text or one JSON line.
+/// The verdict of the required model: the ladder's own, or unknown when it rests on an
+/// assumption the history leaves open (`why`).
+struct Verdict {
+    standing: Standing,
+    why: Option<String>,
+}
+
 fn render(
     ladder: &Ladder,
-    require: Level,
-    json: bool,
+    args: &CheckArgs,
+    verdict: &Verdict,
     notes: &[String],
     jepsen: Option<&Result<Comparison, String>>,
 ) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let standing = ladder.standing(require);
-    if json {
+    let require = args.require;
+    if args.json {
         let jepsen = jepsen.map(|j| match j {
             Ok(c) => serde_json::json!(c),
             Err(e) => serde_json::json!({"error": e}),
@@ -383,7 +564,8 @@ fn render(
         let doc = serde_json::json!({
             "source": ladder.source,
             "require": require,
-            "verdict": standing,
+            "verdict": verdict.standing,
+            "undecided_because": verdict.why,
             "notes": notes,
             "jepsen": jepsen,
             "ladder": ladder,
@@ -391,11 +573,11 @@ fn render(
         let _ = writeln!(out, "{doc}");
         return out;
     }
-    let _ = write!(
-        out,
-        "{}",
-        checker::render::ladder_requiring(ladder, require)
-    );
+    let _ = write!(out, "{}", checker::render::ladder_shown(ladder, args.all));
+    let _ = writeln!(out, "  required: {require} {}", verdict.standing.words());
+    if let Some(why) = &verdict.why {
+        let _ = writeln!(out, "  unknown: {why}");
+    }
     for n in notes {
         let _ = writeln!(out, "  note: {n}");
     }
@@ -427,7 +609,7 @@ fn prepare(history: History, args: &CheckArgs) -> Result<Prepared, String> {
         None => ModelKind::infer(&history).map_err(|e| format!("{}: {e}", history.source_name))?,
     };
     let mut history = history;
-    if let Some(v) = &args.initial {
+    if let Some(Initial::Value(v)) = &args.initial {
         history = conventions::with_initial(&history, v);
     }
     let mut strict = None;

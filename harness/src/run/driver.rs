@@ -35,6 +35,9 @@ pub struct Completion {
     /// The node could not serve (unreachable, no leader known, unsure of the outcome): the client
     /// should try another. False for answers that decide the operation, a cas mismatch included.
     pub unavailable: bool,
+    /// The node first asked, when another answered (it redirected the request): the node
+    /// clients went through, for outages.
+    pub via: Option<String>,
 }
 
 impl Completion {
@@ -52,6 +55,7 @@ impl Completion {
             version,
             error: None,
             unavailable: false,
+            via: None,
         }
     }
 
@@ -64,6 +68,7 @@ impl Completion {
             version: None,
             error: Some(error),
             unavailable: true,
+            via: None,
         }
     }
 }
@@ -152,6 +157,7 @@ impl Endpoints {
         let request = self.prepare(op, dop, final_read);
         let mut url = self.nodes[home].base.url(&request.path);
         let mut node = Some(self.nodes[home].name.clone());
+        let entry = node.clone();
         for _hop in 0..MAX_HOPS {
             let sent = self.http.send(Outgoing {
                 method: &request.method,
@@ -161,7 +167,12 @@ impl Endpoints {
                 content_type: request.content_type.as_deref(),
             });
             match self.conclude_as(op, dop, final_read, sent.await, node, &url) {
-                Hop::Done(c) => return c,
+                Hop::Done(mut c) => {
+                    if c.node != entry {
+                        c.via = entry;
+                    }
+                    return c;
+                }
                 Hop::Follow { url: next, node: n } => (url, node) = (next, Some(n)),
             }
         }

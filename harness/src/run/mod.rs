@@ -1336,50 +1336,124 @@ fn outages(history: &checker::History, longer_than: Duration) -> Vec<results::Ou
         return Vec::new();
     };
     let end = main_end.min(end);
+    // The node a client went through: the one it asked first (`via`, when that node redirected
+    // it to another), else the one that answered. A follower that redirects is up.
+    let through = |o: &checker::Operation| -> Option<String> {
+        o.extra
+            .get("via")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .or_else(|| o.node.as_deref().map(str::to_string))
+    };
     let ok_times = |node: Option<&str>| -> Vec<u64> {
         let mut t: Vec<u64> = main
             .iter()
             .filter(|o| o.outcome == checker::Outcome::Ok)
-            .filter(|o| node.is_none() || o.node.as_deref() == node)
+            .filter(|o| node.is_none() || through(o).as_deref() == node)
             .filter_map(|o| o.complete_time)
             .collect();
         t.sort_unstable();
         t
     };
-    let mut nodes: Vec<&str> = main
-        .iter()
-        .filter(|o| o.outcome == checker::Outcome::Ok)
-        .filter_map(|o| o.node.as_deref())
-        .collect();
+    let mut nodes: Vec<String> = main.iter().filter_map(|o| through(o)).collect();
     nodes.sort_unstable();
     nodes.dedup();
-    // Whether `node` was asked and did not answer between `from` and `to`.
-    let refused = |node: &str, from: u64, to: u64| {
-        main.iter().any(|o| {
-            o.outcome != checker::Outcome::Ok
-                && o.node.as_deref() == Some(node)
-                && (from..=to).contains(&o.invoke_time)
-        })
+    // What the operations through `node` (any node: None) that got no answer between `from`
+    // and `to` ran into, in words; None when there were none.
+    let unanswered = |node: Option<&str>, from: u64, to: u64| {
+        let failed: Vec<&&checker::Operation> = main
+            .iter()
+            .filter(|o| o.outcome != checker::Outcome::Ok)
+            .filter(|o| node.is_none() || through(o).as_deref() == node)
+            .filter(|o| (from..=to).contains(&o.invoke_time))
+            .collect();
+        (!failed.is_empty()).then(|| causes(&failed))
     };
     let secs = |t: u64| ((t - start) as f64 / 1e9 * 10.0).round() / 10.0;
+    let faults = fault_spans(history);
     let mut found = Vec::new();
-    for node in std::iter::once(None).chain(nodes.into_iter().map(Some)) {
+    for node in std::iter::once(None).chain(nodes.iter().map(|n| Some(n.as_str()))) {
         let times = ok_times(node);
         let mut edges = vec![start];
         edges.extend(&times);
         edges.push(end);
         for w in edges.windows(2) {
             let long = w[1].saturating_sub(w[0]) as u128 > longer_than.as_nanos();
-            if long && node.is_none_or(|n| refused(n, w[0], w[1])) {
+            if !long {
+                continue;
+            }
+            let why = unanswered(node, w[0], w[1]);
+            if node.is_none() || why.is_some() {
                 found.push(results::Outage {
                     node: node.map(str::to_string),
                     from_s: secs(w[0]),
                     to_s: secs(w[1]),
+                    why,
+                    during: faults_between(&faults, w[0], w[1]),
                 });
             }
         }
     }
     found
+}
+
+/// The faults the nemesis applied, each as (applied at, undone at, what it did): from the
+/// history's own nemesis events (`start-…` with what was applied, then the next `stop` or
+/// heal).
+fn fault_spans(history: &checker::History) -> Vec<(u64, u64, String)> {
+    let mut spans: Vec<(u64, u64, String)> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    for e in history.nemesis_events() {
+        if e.kind == checker::history::EventType::Invoke {
+            continue;
+        }
+        if e.f.starts_with("start-") && e.error.is_none() && e.extra.get("error").is_none() {
+            let said = e.value.as_str().unwrap_or(&e.f).to_string();
+            open.push(spans.len());
+            spans.push((e.time, u64::MAX, said));
+        } else if e.f == "stop" || e.f == "heal" {
+            for i in open.drain(..) {
+                spans[i].1 = e.time;
+            }
+        }
+    }
+    spans
+}
+
+/// The faults in force at some moment between `from` and `to`, in words; None when none was.
+fn faults_between(spans: &[(u64, u64, String)], from: u64, to: u64) -> Option<String> {
+    let during: Vec<String> = spans
+        .iter()
+        .filter(|(a, b, _)| *a <= to && *b >= from)
+        .map(|(_, _, said)| said.clone())
+        .collect();
+    (!during.is_empty()).then(|| during.join("; "))
+}
+
+/// What unanswered operations ran into, most common first: `unreachable 41, timed out 3,
+/// refused 2` (refused: a definite no, e.g. no leader known; timed out: sent and no complete
+/// answer; unreachable: never connected).
+fn causes(failed: &[&&checker::Operation]) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in failed {
+        let e = o.error.as_deref().unwrap_or("");
+        let cause = if e.starts_with("could not connect") {
+            "unreachable"
+        } else if e.starts_with("no complete reply") || e.contains("timed out") {
+            "timed out"
+        } else if o.outcome == checker::Outcome::Info {
+            "unsure"
+        } else {
+            "refused"
+        };
+        *counts.entry(cause).or_default() += 1;
+    }
+    let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
+    counts.sort_by_key(|(c, n)| (std::cmp::Reverse(*n), *c));
+    counts
+        .iter()
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// How long a raftkv node waits on a request before answering that its outcome is unknown: two
@@ -1469,11 +1543,18 @@ impl Seat {
 }
 
 /// Whether worker `w` (which starts at node `w % nodes`) stays with its node: all with
-/// `--sticky-clients`, none with `--moving-clients`, and by default those of every other lap
-/// around the nodes — so every node, whatever their count, gets sticky and moving clients
-/// alike (the even workers alone sat only on n1, n3, … when the count was even).
+/// `--sticky-clients`, none with `--moving-clients`, and by default every other worker — with
+/// the parity turned over on each lap around an even number of nodes, so that every node gets
+/// sticky and moving clients alike (the even workers alone sat only on n1, n3, … when the
+/// count was even). With an odd count the laps alternate by themselves.
 pub(crate) fn sticky(w: u64, nodes: usize, all: bool, none: bool) -> bool {
-    all || (!none && (w / nodes.max(1) as u64).is_multiple_of(2))
+    let nodes = nodes.max(1) as u64;
+    let lap = if nodes.is_multiple_of(2) {
+        w / nodes
+    } else {
+        0
+    };
+    all || (!none && (w + lap).is_multiple_of(2))
 }
 
 #[cfg(test)]
@@ -1642,11 +1723,27 @@ fn print_summary(
             .node
             .as_ref()
             .map_or("the cluster".to_string(), |n| format!("node {n}"));
+        let why = o
+            .why
+            .as_deref()
+            .map(|w| format!(" ({w})"))
+            .unwrap_or_default();
+        let what = match &o.node {
+            Some(_) => "no answer through",
+            None => "no ok operation on",
+        };
         let _ = writeln!(
             out,
-            "outage    no ok operation on {who} from {:.1} s to {:.1} s",
+            "outage    {what} {who} from {:.1} s to {:.1} s{why}",
             o.from_s, o.to_s
         );
+        if let Some(during) = &o.during {
+            let _ = writeln!(
+                out,
+                "          during faultline's own faults: {}",
+                cut_words(during, 160)
+            );
+        }
     }
     let _ = writeln!(out, "stored    {}", summary.run_dir);
     let _ = writeln!(out, "report    {}", summary.report);
@@ -1835,5 +1932,13 @@ mod host_fit_tests {
         )
         .unwrap_err();
         assert!(e.contains("cannot write in /tmp there"), "{e}");
+    }
+}
+
+/// `text` cut to at most `max` characters, with "…" where it was cut.
+fn cut_words(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
     }
 }

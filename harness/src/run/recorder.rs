@@ -162,6 +162,9 @@ impl Recorder {
         if let Some(n) = &c.node {
             e.insert("node".into(), json!(n));
         }
+        if let Some(v) = &c.via {
+            e.insert("via".into(), json!(v));
+        }
         if let Some(v) = c.version {
             e.insert("version".into(), json!(v));
         }

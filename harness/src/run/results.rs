@@ -94,10 +94,16 @@ pub struct Latency {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Outage {
-    /// The node that answered nothing; none for the whole cluster.
+    /// The node no client got an answer through; none for the whole cluster.
     pub node: Option<String>,
     pub from_s: f64,
     pub to_s: f64,
+    /// What the unanswered operations ran into: `unreachable 41, timed out 3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// The faults faultline had in force meanwhile, when any: an outage it caused itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub during: Option<String>,
 }
 
 impl RunResults {
