@@ -123,15 +123,29 @@ fn several_files_give_one_verdict_each_and_the_worst_exit_code() {
 #[test]
 fn bad_input_names_file_and_line_and_exits_three() {
     let s = Scratch::new("badinput");
+    // A line cut short in the middle of the file is bad input.
     let f = s.file(
         "trunc.jsonl",
-        "{\"time\":1,\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n{\"time\":2,\"process\":1,\"ty",
+        "{\"time\":1,\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n{\"time\":2,\"process\":1,\"ty\n{\"time\":3,\"process\":1,\"type\":\"ok\",\"f\":\"read\"}\n",
     );
     let o = faultline(&["check", &f]);
     assert_eq!(o.status.code(), Some(3));
     let err = stderr(&o);
     assert!(err.contains("trunc.jsonl:2: truncated JSON"), "{err}");
     assert_eq!(err.lines().count(), 1, "one clear error: {err}");
+    // The last line cut short, as a crash leaves a file: skipped, said, and the rest judged
+    // (here it tested nothing: unknown).
+    let cut = s.file(
+        "cut.jsonl",
+        "{\"time\":1,\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n{\"time\":2,\"process\":1,\"ty",
+    );
+    let o = faultline(&["check", &cut]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("note: the last line (2) is cut short and was skipped"),
+        "{}",
+        stdout(&o)
+    );
 
     let o = faultline(&["check", "/nonexistent/history.jsonl"]);
     assert_eq!(o.status.code(), Some(3));
