@@ -148,11 +148,26 @@ fn a_2016_jepsen_log_with_stack_traces_reads_without_flags() {
 #[test]
 fn knossos_files_with_their_conventions() {
     let cas = data("knossos/cas-from-zero.edn");
+    // Issue 26: with no flag, a value read that nothing wrote is weighed both ways.
     let o = faultline(&["check", "--consistency", "linearizable", &cas]);
+    assert_eq!(o.status.code(), Some(2), "both readings: {}", out(&o));
+    assert!(
+        out(&o).contains("unknown: reads of the register return 0, which nothing wrote (1 read in all): if the registers start at 0 (Knossos's (cas-register 0)), linearizable holds — pass --initial 0; if they start empty, 0 is a phantom read and linearizable is violated — pass --initial none"),
+        "{}",
+        out(&o)
+    );
+    let o = faultline(&[
+        "check",
+        "--consistency",
+        "linearizable",
+        "--initial",
+        "none",
+        &cas,
+    ]);
     assert_eq!(
         o.status.code(),
         Some(1),
-        "a register starts absent: {}",
+        "a register that starts absent: {}",
         out(&o)
     );
     let o = faultline(&[
@@ -302,4 +317,50 @@ fn export_writes_jepsen_edn_that_checks_the_same() {
     let o = faultline(&["export", scratch.path()]);
     assert_eq!(o.status.code(), Some(3));
     assert!(out(&o).contains("not a run directory"), "{}", out(&o));
+}
+
+#[test]
+fn a_store_gives_its_worst_verdict_names_what_it_skipped_and_ends_with_totals() {
+    // Issue 26: one unreadable run made a whole store exit 3 while another run was violated,
+    // and a run with a results.edn but no history was passed over without a word.
+    let scratch = Scratch::new("jepsen-store-totals");
+    let store = PathBuf::from(scratch.path()).join("store");
+    let copy = |from: &str, to: &str| {
+        let dir = store.join(to);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["history.edn", "results.edn"] {
+            std::fs::copy(data(&format!("{from}/{f}")), dir.join(f)).unwrap();
+        }
+        dir
+    };
+    copy(BAD_RUN, "t/1-violated");
+    let broken = copy(BAD_RUN, "t/2-broken");
+    std::fs::write(
+        broken.join("history.edn"),
+        "{:type :invoke, :f :read, :process 0 :value",
+    )
+    .unwrap();
+    let lonely = store.join("t/3-results-only");
+    std::fs::create_dir_all(&lonely).unwrap();
+    std::fs::copy(
+        data(&format!("{BAD_RUN}/results.edn")),
+        lonely.join("results.edn"),
+    )
+    .unwrap();
+    let o = faultline(&[
+        "check",
+        "--consistency",
+        "linearizable",
+        store.to_str().unwrap(),
+    ]);
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(1), "the worst verdict read: {text}");
+    assert!(
+        text.contains("3-results-only has a results.edn but no history"),
+        "{text}"
+    );
+    assert!(
+        text.contains("checked 2 histories: 0 hold, 1 violated, 1 unreadable; beside Jepsen's verdicts 1 agree, 0 disagree; 1 run directory skipped"),
+        "{text}"
+    );
 }

@@ -153,6 +153,11 @@ fn initial_ambiguity(
     if empty == at {
         return Ok(None);
     }
+    let said = |s: Standing| match s {
+        Standing::Holds => "holds",
+        Standing::Violated => "is violated",
+        Standing::Unknown => "is undecided",
+    };
     let v = checker::consistency::words::value(&start.value);
     let key = checker::consistency::words::key_name(start.key.as_deref());
     let req = args.require;
@@ -160,8 +165,8 @@ fn initial_ambiguity(
         "reads of {key} return {v}, which nothing wrote ({} read{} in all): if the registers start at {v} (Knossos's (cas-register {v})), {req} {} — pass --initial {v}; if they start empty, {v} is a phantom read and {req} {} — pass --initial none",
         start.reads,
         if start.reads == 1 { "" } else { "s" },
-        at.words(),
-        empty.words()
+        said(at),
+        said(empty)
     )))
 }
 
