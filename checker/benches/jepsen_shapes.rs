@@ -62,9 +62,11 @@ fn history(
             let (kind, value) = match *f {
                 "read" => {
                     let mut v = state.map_or("null".into(), |s| s.to_string());
-                    if !stale_done && previous.is_some() && previous != state && rng.chance(0.3) {
-                        v = previous.unwrap().to_string();
-                        stale_done = true;
+                    if let Some(old) = previous.filter(|_| !stale_done && previous != state) {
+                        if rng.chance(0.3) {
+                            v = old.to_string();
+                            stale_done = true;
+                        }
                     }
                     ("ok", v)
                 }
