@@ -245,8 +245,41 @@ impl Fields {
         fields
     }
 
+    /// What a missing `f` says: the fields the event does have, and, when its value is a list
+    /// of transaction micro-ops (the form TiDB's and other Elle histories use without `:f`),
+    /// what the history is.
+    fn missing_f(&self) -> String {
+        let present: Vec<&str> = [
+            ("type", self.kind.is_some()),
+            ("process", self.process.is_some()),
+            ("key", self.key.is_some()),
+            ("time", self.time.is_some()),
+            ("value", self.value.is_some()),
+        ]
+        .iter()
+        .filter(|(_, here)| *here)
+        .map(|(n, _)| *n)
+        .chain(self.extra.keys().map(String::as_str))
+        .collect();
+        let txn = self
+            .value
+            .as_ref()
+            .and_then(crate::model::micro_ops)
+            .map(|_| {
+                "; its value is a list of transaction micro-ops ([:append k v], [:r k v]), as Elle's histories write transactions without :f — transactional histories are not checked yet"
+            })
+            .unwrap_or("");
+        format!(
+            "missing field \"f\" (the operation: read, write, cas, …); this event has only {}{txn}",
+            present.join(", ")
+        )
+    }
+
     /// The event these fields describe, or what is wrong with them.
     fn into_event(self, line: usize, position: u64, time_in_format: bool) -> Result<Event, String> {
+        if self.f.is_none() {
+            return Err(self.missing_f());
+        }
         let kind = match self.kind {
             Some(Value::String(s)) => EventType::parse(&s)
                 .ok_or_else(|| format!("unknown type {s:?}; expected invoke, ok, fail or info"))?,
@@ -268,7 +301,7 @@ impl Fields {
         let f = match self.f {
             Some(Value::String(s)) => s,
             Some(other) => return Err(format!("f must be a string, found {other}")),
-            None => return Err("missing field \"f\"".into()),
+            None => unreachable!("checked above"),
         };
         let key = match self.key {
             None | Some(Value::Null) => None,

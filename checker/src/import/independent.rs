@@ -17,7 +17,10 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 fn is_candidate(o: &Operation) -> bool {
-    o.key.is_none() && matches!(o.f.as_str(), "read" | "write" | "cas")
+    o.key.is_none()
+        && matches!(o.f.as_str(), "read" | "write" | "cas")
+        // A transaction of two micro-ops is no [key value] tuple.
+        && crate::model::micro_ops(&o.input).is_none()
 }
 
 fn is_tuple(f: &str, v: &Value) -> bool {

@@ -369,3 +369,38 @@ fn invalid_utf8_names_its_line() {
     assert_eq!(e.line, 2, "{e}");
     assert!(e.message.contains("UTF-8"), "{e}");
 }
+
+#[test]
+fn transactional_histories_are_named_for_what_they_are() {
+    use crate::model::ModelKind;
+    // Issue 26: Knossos's multi-register was called "a transactional (txn) history", Elle's
+    // micro-ops were taken for [key value] tuples, and a history with no :f said only
+    // `missing field "f"`.
+    let multi = "{:process 0, :type :invoke, :f :txn, :value [[:read 0 nil] [:write 1 2]]}\n\
+                 {:process 0, :type :ok, :f :txn, :value [[:read 0 3] [:write 1 2]]}\n";
+    let e = ModelKind::infer(&parse(multi)).unwrap_err();
+    assert!(
+        e.starts_with("this is a Knossos multi-register history"),
+        "{e}"
+    );
+    let append = "{:process 0, :type :invoke, :f :txn, :value [[:append 1 2] [:r 1 nil]]}\n\
+                  {:process 0, :type :ok, :f :txn, :value [[:append 1 2] [:r 1 [2]]]}\n";
+    let e = ModelKind::infer(&parse(append)).unwrap_err();
+    assert!(e.starts_with("this is an Elle list-append history"), "{e}");
+    // Two micro-ops under :f :write are no [key value] tuple, and a single one no plain value.
+    let rw = "{:process 0, :type :invoke, :f :write, :value [[:w 1 2] [:w 2 3]]}\n\
+              {:process 0, :type :ok, :f :write, :value [[:w 1 2] [:w 2 3]]}\n\
+              {:process 1, :type :invoke, :f :write, :value [[:w 3 4]]}\n\
+              {:process 1, :type :ok, :f :write, :value [[:w 3 4]]}\n";
+    let e = ModelKind::infer(&parse(rw)).unwrap_err();
+    assert!(e.starts_with("this is an Elle rw-register history"), "{e}");
+    let tidb = "{:type :invoke, :value [[:append 1 2]], :process 0}\n";
+    let e = error_of(tidb, Format::JepsenEdn);
+    assert!(e.message.contains("missing field \"f\""), "{e}");
+    assert!(
+        e.message
+            .contains("this event has only type, process, value"),
+        "{e}"
+    );
+    assert!(e.message.contains("transaction micro-ops"), "{e}");
+}

@@ -1354,7 +1354,13 @@ fn outages(history: &checker::History, longer_than: Duration) -> Vec<results::Ou
         t.sort_unstable();
         t
     };
-    let mut nodes: Vec<String> = main.iter().filter_map(|o| through(o)).collect();
+    // Only nodes that answered at some time: one that never does (a follower that refuses
+    // rather than redirects) is how the service works, not an outage.
+    let mut nodes: Vec<String> = main
+        .iter()
+        .filter(|o| o.outcome == checker::Outcome::Ok)
+        .filter_map(|o| through(o))
+        .collect();
     nodes.sort_unstable();
     nodes.dedup();
     // What the operations through `node` (any node: None) that got no answer between `from`
@@ -1808,6 +1814,67 @@ mod outage_tests {
             "{found:?}"
         );
         assert_eq!(outages(&h, Duration::from_secs(20)), []);
+    }
+
+    #[test]
+    fn a_follower_that_redirects_is_not_out_and_an_outage_says_why_and_during_what() {
+        // Issue 26: n2 redirected every client to n1 from 2 s on, and was reported out.
+        let ns = |s: f64| (s * 1e9) as u64;
+        // One read by process `p` from `t` to `t + 0.03` s, with the completion's extra fields.
+        let read = |p: u64, t: f64, kind: &str, fields: &str| {
+            format!(
+                "{{\"time\":{},\"process\":{p},\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\"}}\n\
+                 {{\"time\":{},\"process\":{p},\"type\":\"{kind}\",\"f\":\"read\",\"key\":\"k\"{fields}}}\n",
+                ns(t),
+                ns(t + 0.03)
+            )
+        };
+        let mut text = String::new();
+        for i in 0..100u64 {
+            let t = i as f64 * 0.1;
+            text += &read(2 * i, t, "ok", ",\"node\":\"n1\"");
+            let via = if t >= 2.0 {
+                ",\"node\":\"n1\",\"via\":\"n2\""
+            } else {
+                ",\"node\":\"n2\""
+            };
+            text += &read(2 * i + 1, t + 0.05, "ok", via);
+        }
+        let h =
+            checker::import::parse_str("t.jsonl", &text, checker::import::Format::Jsonl).unwrap();
+        assert_eq!(outages(&h, Duration::from_secs(2)), []);
+        // n2 unreachable from 2 s on, after a kill: the outage names both.
+        let mut text = String::new();
+        for i in 0..100u64 {
+            let t = i as f64 * 0.1;
+            if i == 19 {
+                text += &format!(
+                    "{{\"time\":{},\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"start-kill\",\"value\":\"kill n2 (SIGKILL pid 9, reaped)\"}}\n",
+                    ns(t)
+                );
+            }
+            text += &read(2 * i, t, "ok", ",\"node\":\"n1\"");
+            let answer = if t < 2.0 {
+                ("ok", ",\"node\":\"n2\"".to_string())
+            } else {
+                (
+                    "fail",
+                    ",\"node\":\"n2\",\"error\":\"could not connect to 127.0.0.1:9: connection refused\""
+                        .to_string(),
+                )
+            };
+            text += &read(2 * i + 1, t + 0.05, answer.0, &answer.1);
+        }
+        let h =
+            checker::import::parse_str("t.jsonl", &text, checker::import::Format::Jsonl).unwrap();
+        let found = outages(&h, Duration::from_secs(2));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].node.as_deref(), Some("n2"));
+        assert_eq!(found[0].why.as_deref(), Some("unreachable 80"));
+        assert_eq!(
+            found[0].during.as_deref(),
+            Some("kill n2 (SIGKILL pid 9, reaped)")
+        );
     }
 }
 
