@@ -232,7 +232,7 @@ fn empty_histories_are_unknown_not_a_pass() {
 fn workloads_faultline_does_not_check_are_named() {
     let scratch = Scratch::new("jepsen-workloads");
     for (text, what) in [
-        ("{:process 0, :type :invoke, :f :txn, :value [[:r 1 nil] [:append 1 2]]}\n", "transactional (txn)"),
+        ("{:process 0, :type :invoke, :f :txn, :value [[:r 1 nil] [:append 1 2]]}\n", "an Elle list-append history"),
         ("{:process 0, :type :invoke, :f :add, :value 3}\n{:process 0, :type :ok, :f :add, :value 3}\n{:process 0, :type :invoke, :f :read, :value nil}\n{:process 0, :type :ok, :f :read, :value #{3}}\n", "set (add/read)"),
         ("{:process 0, :type :invoke, :f :transfer, :value {:from 1, :to 2, :amount 5}}\n", "bank"),
         ("{:process 0, :type :invoke, :f :enqueue, :value 1}\n", "queue"),
