@@ -46,6 +46,16 @@ if [ ${#need[@]} -gt 0 ]; then
          "Tests that need them will fail and say so." >&2
   fi
 fi
+# moto's S3 server (examples/targets/moto-s3.toml) comes from PyPI.
+if ! command -v moto_server >/dev/null 2>&1; then
+  if command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
+    echo "installing moto[server] from PyPI (the moto S3 example's service)" >&2
+    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' >&2
+  else
+    echo "warning: moto_server missing; install it with pip install 'moto[server]'" \
+         "(tests/examples.rs will fail and say so)" >&2
+  fi
+fi
 if [ "$(id -u)" != 0 ]; then
   echo "warning: not root: the network-namespace tests (--net netns, faultline heal) will fail;" \
        "run this as root" >&2

@@ -23,7 +23,7 @@ fn every_example_target_file_loads() {
             loaded += 1;
         }
     }
-    assert!(loaded >= 6, "only {loaded} example files");
+    assert!(loaded >= 7, "only {loaded} example files");
 }
 
 /// Fails naming the package when `program` is not installed.
@@ -47,14 +47,15 @@ fn run_example(name: &str, extra: &[&str]) -> (i32, Value, String) {
         &target,
         "--store",
         store.path(),
-        "--time-limit",
-        "3",
         "--recovery",
         "0.5",
         "--seed",
         "4",
         "--json",
     ];
+    if !extra.contains(&"--time-limit") {
+        args.extend(["--time-limit", "3"]);
+    }
     args.extend_from_slice(extra);
     let out = faultline(&args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -133,4 +134,42 @@ fn the_nginx_webdav_example_holds_across_kills() {
         "{results}"
     );
     assert_eq!(standing(&results, "eventual"), "holds", "{results}");
+}
+
+#[test]
+fn the_moto_s3_example_holds_and_loses_everything_a_kill_takes() {
+    need(
+        "moto_server",
+        "moto[server] from PyPI (pip install 'moto[server]')",
+    );
+    let _one = one_cluster_at_a_time();
+    let (code, results, stderr) = run_example(
+        "moto-s3.toml",
+        &["--workload", "register", "--nemesis", "none"],
+    );
+    assert_eq!(code, 0, "{stderr}\n{results}");
+    // moto keeps objects in memory: a kill loses them, and faultline says so in those words.
+    let (code, results, stderr) = run_example(
+        "moto-s3.toml",
+        &[
+            "--workload",
+            "register",
+            "--nemesis",
+            "kill",
+            "--time-limit",
+            "5",
+            "--nemesis-interval",
+            "1.2",
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}\n{results}");
+    let anomalies = results["ladder"]["anomalies"].as_array().unwrap();
+    assert!(
+        anomalies.iter().any(|a| a["kind"] == "lost-write"
+            && a["sentence"]
+                .as_str()
+                .unwrap()
+                .contains("was lost in the crash")),
+        "{results}"
+    );
 }
