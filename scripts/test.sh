@@ -61,8 +61,9 @@ if [ "$(id -u)" != 0 ]; then
        "run this as root" >&2
 fi
 
-# Style first: formatting and lints are part of passing.
+# Style first: formatting, lints and the API docs are part of passing.
 cargo fmt --all --check
 cargo clippy --release --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
 
 cargo test --release --workspace --all-targets --no-fail-fast

@@ -409,30 +409,36 @@ fn certificates(dir: &Path) {
     }
 }
 
-#[test]
-fn etcd_over_tls_with_client_certificates_is_driven_end_to_end() {
-    need_etcd();
-    let _one = one_cluster_at_a_time();
-    let store = Store::new("etcd-tls");
+/// The etcd example with its client URLs made https, certificates made in the store's `certs`,
+/// and `etcd_flags` (with `{c}` for that directory) added to every member's start command.
+fn etcd_tls_text(store: &Store, etcd_flags: &str) -> String {
     let certs = store.join("certs");
     std::fs::create_dir_all(&certs).unwrap();
     certificates(&certs);
-    // The example file, its client URLs made https, etcd asked for client certificates, and a
-    // [tls] section with paths relative to the file.
     let mut text = std::fs::read_to_string(example("etcd.toml")).unwrap();
-    let flags = format!(
-        " --cert-file {c}/server.pem --key-file {c}/server-key.pem --trusted-ca-file {c}/ca.pem --client-cert-auth",
-        c = certs.display()
-    );
+    let flags = etcd_flags.replace("{c}", &certs.display().to_string());
     for port in ["23791", "23792", "23793"] {
         let plain = format!("http://{{ip}}:{port}");
         let tls = format!("https://{{ip}}:{port}");
         assert!(text.contains(&plain));
         text = text.replace(&plain, &tls);
     }
-    text = text.replace(
+    text.replace(
         "--election-timeout 500\"",
         &format!("--election-timeout 500{flags}\""),
+    )
+}
+
+#[test]
+fn etcd_over_tls_with_client_certificates_is_driven_end_to_end() {
+    need_etcd();
+    let _one = one_cluster_at_a_time();
+    let store = Store::new("etcd-tls");
+    // The example file, its client URLs made https, etcd asked for client certificates, and a
+    // [tls] section with paths relative to the file.
+    let mut text = etcd_tls_text(
+        &store,
+        " --cert-file {c}/server.pem --key-file {c}/server-key.pem --trusted-ca-file {c}/ca.pem --client-cert-auth",
     );
     assert_eq!(text.matches("--client-cert-auth").count(), 3, "{text}");
     text.push_str("\n[tls]\nca = \"certs/ca.pem\"\ncert = \"certs/client.pem\"\nkey = \"certs/client-key.pem\"\n");
@@ -472,23 +478,9 @@ fn an_untrusted_certificate_is_said_at_once() {
     need_etcd();
     let _one = one_cluster_at_a_time();
     let store = Store::new("etcd-untrusted");
-    let certs = store.join("certs");
-    std::fs::create_dir_all(&certs).unwrap();
-    certificates(&certs);
-    let mut text = std::fs::read_to_string(example("etcd.toml")).unwrap();
-    let flags = format!(
+    let text = etcd_tls_text(
+        &store,
         " --cert-file {c}/server.pem --key-file {c}/server-key.pem",
-        c = certs.display()
-    );
-    for port in ["23791", "23792", "23793"] {
-        text = text.replace(
-            &format!("http://{{ip}}:{port}"),
-            &format!("https://{{ip}}:{port}"),
-        );
-    }
-    text = text.replace(
-        "--election-timeout 500\"",
-        &format!("--election-timeout 500{flags}\""),
     );
     let target = target_file(&store, "etcd-untrusted.toml", &text);
     let started = std::time::Instant::now();

@@ -7,7 +7,6 @@
 //! Written values are unique per key, as faultline's workloads make them.
 
 use crate::history::{Event, EventType, History, Process};
-use crate::search::splitmix64;
 use serde_json::{json, Value};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -42,47 +41,9 @@ impl Default for Spec {
     }
 }
 
-/// A small deterministic random source (SplitMix64), shared by everything in faultline that
-/// draws from a seed: generated histories here, workloads and fault schedules in the harness and
-/// the nemesis. The same seed gives the same sequence, so a run can be replayed.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        splitmix64(&mut self.0)
-    }
-    /// Uniform in `0..n`; `n` must be positive.
-    pub fn below(&mut self, n: u64) -> u64 {
-        assert!(n > 0, "below(0) has no values");
-        self.next_u64() % n
-    }
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-    /// One element of a non-empty slice.
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-    /// Fisher–Yates.
-    pub fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            items.swap(i, j);
-        }
-    }
-    /// An independent stream, for another consumer of the same seed.
-    pub fn fork(&mut self) -> Rng {
-        Rng(self.next_u64())
-    }
-}
+/// faultline's one seeded random source, from the base layer (re-exported for the checker's
+/// users: generated histories draw from it).
+pub use base::Rng;
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 enum Step {

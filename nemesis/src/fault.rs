@@ -2,7 +2,7 @@
 //! applies it. A [`Plan`] is what the schedule decided (which shape, which node, how far); the
 //! nemesis resolves what only the running cluster knows (who leads) when it applies the plan.
 
-use checker::generate::Rng;
+use base::Rng;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -470,7 +470,7 @@ impl Plan {
 
     /// A random plan of `kind` for `n` nodes; partitions take one of `shapes`. Targets favour
     /// the leader, where faults hurt most: a kill takes one node (most often the leader), a
-    /// minority, a majority or every node at once (see [`Who::kill_victims`]); a pause takes the leader nearly half the time, for as long as
+    /// minority, a majority or every node at once (see `Who::kill_victims`); a pause takes the leader nearly half the time, for as long as
     /// the fault lasts (seconds: elections take milliseconds); a clock change hits the leader
     /// half the time, a slow or backward clock being what stretches a lease.
     pub fn random(kind: FaultKind, shapes: &[Shape], n: usize, rng: &mut Rng) -> Plan {

@@ -33,7 +33,7 @@ pub mod schedule;
 
 pub use fault::{ClockChange, FaultKind, Grudge, Plan, Shape, Who};
 
-use checker::generate::Rng;
+use base::Rng;
 use clock::Clocks;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -15,7 +15,7 @@
 
 use crate::fault::Grudge;
 use crate::Net;
-use checker::generate::Rng;
+use base::Rng;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

@@ -26,7 +26,7 @@
 //! The last round stops before the time limit, so the main phase always ends healed.
 
 use crate::fault::{ClockChange, FaultKind, Plan, Shape, Who};
-use checker::generate::Rng;
+use base::Rng;
 use serde::Serialize;
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! "node" is a `sleep` child of this test, killed with SIGKILL, paused with SIGSTOP and read back
 //! from `/proc`. No root or packages needed.
 
-use checker::generate::Rng;
+use base::Rng;
 use nemesis::{process, Cluster, FaultKind, Nemesis, Plan, Uncut, Who};
 use std::process::{Child, Command};
 

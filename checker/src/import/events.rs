@@ -2,6 +2,7 @@
 //! `jepsen.log` lines.
 
 use super::{edn, for_each_line, Format};
+use crate::consistency::words::cut;
 use crate::history::{Event, EventType, HistoryBuilder, HistoryError, Process};
 use serde_json::{Map, Value};
 use std::io::{BufRead, Read};
@@ -163,14 +164,6 @@ fn relative_time(msg: &str) -> (Option<u64>, &str) {
     match inner[..end].trim().parse::<u64>() {
         Ok(t) => (Some(t), inner[end + 1..].trim_start()),
         Err(_) => (None, msg),
-    }
-}
-
-/// `text` cut to at most `max` characters, with "…" where it was cut.
-fn cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
     }
 }
 

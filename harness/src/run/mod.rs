@@ -1747,7 +1747,7 @@ fn print_summary(
             let _ = writeln!(
                 out,
                 "          during faultline's own faults: {}",
-                cut_words(during, 160)
+                checker::consistency::words::cut(during, 160)
             );
         }
     }
@@ -1999,13 +1999,5 @@ mod host_fit_tests {
         )
         .unwrap_err();
         assert!(e.contains("cannot write in /tmp there"), "{e}");
-    }
-}
-
-/// `text` cut to at most `max` characters, with "…" where it was cut.
-fn cut_words(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
     }
 }
