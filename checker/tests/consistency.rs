@@ -680,3 +680,22 @@ fn a_history_that_tested_nothing_never_holds() {
         "only 3 of 3 operations succeeded, fewer than --min-ok 10"
     );
 }
+
+#[test]
+fn a_successful_cas_is_an_observation() {
+    // Issue 28, point 6: writes and a cas that found what it expected, and no read: the cas
+    // observed the state, so the history tested something.
+    let ops = [
+        w(1, "x", 1).at(0, 1),
+        op(2, "cas", "x", json!([1, 2]), json!([1, 2])).at(2, 3),
+    ];
+    let l = ladder_of(&ops, &[Linearizable]);
+    expect(&l, &[(Linearizable, Holds)]);
+    // A cas that expected a value nobody wrote, and succeeded, is a violation.
+    let ops = [
+        w(1, "x", 1).at(0, 1),
+        op(2, "cas", "x", json!([5, 2]), json!([5, 2])).at(2, 3),
+    ];
+    let l = ladder_of(&ops, &[Linearizable]);
+    expect(&l, &[(Linearizable, Violated)]);
+}

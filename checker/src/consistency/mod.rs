@@ -611,7 +611,9 @@ fn vacuous(history: &History, min_ok: Option<usize>) -> Option<String> {
         return Some(NO_OPERATIONS.into());
     }
     let is_write = |f: &str| matches!(f, "write" | "cas" | "put" | "append");
-    let is_read = |f: &str| matches!(f, "read" | "get");
+    // A successful cas observed the state as surely as a read did (it found the value it
+    // expected): it counts as a read too.
+    let is_read = |f: &str| matches!(f, "read" | "get" | "cas");
     let ok = |o: &&Operation| o.outcome == Outcome::Ok;
     let writes = history.ops.iter().filter(|o| is_write(&o.f)).count();
     let reads = history.ops.iter().filter(|o| is_read(&o.f)).count();
@@ -629,7 +631,7 @@ fn vacuous(history: &History, min_ok: Option<usize>) -> Option<String> {
     }
     if reads > 0 && !history.ops.iter().filter(ok).any(|o| is_read(&o.f)) {
         return Some(format!(
-            "no successful read: none of the {reads} reads succeeded, so nothing was tested"
+            "no successful read: none of the {reads} reads (and compare-and-sets) succeeded, so nothing was tested"
         ));
     }
     if writes == 0 || reads == 0 {
