@@ -55,6 +55,7 @@ pub mod models;
 pub mod render;
 pub mod result;
 pub mod search;
+pub mod txn;
 pub mod unique;
 
 pub use check::{check, check_with, Options};

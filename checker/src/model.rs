@@ -232,7 +232,7 @@ impl ModelKind {
             history.ops.iter().map(|o| o.f.as_str()).collect();
         if let Some(what) = transactional(history) {
             return Err(format!(
-                "this is {what}; {CHECKED} — transactions are not checked yet"
+                "this is {what}; {CHECKED} — `faultline check` judges list-append transactions with the isolation ladder"
             ));
         }
         for (names, what) in UNCHECKED_WORKLOADS {

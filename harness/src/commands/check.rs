@@ -45,6 +45,11 @@ pub struct CheckArgs {
     /// 2 unknown (3 is bad input).
     #[arg(long, default_value = "linearizable", value_name = "MODEL")]
     pub require: Level,
+    /// For a transactional (list-append) history: the isolation level whose verdict decides the
+    /// exit code — strict-serializable, strong-session-serializable, serializable,
+    /// snapshot-isolation, repeatable-read, read-committed or read-uncommitted.
+    #[arg(long, default_value = "serializable", value_name = "MODEL")]
+    pub isolation: checker::txn::Isolation,
     /// Keep checking other keys after one is not linearizable, to report every failing key
     /// (slower on large histories).
     #[arg(long)]
@@ -397,9 +402,14 @@ fn check_one(found: &Found, args: &CheckArgs, progress: bool) -> Checked {
         Format::Auto => found.format,
         forced => forced,
     };
-    let prepared = import::read_file(file, format)
-        .map_err(|e| e.to_string())
-        .and_then(|h| prepare(h, args));
+    let history = match import::read_file(file, format) {
+        Ok(h) => h,
+        Err(e) => return bad_input(args, &source, &e.to_string()),
+    };
+    if checker::model::transactional(&history).is_some() {
+        return check_transactions(&history, args, &source);
+    }
+    let prepared = prepare(history, args);
     let Prepared {
         history,
         model,
@@ -478,6 +488,44 @@ fn check_one(found: &Found, args: &CheckArgs, progress: bool) -> Checked {
             checked
         }
         Err(e) => bad_input(args, &label, &e.to_string()),
+    }
+}
+
+/// A transactional history: the isolation ladder, its anomalies, and the exit code of the
+/// level `--isolation` names.
+fn check_transactions(history: &History, args: &CheckArgs, source: &str) -> Checked {
+    let report = match checker::txn::check(history) {
+        Ok(r) => r,
+        Err(e) => return bad_input(args, source, &e),
+    };
+    let standing = report.standing(args.isolation);
+    let stdout = if args.json {
+        let doc = serde_json::json!({
+            "source": report.source,
+            "require": args.isolation,
+            "verdict": standing,
+            "isolation": report,
+        });
+        format!("{doc}\n")
+    } else {
+        let shown = if args.all {
+            usize::MAX
+        } else {
+            checker::render::ANOMALIES_SHOWN
+        };
+        format!(
+            "{}  required: {} {}\n",
+            checker::txn::render(&report, shown),
+            args.isolation,
+            standing.words()
+        )
+    };
+    Checked {
+        code: standing.exit_code() as u8,
+        agree: None,
+        suite: junit::isolation_suite(&report),
+        stdout,
+        stderr: String::new(),
     }
 }
 

@@ -95,6 +95,43 @@ pub fn suite(ladder: &Ladder) -> String {
     )
 }
 
+/// The `<testsuite>` of a transactional history: a test case per isolation level, failed with
+/// the anomalies that break it.
+pub fn isolation_suite(report: &checker::txn::Report) -> String {
+    let mut cases = String::new();
+    let mut failures = 0;
+    for level in &report.levels {
+        let _ = write!(
+            cases,
+            "  <testcase classname=\"faultline.isolation\" name=\"{}\" time=\"0\">",
+            level.model
+        );
+        if level.standing == Standing::Violated {
+            failures += 1;
+            let mut body = String::new();
+            for &i in &level.anomalies {
+                let a = &report.anomalies[i];
+                let _ = writeln!(body, "{}: {}", a.name(), a.sentence);
+                for step in &a.steps {
+                    let _ = writeln!(body, "  {step}");
+                }
+            }
+            let _ = write!(
+                cases,
+                "\n    <failure type=\"violated\" message=\"{} violated\">{}</failure>\n  ",
+                level.model,
+                esc(&body)
+            );
+        }
+        cases.push_str("</testcase>\n");
+    }
+    format!(
+        "<testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"0\">\n{cases}</testsuite>\n",
+        esc(&report.source),
+        report.levels.len()
+    )
+}
+
 /// A suite for a run's faults: one test case per fault kind asked for, errored when the kind
 /// was never applied (a fault test that injected nothing is not a pass).
 pub fn faults_suite(asked: &[String], unapplied: &[(String, String)]) -> String {

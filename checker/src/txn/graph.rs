@@ -1,0 +1,371 @@
+//! The dependency graph of transactions, and its cycles.
+//!
+//! Nodes are the transactions that did not fail. Edges carry their kind and the words that
+//! justify them. Cycles are searched class by class, as Elle does: first among `ww` edges (G0),
+//! then `ww` and `wr` (G1c), then through exactly one `rw` (G-single), then any (G2-item); then
+//! again with process order, then with real-time order, keeping only cycles that need them.
+//! Strongly connected components (petgraph's Tarjan) bound each search, and each cycle is the
+//! shortest found by a breadth-first search from one of its edges back to that edge's start.
+
+use super::infer::{list, Inferred};
+use super::parse::Txn;
+use super::{Anomaly, Kind};
+use crate::history::Outcome;
+use petgraph::graph::{DiGraph, NodeIndex};
+use std::collections::{HashSet, VecDeque};
+
+/// Why one transaction comes before another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dep {
+    /// Write-write: the later one's append came right after the earlier one's.
+    Ww,
+    /// Write-read: the later one read the earlier one's append.
+    Wr,
+    /// Read-write: the earlier one read the key before the later one's append.
+    Rw,
+    Process,
+    Realtime,
+}
+
+#[derive(Clone, Debug)]
+pub struct Edge {
+    pub from: usize,
+    pub to: usize,
+    pub dep: Dep,
+    /// `T2 read T1's append of 3 to key 5`: why `from` comes before `to`.
+    pub why: String,
+}
+
+/// The graph over the transactions (indices into the list given to [`Graph::build`]).
+pub struct Graph {
+    pub edges: Vec<Edge>,
+    /// Edge indices leaving each transaction.
+    out: Vec<Vec<usize>>,
+}
+
+impl Graph {
+    pub fn build(txns: &[Txn], inf: &Inferred) -> Graph {
+        let mut g = Graph {
+            edges: Vec::new(),
+            out: vec![Vec::new(); txns.len()],
+        };
+        g.data_edges(txns, inf);
+        g.process_edges(txns);
+        g.realtime_edges(txns);
+        g
+    }
+
+    fn add(&mut self, from: usize, to: usize, dep: Dep, why: String) {
+        if from != to {
+            self.out[from].push(self.edges.len());
+            self.edges.push(Edge { from, to, dep, why });
+        }
+    }
+
+    /// ww along each key's order (and from its last read element to every unread one), wr from
+    /// the writer of each read's last element, rw from each read to the writer of the element
+    /// after what it saw (and to every unread element's writer).
+    fn data_edges(&mut self, txns: &[Txn], inf: &Inferred) {
+        let name = |i: usize| txns[i].name();
+        for (key, order) in &inf.orders {
+            for pair in order.windows(2) {
+                let (a, b) = (
+                    inf.writer.get(&(key.clone(), pair[0])),
+                    inf.writer.get(&(key.clone(), pair[1])),
+                );
+                if let (Some(&a), Some(&b)) = (a, b) {
+                    self.add(
+                        a,
+                        b,
+                        Dep::Ww,
+                        format!(
+                            "{} appended {} to key {key} right after {}'s {}",
+                            name(b),
+                            pair[1],
+                            name(a),
+                            pair[0]
+                        ),
+                    );
+                }
+            }
+            let last = order
+                .last()
+                .and_then(|e| inf.writer.get(&(key.clone(), *e)).map(|w| (*e, *w)));
+            for &u in inf.unread.get(key).into_iter().flatten() {
+                let Some(&w) = inf.writer.get(&(key.clone(), u)) else {
+                    continue;
+                };
+                if let Some((e, l)) = last {
+                    self.add(l, w, Dep::Ww, format!("{}'s append of {u} to key {key} was never read, so it came after {}'s {e}, the last read", name(w), name(l)));
+                }
+            }
+        }
+        for read in &inf.reads {
+            let key = &read.key;
+            let r = read.txn;
+            if let Some(&e) = read.list.last() {
+                if let Some(&w) = inf.writer.get(&(key.clone(), e)) {
+                    self.add(
+                        w,
+                        r,
+                        Dep::Wr,
+                        format!(
+                            "{} read key {key} up to {}'s append of {e}",
+                            name(r),
+                            name(w)
+                        ),
+                    );
+                }
+            }
+            let order = &inf.orders[key];
+            let next = order.get(read.list.len());
+            let missed: Vec<i64> = match next {
+                Some(&n) => vec![n],
+                None => inf.unread.get(key).cloned().unwrap_or_default(),
+            };
+            for n in missed {
+                if let Some(&w) = inf.writer.get(&(key.clone(), n)) {
+                    self.add(
+                        r,
+                        w,
+                        Dep::Rw,
+                        format!(
+                            "{} read key {key} as {}, without {}'s append of {n}",
+                            name(r),
+                            list(&read.list),
+                            name(w)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Each process's transactions in the order it ran them (those that did not fail).
+    fn process_edges(&mut self, txns: &[Txn]) {
+        let mut last: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+        for (i, t) in txns.iter().enumerate() {
+            if t.outcome == Outcome::Fail {
+                continue;
+            }
+            if let Some(p) = last.insert(t.process, i) {
+                self.add(
+                    p,
+                    i,
+                    Dep::Process,
+                    format!(
+                        "process {} ran {} before {}",
+                        t.process,
+                        txns[p].name(),
+                        t.name()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// T1 → T2 whenever T1 completed before T2 began, as a transitive reduction: at each
+    /// invocation, an edge from every transaction on the frontier (completed, and followed by no
+    /// completed transaction yet); at each completion, the transaction replaces on the frontier
+    /// the ones it follows.
+    fn realtime_edges(&mut self, txns: &[Txn]) {
+        let mut events: Vec<(u64, bool, usize)> = Vec::new();
+        for (i, t) in txns.iter().enumerate() {
+            if t.outcome != Outcome::Ok {
+                continue;
+            }
+            events.push((t.invoke_time, true, i));
+            if let Some(c) = t.complete_time {
+                events.push((c, false, i));
+            }
+        }
+        // At equal times a completion does not precede an invocation.
+        events.sort_by_key(|&(t, invoke, i)| (t, invoke, i));
+        let mut frontier: Vec<usize> = Vec::new();
+        let mut before: Vec<Vec<usize>> = vec![Vec::new(); txns.len()];
+        for (_, invoke, i) in events {
+            if invoke {
+                before[i] = frontier.clone();
+                for &a in &before[i] {
+                    self.add(
+                        a,
+                        i,
+                        Dep::Realtime,
+                        format!(
+                            "{} completed before {} began",
+                            txns[a].name(),
+                            txns[i].name()
+                        ),
+                    );
+                }
+            } else {
+                let gone: HashSet<usize> = before[i].iter().copied().collect();
+                frontier.retain(|a| !gone.contains(a));
+                frontier.push(i);
+            }
+        }
+    }
+
+    /// Every anomaly the cycles show, class by class.
+    pub fn cycles(&self, txns: &[Txn]) -> Vec<Anomaly> {
+        use Dep::*;
+        let mut found = Vec::new();
+        let mut seen: HashSet<Vec<usize>> = HashSet::new();
+        let passes: [(&[Dep], Option<&'static str>); 3] = [
+            (&[Ww, Wr, Rw], None),
+            (&[Ww, Wr, Rw, Process], Some("process")),
+            (&[Ww, Wr, Rw, Realtime], Some("realtime")),
+        ];
+        for (allowed, order) in passes {
+            for scc in self.components(allowed) {
+                let members: HashSet<usize> = scc.into_iter().collect();
+                for cycle in self.cycles_in(&members, allowed, order) {
+                    let mut key: Vec<usize> = cycle.iter().map(|&e| self.edges[e].from).collect();
+                    key.sort_unstable();
+                    if seen.insert(key) {
+                        found.push(self.describe(txns, &cycle, order));
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// The non-trivial strongly connected components over `allowed` edges.
+    fn components(&self, allowed: &[Dep]) -> Vec<Vec<usize>> {
+        let mut g: DiGraph<usize, ()> = DiGraph::with_capacity(self.out.len(), self.edges.len());
+        let nodes: Vec<NodeIndex> = (0..self.out.len()).map(|i| g.add_node(i)).collect();
+        for e in self.edges.iter().filter(|e| allowed.contains(&e.dep)) {
+            g.add_edge(nodes[e.from], nodes[e.to], ());
+        }
+        petgraph::algo::tarjan_scc(&g)
+            .into_iter()
+            .filter(|c| c.len() > 1)
+            .map(|c| c.into_iter().map(|n| g[n]).collect())
+            .collect()
+    }
+
+    /// The cycles of one component, shortest first per class: G0 (ww), G1c (ww+wr), G-single
+    /// (one rw), G2-item (rw, any number). With an `order`, only cycles that need its edges.
+    fn cycles_in(
+        &self,
+        members: &HashSet<usize>,
+        allowed: &[Dep],
+        order: Option<&str>,
+    ) -> Vec<Vec<usize>> {
+        use Dep::*;
+        let extra: &[Dep] = match order {
+            Some("process") => &[Process],
+            Some(_) => &[Realtime],
+            None => &[],
+        };
+        let with = |base: &[Dep]| -> Vec<Dep> { base.iter().chain(extra).copied().collect() };
+        let mut out = Vec::new();
+        // Each class: the edge a cycle must go through, and the edges back to its start.
+        let classes: [(&[Dep], Vec<Dep>); 4] = [
+            (&[Ww], with(&[Ww])),
+            (&[Wr], with(&[Ww, Wr])),
+            (&[Rw], with(&[Ww, Wr])),
+            (&[Rw], allowed.to_vec()),
+        ];
+        for (through, back) in classes {
+            let start: Vec<usize> = self
+                .edges
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| {
+                    through.contains(&e.dep) && members.contains(&e.from) && members.contains(&e.to)
+                })
+                .map(|(i, _)| i)
+                .collect();
+            for e in start {
+                let edge = &self.edges[e];
+                if let Some(mut path) = self.path(edge.to, edge.from, members, &back) {
+                    path.insert(0, e);
+                    let needs_extra = extra.is_empty()
+                        || path.iter().any(|&p| extra.contains(&self.edges[p].dep));
+                    if needs_extra {
+                        out.push(path);
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The shortest path of `allowed` edges from `from` to `to` within `members`.
+    fn path(
+        &self,
+        from: usize,
+        to: usize,
+        members: &HashSet<usize>,
+        allowed: &[Dep],
+    ) -> Option<Vec<usize>> {
+        let mut via: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+        let mut queue = VecDeque::from([from]);
+        let mut visited = HashSet::from([from]);
+        while let Some(n) = queue.pop_front() {
+            if n == to {
+                let mut path = Vec::new();
+                let mut at = to;
+                while at != from {
+                    let e = via[&at];
+                    path.push(e);
+                    at = self.edges[e].from;
+                }
+                path.reverse();
+                return Some(path);
+            }
+            for &e in &self.out[n] {
+                let edge = &self.edges[e];
+                if allowed.contains(&edge.dep)
+                    && members.contains(&edge.to)
+                    && visited.insert(edge.to)
+                {
+                    via.insert(edge.to, e);
+                    queue.push_back(edge.to);
+                }
+            }
+        }
+        None
+    }
+
+    /// A cycle as an anomaly: its class from its data edges, and each step in words.
+    fn describe(&self, txns: &[Txn], cycle: &[usize], order: Option<&'static str>) -> Anomaly {
+        let count = |d: Dep| cycle.iter().filter(|&&e| self.edges[e].dep == d).count();
+        let kind = match (count(Dep::Rw), count(Dep::Wr)) {
+            (0, 0) => Kind::G0,
+            (0, _) => Kind::G1c,
+            (1, _) => Kind::GSingle,
+            _ => Kind::G2Item,
+        };
+        let steps: Vec<String> = cycle
+            .iter()
+            .map(|&e| {
+                let edge = &self.edges[e];
+                format!(
+                    "{} < {} because {}",
+                    txns[edge.from].name(),
+                    txns[edge.to].name(),
+                    edge.why
+                )
+            })
+            .collect();
+        let names: Vec<String> = cycle
+            .iter()
+            .map(|&e| txns[self.edges[e].from].name())
+            .collect();
+        Anomaly {
+            kind,
+            order,
+            sentence: format!(
+                "{} transactions each come before the next and the last before the first: {} — no order of them explains what they read",
+                cycle.len(),
+                names.join(", ")
+            ),
+            steps,
+            txns: cycle.iter().map(|&e| txns[self.edges[e].from].id).collect(),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Transactions as the history holds them: operations whose value is a list of micro-ops,
+//! `["append", k, v]`, `["r", k, list]` (list-append) or `["w", k, v]`, `["r", k, v]`
+//! (rw-register), whatever the operation's function is called (`txn` in Jepsen and Elle).
+
+use crate::history::{History, Outcome};
+use serde_json::Value;
+
+/// One micro-operation. Keys are held as their JSON text (`1`, `"x"`), elements as integers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Micro {
+    Append {
+        key: String,
+        element: i64,
+    },
+    /// A read of a list; `None` when the transaction did not complete (an invocation's `nil`).
+    Read {
+        key: String,
+        list: Option<Vec<i64>>,
+    },
+    Write {
+        key: String,
+        value: i64,
+    },
+    ReadRegister {
+        key: String,
+        value: Option<i64>,
+    },
+}
+
+impl Micro {
+    pub fn key(&self) -> &str {
+        match self {
+            Micro::Append { key, .. }
+            | Micro::Read { key, .. }
+            | Micro::Write { key, .. }
+            | Micro::ReadRegister { key, .. } => key,
+        }
+    }
+}
+
+/// One transaction: the history operation it is, its process and outcome, its micro-ops (the
+/// completion's for an `ok` one, the invocation's otherwise), and its times.
+#[derive(Clone, Debug)]
+pub struct Txn {
+    pub id: usize,
+    pub process: u64,
+    pub outcome: Outcome,
+    pub micro: Vec<Micro>,
+    pub invoke_time: u64,
+    pub complete_time: Option<u64>,
+}
+
+impl Txn {
+    /// `T12`: the history operation's id, as the words name it.
+    pub fn name(&self) -> String {
+        format!("T{}", self.id)
+    }
+}
+
+/// Every transaction of `history`, in invocation order. An operation whose value is not a list
+/// of micro-ops is an error naming its line.
+pub fn transactions(history: &History) -> Result<Vec<Txn>, String> {
+    history
+        .ops
+        .iter()
+        .map(|o| {
+            let value = if o.outcome == Outcome::Ok {
+                &o.output
+            } else {
+                &o.input
+            };
+            let at = |e: String| {
+                let line = o.complete_line.filter(|_| o.outcome == Outcome::Ok);
+                format!(
+                    "{}:{}: {e}",
+                    history.source_name,
+                    line.unwrap_or(o.invoke_line)
+                )
+            };
+            let micro = micro_ops(value, o.outcome == Outcome::Ok).map_err(at)?;
+            Ok(Txn {
+                id: o.id,
+                process: o.process,
+                outcome: o.outcome,
+                micro,
+                invoke_time: o.invoke_time,
+                complete_time: o.complete_time,
+            })
+        })
+        .collect()
+}
+
+fn micro_ops(value: &Value, completed: bool) -> Result<Vec<Micro>, String> {
+    let ops = value.as_array().ok_or_else(|| {
+        format!("a transaction's value must be a list of micro-ops, found {value}")
+    })?;
+    ops.iter().map(|m| micro(m, completed)).collect()
+}
+
+fn micro(m: &Value, completed: bool) -> Result<Micro, String> {
+    let bad = || format!("a micro-op must be [f key value] with f one of append, r, w; found {m}");
+    let parts = m.as_array().filter(|p| p.len() == 3).ok_or_else(bad)?;
+    let f = parts[0].as_str().ok_or_else(bad)?;
+    let key = match &parts[1] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => {
+            return Err(format!(
+                "a micro-op's key must be a number or a name, found {}",
+                parts[1]
+            ))
+        }
+    };
+    let int = |v: &Value| {
+        v.as_i64()
+            .ok_or_else(|| format!("elements and values must be integers, found {v} in {m}"))
+    };
+    Ok(match (f, &parts[2]) {
+        ("append", v) => Micro::Append {
+            key,
+            element: int(v)?,
+        },
+        ("w", v) => Micro::Write {
+            key,
+            value: int(v)?,
+        },
+        ("r", Value::Null) if !completed => Micro::Read { key, list: None },
+        ("r", Value::Null) => Micro::ReadRegister { key, value: None },
+        ("r", Value::Array(items)) => Micro::Read {
+            key,
+            list: Some(items.iter().map(int).collect::<Result<_, _>>()?),
+        },
+        ("r", v) => Micro::ReadRegister {
+            key,
+            value: Some(int(v)?),
+        },
+        _ => return Err(bad()),
+    })
+}
+
+/// Which workload the micro-ops are: `list-append` (appends, list reads) or `rw-register`
+/// (writes, value reads); a history mixing the two is an error.
+pub fn workload(txns: &[Txn]) -> Result<&'static str, String> {
+    let (mut lists, mut registers) = (false, false);
+    for m in txns.iter().flat_map(|t| &t.micro) {
+        match m {
+            Micro::Append { .. } | Micro::Read { list: Some(_), .. } => lists = true,
+            Micro::Write { .. } | Micro::ReadRegister { value: Some(_), .. } => registers = true,
+            _ => {}
+        }
+    }
+    match (lists, registers) {
+        (true, true) => Err("the transactions mix list micro-ops (append, list reads) with register ones (w, value reads): name one workload".into()),
+        (false, true) => Ok("rw-register"),
+        _ => Ok("list-append"),
+    }
+}

@@ -1,0 +1,229 @@
+//! Known answers: one small history per anomaly class and per model boundary.
+
+use super::*;
+use crate::consistency::Standing::{Holds, Violated};
+use crate::import::{parse_str, Format};
+
+/// A history of transactions, each `(process, outcome, invocation micro-ops, completion
+/// micro-ops, runs after the previous completed)`, written as Jepsen EDN; `overlap` makes every
+/// transaction concurrent with the others.
+fn history(txns: &[(u64, &str, &str)], overlap: bool) -> String {
+    let mut text = String::new();
+    if overlap {
+        for (p, _, value) in txns {
+            text += &format!(
+                "{{:process {p}, :type :invoke, :f :txn, :value {}}}\n",
+                invocation(value)
+            );
+        }
+        for (p, outcome, value) in txns {
+            text += &format!("{{:process {p}, :type :{outcome}, :f :txn, :value {value}}}\n");
+        }
+    } else {
+        for (p, outcome, value) in txns {
+            text += &format!(
+                "{{:process {p}, :type :invoke, :f :txn, :value {}}}\n",
+                invocation(value)
+            );
+            text += &format!("{{:process {p}, :type :{outcome}, :f :txn, :value {value}}}\n");
+        }
+    }
+    text
+}
+
+/// The invocation of a completed value: reads of nil.
+fn invocation(value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(i) = rest.find("[:r ") {
+        out += &rest[..i];
+        let after = &rest[i + 4..];
+        let key_end = after.find(' ').unwrap();
+        out += &format!("[:r {} nil]", &after[..key_end]);
+        // Skip the read's value: a list or nil, then the closing bracket.
+        let v = &after[key_end + 1..];
+        let skip = if v.starts_with('[') {
+            v.find(']').unwrap() + 1
+        } else {
+            3
+        };
+        rest = &v[skip + 1..];
+    }
+    out + rest
+}
+
+fn check_text(text: &str) -> Report {
+    let h = parse_str("t.edn", text, Format::JepsenEdn).unwrap();
+    check(&h).unwrap()
+}
+
+fn names(r: &Report) -> Vec<String> {
+    r.anomalies.iter().map(Anomaly::name).collect()
+}
+
+#[test]
+fn invocations_read_nil() {
+    assert_eq!(
+        invocation("[[:append 1 2] [:r 1 [1 2]] [:r 2 nil]]"),
+        "[[:append 1 2] [:r 1 nil] [:r 2 nil]]"
+    );
+}
+
+#[test]
+fn a_serial_history_is_strict_serializable() {
+    let r = check_text(&history(
+        &[
+            (0, "ok", "[[:append 1 1] [:r 1 [1]]]"),
+            (1, "ok", "[[:append 1 2] [:append 2 1]]"),
+            (0, "ok", "[[:r 1 [1 2]] [:r 2 [1]]]"),
+        ],
+        false,
+    ));
+    assert_eq!(names(&r), Vec::<String>::new());
+    assert!(r.levels.iter().all(|l| l.standing == Holds));
+    assert_eq!(r.strongest, [Isolation::StrictSerializable]);
+}
+
+#[test]
+fn g0_a_dirty_write_cycle() {
+    let r = check_text(&history(
+        &[
+            (0, "ok", "[[:append 1 1] [:append 2 1]]"),
+            (1, "ok", "[[:append 1 2] [:append 2 2]]"),
+            (2, "ok", "[[:r 1 [1 2]] [:r 2 [2 1]]]"),
+        ],
+        true,
+    ));
+    assert!(names(&r).contains(&"G0".to_string()), "{:?}", names(&r));
+    assert_eq!(r.standing(Isolation::ReadUncommitted), Violated);
+}
+
+#[test]
+fn g1a_a_dirty_read_of_an_aborted_append() {
+    let r = check_text(&history(
+        &[(0, "fail", "[[:append 1 1]]"), (1, "ok", "[[:r 1 [1]]]")],
+        false,
+    ));
+    assert_eq!(names(&r), ["G1a"]);
+    assert_eq!(
+        r.anomalies[0].sentence,
+        "dirty read: T1 read 1 from key 1, appended by T0, which aborted"
+    );
+    assert_eq!(r.standing(Isolation::ReadUncommitted), Holds);
+    assert_eq!(r.standing(Isolation::ReadCommitted), Violated);
+    assert_eq!(r.strongest, [Isolation::ReadUncommitted]);
+}
+
+#[test]
+fn g1b_an_intermediate_read() {
+    let r = check_text(&history(
+        &[
+            (0, "ok", "[[:append 1 1] [:append 1 2]]"),
+            (1, "ok", "[[:r 1 [1]]]"),
+        ],
+        true,
+    ));
+    assert!(names(&r).contains(&"G1b".to_string()), "{:?}", names(&r));
+    assert_eq!(r.standing(Isolation::ReadCommitted), Violated);
+}
+
+#[test]
+fn g1c_circular_information_flow() {
+    let r = check_text(&history(
+        &[
+            (0, "ok", "[[:append 1 1] [:r 2 [2]]]"),
+            (1, "ok", "[[:append 2 2] [:r 1 [1]]]"),
+        ],
+        true,
+    ));
+    assert_eq!(names(&r), ["G1c"]);
+    assert_eq!(r.anomalies[0].steps.len(), 2);
+    assert_eq!(r.standing(Isolation::ReadCommitted), Violated);
+    assert_eq!(r.standing(Isolation::ReadUncommitted), Holds);
+}
+
+#[test]
+fn g_single_a_read_skew_that_snapshot_isolation_forbids() {
+    let r = check_text(&history(
+        &[
+            (0, "ok", "[[:append 1 1] [:append 2 1]]"),
+            (1, "ok", "[[:r 1 nil] [:r 2 [1]]]"),
+        ],
+        true,
+    ));
+    assert_eq!(names(&r), ["G-single"]);
+    assert_eq!(r.standing(Isolation::ReadCommitted), Holds);
+    assert_eq!(r.standing(Isolation::SnapshotIsolation), Violated);
+    assert_eq!(r.standing(Isolation::RepeatableRead), Violated);
+    assert_eq!(r.strongest, [Isolation::ReadCommitted]);
+    let steps = r.anomalies[0].steps.join("\n");
+    assert!(
+        steps.contains("T1 < T0 because T1 read key 1 as [], without T0's append of 1"),
+        "{steps}"
+    );
+    assert!(
+        steps.contains("T0 < T1 because T1 read key 2 up to T0's append of 1"),
+        "{steps}"
+    );
+}
+
+#[test]
+fn g2_item_a_write_skew_that_snapshot_isolation_allows() {
+    let r = check_text(&history(
+        &[
+            (0, "ok", "[[:r 1 nil] [:append 2 1]]"),
+            (1, "ok", "[[:r 2 nil] [:append 1 2]]"),
+            (2, "ok", "[[:r 1 [2]] [:r 2 [1]]]"),
+        ],
+        true,
+    ));
+    assert_eq!(names(&r), ["G2-item"]);
+    assert_eq!(r.standing(Isolation::SnapshotIsolation), Holds);
+    assert_eq!(r.standing(Isolation::Serializable), Violated);
+    assert_eq!(r.standing(Isolation::RepeatableRead), Violated);
+    assert_eq!(r.strongest, [Isolation::SnapshotIsolation]);
+}
+
+#[test]
+fn a_stale_read_in_real_time_breaks_only_strict_serializability() {
+    let r = check_text(&history(
+        &[(0, "ok", "[[:append 1 1]]"), (1, "ok", "[[:r 1 nil]]")],
+        false,
+    ));
+    assert_eq!(names(&r), ["G-single-realtime"]);
+    assert_eq!(r.standing(Isolation::Serializable), Holds);
+    assert_eq!(r.standing(Isolation::StrictSerializable), Violated);
+    assert_eq!(r.strongest, [Isolation::StrongSessionSerializable]);
+}
+
+#[test]
+fn reads_no_order_explains_and_elements_nobody_appended() {
+    let r = check_text(&history(
+        &[
+            (0, "ok", "[[:append 1 1] [:append 1 2] [:append 1 3]]"),
+            (1, "ok", "[[:r 1 [1 2]]]"),
+            (2, "ok", "[[:r 1 [1 3 3]]]"),
+            (3, "ok", "[[:r 1 [9]]]"),
+        ],
+        false,
+    ));
+    let n = names(&r);
+    for want in ["incompatible-order", "duplicate-elements", "garbage-read"] {
+        assert!(n.contains(&want.to_string()), "{want} in {n:?}");
+    }
+    assert!(r.levels.iter().all(|l| l.standing == Violated));
+}
+
+#[test]
+fn an_element_appended_twice_is_refused() {
+    let text = history(
+        &[(0, "ok", "[[:append 1 1]]"), (1, "ok", "[[:append 1 1]]")],
+        false,
+    );
+    let h = parse_str("t.edn", &text, Format::JepsenEdn).unwrap();
+    let e = check(&h).unwrap_err();
+    assert_eq!(
+        e,
+        "T0 and T1 both appended 1 to key 1: faultline's inference needs every appended element unique per key"
+    );
+}
