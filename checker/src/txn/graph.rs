@@ -4,7 +4,7 @@
 //! justify them. Cycles are searched class by class, as Elle does: first among `ww` edges (G0),
 //! then `ww` and `wr` (G1c), then through exactly one `rw` (G-single), then any (G2-item); then
 //! again with process order, then with real-time order, keeping only cycles that need them.
-//! Strongly connected components (petgraph's Tarjan) bound each search, and each cycle is the
+//! Strongly connected components (petgraph's Kosaraju) bound each search, and each cycle is the
 //! shortest found by a breadth-first search from one of its edges back to that edge's start.
 
 use super::infer::{list, Inferred};
@@ -32,30 +32,97 @@ pub struct Edge {
     pub from: usize,
     pub to: usize,
     pub dep: Dep,
-    /// `T2 read T1's append of 3 to key 5`: why `from` comes before `to`.
-    pub why: String,
+    /// Why `from` comes before `to`, put in words only for the cycles shown ([`Why::words`]).
+    pub why: Why,
+}
+
+/// The evidence for one edge, kept as data: a history has millions of edges and shows a few.
+#[derive(Clone, Debug)]
+pub enum Why {
+    /// `to` appended `next` to `key` right after `from`'s `prev`.
+    Ww {
+        key: u32,
+        prev: i64,
+        next: i64,
+    },
+    /// `to`'s append of `element` was never read, so it came after `from`'s `last`.
+    WwUnread {
+        key: u32,
+        last: i64,
+        element: i64,
+    },
+    /// `to` read `key` up to `from`'s append of `element`.
+    Wr {
+        key: u32,
+        element: i64,
+    },
+    /// `from` read `key` (the read at `read` in the inference) without `to`'s append.
+    Rw {
+        read: u32,
+        element: i64,
+    },
+    Process,
+    Realtime,
+}
+
+impl Why {
+    /// The edge `from → to` in words.
+    pub fn words(
+        &self,
+        txns: &[Txn],
+        inf: &Inferred,
+        keys: &[String],
+        from: usize,
+        to: usize,
+    ) -> String {
+        let (a, b) = (txns[from].name(), txns[to].name());
+        match self {
+            Why::Ww { key, prev, next } => format!("{b} appended {next} to key {} right after {a}'s {prev}", keys[*key as usize]),
+            Why::WwUnread { key, last, element } => format!("{b}'s append of {element} to key {} was never read, so it came after {a}'s {last}, the last read", keys[*key as usize]),
+            Why::Wr { key, element } => format!("{b} read key {} up to {a}'s append of {element}", keys[*key as usize]),
+            Why::Rw { read, element } => {
+                let r = &inf.reads[*read as usize];
+                format!("{a} read key {} as {}, without {b}'s append of {element}", r.key, list(&r.list))
+            }
+            Why::Process => format!("process {} ran {a} before {b}", txns[from].process),
+            Why::Realtime => format!("{a} completed before {b} began"),
+        }
+    }
 }
 
 /// The graph over the transactions (indices into the list given to [`Graph::build`]).
-pub struct Graph {
+pub struct Graph<'a> {
     pub edges: Vec<Edge>,
     /// Edge indices leaving each transaction.
     out: Vec<Vec<usize>>,
+    inf: &'a Inferred,
+    /// The keys, each once: edges name them by position.
+    keys: Vec<String>,
 }
 
-impl Graph {
-    pub fn build(txns: &[Txn], inf: &Inferred) -> Graph {
+impl<'a> Graph<'a> {
+    pub fn build(txns: &[Txn], inf: &'a Inferred) -> Graph<'a> {
+        let keys: std::collections::BTreeSet<&String> =
+            inf.orders.keys().chain(inf.unread.keys()).collect();
         let mut g = Graph {
             edges: Vec::new(),
             out: vec![Vec::new(); txns.len()],
+            inf,
+            keys: keys.into_iter().cloned().collect(),
         };
-        g.data_edges(txns, inf);
+        g.data_edges(inf);
         g.process_edges(txns);
         g.realtime_edges(txns);
         g
     }
 
-    fn add(&mut self, from: usize, to: usize, dep: Dep, why: String) {
+    fn key(&self, key: &str) -> u32 {
+        self.keys
+            .binary_search_by(|k| k.as_str().cmp(key))
+            .expect("a key of the inference") as u32
+    }
+
+    fn add(&mut self, from: usize, to: usize, dep: Dep, why: Why) {
         if from != to {
             self.out[from].push(self.edges.len());
             self.edges.push(Edge { from, to, dep, why });
@@ -65,26 +132,21 @@ impl Graph {
     /// ww along each key's order (and from its last read element to every unread one), wr from
     /// the writer of each read's last element, rw from each read to the writer of the element
     /// after what it saw (and to every unread element's writer).
-    fn data_edges(&mut self, txns: &[Txn], inf: &Inferred) {
-        let name = |i: usize| txns[i].name();
+    fn data_edges(&mut self, inf: &Inferred) {
         for (key, order) in &inf.orders {
+            let k = self.key(key);
             for pair in order.windows(2) {
-                let (a, b) = (
-                    inf.writer.get(&(key.clone(), pair[0])),
-                    inf.writer.get(&(key.clone(), pair[1])),
-                );
-                if let (Some(&a), Some(&b)) = (a, b) {
+                let w = |e: i64| inf.writer.get(&(key.clone(), e)).copied();
+                if let (Some(a), Some(b)) = (w(pair[0]), w(pair[1])) {
                     self.add(
                         a,
                         b,
                         Dep::Ww,
-                        format!(
-                            "{} appended {} to key {key} right after {}'s {}",
-                            name(b),
-                            pair[1],
-                            name(a),
-                            pair[0]
-                        ),
+                        Why::Ww {
+                            key: k,
+                            prev: pair[0],
+                            next: pair[1],
+                        },
                     );
                 }
             }
@@ -96,46 +158,40 @@ impl Graph {
                     continue;
                 };
                 if let Some((e, l)) = last {
-                    self.add(l, w, Dep::Ww, format!("{}'s append of {u} to key {key} was never read, so it came after {}'s {e}, the last read", name(w), name(l)));
-                }
-            }
-        }
-        for read in &inf.reads {
-            let key = &read.key;
-            let r = read.txn;
-            if let Some(&e) = read.list.last() {
-                if let Some(&w) = inf.writer.get(&(key.clone(), e)) {
                     self.add(
+                        l,
                         w,
-                        r,
-                        Dep::Wr,
-                        format!(
-                            "{} read key {key} up to {}'s append of {e}",
-                            name(r),
-                            name(w)
-                        ),
+                        Dep::Ww,
+                        Why::WwUnread {
+                            key: k,
+                            last: e,
+                            element: u,
+                        },
                     );
                 }
             }
+        }
+        for (r_index, read) in inf.reads.iter().enumerate() {
+            let key = &read.key;
+            let k = self.key(key);
+            let r = read.txn;
+            if let Some(&e) = read.list.last() {
+                if let Some(&w) = inf.writer.get(&(key.clone(), e)) {
+                    self.add(w, r, Dep::Wr, Why::Wr { key: k, element: e });
+                }
+            }
             let order = &inf.orders[key];
-            let next = order.get(read.list.len());
-            let missed: Vec<i64> = match next {
+            let missed: Vec<i64> = match order.get(read.list.len()) {
                 Some(&n) => vec![n],
                 None => inf.unread.get(key).cloned().unwrap_or_default(),
             };
             for n in missed {
                 if let Some(&w) = inf.writer.get(&(key.clone(), n)) {
-                    self.add(
-                        r,
-                        w,
-                        Dep::Rw,
-                        format!(
-                            "{} read key {key} as {}, without {}'s append of {n}",
-                            name(r),
-                            list(&read.list),
-                            name(w)
-                        ),
-                    );
+                    let why = Why::Rw {
+                        read: r_index as u32,
+                        element: n,
+                    };
+                    self.add(r, w, Dep::Rw, why);
                 }
             }
         }
@@ -149,17 +205,7 @@ impl Graph {
                 continue;
             }
             if let Some(p) = last.insert(t.process, i) {
-                self.add(
-                    p,
-                    i,
-                    Dep::Process,
-                    format!(
-                        "process {} ran {} before {}",
-                        t.process,
-                        txns[p].name(),
-                        t.name()
-                    ),
-                );
+                self.add(p, i, Dep::Process, Why::Process);
             }
         }
     }
@@ -187,16 +233,7 @@ impl Graph {
             if invoke {
                 before[i] = frontier.clone();
                 for &a in &before[i] {
-                    self.add(
-                        a,
-                        i,
-                        Dep::Realtime,
-                        format!(
-                            "{} completed before {} began",
-                            txns[a].name(),
-                            txns[i].name()
-                        ),
-                    );
+                    self.add(a, i, Dep::Realtime, Why::Realtime);
                 }
             } else {
                 let gone: HashSet<usize> = before[i].iter().copied().collect();
@@ -238,7 +275,9 @@ impl Graph {
         for e in self.edges.iter().filter(|e| allowed.contains(&e.dep)) {
             g.add_edge(nodes[e.from], nodes[e.to], ());
         }
-        petgraph::algo::tarjan_scc(&g)
+        // Kosaraju: iterative, where petgraph's Tarjan recurses (and a long real-time chain
+        // overflows the stack).
+        petgraph::algo::kosaraju_scc(&g)
             .into_iter()
             .filter(|c| c.len() > 1)
             .map(|c| c.into_iter().map(|n| g[n]).collect())
@@ -349,6 +388,7 @@ impl Graph {
                     txns[edge.from].name(),
                     txns[edge.to].name(),
                     edge.why
+                        .words(txns, self.inf, &self.keys, edge.from, edge.to)
                 )
             })
             .collect();

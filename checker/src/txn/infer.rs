@@ -173,23 +173,25 @@ fn internal(t: &Txn) -> Option<Anomaly> {
 /// Each key's order: its longest read, every other read checked as a prefix of it; and the
 /// appended elements no read shows.
 fn orders(txns: &[Txn], inf: &mut Inferred) {
-    let mut longest: BTreeMap<String, usize> = BTreeMap::new();
+    // Each key's reads, once: (the longest, every read).
+    let mut by_key: BTreeMap<&str, (usize, Vec<usize>)> = BTreeMap::new();
     for (r, read) in inf.reads.iter().enumerate() {
-        let best = longest.entry(read.key.clone()).or_insert(r);
+        let (best, all) = by_key.entry(&read.key).or_insert((r, Vec::new()));
+        all.push(r);
         if read.list.len() > inf.reads[*best].list.len() {
             *best = r;
         }
     }
     let mut found = Vec::new();
-    for (key, &best) in &longest {
-        let order = dedup(&inf.reads[best].list);
-        if let Some(other) = inf
-            .reads
+    let mut orders = BTreeMap::new();
+    for (key, (best, all)) in &by_key {
+        let order = dedup(&inf.reads[*best].list);
+        if let Some(other) = all
             .iter()
-            .filter(|r| &r.key == key)
+            .map(|&r| &inf.reads[r])
             .find(|r| !order.starts_with(&dedup(&r.list)))
         {
-            let long = &inf.reads[best];
+            let long = &inf.reads[*best];
             found.push(Anomaly {
                 kind: Kind::IncompatibleOrder,
                 order: None,
@@ -204,8 +206,9 @@ fn orders(txns: &[Txn], inf: &mut Inferred) {
                 txns: vec![txns[long.txn].id, txns[other.txn].id],
             });
         }
-        inf.orders.insert(key.clone(), order);
+        orders.insert(key.to_string(), order);
     }
+    inf.orders = orders;
     let mut unread: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for (key, element) in inf.writer.keys() {
         let read = inf.orders.get(key).is_some_and(|o| o.contains(element));
