@@ -565,7 +565,7 @@ impl<'a, M: Model> Assessor<'a, M> {
         let verdict_ms = self.started.elapsed();
         let witnessed = Instant::now();
         self.shrink_witnesses();
-        self.withdraw_unconfirmed(&mut results);
+        withdraw_unconfirmed(&mut results, &self.anomalies);
         let witness_ms = witnessed.elapsed();
         for a in &mut self.anomalies {
             a.breaks.retain(|l| self.asked.contains(l));
@@ -611,12 +611,14 @@ fn vacuous(history: &History, min_ok: Option<usize>) -> Option<String> {
         return Some(NO_OPERATIONS.into());
     }
     let is_write = |f: &str| matches!(f, "write" | "cas" | "put" | "append");
-    // A successful cas observed the state as surely as a read did (it found the value it
-    // expected): it counts as a read too.
-    let is_read = |f: &str| matches!(f, "read" | "get" | "cas");
+    let is_read = |f: &str| matches!(f, "read" | "get");
     let ok = |o: &&Operation| o.outcome == Outcome::Ok;
     let writes = history.ops.iter().filter(|o| is_write(&o.f)).count();
     let reads = history.ops.iter().filter(|o| is_read(&o.f)).count();
+    // A successful cas observed the state as surely as a read did (it found the value it
+    // expected): a history with no reads but such a cas tested something. Reads that were
+    // tried and all failed still leave it untested — a read path that never works is no pass.
+    let observed_by_cas = history.ops.iter().filter(ok).any(|o| o.f == "cas");
     let ok_total = history.ops.iter().filter(ok).count();
     if let Some(n) = min_ok.filter(|&n| ok_total < n) {
         return Some(format!(
@@ -631,10 +633,10 @@ fn vacuous(history: &History, min_ok: Option<usize>) -> Option<String> {
     }
     if reads > 0 && !history.ops.iter().filter(ok).any(|o| is_read(&o.f)) {
         return Some(format!(
-            "no successful read: none of the {reads} reads (and compare-and-sets) succeeded, so nothing was tested"
+            "no successful read: none of the {reads} reads succeeded, so nothing was tested"
         ));
     }
-    if writes == 0 || reads == 0 {
+    if writes == 0 || (reads == 0 && !observed_by_cas) {
         let missing = if writes == 0 { "write" } else { "read" };
         return Some(format!(
             "no {missing} in the history, so no model can be tested on it"
@@ -882,24 +884,6 @@ impl<'a, M: Model> Assessor<'a, M> {
         fails != Some(false)
     }
 
-    /// A model whose every anomaly is unconfirmed ([`Anomaly::unconfirmed`]) is unknown: its
-    /// violation rests on a check another check contradicts.
-    fn withdraw_unconfirmed(&self, results: &mut BTreeMap<Level, LevelResult>) {
-        for r in results.values_mut() {
-            let shown = &r.anomalies;
-            if r.standing != Standing::Violated
-                || shown.is_empty()
-                || shown
-                    .iter()
-                    .any(|&a| self.anomalies[a].unconfirmed.is_none())
-            {
-                continue;
-            }
-            r.standing = Standing::Unknown;
-            r.reason = self.anomalies[shown[0]].unconfirmed.clone();
-        }
-    }
-
     fn describe(&self, task: &Task<'a>, ops: &[&Operation]) -> (AnomalyKind, String) {
         match &task.what {
             What::Linearizable => {
@@ -948,6 +932,22 @@ impl<'a, M: Model> Assessor<'a, M> {
                 (session_kind(*level), sentence)
             }
         }
+    }
+}
+
+/// A model whose every anomaly is unconfirmed ([`Anomaly::unconfirmed`]) is unknown: its
+/// violation rests on a check another check contradicts.
+fn withdraw_unconfirmed(results: &mut BTreeMap<Level, LevelResult>, anomalies: &[Anomaly]) {
+    for r in results.values_mut() {
+        let shown = &r.anomalies;
+        if r.standing != Standing::Violated
+            || shown.is_empty()
+            || shown.iter().any(|&a| anomalies[a].unconfirmed.is_none())
+        {
+            continue;
+        }
+        r.standing = Standing::Unknown;
+        r.reason = anomalies[shown[0]].unconfirmed.clone();
     }
 }
 
@@ -1602,4 +1602,46 @@ fn classify_linearizability(
             witness.len()
         ),
     )
+}
+
+#[cfg(test)]
+mod unconfirmed_tests {
+    use super::*;
+
+    fn anomaly(unconfirmed: Option<&str>) -> Anomaly {
+        Anomaly {
+            kind: AnomalyKind::NotSequential,
+            key: Some("x".into()),
+            sentence: "no single order".into(),
+            witness: Vec::new(),
+            minimal: false,
+            breaks: vec![Level::Sequential],
+            unconfirmed: unconfirmed.map(str::to_string),
+        }
+    }
+
+    fn violated(anomalies: Vec<usize>) -> LevelResult {
+        LevelResult {
+            model: Level::Sequential,
+            standing: Standing::Violated,
+            reason: Some("1 of 1 key is not sequentially consistent".into()),
+            violations: anomalies.len(),
+            anomalies,
+        }
+    }
+
+    #[test]
+    fn a_violation_resting_only_on_unconfirmed_witnesses_is_unknown() {
+        // A witness that passes the independent check on its own proves nothing: the model is
+        // unknown, and says why; one confirmed witness beside it keeps the violation.
+        let anomalies = vec![anomaly(Some("faultline's checks disagree")), anomaly(None)];
+        let mut results = BTreeMap::from([(Level::Sequential, violated(vec![0]))]);
+        withdraw_unconfirmed(&mut results, &anomalies);
+        let r = &results[&Level::Sequential];
+        assert_eq!(r.standing, Standing::Unknown);
+        assert_eq!(r.reason.as_deref(), Some("faultline's checks disagree"));
+        let mut results = BTreeMap::from([(Level::Sequential, violated(vec![0, 1]))]);
+        withdraw_unconfirmed(&mut results, &anomalies);
+        assert_eq!(results[&Level::Sequential].standing, Standing::Violated);
+    }
 }
