@@ -75,6 +75,7 @@ fn event(e: &Event, out: &mut String) {
             out.push_str(", :key ");
             edn::write(&Value::String(k.clone()), out);
         }
+        (None, _) if crate::model::micro_ops(&e.value).is_some() => micro_ops(&e.value, out),
         (None, _) => edn::write(&e.value, out),
     }
     out.push_str(&format!(", :index {}, :time {}", e.index, e.time));
@@ -97,6 +98,25 @@ fn event(e: &Event, out: &mut String) {
     out.push('}');
 }
 
+/// A transaction as Elle writes it: each micro-op's function a keyword, `[:append 1 2]`.
+fn micro_ops(value: &Value, out: &mut String) {
+    out.push('[');
+    for (i, op) in value.as_array().into_iter().flatten().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let parts = op.as_array().expect("checked as micro-ops");
+        out.push('[');
+        edn::write_key(parts[0].as_str().expect("checked as micro-ops"), out);
+        for p in &parts[1..] {
+            out.push(' ');
+            edn::write(p, out);
+        }
+        out.push(']');
+    }
+    out.push(']');
+}
+
 /// A key as Jepsen would have it: an integer when it is one, written canonically.
 fn key(k: &str, out: &mut String) {
     match k.parse::<i64>() {
@@ -112,6 +132,27 @@ mod tests {
     use crate::generate::{self, Spec};
     use crate::import::{parse_str, Format};
     use crate::{ModelKind, Options};
+
+    #[test]
+    fn transactions_round_trip_with_keyword_micro_ops() {
+        // Issue 28: JSON Lines ↔ Jepsen EDN for transactional histories.
+        let text = "{\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"append\",1,1],[\"r\",2,null]]}\n\
+                    {\"time\":2,\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"append\",1,1],[\"r\",2,[3,4]]]}\n";
+        let h = parse_str("t.jsonl", text, Format::Jsonl).unwrap();
+        let mut out = Vec::new();
+        jepsen_edn(&h, &mut out).unwrap();
+        let edn = String::from_utf8(out).unwrap();
+        assert!(edn.contains(":value [[:append 1 1] [:r 2 [3 4]]]"), "{edn}");
+        let back = round_trip(&h);
+        assert_eq!(back.ops.len(), 1);
+        assert_eq!(back.ops[0].output, h.ops[0].output);
+        assert_eq!(back.ops[0].input, h.ops[0].input);
+        let (a, b) = (
+            crate::txn::check(&h).unwrap(),
+            crate::txn::check(&back).unwrap(),
+        );
+        assert_eq!(a.anomalies.len(), b.anomalies.len());
+    }
 
     fn round_trip(h: &History) -> History {
         let mut out = Vec::new();
