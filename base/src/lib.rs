@@ -1,7 +1,8 @@
 //! The base layer: what every faultline crate may use and none of them owns. It depends on
 //! nothing, and nothing in it knows about histories, faults or targets.
 //!
-//! Today it holds faultline's one random source, [`Rng`]. Everything random in a run — the
+//! Today it holds faultline's one random source, [`Rng`] (and [`cut`], for quoting text in
+//! sentences). Everything random in a run — the
 //! workload, the nemesis's schedule and its choices, the proxies' dropped packets, the
 //! simulator, the generated histories of the checker's tests — draws from a seed through it, so
 //! the same seed replays the same run. Its stream is part of that promise: a known-answer test
@@ -81,6 +82,15 @@ impl Rng {
     }
 }
 
+/// `text` cut to at most `max` characters, with "…" where it was cut: for quoting what a
+/// command printed or a line of a file inside a sentence.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
 /// One step of splitmix64: advances `state` and returns the next output.
 pub fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -127,6 +137,13 @@ mod tests {
             (0..100).map(|_| r.below(1000)).collect()
         };
         assert_eq!(a, again);
+    }
+
+    #[test]
+    fn cut_marks_where_it_cut() {
+        assert_eq!(cut("abc", 3), "abc");
+        assert_eq!(cut("abcdef", 3), "abc…");
+        assert_eq!(cut("ééé", 2), "éé…");
     }
 
     #[test]

@@ -253,7 +253,7 @@ impl LaunchedNodes {
                     format!(
                         "{}'s pid command `{cmd}` printed {:?}, not a process id",
                         n.name,
-                        words_cut(text, 60)
+                        base::cut(text, 60)
                     )
                 }
             });
@@ -574,13 +574,5 @@ impl Drop for LaunchedNodes {
                 eprintln!("faultline: {e}");
             }
         }
-    }
-}
-
-/// `text` cut to at most `max` characters, with "…" where it was cut.
-fn words_cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
     }
 }

@@ -198,14 +198,6 @@ pub fn list(items: &[String]) -> String {
     list_with(items, " and ")
 }
 
-/// `text` cut to at most `max` characters, with "…" where it was cut.
-pub fn cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
-    }
-}
-
 /// How many names a bounded list shows before "and N more".
 pub const LISTED: usize = 8;
 

@@ -2,7 +2,7 @@
 //! `jepsen.log` lines.
 
 use super::{edn, for_each_line, Format};
-use crate::consistency::words::cut;
+use base::cut;
 use crate::history::{Event, EventType, HistoryBuilder, HistoryError, Process};
 use serde_json::{Map, Value};
 use std::io::{BufRead, Read};

@@ -1747,7 +1747,7 @@ fn print_summary(
             let _ = writeln!(
                 out,
                 "          during faultline's own faults: {}",
-                checker::consistency::words::cut(during, 160)
+                base::cut(during, 160)
             );
         }
     }

@@ -68,15 +68,13 @@ pub fn run_id() -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    let mut x = nanos
+    let mut state = nanos
         ^ u64::from(std::process::id()).rotate_left(32)
         ^ COUNTER
             .fetch_add(1, Ordering::Relaxed)
             .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    // splitmix64's finaliser: every input bit reaches every output bit.
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^= x >> 31;
+    // splitmix64: every input bit reaches every output bit.
+    let mut x = base::splitmix64(&mut state);
     const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut id = String::from("r");
     for _ in 0..7 {
