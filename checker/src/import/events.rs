@@ -2,8 +2,8 @@
 //! `jepsen.log` lines.
 
 use super::{edn, for_each_line, Format};
-use base::cut;
 use crate::history::{Event, EventType, HistoryBuilder, HistoryError, Process};
+use base::cut;
 use serde_json::{Map, Value};
 use std::io::{BufRead, Read};
 

@@ -1338,17 +1338,17 @@ fn outages(history: &checker::History, longer_than: Duration) -> Vec<results::Ou
     let end = main_end.min(end);
     // The node a client went through: the one it asked first (`via`, when that node redirected
     // it to another), else the one that answered. A follower that redirects is up.
-    let through = |o: &checker::Operation| -> Option<String> {
+    fn through(o: &checker::Operation) -> Option<&str> {
         o.extra
             .get("via")
-            .and_then(|v| v.as_str().map(str::to_string))
-            .or_else(|| o.node.as_deref().map(str::to_string))
-    };
+            .and_then(|v| v.as_str())
+            .or(o.node.as_deref())
+    }
     let ok_times = |node: Option<&str>| -> Vec<u64> {
         let mut t: Vec<u64> = main
             .iter()
             .filter(|o| o.outcome == checker::Outcome::Ok)
-            .filter(|o| node.is_none() || through(o).as_deref() == node)
+            .filter(|o| node.is_none() || through(o) == node)
             .filter_map(|o| o.complete_time)
             .collect();
         t.sort_unstable();
@@ -1356,7 +1356,7 @@ fn outages(history: &checker::History, longer_than: Duration) -> Vec<results::Ou
     };
     // Only nodes that answered at some time: one that never does (a follower that refuses
     // rather than redirects) is how the service works, not an outage.
-    let mut nodes: Vec<String> = main
+    let mut nodes: Vec<&str> = main
         .iter()
         .filter(|o| o.outcome == checker::Outcome::Ok)
         .filter_map(|o| through(o))
@@ -1369,7 +1369,7 @@ fn outages(history: &checker::History, longer_than: Duration) -> Vec<results::Ou
         let failed: Vec<&&checker::Operation> = main
             .iter()
             .filter(|o| o.outcome != checker::Outcome::Ok)
-            .filter(|o| node.is_none() || through(o).as_deref() == node)
+            .filter(|o| node.is_none() || through(o) == node)
             .filter(|o| (from..=to).contains(&o.invoke_time))
             .collect();
         (!failed.is_empty()).then(|| causes(&failed))
@@ -1377,7 +1377,7 @@ fn outages(history: &checker::History, longer_than: Duration) -> Vec<results::Ou
     let secs = |t: u64| ((t - start) as f64 / 1e9 * 10.0).round() / 10.0;
     let faults = fault_spans(history);
     let mut found = Vec::new();
-    for node in std::iter::once(None).chain(nodes.iter().map(|n| Some(n.as_str()))) {
+    for node in std::iter::once(None).chain(nodes.iter().map(|n| Some(*n))) {
         let times = ok_times(node);
         let mut edges = vec![start];
         edges.extend(&times);
