@@ -136,7 +136,7 @@ impl<'a> Graph<'a> {
         for (key, order) in &inf.orders {
             let k = self.key(key);
             for pair in order.windows(2) {
-                let w = |e: i64| inf.writer.get(&(key.clone(), e)).copied();
+                let w = |e: i64| inf.writer_of(key, e);
                 if let (Some(a), Some(b)) = (w(pair[0]), w(pair[1])) {
                     self.add(
                         a,
@@ -152,9 +152,9 @@ impl<'a> Graph<'a> {
             }
             let last = order
                 .last()
-                .and_then(|e| inf.writer.get(&(key.clone(), *e)).map(|w| (*e, *w)));
+                .and_then(|e| inf.writer_of(key, *e).map(|w| (*e, w)));
             for &u in inf.unread.get(key).into_iter().flatten() {
-                let Some(&w) = inf.writer.get(&(key.clone(), u)) else {
+                let Some(w) = inf.writer_of(key, u) else {
                     continue;
                 };
                 if let Some((e, l)) = last {
@@ -176,7 +176,7 @@ impl<'a> Graph<'a> {
             let k = self.key(key);
             let r = read.txn;
             if let Some(&e) = read.list.last() {
-                if let Some(&w) = inf.writer.get(&(key.clone(), e)) {
+                if let Some(w) = inf.writer_of(key, e) {
                     self.add(w, r, Dep::Wr, Why::Wr { key: k, element: e });
                 }
             }
@@ -186,7 +186,7 @@ impl<'a> Graph<'a> {
                 None => inf.unread.get(key).cloned().unwrap_or_default(),
             };
             for n in missed {
-                if let Some(&w) = inf.writer.get(&(key.clone(), n)) {
+                if let Some(w) = inf.writer_of(key, n) {
                     let why = Why::Rw {
                         read: r_index as u32,
                         element: n,

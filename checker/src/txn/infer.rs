@@ -26,8 +26,9 @@ pub struct Inferred {
     /// Elements appended by transactions that did not fail and never read, per key: after
     /// every read element, in no known order.
     pub unread: BTreeMap<String, Vec<i64>>,
-    /// Who appended each element (transactions that did not fail), by index.
-    pub writer: HashMap<(String, i64), usize>,
+    /// Who appended each element (transactions that did not fail), by index, per key: looked
+    /// up by `&str` with no key to build ([`Inferred::writer_of`]).
+    pub writers: HashMap<String, HashMap<i64, usize>>,
     /// Each transaction's appends to each key, in its own order.
     pub appends: HashMap<(usize, String), Vec<i64>>,
     pub reads: Vec<Read>,
@@ -35,6 +36,11 @@ pub struct Inferred {
 }
 
 impl Inferred {
+    /// The transaction that appended `element` to `key`, if one that did not fail did.
+    pub fn writer_of(&self, key: &str, element: i64) -> Option<usize> {
+        self.writers.get(key)?.get(&element).copied()
+    }
+
     /// How many appended elements were never read.
     pub fn unread_count(&self) -> usize {
         self.unread.values().map(Vec::len).sum()
@@ -51,8 +57,8 @@ pub fn list_append(txns: &[Txn]) -> Result<Inferred, String> {
             match m {
                 Micro::Append { key, element } => {
                     let slot = (key.clone(), *element);
-                    let seen = inf.writer.get(&slot).or(aborted.get(&slot));
-                    if let Some(&j) = seen {
+                    let seen = inf.writer_of(key, *element).or(aborted.get(&slot).copied());
+                    if let Some(j) = seen {
                         return Err(format!(
                             "{} and {} both appended {element} to key {key}: faultline's inference needs every appended element unique per key",
                             txns[j].name(),
@@ -62,7 +68,10 @@ pub fn list_append(txns: &[Txn]) -> Result<Inferred, String> {
                     if t.outcome == Outcome::Fail {
                         aborted.insert(slot, i);
                     } else {
-                        inf.writer.insert(slot, i);
+                        inf.writers
+                            .entry(key.clone())
+                            .or_default()
+                            .insert(*element, i);
                         inf.appends
                             .entry((i, key.clone()))
                             .or_default()
@@ -210,10 +219,16 @@ fn orders(txns: &[Txn], inf: &mut Inferred) {
     }
     inf.orders = orders;
     let mut unread: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for (key, element) in inf.writer.keys() {
-        let read = inf.orders.get(key).is_some_and(|o| o.contains(element));
-        if !read {
-            unread.entry(key.clone()).or_default().push(*element);
+    for (key, elements) in &inf.writers {
+        let order: std::collections::HashSet<i64> =
+            inf.orders.get(key).into_iter().flatten().copied().collect();
+        let missing: Vec<i64> = elements
+            .keys()
+            .copied()
+            .filter(|e| !order.contains(e))
+            .collect();
+        if !missing.is_empty() {
+            unread.insert(key.clone(), missing);
         }
     }
     for v in unread.values_mut() {
@@ -244,10 +259,10 @@ fn element_anomalies(txns: &[Txn], aborted: &HashMap<(String, i64), usize>, inf:
             });
         }
         for &e in &read.list {
-            let slot = (read.key.clone(), e);
-            if inf.writer.contains_key(&slot) {
+            if inf.writer_of(&read.key, e).is_some() {
                 continue;
             }
+            let slot = (read.key.clone(), e);
             let (kind, sentence, txn_ids) = match aborted.get(&slot) {
                 Some(&w) => (
                     Kind::G1a,
@@ -288,7 +303,7 @@ fn element_anomalies(txns: &[Txn], aborted: &HashMap<(String, i64), usize>, inf:
 /// reader saw that transaction half done.
 fn intermediate(txns: &[Txn], inf: &Inferred, read: &Read) -> Option<Anomaly> {
     let last = *read.list.last()?;
-    let &w = inf.writer.get(&(read.key.clone(), last))?;
+    let w = inf.writer_of(&read.key, last)?;
     if w == read.txn {
         return None;
     }
