@@ -18,7 +18,7 @@ fi
 # System packages the tests use: nftables and iproute2 (kernel partitions), libfaketime (clock
 # faults), etcd-server (the etcd target), openssl (certificates for etcd over TLS), chromium and chromium-driver (the HTML report, tested
 # in a real headless browser), openssh-server and openssh-client (`faultline lab`'s hosts),
-# redis-server, webdis, nginx and libnginx-mod-http-dav-ext (the example target files' services). As root, install what is missing; otherwise say what is missing
+# redis-server, webdis and nginx (the example target files' services). As root, install what is missing; otherwise say what is missing
 # and go on — the tests that need it then fail and name it.
 need=()
 command -v nft >/dev/null 2>&1 || need+=(nftables)
@@ -35,7 +35,6 @@ command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v webdis >/dev/null 2>&1 || need+=(webdis)
 command -v nginx >/dev/null 2>&1 || need+=(nginx)
-[ -e /usr/lib/nginx/modules/ngx_http_dav_ext_module.so ] || need+=(libnginx-mod-http-dav-ext)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${need[*]} (needed by the fault-injection tests)" >&2
