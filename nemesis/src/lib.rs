@@ -65,11 +65,7 @@ pub trait Cluster {
     /// Starts every node of `nodes` again, then waits for them together: a service that needs
     /// a quorum to serve cannot come back one node at a time.
     fn restart_all(&mut self, nodes: &[usize]) -> Result<(), String> {
-        for &node in nodes {
-            self.restart(node)
-                .map_err(|e| format!("restart n{}: {e}", node + 1))?;
-        }
-        Ok(())
+        restart_each(self, nodes)
     }
     /// SIGKILL the node and reap it.
     fn kill(&mut self, node: usize) -> std::io::Result<()>;
@@ -108,6 +104,17 @@ pub trait Cluster {
         let _ = node;
         Err("this target has no membership changes".into())
     }
+}
+
+/// [`Cluster::restart_all`] for clusters whose nodes come up on their own: each restarted in
+/// turn, the first error named.
+pub fn restart_each<C: Cluster + ?Sized>(cluster: &mut C, nodes: &[usize]) -> Result<(), String> {
+    for &node in nodes {
+        cluster
+            .restart(node)
+            .map_err(|e| format!("restart n{}: {e}", node + 1))?;
+    }
+    Ok(())
 }
 
 /// A network that cannot be cut: the one left after [`Nemesis::close`], or that of a target

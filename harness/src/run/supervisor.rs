@@ -228,11 +228,7 @@ impl Cluster for Nodes {
     /// time. raftkv nodes come up on their own.
     fn restart_all(&mut self, nodes: &[usize]) -> Result<(), String> {
         let Fleet::Described(d) = &mut self.cluster else {
-            for &node in nodes {
-                self.restart(node)
-                    .map_err(|e| format!("restart n{}: {e}", node + 1))?;
-            }
-            return Ok(());
+            return nemesis::restart_each(self, nodes);
         };
         for &node in nodes {
             d.start(node)
