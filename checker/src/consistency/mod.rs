@@ -951,6 +951,38 @@ fn withdraw_unconfirmed(results: &mut BTreeMap<Level, LevelResult>, anomalies: &
     }
 }
 
+/// The node a final read asked, as the words name it.
+fn final_node(o: &Operation) -> String {
+    o.node
+        .as_ref()
+        .map_or_else(|| format!("process {}", o.process), |n| n.to_string())
+}
+
+/// What the final reads can show: the nodes that answered, and the first node asked that
+/// answered none of its own (agreement is then not shown for it) — or why they show nothing:
+/// there are none, or none succeeded (agreement among no observations is not agreement).
+fn final_observers(finals: &[&Operation]) -> Result<(BTreeSet<String>, Option<String>), String> {
+    if finals.is_empty() {
+        return Err("the history has no final reads (reads with phase \"final\", which `faultline run` makes on every node after the heal and the recovery wait)".into());
+    }
+    let answered: BTreeSet<String> = finals
+        .iter()
+        .filter(|o| o.outcome == Outcome::Ok)
+        .map(|o| final_node(o))
+        .collect();
+    if answered.is_empty() {
+        return Err(format!(
+            "none of the {} final reads succeeded, so nothing shows the nodes agree",
+            finals.len()
+        ));
+    }
+    let asked: BTreeSet<String> = finals.iter().map(|o| final_node(o)).collect();
+    let silent = asked.difference(&answered).next().map(|n| {
+        format!("{n} answered none of its final reads, so nothing shows it agrees with the others")
+    });
+    Ok((answered, silent))
+}
+
 /// The reason every model of an empty history gives.
 pub const NO_OPERATIONS: &str = "no operations: the history has no client operation to judge";
 
@@ -1332,38 +1364,14 @@ impl<'a, M: Model> Assessor<'a, M> {
             .iter()
             .filter(|o| o.phase.as_deref() == Some("final") && o.f == "read")
             .collect();
-        if finals.is_empty() {
-            r.standing = Standing::Unknown;
-            r.reason = Some(
-                "the history has no final reads (reads with phase \"final\", which `faultline run` makes on every node after the heal and the recovery wait)".into(),
-            );
-            return r;
-        }
-        let node_of = |o: &Operation| {
-            o.node
-                .as_ref()
-                .map_or_else(|| format!("process {}", o.process), |n| n.to_string())
+        let (answered, mut incomplete) = match final_observers(&finals) {
+            Ok(found) => found,
+            Err(why) => {
+                r.standing = Standing::Unknown;
+                r.reason = Some(why);
+                return r;
+            }
         };
-        let answered: BTreeSet<String> = finals
-            .iter()
-            .filter(|o| o.outcome == Outcome::Ok)
-            .map(|o| node_of(o))
-            .collect();
-        let asked: BTreeSet<String> = finals.iter().map(|o| node_of(o)).collect();
-        if answered.is_empty() {
-            // Agreement among no observations is not agreement.
-            r.standing = Standing::Unknown;
-            r.reason = Some(format!(
-                "none of the {} final reads succeeded, so nothing shows the nodes agree",
-                finals.len()
-            ));
-            return r;
-        }
-        let mut incomplete: Option<String> = asked.difference(&answered).next().map(|n| {
-            format!(
-                "{n} answered none of its final reads, so nothing shows it agrees with the others"
-            )
-        });
         for (key, _) in &self.keys {
             let reads: Vec<&Operation> = finals
                 .iter()
@@ -1383,11 +1391,11 @@ impl<'a, M: Model> Assessor<'a, M> {
             let mut by_value: Vec<(Value, Vec<String>, &Operation)> = Vec::new();
             for o in &reads {
                 match by_value.iter_mut().find(|(v, _, _)| *v == o.output) {
-                    Some((_, nodes, _)) => nodes.push(node_of(o)),
-                    None => by_value.push((o.output.clone(), vec![node_of(o)], o)),
+                    Some((_, nodes, _)) => nodes.push(final_node(o)),
+                    None => by_value.push((o.output.clone(), vec![final_node(o)], o)),
                 }
             }
-            let nodes: BTreeSet<String> = reads.iter().map(|o| node_of(o)).collect();
+            let nodes: BTreeSet<String> = reads.iter().map(|o| final_node(o)).collect();
             if by_value.len() == 1 {
                 if nodes.len() < answered.len() && incomplete.is_none() {
                     incomplete = Some(format!(
