@@ -467,27 +467,40 @@ fn check_one(found: &Found, args: &CheckArgs, progress: bool) -> Checked {
                 stderr: String::new(),
             };
             if let Some(out) = &args.html {
-                let context = report::Context {
-                    title: file
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| label.clone()),
-                    require: args.require,
-                    facts: history_facts(&history, &ladder, &label),
-                    notes: Vec::new(),
-                };
-                let html = report::html(&history, &ladder, &context);
-                match report::write_atomically(out, html.as_bytes()) {
-                    Ok(()) => checked.stderr = format!("report: {}\n", out.display()),
-                    Err(e) => {
-                        checked.stderr = format!("error: {e}\n");
-                        checked.code = EXIT_BAD_INPUT;
-                    }
-                }
+                write_report(out, &history, &ladder, args.require, &mut checked);
             }
             checked
         }
         Err(e) => bad_input(args, &label, &e.to_string()),
+    }
+}
+
+/// `--html OUT`: the report of one history checked on its own; said on stderr, and a failure to
+/// write it is bad input.
+fn write_report(
+    out: &std::path::Path,
+    history: &History,
+    ladder: &Ladder,
+    require: Level,
+    checked: &mut Checked,
+) {
+    let label = history.source_name.clone();
+    let context = report::Context {
+        title: std::path::Path::new(&label)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| label.clone()),
+        require,
+        facts: history_facts(history, ladder, &label),
+        notes: Vec::new(),
+    };
+    let html = report::html(history, ladder, &context);
+    match report::write_atomically(out, html.as_bytes()) {
+        Ok(()) => checked.stderr = format!("report: {}\n", out.display()),
+        Err(e) => {
+            checked.stderr = format!("error: {e}\n");
+            checked.code = EXIT_BAD_INPUT;
+        }
     }
 }
 
