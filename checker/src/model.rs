@@ -191,7 +191,7 @@ pub fn micro_ops(v: &serde_json::Value) -> Option<std::collections::BTreeSet<&st
     let ops = v.as_array().filter(|a| !a.is_empty())?;
     let mut names = std::collections::BTreeSet::new();
     for op in ops {
-        let op = op.as_array().filter(|o| o.len() == 3)?;
+        let op = op.as_array().filter(|o| o.len() == 3 || o.len() == 4)?;
         let f = op[0].as_str()?;
         if !matches!(f, "r" | "w" | "append" | "read" | "write") {
             return None;

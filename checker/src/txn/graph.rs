@@ -9,6 +9,7 @@
 
 use super::infer::{list, Inferred};
 use super::parse::Txn;
+use super::register::{self, Registers};
 use super::{Anomaly, Kind};
 use crate::history::Outcome;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -36,10 +37,18 @@ pub struct Edge {
     pub why: Why,
 }
 
+/// What the edges come from: a list-append inference or an rw-register one.
+#[derive(Clone, Copy)]
+pub enum Data<'a> {
+    Lists(&'a Inferred),
+    Registers(&'a Registers),
+}
+
 /// The evidence for one edge, kept as data: a history has millions of edges and shows a few.
+/// The words depend on the [`Data`]: an append or a write, a list read or a value read.
 #[derive(Clone, Debug)]
 pub enum Why {
-    /// `to` appended `next` to `key` right after `from`'s `prev`.
+    /// `to` appended (wrote) `next` to `key` right after `from`'s `prev`.
     Ww {
         key: u32,
         prev: i64,
@@ -56,7 +65,8 @@ pub enum Why {
         key: u32,
         element: i64,
     },
-    /// `from` read `key` (the read at `read` in the inference) without `to`'s append.
+    /// `from` read `key` (the read at `read` in the inference) without `to`'s append (before
+    /// `to`'s write of `element`).
     Rw {
         read: u32,
         element: i64,
@@ -70,22 +80,33 @@ impl Why {
     pub fn words(
         &self,
         txns: &[Txn],
-        inf: &Inferred,
+        data: Data,
         keys: &[String],
         from: usize,
         to: usize,
     ) -> String {
         let (a, b) = (txns[from].name(), txns[to].name());
-        match self {
-            Why::Ww { key, prev, next } => format!("{b} appended {next} to key {} right after {a}'s {prev}", keys[*key as usize]),
-            Why::WwUnread { key, last, element } => format!("{b}'s append of {element} to key {} was never read, so it came after {a}'s {last}, the last read", keys[*key as usize]),
-            Why::Wr { key, element } => format!("{b} read key {} up to {a}'s append of {element}", keys[*key as usize]),
-            Why::Rw { read, element } => {
+        match (self, data) {
+            (Why::Ww { key, prev, next }, Data::Lists(_)) => format!("{b} appended {next} to key {} right after {a}'s {prev}", keys[*key as usize]),
+            (Why::Ww { key, prev, next }, Data::Registers(r)) => {
+                let key = &keys[*key as usize];
+                let why = r.evidence(key, Some(*prev), *next).map(|e| register::evidence_words(txns, e, Some(*prev), *next));
+                format!("{b}'s write of {next} to key {key} came after {a}'s {prev}{}", why.map(|w| format!(": {w}")).unwrap_or_default())
+            }
+            (Why::WwUnread { key, last, element }, _) => format!("{b}'s append of {element} to key {} was never read, so it came after {a}'s {last}, the last read", keys[*key as usize]),
+            (Why::Wr { key, element }, Data::Lists(_)) => format!("{b} read key {} up to {a}'s append of {element}", keys[*key as usize]),
+            (Why::Wr { key, element }, Data::Registers(_)) => format!("{b} read {element} from key {}, {a}'s write", keys[*key as usize]),
+            (Why::Rw { read, element }, Data::Lists(inf)) => {
                 let r = &inf.reads[*read as usize];
                 format!("{a} read key {} as {}, without {b}'s append of {element}", r.key, list(&r.list))
             }
-            Why::Process => format!("process {} ran {a} before {b}", txns[from].process),
-            Why::Realtime => format!("{a} completed before {b} began"),
+            (Why::Rw { read, element }, Data::Registers(regs)) => {
+                let r = &regs.reads[*read as usize];
+                let why = regs.evidence(&r.key, r.value, *element).map(|e| register::evidence_words(txns, e, r.value, *element));
+                format!("{a} read {} from key {}, a version before {b}'s write of {element}{}", register::shown(r.value), r.key, why.map(|w| format!(" ({w})")).unwrap_or_default())
+            }
+            (Why::Process, _) => format!("process {} ran {a} before {b}", txns[from].process),
+            (Why::Realtime, _) => format!("{a} completed before {b} began"),
         }
     }
 }
@@ -95,22 +116,31 @@ pub struct Graph<'a> {
     pub edges: Vec<Edge>,
     /// Edge indices leaving each transaction.
     out: Vec<Vec<usize>>,
-    inf: &'a Inferred,
+    data: Data<'a>,
     /// The keys, each once: edges name them by position.
     keys: Vec<String>,
 }
 
 impl<'a> Graph<'a> {
-    pub fn build(txns: &[Txn], inf: &'a Inferred) -> Graph<'a> {
-        let keys: std::collections::BTreeSet<&String> =
-            inf.orders.keys().chain(inf.unread.keys()).collect();
+    pub fn build(txns: &[Txn], data: Data<'a>) -> Graph<'a> {
+        let keys: std::collections::BTreeSet<&String> = match data {
+            Data::Lists(inf) => inf.orders.keys().chain(inf.unread.keys()).collect(),
+            Data::Registers(r) => r
+                .steps
+                .keys()
+                .chain(r.reads.iter().map(|r| &r.key))
+                .collect(),
+        };
         let mut g = Graph {
             edges: Vec::new(),
             out: vec![Vec::new(); txns.len()],
-            inf,
+            data,
             keys: keys.into_iter().cloned().collect(),
         };
-        g.data_edges(inf);
+        match data {
+            Data::Lists(inf) => g.data_edges(inf),
+            Data::Registers(r) => g.register_edges(r),
+        }
         g.process_edges(txns);
         g.realtime_edges(txns);
         g
@@ -192,6 +222,49 @@ impl<'a> Graph<'a> {
                         element: n,
                     };
                     self.add(r, w, Dep::Rw, why);
+                }
+            }
+        }
+    }
+
+    /// ww along each key's version steps, wr from each value's writer to its readers, rw from
+    /// each read to the writers of the versions after the one it saw.
+    fn register_edges(&mut self, regs: &Registers) {
+        for (key, steps) in &regs.steps {
+            let k = self.key(key);
+            for s in steps {
+                let (Some(prev), Some(b)) = (s.prev, regs.writer_of(key, s.next)) else {
+                    continue;
+                };
+                if let Some(a) = regs.writer_of(key, prev) {
+                    let why = Why::Ww {
+                        key: k,
+                        prev,
+                        next: s.next,
+                    };
+                    self.add(a, b, Dep::Ww, why);
+                }
+            }
+        }
+        let after = regs.successors();
+        for (r_index, read) in regs.reads.iter().enumerate() {
+            let k = self.key(&read.key);
+            if let Some(v) = read.value {
+                if let Some(w) = regs.writer_of(&read.key, v) {
+                    self.add(w, read.txn, Dep::Wr, Why::Wr { key: k, element: v });
+                }
+            }
+            for &n in after
+                .get(&(read.key.as_str(), read.value))
+                .into_iter()
+                .flatten()
+            {
+                if let Some(w) = regs.writer_of(&read.key, n) {
+                    let why = Why::Rw {
+                        read: r_index as u32,
+                        element: n,
+                    };
+                    self.add(read.txn, w, Dep::Rw, why);
                 }
             }
         }
@@ -373,10 +446,16 @@ impl<'a> Graph<'a> {
     /// A cycle as an anomaly: its class from its data edges, and each step in words.
     fn describe(&self, txns: &[Txn], cycle: &[usize], order: Option<&'static str>) -> Anomaly {
         let count = |d: Dep| cycle.iter().filter(|&&e| self.edges[e].dep == d).count();
+        let rw: Vec<bool> = cycle
+            .iter()
+            .map(|&e| self.edges[e].dep == Dep::Rw)
+            .collect();
+        let adjacent = (0..rw.len()).any(|i| rw[i] && rw[(i + 1) % rw.len()]);
         let kind = match (count(Dep::Rw), count(Dep::Wr)) {
             (0, 0) => Kind::G0,
             (0, _) => Kind::G1c,
             (1, _) => Kind::GSingle,
+            _ if !adjacent => Kind::GNonadjacent,
             _ => Kind::G2Item,
         };
         let steps: Vec<String> = cycle
@@ -388,7 +467,7 @@ impl<'a> Graph<'a> {
                     txns[edge.from].name(),
                     txns[edge.to].name(),
                     edge.why
-                        .words(txns, self.inf, &self.keys, edge.from, edge.to)
+                        .words(txns, self.data, &self.keys, edge.from, edge.to)
                 )
             })
             .collect();

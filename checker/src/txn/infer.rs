@@ -87,13 +87,13 @@ pub fn list_append(txns: &[Txn]) -> Result<Inferred, String> {
                     list: list.clone(),
                 }),
                 // In a list-append history, a completed read of nil is the empty list.
-                Micro::ReadRegister { key, value: None } if t.outcome == Outcome::Ok => {
-                    inf.reads.push(Read {
-                        txn: i,
-                        key: key.clone(),
-                        list: Vec::new(),
-                    })
-                }
+                Micro::ReadRegister {
+                    key, value: None, ..
+                } if t.outcome == Outcome::Ok => inf.reads.push(Read {
+                    txn: i,
+                    key: key.clone(),
+                    list: Vec::new(),
+                }),
                 _ => {}
             }
         }
@@ -103,7 +103,37 @@ pub fn list_append(txns: &[Txn]) -> Result<Inferred, String> {
     for t in txns.iter().filter(|t| t.outcome == Outcome::Ok) {
         inf.anomalies.extend(internal(t));
     }
+    let first = first_reads(txns);
+    inf.anomalies.extend(super::lost_updates(
+        txns,
+        first.iter().map(|(t, k, l)| (*t, *k, l.clone())),
+        |t, key| inf.appends.contains_key(&(t, key.to_string())),
+        |l| list(l),
+    ));
     Ok(inf)
+}
+
+/// Each ok transaction's first read of each key it read before appending to it.
+fn first_reads(txns: &[Txn]) -> Vec<(usize, &str, Vec<i64>)> {
+    let mut out = Vec::new();
+    for (i, t) in txns.iter().enumerate() {
+        if t.outcome != Outcome::Ok {
+            continue;
+        }
+        let mut touched = std::collections::HashSet::new();
+        for m in &t.micro {
+            match m {
+                Micro::Append { key, .. } => {
+                    touched.insert(key.as_str());
+                }
+                Micro::Read { key, list: Some(l) } if touched.insert(key.as_str()) => {
+                    out.push((i, key.as_str(), l.clone()))
+                }
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 /// Within one transaction, each read of a key must show what the transaction already knows of

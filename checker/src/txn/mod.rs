@@ -30,15 +30,21 @@
 //!                    ↘ strong-session-serializable ↗   repeatable-read ↗
 //! ```
 //!
-//! What is left out, and said: rw-register histories (whose version order must be guessed, or
-//! come from versions the target records) are recognised but not judged yet; `lost-update` is
-//! not named apart (it is a G-single or G2-item cycle here); a model "holds" when no
-//! forbidden anomaly was found, as Elle's "valid" — sound (every anomaly named is real) but not
-//! complete where elements were appended and never read (their order is not known).
+//! **rw-register** transactions (`[:w k v]`, `[:r k v]`) are judged the same way once their
+//! version order is known ([`register`]): from the initial value, from each transaction's own
+//! read-then-write, and — what none of the field's checkers has — from the versions a target
+//! recorded (`[:w k v 17]`). Beside the cycles: `lost-update` (two transactions read the same
+//! version of a key and both wrote it, Adya's P4), `cyclic-versions`, and `G-nonadjacent` (a
+//! cycle whose anti-dependencies are never adjacent, which snapshot isolation forbids too).
+//!
+//! A model "holds" when no forbidden anomaly was found, as Elle's "valid" — sound (every
+//! anomaly named is real) but not complete where an order is unknown (elements appended and
+//! never read, blind writes with no version): a note says how many, never silence.
 
 pub mod graph;
 pub mod infer;
 pub mod parse;
+pub mod register;
 
 use crate::history::History;
 use serde::Serialize;
@@ -88,11 +94,15 @@ impl Isolation {
         use Kind::*;
         match kind {
             // A history that breaks the inference's own assumptions breaks every model.
-            Garbage | DuplicateElements | IncompatibleOrder | Internal | G0 => true,
+            Garbage | DuplicateElements | IncompatibleOrder | CyclicVersions | Internal | G0 => {
+                true
+            }
             G1a | G1b | G1c => self != Isolation::ReadUncommitted,
             // Repeatable read (Adya's PL-2.99) forbids every item anti-dependency cycle;
             // snapshot isolation forbids only those with a single anti-dependency.
-            GSingle => self <= Isolation::SnapshotIsolation || self == Isolation::RepeatableRead,
+            GSingle | LostUpdate | GNonadjacent => {
+                self <= Isolation::SnapshotIsolation || self == Isolation::RepeatableRead
+            }
             G2Item => self <= Isolation::Serializable || self == Isolation::RepeatableRead,
         }
     }
@@ -138,6 +148,9 @@ pub enum Kind {
     DuplicateElements,
     #[serde(rename = "incompatible-order")]
     IncompatibleOrder,
+    /// A register key whose version steps go round.
+    #[serde(rename = "cyclic-versions")]
+    CyclicVersions,
     /// A transaction's read that does not show its own earlier appends or reads.
     #[serde(rename = "internal")]
     Internal,
@@ -147,6 +160,13 @@ pub enum Kind {
     G1c,
     #[serde(rename = "G-single")]
     GSingle,
+    /// Two transactions read the same version of a key and both wrote it (Adya's P4).
+    #[serde(rename = "lost-update")]
+    LostUpdate,
+    /// A cycle with more than one anti-dependency, no two of them adjacent: snapshot isolation
+    /// forbids it too.
+    #[serde(rename = "G-nonadjacent")]
+    GNonadjacent,
     #[serde(rename = "G2-item")]
     G2Item,
 }
@@ -158,12 +178,15 @@ impl Kind {
             Kind::Garbage => "garbage read (an element nobody appended)",
             Kind::DuplicateElements => "duplicate elements",
             Kind::IncompatibleOrder => "incompatible order",
+            Kind::CyclicVersions => "cyclic versions (no one order of a key's writes)",
             Kind::Internal => "internal inconsistency (a transaction does not see its own appends)",
             Kind::G0 => "G0 (dirty write)",
             Kind::G1a => "G1a (aborted read: a dirty read)",
             Kind::G1b => "G1b (intermediate read)",
             Kind::G1c => "G1c (circular information flow)",
             Kind::GSingle => "G-single (read skew: a non-repeatable read)",
+            Kind::LostUpdate => "lost update (P4)",
+            Kind::GNonadjacent => "G-nonadjacent (non-adjacent anti-dependencies)",
             Kind::G2Item => "G2-item (write skew)",
         }
     }
@@ -192,12 +215,15 @@ impl Anomaly {
             Kind::Garbage => "garbage-read",
             Kind::DuplicateElements => "duplicate-elements",
             Kind::IncompatibleOrder => "incompatible-order",
+            Kind::CyclicVersions => "cyclic-versions",
             Kind::Internal => "internal",
             Kind::G0 => "G0",
             Kind::G1a => "G1a",
             Kind::G1b => "G1b",
             Kind::G1c => "G1c",
             Kind::GSingle => "G-single",
+            Kind::LostUpdate => "lost-update",
+            Kind::GNonadjacent => "G-nonadjacent",
             Kind::G2Item => "G2-item",
         };
         match self.order {
@@ -258,24 +284,45 @@ pub fn check(history: &History) -> Result<Report, String> {
     let txns = parse::transactions(history)?;
     let workload = parse::workload(&txns)?;
     let mut notes = Vec::new();
-    if workload != "list-append" {
-        return Err(format!(
-            "{}: a {workload} history; faultline judges list-append transactions so far (rw-register needs the version order a target records, not built yet)",
-            history.source_name
-        ));
-    }
-    let inferred = infer::list_append(&txns)?;
-    let mut anomalies = inferred.anomalies.clone();
-    let g = graph::Graph::build(&txns, &inferred);
-    anomalies.extend(g.cycles(&txns));
-    let unread = inferred.unread_count();
-    if unread > 0 {
-        notes.push(format!(
-            "{} appended element{} never read: their order after the last read is not known, so a cycle through them may go unseen",
-            unread,
-            if unread == 1 { " was" } else { "s were" }
-        ));
-    }
+    let (mut anomalies, unseen) = match workload {
+        "list-append" => {
+            let inferred = infer::list_append(&txns)?;
+            let g = graph::Graph::build(&txns, graph::Data::Lists(&inferred));
+            let cycles = g.cycles(&txns);
+            let unread = inferred.unread_count();
+            let note = (unread > 0).then(|| format!(
+                "{} appended element{} never read: their order after the last read is not known, so a cycle through them may go unseen",
+                unread,
+                if unread == 1 { " was" } else { "s were" }
+            ));
+            (
+                inferred
+                    .anomalies
+                    .into_iter()
+                    .chain(cycles)
+                    .collect::<Vec<_>>(),
+                note,
+            )
+        }
+        _ => {
+            let regs = register::rw_register(&txns)?;
+            let g = graph::Graph::build(&txns, graph::Data::Registers(&regs));
+            let cycles = g.cycles(&txns);
+            let note = (regs.unordered > 0).then(|| format!(
+                "{} write{} placed only after the initial value (no version recorded, no transaction read or wrote the key before): {} order among the key's other writes is not known, so a cycle through {} may go unseen",
+                regs.unordered,
+                if regs.unordered == 1 { " was" } else { "s were" },
+                if regs.unordered == 1 { "its" } else { "their" },
+                if regs.unordered == 1 { "it" } else { "them" },
+            ));
+            (
+                regs.anomalies.into_iter().chain(cycles).collect::<Vec<_>>(),
+                note,
+            )
+        }
+    };
+    anomalies.sort_by_key(|a| a.kind);
+    notes.extend(unseen);
     let levels: Vec<LevelResult> = Isolation::ALL
         .into_iter()
         .map(|model| {
@@ -313,6 +360,44 @@ pub fn check(history: &History) -> Result<Report, String> {
         anomalies,
         notes,
     })
+}
+
+/// Lost updates (Adya's P4): two transactions that read the same version of a key — `reads`
+/// gives `(transaction index, key, version)` for each read a transaction made of a key before
+/// it wrote the key — and both wrote it (`wrote`). `show` puts a version in words.
+pub(crate) fn lost_updates<'a, V: std::hash::Hash + Eq>(
+    txns: &[Txn],
+    reads: impl Iterator<Item = (usize, &'a str, V)>,
+    wrote: impl Fn(usize, &str) -> bool,
+    show: impl Fn(&V) -> String,
+) -> Vec<Anomaly> {
+    let mut by_version: std::collections::HashMap<(&str, V), Vec<usize>> =
+        std::collections::HashMap::new();
+    for (t, key, v) in reads {
+        if txns[t].outcome == crate::history::Outcome::Ok && wrote(t, key) {
+            by_version.entry((key, v)).or_default().push(t);
+        }
+    }
+    let mut found: Vec<Anomaly> = by_version
+        .into_iter()
+        .filter(|(_, ts)| ts.len() > 1)
+        .map(|((key, v), ts)| {
+            let names: Vec<String> = ts.iter().map(|&t| txns[t].name()).collect();
+            Anomaly {
+                kind: Kind::LostUpdate,
+                order: None,
+                sentence: format!(
+                    "lost update: {} all read key {key} as {} and all wrote it: each overwrote the others' updates without seeing them",
+                    names.join(", "),
+                    show(&v)
+                ),
+                steps: Vec::new(),
+                txns: ts.iter().map(|&t| txns[t].id).collect(),
+            }
+        })
+        .collect();
+    found.sort_by_key(|a| a.txns.clone());
+    found
 }
 
 /// Whether `strong` implies `weak` (and is not the same model).
@@ -394,5 +479,7 @@ pub fn render(r: &Report, shown: usize) -> String {
     out
 }
 
+#[cfg(test)]
+mod register_tests;
 #[cfg(test)]
 mod tests;

@@ -17,13 +17,18 @@ pub enum Micro {
         key: String,
         list: Option<Vec<i64>>,
     },
+    /// A register write; `version` is the version the target gave it, when it recorded one
+    /// (a fourth element: `["w", k, v, 17]`).
     Write {
         key: String,
         value: i64,
+        version: Option<u64>,
     },
+    /// A register read; `version` is the version of the value read, when the target said.
     ReadRegister {
         key: String,
         value: Option<i64>,
+        version: Option<u64>,
     },
 }
 
@@ -98,8 +103,22 @@ fn micro_ops(value: &Value, completed: bool) -> Result<Vec<Micro>, String> {
 }
 
 fn micro(m: &Value, completed: bool) -> Result<Micro, String> {
-    let bad = || format!("a micro-op must be [f key value] with f one of append, r, w; found {m}");
-    let parts = m.as_array().filter(|p| p.len() == 3).ok_or_else(bad)?;
+    let bad = || {
+        format!("a micro-op must be [f key value] (or [f key value version] for r and w) with f one of append, r, w; found {m}")
+    };
+    let parts = m
+        .as_array()
+        .filter(|p| p.len() == 3 || p.len() == 4)
+        .ok_or_else(bad)?;
+    let version = match parts.get(3) {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            format!("a micro-op's version must be a non-negative integer, found {v} in {m}")
+        })?),
+    };
+    if version.is_some() && parts[0] == "append" {
+        return Err(bad());
+    }
     let f = parts[0].as_str().ok_or_else(bad)?;
     let key = match &parts[1] {
         Value::String(s) => s.clone(),
@@ -123,9 +142,14 @@ fn micro(m: &Value, completed: bool) -> Result<Micro, String> {
         ("w", v) => Micro::Write {
             key,
             value: int(v)?,
+            version,
         },
         ("r", Value::Null) if !completed => Micro::Read { key, list: None },
-        ("r", Value::Null) => Micro::ReadRegister { key, value: None },
+        ("r", Value::Null) => Micro::ReadRegister {
+            key,
+            value: None,
+            version,
+        },
         ("r", Value::Array(items)) => Micro::Read {
             key,
             list: Some(items.iter().map(int).collect::<Result<_, _>>()?),
@@ -133,6 +157,7 @@ fn micro(m: &Value, completed: bool) -> Result<Micro, String> {
         ("r", v) => Micro::ReadRegister {
             key,
             value: Some(int(v)?),
+            version,
         },
         _ => return Err(bad()),
     })

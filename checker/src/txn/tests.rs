@@ -7,7 +7,7 @@ use crate::import::{parse_str, Format};
 /// A history of transactions, each `(process, outcome, invocation micro-ops, completion
 /// micro-ops, runs after the previous completed)`, written as Jepsen EDN; `overlap` makes every
 /// transaction concurrent with the others.
-fn history(txns: &[(u64, &str, &str)], overlap: bool) -> String {
+pub(super) fn history(txns: &[(u64, &str, &str)], overlap: bool) -> String {
     let mut text = String::new();
     if overlap {
         for (p, _, value) in txns {
@@ -42,22 +42,23 @@ fn invocation(value: &str) -> String {
         out += &format!("[:r {} nil]", &after[..key_end]);
         // Skip the read's value: a list or nil, then the closing bracket.
         let v = &after[key_end + 1..];
+        // A register's value or nil ends at the micro-op's own bracket.
         let skip = if v.starts_with('[') {
             v.find(']').unwrap() + 1
         } else {
-            3
+            v.find(']').unwrap()
         };
         rest = &v[skip + 1..];
     }
     out + rest
 }
 
-fn check_text(text: &str) -> Report {
+pub(super) fn check_text(text: &str) -> Report {
     let h = parse_str("t.edn", text, Format::JepsenEdn).unwrap();
     check(&h).unwrap()
 }
 
-fn names(r: &Report) -> Vec<String> {
+pub(super) fn names(r: &Report) -> Vec<String> {
     r.anomalies.iter().map(Anomaly::name).collect()
 }
 
@@ -67,6 +68,7 @@ fn invocations_read_nil() {
         invocation("[[:append 1 2] [:r 1 [1 2]] [:r 2 nil]]"),
         "[[:append 1 2] [:r 1 nil] [:r 2 nil]]"
     );
+    assert_eq!(invocation("[[:r 1 5] [:w 1 6]]"), "[[:r 1 nil] [:w 1 6]]");
 }
 
 #[test]
