@@ -28,6 +28,18 @@ pub enum Dep {
     Realtime,
 }
 
+impl Dep {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dep::Ww => "ww",
+            Dep::Wr => "wr",
+            Dep::Rw => "rw",
+            Dep::Process => "process",
+            Dep::Realtime => "realtime",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Edge {
     pub from: usize,
@@ -484,6 +496,7 @@ impl<'a> Graph<'a> {
                 names.join(", ")
             ),
             steps,
+            deps: cycle.iter().map(|&e| self.edges[e].dep.name()).collect(),
             txns: cycle.iter().map(|&e| txns[self.edges[e].from].id).collect(),
         }
     }

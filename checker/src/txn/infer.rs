@@ -164,6 +164,7 @@ fn internal(t: &Txn) -> Option<Anomaly> {
                         list(seen)
                     ),
                     steps: Vec::new(),
+                    deps: Vec::new(),
                     txns: vec![t.id],
                 });
             }
@@ -197,6 +198,7 @@ fn internal(t: &Txn) -> Option<Anomaly> {
                             list(seen)
                         ),
                         steps: Vec::new(),
+                        deps: Vec::new(),
                         txns: vec![t.id],
                     });
                 }
@@ -242,6 +244,7 @@ fn orders(txns: &[Txn], inf: &mut Inferred) {
                     list(&other.list)
                 ),
                 steps: Vec::new(),
+                deps: Vec::new(),
                 txns: vec![txns[long.txn].id, txns[other.txn].id],
             });
         }
@@ -285,6 +288,7 @@ fn element_anomalies(txns: &[Txn], aborted: &HashMap<(String, i64), usize>, inf:
                     list(&read.list)
                 ),
                 steps: Vec::new(),
+                deps: Vec::new(),
                 txns: vec![reader.id],
             });
         }
@@ -319,6 +323,7 @@ fn element_anomalies(txns: &[Txn], aborted: &HashMap<(String, i64), usize>, inf:
                 order: None,
                 sentence,
                 steps: Vec::new(),
+                deps: Vec::new(),
                 txns: txn_ids,
             });
         }
@@ -352,6 +357,7 @@ fn intermediate(txns: &[Txn], inf: &Inferred, read: &Read) -> Option<Anomaly> {
             txns[w].name()
         ),
         steps: Vec::new(),
+        deps: Vec::new(),
         txns: vec![txns[read.txn].id, txns[w].id],
     })
 }

@@ -204,6 +204,10 @@ pub struct Anomaly {
     /// For a cycle: each step, `T1 < T2 because …`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<String>,
+    /// For a cycle: each step's dependency (`ww`, `wr`, `rw`, `process`, `realtime`), from
+    /// `txns[i]` to `txns[i + 1]` (the last back to the first).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<&'static str>,
     /// The transactions involved (history operation ids).
     pub txns: Vec<usize>,
 }
@@ -392,6 +396,7 @@ pub(crate) fn lost_updates<'a, V: std::hash::Hash + Eq>(
                     show(&v)
                 ),
                 steps: Vec::new(),
+                deps: Vec::new(),
                 txns: ts.iter().map(|&t| txns[t].id).collect(),
             }
         })
@@ -423,8 +428,11 @@ pub fn implies(strong: Isolation, weak: Isolation) -> bool {
 pub fn render(r: &Report, shown: usize) -> String {
     use fmt::Write as _;
     let mut out = format!(
-        "{}: isolation ({} of {} transactions)\n",
-        r.source, r.workload, r.transactions
+        "{}: isolation ({} of {} transaction{})\n",
+        r.source,
+        r.workload,
+        r.transactions,
+        if r.transactions == 1 { "" } else { "s" }
     );
     for l in &r.levels {
         let mark = match l.standing {

@@ -343,6 +343,7 @@ fn value_anomalies(txns: &[Txn], facts: &Facts, regs: &Registers) -> Vec<Anomaly
             order: None,
             sentence,
             steps: Vec::new(),
+            deps: Vec::new(),
             txns: ids,
         };
         match regs.writer_of(&read.key, v) {
@@ -436,6 +437,7 @@ fn cyclic_versions(txns: &[Txn], regs: &Registers) -> Vec<Anomaly> {
                     .join(" < ")
             ),
             steps: words,
+            deps: Vec::new(),
             txns: ids,
         });
     }
@@ -526,6 +528,7 @@ fn future_read(t: &Txn, at: usize) -> Option<Anomaly> {
             t.name()
         ),
         steps: Vec::new(),
+        deps: Vec::new(),
         txns: vec![t.id],
     })
 }
@@ -558,6 +561,7 @@ fn internal(t: &Txn) -> Option<Anomaly> {
                             shown(*value)
                         ),
                         steps: Vec::new(),
+                        deps: Vec::new(),
                         txns: vec![t.id],
                     });
                 }

@@ -495,6 +495,11 @@ fn write_report(
         notes: Vec::new(),
     };
     let html = report::html(history, ladder, &context);
+    write_page(out, &html, checked);
+}
+
+/// Writes a report page, said on stderr; a failure to write it is bad input.
+fn write_page(out: &std::path::Path, html: &str, checked: &mut Checked) {
     match report::write_atomically(out, html.as_bytes()) {
         Ok(()) => checked.stderr = format!("report: {}\n", out.display()),
         Err(e) => {
@@ -533,13 +538,25 @@ fn check_transactions(history: &History, args: &CheckArgs, source: &str) -> Chec
             standing.words()
         )
     };
-    Checked {
+    let mut checked = Checked {
         code: standing.exit_code() as u8,
         agree: None,
         suite: junit::isolation_suite(&report),
         stdout,
         stderr: String::new(),
+    };
+    if let Some(out) = &args.html {
+        let facts = vec![
+            ("workload".to_string(), report.workload.to_string()),
+            ("transactions".to_string(), report.transactions.to_string()),
+        ];
+        let title = std::path::Path::new(source)
+            .file_name()
+            .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned());
+        let html = report::isolation::html(history, &report, args.isolation, &title, &facts);
+        write_page(out, &html, &mut checked);
     }
+    checked
 }
 
 /// The summary facts of a history checked on its own.

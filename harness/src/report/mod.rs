@@ -17,6 +17,7 @@
 //! `faultline run` writes `report.html` into the run directory; `faultline report RUN_DIR`
 //! regenerates it; `faultline check --html OUT FILE` makes one for any history.
 
+pub mod isolation;
 pub mod junit;
 
 use crate::run::config::{RunConfig, StoredFlags};
@@ -52,12 +53,27 @@ pub fn html(history: &History, ladder: &Ladder, context: &Context) -> String {
 
 /// The page for a ladder already serialized (as `results.json` keeps it).
 fn page(history: &History, ladder: &Value, context: &Context) -> String {
+    let source = ladder["source"].as_str().unwrap_or("");
+    framed(history, &context.title, source, |out| {
+        summary(out, ladder, context);
+        anomalies(out, ladder);
+    })
+}
+
+/// A page: its heading, the parts `body` writes, then the history over time, drawn by the
+/// script from the data embedded in the page.
+pub(crate) fn framed(
+    history: &History,
+    title: &str,
+    source: &str,
+    body: impl FnOnce(&mut String),
+) -> String {
     let data = data(history);
     // JSON can hold `<` only inside strings, where \u003c means the same; so the data can never
     // close its script element.
     let data = data.to_string().replace('<', "\\u003c");
     let mut out = String::with_capacity(data.len() + SCRIPT.len() + 64 * 1024);
-    let title = esc(&context.title);
+    let title = esc(title);
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -65,10 +81,9 @@ fn page(history: &History, ladder: &Value, context: &Context) -> String {
          <title>{title} — faultline</title><style>{STYLE}</style></head><body>\n\
          <header><h1>{title}</h1><p class=\"sub\">faultline {} report · {}</p></header>\n",
         env!("CARGO_PKG_VERSION"),
-        esc(ladder["source"].as_str().unwrap_or("")),
+        esc(source),
     );
-    summary(&mut out, ladder, context);
-    anomalies(&mut out, ladder);
+    body(&mut out);
     out.push_str(
         "<section id=\"time\"><h2>Over time</h2>\
          <div id=\"controls\"><button id=\"all\" type=\"button\">whole run</button>\
