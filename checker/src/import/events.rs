@@ -238,9 +238,7 @@ impl Fields {
         fields
     }
 
-    /// What a missing `f` says: the fields the event does have, and, when its value is a list
-    /// of transaction micro-ops (the form TiDB's and other Elle histories use without `:f`),
-    /// what the history is.
+    /// What a missing `f` says: the fields the event does have.
     fn missing_f(&self) -> String {
         let present: Vec<&str> = [
             ("type", self.kind.is_some()),
@@ -254,24 +252,25 @@ impl Fields {
         .map(|(n, _)| *n)
         .chain(self.extra.keys().map(String::as_str))
         .collect();
-        let txn = self
-            .value
-            .as_ref()
-            .and_then(crate::model::micro_ops)
-            .map(|_| {
-                "; its value is a list of transaction micro-ops ([:append k v], [:r k v]), as Elle's histories write transactions without :f — transactional histories are not checked yet"
-            })
-            .unwrap_or("");
         format!(
-            "missing field \"f\" (the operation: read, write, cas, …); this event has only {}{txn}",
+            "missing field \"f\" (the operation: read, write, cas, …); this event has only {}",
             present.join(", ")
         )
     }
 
     /// The event these fields describe, or what is wrong with them.
-    fn into_event(self, line: usize, position: u64, time_in_format: bool) -> Result<Event, String> {
+    fn into_event(
+        mut self,
+        line: usize,
+        position: u64,
+        time_in_format: bool,
+    ) -> Result<Event, String> {
         if self.f.is_none() {
-            return Err(self.missing_f());
+            // Elle's and TiDB's histories write transactions without `:f`.
+            match self.value.as_ref().and_then(crate::model::micro_ops) {
+                Some(_) => self.f = Some(Value::String("txn".into())),
+                None => return Err(self.missing_f()),
+            }
         }
         let kind = match self.kind {
             Some(Value::String(s)) => EventType::parse(&s)

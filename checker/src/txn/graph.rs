@@ -13,7 +13,8 @@ use super::register::{self, Registers};
 use super::{Anomaly, Kind};
 use crate::history::Outcome;
 use petgraph::graph::{DiGraph, NodeIndex};
-use std::collections::{HashSet, VecDeque};
+use rustc_hash::{FxHashMap, FxHashSet as HashSet};
+use std::collections::VecDeque;
 
 /// Why one transaction comes before another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -52,7 +53,7 @@ pub struct Edge {
 /// What the edges come from: a list-append inference or an rw-register one.
 #[derive(Clone, Copy)]
 pub enum Data<'a> {
-    Lists(&'a Inferred),
+    Lists(&'a Inferred<'a>),
     Registers(&'a Registers),
 }
 
@@ -89,14 +90,7 @@ pub enum Why {
 
 impl Why {
     /// The edge `from → to` in words.
-    pub fn words(
-        &self,
-        txns: &[Txn],
-        data: Data,
-        keys: &[String],
-        from: usize,
-        to: usize,
-    ) -> String {
+    pub fn words(&self, txns: &[Txn], data: Data, keys: &[&str], from: usize, to: usize) -> String {
         let (a, b) = (txns[from].name(), txns[to].name());
         match (self, data) {
             (Why::Ww { key, prev, next }, Data::Lists(_)) => format!("{b} appended {next} to key {} right after {a}'s {prev}", keys[*key as usize]),
@@ -123,31 +117,48 @@ impl Why {
     }
 }
 
+/// A cycle's edges (indices into [`Graph::edges`]) and the extra order it needs.
+pub type Cycle = (Vec<usize>, Option<&'static str>);
+
 /// The graph over the transactions (indices into the list given to [`Graph::build`]).
 pub struct Graph<'a> {
     pub edges: Vec<Edge>,
     /// Edge indices leaving each transaction.
     out: Vec<Vec<usize>>,
     data: Data<'a>,
-    /// The keys, each once: edges name them by position.
-    keys: Vec<String>,
+    /// The keys, each once and in order: edges name them by position.
+    keys: Vec<&'a str>,
+    /// Each key's position.
+    key_ids: FxHashMap<&'a str, u32>,
 }
 
 impl<'a> Graph<'a> {
     pub fn build(txns: &[Txn], data: Data<'a>) -> Graph<'a> {
-        let keys: std::collections::BTreeSet<&String> = match data {
-            Data::Lists(inf) => inf.orders.keys().chain(inf.unread.keys()).collect(),
+        let keys: std::collections::BTreeSet<&'a str> = match data {
+            Data::Lists(inf) => inf
+                .orders
+                .keys()
+                .chain(inf.unread.keys())
+                .copied()
+                .collect(),
             Data::Registers(r) => r
                 .steps
                 .keys()
-                .chain(r.reads.iter().map(|r| &r.key))
+                .map(String::as_str)
+                .chain(r.reads.iter().map(|r| r.key.as_str()))
                 .collect(),
         };
+        let keys: Vec<&'a str> = keys.into_iter().collect();
         let mut g = Graph {
             edges: Vec::new(),
             out: vec![Vec::new(); txns.len()],
             data,
-            keys: keys.into_iter().cloned().collect(),
+            key_ids: keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (*k, i as u32))
+                .collect(),
+            keys,
         };
         match data {
             Data::Lists(inf) => g.data_edges(inf),
@@ -159,9 +170,7 @@ impl<'a> Graph<'a> {
     }
 
     fn key(&self, key: &str) -> u32 {
-        self.keys
-            .binary_search_by(|k| k.as_str().cmp(key))
-            .expect("a key of the inference") as u32
+        self.key_ids[key]
     }
 
     fn add(&mut self, from: usize, to: usize, dep: Dep, why: Why) {
@@ -174,7 +183,7 @@ impl<'a> Graph<'a> {
     /// ww along each key's order (and from its last read element to every unread one), wr from
     /// the writer of each read's last element, rw from each read to the writer of the element
     /// after what it saw (and to every unread element's writer).
-    fn data_edges(&mut self, inf: &Inferred) {
+    fn data_edges(&mut self, inf: &Inferred<'a>) {
         for (key, order) in &inf.orders {
             let k = self.key(key);
             for pair in order.windows(2) {
@@ -223,11 +232,15 @@ impl<'a> Graph<'a> {
                 }
             }
             let order = &inf.orders[key];
-            let missed: Vec<i64> = match order.get(read.list.len()) {
-                Some(&n) => vec![n],
-                None => inf.unread.get(key).cloned().unwrap_or_default(),
+            let next;
+            let missed: &[i64] = match order.get(read.list.len()) {
+                Some(&n) => {
+                    next = [n];
+                    &next
+                }
+                None => inf.unread.get(key).map_or(&[], Vec::as_slice),
             };
-            for n in missed {
+            for &n in missed {
                 if let Some(w) = inf.writer_of(key, n) {
                     let why = Why::Rw {
                         read: r_index as u32,
@@ -241,7 +254,7 @@ impl<'a> Graph<'a> {
 
     /// ww along each key's version steps, wr from each value's writer to its readers, rw from
     /// each read to the writers of the versions after the one it saw.
-    fn register_edges(&mut self, regs: &Registers) {
+    fn register_edges(&mut self, regs: &'a Registers) {
         for (key, steps) in &regs.steps {
             let k = self.key(key);
             for s in steps {
@@ -284,7 +297,7 @@ impl<'a> Graph<'a> {
 
     /// Each process's transactions in the order it ran them (those that did not fail).
     fn process_edges(&mut self, txns: &[Txn]) {
-        let mut last: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+        let mut last: FxHashMap<u64, usize> = FxHashMap::default();
         for (i, t) in txns.iter().enumerate() {
             if t.outcome == Outcome::Fail {
                 continue;
@@ -328,11 +341,25 @@ impl<'a> Graph<'a> {
         }
     }
 
-    /// Every anomaly the cycles show, class by class.
+    /// Every anomaly the cycles show, in words ([`Graph::find_cycles`], then
+    /// [`Graph::explain`]).
     pub fn cycles(&self, txns: &[Txn]) -> Vec<Anomaly> {
+        self.explain(txns, &self.find_cycles())
+    }
+
+    /// The cycles in words.
+    pub fn explain(&self, txns: &[Txn], cycles: &[Cycle]) -> Vec<Anomaly> {
+        cycles
+            .iter()
+            .map(|(c, order)| self.describe(txns, c, *order))
+            .collect()
+    }
+
+    /// Every cycle, class by class: its edges, and the order it needs.
+    pub fn find_cycles(&self) -> Vec<Cycle> {
         use Dep::*;
         let mut found = Vec::new();
-        let mut seen: HashSet<Vec<usize>> = HashSet::new();
+        let mut seen: HashSet<Vec<usize>> = HashSet::default();
         let passes: [(&[Dep], Option<&'static str>); 3] = [
             (&[Ww, Wr, Rw], None),
             (&[Ww, Wr, Rw, Process], Some("process")),
@@ -345,7 +372,7 @@ impl<'a> Graph<'a> {
                     let mut key: Vec<usize> = cycle.iter().map(|&e| self.edges[e].from).collect();
                     key.sort_unstable();
                     if seen.insert(key) {
-                        found.push(self.describe(txns, &cycle, order));
+                        found.push((cycle, order));
                     }
                 }
             }
@@ -393,15 +420,18 @@ impl<'a> Graph<'a> {
             (&[Rw], allowed.to_vec()),
         ];
         for (through, back) in classes {
-            let start: Vec<usize> = self
-                .edges
+            // The component's own edges of the class, in the graph's order (so the cycle found
+            // is the same every run), gathered from its members rather than from every edge.
+            let mut start: Vec<usize> = members
                 .iter()
-                .enumerate()
-                .filter(|(_, e)| {
-                    through.contains(&e.dep) && members.contains(&e.from) && members.contains(&e.to)
+                .flat_map(|&n| &self.out[n])
+                .copied()
+                .filter(|&i| {
+                    let e = &self.edges[i];
+                    through.contains(&e.dep) && members.contains(&e.to)
                 })
-                .map(|(i, _)| i)
                 .collect();
+            start.sort_unstable();
             for e in start {
                 let edge = &self.edges[e];
                 if let Some(mut path) = self.path(edge.to, edge.from, members, &back) {
@@ -426,9 +456,9 @@ impl<'a> Graph<'a> {
         members: &HashSet<usize>,
         allowed: &[Dep],
     ) -> Option<Vec<usize>> {
-        let mut via: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+        let mut via: FxHashMap<usize, usize> = FxHashMap::default();
         let mut queue = VecDeque::from([from]);
-        let mut visited = HashSet::from([from]);
+        let mut visited: HashSet<usize> = [from].into_iter().collect();
         while let Some(n) = queue.pop_front() {
             if n == to {
                 let mut path = Vec::new();

@@ -7,35 +7,35 @@
 use super::parse::{Micro, Txn};
 use super::{Anomaly, Kind};
 use crate::history::Outcome;
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeMap;
 
 /// One ok read of a list: the reading transaction (index into the transactions), the key, and
-/// the list it saw.
-#[derive(Clone, Debug)]
-pub struct Read {
+/// the list it saw — borrowed from the transactions, never copied.
+#[derive(Clone, Copy, Debug)]
+pub struct Read<'a> {
     pub txn: usize,
-    pub key: String,
-    pub list: Vec<i64>,
+    pub key: &'a str,
+    pub list: &'a [i64],
 }
 
 /// The inference: version orders, writers, reads, and the anomalies found on the way.
 #[derive(Clone, Debug, Default)]
-pub struct Inferred {
+pub struct Inferred<'a> {
     /// Each key's version order as far as reads show it.
-    pub orders: BTreeMap<String, Vec<i64>>,
+    pub orders: BTreeMap<&'a str, Vec<i64>>,
     /// Elements appended by transactions that did not fail and never read, per key: after
     /// every read element, in no known order.
-    pub unread: BTreeMap<String, Vec<i64>>,
-    /// Who appended each element (transactions that did not fail), by index, per key: looked
-    /// up by `&str` with no key to build ([`Inferred::writer_of`]).
-    pub writers: HashMap<String, HashMap<i64, usize>>,
+    pub unread: BTreeMap<&'a str, Vec<i64>>,
+    /// Who appended each element (transactions that did not fail), by index, per key.
+    pub writers: HashMap<&'a str, HashMap<i64, usize>>,
     /// Each transaction's appends to each key, in its own order.
-    pub appends: HashMap<(usize, String), Vec<i64>>,
-    pub reads: Vec<Read>,
+    pub appends: HashMap<(usize, &'a str), Vec<i64>>,
+    pub reads: Vec<Read<'a>>,
     pub anomalies: Vec<Anomaly>,
 }
 
-impl Inferred {
+impl Inferred<'_> {
     /// The transaction that appended `element` to `key`, if one that did not fail did.
     pub fn writer_of(&self, key: &str, element: i64) -> Option<usize> {
         self.writers.get(key)?.get(&element).copied()
@@ -49,14 +49,14 @@ impl Inferred {
 
 /// The inference over `txns`. An element appended twice (the inference needs each unique) is an
 /// error naming both transactions.
-pub fn list_append(txns: &[Txn]) -> Result<Inferred, String> {
+pub fn list_append(txns: &[Txn]) -> Result<Inferred<'_>, String> {
     let mut inf = Inferred::default();
-    let mut aborted: HashMap<(String, i64), usize> = HashMap::new();
+    let mut aborted: HashMap<(&str, i64), usize> = HashMap::default();
     for (i, t) in txns.iter().enumerate() {
         for m in &t.micro {
             match m {
                 Micro::Append { key, element } => {
-                    let slot = (key.clone(), *element);
+                    let slot = (key.as_str(), *element);
                     let seen = inf.writer_of(key, *element).or(aborted.get(&slot).copied());
                     if let Some(j) = seen {
                         return Err(format!(
@@ -68,31 +68,21 @@ pub fn list_append(txns: &[Txn]) -> Result<Inferred, String> {
                     if t.outcome == Outcome::Fail {
                         aborted.insert(slot, i);
                     } else {
-                        inf.writers
-                            .entry(key.clone())
-                            .or_default()
-                            .insert(*element, i);
-                        inf.appends
-                            .entry((i, key.clone()))
-                            .or_default()
-                            .push(*element);
+                        inf.writers.entry(key).or_default().insert(*element, i);
+                        inf.appends.entry((i, key)).or_default().push(*element);
                     }
                 }
                 Micro::Read {
                     key,
                     list: Some(list),
-                } if t.outcome == Outcome::Ok => inf.reads.push(Read {
-                    txn: i,
-                    key: key.clone(),
-                    list: list.clone(),
-                }),
+                } if t.outcome == Outcome::Ok => inf.reads.push(Read { txn: i, key, list }),
                 // In a list-append history, a completed read of nil is the empty list.
                 Micro::ReadRegister {
                     key, value: None, ..
                 } if t.outcome == Outcome::Ok => inf.reads.push(Read {
                     txn: i,
-                    key: key.clone(),
-                    list: Vec::new(),
+                    key,
+                    list: &[],
                 }),
                 _ => {}
             }
@@ -103,31 +93,31 @@ pub fn list_append(txns: &[Txn]) -> Result<Inferred, String> {
     for t in txns.iter().filter(|t| t.outcome == Outcome::Ok) {
         inf.anomalies.extend(internal(t));
     }
-    let first = first_reads(txns);
-    inf.anomalies.extend(super::lost_updates(
-        txns,
-        first.iter().map(|(t, k, l)| (*t, *k, l.clone())),
-        |t, key| inf.appends.contains_key(&(t, key.to_string())),
-        |l| list(l),
-    ));
+    let lost = super::lost_updates(txns, first_reads(txns, &inf), |key, n: &usize| {
+        let order = inf.orders.get(key).map_or(&[][..], Vec::as_slice);
+        list(&order[..(*n).min(order.len())])
+    });
+    inf.anomalies.extend(lost);
     Ok(inf)
 }
 
-/// Each ok transaction's first read of each key it read before appending to it.
-fn first_reads(txns: &[Txn]) -> Vec<(usize, &str, Vec<i64>)> {
+/// Each ok transaction's first read of a key it then appended to: `(transaction, key, the
+/// length of the list it read)` — the version it saw, reads being prefixes of one order.
+fn first_reads<'a>(txns: &'a [Txn], inf: &Inferred) -> Vec<(usize, &'a str, usize)> {
     let mut out = Vec::new();
     for (i, t) in txns.iter().enumerate() {
         if t.outcome != Outcome::Ok {
             continue;
         }
-        let mut touched = std::collections::HashSet::new();
+        let mut touched: Vec<&str> = Vec::new();
         for m in &t.micro {
             match m {
-                Micro::Append { key, .. } => {
-                    touched.insert(key.as_str());
-                }
-                Micro::Read { key, list: Some(l) } if touched.insert(key.as_str()) => {
-                    out.push((i, key.as_str(), l.clone()))
+                Micro::Append { key, .. } => touched.push(key),
+                Micro::Read { key, list: Some(l) } if !touched.contains(&key.as_str()) => {
+                    touched.push(key);
+                    if inf.appends.contains_key(&(i, key.as_str())) {
+                        out.push((i, key.as_str(), l.len()));
+                    }
                 }
                 _ => {}
             }
@@ -140,7 +130,7 @@ fn first_reads(txns: &[Txn]) -> Vec<(usize, &str, Vec<i64>)> {
 /// it: its previous read of the key followed by its own appends since, or at least (with no
 /// read before) end with its own appends.
 fn internal(t: &Txn) -> Option<Anomaly> {
-    let mut known: HashMap<&str, (Option<Vec<i64>>, Vec<i64>)> = HashMap::new();
+    let mut known: HashMap<&str, (Option<Vec<i64>>, Vec<i64>)> = HashMap::default();
     for (at, m) in t.micro.iter().enumerate() {
         if let Micro::Read {
             key,
@@ -213,11 +203,11 @@ fn internal(t: &Txn) -> Option<Anomaly> {
 
 /// Each key's order: its longest read, every other read checked as a prefix of it; and the
 /// appended elements no read shows.
-fn orders(txns: &[Txn], inf: &mut Inferred) {
+fn orders<'a>(txns: &[Txn], inf: &mut Inferred<'a>) {
     // Each key's reads, once: (the longest, every read).
-    let mut by_key: BTreeMap<&str, (usize, Vec<usize>)> = BTreeMap::new();
+    let mut by_key: BTreeMap<&'a str, (usize, Vec<usize>)> = BTreeMap::new();
     for (r, read) in inf.reads.iter().enumerate() {
-        let (best, all) = by_key.entry(&read.key).or_insert((r, Vec::new()));
+        let (best, all) = by_key.entry(read.key).or_insert((r, Vec::new()));
         all.push(r);
         if read.list.len() > inf.reads[*best].list.len() {
             *best = r;
@@ -226,11 +216,13 @@ fn orders(txns: &[Txn], inf: &mut Inferred) {
     let mut found = Vec::new();
     let mut orders = BTreeMap::new();
     for (key, (best, all)) in &by_key {
-        let order = dedup(&inf.reads[*best].list);
+        let order = dedup(inf.reads[*best].list);
+        // A read is a prefix of the order as it is, or — holding an element twice, which is
+        // said apart — once its repeats are dropped.
         if let Some(other) = all
             .iter()
             .map(|&r| &inf.reads[r])
-            .find(|r| !order.starts_with(&dedup(&r.list)))
+            .find(|r| !order.starts_with(r.list) && !order.starts_with(&dedup(r.list)))
         {
             let long = &inf.reads[*best];
             found.push(Anomaly {
@@ -239,20 +231,20 @@ fn orders(txns: &[Txn], inf: &mut Inferred) {
                 sentence: format!(
                     "{} read key {key} as {} and {} read it as {}: neither is a prefix of the other, so no one order of appends explains both",
                     txns[long.txn].name(),
-                    list(&long.list),
+                    list(long.list),
                     txns[other.txn].name(),
-                    list(&other.list)
+                    list(other.list)
                 ),
                 steps: Vec::new(),
                 deps: Vec::new(),
                 txns: vec![txns[long.txn].id, txns[other.txn].id],
             });
         }
-        orders.insert(key.to_string(), order);
+        orders.insert(*key, order);
     }
     inf.orders = orders;
-    let mut unread: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for (key, elements) in &inf.writers {
+    let mut unread: BTreeMap<&'a str, Vec<i64>> = BTreeMap::new();
+    for (&key, elements) in &inf.writers {
         let order: std::collections::HashSet<i64> =
             inf.orders.get(key).into_iter().flatten().copied().collect();
         let missing: Vec<i64> = elements
@@ -261,7 +253,7 @@ fn orders(txns: &[Txn], inf: &mut Inferred) {
             .filter(|e| !order.contains(e))
             .collect();
         if !missing.is_empty() {
-            unread.insert(key.clone(), missing);
+            unread.insert(key, missing);
         }
     }
     for v in unread.values_mut() {
@@ -272,12 +264,23 @@ fn orders(txns: &[Txn], inf: &mut Inferred) {
 }
 
 /// Garbage, aborted (G1a) and intermediate (G1b) reads, and duplicates, read by read.
-fn element_anomalies(txns: &[Txn], aborted: &HashMap<(String, i64), usize>, inf: &mut Inferred) {
+fn element_anomalies(txns: &[Txn], aborted: &HashMap<(&str, i64), usize>, inf: &mut Inferred) {
     let mut found = Vec::new();
+    let none = HashMap::default();
     for read in &inf.reads {
         let reader = &txns[read.txn];
-        let mut seen = std::collections::HashSet::new();
-        if let Some(&twice) = read.list.iter().find(|e| !seen.insert(**e)) {
+        let writers = inf.writers.get(read.key).unwrap_or(&none);
+        // A read that is a prefix of its key's order (almost all) holds no element twice.
+        let prefix = inf
+            .orders
+            .get(read.key)
+            .is_some_and(|o| o.starts_with(read.list));
+        let mut seen = HashSet::default();
+        let twice = match prefix {
+            true => None,
+            false => read.list.iter().find(|e| !seen.insert(**e)),
+        };
+        if let Some(&twice) = twice {
             found.push(Anomaly {
                 kind: Kind::DuplicateElements,
                 order: None,
@@ -285,18 +288,18 @@ fn element_anomalies(txns: &[Txn], aborted: &HashMap<(String, i64), usize>, inf:
                     "{} read key {} as {}, with {twice} in it more than once",
                     reader.name(),
                     read.key,
-                    list(&read.list)
+                    list(read.list)
                 ),
                 steps: Vec::new(),
                 deps: Vec::new(),
                 txns: vec![reader.id],
             });
         }
-        for &e in &read.list {
-            if inf.writer_of(&read.key, e).is_some() {
+        for &e in read.list {
+            if writers.contains_key(&e) {
                 continue;
             }
-            let slot = (read.key.clone(), e);
+            let slot = (read.key, e);
             let (kind, sentence, txn_ids) = match aborted.get(&slot) {
                 Some(&w) => (
                     Kind::G1a,
@@ -338,11 +341,11 @@ fn element_anomalies(txns: &[Txn], aborted: &HashMap<(String, i64), usize>, inf:
 /// reader saw that transaction half done.
 fn intermediate(txns: &[Txn], inf: &Inferred, read: &Read) -> Option<Anomaly> {
     let last = *read.list.last()?;
-    let w = inf.writer_of(&read.key, last)?;
+    let w = inf.writer_of(read.key, last)?;
     if w == read.txn {
         return None;
     }
-    let own = inf.appends.get(&(w, read.key.clone()))?;
+    let own = inf.appends.get(&(w, read.key))?;
     let at = own.iter().position(|&e| e == last)?;
     let later = own.get(at + 1)?;
     Some(Anomaly {
@@ -352,7 +355,7 @@ fn intermediate(txns: &[Txn], inf: &Inferred, read: &Read) -> Option<Anomaly> {
             "{} read key {} as {}, ending at {last}, but {} appended {later} to it after {last}: it saw {} half done",
             txns[read.txn].name(),
             read.key,
-            list(&read.list),
+            list(read.list),
             txns[w].name(),
             txns[w].name()
         ),
@@ -363,7 +366,7 @@ fn intermediate(txns: &[Txn], inf: &Inferred, read: &Read) -> Option<Anomaly> {
 }
 
 fn dedup(list: &[i64]) -> Vec<i64> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::default();
     list.iter().copied().filter(|e| seen.insert(*e)).collect()
 }
 

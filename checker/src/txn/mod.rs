@@ -44,6 +44,7 @@
 pub mod graph;
 pub mod infer;
 pub mod parse;
+pub mod read;
 pub mod register;
 
 use crate::history::History;
@@ -270,6 +271,9 @@ pub struct Report {
     pub anomalies: Vec<Anomaly>,
     /// What the check could not see, in words.
     pub notes: Vec<String>,
+    /// How long each phase took, in seconds (not serialized: a report is the same every time).
+    #[serde(skip)]
+    pub phases: Vec<(&'static str, f64)>,
 }
 
 impl Report {
@@ -281,18 +285,51 @@ impl Report {
     }
 }
 
-/// Checks a list-append history: the anomalies, then the ladder. An error names the operation
-/// that breaks an assumption the inference needs (an element appended twice, a micro-op of the
-/// wrong shape, a register micro-op in a list-append history).
+/// Checks a transactional history: the anomalies, then the ladder. An error names the
+/// operation that breaks an assumption the inference needs (an element or value written twice,
+/// a micro-op of the wrong shape, list and register micro-ops mixed).
 pub fn check(history: &History) -> Result<Report, String> {
+    let started = std::time::Instant::now();
     let txns = parse::transactions(history)?;
-    let workload = parse::workload(&txns)?;
+    let mut report = check_transactions(&history.source_name, &txns)?;
+    report
+        .phases
+        .insert(0, ("transactions", started.elapsed().as_secs_f64()));
+    Ok(report)
+}
+
+/// How long each phase took, as [`Report::phases`] keeps it.
+struct Clock(std::time::Instant, Vec<(&'static str, f64)>);
+
+impl Clock {
+    fn lap(&mut self, phase: &'static str) {
+        let now = std::time::Instant::now();
+        self.1.push((phase, (now - self.0).as_secs_f64()));
+        self.0 = now;
+    }
+}
+
+/// The cycles of the dependency graph, in words.
+fn cycles(txns: &[Txn], data: graph::Data, clock: &mut Clock) -> Vec<Anomaly> {
+    let g = graph::Graph::build(txns, data);
+    clock.lap("graph");
+    let found = g.find_cycles();
+    clock.lap("cycles");
+    let explained = g.explain(txns, &found);
+    clock.lap("explain");
+    explained
+}
+
+/// [`check`], on transactions already read (by [`read::fast`] or [`parse::transactions`]).
+pub fn check_transactions(source: &str, txns: &[Txn]) -> Result<Report, String> {
+    let mut clock = Clock(std::time::Instant::now(), Vec::new());
+    let workload = parse::workload(txns)?;
     let mut notes = Vec::new();
     let (mut anomalies, unseen) = match workload {
         "list-append" => {
-            let inferred = infer::list_append(&txns)?;
-            let g = graph::Graph::build(&txns, graph::Data::Lists(&inferred));
-            let cycles = g.cycles(&txns);
+            let inferred = infer::list_append(txns)?;
+            clock.lap("infer");
+            let cycles = cycles(txns, graph::Data::Lists(&inferred), &mut clock);
             let unread = inferred.unread_count();
             let note = (unread > 0).then(|| format!(
                 "{} appended element{} never read: their order after the last read is not known, so a cycle through them may go unseen",
@@ -309,9 +346,9 @@ pub fn check(history: &History) -> Result<Report, String> {
             )
         }
         _ => {
-            let regs = register::rw_register(&txns)?;
-            let g = graph::Graph::build(&txns, graph::Data::Registers(&regs));
-            let cycles = g.cycles(&txns);
+            let regs = register::rw_register(txns)?;
+            clock.lap("infer");
+            let cycles = cycles(txns, graph::Data::Registers(&regs), &mut clock);
             let note = (regs.unordered > 0).then(|| format!(
                 "{} write{} placed only after the initial value (no version recorded, no transaction read or wrote the key before): {} order among the key's other writes is not known, so a cycle through {} may go unseen",
                 regs.unordered,
@@ -356,9 +393,10 @@ pub fn check(history: &History) -> Result<Report, String> {
         .filter(|&m| !holding.iter().any(|&h| implies(h, m)))
         .collect();
     Ok(Report {
-        source: history.source_name.clone(),
+        source: source.to_string(),
         workload,
         transactions: txns.len(),
+        phases: clock.1,
         levels,
         strongest,
         anomalies,
@@ -366,21 +404,18 @@ pub fn check(history: &History) -> Result<Report, String> {
     })
 }
 
-/// Lost updates (Adya's P4): two transactions that read the same version of a key — `reads`
-/// gives `(transaction index, key, version)` for each read a transaction made of a key before
-/// it wrote the key — and both wrote it (`wrote`). `show` puts a version in words.
-pub(crate) fn lost_updates<'a, V: std::hash::Hash + Eq>(
+/// Lost updates (Adya's P4): two transactions that read the same version of a key and both
+/// wrote it. `reads` gives `(transaction index, key, version)` for each read an ok transaction
+/// made of a key before it wrote that key; `show` puts a key's version in words.
+pub(crate) fn lost_updates<V: std::hash::Hash + Eq>(
     txns: &[Txn],
-    reads: impl Iterator<Item = (usize, &'a str, V)>,
-    wrote: impl Fn(usize, &str) -> bool,
-    show: impl Fn(&V) -> String,
+    reads: Vec<(usize, &str, V)>,
+    show: impl Fn(&str, &V) -> String,
 ) -> Vec<Anomaly> {
     let mut by_version: std::collections::HashMap<(&str, V), Vec<usize>> =
         std::collections::HashMap::new();
     for (t, key, v) in reads {
-        if txns[t].outcome == crate::history::Outcome::Ok && wrote(t, key) {
-            by_version.entry((key, v)).or_default().push(t);
-        }
+        by_version.entry((key, v)).or_default().push(t);
     }
     let mut found: Vec<Anomaly> = by_version
         .into_iter()
@@ -393,7 +428,7 @@ pub(crate) fn lost_updates<'a, V: std::hash::Hash + Eq>(
                 sentence: format!(
                     "lost update: {} all read key {key} as {} and all wrote it: each overwrote the others' updates without seeing them",
                     names.join(", "),
-                    show(&v)
+                    show(key, &v)
                 ),
                 steps: Vec::new(),
                 deps: Vec::new(),

@@ -19,7 +19,8 @@
 use super::parse::{Micro, Txn};
 use super::{Anomaly, Kind};
 use crate::history::Outcome;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeMap;
 
 /// How a version is known to come before another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +81,7 @@ impl Registers {
 
     /// Each key's steps grouped by the version they start from.
     pub fn successors(&self) -> HashMap<(&str, Option<i64>), Vec<i64>> {
-        let mut out: HashMap<(&str, Option<i64>), Vec<i64>> = HashMap::new();
+        let mut out: HashMap<(&str, Option<i64>), Vec<i64>> = HashMap::default();
         for (key, steps) in &self.steps {
             for s in steps {
                 out.entry((key.as_str(), s.prev)).or_default().push(s.next);
@@ -112,12 +113,14 @@ pub fn rw_register(txns: &[Txn]) -> Result<Registers, String> {
     let found = value_anomalies(txns, &facts, &regs);
     regs.anomalies.extend(found);
     regs.anomalies.extend(cyclic_versions(txns, &regs));
-    regs.anomalies.extend(super::lost_updates(
-        txns,
-        regs.reads.iter().map(|r| (r.txn, r.key.as_str(), r.value)),
-        |t, key| regs.writes.contains_key(&(t, key.to_string())),
-        |v| shown(*v),
-    ));
+    let read_then_wrote = regs
+        .reads
+        .iter()
+        .filter(|r| regs.writes.contains_key(&(r.txn, r.key.clone())))
+        .map(|r| (r.txn, r.key.as_str(), r.value))
+        .collect();
+    let lost = super::lost_updates(txns, read_then_wrote, |_, v| shown(*v));
+    regs.anomalies.extend(lost);
     for t in txns.iter().filter(|t| t.outcome == Outcome::Ok) {
         regs.anomalies.extend(internal(t));
     }
@@ -132,7 +135,7 @@ fn collect(
     regs: &mut Registers,
     facts: &mut Facts,
 ) -> Result<(), String> {
-    let mut read_keys: HashSet<&str> = HashSet::new();
+    let mut read_keys: HashSet<&str> = HashSet::default();
     for m in &t.micro {
         match m {
             Micro::Write {
@@ -236,7 +239,7 @@ fn build_steps(txns: &[Txn], facts: &Facts, regs: &mut Registers) {
             chains.entry(key).or_default().push((*version, *value));
         }
     }
-    let mut placed: HashSet<(&str, i64)> = HashSet::new();
+    let mut placed: HashSet<(&str, i64)> = HashSet::default();
     for (key, chain) in &mut chains {
         chain.sort_unstable();
         let out = steps.entry(key.to_string()).or_default();
@@ -254,7 +257,7 @@ fn build_steps(txns: &[Txn], facts: &Facts, regs: &mut Registers) {
             prev = Some((version, value));
         }
     }
-    let mut after_something: HashSet<(String, i64)> = HashSet::new();
+    let mut after_something: HashSet<(String, i64)> = HashSet::default();
     for (i, t) in txns.iter().enumerate() {
         if t.outcome == Outcome::Fail {
             continue;
@@ -289,14 +292,14 @@ fn build_steps(txns: &[Txn], facts: &Facts, regs: &mut Registers) {
 /// How many of a key's versions the steps leave unordered: taking the versions in an order
 /// the steps allow (Kahn's), those that were ever one of several ready at once.
 fn unordered(steps: &[Step]) -> usize {
-    let mut into: HashMap<i64, usize> = HashMap::new();
-    let mut after: HashMap<Option<i64>, Vec<i64>> = HashMap::new();
+    let mut into: HashMap<i64, usize> = HashMap::default();
+    let mut after: HashMap<Option<i64>, Vec<i64>> = HashMap::default();
     for s in steps {
         *into.entry(s.next).or_default() += 1;
         after.entry(s.prev).or_default().push(s.next);
     }
     let mut ready: Vec<Option<i64>> = vec![None];
-    let mut loose: HashSet<i64> = HashSet::new();
+    let mut loose: HashSet<i64> = HashSet::default();
     while let Some(v) = ready.pop() {
         if !ready.is_empty() {
             loose.extend(ready.iter().chain([&v]).flatten());
@@ -314,7 +317,7 @@ fn unordered(steps: &[Step]) -> usize {
 
 /// `(key, a, b)` for each write `b` a transaction made after reading or writing `a` to the key.
 fn own_sequence(t: &Txn) -> Vec<(&str, Option<i64>, i64)> {
-    let mut known: HashMap<&str, Option<i64>> = HashMap::new();
+    let mut known: HashMap<&str, Option<i64>> = HashMap::default();
     let mut out = Vec::new();
     for m in &t.micro {
         match m {
@@ -450,7 +453,7 @@ fn version_cycle(
     g: &petgraph::graphmap::DiGraphMap<Option<i64>, Evidence>,
     start: Option<i64>,
 ) -> Option<Vec<Option<i64>>> {
-    let mut via: HashMap<Option<i64>, Option<i64>> = HashMap::new();
+    let mut via: HashMap<Option<i64>, Option<i64>> = HashMap::default();
     let mut queue = std::collections::VecDeque::from([start]);
     while let Some(n) = queue.pop_front() {
         for next in g.neighbors(n) {
@@ -536,7 +539,7 @@ fn future_read(t: &Txn, at: usize) -> Option<Anomaly> {
 /// Within one transaction, a read of a key must show what the transaction already knows of
 /// it: its own last write, or else its earlier read.
 fn internal(t: &Txn) -> Option<Anomaly> {
-    let mut known: HashMap<&str, (Option<i64>, bool)> = HashMap::new();
+    let mut known: HashMap<&str, (Option<i64>, bool)> = HashMap::default();
     for (at, m) in t.micro.iter().enumerate() {
         if let Some(a) = future_read(t, at) {
             return Some(a);

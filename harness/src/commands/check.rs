@@ -402,12 +402,19 @@ fn check_one(found: &Found, args: &CheckArgs, progress: bool) -> Checked {
         Format::Auto => found.format,
         forced => forced,
     };
+    if args.html.is_none() {
+        if let Some(txns) = fast_transactions(file, format) {
+            let report = checker::txn::check_transactions(&source, &txns);
+            return transactions_checked(report, None, args, &source);
+        }
+    }
     let history = match import::read_file(file, format) {
         Ok(h) => h,
         Err(e) => return bad_input(args, &source, &e.to_string()),
     };
     if checker::model::transactional(&history).is_some() {
-        return check_transactions(&history, args, &source);
+        let report = checker::txn::check(&history);
+        return transactions_checked(report, Some(&history), args, &source);
     }
     let prepared = prepare(history, args);
     let Prepared {
@@ -509,10 +516,41 @@ fn write_page(out: &std::path::Path, html: &str, checked: &mut Checked) {
     }
 }
 
+/// The transactions of a clean one-event-per-line file of them, read straight from its text
+/// (a million in seconds, [`checker::txn::read`]); `None` for anything else — a history of
+/// registers, or one the general reader should judge and explain.
+fn fast_transactions(file: &std::path::Path, format: Format) -> Option<Vec<checker::txn::Txn>> {
+    use std::io::Read as _;
+    if !matches!(format, Format::Auto | Format::JepsenEdn | Format::Jsonl) {
+        return None;
+    }
+    let mut head = Vec::new();
+    let mut f = std::fs::File::open(file).ok()?;
+    (&mut f).take(64 * 1024).read_to_end(&mut head).ok()?;
+    let whole_lines = &head[..head.iter().rposition(|&b| b == b'\n')? + 1];
+    let text = std::str::from_utf8(whole_lines).ok()?;
+    let json = text.trim_start().starts_with("{\"");
+    let named = match format {
+        Format::Jsonl => json,
+        Format::JepsenEdn => !json,
+        _ => true,
+    };
+    if !named || checker::txn::read::fast(text).is_none() {
+        return None;
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    checker::txn::read::fast(&text)
+}
+
 /// A transactional history: the isolation ladder, its anomalies, and the exit code of the
-/// level `--isolation` names.
-fn check_transactions(history: &History, args: &CheckArgs, source: &str) -> Checked {
-    let report = match checker::txn::check(history) {
+/// level `--isolation` names; with the history, `--html` draws it.
+fn transactions_checked(
+    report: Result<checker::txn::Report, String>,
+    history: Option<&History>,
+    args: &CheckArgs,
+    source: &str,
+) -> Checked {
+    let report = match report {
         Ok(r) => r,
         Err(e) => return bad_input(args, source, &e),
     };
@@ -545,7 +583,7 @@ fn check_transactions(history: &History, args: &CheckArgs, source: &str) -> Chec
         stdout,
         stderr: String::new(),
     };
-    if let Some(out) = &args.html {
+    if let (Some(out), Some(history)) = (&args.html, history) {
         let facts = vec![
             ("workload".to_string(), report.workload.to_string()),
             ("transactions".to_string(), report.transactions.to_string()),
