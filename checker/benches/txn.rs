@@ -259,32 +259,17 @@ fn main() {
         &[10_000, 100_000, 1_000_000]
     };
     for &n in sizes {
-        let shape = Shape {
-            transactions: n,
-            processes: 100,
-            skews: 1,
-        };
-        run(&shape, &n.to_string());
+        case(n, 100, 1, &n.to_string());
     }
     if quick {
         return;
     }
     println!("\nprocesses (100 k transactions, 1 write skew) {header}");
     for processes in [10, 1_000] {
-        let shape = Shape {
-            transactions: 100_000,
-            processes,
-            skews: 1,
-        };
-        run(&shape, &processes.to_string());
+        case(100_000, processes, 1, &processes.to_string());
     }
     println!("\nwrite skews (100 k transactions, 100 processes) {header}");
     for skews in [1, 1_000] {
-        let shape = Shape {
-            transactions: 100_000,
-            processes: 100,
-            skews,
-        };
-        run(&shape, &skews.to_string());
+        case(100_000, 100, skews, &skews.to_string());
     }
 }

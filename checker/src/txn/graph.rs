@@ -104,7 +104,7 @@ impl Why {
             (Why::Wr { key, element }, Data::Registers(_)) => format!("{b} read {element} from key {}, {a}'s write", keys[*key as usize]),
             (Why::Rw { read, element }, Data::Lists(inf)) => {
                 let r = &inf.reads[*read as usize];
-                format!("{a} read key {} as {}, without {b}'s append of {element}", r.key, list(&r.list))
+                format!("{a} read key {} as {}, without {b}'s append of {element}", r.key, list(r.list))
             }
             (Why::Rw { read, element }, Data::Registers(regs)) => {
                 let r = &regs.reads[*read as usize];

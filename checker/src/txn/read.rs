@@ -437,16 +437,16 @@ mod tests {
             };
             if rng.chance(0.1) {
                 out += &format!(
-                    "{{{}{}, {}{}{}{}, {t}{}[1 2]}}\n",
+                    "{{{}{}, {}{}, {}{}, {t}{}{}}}\n",
                     field("process"),
                     kw("nemesis"),
                     field("type"),
                     kw("info"),
-                    ", ",
-                    format!("{}{}", field("f"), kw("start")),
-                    field("value")
-                )
-                .replace("[1 2]", if json { "[1,2]" } else { "[1 2]" });
+                    field("f"),
+                    kw("start"),
+                    field("value"),
+                    if json { "[1,2]" } else { "[1 2]" }
+                );
                 continue;
             }
             let p = rng.below(4) as usize;
