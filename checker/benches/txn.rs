@@ -241,6 +241,17 @@ fn case(transactions: usize, processes: usize, skews: usize, label: &str) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `--write FILE N`: only write the history of N transactions (100 processes, one write
+    // skew), to time `faultline check FILE` on it.
+    if let Some(at) = args.iter().position(|a| a == "--write") {
+        let shape = Shape {
+            transactions: args[at + 2].parse().unwrap(),
+            processes: 100,
+            skews: 1,
+        };
+        std::fs::write(&args[at + 1], history(&shape, 28)).unwrap();
+        return;
+    }
     if let Some(at) = args.iter().position(|a| a == "--case") {
         let n = |i: usize| args[at + i].parse().unwrap();
         let shape = Shape {

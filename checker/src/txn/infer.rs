@@ -8,7 +8,6 @@ use super::parse::{Micro, Txn};
 use super::{Anomaly, Kind};
 use crate::history::Outcome;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
-use std::collections::BTreeMap;
 
 /// One ok read of a list: the reading transaction (index into the transactions), the key, and
 /// the list it saw — borrowed from the transactions, never copied.
@@ -23,10 +22,10 @@ pub struct Read<'a> {
 #[derive(Clone, Debug, Default)]
 pub struct Inferred<'a> {
     /// Each key's version order as far as reads show it.
-    pub orders: BTreeMap<&'a str, Vec<i64>>,
+    pub orders: HashMap<&'a str, Vec<i64>>,
     /// Elements appended by transactions that did not fail and never read, per key: after
-    /// every read element, in no known order.
-    pub unread: BTreeMap<&'a str, Vec<i64>>,
+    /// every read element, in no known order (sorted).
+    pub unread: HashMap<&'a str, Vec<i64>>,
     /// Who appended each element (transactions that did not fail), by index, per key.
     pub writers: HashMap<&'a str, HashMap<i64, usize>>,
     /// Each transaction's appends to each key, in its own order.
@@ -205,7 +204,7 @@ fn internal(t: &Txn) -> Option<Anomaly> {
 /// appended elements no read shows.
 fn orders<'a>(txns: &[Txn], inf: &mut Inferred<'a>) {
     // Each key's reads, once: (the longest, every read).
-    let mut by_key: BTreeMap<&'a str, (usize, Vec<usize>)> = BTreeMap::new();
+    let mut by_key: HashMap<&'a str, (usize, Vec<usize>)> = HashMap::default();
     for (r, read) in inf.reads.iter().enumerate() {
         let (best, all) = by_key.entry(read.key).or_insert((r, Vec::new()));
         all.push(r);
@@ -214,8 +213,12 @@ fn orders<'a>(txns: &[Txn], inf: &mut Inferred<'a>) {
         }
     }
     let mut found = Vec::new();
-    let mut orders = BTreeMap::new();
-    for (key, (best, all)) in &by_key {
+    let mut orders = HashMap::default();
+    // In key order, so the anomalies come out the same every run.
+    let mut keys: Vec<&&'a str> = by_key.keys().collect();
+    keys.sort_unstable();
+    for key in keys {
+        let (best, all) = &by_key[*key];
         let order = dedup(inf.reads[*best].list);
         // A read is a prefix of the order as it is, or — holding an element twice, which is
         // said apart — once its repeats are dropped.
@@ -243,10 +246,16 @@ fn orders<'a>(txns: &[Txn], inf: &mut Inferred<'a>) {
         orders.insert(*key, order);
     }
     inf.orders = orders;
-    let mut unread: BTreeMap<&'a str, Vec<i64>> = BTreeMap::new();
+    let mut unread: HashMap<&'a str, Vec<i64>> = HashMap::default();
     for (&key, elements) in &inf.writers {
-        let order: std::collections::HashSet<i64> =
-            inf.orders.get(key).into_iter().flatten().copied().collect();
+        let order = inf.orders.get(key).map_or(&[][..], Vec::as_slice);
+        // Every element read has its writer here (else it is garbage, said apart): when as
+        // many were read as were appended, none is missing.
+        let read = order.iter().filter(|e| elements.contains_key(e)).count();
+        if read == elements.len() {
+            continue;
+        }
+        let order: HashSet<i64> = order.iter().copied().collect();
         let missing: Vec<i64> = elements
             .keys()
             .copied()

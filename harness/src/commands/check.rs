@@ -403,9 +403,18 @@ fn check_one(found: &Found, args: &CheckArgs, progress: bool) -> Checked {
         forced => forced,
     };
     if args.html.is_none() {
+        let started = std::time::Instant::now();
         if let Some(txns) = fast_transactions(file, format) {
+            let read = started.elapsed().as_secs_f64();
             let report = checker::txn::check_transactions(&source, &txns);
-            return transactions_checked(report, None, args, &source);
+            let phases = report.as_ref().ok().map(|r| phases_line(read, &r.phases));
+            let mut checked = transactions_checked(report, None, args, &source);
+            if progress && started.elapsed().as_secs() >= 2 {
+                checked.stderr += &phases.unwrap_or_default();
+            }
+            // Millions of small allocations: freed beside the report's printing, not before it.
+            std::thread::spawn(move || drop(txns));
+            return checked;
         }
     }
     let history = match import::read_file(file, format) {
@@ -514,6 +523,15 @@ fn write_page(out: &std::path::Path, html: &str, checked: &mut Checked) {
             checked.code = EXIT_BAD_INPUT;
         }
     }
+}
+
+/// How long a big transactional check took, phase by phase, for stderr.
+fn phases_line(read: f64, phases: &[(&str, f64)]) -> String {
+    let parts: Vec<String> = std::iter::once(("read", read))
+        .chain(phases.iter().copied())
+        .map(|(name, s)| format!("{name} {s:.2} s"))
+        .collect();
+    format!("phases: {}\n", parts.join(" · "))
 }
 
 /// The transactions of a clean one-event-per-line file of them, read straight from its text
