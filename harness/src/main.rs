@@ -39,7 +39,7 @@ mod signals;
 mod sim;
 
 /// The checker's search allocates many small model states across threads; mimalloc's per-thread
-/// heaps make that about a third faster than glibc's allocator (see the README's figures).
+/// heaps make that about a third faster than glibc's allocator (see docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
