@@ -229,18 +229,26 @@ fn empty_histories_are_unknown_not_a_pass() {
 }
 
 #[test]
-fn workloads_faultline_does_not_check_are_named() {
+fn workloads_faultline_does_not_check_yet_are_read_and_named() {
+    // Issue 28, point 5: Jepsen's other workloads are read, named, and unknown (exit 2) — not
+    // refused as bad input, and never "holds".
     let scratch = Scratch::new("jepsen-workloads");
     for (text, what) in [
-        ("{:process 0, :type :invoke, :f :add, :value 3}\n{:process 0, :type :ok, :f :add, :value 3}\n{:process 0, :type :invoke, :f :read, :value nil}\n{:process 0, :type :ok, :f :read, :value #{3}}\n", "set (add/read)"),
-        ("{:process 0, :type :invoke, :f :transfer, :value {:from 1, :to 2, :amount 5}}\n", "bank"),
-        ("{:process 0, :type :invoke, :f :enqueue, :value 1}\n", "queue"),
+        ("{:process 0, :type :invoke, :f :add, :value 3}\n{:process 0, :type :ok, :f :add, :value 3}\n{:process 0, :type :invoke, :f :read, :value nil}\n{:process 0, :type :ok, :f :read, :value #{3}}\n", "a set history (add/read), 2 operations"),
+        ("{:process 0, :type :invoke, :f :transfer, :value {:from 1, :to 2, :amount 5}}\n", "a bank history"),
+        ("{:process 0, :type :invoke, :f :enqueue, :value 1}\n", "a queue history"),
+        ("{:process 0, :type :invoke, :f :acquire, :value nil}\n{:process 0, :type :ok, :f :acquire, :value nil}\n", "a mutex history"),
+        ("{:process 0, :type :invoke, :f :generate, :value nil}\n{:process 0, :type :ok, :f :generate, :value 7}\n", "a unique-ids history"),
+        ("{:process 0, :type :invoke, :f :txn, :value [[:read 0 nil] [:write 1 2]]}\n{:process 0, :type :ok, :f :txn, :value [[:read 0 3] [:write 1 2]]}\n", "a Knossos multi-register history"),
     ] {
         let f = scratch.file("w.edn", text);
         let o = faultline(&["check", &f]);
-        assert_eq!(o.status.code(), Some(3), "{what}: {}", out(&o));
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", out(&o));
         assert!(out(&o).contains(what), "{what}: {}", out(&o));
-        assert!(out(&o).contains("faultline checks registers"), "{}", out(&o));
+        assert!(out(&o).contains("? unknown: faultline reads this workload but has no"), "{}", out(&o));
+        let o = faultline(&["check", "--json", &f]);
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(doc["verdict"], "unknown", "{doc}");
     }
 }
 

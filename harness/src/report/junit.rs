@@ -180,6 +180,16 @@ pub fn bad_input_suite(source: &str, message: &str) -> String {
     )
 }
 
+/// A suite for a history read but not judged (a workload with no checker yet): one skipped
+/// case saying why.
+pub fn unjudged_suite(source: &str, why: &str) -> String {
+    format!(
+        "<testsuite name=\"{0}\" tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"1\" time=\"0\">\n  <testcase classname=\"faultline\" name=\"workload\" time=\"0\">\n    <skipped message=\"{1}\"/>\n  </testcase>\n</testsuite>\n",
+        esc(source),
+        esc(why)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
