@@ -306,3 +306,152 @@ fn strict_serializability_agrees_with_brute_force() {
         "{holds} hold, {violated} violated"
     );
 }
+
+/// The keys a transaction appends to.
+fn writes(t: &[Op]) -> Vec<u8> {
+    t.iter()
+        .filter_map(|o| match o {
+            Op::Append(k, _) => Some(*k),
+            Op::Read(..) => None,
+        })
+        .collect()
+}
+
+/// Runs `t` on the snapshot `state` (reads see the snapshot and the transaction's own appends),
+/// checking its reads when `check`, filling them in otherwise; returns whether they fit.
+fn run_on_snapshot(t: &mut [Op], state: &BTreeMap<u8, Vec<u32>>, check: bool) -> bool {
+    let mut own = state.clone();
+    for op in t.iter_mut() {
+        match op {
+            Op::Append(k, v) => own.entry(*k).or_default().push(*v),
+            Op::Read(k, l) => {
+                let seen = own.get(k).cloned().unwrap_or_default();
+                if check && *l != seen {
+                    return false;
+                }
+                *l = seen;
+            }
+        }
+    }
+    true
+}
+
+/// Whether some snapshot-isolated execution explains `txns`: a commit order, and for each
+/// transaction a start (how many of the commits before its own came before it), such that its
+/// reads see exactly the appends of the transactions committed before its start, then its own;
+/// and no transaction appends to a key that one committed after its start also appended to
+/// (first committer wins: it would have aborted).
+fn snapshot_isolated(txns: &[Vec<Op>]) -> bool {
+    fn go(
+        txns: &[Vec<Op>],
+        order: &mut Vec<usize>,
+        states: &mut Vec<BTreeMap<u8, Vec<u32>>>,
+    ) -> bool {
+        if order.len() == txns.len() {
+            return true;
+        }
+        let at = order.len();
+        for i in 0..txns.len() {
+            if order.contains(&i) {
+                continue;
+            }
+            let mine = writes(&txns[i]);
+            for start in 0..=at {
+                let conflict = order[start..]
+                    .iter()
+                    .any(|&j| writes(&txns[j]).iter().any(|k| mine.contains(k)));
+                let mut t = txns[i].clone();
+                if conflict || !run_on_snapshot(&mut t, &states[start], true) {
+                    continue;
+                }
+                let mut next = states[at].clone();
+                for k in &mine {
+                    next.entry(*k).or_default();
+                }
+                for op in &txns[i] {
+                    if let Op::Append(k, v) = op {
+                        next.entry(*k).or_default().push(*v);
+                    }
+                }
+                order.push(i);
+                states.push(next);
+                if go(txns, order, states) {
+                    return true;
+                }
+                order.pop();
+                states.pop();
+            }
+        }
+        false
+    }
+    go(txns, &mut Vec::new(), &mut vec![BTreeMap::new()])
+}
+
+/// Runs `txns` as a random snapshot-isolated execution: a random commit order, each start as
+/// early as first-committer-wins allows or later; the last transaction commits last and sees
+/// everything.
+fn execute_snapshot(rng: &mut Rng, txns: &mut [Vec<Op>]) {
+    let n = txns.len();
+    let mut order: Vec<usize> = (0..n - 1).collect();
+    rng.shuffle(&mut order);
+    order.push(n - 1);
+    let mut states = vec![BTreeMap::new()];
+    for (at, &i) in order.iter().enumerate() {
+        let mine = writes(&txns[i]);
+        let earliest = (0..at)
+            .filter(|&q| writes(&txns[order[q]]).iter().any(|k| mine.contains(k)))
+            .map(|q| q + 1)
+            .max()
+            .unwrap_or(0);
+        let start = if i == n - 1 {
+            at
+        } else {
+            earliest + rng.below((at - earliest + 1) as u64) as usize
+        };
+        let snapshot = states[start].clone();
+        run_on_snapshot(&mut txns[i], &snapshot, false);
+        let mut next: BTreeMap<u8, Vec<u32>> = states[at].clone();
+        for op in &txns[i] {
+            if let Op::Append(k, v) = op {
+                next.entry(*k).or_default().push(*v);
+            }
+        }
+        states.push(next);
+    }
+}
+
+#[test]
+fn snapshot_isolation_agrees_with_brute_force() {
+    // Snapshot-isolated executions (so write skews, which serializability forbids, come often),
+    // half with one read changed; a final transaction reads every key after everything.
+    let mut rng = Rng::new(33);
+    let (mut holds, mut violated, mut skews) = (0, 0, 0);
+    // 20,000 by default: a cycle hidden behind a shorter one of another class took 9,929 to
+    // show (`SI_CASES=200000` for a longer run: 200,000 agreed when this was written).
+    let cases: usize = std::env::var("SI_CASES").map_or(20_000, |v| v.parse().unwrap());
+    for case in 0..cases {
+        let mut txns = random_txns(&mut rng);
+        execute_snapshot(&mut rng, &mut txns);
+        if case % 2 == 1 {
+            perturb(&mut rng, &mut txns);
+        }
+        let text = text(&txns);
+        let h = parse_str("differential", &text, Format::JepsenEdn).unwrap();
+        let report = check(&h).unwrap();
+        let want = snapshot_isolated(&txns);
+        let got = report.standing(Isolation::SnapshotIsolation) == Standing::Holds;
+        assert_eq!(
+            got, want,
+            "case {case}: checker says snapshot-isolated {got}, brute force {want}\n{text}{:#?}",
+            report.anomalies
+        );
+        holds += usize::from(want);
+        violated += usize::from(!want);
+        skews += usize::from(want && !serializable(&txns));
+    }
+    println!("{holds} hold ({skews} of them not serializable), {violated} violated");
+    assert!(
+        holds > 8000 && violated > 2000 && skews > 300,
+        "{holds} hold ({skews} of them not serializable), {violated} violated"
+    );
+}

@@ -413,7 +413,8 @@ impl<'a> Graph<'a> {
     pub fn find_cycles(&self) -> Vec<Cycle> {
         use Dep::*;
         let mut found = Vec::new();
-        let mut seen: HashSet<Vec<usize>> = HashSet::default();
+        // A cycle is new unless one of the same class went through the same transactions.
+        let mut seen: HashSet<(Vec<usize>, Kind)> = HashSet::default();
         let passes: [(&[Dep], Option<&'static str>); 3] = [
             (&[Ww, Wr, Rw], None),
             (&[Ww, Wr, Rw, Process], Some("process")),
@@ -433,7 +434,7 @@ impl<'a> Graph<'a> {
                 for cycle in self.cycles_in(&members, allowed, order) {
                     let mut key: Vec<usize> = cycle.iter().map(|&e| self.edges[e].from).collect();
                     key.sort_unstable();
-                    if seen.insert(key) {
+                    if seen.insert((key, self.kind(&self.steps(&cycle)))) {
                         found.push((cycle, order));
                     }
                 }
@@ -490,7 +491,72 @@ impl<'a> Graph<'a> {
                 }
             }
         }
+        // G-nonadjacent: through an anti-dependency, with no two of them adjacent — what
+        // snapshot isolation forbids beyond G-single, and what the shortest G2 cycle can hide
+        // behind a shorter one whose anti-dependencies touch.
+        let mut rw: Vec<usize> = members
+            .iter()
+            .flat_map(|&n| self.out(n))
+            .filter(|&i| self.edges[i].dep == Rw && members.contains(&self.edges[i].to))
+            .collect();
+        rw.sort_unstable();
+        for e in rw {
+            let edge = &self.edges[e];
+            if let Some(mut path) = self.path_nonadjacent(edge.to, edge.from, members, allowed) {
+                path.insert(0, e);
+                let needs_extra =
+                    extra.is_empty() || path.iter().any(|&p| extra.contains(&self.edges[p].dep));
+                let rws = path.iter().filter(|&&p| self.edges[p].dep == Rw).count();
+                if needs_extra && rws > 1 {
+                    out.push(path);
+                    break;
+                }
+            }
+        }
         out
+    }
+
+    /// The shortest path of `allowed` edges from `from` to `to` within `members` that, after an
+    /// anti-dependency into `from`, never takes two anti-dependencies in a row and does not end
+    /// with one: a breadth-first search over (transaction, whether the last edge was `rw`).
+    fn path_nonadjacent(
+        &self,
+        from: usize,
+        to: usize,
+        members: &HashSet<usize>,
+        allowed: &[Dep],
+    ) -> Option<Vec<usize>> {
+        let start = (from, true);
+        let mut via: FxHashMap<(usize, bool), ((usize, bool), usize)> = FxHashMap::default();
+        let mut queue = VecDeque::from([start]);
+        let mut visited: HashSet<(usize, bool)> = [start].into_iter().collect();
+        while let Some(state) = queue.pop_front() {
+            if state == (to, false) {
+                let mut path = Vec::new();
+                let mut at = state;
+                while at != start {
+                    let (before, e) = via[&at];
+                    path.push(e);
+                    at = before;
+                }
+                path.reverse();
+                return Some(path);
+            }
+            for e in self.out(state.0) {
+                let edge = &self.edges[e];
+                let rw = edge.dep == Dep::Rw;
+                let next = (edge.to, rw);
+                if allowed.contains(&edge.dep)
+                    && !(rw && state.1)
+                    && members.contains(&edge.to)
+                    && visited.insert(next)
+                {
+                    via.insert(next, (state, e));
+                    queue.push_back(next);
+                }
+            }
+        }
+        None
     }
 
     /// The shortest path of `allowed` edges from `from` to `to` within `members`.
@@ -533,16 +599,7 @@ impl<'a> Graph<'a> {
     /// A cycle as an anomaly: its class from its data edges, and each step in words.
     fn describe(&self, txns: &[Txn], cycle: &[usize], order: Option<&'static str>) -> Anomaly {
         let steps = self.steps(cycle);
-        let count = |d: Dep| steps.iter().filter(|s| s.2 == d).count();
-        let rw: Vec<bool> = steps.iter().map(|s| s.2 == Dep::Rw).collect();
-        let adjacent = (0..rw.len()).any(|i| rw[i] && rw[(i + 1) % rw.len()]);
-        let kind = match (count(Dep::Rw), count(Dep::Wr)) {
-            (0, 0) => Kind::G0,
-            (0, _) => Kind::G1c,
-            (1, _) => Kind::GSingle,
-            _ if !adjacent => Kind::GNonadjacent,
-            _ => Kind::G2Item,
-        };
+        let kind = self.kind(&steps);
         let words: Vec<String> = steps
             .iter()
             .map(|&(from, to, _, e)| {
@@ -568,6 +625,20 @@ impl<'a> Graph<'a> {
             steps: words,
             deps: steps.iter().map(|s| s.2.name()).collect(),
             txns: steps.iter().map(|s| txns[s.0].id).collect(),
+        }
+    }
+
+    /// A cycle's class, from its steps' dependencies.
+    fn kind(&self, steps: &[(usize, usize, Dep, usize)]) -> Kind {
+        let count = |d: Dep| steps.iter().filter(|s| s.2 == d).count();
+        let rw: Vec<bool> = steps.iter().map(|s| s.2 == Dep::Rw).collect();
+        let adjacent = (0..rw.len()).any(|i| rw[i] && rw[(i + 1) % rw.len()]);
+        match (count(Dep::Rw), count(Dep::Wr)) {
+            (0, 0) => Kind::G0,
+            (0, _) => Kind::G1c,
+            (1, _) => Kind::GSingle,
+            _ if !adjacent => Kind::GNonadjacent,
+            _ => Kind::G2Item,
         }
     }
 
