@@ -401,6 +401,12 @@ fn a_list_append_history_gets_the_isolation_ladder() {
     assert!(text.contains("required: serializable violated"), "{text}");
     let o = faultline(&["check", "--isolation", "snapshot-isolation", &f]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    // --require takes isolation levels too; a consistency model there is one clear error.
+    let o = faultline(&["check", "--require", "snapshot-isolation", &f]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let o = faultline(&["check", "--require", "linearizable", &f]);
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    assert!(out(&o).contains("name an isolation level"), "{}", out(&o));
     let o = faultline(&["check", "--json", &f]);
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["verdict"], "violated");

@@ -16,6 +16,25 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// What `--require` names: a consistency model (registers) or an isolation level
+/// (transactions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Required {
+    Consistency(Level),
+    Isolation(checker::txn::Isolation),
+}
+
+impl std::str::FromStr for Required {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Required, String> {
+        match (s.parse::<Level>(), s.parse::<checker::txn::Isolation>()) {
+            (Ok(l), _) => Ok(Required::Consistency(l)),
+            (_, Ok(i)) => Ok(Required::Isolation(i)),
+            (Err(e), _) => Err(format!("{e}; or an isolation level for transactions: strict-serializable, serializable, snapshot-isolation, …")),
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct CheckArgs {
     /// History files, run directories (faultline's store/latest, a Jepsen run with
@@ -41,15 +60,16 @@ pub struct CheckArgs {
     /// writes-follow-reads, eventual.
     #[arg(long, default_value = "all", value_name = "MODELS")]
     pub consistency: LevelSet,
-    /// The consistency model whose verdict decides the exit code: 0 holds, 1 violated,
-    /// 2 unknown (3 is bad input).
-    #[arg(long, default_value = "linearizable", value_name = "MODEL")]
-    pub require: Level,
-    /// For a transactional (list-append) history: the isolation level whose verdict decides the
-    /// exit code — strict-serializable, strong-session-serializable, serializable,
-    /// snapshot-isolation, repeatable-read, read-committed or read-uncommitted.
-    #[arg(long, default_value = "serializable", value_name = "MODEL")]
-    pub isolation: checker::txn::Isolation,
+    /// The model whose verdict decides the exit code: 0 holds, 1 violated, 2 unknown (3 is bad
+    /// input). A consistency model for registers (default linearizable), or an isolation level
+    /// for transactions (default serializable).
+    #[arg(long, value_name = "MODEL")]
+    pub require: Option<Required>,
+    /// For a transactional history: the isolation level whose verdict decides the exit code —
+    /// strict-serializable, strong-session-serializable, serializable, snapshot-isolation,
+    /// repeatable-read, read-committed or read-uncommitted (`--require` takes these too).
+    #[arg(long, value_name = "MODEL")]
+    pub isolation: Option<checker::txn::Isolation>,
     /// Keep checking other keys after one is not linearizable, to report every failing key
     /// (slower on large histories).
     #[arg(long)]
@@ -76,6 +96,28 @@ pub struct CheckArgs {
     /// per failing key.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+}
+
+impl CheckArgs {
+    /// The consistency model that decides a register history's exit code.
+    pub fn level(&self) -> Level {
+        match self.require {
+            Some(Required::Consistency(l)) => l,
+            _ => Level::Linearizable,
+        }
+    }
+
+    /// The isolation level that decides a transactional history's exit code; a consistency
+    /// model named by `--require` is an error there, saying what to name instead.
+    fn isolation(&self) -> Result<checker::txn::Isolation, String> {
+        match (self.require, self.isolation) {
+            (Some(Required::Isolation(i)), _) | (None, Some(i)) => Ok(i),
+            (None, None) => Ok(checker::txn::Isolation::Serializable),
+            (Some(Required::Consistency(l)), _) => Err(format!(
+                "--require {l} names a consistency model for registers, and this history is transactional: name an isolation level (strict-serializable, serializable, snapshot-isolation, …)"
+            )),
+        }
+    }
 }
 
 /// How the ladder judges, for `check` and `run`: witnesses, and the gate against passing on
@@ -154,7 +196,7 @@ fn initial_ambiguity(
     };
     let started = conventions::with_initial(history, &start.value);
     let other = consistency::assess(&started, model, levels, &opts).map_err(|e| e.to_string())?;
-    let (empty, at) = (ladder.standing(args.require), other.standing(args.require));
+    let (empty, at) = (ladder.standing(args.level()), other.standing(args.level()));
     if empty == at {
         return Ok(None);
     }
@@ -165,7 +207,7 @@ fn initial_ambiguity(
     };
     let v = checker::consistency::words::value(&start.value);
     let key = checker::consistency::words::key_name(start.key.as_deref());
-    let req = args.require;
+    let req = args.level();
     Ok(Some(format!(
         "reads of {key} return {v}, which nothing wrote ({} read{} in all): if the registers start at {v} (Knossos's (cas-register {v})), {req} {} — pass --initial {v}; if they start empty, {v} is a phantom read and {req} {} — pass --initial none",
         start.reads,
@@ -431,6 +473,10 @@ fn check_one(found: &Found, args: &CheckArgs, progress: bool) -> Checked {
     if let (None, Some(w)) = (args.model, checker::model::other_workload(&history)) {
         return unjudged(&history, w, args, &source);
     }
+    if let Some(Required::Isolation(i)) = args.require {
+        let e = format!("--require {i} is an isolation level for transactions, and this history is of single objects: name a consistency model (linearizable, sequential, …)");
+        return bad_input(args, &source, &e);
+    }
     let prepared = prepare(history, args);
     let Prepared {
         history,
@@ -450,8 +496,8 @@ fn check_one(found: &Found, args: &CheckArgs, progress: bool) -> Checked {
     });
     let label = file.display().to_string();
     let mut levels = args.consistency.0.clone();
-    if !levels.contains(&args.require) {
-        levels.push(args.require);
+    if !levels.contains(&args.level()) {
+        levels.push(args.level());
     }
     let assess = || consistency::assess(&history, model, &levels, &opts);
     let result = if progress {
@@ -472,13 +518,13 @@ fn check_one(found: &Found, args: &CheckArgs, progress: bool) -> Checked {
             let verdict = Verdict {
                 standing: match ambiguity {
                     Some(_) => Standing::Unknown,
-                    None => ladder.standing(args.require),
+                    None => ladder.standing(args.level()),
                 },
                 why: ambiguity,
             };
             let jepsen = found.results.as_deref().map(|r| {
                 store::jepsen_verdict(r)
-                    .map(|v| Comparison::of(v, verdict.standing, args.require))
+                    .map(|v| Comparison::of(v, verdict.standing, args.level()))
                     .map_err(|e| e.to_string())
             });
             let mut checked = Checked {
@@ -489,7 +535,7 @@ fn check_one(found: &Found, args: &CheckArgs, progress: bool) -> Checked {
                 stderr: String::new(),
             };
             if let Some(out) = &args.html {
-                write_report(out, &history, &ladder, args.require, &mut checked);
+                write_report(out, &history, &ladder, args.level(), &mut checked);
             }
             checked
         }
@@ -567,22 +613,22 @@ fn fast_transactions(file: &std::path::Path, format: Format) -> Option<Vec<check
 }
 
 /// A transactional history: the isolation ladder, its anomalies, and the exit code of the
-/// level `--isolation` names; with the history, `--html` draws it.
+/// level `--require` (or `--isolation`) names; with the history, `--html` draws it.
 fn transactions_checked(
     report: Result<checker::txn::Report, String>,
     history: Option<&History>,
     args: &CheckArgs,
     source: &str,
 ) -> Checked {
-    let report = match report {
-        Ok(r) => r,
-        Err(e) => return bad_input(args, source, &e),
+    let (report, isolation) = match (report, args.isolation()) {
+        (Ok(r), Ok(i)) => (r, i),
+        (Err(e), _) | (_, Err(e)) => return bad_input(args, source, &e),
     };
-    let standing = report.standing(args.isolation);
+    let standing = report.standing(isolation);
     let stdout = if args.json {
         let doc = serde_json::json!({
             "source": report.source,
-            "require": args.isolation,
+            "require": isolation,
             "verdict": standing,
             "isolation": report,
         });
@@ -596,7 +642,7 @@ fn transactions_checked(
         format!(
             "{}  required: {} {}\n",
             checker::txn::render(&report, shown),
-            args.isolation,
+            isolation,
             standing.words()
         )
     };
@@ -615,7 +661,7 @@ fn transactions_checked(
         let title = std::path::Path::new(source)
             .file_name()
             .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned());
-        let html = report::isolation::html(history, &report, args.isolation, &title, &facts);
+        let html = report::isolation::html(history, &report, isolation, &title, &facts);
         write_page(out, &html, &mut checked);
     }
     checked
@@ -734,7 +780,7 @@ fn render(
 ) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let require = args.require;
+    let require = args.level();
     if args.json {
         let jepsen = jepsen.map(|j| match j {
             Ok(c) => serde_json::json!(c),
