@@ -65,6 +65,9 @@ impl Txn {
 /// Every transaction of `history`, in invocation order. An operation whose value is not a list
 /// of micro-ops is an error naming its line.
 pub fn transactions(history: &History) -> Result<Vec<Txn>, String> {
+    // Whether each key was written as a number: `1` and `"1"` would be one key here.
+    let mut numeric: std::collections::HashMap<String, (bool, usize)> =
+        std::collections::HashMap::new();
     history
         .ops
         .iter()
@@ -83,6 +86,14 @@ pub fn transactions(history: &History) -> Result<Vec<Txn>, String> {
                 )
             };
             let micro = micro_ops(value, o.outcome == Outcome::Ok).map_err(at)?;
+            for (key, number) in key_kinds(value) {
+                let (was, first) = *numeric.entry(key.clone()).or_insert((number, o.id));
+                if was != number {
+                    return Err(at(format!(
+                        "key {key} is written as a number in T{first} and as a name here: faultline cannot tell whether they are one key; write every key one way"
+                    )));
+                }
+            }
             Ok(Txn {
                 id: o.id,
                 process: o.process,
@@ -93,6 +104,19 @@ pub fn transactions(history: &History) -> Result<Vec<Txn>, String> {
             })
         })
         .collect()
+}
+
+/// Each micro-op's key, and whether it was written as a number.
+fn key_kinds(value: &Value) -> impl Iterator<Item = (String, bool)> + '_ {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| match m.as_array()?.get(1)? {
+            Value::Number(n) => Some((n.to_string(), true)),
+            Value::String(s) => Some((s.clone(), false)),
+            _ => None,
+        })
 }
 
 fn micro_ops(value: &Value, completed: bool) -> Result<Vec<Micro>, String> {

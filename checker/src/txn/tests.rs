@@ -229,3 +229,16 @@ fn an_element_appended_twice_is_refused() {
         "T0 and T1 both appended 1 to key 1: faultline's inference needs every appended element unique per key"
     );
 }
+
+#[test]
+fn a_key_written_as_a_number_and_as_a_name_is_refused() {
+    let text = "{\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"append\",1,1]]}\n\
+                {\"time\":2,\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"append\",1,1]]}\n\
+                {\"time\":3,\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"r\",\"1\",null]]}\n\
+                {\"time\":4,\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"r\",\"1\",[1]]]}\n";
+    let h = parse_str("t.jsonl", text, Format::Jsonl).unwrap();
+    assert_eq!(
+        check(&h).unwrap_err(),
+        "t.jsonl:4: key 1 is written as a number in T0 and as a name here: faultline cannot tell whether they are one key; write every key one way"
+    );
+}
