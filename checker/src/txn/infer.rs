@@ -89,6 +89,8 @@ pub fn list_append(txns: &[Txn]) -> Result<Inferred<'_>, String> {
     }
     orders(txns, &mut inf);
     element_anomalies(txns, &aborted, &mut inf);
+    let dirty = dirty_updates(txns, &aborted, &inf);
+    inf.anomalies.extend(dirty);
     for t in txns.iter().filter(|t| t.outcome == Outcome::Ok) {
         inf.anomalies.extend(internal(t));
     }
@@ -344,6 +346,44 @@ fn element_anomalies(txns: &[Txn], aborted: &HashMap<(&str, i64), usize>, inf: &
         }
     }
     inf.anomalies.extend(found);
+}
+
+/// Dirty updates: in a key's order, an element appended right after one whose transaction
+/// aborted — a write built on a write that never happened. Once per such pair, in key order.
+fn dirty_updates(
+    txns: &[Txn],
+    aborted: &HashMap<(&str, i64), usize>,
+    inf: &Inferred,
+) -> Vec<Anomaly> {
+    if aborted.is_empty() {
+        return Vec::new();
+    }
+    let mut keys: Vec<&&str> = inf.orders.keys().collect();
+    keys.sort_unstable();
+    let mut found = Vec::new();
+    for key in keys {
+        for pair in inf.orders[*key].windows(2) {
+            let (Some(&a), Some(b)) = (aborted.get(&(*key, pair[0])), inf.writer_of(key, pair[1]))
+            else {
+                continue;
+            };
+            found.push(Anomaly {
+                kind: Kind::DirtyUpdate,
+                order: None,
+                sentence: format!(
+                    "dirty update: {} appended {} to key {key} right after {}, which {} appended and then aborted",
+                    txns[b].name(),
+                    pair[1],
+                    pair[0],
+                    txns[a].name()
+                ),
+                steps: Vec::new(),
+                deps: Vec::new(),
+                txns: vec![txns[a].id, txns[b].id],
+            });
+        }
+    }
+    found
 }
 
 /// G1b: `read` ends at an element whose transaction appended more to the key afterwards — the

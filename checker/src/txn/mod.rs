@@ -98,7 +98,7 @@ impl Isolation {
             Garbage | DuplicateElements | IncompatibleOrder | CyclicVersions | Internal | G0 => {
                 true
             }
-            G1a | G1b | G1c => self != Isolation::ReadUncommitted,
+            G1a | G1b | G1c | DirtyUpdate => self != Isolation::ReadUncommitted,
             // Repeatable read (Adya's PL-2.99) forbids every item anti-dependency cycle;
             // snapshot isolation forbids only those with a single anti-dependency.
             GSingle | LostUpdate | GNonadjacent => {
@@ -157,6 +157,9 @@ pub enum Kind {
     Internal,
     G0,
     G1a,
+    /// A write right after one whose transaction aborted, in a key's order.
+    #[serde(rename = "dirty-update")]
+    DirtyUpdate,
     G1b,
     G1c,
     #[serde(rename = "G-single")]
@@ -183,6 +186,7 @@ impl Kind {
             Kind::Internal => "internal inconsistency (a transaction does not see its own appends)",
             Kind::G0 => "G0 (dirty write)",
             Kind::G1a => "G1a (aborted read: a dirty read)",
+            Kind::DirtyUpdate => "dirty update (a write on top of an aborted one)",
             Kind::G1b => "G1b (intermediate read)",
             Kind::G1c => "G1c (circular information flow)",
             Kind::GSingle => "G-single (read skew: a non-repeatable read)",
@@ -224,6 +228,7 @@ impl Anomaly {
             Kind::Internal => "internal",
             Kind::G0 => "G0",
             Kind::G1a => "G1a",
+            Kind::DirtyUpdate => "dirty-update",
             Kind::G1b => "G1b",
             Kind::G1c => "G1c",
             Kind::GSingle => "G-single",

@@ -242,3 +242,22 @@ fn a_key_written_as_a_number_and_as_a_name_is_refused() {
         "t.jsonl:4: key 1 is written as a number in T0 and as a name here: faultline cannot tell whether they are one key; write every key one way"
     );
 }
+
+#[test]
+fn a_dirty_update_builds_on_an_aborted_append() {
+    let r = check_text(&history(
+        &[
+            (0, "fail", "[[:append 1 1]]"),
+            (1, "ok", "[[:append 1 2]]"),
+            (2, "ok", "[[:r 1 [1 2]]]"),
+        ],
+        false,
+    ));
+    assert_eq!(names(&r), ["G1a", "dirty-update"]);
+    assert_eq!(
+        r.anomalies[1].sentence,
+        "dirty update: T1 appended 2 to key 1 right after 1, which T0 appended and then aborted"
+    );
+    assert_eq!(r.standing(Isolation::ReadUncommitted), Holds);
+    assert_eq!(r.standing(Isolation::ReadCommitted), Violated);
+}
