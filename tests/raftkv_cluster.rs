@@ -116,6 +116,77 @@ fn three_nodes_serve_reads_writes_and_cas() {
 }
 
 #[test]
+fn transactions_apply_at_one_point_of_the_log() {
+    // Issue 29's foundation: POST /txn, atomically through the Raft log.
+    let (c, leader) = start_led("txn", 3, &[]);
+    let v = put(&c, "r", 7);
+    let txn = |ops: serde_json::Value| {
+        at_leader(&c, "POST", "/txn", Some(json!({"ops": ops})), &[200, 409])
+    };
+    let r = txn(json!([
+        ["r", "r", null],
+        ["w", "r", 8],
+        ["w", "r", 9],
+        ["append", "l", 1],
+        ["append", "l", 2],
+        ["r", "l", null],
+        ["r", "none", null]
+    ]));
+    assert_eq!(r.status, 200, "{r:?}");
+    let at = r.body["version"].as_u64().expect("a version");
+    assert!(at > v);
+    // Register reads carry the version that wrote the value, a key's last write the
+    // transaction's; lists carry none (their order is their own evidence).
+    assert_eq!(
+        r.body["ops"],
+        json!([
+            ["r", "r", 7, v],
+            ["w", "r", 8],
+            ["w", "r", 9, at],
+            ["append", "l", 1],
+            ["append", "l", 2],
+            ["r", "l", [1, 2]],
+            ["r", "none", null]
+        ])
+    );
+    assert_eq!(get(&c, "r").1, json!({"value": 9, "version": at}));
+    assert_eq!(get(&c, "l").1, json!({"value": [1, 2], "version": at}));
+    // A transaction that cannot apply changes nothing and says why.
+    let r = txn(json!([["w", "fresh", 1], ["append", "r", 3]]));
+    assert_eq!(r.status, 409, "{r:?}");
+    assert_eq!(
+        r.body["error"],
+        "cannot append to key r: it holds 9, not a list"
+    );
+    assert_eq!(r.body["indeterminate"], false);
+    assert_eq!(get(&c, "fresh").0, 404);
+    // Malformed transactions are 400 with the shape; GET is 405.
+    let mut l = client(&leader);
+    for bad in [
+        json!({"ops": []}),
+        json!({"ops": [["x", "k", 1]]}),
+        json!({"ops": [["r", 1, null]]}),
+        json!({"ops": [["r", "k", 5]]}),
+        json!([1]),
+    ] {
+        let r = l.request("POST", "/txn", Some(&bad)).unwrap();
+        assert_eq!(r.status, 400, "{bad}: {r:?}");
+        assert!(
+            r.body["error"].as_str().unwrap().contains("body must be"),
+            "{r:?}"
+        );
+    }
+    assert_eq!(l.request("GET", "/txn", None).unwrap().status, 405);
+    // A follower redirects a transaction to the leader's /txn.
+    let follower = c.nodes.iter().find(|n| n.client_addr != leader).unwrap();
+    let r = client(&follower.client_addr)
+        .request("POST", "/txn", Some(&json!({"ops": [["r", "r", null]]})))
+        .unwrap();
+    assert_eq!(r.status, 307, "{r:?}");
+    assert!(r.location.as_deref().unwrap().ends_with("/txn"), "{r:?}");
+}
+
+#[test]
 fn a_follower_redirects_to_the_leader() {
     let (c, leader) = start_led("redirect", 3, &[]);
     let follower = c.nodes.iter().find(|n| n.client_addr != leader).unwrap();

@@ -243,8 +243,8 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 struct Asker {
     client: usize,
     op: u64,
-    key: String,
-    cas: bool,
+    /// The path asked at, for the answer's redirect.
+    path: String,
 }
 
 /// A node's clock: its timers and wall clock run at `rate`; a jump moves the wall clock alone.
@@ -757,7 +757,7 @@ impl<'a> World<'a> {
     /// The node's answers, as HTTP replies, on their way to the clients.
     fn answer(&mut self, answers: Vec<(Asker, Answer)>) {
         for (asker, answer) in answers {
-            let reply = reply_of(http_answer(answer, &asker.key, asker.cas, &self.addrs));
+            let reply = reply_of(http_answer(answer, &asker.path, &self.addrs));
             let latency = self.client_latency();
             self.after(
                 latency,
@@ -819,8 +819,7 @@ impl<'a> World<'a> {
         let asker = Asker {
             client: c,
             op: client.op,
-            key: req.key().to_string(),
-            cas: matches!(req, Request::Cas { .. }),
+            path: req.path(),
         };
         let node = f.node;
         let latency = self.client_latency();
@@ -936,7 +935,11 @@ impl<'a> World<'a> {
                             Some(v) => Answer::Read(Some(v.clone())),
                             None => Answer::Read(None),
                         };
-                        Ok(reply_of(http_answer(answer, &key, false, &self.addrs)))
+                        Ok(reply_of(http_answer(
+                            answer,
+                            &format!("/kv/{key}"),
+                            &self.addrs,
+                        )))
                     }
                     None => Err(ClientError::NotSent(
                         self.addrs[&(i as NodeId + 1)].clone(),

@@ -1,7 +1,7 @@
 //! The replicated state machine: a map from string keys to JSON values, each with the log index
 //! that wrote it (its version).
 
-use super::log::{Command, Entry, Members};
+use super::log::{Command, Entry, Members, TxnOp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -17,6 +17,24 @@ pub enum Applied {
     CasMismatch {
         current: Option<Value>,
     },
+    /// A transaction, applied at `version`: what each of its micro-operations saw or did.
+    Txn {
+        version: u64,
+        results: Vec<TxnResult>,
+    },
+    /// A transaction that could not apply (an append to a key that holds no list); nothing
+    /// changed.
+    TxnRejected(String),
+}
+
+/// What one micro-operation of a transaction saw or did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TxnResult {
+    /// A read: the value and the version that wrote it, none when the key is absent (as the
+    /// transaction saw it: its own earlier writes included).
+    Read(Option<(Value, u64)>),
+    /// An append or a write, at the transaction's version.
+    Wrote,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -83,7 +101,48 @@ impl Kv {
                     }
                 }
             }
+            Command::Txn { ops } => self.txn(ops, e.index),
         }
+    }
+
+    /// Runs a transaction's micro-operations in order on a copy of the keys they touch, each
+    /// read seeing the ones before it; commits them all at `version`, or none.
+    fn txn(&mut self, ops: &[TxnOp], version: u64) -> Applied {
+        let mut touched: BTreeMap<&str, Option<(Value, u64)>> = BTreeMap::new();
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            let key = op.key();
+            let slot = touched
+                .entry(key)
+                .or_insert_with(|| self.data.get(key).cloned());
+            match op {
+                TxnOp::R { .. } => results.push(TxnResult::Read(slot.clone())),
+                TxnOp::W { value, .. } => {
+                    *slot = Some((value.clone(), version));
+                    results.push(TxnResult::Wrote);
+                }
+                TxnOp::Append { element, .. } => {
+                    let mut list = match slot.take() {
+                        None => Vec::new(),
+                        Some((Value::Array(items), _)) => items,
+                        Some((other, _)) => {
+                            return Applied::TxnRejected(format!(
+                                "cannot append to key {key}: it holds {other}, not a list"
+                            ))
+                        }
+                    };
+                    list.push(element.clone());
+                    *slot = Some((Value::Array(list), version));
+                    results.push(TxnResult::Wrote);
+                }
+            }
+        }
+        for (key, value) in touched {
+            if let Some(v) = value {
+                self.data.insert(key.to_string(), v);
+            }
+        }
+        Applied::Txn { version, results }
     }
 
     pub fn snapshot(&self) -> String {
@@ -92,5 +151,101 @@ impl Kv {
 
     pub fn restore(data: &str) -> Result<Kv, String> {
         serde_json::from_str(data).map_err(|e| format!("corrupt snapshot: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(index: u64, command: Command) -> Entry {
+        Entry {
+            index,
+            term: 1,
+            command,
+        }
+    }
+
+    fn key(k: &str) -> String {
+        k.to_string()
+    }
+
+    #[test]
+    fn a_transaction_applies_at_one_version_and_reads_its_own_writes() {
+        let mut kv = Kv::default();
+        kv.apply(&entry(
+            1,
+            Command::Put {
+                key: key("x"),
+                value: json!(5),
+            },
+        ));
+        let ops = vec![
+            TxnOp::R { key: key("x") },
+            TxnOp::W {
+                key: key("x"),
+                value: json!(6),
+            },
+            TxnOp::R { key: key("x") },
+            TxnOp::Append {
+                key: key("l"),
+                element: json!(1),
+            },
+            TxnOp::Append {
+                key: key("l"),
+                element: json!(2),
+            },
+            TxnOp::R { key: key("l") },
+            TxnOp::R { key: key("absent") },
+        ];
+        let applied = kv.apply(&entry(2, Command::Txn { ops }));
+        assert_eq!(
+            applied,
+            Applied::Txn {
+                version: 2,
+                results: vec![
+                    TxnResult::Read(Some((json!(5), 1))),
+                    TxnResult::Wrote,
+                    TxnResult::Read(Some((json!(6), 2))),
+                    TxnResult::Wrote,
+                    TxnResult::Wrote,
+                    TxnResult::Read(Some((json!([1, 2]), 2))),
+                    TxnResult::Read(None),
+                ]
+            }
+        );
+        assert_eq!(kv.get("x"), Some(&(json!(6), 2)));
+        assert_eq!(kv.get("l"), Some(&(json!([1, 2]), 2)));
+        assert_eq!(kv.get("absent"), None);
+    }
+
+    #[test]
+    fn a_transaction_that_cannot_apply_changes_nothing() {
+        let mut kv = Kv::default();
+        kv.apply(&entry(
+            1,
+            Command::Put {
+                key: key("x"),
+                value: json!(5),
+            },
+        ));
+        let ops = vec![
+            TxnOp::W {
+                key: key("y"),
+                value: json!(1),
+            },
+            TxnOp::Append {
+                key: key("x"),
+                element: json!(1),
+            },
+        ];
+        let applied = kv.apply(&entry(2, Command::Txn { ops }));
+        assert_eq!(
+            applied,
+            Applied::TxnRejected("cannot append to key x: it holds 5, not a list".into())
+        );
+        assert_eq!(kv.get("y"), None, "nothing of it applied");
+        assert_eq!(kv.applied(), 2);
     }
 }

@@ -25,6 +25,31 @@ pub enum Command {
     /// A new configuration (§6 of the dissertation, one server at a time): in force on every
     /// node from the moment it is in its log, committed or not.
     Config(Members),
+    /// A transaction: its micro-operations, applied together at the entry's index (so at one
+    /// point of the log: strict-serializable).
+    Txn {
+        ops: Vec<TxnOp>,
+    },
+}
+
+/// One micro-operation of a transaction, as Elle's workloads have them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "f", rename_all = "lowercase")]
+pub enum TxnOp {
+    /// Adds `element` to the end of the list at `key` (an absent key is the empty list).
+    Append { key: String, element: Value },
+    /// Sets `key` to `value`.
+    W { key: String, value: Value },
+    /// Reads `key`.
+    R { key: String },
+}
+
+impl TxnOp {
+    pub fn key(&self) -> &str {
+        match self {
+            TxnOp::Append { key, .. } | TxnOp::W { key, .. } | TxnOp::R { key } => key,
+        }
+    }
 }
 
 /// Who is in the cluster: voters elect leaders and count toward commitment; learners receive the

@@ -12,7 +12,9 @@
 //!   counting replicas of current-term entries (§5.4.2), a no-op on election (§8), ReadIndex and
 //!   lease reads (§8; the dissertation's §6.4), and InstallSnapshot (§7). It does no I/O: inputs
 //!   go in, a [`node::Ready`] comes out saying what to make durable, send, apply and serve.
-//! - [`log`] is the in-memory log over a snapshot base; [`kv`] the state machine.
+//! - [`log`] is the in-memory log over a snapshot base; [`kv`] the state machine, whose
+//!   transactions (`POST /txn`: appends, writes and reads of several keys) are one log entry
+//!   each, applied together at its index — strict-serializable, as a single write is.
 //! - [`storage`] makes term, vote, log and snapshots durable with fsync before anything that
 //!   depends on them is sent or answered, and recovers after SIGKILL.
 //! - [`server`] is the process: peer transport, client HTTP API, the event loop that batches

@@ -8,7 +8,9 @@
 
 use super::admin::{self, Admin};
 use super::kv::Kv;
+use super::kv::TxnResult;
 use super::log::Members;
+use super::log::TxnOp;
 use super::node::{Config, Envelope, Node, NodeId, Ready, Role, Unsafe};
 use super::service::{Answer, Request as KvRequest, Service};
 use super::storage::Storage;
@@ -81,8 +83,8 @@ enum ClientRequest {
 /// redirect's Location is made of).
 struct Asker {
     reply: Reply,
-    key: String,
-    cas: bool,
+    /// The path asked at, for the answer's redirect.
+    path: String,
 }
 
 /// Set by SIGTERM/SIGINT; the loop exits cleanly.
@@ -330,8 +332,7 @@ impl Server {
             Event::Client(ClientRequest::Kv(req), reply) => {
                 let asker = Asker {
                     reply,
-                    key: req.key().to_string(),
-                    cas: matches!(req, KvRequest::Cas { .. }),
+                    path: req.path(),
                 };
                 if let Some(now) = self.service.request(req, asker, self.mono_ms(), wall_ms()) {
                     self.answer(vec![now]);
@@ -343,7 +344,7 @@ impl Server {
     /// Sends each client its answer as HTTP.
     fn answer(&self, answers: Vec<(Asker, Answer)>) {
         for (asker, answer) in answers {
-            let response = http_answer(answer, &asker.key, asker.cas, &self.clients);
+            let response = http_answer(answer, &asker.path, &self.clients);
             let _ = asker.reply.try_send(response);
         }
     }
@@ -539,31 +540,32 @@ fn write_peer(addr: String, rx: Receiver<Envelope>) {
     }
 }
 
-/// An answer to a request for `key` (a cas when `cas`), as the client API says it: 200 with the value or
-/// version, 404 absent, 409 a cas mismatch with the current value, 307 to the leader (whose client
-/// address `clients` holds) or 503 without one, 503 with `"indeterminate"` saying whether the
-/// outcome is unknown, 500 for raftkv's own bugs.
-pub fn http_answer(
-    answer: Answer,
-    key: &str,
-    cas: bool,
-    clients: &BTreeMap<NodeId, String>,
-) -> Response {
+/// An answer to a request asked at `path`, as the client API says it: 200 with the value or
+/// version (a transaction's completed micro-ops), 404 absent, 409 a cas mismatch with the current
+/// value or a transaction that could not apply, 307 to the leader (whose client address
+/// `clients` holds) or 503 without one, 503 with `"indeterminate"` saying whether the outcome is
+/// unknown, 500 for raftkv's own bugs.
+pub fn http_answer(answer: Answer, path: &str, clients: &BTreeMap<NodeId, String>) -> Response {
     match answer {
         Answer::Read(Some((v, version))) => {
             Response::json(200, json!({"value": v, "version": version}))
         }
-        Answer::Read(None) => Response::json(404, json!({"error": "absent", "key": key})),
+        Answer::Read(None) => {
+            let key = path.strip_prefix("/kv/").unwrap_or(path);
+            Response::json(404, json!({"error": "absent", "key": key}))
+        }
         Answer::Written { version } => Response::json(200, json!({"version": version})),
         Answer::Mismatch(current) => Response::json(409, json!({"value": current})),
-        Answer::NotLeader(leader) => {
-            let path = if cas {
-                format!("/kv/{key}/cas")
-            } else {
-                format!("/kv/{key}")
-            };
-            redirect(leader, &path, clients)
-        }
+        Answer::Txn {
+            version,
+            ops,
+            results,
+        } => Response::json(
+            200,
+            json!({"version": version, "ops": completed(&ops, &results, version)}),
+        ),
+        Answer::Rejected(why) => Response::json(409, json!({"error": why, "indeterminate": false})),
+        Answer::NotLeader(leader) => redirect(leader, path, clients),
         Answer::NotApplied => Response::json(
             503,
             json!({"error": "not applied: leadership changed, retry", "indeterminate": false}),
@@ -580,6 +582,35 @@ pub fn http_answer(
             Response::json(500, json!({"error": format!("internal: {what}")}))
         }
     }
+}
+
+/// A transaction's micro-ops as they completed, in Elle's form: `["append", k, v]`,
+/// `["r", k, value]` and `["w", k, v]`, with the version as a fourth element where it orders a
+/// register — a read of a value that is not a list (the version that wrote it), and each key's
+/// last write (the transaction's version; an earlier write to the same key was never visible).
+fn completed(ops: &[TxnOp], results: &[TxnResult], version: u64) -> Vec<Value> {
+    let last_write: BTreeMap<&str, usize> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| matches!(op, TxnOp::W { .. }))
+        .map(|(i, op)| (op.key(), i))
+        .collect();
+    ops.iter()
+        .zip(results)
+        .enumerate()
+        .map(|(i, (op, result))| match (op, result) {
+            (TxnOp::Append { key, element }, _) => json!(["append", key, element]),
+            (TxnOp::W { key, value }, _) if last_write.get(key.as_str()) == Some(&i) => {
+                json!(["w", key, value, version])
+            }
+            (TxnOp::W { key, value }, _) => json!(["w", key, value]),
+            (TxnOp::R { key }, TxnResult::Read(Some((v, _)))) if v.is_array() => {
+                json!(["r", key, v])
+            }
+            (TxnOp::R { key }, TxnResult::Read(Some((v, at)))) => json!(["r", key, v, at]),
+            (TxnOp::R { key }, _) => json!(["r", key, null]),
+        })
+        .collect()
 }
 
 fn redirect(leader: Option<NodeId>, path: &str, clients: &BTreeMap<NodeId, String>) -> Response {
@@ -617,6 +648,62 @@ pub fn node_config(
     cfg
 }
 
+/// A key as the API allows it.
+fn valid_key(key: &str) -> Result<String, Response> {
+    if key.is_empty()
+        || key.len() > 1024
+        || key.contains('/')
+        || key.chars().any(|c| c.is_control() || c == '?' || c == '%')
+    {
+        return Err(Response::error(
+            400,
+            "malformed key: 1 to 1024 characters, no '/', '?', '%' or control characters",
+        ));
+    }
+    Ok(key.to_string())
+}
+
+/// The most micro-ops one transaction may carry.
+const MAX_TXN_OPS: usize = 64;
+
+/// `{"ops": [["append", k, v], ["r", k, null], ["w", k, v], …]}`: a transaction's micro-ops, or
+/// the 400 saying what is wrong with them.
+fn txn_request(body: &[u8]) -> Result<Vec<TxnOp>, Response> {
+    let shape = "body must be {\"ops\": [[\"append\"|\"r\"|\"w\", key, value], …]} with 1 to 64 micro-ops and string keys";
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| Response::error(400, &format!("malformed JSON body: {e}")))?;
+    let ops = v
+        .get("ops")
+        .and_then(Value::as_array)
+        .filter(|o| {
+            !o.is_empty() && o.len() <= MAX_TXN_OPS && v.as_object().is_some_and(|m| m.len() == 1)
+        })
+        .ok_or_else(|| Response::error(400, shape))?;
+    ops.iter()
+        .map(|m| {
+            let parts = m
+                .as_array()
+                .filter(|p| p.len() == 3)
+                .ok_or_else(|| Response::error(400, shape))?;
+            let key = valid_key(
+                parts[1]
+                    .as_str()
+                    .ok_or_else(|| Response::error(400, shape))?,
+            )?;
+            let value = parts[2].clone();
+            match parts[0].as_str() {
+                Some("append") => Ok(TxnOp::Append {
+                    key,
+                    element: value,
+                }),
+                Some("w") => Ok(TxnOp::W { key, value }),
+                Some("r") if value.is_null() => Ok(TxnOp::R { key }),
+                _ => Err(Response::error(400, shape)),
+            }
+        })
+        .collect()
+}
+
 /// A client's request, handed to the event loop; its answer comes on the channel.
 fn client_request(req: &Request, tx: &SyncSender<Event>) -> Handled {
     let creq = match parse(req) {
@@ -650,27 +737,23 @@ fn parse(req: &Request) -> Result<ClientRequest, Response> {
             _ => Err(Response::error(405, "use GET /status")),
         };
     }
+    if path == "/txn" {
+        return match req.method.as_str() {
+            "POST" => txn_request(&req.body).map(|ops| ClientRequest::Kv(KvRequest::Txn(ops))),
+            _ => Err(Response::error(405, "use POST /txn")),
+        };
+    }
     let Some(rest) = path.strip_prefix("/kv/") else {
         return Err(Response::error(
             404,
-            "no such path; the API is /kv/{key}, /kv/{key}/cas, /status and /admin/members",
+            "no such path; the API is /kv/{key}, /kv/{key}/cas, /txn, /status and /admin/members",
         ));
     };
     let (key, cas) = match rest.strip_suffix("/cas") {
         Some(k) => (k, true),
         None => (rest, false),
     };
-    if key.is_empty()
-        || key.len() > 1024
-        || key.contains('/')
-        || key.chars().any(|c| c.is_control() || c == '?' || c == '%')
-    {
-        return Err(Response::error(
-            400,
-            "malformed key: 1 to 1024 characters, no '/', '?', '%' or control characters",
-        ));
-    }
-    let key = key.to_string();
+    let key = valid_key(key)?;
     let body = || -> Result<Value, Response> {
         serde_json::from_slice(&req.body)
             .map_err(|e| Response::error(400, &format!("malformed JSON body: {e}")))

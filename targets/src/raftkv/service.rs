@@ -11,8 +11,8 @@
 //! calls [`Service::settle`], which applies what committed and says who gets which answer.
 //! `R` is whatever the driver needs to deliver an answer (a reply channel, a client's id).
 
-use super::kv::{Applied, Kv};
-use super::log::Command;
+use super::kv::{Applied, Kv, TxnResult};
+use super::log::{Command, TxnOp};
 use super::node::{Node, NodeId, Ready, Refused};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -71,14 +71,17 @@ pub enum Request {
         from: Value,
         to: Value,
     },
+    /// A transaction, through the log like a write, read-only or not.
+    Txn(Vec<TxnOp>),
 }
 
 impl Request {
-    /// The key it is about.
-    pub fn key(&self) -> &str {
+    /// The HTTP path it is asked at (a redirect repeats it at the leader).
+    pub fn path(&self) -> String {
         match self {
-            Request::Get(k) | Request::GetLocal(k) | Request::Put(k, _) => k,
-            Request::Cas { key, .. } => key,
+            Request::Get(k) | Request::GetLocal(k) | Request::Put(k, _) => format!("/kv/{k}"),
+            Request::Cas { key, .. } => format!("/kv/{key}/cas"),
+            Request::Txn(_) => "/txn".to_string(),
         }
     }
 }
@@ -93,6 +96,14 @@ pub enum Answer {
     Written { version: u64 },
     /// A cas whose expected value did not match; the current value.
     Mismatch(Option<Value>),
+    /// A transaction applied at `version`: its micro-operations and what each saw or did.
+    Txn {
+        version: u64,
+        ops: Vec<TxnOp>,
+        results: Vec<TxnResult>,
+    },
+    /// A transaction that could not apply, and why. Nothing happened.
+    Rejected(String),
     /// This node does not lead (the leader, if known). Nothing happened.
     NotLeader(Option<NodeId>),
     /// Certainly not applied: another leader's entry took its index. Nothing happened.
@@ -203,6 +214,7 @@ impl<R> Service<R> {
             Request::Cas { key, from, to } => {
                 self.propose(Command::Cas { key, from, to }, reply, deadline_ms)
             }
+            Request::Txn(ops) => self.propose(Command::Txn { ops }, reply, deadline_ms),
         }
     }
 
@@ -267,10 +279,18 @@ impl<R> Service<R> {
             let answer = if w.term != e.term {
                 Answer::NotApplied
             } else {
-                match applied {
-                    Applied::Written { version } => Answer::Written { version },
-                    Applied::CasMismatch { current } => Answer::Mismatch(current),
-                    Applied::Noop => Answer::Internal("a client write applied as a no-op"),
+                match (applied, &e.command) {
+                    (Applied::Written { version }, _) => Answer::Written { version },
+                    (Applied::CasMismatch { current }, _) => Answer::Mismatch(current),
+                    (Applied::Txn { version, results }, Command::Txn { ops }) => Answer::Txn {
+                        version,
+                        ops: ops.clone(),
+                        results,
+                    },
+                    (Applied::TxnRejected(why), _) => Answer::Rejected(why),
+                    (Applied::Noop | Applied::Txn { .. }, _) => {
+                        Answer::Internal("a client write applied as something else")
+                    }
                 }
             };
             out.push((reply, answer));
