@@ -42,7 +42,7 @@ pub struct Step {
 }
 
 /// A transaction's first read of a key, made before it wrote the key (its later reads of the
-/// key are checked against what it already knows: [`internal`]).
+/// key are checked against what it already knows: `internal`).
 #[derive(Clone, Debug)]
 pub struct RegRead {
     pub txn: usize,
