@@ -503,6 +503,90 @@ fn a_clock_bump_shows_in_the_node_status() {
 }
 
 #[test]
+fn transactions_on_raftkv_are_strict_serializable_under_partitions_and_kills() {
+    // Issue 29's first part: list-append and rw-register transactions through raftkv's log,
+    // checked with the isolation ladder, under faults.
+    let _one = one_cluster_at_a_time();
+    let store = Store::new("txn");
+    for workload in ["list-append", "rw-register"] {
+        let (code, dir) = run(
+            &store,
+            &[
+                "--workload",
+                workload,
+                "--time-limit",
+                "8",
+                "--nemesis",
+                "partition,kill",
+                "--nemesis-interval",
+                "1",
+                "--seed",
+                "29",
+                "--rate",
+                "300",
+            ],
+        );
+        let r = results(&dir);
+        assert_eq!(code, 0, "{workload}: {dir:?}: {}", r["isolation"]);
+        assert_eq!(r["verdict"], "holds");
+        assert_eq!(r["isolation"]["require"], "serializable");
+        assert_eq!(
+            r["isolation"]["strongest"],
+            serde_json::json!(["strict-serializable"])
+        );
+        assert_eq!(r["isolation"]["report"]["workload"], workload);
+        assert!(r["ladder"].is_null());
+        for kind in ["partition", "kill"] {
+            assert!(
+                faults_applied(&dir, kind) >= 1,
+                "{dir:?}: no {kind} applied"
+            );
+        }
+        assert!(
+            r["main_phase"]["ok"].as_u64().unwrap() > 300,
+            "load was driven: {r}"
+        );
+        // Transactions in the history, completed micro-ops in Elle's form, final reads as
+        // one-read transactions from every node.
+        let events = json_lines(&dir.join("history.jsonl"));
+        let ok_txn = events
+            .iter()
+            .find(|e| e["type"] == "ok" && e["f"] == "txn" && e["phase"].is_null())
+            .expect("an ok transaction");
+        assert!(
+            ok_txn["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m.is_array()),
+            "{ok_txn}"
+        );
+        let finals = events
+            .iter()
+            .filter(|e| e["phase"] == "final" && e["type"] == "ok" && e["f"] == "txn")
+            .count();
+        assert!(finals >= 3, "final reads: {finals}");
+        let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
+        assert!(
+            page.contains("Strongest isolation level that holds"),
+            "{dir:?}"
+        );
+        let again = faultline(&["check", store.join("latest").to_str().unwrap()]);
+        assert_eq!(
+            again.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&again.stdout)
+        );
+    }
+    // The simulator says it does not run them yet.
+    let out = faultline(&["sim", "--workload", "list-append", "--seeds", "1"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("faultline sim runs the register workloads so far"));
+}
+
+#[test]
 fn bad_run_flags_get_one_clear_error() {
     for (args, says) in [
         (vec!["--nemesis", "flood"], "unknown fault \"flood\""),
@@ -525,6 +609,24 @@ fn bad_run_flags_get_one_clear_error() {
         (
             vec!["--hosts", "/nonexistent/hosts.toml"],
             "--hosts /nonexistent/hosts.toml: No such file",
+        ),
+        // Transactions need a target that can run them; --isolation is for transactions.
+        (
+            vec!["--workload", "list-append", "--target", "etcd"],
+            "--target etcd runs register workloads so far",
+        ),
+        (
+            vec![
+                "--workload",
+                "list-append",
+                "--target",
+                "http:../examples/targets/etcd-v2.toml",
+            ],
+            "describes no [txn] request, and --workload list-append needs one",
+        ),
+        (
+            vec!["--isolation", "snapshot-isolation"],
+            "--isolation is for transactional workloads",
         ),
     ] {
         let mut all = vec!["run", "--store", "/nonexistent/never-created"];

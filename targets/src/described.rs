@@ -53,6 +53,12 @@ pub struct Described {
     /// Not needed for `--workload register`.
     #[serde(default)]
     pub cas: Option<Request>,
+    /// A transaction, for `--workload list-append` and `rw-register`: `{ops}` in the body is
+    /// the JSON array of micro-ops (`[["append", k, v], ["r", k, null], ["w", k, v], …]`), and
+    /// `value` points at the completed micro-ops in the answer, in the same form, reads filled
+    /// in (a register's read or write may carry its version as a fourth element).
+    #[serde(default)]
+    pub txn: Option<Request>,
     /// How to read a node's own state after the faults are healed (default: `read`, sent to
     /// each node without following redirects).
     #[serde(default)]
@@ -382,6 +388,10 @@ pub enum Op<'a> {
         from: &'a Value,
         to: &'a Value,
     },
+    /// A transaction: its micro-ops as a JSON array.
+    Txn {
+        ops: &'a Value,
+    },
 }
 
 /// What a request should be.
@@ -546,6 +556,7 @@ impl Described {
             ("read", Some(&mut self.read)),
             ("write", Some(&mut self.write)),
             ("cas", self.cas.as_mut()),
+            ("txn", self.txn.as_mut()),
             ("final_read", self.final_read.as_mut()),
         ];
         for (name, r) in requests {
@@ -555,6 +566,9 @@ impl Described {
         }
         if self.read.value.is_none() {
             return Err("read.value: say where the answer keeps the value (a JSON pointer such as \"/value\")".into());
+        }
+        if self.txn.as_ref().is_some_and(|t| t.value.is_none()) {
+            return Err("txn.value: say where the answer keeps the completed micro-ops (a JSON pointer such as \"/ops\")".into());
         }
         for (name, p) in [("leader", &self.leader), ("clock", &self.clock)] {
             if let Some(p) = p {
@@ -739,6 +753,12 @@ impl Described {
                     ("to", self.encode(to)),
                 ],
             ),
+            Op::Txn { ops } => (
+                self.txn
+                    .as_ref()
+                    .expect("a transactional workload with no [txn] is refused at start"),
+                vec![("ops", ops.to_string())],
+            ),
         };
         r.prepare(&fields)
     }
@@ -817,6 +837,7 @@ impl Described {
             Op::Read { .. } => &self.read,
             Op::Write { .. } => &self.write,
             Op::Cas { .. } => self.cas.as_ref().expect("checked at start"),
+            Op::Txn { .. } => self.txn.as_ref().expect("checked at start"),
         }
     }
 
@@ -896,6 +917,11 @@ impl Described {
             .and_then(|p| body.pointer(p))
             .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
         let value = match (op, &r.value) {
+            (Op::Txn { .. }, Some(p)) => body
+                .pointer(p)
+                .filter(|v| v.is_array())
+                .cloned()
+                .ok_or_else(|| format!("no list of micro-ops at {p}: {}", short(body)))?,
             (Op::Read { .. }, Some(p)) => match body.pointer(p) {
                 Some(v) => self.read_value(r, v)?,
                 // A JSON answer without the field says the key is absent; an answer that is
@@ -955,6 +981,7 @@ impl Request {
         let allowed: &[&str] = match name {
             "read" | "final_read" => &["key"],
             "write" => &["key", "value"],
+            "txn" => &["ops"],
             _ => &["key", "from", "to"],
         };
         let templates = [

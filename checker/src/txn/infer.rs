@@ -44,6 +44,15 @@ impl Inferred<'_> {
     pub fn unread_count(&self) -> usize {
         self.unread.values().map(Vec::len).sum()
     }
+
+    /// How many of those were appended by transactions that ended with `outcome`.
+    pub fn unread_by(&self, txns: &[Txn], outcome: Outcome) -> usize {
+        self.unread
+            .iter()
+            .flat_map(|(k, es)| es.iter().map(move |e| self.writer_of(k, *e)))
+            .filter(|w| w.is_some_and(|w| txns[w].outcome == outcome))
+            .count()
+    }
 }
 
 /// The inference over `txns`. An element appended twice (the inference needs each unique) is an

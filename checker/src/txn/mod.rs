@@ -47,7 +47,7 @@ pub mod parse;
 pub mod read;
 pub mod register;
 
-use crate::history::History;
+use crate::history::{History, Outcome};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -314,6 +314,20 @@ impl Clock {
     }
 }
 
+/// `1 write was`, `3 writes were`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `; 4 of them by transactions whose outcome is unknown (which most likely never happened)`.
+fn unknown_share(unknown: usize, of: usize) -> String {
+    match unknown {
+        0 => String::new(),
+        n if n == of => "; all by transactions whose outcome is unknown (which most likely never happened)".into(),
+        n => format!("; {n} of them by transactions whose outcome is unknown (which most likely never happened)"),
+    }
+}
+
 /// The cycles of the dependency graph, in words.
 fn cycles(txns: &[Txn], data: graph::Data, clock: &mut Clock) -> Vec<Anomaly> {
     let g = graph::Graph::build(txns, data);
@@ -336,11 +350,13 @@ pub fn check_transactions(source: &str, txns: &[Txn]) -> Result<Report, String> 
             clock.lap("infer");
             let cycles = cycles(txns, graph::Data::Lists(&inferred), &mut clock);
             let unread = inferred.unread_count();
-            let note = (unread > 0).then(|| format!(
-                "{} appended element{} never read: their order after the last read is not known, so a cycle through them may go unseen",
-                unread,
-                if unread == 1 { " was" } else { "s were" }
-            ));
+            let by_unknown = inferred.unread_by(txns, Outcome::Info);
+            let note = (unread > 0).then(|| {
+                format!(
+                    "{} never read: their order after the last read is not known, so a cycle through them may go unseen",
+                    plural(unread, "appended element was", "appended elements were"),
+                ) + &unknown_share(by_unknown, unread)
+            });
             (
                 inferred
                     .anomalies
@@ -354,13 +370,15 @@ pub fn check_transactions(source: &str, txns: &[Txn]) -> Result<Report, String> 
             let regs = register::rw_register(txns)?;
             clock.lap("infer");
             let cycles = cycles(txns, graph::Data::Registers(&regs), &mut clock);
-            let note = (regs.unordered > 0).then(|| format!(
-                "{} write{} placed only after the initial value (no version recorded, no transaction read or wrote the key before): {} order among the key's other writes is not known, so a cycle through {} may go unseen",
-                regs.unordered,
-                if regs.unordered == 1 { " was" } else { "s were" },
-                if regs.unordered == 1 { "its" } else { "their" },
-                if regs.unordered == 1 { "it" } else { "them" },
-            ));
+            let note = (regs.unordered > 0).then(|| {
+                format!(
+                    "{}{}: {} order among the key's other writes is not known, so a cycle through {} may go unseen",
+                    plural(regs.unordered, "write was", "writes were"),
+                    " placed only after the initial value (no version recorded, no transaction read or wrote the key before)",
+                    if regs.unordered == 1 { "its" } else { "their" },
+                    if regs.unordered == 1 { "it" } else { "them" },
+                ) + &unknown_share(regs.unordered_unknown, regs.unordered)
+            });
             (
                 regs.anomalies.into_iter().chain(cycles).collect::<Vec<_>>(),
                 note,

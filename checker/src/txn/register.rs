@@ -63,6 +63,8 @@ pub struct Registers {
     /// Writes placed only after the initial value: their order among the key's other writes
     /// is not known.
     pub unordered: usize,
+    /// How many of those were by transactions whose outcome is unknown (most never happened).
+    pub unordered_unknown: usize,
 }
 
 impl Registers {
@@ -285,13 +287,31 @@ fn build_steps(txns: &[Txn], facts: &Facts, regs: &mut Registers) {
             });
         }
     }
-    regs.unordered = steps.values().map(|s| unordered(s)).sum();
+    for (key, s) in &steps {
+        for v in unordered(s) {
+            let writer = regs.writer_of(key, v);
+            // A write its own transaction overwrote was never installed: its place is just
+            // before that transaction's last write, not unknown.
+            let overwritten = writer.is_some_and(|w| {
+                regs.writes
+                    .get(&(w, key.clone()))
+                    .is_some_and(|own| own.last() != Some(&v))
+            });
+            // A recorded version places a write among all the others that have one.
+            if overwritten || facts.version_of.contains_key(&(key.clone(), v)) {
+                continue;
+            }
+            let unknown = writer.is_some_and(|w| txns[w].outcome == Outcome::Info);
+            regs.unordered += 1;
+            regs.unordered_unknown += usize::from(unknown);
+        }
+    }
     regs.steps = steps;
 }
 
-/// How many of a key's versions the steps leave unordered: taking the versions in an order
-/// the steps allow (Kahn's), those that were ever one of several ready at once.
-fn unordered(steps: &[Step]) -> usize {
+/// The versions of a key the steps leave unordered: placed only after the initial value, and —
+/// taking the versions in an order the steps allow (Kahn's) — one of several ready at once.
+fn unordered(steps: &[Step]) -> Vec<i64> {
     let mut into: HashMap<i64, usize> = HashMap::default();
     let mut after: HashMap<Option<i64>, Vec<i64>> = HashMap::default();
     for s in steps {
@@ -312,7 +332,14 @@ fn unordered(steps: &[Step]) -> usize {
             }
         }
     }
-    loose.len()
+    let placed: HashSet<i64> = steps
+        .iter()
+        .filter(|s| s.prev.is_some())
+        .map(|s| s.next)
+        .collect();
+    let mut out: Vec<i64> = loose.into_iter().filter(|v| !placed.contains(v)).collect();
+    out.sort_unstable();
+    out
 }
 
 /// `(key, a, b)` for each write `b` a transaction made after reading or writing `a` to the key.

@@ -661,7 +661,7 @@ fn transactions_checked(
         let title = std::path::Path::new(source)
             .file_name()
             .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned());
-        let html = report::isolation::html(history, &report, isolation, &title, &facts);
+        let html = report::isolation::html(history, &report, isolation, &title, &facts, &[]);
         write_page(out, &html, &mut checked);
     }
     checked

@@ -9,21 +9,29 @@ use checker::history::History;
 use checker::txn::{Anomaly, Isolation, Report};
 use std::fmt::Write as _;
 
-/// The whole page; `facts` are the summary's labelled lines.
+/// The whole page; `facts` are the summary's labelled lines, `notes` remarks beside the
+/// checker's own (a fault that could not be applied, and such).
 pub fn html(
     history: &History,
     report: &Report,
     require: Isolation,
     title: &str,
     facts: &[(String, String)],
+    notes: &[String],
 ) -> String {
     framed(history, title, &report.source, |out| {
-        summary(out, report, require, facts);
+        summary(out, report, require, facts, notes);
         anomalies(out, report);
     })
 }
 
-fn summary(out: &mut String, report: &Report, require: Isolation, facts: &[(String, String)]) {
+fn summary(
+    out: &mut String,
+    report: &Report,
+    require: Isolation,
+    facts: &[(String, String)],
+    notes: &[String],
+) {
     let standing = report.standing(require).words();
     let strongest: Vec<&str> = report.strongest.iter().map(|m| m.name()).collect();
     let _ = write!(
@@ -46,7 +54,7 @@ fn summary(out: &mut String, report: &Report, require: Isolation, facts: &[(Stri
         );
     }
     out.push_str("</table>");
-    for note in &report.notes {
+    for note in notes.iter().chain(&report.notes) {
         let _ = write!(out, "<p class=\"note\">{}</p>", esc(note));
     }
     out.push_str(
@@ -204,7 +212,7 @@ mod tests {
     fn a_write_skew_page_draws_its_cycle_and_tells_its_steps() {
         let h = parse_str("skew.edn", SKEW, Format::JepsenEdn).unwrap();
         let r = checker::txn::check(&h).unwrap();
-        let page = html(&h, &r, Isolation::Serializable, "skew.edn", &[]);
+        let page = html(&h, &r, Isolation::Serializable, "skew.edn", &[], &[]);
         assert!(page.contains(
             "<p id=\"verdict\" class=\"verdict violated\">serializable: <b>violated</b></p>"
         ));

@@ -513,6 +513,9 @@ pub fn run_page(
 ) -> Result<String, String> {
     // The page names the run by its real directory, however it was reached (`store/latest`).
     let run_dir = &canonical(run_dir);
+    if checker::model::transactional(history).is_some() {
+        return isolation_run_page(run_dir, history, config, results);
+    }
     let flags = config.map(RunConfig::flags).unwrap_or_default();
     let require: Level = match (results, &flags.require) {
         (Some(r), _) => r.require,
@@ -547,6 +550,37 @@ pub fn run_page(
     };
     let context = run_context(run_dir, config, results, require);
     Ok(page(history, ladder, &context))
+}
+
+/// The page of a transactional run: the isolation ladder (the history checked afresh: it takes
+/// milliseconds, and the report is the same), the level the run required, and the run's facts.
+fn isolation_run_page(
+    run_dir: &Path,
+    history: &History,
+    config: Option<&RunConfig>,
+    results: Option<&RunResults>,
+) -> Result<String, String> {
+    let report = checker::txn::check(history)?;
+    let flags = config.map(RunConfig::flags).unwrap_or_default();
+    let named = results
+        .and_then(|r| r.isolation.as_ref())
+        .and_then(|i| i["require"].as_str().map(str::to_string))
+        .or(flags.isolation);
+    let require = match named {
+        Some(n) => n
+            .parse()
+            .map_err(|e| format!("{}: isolation: {e}", run_dir.display()))?,
+        None => checker::txn::Isolation::Serializable,
+    };
+    let context = run_context(run_dir, config, results, Level::Linearizable);
+    Ok(isolation::html(
+        history,
+        &report,
+        require,
+        &context.title,
+        &context.facts,
+        &context.notes,
+    ))
 }
 
 /// Writes through a temporary file and a rename, so a reader never sees half a file.

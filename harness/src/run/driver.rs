@@ -215,9 +215,17 @@ impl Endpoints {
             Err(e) => return Hop::Done(Completion::unavailable(node, unknown, e.to_string())),
         };
         let done = match self.desc.interpret(dop, final_read, &reply) {
-            Answer::Ok { value, version } => {
-                Completion::answered(node, Outcome::Ok, value, version)
-            }
+            Answer::Ok { value, version } => match completed_txn(op, &value) {
+                Err(why) => Completion::unavailable(
+                    node,
+                    unknown,
+                    format!(
+                        "{}: an answer that does not fit the transaction: {why}",
+                        reply.status
+                    ),
+                ),
+                Ok(()) => Completion::answered(node, Outcome::Ok, value, version),
+            },
             Answer::Mismatch => Completion {
                 error: Some("cas mismatch".into()),
                 ..Completion::answered(node, Outcome::Fail, Value::Null, None)
@@ -252,10 +260,9 @@ impl Endpoints {
 
     /// The request for `op` (`dop` in the description's terms), or for a final read of its key.
     fn prepare(&self, op: &Op, dop: described::Op, final_read: bool) -> described::Prepared {
-        if final_read {
-            self.desc.prepare_final_read(op.key())
-        } else {
-            self.desc.prepare(dop)
+        match (final_read, op.key()) {
+            (true, Some(key)) => self.desc.prepare_final_read(key),
+            _ => self.desc.prepare(dop),
         }
     }
 
@@ -279,18 +286,50 @@ pub enum Hop {
     },
 }
 
-/// The values an operation sends: (value or from, to).
+/// The values an operation sends: (value or from, to; a transaction's micro-ops).
 fn op_values(op: &Op) -> (Value, Value) {
     match op {
         Op::Read { .. } => (Value::Null, Value::Null),
         Op::Write { value, .. } => (json!(value), Value::Null),
         Op::Cas { from, to, .. } => (json!(from), json!(to)),
+        Op::Txn(_) => (op.value(), Value::Null),
     }
+}
+
+/// For a transaction, whether the answer's micro-ops are the ones sent, completed: as many, each
+/// with the same function and key, appends and writes with the same value, reads with a value
+/// (and any micro-op with an optional fourth element, its version). Anything else is no answer
+/// at all — never a made-up read.
+fn completed_txn(op: &Op, got: &Value) -> Result<(), String> {
+    let Op::Txn(sent) = op else { return Ok(()) };
+    let got = got.as_array().ok_or("no list of micro-ops")?;
+    if got.len() != sent.len() {
+        return Err(format!(
+            "{} micro-ops sent, {} answered",
+            sent.len(),
+            got.len()
+        ));
+    }
+    for (m, g) in sent.iter().zip(got) {
+        let want = m.json();
+        let parts = g.as_array().filter(|p| p.len() == 3 || p.len() == 4);
+        let fits = parts.is_some_and(|p| {
+            p[0] == want[0]
+                && p[1] == want[1]
+                && (p[0] == "r" || p[2] == want[2])
+                && p.get(3).is_none_or(|v| v.is_u64() || v.is_null())
+        });
+        if !fits {
+            return Err(format!("{want} came back as {g}"));
+        }
+    }
+    Ok(())
 }
 
 /// `op` as the description's requests take it.
 fn described_op<'a>(op: &'a Op, values: &'a (Value, Value)) -> described::Op<'a> {
     match op {
+        Op::Txn(_) => described::Op::Txn { ops: &values.0 },
         Op::Read { key } => described::Op::Read { key },
         Op::Write { key, .. } => described::Op::Write {
             key,

@@ -159,6 +159,11 @@ pub struct RunArgs {
     /// read-your-writes, writes-follow-reads or eventual. Every model is checked and reported.
     #[arg(long, default_value = "linearizable", value_name = "MODEL")]
     pub require: checker::consistency::Level,
+    /// For a transactional workload (list-append, rw-register): the isolation level whose verdict
+    /// decides the exit code — strict-serializable, serializable (default), snapshot-isolation,
+    /// repeatable-read, read-committed, … Every level is checked and reported.
+    #[arg(long, value_name = "MODEL")]
+    pub isolation: Option<checker::txn::Isolation>,
     /// Print the results as one JSON object on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -239,6 +244,27 @@ struct Target {
 /// Reads `--target`, and fits the run to what the target allows: a described service's nodes
 /// count, the network mechanism its partitions need, and the faults its description makes
 /// possible (the others are dropped, each with a note saying why).
+/// A transactional workload needs a target that can run transactions: raftkv, or a target
+/// file with a `[txn]` request. Said before anything starts.
+fn transactions_possible(args: &RunArgs, target: &Target) -> Result<(), String> {
+    if !args.workload.transactional() {
+        if args.isolation.is_some() {
+            return Err("--isolation is for transactional workloads (--workload list-append or rw-register); registers are judged by --require".into());
+        }
+        return Ok(());
+    }
+    match &target.system {
+        System::Raftkv { .. } => Ok(()),
+        System::Described(d) if d.txn.is_some() => Ok(()),
+        System::Described(_) if target.kind == "etcd" => Err("--target etcd runs register workloads so far: its multi-key transactions are not driven yet (raftkv and target files with [txn] are)".into()),
+        System::Described(_) => Err(format!(
+            "--target: {} describes no [txn] request, and --workload {} needs one (method, path, a body with {{ops}}, and value pointing at the completed micro-ops)",
+            target.file.as_deref().unwrap_or("the file"),
+            clap::ValueEnum::to_possible_value(&args.workload).map(|v| v.get_name().to_string()).unwrap_or_default()
+        )),
+    }
+}
+
 fn choose_target(
     args: &mut RunArgs,
     kinds: &mut Vec<FaultKind>,
@@ -641,13 +667,13 @@ pub fn run(args: RunArgs) -> u8 {
     // the verdict).
     let remote_data = live.sup.defer_data();
     drop(live);
-    let (history, ladder) = match check(&run_dir, &args) {
+    let (history, judged) = match check(&run_dir, &args) {
         Ok(checked) => checked,
         Err(e) => return usage(e),
     };
     let unapplied = unapplied(&p.kinds, &main, &steps, &args);
     // A fault test that injected nothing of a kind it asked for passes nothing.
-    let standing = match ladder.standing(args.require) {
+    let standing = match judged.standing(args.require) {
         checker::consistency::Standing::Holds if !unapplied.is_empty() && !main.interrupted => {
             checker::consistency::Standing::Unknown
         }
@@ -663,7 +689,19 @@ pub fn run(args: RunArgs) -> u8 {
         interrupted: main.interrupted,
         require: args.require,
         verdict: standing,
-        strongest: ladder.strongest.clone(),
+        strongest: match &judged {
+            Judged::Consistency(ladder) => ladder.strongest.clone(),
+            Judged::Isolation { .. } => Vec::new(),
+        },
+        isolation: match &judged {
+            Judged::Consistency(_) => None,
+            Judged::Isolation { report, require } => Some(json!({
+                "require": require,
+                "verdict": report.standing(*require),
+                "strongest": report.strongest,
+                "report": report,
+            })),
+        },
         main_phase_s: main.elapsed.as_secs_f64(),
         main_phase: figures(&history, main.elapsed),
         outages: outages(
@@ -686,9 +724,14 @@ pub fn run(args: RunArgs) -> u8 {
         data_kept,
         notes: p.notes,
         report: run_dir.join("report.html").display().to_string(),
-        ladder: serde_json::to_value(&ladder).expect("the ladder serializes"),
+        ladder: match &judged {
+            Judged::Consistency(ladder) => {
+                serde_json::to_value(ladder).expect("the ladder serializes")
+            }
+            Judged::Isolation { .. } => Value::Null,
+        },
     };
-    finish(&run_dir, &args, &config, &results, &history, &ladder)
+    finish(&run_dir, &args, &config, &results, &history, &judged)
 }
 
 /// The fault kinds asked for that were never applied, each with why: no round in the schedule
@@ -756,6 +799,7 @@ fn prepare(mut args: RunArgs) -> Result<Prepared, String> {
     };
     let mut notes = Vec::new();
     let target = choose_target(&mut args, &mut kinds, &mut notes, on.as_ref())?;
+    transactions_possible(&args, &target)?;
     let name = args
         .name
         .clone()
@@ -1144,6 +1188,7 @@ fn recover_and_read(live: &Live, args: &RunArgs) -> bool {
         &keys,
         &live.endpoints,
         args.concurrency,
+        args.workload.transactional(),
     ));
     converged
 }
@@ -1181,17 +1226,69 @@ async fn agree_by_reads(
     }
 }
 
-/// Check: the history as stored, read back and put through the whole ladder.
-fn check(
-    run_dir: &std::path::Path,
-    args: &RunArgs,
-) -> Result<(checker::History, checker::consistency::Ladder), String> {
+/// What a run's history was judged by: the consistency ladder (registers), or the isolation
+/// ladder (transactions) with the level required.
+pub(crate) enum Judged {
+    Consistency(checker::consistency::Ladder),
+    Isolation {
+        report: checker::txn::Report,
+        require: checker::txn::Isolation,
+    },
+}
+
+impl Judged {
+    /// The standing of the model the run requires.
+    fn standing(&self, require: checker::consistency::Level) -> checker::consistency::Standing {
+        match self {
+            Judged::Consistency(ladder) => ladder.standing(require),
+            Judged::Isolation { report, require } => report.standing(*require),
+        }
+    }
+
+    /// The required model's name.
+    fn required(&self, require: checker::consistency::Level) -> String {
+        match self {
+            Judged::Consistency(_) => require.to_string(),
+            Judged::Isolation { require, .. } => require.to_string(),
+        }
+    }
+
+    /// The ladder as people read it.
+    fn render(&self) -> String {
+        match self {
+            Judged::Consistency(ladder) => checker::render::ladder(ladder),
+            Judged::Isolation { report, .. } => {
+                checker::txn::render(report, checker::render::ANOMALIES_SHOWN)
+            }
+        }
+    }
+
+    /// The JUnit suite of the verdicts.
+    fn junit(&self) -> String {
+        match self {
+            Judged::Consistency(ladder) => crate::report::junit::suite(ladder),
+            Judged::Isolation { report, .. } => crate::report::junit::isolation_suite(report),
+        }
+    }
+}
+
+/// Check: the history as stored, read back and put through the whole ladder — the consistency
+/// ladder, or for a transactional workload the isolation ladder.
+fn check(run_dir: &std::path::Path, args: &RunArgs) -> Result<(checker::History, Judged), String> {
     let path = run_dir.join("history.jsonl");
     let history = checker::import::read_file(&path, checker::import::Format::Jsonl)
         .map_err(|e| format!("the recorded history does not read back: {e}"))?;
+    let Some(model) = args.workload.model() else {
+        let report = checker::txn::check(&history)
+            .map_err(|e| format!("the recorded history does not check: {e}"))?;
+        let require = args
+            .isolation
+            .unwrap_or(checker::txn::Isolation::Serializable);
+        return Ok((history, Judged::Isolation { report, require }));
+    };
     let ladder = checker::consistency::assess(
         &history,
-        args.workload.model(),
+        model,
         &checker::consistency::Level::ALL,
         // Every key: run histories are checked in milliseconds, and each failing key gets a
         // witness.
@@ -1201,7 +1298,7 @@ fn check(
         }),
     )
     .map_err(|e| format!("the recorded history does not check: {e}"))?;
-    Ok((history, ladder))
+    Ok((history, Judged::Consistency(ladder)))
 }
 
 /// The nodes' data directories, kept or dropped as `--keep-data` says; whether kept.
@@ -1235,7 +1332,7 @@ fn finish(
     config: &config::RunConfig,
     results: &results::RunResults,
     history: &checker::History,
-    ladder: &checker::consistency::Ladder,
+    judged: &Judged,
 ) -> u8 {
     let _ = std::fs::write(
         run_dir.join("results.json"),
@@ -1252,7 +1349,7 @@ fn finish(
     if let Some(path) = &args.junit {
         use crate::report::junit;
         let xml = junit::document(&[
-            junit::suite(ladder),
+            judged.junit(),
             junit::faults_suite(&config.faults, &results.unapplied),
         ]);
         if let Err(e) = crate::report::write_atomically(path, xml.as_bytes()) {
@@ -1265,7 +1362,7 @@ fn finish(
             serde_json::to_string(results).expect("results serialize")
         );
     } else {
-        print_summary(results, ladder, args.require);
+        print_summary(results, judged, args.require);
     }
     if results.interrupted {
         eprintln!("faultline: interrupted; everything was healed and the partial history checked");
@@ -1654,18 +1751,38 @@ pub(crate) fn final_read_process(workers: u64, i: usize) -> u64 {
     1_000_000_000 + workers * 1000 + i as u64
 }
 
-/// Reads every key from every node's own state, recorded with `phase: final`.
+/// Reads every key from every node's own state, recorded with `phase: final` — as a read, or
+/// for a transactional workload as a transaction of one read (`[["r", k, v]]`, with the value's
+/// version where a register has one).
 async fn final_reads(
     recorder: &Recorder,
     keys: &[String],
     endpoints: &driver::Endpoints,
     workers: u64,
+    transactional: bool,
 ) {
     for i in 0..endpoints.len() {
         let process = final_read_process(workers, i);
         for key in keys {
-            let inv = recorder.invoke(process, "read", key, Value::Null, Some("final"));
-            let c = endpoints.read_local(key, i).await;
+            let inv = match transactional {
+                true => recorder.invoke(
+                    process,
+                    "txn",
+                    None,
+                    json!([["r", key, null]]),
+                    Some("final"),
+                ),
+                false => recorder.invoke(process, "read", Some(key), Value::Null, Some("final")),
+            };
+            let mut c = endpoints.read_local(key, i).await;
+            if transactional && c.outcome == checker::Outcome::Ok {
+                c.value = match (&c.value, c.version) {
+                    (v, Some(version)) if !v.is_array() && !v.is_null() => {
+                        json!([["r", key, v, version]])
+                    }
+                    (v, _) => json!([["r", key, v]]),
+                };
+            }
             recorder.complete(&inv, &c);
         }
     }
@@ -1700,7 +1817,7 @@ fn progress(recorder: &Recorder, fault: &Mutex<String>, stop: &AtomicBool, limit
 
 fn print_summary(
     summary: &results::RunResults,
-    ladder: &checker::consistency::Ladder,
+    judged: &Judged,
     require: checker::consistency::Level,
 ) {
     let main = &summary.main_phase;
@@ -1753,14 +1870,15 @@ fn print_summary(
     }
     let _ = writeln!(out, "stored    {}", summary.run_dir);
     let _ = writeln!(out, "report    {}", summary.report);
-    let _ = write!(out, "{}", checker::render::ladder(ladder));
-    let _ = writeln!(out, "  required: {require} {}", summary.verdict.words());
-    if summary.verdict != ladder.standing(require) {
+    let _ = write!(out, "{}", judged.render());
+    let (name, standing) = (judged.required(require), judged.standing(require));
+    let _ = writeln!(out, "  required: {name} {}", summary.verdict.words());
+    if summary.verdict != standing {
         let kinds: Vec<String> = summary.unapplied.iter().map(|u| u.0.clone()).collect();
         let _ = writeln!(
             out,
-            "  (the history {} {require}, but {} was asked for and never applied: a fault test that injected nothing passes nothing)",
-            ladder.standing(require).words(),
+            "  (the history {} {name}, but {} was asked for and never applied: a fault test that injected nothing passes nothing)",
+            standing.words(),
             checker::consistency::words::list(&kinds)
         );
     }

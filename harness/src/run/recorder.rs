@@ -35,7 +35,8 @@ impl Stats {
 pub struct Invocation {
     pub process: u64,
     pub f: &'static str,
-    pub key: String,
+    /// None for a transaction (its micro-ops name their keys).
+    pub key: Option<String>,
     pub value: Value,
     pub phase: Option<&'static str>,
 }
@@ -122,7 +123,7 @@ impl Recorder {
         &self,
         process: u64,
         f: &'static str,
-        key: &str,
+        key: Option<&str>,
         value: Value,
         phase: Option<&'static str>,
     ) -> Invocation {
@@ -130,7 +131,9 @@ impl Recorder {
         e.insert("process".into(), json!(process));
         e.insert("type".into(), json!("invoke"));
         e.insert("f".into(), json!(f));
-        e.insert("key".into(), json!(key));
+        if let Some(k) = key {
+            e.insert("key".into(), json!(k));
+        }
         e.insert("value".into(), value.clone());
         if let Some(p) = phase {
             e.insert("phase".into(), json!(p));
@@ -139,7 +142,7 @@ impl Recorder {
         Invocation {
             process,
             f,
-            key: key.to_string(),
+            key: key.map(str::to_string),
             value,
             phase,
         }
@@ -151,12 +154,15 @@ impl Recorder {
         e.insert("process".into(), json!(inv.process));
         e.insert("type".into(), json!(c.outcome));
         e.insert("f".into(), json!(inv.f));
-        e.insert("key".into(), json!(inv.key));
-        // A read's completion carries what it read; writes and cas repeat their argument.
-        let value = if inv.f == "read" {
-            c.value.clone()
-        } else {
-            inv.value.clone()
+        if let Some(k) = &inv.key {
+            e.insert("key".into(), json!(k));
+        }
+        // A read's completion carries what it read, an ok transaction its completed micro-ops;
+        // writes, cas and unfinished transactions repeat their argument.
+        let value = match inv.f {
+            "read" => c.value.clone(),
+            "txn" if c.outcome == checker::Outcome::Ok => c.value.clone(),
+            _ => inv.value.clone(),
         };
         e.insert("value".into(), value);
         if let Some(n) = &c.node {

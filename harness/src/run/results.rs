@@ -26,6 +26,10 @@ pub struct RunResults {
     pub verdict: Standing,
     #[serde(default)]
     pub strongest: Vec<Level>,
+    /// For a transactional workload: the isolation level required, its verdict, the strongest
+    /// levels that hold, and the checker's whole report (`ladder` is then null).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<serde_json::Value>,
     #[serde(default)]
     pub main_phase_s: f64,
     /// Outcome counts, throughput and latency of the main phase's client operations.

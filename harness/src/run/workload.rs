@@ -2,6 +2,10 @@
 //! rotating set of keys, every written value unique per key (so a read names the write it saw),
 //! all drawn from the run's seed.
 //!
+//! The transactional workloads (`list-append`, `rw-register`, Elle's) hand out transactions of
+//! 1–4 micro-ops over the same rotating keys: appends of an element unique to its key, writes of a
+//! value unique to its key, and reads — read-only and write-only transactions among them.
+//!
 //! A key is retired after `ops_per_key` operations and a fresh one takes its place, as Jepsen's
 //! independent keys do. Because written values are unique, the checker decides a key of any
 //! length exactly, in `O(n log n)` (`checker::unique`), so keys can live long: long per-key
@@ -19,23 +23,65 @@ pub enum Workload {
     CasRegister,
     /// Reads and writes.
     Register,
+    /// Transactions of appends to lists and reads of them (Elle's list-append).
+    ListAppend,
+    /// Transactions of writes and reads of registers (Elle's rw-register).
+    RwRegister,
 }
 
 impl Workload {
-    pub fn model(self) -> checker::ModelKind {
+    /// The register model its history is checked with; `None` for the transactional workloads,
+    /// which get the isolation ladder.
+    pub fn model(self) -> Option<checker::ModelKind> {
         match self {
-            Workload::CasRegister => checker::ModelKind::CasRegister,
-            Workload::Register => checker::ModelKind::Register,
+            Workload::CasRegister => Some(checker::ModelKind::CasRegister),
+            Workload::Register => Some(checker::ModelKind::Register),
+            Workload::ListAppend | Workload::RwRegister => None,
         }
+    }
+
+    /// Whether its operations are transactions.
+    pub fn transactional(self) -> bool {
+        self.model().is_none()
     }
 }
 
 /// One operation to perform.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
-    Read { key: String },
+    Read {
+        key: String,
+    },
+    Write {
+        key: String,
+        value: u64,
+    },
+    Cas {
+        key: String,
+        from: u64,
+        to: u64,
+    },
+    /// A transaction of micro-ops.
+    Txn(Vec<Micro>),
+}
+
+/// One micro-op of a transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Micro {
+    Append { key: String, element: u64 },
     Write { key: String, value: u64 },
-    Cas { key: String, from: u64, to: u64 },
+    Read { key: String },
+}
+
+impl Micro {
+    /// `["append", k, v]`, `["w", k, v]`, `["r", k, null]`: as the history and raftkv write it.
+    pub fn json(&self) -> Value {
+        match self {
+            Micro::Append { key, element } => json!(["append", key, element]),
+            Micro::Write { key, value } => json!(["w", key, value]),
+            Micro::Read { key } => json!(["r", key, null]),
+        }
+    }
 }
 
 impl Op {
@@ -44,6 +90,7 @@ impl Op {
             Op::Read { .. } => "read",
             Op::Write { .. } => "write",
             Op::Cas { .. } => "cas",
+            Op::Txn(_) => "txn",
         }
     }
 
@@ -52,13 +99,18 @@ impl Op {
     pub fn unanswered(&self) -> checker::Outcome {
         match self {
             Op::Read { .. } => checker::Outcome::Fail,
+            Op::Txn(micro) if micro.iter().all(|m| matches!(m, Micro::Read { .. })) => {
+                checker::Outcome::Fail
+            }
             _ => checker::Outcome::Info,
         }
     }
 
-    pub fn key(&self) -> &str {
+    /// The key it is about; a transaction has none of its own (its micro-ops name theirs).
+    pub fn key(&self) -> Option<&str> {
         match self {
-            Op::Read { key } | Op::Write { key, .. } | Op::Cas { key, .. } => key,
+            Op::Read { key } | Op::Write { key, .. } | Op::Cas { key, .. } => Some(key),
+            Op::Txn(_) => None,
         }
     }
 
@@ -68,6 +120,7 @@ impl Op {
             Op::Read { .. } => Value::Null,
             Op::Write { value, .. } => json!(value),
             Op::Cas { from, to, .. } => json!([from, to]),
+            Op::Txn(micro) => Value::Array(micro.iter().map(Micro::json).collect()),
         }
     }
 }
@@ -120,41 +173,17 @@ impl Generator {
 
     /// The next operation, drawn with the calling client's own `rng`.
     pub fn next(&self, rng: &mut Rng) -> Op {
-        let mut keys = self.keys.lock().expect("generator lock");
-        let k = &mut *keys;
-        let i = rng.below(k.slots.len() as u64) as usize;
-        if k.slots[i].ops >= self.ops_per_key {
-            let key = format!("{}k{}", k.prefix, k.next_key);
-            k.next_key += 1;
-            k.used.push(key.clone());
-            k.slots[i] = Slot {
-                key,
-                ops: 0,
-                last_value: 0,
-            };
+        if self.workload.transactional() {
+            return self.next_txn(rng);
         }
-        let slot = &mut k.slots[i];
-        slot.ops += 1;
+        let mut keys = self.keys.lock().expect("generator lock");
+        let slot = keys.slot(rng, self.ops_per_key);
         let key = slot.key.clone();
         let roll = rng.below(100);
         match self.workload {
             _ if roll < 50 => Op::Read { key },
-            Workload::Register => {
-                slot.last_value += 1;
-                Op::Write {
-                    key,
-                    value: slot.last_value,
-                }
-            }
             // A key's first write is a plain write: a cas needs a value to expect.
-            Workload::CasRegister if roll < 75 || slot.last_value == 0 => {
-                slot.last_value += 1;
-                Op::Write {
-                    key,
-                    value: slot.last_value,
-                }
-            }
-            Workload::CasRegister => {
+            Workload::CasRegister if roll >= 75 && slot.last_value > 0 => {
                 // Expect one of the last few values, so that some cas succeed and some fail.
                 let from = slot.last_value.saturating_sub(rng.below(3)).max(1);
                 slot.last_value += 1;
@@ -164,12 +193,67 @@ impl Generator {
                     to: slot.last_value,
                 }
             }
+            _ => {
+                slot.last_value += 1;
+                Op::Write {
+                    key,
+                    value: slot.last_value,
+                }
+            }
         }
+    }
+
+    /// A transaction of 1–4 micro-ops, each on a key drawn as an operation's is: a read half the
+    /// time, else an append (list-append) or a write (rw-register) of the key's next value.
+    fn next_txn(&self, rng: &mut Rng) -> Op {
+        let mut keys = self.keys.lock().expect("generator lock");
+        let micro = (0..1 + rng.below(4))
+            .map(|_| {
+                let slot = keys.slot(rng, self.ops_per_key);
+                let key = slot.key.clone();
+                if rng.chance(0.5) {
+                    return Micro::Read { key };
+                }
+                slot.last_value += 1;
+                match self.workload {
+                    Workload::ListAppend => Micro::Append {
+                        key,
+                        element: slot.last_value,
+                    },
+                    _ => Micro::Write {
+                        key,
+                        value: slot.last_value,
+                    },
+                }
+            })
+            .collect();
+        Op::Txn(micro)
     }
 
     /// Every key handed out so far, in order of first use.
     pub fn keys_used(&self) -> Vec<String> {
         self.keys.lock().expect("generator lock").used.clone()
+    }
+}
+
+impl Keys {
+    /// A slot drawn at random, its key retired for a fresh one once it has had `ops_per_key`
+    /// operations; counts this one.
+    fn slot(&mut self, rng: &mut Rng, ops_per_key: u64) -> &mut Slot {
+        let i = rng.below(self.slots.len() as u64) as usize;
+        if self.slots[i].ops >= ops_per_key {
+            let key = format!("{}k{}", self.prefix, self.next_key);
+            self.next_key += 1;
+            self.used.push(key.clone());
+            self.slots[i] = Slot {
+                key,
+                ops: 0,
+                last_value: 0,
+            };
+        }
+        let slot = &mut self.slots[i];
+        slot.ops += 1;
+        slot
     }
 }
 
@@ -190,14 +274,14 @@ mod tests {
             let written = match &op {
                 Op::Write { value, .. } => Some(*value),
                 Op::Cas { to, .. } => Some(*to),
-                Op::Read { .. } => None,
+                Op::Read { .. } | Op::Txn(_) => None,
             };
             if let Op::Cas { from, to, .. } = &op {
                 assert!(from < to, "{op:?} expects a value written before");
             }
             if let Some(v) = written {
                 assert!(
-                    seen.insert((op.key().to_string(), v)),
+                    seen.insert((op.key().unwrap().to_string(), v)),
                     "{op:?} repeats a value"
                 );
             }
@@ -219,5 +303,46 @@ mod tests {
         };
         assert_eq!(ops(1), ops(1));
         assert!(ops(1).iter().all(|op| op.f() != "cas"));
+    }
+
+    #[test]
+    fn transactions_hold_one_to_four_micro_ops_with_values_unique_per_key() {
+        for workload in [Workload::ListAppend, Workload::RwRegister] {
+            let g = Generator::new(workload, 4, 32, "r1-");
+            let mut rng = Rng::new(29);
+            let (mut seen, mut sizes, mut read_only, mut write_only) =
+                (HashSet::new(), HashSet::new(), 0, 0);
+            for _ in 0..2000 {
+                let Op::Txn(micro) = g.next(&mut rng) else {
+                    panic!("{workload:?} hands out transactions")
+                };
+                sizes.insert(micro.len());
+                let reads = micro
+                    .iter()
+                    .filter(|m| matches!(m, Micro::Read { .. }))
+                    .count();
+                read_only += usize::from(reads == micro.len());
+                write_only += usize::from(reads == 0);
+                for m in &micro {
+                    let written = match (m, workload) {
+                        (Micro::Append { key, element }, Workload::ListAppend) => {
+                            Some((key, element))
+                        }
+                        (Micro::Write { key, value }, Workload::RwRegister) => Some((key, value)),
+                        (Micro::Read { .. }, _) => None,
+                        _ => panic!("{m:?} in {workload:?}"),
+                    };
+                    if let Some((k, v)) = written {
+                        assert!(seen.insert((k.clone(), *v)), "{m:?} repeats a value");
+                    }
+                }
+            }
+            assert_eq!(sizes, HashSet::from([1, 2, 3, 4]));
+            assert!(
+                read_only > 100 && write_only > 100,
+                "{read_only} {write_only}"
+            );
+            assert!(g.keys_used().len() > 50, "keys retire after 32 micro-ops");
+        }
     }
 }

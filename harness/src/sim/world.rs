@@ -247,6 +247,23 @@ struct Asker {
     path: String,
 }
 
+/// A generated micro-op as raftkv's log carries it.
+fn txn_op(m: &crate::run::workload::Micro) -> targets::raftkv::log::TxnOp {
+    use crate::run::workload::Micro;
+    use targets::raftkv::log::TxnOp;
+    match m {
+        Micro::Append { key, element } => TxnOp::Append {
+            key: key.clone(),
+            element: json!(element),
+        },
+        Micro::Write { key, value } => TxnOp::W {
+            key: key.clone(),
+            value: json!(value),
+        },
+        Micro::Read { key } => TxnOp::R { key: key.clone() },
+    }
+}
+
 /// A node's clock: its timers and wall clock run at `rate`; a jump moves the wall clock alone.
 #[derive(Clone, Copy)]
 struct NodeClock {
@@ -815,6 +832,7 @@ impl<'a> World<'a> {
                 from: json!(from),
                 to: json!(to),
             },
+            Op::Txn(micro) => Request::Txn(micro.iter().map(txn_op).collect()),
         };
         let asker = Asker {
             client: c,
@@ -924,9 +942,9 @@ impl<'a> World<'a> {
             let process = crate::run::final_read_process(self.spec.clients as u64, i);
             for key in self.generator.keys_used() {
                 let op = Op::Read { key: key.clone() };
-                let inv = self
-                    .recorder
-                    .invoke(process, "read", &key, Value::Null, Some("final"));
+                let inv =
+                    self.recorder
+                        .invoke(process, "read", Some(&key), Value::Null, Some("final"));
                 let url = self.endpoints.url_for(&op, i, true);
                 let name = self.endpoints.nodes[i].name.clone();
                 let sent = match &self.nodes[i].up {

@@ -586,8 +586,9 @@ pub fn http_answer(answer: Answer, path: &str, clients: &BTreeMap<NodeId, String
 
 /// A transaction's micro-ops as they completed, in Elle's form: `["append", k, v]`,
 /// `["r", k, value]` and `["w", k, v]`, with the version as a fourth element where it orders a
-/// register — a read of a value that is not a list (the version that wrote it), and each key's
-/// last write (the transaction's version; an earlier write to the same key was never visible).
+/// register — a read of a value an earlier transaction wrote, not a list (the version that wrote
+/// it), and each key's last write (the transaction's version). A write the same transaction
+/// overwrote, and a read of one, carry none: that value was never installed at any version.
 fn completed(ops: &[TxnOp], results: &[TxnResult], version: u64) -> Vec<Value> {
     let last_write: BTreeMap<&str, usize> = ops
         .iter()
@@ -607,7 +608,10 @@ fn completed(ops: &[TxnOp], results: &[TxnResult], version: u64) -> Vec<Value> {
             (TxnOp::R { key }, TxnResult::Read(Some((v, _)))) if v.is_array() => {
                 json!(["r", key, v])
             }
-            (TxnOp::R { key }, TxnResult::Read(Some((v, at)))) => json!(["r", key, v, at]),
+            (TxnOp::R { key }, TxnResult::Read(Some((v, at)))) if *at < version => {
+                json!(["r", key, v, at])
+            }
+            (TxnOp::R { key }, TxnResult::Read(Some((v, _)))) => json!(["r", key, v]),
             (TxnOp::R { key }, _) => json!(["r", key, null]),
         })
         .collect()
