@@ -73,11 +73,13 @@ pub struct RunArgs {
     /// Keys in use at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub keys: u64,
-    /// Operations on a key before it is retired for a fresh one. Written values are unique, so
-    /// the checker decides a key of any length exactly (a million operations on one key in
-    /// about half a second); long keys find bugs short ones cannot.
-    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub ops_per_key: u64,
+    /// Operations on a key before it is retired for a fresh one (micro-ops, for transactions).
+    /// Written values are unique, so the checker decides a register key of any length exactly (a
+    /// million operations on one key in about half a second; the default), and long keys find
+    /// bugs short ones cannot. Transactions default to 64, as a list read returns the whole
+    /// list: a key that lived all run would make every read, and the history, grow with it.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ops_per_key: Option<u64>,
     /// The data type the clients exercise.
     #[arg(long, value_enum, default_value = "cas-register")]
     pub workload: Workload,
@@ -957,7 +959,8 @@ fn setup(
         generator: Arc::new(Generator::new(
             args.workload,
             args.keys as usize,
-            args.ops_per_key,
+            args.ops_per_key
+                .unwrap_or(if args.workload.transactional() { 64 } else { 1_000_000 }),
             keys_prefix,
         )),
     })
