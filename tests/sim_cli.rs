@@ -35,6 +35,49 @@ fn the_safe_configuration_holds_and_recovers_over_many_seeds() {
 }
 
 #[test]
+fn transactions_hold_when_safe_and_an_overwritten_log_breaks_them() {
+    // Issue 29: the simulator runs raftkv's transactions too, judged by the isolation ladder.
+    let dir = Scratch::new("sim-txn");
+    for workload in ["list-append", "rw-register"] {
+        let out = sim(&dir.0, &["--workload", workload, "--seeds", "60"]);
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{said}");
+        assert!(
+            said.contains("60 seeds, every one serializable and serving again"),
+            "{said}"
+        );
+    }
+    let flags = [
+        "--workload",
+        "list-append",
+        "--unsafe",
+        "no-election-restriction",
+        "--seeds",
+        "40",
+    ];
+    let out = sim(&dir.0, &flags);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(" violates serializable (found after "),
+        "{said}"
+    );
+    assert!(said.contains("isolation (list-append of "), "{said}");
+    assert!(said.contains("required: serializable violated"), "{said}");
+    let replay = said
+        .lines()
+        .find_map(|l| l.strip_prefix("replay: faultline "))
+        .unwrap_or_else(|| panic!("no replay command: {said}"));
+    assert!(replay.contains("--workload list-append"), "{replay}");
+    let history = said
+        .lines()
+        .find_map(|l| l.strip_prefix("history: "))
+        .unwrap_or_else(|| panic!("no history path: {said}"));
+    let checked = faultline(&["check", history.trim()]);
+    assert_eq!(checked.status.code(), Some(1), "{}", text(&checked));
+}
+
+#[test]
 fn every_knob_clients_can_see_is_found_shrunk_and_replayed() {
     let dir = Scratch::new("sim-knobs");
     let knobs: [&[&str]; 5] = [

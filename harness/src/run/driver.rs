@@ -296,6 +296,17 @@ fn op_values(op: &Op) -> (Value, Value) {
     }
 }
 
+/// A final read of `key`, as a transactional history records it: a transaction of one read,
+/// `[["r", k, v]]`, with the version that wrote a register's value as a fourth element.
+pub fn as_final_txn(key: &str, c: &mut Completion) {
+    if c.outcome == Outcome::Ok {
+        c.value = match (&c.value, c.version) {
+            (v, Some(version)) if !v.is_array() && !v.is_null() => json!([["r", key, v, version]]),
+            (v, _) => json!([["r", key, v]]),
+        };
+    }
+}
+
 /// For a transaction, whether the answer's micro-ops are the ones sent, completed: as many, each
 /// with the same function and key, appends and writes with the same value, reads with a value
 /// (and any micro-op with an optional fourth element, its version). Anything else is no answer

@@ -960,7 +960,11 @@ fn setup(
             args.workload,
             args.keys as usize,
             args.ops_per_key
-                .unwrap_or(if args.workload.transactional() { 64 } else { 1_000_000 }),
+                .unwrap_or(if args.workload.transactional() {
+                    64
+                } else {
+                    1_000_000
+                }),
             keys_prefix,
         )),
     })
@@ -1241,7 +1245,10 @@ pub(crate) enum Judged {
 
 impl Judged {
     /// The standing of the model the run requires.
-    fn standing(&self, require: checker::consistency::Level) -> checker::consistency::Standing {
+    pub(crate) fn standing(
+        &self,
+        require: checker::consistency::Level,
+    ) -> checker::consistency::Standing {
         match self {
             Judged::Consistency(ladder) => ladder.standing(require),
             Judged::Isolation { report, require } => report.standing(*require),
@@ -1249,7 +1256,7 @@ impl Judged {
     }
 
     /// The required model's name.
-    fn required(&self, require: checker::consistency::Level) -> String {
+    pub(crate) fn required(&self, require: checker::consistency::Level) -> String {
         match self {
             Judged::Consistency(_) => require.to_string(),
             Judged::Isolation { require, .. } => require.to_string(),
@@ -1257,7 +1264,7 @@ impl Judged {
     }
 
     /// The ladder as people read it.
-    fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         match self {
             Judged::Consistency(ladder) => checker::render::ladder(ladder),
             Judged::Isolation { report, .. } => {

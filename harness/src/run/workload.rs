@@ -106,6 +106,15 @@ impl Op {
         }
     }
 
+    /// Whether it may change something: a write, a cas, a transaction with an append or a write.
+    pub fn writes(&self) -> bool {
+        match self {
+            Op::Read { .. } => false,
+            Op::Write { .. } | Op::Cas { .. } => true,
+            Op::Txn(micro) => micro.iter().any(|m| !matches!(m, Micro::Read { .. })),
+        }
+    }
+
     /// The key it is about; a transaction has none of its own (its micro-ops name theirs).
     pub fn key(&self) -> Option<&str> {
         match self {

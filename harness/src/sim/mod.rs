@@ -23,6 +23,7 @@ mod world;
 
 use crate::run::driver::Endpoints;
 use crate::run::workload::Workload;
+use crate::run::Judged as Verdicts;
 use crate::EXIT_BAD_INPUT;
 use checker::consistency::{Level, Standing};
 use clap::Args;
@@ -88,6 +89,10 @@ pub struct SimArgs {
     /// The model a seed must satisfy.
     #[arg(long, default_value = "linearizable")]
     pub require: Level,
+    /// For a transactional workload (list-append, rw-register): the isolation level a seed must
+    /// satisfy (default serializable).
+    #[arg(long, value_name = "MODEL")]
+    pub isolation: Option<checker::txn::Isolation>,
     /// Go on after a failing seed, and count how many of the seeds fail (detection power);
     /// the first failure is shrunk and printed as without it.
     #[arg(long)]
@@ -158,7 +163,7 @@ pub fn run(args: SimArgs) -> u8 {
         None => {
             println!(
                 "faultline sim: {done} seeds, every one {} and serving again within {} s of the faults healing ({:.1} s, {:.0} seeds/s)",
-                args.require,
+                required(&args),
                 args.liveness,
                 secs,
                 done as f64 / secs
@@ -196,8 +201,8 @@ fn spec_of(args: &SimArgs) -> Result<world::Spec, String> {
     if !(1..=9).contains(&args.nodes) {
         return Err(format!("--nodes must be 1 to 9, found {}", args.nodes));
     }
-    if args.workload.transactional() {
-        return Err("faultline sim runs the register workloads so far; list-append and rw-register run against real clusters (faultline run --workload list-append)".into());
+    if args.isolation.is_some() && !args.workload.transactional() {
+        return Err("--isolation is for transactional workloads (--workload list-append or rw-register); registers are judged by --require".into());
     }
     if args.concurrency == 0
         || args.keys == 0
@@ -235,6 +240,9 @@ fn spec_of(args: &SimArgs) -> Result<world::Spec, String> {
         clients: args.concurrency,
         keys: args.keys,
         workload: args.workload,
+        isolation: args
+            .isolation
+            .unwrap_or(checker::txn::Isolation::Serializable),
         rate: args.rate,
         segments,
     })
@@ -262,7 +270,8 @@ fn judge(spec: &world::Spec, endpoints: &Endpoints, require: Level) -> Judged {
     }
 }
 
-/// The history's standing on `require`, checked for `levels`.
+/// The history's standing on `require` (or, for transactions, the spec's isolation level),
+/// checked for `levels`.
 fn standing(
     outcome: &world::Outcome,
     spec: &world::Spec,
@@ -270,28 +279,30 @@ fn standing(
     levels: &[Level],
 ) -> Standing {
     match ladder(outcome, spec, levels) {
-        Ok((_, l)) => l.standing(require),
+        Ok((_, judged)) => judged.standing(require),
         Err(_) => Standing::Unknown,
     }
 }
 
-/// The simulated history read back as `faultline check` reads one, and checked for `levels`.
+/// The simulated history read back as `faultline check` reads one, and checked for `levels` —
+/// or, for a transactional workload, for the isolation ladder.
 fn ladder(
     outcome: &world::Outcome,
     spec: &world::Spec,
     levels: &[Level],
-) -> Result<(checker::History, checker::consistency::Ladder), String> {
+) -> Result<(checker::History, Verdicts), String> {
     let history =
         checker::import::parse_str("sim", &outcome.history, checker::import::Format::Jsonl)
             .map_err(|e| format!("the simulated history does not read back: {e}"))?;
-    let model = spec
-        .workload
-        .model()
-        .ok_or("the simulator judges register workloads only")?;
+    let Some(model) = spec.workload.model() else {
+        let report = checker::txn::check(&history)?;
+        let require = spec.isolation;
+        return Ok((history, Verdicts::Isolation { report, require }));
+    };
     let ladder =
         checker::consistency::assess(&history, model, levels, &checker::Options::default())
             .map_err(|e| e.to_string())?;
-    Ok((history, ladder))
+    Ok((history, Verdicts::Consistency(ladder)))
 }
 
 /// Seeds in order over `--threads` threads until one fails (with `--all`, every seed): how many
@@ -381,8 +392,8 @@ fn report_failure(
             "did not serve again within {} s of the faults healing",
             args.liveness
         ),
-        Some(Failure::Undecided) => format!("could not be decided for {}", args.require),
-        _ => format!("violates {}", args.require),
+        Some(Failure::Undecided) => format!("could not be decided for {}", required(args)),
+        _ => format!("violates {}", required(args)),
     };
     let code = j.failure.as_ref().map_or(1, Failure::exit_code);
     println!(
@@ -448,8 +459,17 @@ fn describe(j: &Judged, spec: &world::Spec, args: &SimArgs) {
     let _ = writeln!(out);
     let checked = ladder(&j.outcome, spec, &Level::ALL);
     match &checked {
-        Ok((_, l)) => {
+        Ok((_, Verdicts::Consistency(l))) => {
             let _ = write!(out, "{}", checker::render::ladder_requiring(l, require));
+        }
+        Ok((_, judged)) => {
+            let _ = write!(out, "{}", judged.render());
+            let _ = writeln!(
+                out,
+                "  required: {} {}",
+                judged.required(require),
+                judged.standing(require).words()
+            );
         }
         Err(e) => {
             let _ = writeln!(out, "the history could not be checked: {e}");
@@ -478,7 +498,7 @@ fn write_page(
     spec: &world::Spec,
     flags: &str,
     history: &checker::History,
-    ladder: &checker::consistency::Ladder,
+    judged: &Verdicts,
     require: Level,
 ) -> Result<(), String> {
     let mut facts = vec![
@@ -502,8 +522,30 @@ fn write_page(
             .map(|b| format!("safety rule broken at {b}"))
             .collect(),
     };
-    let html = crate::report::html(history, ladder, &context);
+    let html = match judged {
+        Verdicts::Consistency(ladder) => crate::report::html(history, ladder, &context),
+        Verdicts::Isolation { report, require } => crate::report::isolation::html(
+            history,
+            report,
+            *require,
+            &context.title,
+            &context.facts,
+            &context.notes,
+        ),
+    };
     crate::report::write_atomically(page, html.as_bytes())
+}
+
+/// The model a seed must satisfy, by name: `--require`'s, or for transactions the isolation
+/// level.
+fn required(args: &SimArgs) -> String {
+    match args.workload.transactional() {
+        true => args
+            .isolation
+            .unwrap_or(checker::txn::Isolation::Serializable)
+            .to_string(),
+        false => args.require.to_string(),
+    }
 }
 
 /// Every flag that shapes a seed's run, to repeat in a replay command (the shapes only when not
@@ -526,6 +568,9 @@ fn flags(args: &SimArgs) -> String {
         format!("--workload {workload}"),
         format!("--require {}", args.require),
     ];
+    if let Some(i) = args.isolation {
+        f.push(format!("--isolation {i}"));
+    }
     if args.shapes != crate::run::DEFAULT_SHAPES {
         f.push(format!("--shapes {}", args.shapes));
     }

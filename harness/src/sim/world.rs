@@ -54,6 +54,8 @@ pub struct Spec {
     pub clients: usize,
     pub keys: usize,
     pub workload: Workload,
+    /// For a transactional workload, the isolation level the judge requires.
+    pub isolation: checker::txn::Isolation,
     /// Operations per second over all clients.
     pub rate: f64,
     /// Keep only these segments of the schedule (a shrunk schedule's replay); all when none.
@@ -428,7 +430,17 @@ impl<'a> World<'a> {
             rng,
             nodes: Vec::new(),
             clients,
-            generator: Generator::new(spec.workload, spec.keys, 1_000_000, ""),
+            // Transactional keys retire after 64 micro-ops, as `faultline run`'s do.
+            generator: Generator::new(
+                spec.workload,
+                spec.keys,
+                if spec.workload.transactional() {
+                    64
+                } else {
+                    1_000_000
+                },
+                "",
+            ),
             steps,
             grudge: None,
             active: Vec::new(),
@@ -923,7 +935,7 @@ impl<'a> World<'a> {
         let f = client.flight.take().expect("in flight");
         client.op += 1; // late answers to this operation are ignored
         self.recorder.complete(&f.inv, &done);
-        let wrote = done.outcome == Done::Ok && !matches!(f.op, Op::Read { .. });
+        let wrote = done.outcome == Done::Ok && f.op.writes();
         client.seat.after(&done);
         let due = client.due;
         self.at(due, Ev::Next { client: c });
@@ -940,11 +952,25 @@ impl<'a> World<'a> {
     fn final_reads(&mut self) {
         for i in 0..self.spec.nodes {
             let process = crate::run::final_read_process(self.spec.clients as u64, i);
+            let transactional = self.spec.workload.transactional();
             for key in self.generator.keys_used() {
                 let op = Op::Read { key: key.clone() };
-                let inv =
-                    self.recorder
-                        .invoke(process, "read", Some(&key), Value::Null, Some("final"));
+                let inv = match transactional {
+                    true => self.recorder.invoke(
+                        process,
+                        "txn",
+                        None,
+                        json!([["r", key, null]]),
+                        Some("final"),
+                    ),
+                    false => self.recorder.invoke(
+                        process,
+                        "read",
+                        Some(&key),
+                        Value::Null,
+                        Some("final"),
+                    ),
+                };
                 let url = self.endpoints.url_for(&op, i, true);
                 let name = self.endpoints.nodes[i].name.clone();
                 let sent = match &self.nodes[i].up {
@@ -964,8 +990,12 @@ impl<'a> World<'a> {
                         "connection refused".into(),
                     )),
                 };
-                if let Hop::Done(done) = self.endpoints.conclude(&op, true, sent, Some(name), &url)
+                if let Hop::Done(mut done) =
+                    self.endpoints.conclude(&op, true, sent, Some(name), &url)
                 {
+                    if transactional {
+                        crate::run::driver::as_final_txn(&key, &mut done);
+                    }
                     self.recorder.complete(&inv, &done);
                 }
             }
