@@ -400,6 +400,7 @@ fn entry(e: &Entry) -> String {
         Command::Noop => format!("{}@{} noop", e.index, e.term),
         Command::Put { key, value } => format!("{}@{} put {key}={value}", e.index, e.term),
         Command::Cas { key, from, to } => format!("{}@{} cas {key} {from}→{to}", e.index, e.term),
+        Command::Txn { ops } => format!("{}@{} txn of {} micro-ops", e.index, e.term, ops.len()),
         Command::Config(m) => {
             let ids = |s: &BTreeSet<NodeId>| s.iter().map(|i| format!("n{i}")).collect::<Vec<_>>();
             let mut said = format!(
