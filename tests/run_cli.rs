@@ -579,11 +579,6 @@ fn transactions_on_raftkv_are_strict_serializable_under_partitions_and_kills() {
             String::from_utf8_lossy(&again.stdout)
         );
     }
-    // The simulator says it does not run them yet.
-    let out = faultline(&["sim", "--workload", "list-append", "--seeds", "1"]);
-    assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("faultline sim runs the register workloads so far"));
 }
 
 #[test]
@@ -610,7 +605,7 @@ fn bad_run_flags_get_one_clear_error() {
             vec!["--hosts", "/nonexistent/hosts.toml"],
             "--hosts /nonexistent/hosts.toml: No such file",
         ),
-        // Transactions need a target that can run them; --isolation is for transactions.
+        // Transactions need a target that can run them; an isolation level is for them.
         (
             vec!["--workload", "list-append", "--target", "etcd"],
             "--target etcd runs register workloads so far",
@@ -625,8 +620,8 @@ fn bad_run_flags_get_one_clear_error() {
             "describes no [txn] request, and --workload list-append needs one",
         ),
         (
-            vec!["--isolation", "snapshot-isolation"],
-            "--isolation is for transactional workloads",
+            vec!["--require", "snapshot-isolation"],
+            "--require snapshot-isolation is an isolation level, for transactional workloads",
         ),
     ] {
         let mut all = vec!["run", "--store", "/nonexistent/never-created"];

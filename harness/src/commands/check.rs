@@ -24,6 +24,43 @@ pub enum Required {
     Isolation(checker::txn::Isolation),
 }
 
+impl Required {
+    /// The consistency model that decides a register history (linearizable unless one is named).
+    pub fn level(required: Option<Required>) -> Level {
+        match required {
+            Some(Required::Consistency(l)) => l,
+            _ => Level::Linearizable,
+        }
+    }
+
+    /// The isolation level that decides a transactional history (serializable unless one is
+    /// named); a consistency model named instead is an error saying what to name.
+    pub fn isolation(required: Option<Required>) -> Result<checker::txn::Isolation, String> {
+        match required {
+            Some(Required::Isolation(i)) => Ok(i),
+            None => Ok(checker::txn::Isolation::Serializable),
+            Some(Required::Consistency(l)) => Err(format!(
+                "--require {l} names a consistency model for registers; transactions are judged by an isolation level: name one (strict-serializable, serializable, snapshot-isolation, …)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Required {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Required::Consistency(l) => write!(f, "{l}"),
+            Required::Isolation(i) => write!(f, "{i}"),
+        }
+    }
+}
+
+impl serde::Serialize for Required {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl std::str::FromStr for Required {
     type Err = String;
     fn from_str(s: &str) -> Result<Required, String> {
@@ -101,21 +138,15 @@ pub struct CheckArgs {
 impl CheckArgs {
     /// The consistency model that decides a register history's exit code.
     pub fn level(&self) -> Level {
-        match self.require {
-            Some(Required::Consistency(l)) => l,
-            _ => Level::Linearizable,
-        }
+        Required::level(self.require)
     }
 
     /// The isolation level that decides a transactional history's exit code; a consistency
     /// model named by `--require` is an error there, saying what to name instead.
     fn isolation(&self) -> Result<checker::txn::Isolation, String> {
         match (self.require, self.isolation) {
-            (Some(Required::Isolation(i)), _) | (None, Some(i)) => Ok(i),
-            (None, None) => Ok(checker::txn::Isolation::Serializable),
-            (Some(Required::Consistency(l)), _) => Err(format!(
-                "--require {l} names a consistency model for registers, and this history is transactional: name an isolation level (strict-serializable, serializable, snapshot-isolation, …)"
-            )),
+            (None, Some(i)) => Ok(i),
+            (required, _) => Required::isolation(required),
         }
     }
 }

@@ -565,7 +565,7 @@ fn isolation_run_page(
     let named = results
         .and_then(|r| r.isolation.as_ref())
         .and_then(|i| i["require"].as_str().map(str::to_string))
-        .or(flags.isolation);
+        .or(flags.require);
     let require = match named {
         Some(n) => n
             .parse()

@@ -156,16 +156,14 @@ pub struct RunArgs {
     /// Test name: the store's subdirectory (default: the target's name).
     #[arg(long)]
     pub name: Option<String>,
-    /// The consistency model whose verdict decides the exit code (0 holds, 1 violated,
-    /// 2 unknown): linearizable, sequential, pram, monotonic-reads, monotonic-writes,
-    /// read-your-writes, writes-follow-reads or eventual. Every model is checked and reported.
-    #[arg(long, default_value = "linearizable", value_name = "MODEL")]
-    pub require: checker::consistency::Level,
-    /// For a transactional workload (list-append, rw-register): the isolation level whose verdict
-    /// decides the exit code — strict-serializable, serializable (default), snapshot-isolation,
-    /// repeatable-read, read-committed, … Every level is checked and reported.
+    /// The model whose verdict decides the exit code (0 holds, 1 violated, 2 unknown): for
+    /// registers a consistency model — linearizable (default), sequential, pram,
+    /// monotonic-reads, monotonic-writes, read-your-writes, writes-follow-reads or eventual; for
+    /// transactions an isolation level — serializable (default), strict-serializable,
+    /// snapshot-isolation, repeatable-read, read-committed, … Every model is checked and
+    /// reported.
     #[arg(long, value_name = "MODEL")]
-    pub isolation: Option<checker::txn::Isolation>,
+    pub require: Option<crate::commands::check::Required>,
     /// Print the results as one JSON object on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -246,15 +244,25 @@ struct Target {
 /// Reads `--target`, and fits the run to what the target allows: a described service's nodes
 /// count, the network mechanism its partitions need, and the faults its description makes
 /// possible (the others are dropped, each with a note saying why).
+impl RunArgs {
+    /// The consistency model a register run requires (linearizable unless `--require` names
+    /// one).
+    pub fn level(&self) -> checker::consistency::Level {
+        crate::commands::check::Required::level(self.require)
+    }
+}
+
 /// A transactional workload needs a target that can run transactions: raftkv, or a target
 /// file with a `[txn]` request. Said before anything starts.
 fn transactions_possible(args: &RunArgs, target: &Target) -> Result<(), String> {
+    use crate::commands::check::Required;
     if !args.workload.transactional() {
-        if args.isolation.is_some() {
-            return Err("--isolation is for transactional workloads (--workload list-append or rw-register); registers are judged by --require".into());
+        if let Some(Required::Isolation(i)) = args.require {
+            return Err(format!("--require {i} is an isolation level, for transactional workloads (--workload list-append or rw-register); registers are judged by a consistency model (linearizable, sequential, …)"));
         }
         return Ok(());
     }
+    Required::isolation(args.require)?;
     match &target.system {
         System::Raftkv { .. } => Ok(()),
         System::Described(d) if d.txn.is_some() => Ok(()),
@@ -675,7 +683,7 @@ pub fn run(args: RunArgs) -> u8 {
     };
     let unapplied = unapplied(&p.kinds, &main, &steps, &args);
     // A fault test that injected nothing of a kind it asked for passes nothing.
-    let standing = match judged.standing(args.require) {
+    let standing = match judged.standing(args.level()) {
         checker::consistency::Standing::Holds if !unapplied.is_empty() && !main.interrupted => {
             checker::consistency::Standing::Unknown
         }
@@ -689,7 +697,7 @@ pub fn run(args: RunArgs) -> u8 {
         run_dir: run_dir.display().to_string(),
         seed: p.seed,
         interrupted: main.interrupted,
-        require: args.require,
+        require: args.level(),
         verdict: standing,
         strongest: match &judged {
             Judged::Consistency(ladder) => ladder.strongest.clone(),
@@ -1291,9 +1299,7 @@ fn check(run_dir: &std::path::Path, args: &RunArgs) -> Result<(checker::History,
     let Some(model) = args.workload.model() else {
         let report = checker::txn::check(&history)
             .map_err(|e| format!("the recorded history does not check: {e}"))?;
-        let require = args
-            .isolation
-            .unwrap_or(checker::txn::Isolation::Serializable);
+        let require = crate::commands::check::Required::isolation(args.require)?;
         return Ok((history, Judged::Isolation { report, require }));
     };
     let ladder = checker::consistency::assess(
@@ -1372,7 +1378,7 @@ fn finish(
             serde_json::to_string(results).expect("results serialize")
         );
     } else {
-        print_summary(results, judged, args.require);
+        print_summary(results, judged, args.level());
     }
     if results.interrupted {
         eprintln!("faultline: interrupted; everything was healed and the partial history checked");

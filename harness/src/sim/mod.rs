@@ -21,6 +21,7 @@
 
 mod world;
 
+use crate::commands::check::Required;
 use crate::run::driver::Endpoints;
 use crate::run::workload::Workload;
 use crate::run::Judged as Verdicts;
@@ -86,13 +87,10 @@ pub struct SimArgs {
     pub keys: usize,
     #[arg(long, value_enum, default_value = "cas-register")]
     pub workload: Workload,
-    /// The model a seed must satisfy.
-    #[arg(long, default_value = "linearizable")]
-    pub require: Level,
-    /// For a transactional workload (list-append, rw-register): the isolation level a seed must
-    /// satisfy (default serializable).
+    /// The model a seed must satisfy: a consistency model for registers (default
+    /// linearizable), an isolation level for transactions (default serializable).
     #[arg(long, value_name = "MODEL")]
-    pub isolation: Option<checker::txn::Isolation>,
+    pub require: Option<Required>,
     /// Go on after a failing seed, and count how many of the seeds fail (detection power);
     /// the first failure is shrunk and printed as without it.
     #[arg(long)]
@@ -201,8 +199,8 @@ fn spec_of(args: &SimArgs) -> Result<world::Spec, String> {
     if !(1..=9).contains(&args.nodes) {
         return Err(format!("--nodes must be 1 to 9, found {}", args.nodes));
     }
-    if args.isolation.is_some() && !args.workload.transactional() {
-        return Err("--isolation is for transactional workloads (--workload list-append or rw-register); registers are judged by --require".into());
+    if let (Some(Required::Isolation(i)), false) = (args.require, args.workload.transactional()) {
+        return Err(format!("--require {i} is an isolation level, for transactional workloads (--workload list-append or rw-register)"));
     }
     if args.concurrency == 0
         || args.keys == 0
@@ -240,9 +238,10 @@ fn spec_of(args: &SimArgs) -> Result<world::Spec, String> {
         clients: args.concurrency,
         keys: args.keys,
         workload: args.workload,
-        isolation: args
-            .isolation
-            .unwrap_or(checker::txn::Isolation::Serializable),
+        isolation: match args.workload.transactional() {
+            true => Required::isolation(args.require)?,
+            false => checker::txn::Isolation::Serializable,
+        },
         rate: args.rate,
         segments,
     })
@@ -330,7 +329,7 @@ fn sweep(
                     seed,
                     ..base.clone()
                 };
-                let j = judge(&spec, endpoints, args.require);
+                let j = judge(&spec, endpoints, Required::level(args.require));
                 judged.fetch_add(1, Ordering::SeqCst);
                 if j.failure.is_some() {
                     failures.fetch_add(1, Ordering::SeqCst);
@@ -400,13 +399,13 @@ fn report_failure(
         "faultline sim: seed {} {what} (found after {done} seeds, {secs:.1} s)",
         j.seed
     );
-    let keep = shrink(base, endpoints, &j, args.require);
+    let keep = shrink(base, endpoints, &j, Required::level(args.require));
     let spec = world::Spec {
         seed: j.seed,
         segments: Some(keep.clone()),
         ..base.clone()
     };
-    let shrunk = judge(&spec, endpoints, args.require);
+    let shrunk = judge(&spec, endpoints, Required::level(args.require));
     println!(
         "\nthe fault schedule shrunk from {} segments to {}:",
         j.outcome.segments.len(),
@@ -429,7 +428,7 @@ fn report_failure(
 
 /// A seed's faults, its verdict in words, and where its history went.
 fn describe(j: &Judged, spec: &world::Spec, args: &SimArgs) {
-    let (require, dir) = (args.require, args.out.as_path());
+    let (require, dir) = (Required::level(args.require), args.out.as_path());
     let mut out = std::io::stdout().lock();
     for line in &j.outcome.faults {
         let _ = writeln!(out, "  {line}");
@@ -540,11 +539,10 @@ fn write_page(
 /// level.
 fn required(args: &SimArgs) -> String {
     match args.workload.transactional() {
-        true => args
-            .isolation
-            .unwrap_or(checker::txn::Isolation::Serializable)
-            .to_string(),
-        false => args.require.to_string(),
+        true => Required::isolation(args.require)
+            .map(|i| i.to_string())
+            .unwrap_or_default(),
+        false => Required::level(args.require).to_string(),
     }
 }
 
@@ -566,11 +564,8 @@ fn flags(args: &SimArgs) -> String {
         format!("--rate {}", args.rate),
         format!("--keys {}", args.keys),
         format!("--workload {workload}"),
-        format!("--require {}", args.require),
+        format!("--require {}", required(args)),
     ];
-    if let Some(i) = args.isolation {
-        f.push(format!("--isolation {i}"));
-    }
     if args.shapes != crate::run::DEFAULT_SHAPES {
         f.push(format!("--shapes {}", args.shapes));
     }
@@ -586,7 +581,7 @@ fn replay(args: &SimArgs, base: &world::Spec, endpoints: &Endpoints, seed: u64) 
         seed,
         ..base.clone()
     };
-    let j = judge(&spec, endpoints, args.require);
+    let j = judge(&spec, endpoints, Required::level(args.require));
     println!(
         "faultline sim: seed {seed}: {} ({} events)",
         match j.failure {
