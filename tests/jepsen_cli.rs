@@ -406,7 +406,11 @@ fn a_list_append_history_gets_the_isolation_ladder() {
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let o = faultline(&["check", "--require", "linearizable", &f]);
     assert_eq!(o.status.code(), Some(3), "{}", out(&o));
-    assert!(out(&o).contains("transactions are judged by an isolation level"), "{}", out(&o));
+    assert!(
+        out(&o).contains("transactions are judged by an isolation level"),
+        "{}",
+        out(&o)
+    );
     let o = faultline(&["check", "--json", &f]);
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["verdict"], "violated");
