@@ -136,6 +136,11 @@ pub struct RunArgs {
     /// raftkv write acknowledgement: quorum or leader.
     #[arg(long, default_value = "quorum", value_parser = ["quorum", "leader"])]
     pub write_ack: String,
+    /// raftkv's isolation level for transactions: serializable (one log entry each), snapshot
+    /// or read-committed (run on the leader a micro-op at a time; see docs/raftkv.md for the
+    /// anomalies each lets through).
+    #[arg(long, default_value = "serializable", value_parser = ["serializable", "snapshot", "read-committed"])]
+    pub isolation: String,
     /// raftkv unsafe knobs, comma-separated: no-fsync, no-election-restriction, commit-old-term,
     /// membership-without-noop, concurrent-membership.
     #[arg(long = "unsafe", value_name = "KNOBS")]
@@ -1394,8 +1399,14 @@ fn args_for(args: &RunArgs, kind: &str) -> Value {
     let mut v = serde_json::to_value(args).expect("flags serialize");
     let foreign: &[&str] = match kind {
         "raftkv" => &["etcd_read"],
-        "etcd" => &["read_mode", "write_ack", "unsafe_knobs"],
-        _ => &["etcd_read", "read_mode", "write_ack", "unsafe_knobs"],
+        "etcd" => &["read_mode", "write_ack", "isolation", "unsafe_knobs"],
+        _ => &[
+            "etcd_read",
+            "read_mode",
+            "write_ack",
+            "isolation",
+            "unsafe_knobs",
+        ],
     };
     if let Some(map) = v.as_object_mut() {
         for k in foreign {
@@ -1587,6 +1598,8 @@ fn node_flags(args: &RunArgs) -> Vec<String> {
         args.read_mode.clone(),
         "--write-ack".into(),
         args.write_ack.clone(),
+        "--isolation".into(),
+        args.isolation.clone(),
         "--request-timeout-ms".into(),
         node_request_timeout_ms(args.timeout_ms).to_string(),
     ];

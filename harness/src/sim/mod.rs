@@ -58,6 +58,9 @@ pub struct SimArgs {
     /// quorum or leader (raftkv's `--write-ack`).
     #[arg(long, default_value = "quorum")]
     pub write_ack: String,
+    /// serializable, snapshot or read-committed (raftkv's `--isolation` for transactions).
+    #[arg(long, default_value = "serializable")]
+    pub isolation: String,
     /// raftkv's unsafe knobs, comma-separated: no-fsync, no-election-restriction,
     /// commit-old-term, membership-without-noop, concurrent-membership.
     #[arg(long = "unsafe", value_name = "KNOBS")]
@@ -181,6 +184,10 @@ fn spec_of(args: &SimArgs) -> Result<world::Spec, String> {
         .write_ack
         .parse()
         .map_err(|e| format!("--write-ack: {e}"))?;
+    let txn_isolation: targets::raftkv::service::Isolation = args
+        .isolation
+        .parse()
+        .map_err(|e| format!("--isolation: {e}"))?;
     let Knobs { unsafe_, no_fsync } = args
         .unsafe_knobs
         .as_deref()
@@ -228,6 +235,7 @@ fn spec_of(args: &SimArgs) -> Result<world::Spec, String> {
         nodes: args.nodes,
         read_mode,
         write_ack,
+        txn_isolation,
         unsafe_,
         no_fsync,
         kinds: crate::run::parse_faults(&args.nemesis)?,
@@ -556,6 +564,7 @@ fn flags(args: &SimArgs) -> String {
         format!("--nodes {}", args.nodes),
         format!("--read-mode {}", args.read_mode),
         format!("--write-ack {}", args.write_ack),
+        format!("--isolation {}", args.isolation),
         format!("--nemesis {}", args.nemesis),
         format!("--time-limit {}", args.time_limit),
         format!("--nemesis-interval {}", args.nemesis_interval),

@@ -42,6 +42,8 @@ pub struct Spec {
     pub nodes: usize,
     pub read_mode: ReadMode,
     pub write_ack: WriteAck,
+    /// raftkv's isolation level for transactions.
+    pub txn_isolation: targets::raftkv::service::Isolation,
     pub unsafe_: Unsafe,
     pub no_fsync: bool,
     pub kinds: Vec<FaultKind>,
@@ -580,13 +582,16 @@ impl<'a> World<'a> {
         )
         .restarting_with(kv.members());
         let raft = Node::new(cfg, disk.term, disk.vote, log, Some(data));
-        node.up = Some(Service::new(
-            raft,
-            kv,
-            spec.read_mode,
-            spec.write_ack,
-            crate::run::node_request_timeout_ms(CLIENT_TIMEOUT_MS),
-        ));
+        node.up = Some(
+            Service::new(
+                raft,
+                kv,
+                spec.read_mode,
+                spec.write_ack,
+                crate::run::node_request_timeout_ms(CLIENT_TIMEOUT_MS),
+            )
+            .with_isolation(spec.txn_isolation),
+        );
         node.life += 1;
         node.timer += 1;
         let (life, timer, tick) = (node.life, node.timer, node.clock.tick_us());

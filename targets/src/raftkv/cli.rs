@@ -13,7 +13,7 @@
 //! See `targets/src/raftkv/mod.rs` for the design and what every knob breaks.
 
 use super::node::Unsafe;
-use super::server::{self, Options, ReadMode, WriteAck};
+use super::server::{self, Isolation, Options, ReadMode, WriteAck};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,7 +52,7 @@ impl std::str::FromStr for Knobs {
 
 const USAGE: &str = "usage: raftkv --id N --listen ADDR --peer-listen ADDR --peers ID=ADDR,... --data-dir DIR
               [--clients ID=ADDR,...] [--read-mode consistent|lease|stale] [--write-ack quorum|leader]
-              [--unsafe KNOB,...] [--tick-ms N]
+              [--isolation serializable|snapshot|read-committed] [--unsafe KNOB,...] [--tick-ms N]
               [--request-timeout-ms N] [--snapshot-every N]
               [--client-read-timeout-ms N] [--max-client-connections N] [--join]";
 
@@ -109,6 +109,11 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         .unwrap_or("quorum")
         .parse()
         .map_err(|e| format!("--write-ack: {e}"))?;
+    let isolation: Isolation = take("isolation")
+        .as_deref()
+        .unwrap_or("serializable")
+        .parse()
+        .map_err(|e| format!("--isolation: {e}"))?;
     let Knobs { unsafe_, no_fsync } = take("unsafe")
         .unwrap_or_default()
         .parse()
@@ -147,6 +152,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         data_dir,
         read_mode,
         write_ack,
+        isolation,
         unsafe_,
         no_fsync,
         tick: Duration::from_millis(tick.max(1)),

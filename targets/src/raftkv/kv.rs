@@ -30,9 +30,11 @@ pub enum Applied {
 /// What one micro-operation of a transaction saw or did.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TxnResult {
-    /// A read: the value and the version that wrote it, none when the key is absent (as the
-    /// transaction saw it: its own earlier writes included).
+    /// A read of what another transaction committed: the value and the version that wrote it,
+    /// none when the key is absent.
     Read(Option<(Value, u64)>),
+    /// A read of the transaction's own earlier write (installed with it, if it commits).
+    ReadOwn(Value),
     /// An append or a write, at the transaction's version.
     Wrote,
 }
@@ -102,6 +104,7 @@ impl Kv {
                 }
             }
             Command::Txn { ops } => self.txn(ops, e.index),
+            Command::TxnCommit { writes, snapshot } => self.commit(writes, *snapshot, e.index),
         }
     }
 
@@ -116,7 +119,11 @@ impl Kv {
                 .entry(key)
                 .or_insert_with(|| self.data.get(key).cloned());
             match op {
-                TxnOp::R { .. } => results.push(TxnResult::Read(slot.clone())),
+                TxnOp::R { .. } => results.push(match slot {
+                    // Its own write, installed with it at `version`.
+                    Some((v, at)) if *at == version => TxnResult::ReadOwn(v.clone()),
+                    other => TxnResult::Read(other.clone()),
+                }),
                 TxnOp::W { value, .. } => {
                     *slot = Some((value.clone(), version));
                     results.push(TxnResult::Wrote);
@@ -143,6 +150,31 @@ impl Kv {
             }
         }
         Applied::Txn { version, results }
+    }
+
+    /// Applies a transaction's buffered writes at `version`: each write sets its key, each
+    /// append adds to the key's list as it is now. With `snapshot`, first committer wins: a key
+    /// written after the snapshot aborts it all.
+    fn commit(&mut self, writes: &[TxnOp], snapshot: Option<u64>, version: u64) -> Applied {
+        if let Some(start) = snapshot {
+            let newer = writes.iter().find_map(|w| {
+                let (_, at) = self.data.get(w.key())?;
+                (*at > start).then(|| (w.key(), *at))
+            });
+            if let Some((key, at)) = newer {
+                return Applied::TxnRejected(format!(
+                    "first committer wins: key {key} was written at {at}, after this transaction's snapshot at {start}"
+                ));
+            }
+        }
+        let ops: Vec<TxnOp> = writes.to_vec();
+        match self.txn(&ops, version) {
+            Applied::Txn { version, .. } => Applied::Txn {
+                version,
+                results: Vec::new(),
+            },
+            other => other,
+        }
     }
 
     pub fn snapshot(&self) -> String {
@@ -207,10 +239,10 @@ mod tests {
                 results: vec![
                     TxnResult::Read(Some((json!(5), 1))),
                     TxnResult::Wrote,
-                    TxnResult::Read(Some((json!(6), 2))),
+                    TxnResult::ReadOwn(json!(6)),
                     TxnResult::Wrote,
                     TxnResult::Wrote,
-                    TxnResult::Read(Some((json!([1, 2]), 2))),
+                    TxnResult::ReadOwn(json!([1, 2])),
                     TxnResult::Read(None),
                 ]
             }

@@ -28,6 +28,15 @@
 //! - `--read-mode stale`: any node serves from its local state: stale reads, non-monotonic reads.
 //! - `--write-ack leader`: writes are acknowledged once on the leader's disk, before commit;
 //!   a failover loses acknowledged writes.
+//! - `--isolation snapshot`: a transaction runs on the leader a micro-op at a time, reading the
+//!   committed state its keys had when it began (its snapshot), and commits its writes through
+//!   the log only if no key it writes was committed since (first committer wins). Two
+//!   transactions that each read what the other writes both commit: write skew (G2-item).
+//!   Lost updates and read skew cannot happen.
+//! - `--isolation read-committed`: each read sees what is committed when it runs, and writes
+//!   commit without validation. A transaction that reads a key twice can see two values (a
+//!   non-repeatable read), two keys from two moments (read skew, G-single), and two transactions
+//!   that read a key and both write it lose one update (P4).
 //! - `--unsafe no-fsync`: nothing is synced and log writes are buffered in memory for up to a
 //!   second; a SIGKILL forgets votes and acknowledged entries (double votes, lost writes).
 //! - `--unsafe no-election-restriction`: a candidate with a stale log can win and overwrite

@@ -26,7 +26,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
-pub use super::service::{ReadMode, WriteAck};
+pub use super::service::{Isolation, ReadMode, WriteAck};
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -40,6 +40,8 @@ pub struct Options {
     pub data_dir: PathBuf,
     pub read_mode: ReadMode,
     pub write_ack: WriteAck,
+    /// How transactions are isolated (serializable by default).
+    pub isolation: Isolation,
     pub unsafe_: Unsafe,
     pub no_fsync: bool,
     pub tick: Duration,
@@ -209,7 +211,8 @@ pub fn run(opts: Options) -> Result<(), String> {
         opts.read_mode,
         opts.write_ack,
         opts.request_timeout.as_millis() as u64,
-    );
+    )
+    .with_isolation(opts.isolation);
     let mut server = Server {
         peers: opts.peers.clone(),
         clients: opts.clients.clone(),
@@ -586,9 +589,9 @@ pub fn http_answer(answer: Answer, path: &str, clients: &BTreeMap<NodeId, String
 
 /// A transaction's micro-ops as they completed, in Elle's form: `["append", k, v]`,
 /// `["r", k, value]` and `["w", k, v]`, with the version as a fourth element where it orders a
-/// register — a read of a value an earlier transaction wrote, not a list (the version that wrote
-/// it), and each key's last write (the transaction's version). A write the same transaction
-/// overwrote, and a read of one, carry none: that value was never installed at any version.
+/// register — a read of a value another transaction committed, not a list (the version that
+/// wrote it), and each key's last write (the transaction's version). A write the same
+/// transaction overwrote, and a read of its own write, carry none.
 fn completed(ops: &[TxnOp], results: &[TxnResult], version: u64) -> Vec<Value> {
     let last_write: BTreeMap<&str, usize> = ops
         .iter()
@@ -605,13 +608,12 @@ fn completed(ops: &[TxnOp], results: &[TxnResult], version: u64) -> Vec<Value> {
                 json!(["w", key, value, version])
             }
             (TxnOp::W { key, value }, _) => json!(["w", key, value]),
-            (TxnOp::R { key }, TxnResult::Read(Some((v, _)))) if v.is_array() => {
-                json!(["r", key, v])
-            }
-            (TxnOp::R { key }, TxnResult::Read(Some((v, at)))) if *at < version => {
+            (TxnOp::R { key }, TxnResult::Read(Some((v, at)))) if !v.is_array() => {
                 json!(["r", key, v, at])
             }
-            (TxnOp::R { key }, TxnResult::Read(Some((v, _)))) => json!(["r", key, v]),
+            (TxnOp::R { key }, TxnResult::Read(Some((v, _))) | TxnResult::ReadOwn(v)) => {
+                json!(["r", key, v])
+            }
             (TxnOp::R { key }, _) => json!(["r", key, null]),
         })
         .collect()

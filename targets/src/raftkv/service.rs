@@ -13,7 +13,7 @@
 
 use super::kv::{Applied, Kv, TxnResult};
 use super::log::{Command, TxnOp};
-use super::node::{Node, NodeId, Ready, Refused};
+use super::node::{Node, NodeId, Ready, Refused, Role};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -56,6 +56,58 @@ impl std::str::FromStr for WriteAck {
             other => Err(format!("{other:?} is not quorum or leader")),
         }
     }
+}
+
+/// How transactions are isolated (`--isolation`). `Serializable` runs a transaction as one log
+/// entry; the others run it on the leader a micro-op at a time, interleaved with everything
+/// else the leader does, and send only its writes through the log at commit — as a real
+/// database at that level would, so the anomalies each level allows are real ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    /// One log entry, applied at once: strict-serializable.
+    Serializable,
+    /// Reads from the committed state of its keys when the transaction began; at commit,
+    /// aborts if another transaction committed a write to a key it writes since (first
+    /// committer wins). Write skew (G2-item) gets through; lost updates and read skew do not.
+    Snapshot,
+    /// Each read sees the latest committed state when it runs; writes apply at commit without
+    /// validation. Non-repeatable reads, read skew (G-single) and lost updates get through.
+    ReadCommitted,
+}
+
+impl std::str::FromStr for Isolation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Isolation, String> {
+        match s {
+            "serializable" => Ok(Isolation::Serializable),
+            "snapshot" => Ok(Isolation::Snapshot),
+            "read-committed" => Ok(Isolation::ReadCommitted),
+            other => Err(format!(
+                "{other:?} is not serializable, snapshot or read-committed"
+            )),
+        }
+    }
+}
+
+/// How many steps a read-committed transaction waits for another's lock before it gives up
+/// (and is answered: not applied, as a database's lock timeout or deadlock victim is).
+const MAX_LOCK_WAIT_STEPS: u32 = 200;
+
+/// A transaction the leader is running step by step.
+struct OpenTxn<R> {
+    ops: Vec<TxnOp>,
+    /// The next micro-op to run.
+    at: usize,
+    /// Steps it has waited for a lock.
+    waited: u32,
+    results: Vec<TxnResult>,
+    /// What its own writes so far made of each key (its later reads see them).
+    own: BTreeMap<String, Value>,
+    /// Snapshot isolation: its keys' committed state when it began, and that state's index.
+    snapshot: BTreeMap<String, Option<(Value, u64)>>,
+    start: u64,
+    reply: R,
+    deadline_ms: u64,
 }
 
 /// What a client asks.
@@ -121,6 +173,9 @@ struct PendingWrite<R> {
     /// Taken when answered early (a put with write-ack leader): applying it answers no one.
     reply: Option<R>,
     deadline_ms: u64,
+    /// For a transaction's commit: its micro-ops and what each saw, for the answer, and its id
+    /// (the owner of the locks it holds until its commit is decided).
+    txn: Option<(Vec<TxnOp>, Vec<TxnResult>, u64)>,
 }
 
 struct PendingRead<R> {
@@ -145,6 +200,14 @@ pub struct Service<R> {
     next_read: u64,
     /// Puts answered once the next Ready is durable (write-ack leader).
     on_disk: Vec<u64>,
+    isolation: Isolation,
+    /// Transactions running on this leader a micro-op at a time, by id.
+    open: BTreeMap<u64, OpenTxn<R>>,
+    next_open: u64,
+    /// Read committed: the keys written by a transaction not yet decided, and its id. Another
+    /// transaction's write to one waits, as a row lock makes it wait in a database: so a write
+    /// always applies to the version its transaction saw.
+    locks: BTreeMap<String, u64>,
 }
 
 impl<R> Service<R> {
@@ -166,7 +229,17 @@ impl<R> Service<R> {
             ready_reads: Vec::new(),
             next_read: 1,
             on_disk: Vec::new(),
+            isolation: Isolation::Serializable,
+            open: BTreeMap::new(),
+            next_open: 1,
+            locks: BTreeMap::new(),
         }
+    }
+
+    /// Runs transactions at `isolation` (serializable by default).
+    pub fn with_isolation(mut self, isolation: Isolation) -> Service<R> {
+        self.isolation = isolation;
+        self
     }
 
     /// A client's request at `now_ms` (the driver's monotonic clock, for deadlines); `wall_ms` is
@@ -214,11 +287,24 @@ impl<R> Service<R> {
             Request::Cas { key, from, to } => {
                 self.propose(Command::Cas { key, from, to }, reply, deadline_ms)
             }
-            Request::Txn(ops) => self.propose(Command::Txn { ops }, reply, deadline_ms),
+            Request::Txn(ops) if self.isolation == Isolation::Serializable => {
+                self.propose(Command::Txn { ops }, reply, deadline_ms)
+            }
+            Request::Txn(ops) => self.begin(ops, reply, deadline_ms),
         }
     }
 
     fn propose(&mut self, cmd: Command, reply: R, deadline_ms: u64) -> Option<(R, Answer)> {
+        self.propose_txn(cmd, reply, deadline_ms, None)
+    }
+
+    fn propose_txn(
+        &mut self,
+        cmd: Command,
+        reply: R,
+        deadline_ms: u64,
+        txn: Option<(Vec<TxnOp>, Vec<TxnResult>, u64)>,
+    ) -> Option<(R, Answer)> {
         let is_put = matches!(cmd, Command::Put { .. });
         match self.node.propose(cmd) {
             Ok((index, term)) => {
@@ -228,6 +314,7 @@ impl<R> Service<R> {
                         term,
                         reply: Some(reply),
                         deadline_ms,
+                        txn,
                     },
                 );
                 // With write-ack leader, puts are answered once on the leader's disk (a cas needs
@@ -239,6 +326,124 @@ impl<R> Service<R> {
             }
             Err(Refused::NotLeader(l)) => Some((reply, Answer::NotLeader(l))),
         }
+    }
+
+    /// Begins a transaction on this leader (a follower sends it to the leader): its snapshot is
+    /// taken now; its micro-ops run one per [`Service::settle`].
+    fn begin(&mut self, ops: Vec<TxnOp>, reply: R, deadline_ms: u64) -> Option<(R, Answer)> {
+        if self.node.role() != Role::Leader {
+            return Some((reply, Answer::NotLeader(self.node.leader())));
+        }
+        let snapshot = ops
+            .iter()
+            .map(|op| (op.key().to_string(), self.kv.get(op.key()).cloned()))
+            .collect();
+        let id = self.next_open;
+        self.next_open += 1;
+        self.open.insert(
+            id,
+            OpenTxn {
+                results: Vec::with_capacity(ops.len()),
+                ops,
+                at: 0,
+                waited: 0,
+                own: BTreeMap::new(),
+                snapshot,
+                start: self.kv.applied(),
+                reply,
+                deadline_ms,
+            },
+        );
+        None
+    }
+
+    /// One micro-op of every open transaction; those done commit (their writes through the
+    /// log) or, read-only, are answered. A node no longer leading answers them all: not here,
+    /// nothing happened.
+    fn step_open(&mut self) -> Vec<(R, Answer)> {
+        let mut out = Vec::new();
+        if self.node.role() != Role::Leader {
+            let leader = self.node.leader();
+            for (id, t) in std::mem::take(&mut self.open) {
+                self.release(id);
+                out.push((t.reply, Answer::NotLeader(leader)));
+            }
+            return out;
+        }
+        let ids: Vec<u64> = self.open.keys().copied().collect();
+        for id in ids {
+            let t = self.open.get_mut(&id).expect("listed");
+            if t.at == t.ops.len() {
+                let t = self.open.remove(&id).expect("listed");
+                out.extend(self.commit(id, t));
+                continue;
+            }
+            let op = &t.ops[t.at];
+            if self.isolation == Isolation::ReadCommitted && !matches!(op, TxnOp::R { .. }) {
+                let key = op.key().to_string();
+                match self.locks.get(&key) {
+                    Some(owner) if *owner != id => {
+                        t.waited += 1;
+                        if t.waited > MAX_LOCK_WAIT_STEPS {
+                            let t = self.open.remove(&id).expect("listed");
+                            self.release(id);
+                            let why = format!("gave up waiting for the lock on key {key}");
+                            out.push((t.reply, Answer::Rejected(why)));
+                        }
+                        continue;
+                    }
+                    _ => {
+                        self.locks.insert(key, id);
+                    }
+                }
+            }
+            let t = self.open.get_mut(&id).expect("listed");
+            let result = run_step(&self.kv, self.isolation, t);
+            t.results.push(result);
+            t.at += 1;
+        }
+        out
+    }
+
+    /// Frees the locks transaction `owner` holds.
+    fn release(&mut self, owner: u64) {
+        if !self.locks.is_empty() {
+            self.locks.retain(|_, o| *o != owner);
+        }
+    }
+
+    /// Frees the locks of the transaction whose commit `w` was, once its fate is known.
+    fn settled(&mut self, w: &PendingWrite<R>) {
+        if let Some((_, _, owner)) = &w.txn {
+            self.release(*owner);
+        }
+    }
+
+    /// A finished transaction: read-only ones are answered at once; the others send their
+    /// writes through the log, answered when applied.
+    fn commit(&mut self, id: u64, t: OpenTxn<R>) -> Option<(R, Answer)> {
+        let writes: Vec<TxnOp> = t
+            .ops
+            .iter()
+            .filter(|op| !matches!(op, TxnOp::R { .. }))
+            .cloned()
+            .collect();
+        if writes.is_empty() {
+            self.release(id);
+            let answer = Answer::Txn {
+                version: t.start,
+                ops: t.ops,
+                results: t.results,
+            };
+            return Some((t.reply, answer));
+        }
+        let snapshot = (self.isolation == Isolation::Snapshot).then_some(t.start);
+        let cmd = Command::TxnCommit { writes, snapshot };
+        let answer = self.propose_txn(cmd, t.reply, t.deadline_ms, Some((t.ops, t.results, id)));
+        if answer.is_some() {
+            self.release(id);
+        }
+        answer
     }
 
     fn read_now(&self, key: &str) -> Answer {
@@ -258,7 +463,13 @@ impl<R> Service<R> {
         if let Some(s) = &ready.snapshot {
             // Writes at indices the snapshot covers were never applied here one by one, so their
             // fate is unknown to this node: they may be in the snapshot or overwritten.
-            for (_, w) in self.writes.extract_if(..=s.last_index, |_, _| true) {
+            let replaced: Vec<PendingWrite<R>> = self
+                .writes
+                .extract_if(..=s.last_index, |_, _| true)
+                .map(|(_, w)| w)
+                .collect();
+            for w in replaced {
+                self.settled(&w);
                 if let Some(reply) = w.reply {
                     out.push((
                         reply,
@@ -273,22 +484,32 @@ impl<R> Service<R> {
             let Some(w) = self.writes.remove(&e.index) else {
                 continue;
             };
+            self.settled(&w);
             let Some(reply) = w.reply else {
                 continue;
             };
             let answer = if w.term != e.term {
                 Answer::NotApplied
             } else {
-                match (applied, &e.command) {
-                    (Applied::Written { version }, _) => Answer::Written { version },
-                    (Applied::CasMismatch { current }, _) => Answer::Mismatch(current),
-                    (Applied::Txn { version, results }, Command::Txn { ops }) => Answer::Txn {
+                match (applied, &e.command, w.txn) {
+                    (
+                        Applied::Txn { version, .. },
+                        Command::TxnCommit { .. },
+                        Some((ops, results, _)),
+                    ) => Answer::Txn {
+                        version,
+                        ops,
+                        results,
+                    },
+                    (Applied::Written { version }, _, _) => Answer::Written { version },
+                    (Applied::CasMismatch { current }, _, _) => Answer::Mismatch(current),
+                    (Applied::Txn { version, results }, Command::Txn { ops }, _) => Answer::Txn {
                         version,
                         ops: ops.clone(),
                         results,
                     },
-                    (Applied::TxnRejected(why), _) => Answer::Rejected(why),
-                    (Applied::Noop | Applied::Txn { .. }, _) => {
+                    (Applied::TxnRejected(why), _, _) => Answer::Rejected(why),
+                    (Applied::Noop | Applied::Txn { .. }, _, _) => {
                         Answer::Internal("a client write applied as something else")
                     }
                 }
@@ -312,6 +533,7 @@ impl<R> Service<R> {
             }
         }
         self.ready_reads = waiting;
+        out.extend(self.step_open());
         Ok(out)
     }
 
@@ -319,7 +541,13 @@ impl<R> Service<R> {
     /// then unknown; a read simply did not happen.
     pub fn expire(&mut self, now_ms: u64) -> Vec<(R, Answer)> {
         let mut out = Vec::new();
-        for (_, w) in self.writes.extract_if(.., |_, w| w.deadline_ms <= now_ms) {
+        let late: Vec<PendingWrite<R>> = self
+            .writes
+            .extract_if(.., |_, w| w.deadline_ms <= now_ms)
+            .map(|(_, w)| w)
+            .collect();
+        for w in late {
+            self.settled(&w);
             if let Some(reply) = w.reply {
                 out.push((
                     reply,
@@ -330,6 +558,15 @@ impl<R> Service<R> {
         for (_, r) in self.reads.extract_if(.., |_, r| r.deadline_ms <= now_ms) {
             out.push((r.reply, Answer::ReadTimedOut));
         }
+        // A transaction still running has sent nothing through the log: nothing happened.
+        let late: Vec<(u64, OpenTxn<R>)> = self
+            .open
+            .extract_if(.., |_, t| t.deadline_ms <= now_ms)
+            .collect();
+        for (id, t) in late {
+            self.release(id);
+            out.push((t.reply, Answer::ReadTimedOut));
+        }
         out
     }
 
@@ -338,6 +575,38 @@ impl<R> Service<R> {
         let writes = self.writes.into_values().filter_map(|w| w.reply);
         writes
             .chain(self.reads.into_values().map(|r| r.reply))
+            .chain(self.open.into_values().map(|t| t.reply))
             .collect()
+    }
+}
+
+/// Runs micro-op `t.at` of an open transaction: a read sees the transaction's own writes, else
+/// its snapshot (snapshot isolation) or the state committed now (read committed); a write or an
+/// append is kept for commit and for the transaction's own later reads.
+fn run_step<R>(kv: &Kv, isolation: Isolation, t: &mut OpenTxn<R>) -> TxnResult {
+    let op = &t.ops[t.at];
+    let key = op.key();
+    let committed = || match isolation {
+        Isolation::Snapshot => t.snapshot.get(key).cloned().flatten(),
+        _ => kv.get(key).cloned(),
+    };
+    match op {
+        TxnOp::R { .. } => match t.own.get(key) {
+            Some(v) => TxnResult::ReadOwn(v.clone()),
+            None => TxnResult::Read(committed()),
+        },
+        TxnOp::W { value, .. } => {
+            t.own.insert(key.to_string(), value.clone());
+            TxnResult::Wrote
+        }
+        TxnOp::Append { element, .. } => {
+            let mut list = match t.own.get(key).cloned().or_else(|| committed().map(|c| c.0)) {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            };
+            list.push(element.clone());
+            t.own.insert(key.to_string(), Value::Array(list));
+            TxnResult::Wrote
+        }
     }
 }
