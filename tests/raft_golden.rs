@@ -401,6 +401,9 @@ fn entry(e: &Entry) -> String {
         Command::Put { key, value } => format!("{}@{} put {key}={value}", e.index, e.term),
         Command::Cas { key, from, to } => format!("{}@{} cas {key} {from}→{to}", e.index, e.term),
         Command::Txn { ops } => format!("{}@{} txn of {} micro-ops", e.index, e.term, ops.len()),
+        Command::TxnCommit { writes, .. } => {
+            format!("{}@{} commit of {} writes", e.index, e.term, writes.len())
+        }
         Command::Config(m) => {
             let ids = |s: &BTreeSet<NodeId>| s.iter().map(|i| format!("n{i}")).collect::<Vec<_>>();
             let mut said = format!(

@@ -582,6 +582,85 @@ fn transactions_on_raftkv_are_strict_serializable_under_partitions_and_kills() {
 }
 
 #[test]
+fn raftkv_isolation_levels_let_through_what_they_allow_and_no_more() {
+    // Issue 29: snapshot lets write skew through and keeps snapshot isolation; read committed
+    // lets read skew, lost updates and non-repeatable reads through and keeps read committed.
+    let _one = one_cluster_at_a_time();
+    let store = Store::new("txn-levels");
+    for (level, holds, violated, allowed) in [
+        (
+            "snapshot",
+            "snapshot-isolation",
+            "serializable",
+            &["G2-item"][..],
+        ),
+        (
+            "read-committed",
+            "read-committed",
+            "snapshot-isolation",
+            &["G-single", "lost-update", "non-repeatable-read"][..],
+        ),
+    ] {
+        let (code, dir) = run(
+            &store,
+            &[
+                "--workload",
+                "list-append",
+                "--isolation",
+                level,
+                "--nemesis",
+                "none",
+                "--time-limit",
+                "6",
+                "--seed",
+                "3",
+                "--keys",
+                "4",
+            ],
+        );
+        let r = results(&dir);
+        let report = &r["isolation"]["report"];
+        assert_eq!(code, 1, "{level}: {}", r["isolation"]);
+        let standing = |model: &str| {
+            report["levels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["model"] == model)
+                .map(|l| l["standing"].clone())
+                .unwrap()
+        };
+        assert_eq!(standing(holds), "holds", "{level}: {report}");
+        assert_eq!(standing(violated), "violated", "{level}: {report}");
+        let kinds: std::collections::BTreeSet<&str> = report["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["kind"].as_str())
+            .collect();
+        for kind in allowed {
+            assert!(kinds.contains(kind), "{level}: no {kind} in {kinds:?}");
+        }
+        // Never what the level forbids.
+        let forbidden: &[&str] = match level {
+            "snapshot" => &[
+                "G-single",
+                "lost-update",
+                "G0",
+                "G1a",
+                "G1b",
+                "G1c",
+                "internal",
+            ],
+            _ => &["G0", "G1a", "G1b", "G1c", "internal", "incompatible-order"],
+        };
+        for kind in forbidden {
+            assert!(!kinds.contains(kind), "{level}: {kind} in {kinds:?}");
+        }
+    }
+}
+
+#[test]
 fn bad_run_flags_get_one_clear_error() {
     for (args, says) in [
         (vec!["--nemesis", "flood"], "unknown fault \"flood\""),

@@ -47,6 +47,29 @@ fn transactions_hold_when_safe_and_an_overwritten_log_breaks_them() {
             "{said}"
         );
     }
+    // raftkv's weaker isolation levels keep what they promise under faults, and let through
+    // what they do not.
+    for (level, keeps) in [
+        ("snapshot", "snapshot-isolation"),
+        ("read-committed", "read-committed"),
+    ] {
+        let flags = ["--workload", "list-append", "--isolation", level];
+        let keeping: Vec<&str> = flags
+            .iter()
+            .copied()
+            .chain(["--require", keeps, "--seeds", "60"])
+            .collect();
+        let out = sim(&dir.0, &keeping);
+        assert_eq!(out.status.code(), Some(0), "{level}: {}", text(&out));
+        let breaking: Vec<&str> = flags.iter().copied().chain(["--seeds", "20"]).collect();
+        let out = sim(&dir.0, &breaking);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{level} keeps serializable?: {}",
+            text(&out)
+        );
+    }
     let flags = [
         "--workload",
         "list-append",

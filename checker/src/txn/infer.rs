@@ -184,6 +184,27 @@ fn internal(t: &Txn) -> Option<Anomaly> {
                     }
                     None => seen.ends_with(own),
                 };
+                // Its own appends on top of a longer list than it read before: others' appends
+                // committed in between — a non-repeatable read, not an internal inconsistency.
+                let newer = before.as_ref().is_some_and(|b| {
+                    seen.len() > b.len() + own.len() && seen.starts_with(b) && seen.ends_with(own)
+                });
+                if newer {
+                    let b = before.as_ref().expect("checked");
+                    return Some(Anomaly {
+                        kind: Kind::NonRepeatableRead,
+                        order: None,
+                        sentence: format!(
+                            "non-repeatable read: {} read key {key} as {} and later as {}: others' appends committed in between",
+                            t.name(),
+                            list(b),
+                            list(seen)
+                        ),
+                        steps: Vec::new(),
+                        deps: Vec::new(),
+                        txns: vec![t.id],
+                    });
+                }
                 if !fits {
                     let expected = match before {
                         Some(b) => format!("{} followed by its own appends {}", list(b), list(own)),

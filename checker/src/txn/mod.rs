@@ -101,7 +101,7 @@ impl Isolation {
             G1a | G1b | G1c | DirtyUpdate => self != Isolation::ReadUncommitted,
             // Repeatable read (Adya's PL-2.99) forbids every item anti-dependency cycle;
             // snapshot isolation forbids only those with a single anti-dependency.
-            GSingle | LostUpdate | GNonadjacent => {
+            GSingle | LostUpdate | GNonadjacent | NonRepeatableRead => {
                 self <= Isolation::SnapshotIsolation || self == Isolation::RepeatableRead
             }
             G2Item => self <= Isolation::Serializable || self == Isolation::RepeatableRead,
@@ -164,6 +164,9 @@ pub enum Kind {
     G1c,
     #[serde(rename = "G-single")]
     GSingle,
+    /// A transaction read a key twice and saw another transaction's write the second time.
+    #[serde(rename = "non-repeatable-read")]
+    NonRepeatableRead,
     /// Two transactions read the same version of a key and both wrote it (Adya's P4).
     #[serde(rename = "lost-update")]
     LostUpdate,
@@ -191,6 +194,7 @@ impl Kind {
             Kind::G1c => "G1c (circular information flow)",
             Kind::GSingle => "G-single (read skew: a non-repeatable read)",
             Kind::LostUpdate => "lost update (P4)",
+            Kind::NonRepeatableRead => "non-repeatable read (a fuzzy read, P2)",
             Kind::GNonadjacent => "G-nonadjacent (non-adjacent anti-dependencies)",
             Kind::G2Item => "G2-item (write skew)",
         }
@@ -233,6 +237,7 @@ impl Anomaly {
             Kind::G1c => "G1c",
             Kind::GSingle => "G-single",
             Kind::LostUpdate => "lost-update",
+            Kind::NonRepeatableRead => "non-repeatable-read",
             Kind::GNonadjacent => "G-nonadjacent",
             Kind::G2Item => "G2-item",
         };

@@ -576,6 +576,21 @@ fn internal(t: &Txn) -> Option<Anomaly> {
                 known.insert(key, (Some(*value), true));
             }
             Micro::ReadRegister { key, value, .. } => match known.get(key.as_str()) {
+                Some(&(expected, false)) if expected != *value => {
+                    return Some(Anomaly {
+                        kind: Kind::NonRepeatableRead,
+                        order: None,
+                        sentence: format!(
+                            "non-repeatable read: {} read key {key} as {} and later as {}",
+                            t.name(),
+                            shown(expected),
+                            shown(*value)
+                        ),
+                        steps: Vec::new(),
+                        deps: Vec::new(),
+                        txns: vec![t.id],
+                    });
+                }
                 Some(&(expected, wrote)) if expected != *value => {
                     let what = if wrote {
                         format!("its own write of {}", shown(expected))

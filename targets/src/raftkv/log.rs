@@ -30,6 +30,13 @@ pub enum Command {
     Txn {
         ops: Vec<TxnOp>,
     },
+    /// The writes of a transaction the leader ran step by step at a weaker isolation level,
+    /// applied at commit. With `snapshot` (its start: the index its reads saw), it aborts if a
+    /// key it writes was written after that (first committer wins).
+    TxnCommit {
+        writes: Vec<TxnOp>,
+        snapshot: Option<u64>,
+    },
 }
 
 /// One micro-operation of a transaction, as Elle's workloads have them.

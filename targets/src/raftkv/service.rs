@@ -208,6 +208,12 @@ pub struct Service<R> {
     /// transaction's write to one waits, as a row lock makes it wait in a database: so a write
     /// always applies to the version its transaction saw.
     locks: BTreeMap<String, u64>,
+    /// Read committed: keys a transaction's commit in this node's log, not yet applied, writes
+    /// (the latest such index). A write to one waits until it applies: else it would build on
+    /// a version that is about to change under it.
+    inflight: BTreeMap<String, u64>,
+    /// Whether this node led at the last step (a new leader learns its log's pending writes).
+    leading: bool,
 }
 
 impl<R> Service<R> {
@@ -233,6 +239,8 @@ impl<R> Service<R> {
             open: BTreeMap::new(),
             next_open: 1,
             locks: BTreeMap::new(),
+            inflight: BTreeMap::new(),
+            leading: false,
         }
     }
 
@@ -306,8 +314,12 @@ impl<R> Service<R> {
         txn: Option<(Vec<TxnOp>, Vec<TxnResult>, u64)>,
     ) -> Option<(R, Answer)> {
         let is_put = matches!(cmd, Command::Put { .. });
+        let keys: Vec<String> = written_keys(&cmd).map(str::to_string).collect();
         match self.node.propose(cmd) {
             Ok((index, term)) => {
+                for key in keys {
+                    self.inflight.insert(key, index);
+                }
                 self.writes.insert(
                     index,
                     PendingWrite {
@@ -362,7 +374,12 @@ impl<R> Service<R> {
     /// nothing happened.
     fn step_open(&mut self) -> Vec<(R, Answer)> {
         let mut out = Vec::new();
-        if self.node.role() != Role::Leader {
+        let leading = self.node.role() == Role::Leader;
+        if leading && !self.leading {
+            self.learn_inflight();
+        }
+        self.leading = leading;
+        if !leading {
             let leader = self.node.leader();
             for (id, t) in std::mem::take(&mut self.open) {
                 self.release(id);
@@ -381,21 +398,24 @@ impl<R> Service<R> {
             let op = &t.ops[t.at];
             if self.isolation == Isolation::ReadCommitted && !matches!(op, TxnOp::R { .. }) {
                 let key = op.key().to_string();
-                match self.locks.get(&key) {
-                    Some(owner) if *owner != id => {
-                        t.waited += 1;
-                        if t.waited > MAX_LOCK_WAIT_STEPS {
-                            let t = self.open.remove(&id).expect("listed");
-                            self.release(id);
-                            let why = format!("gave up waiting for the lock on key {key}");
-                            out.push((t.reply, Answer::Rejected(why)));
-                        }
-                        continue;
+                let applied = self.kv.applied();
+                let pending = self.inflight.get(&key).is_some_and(|&i| i > applied);
+                // Another's lock, or (unlocked) a commit to it not applied yet: wait.
+                let blocked = match self.locks.get(&key) {
+                    Some(owner) => *owner != id,
+                    None => pending,
+                };
+                if blocked {
+                    t.waited += 1;
+                    if t.waited > MAX_LOCK_WAIT_STEPS {
+                        let t = self.open.remove(&id).expect("listed");
+                        self.release(id);
+                        let why = format!("gave up waiting for key {key}");
+                        out.push((t.reply, Answer::Rejected(why)));
                     }
-                    _ => {
-                        self.locks.insert(key, id);
-                    }
+                    continue;
                 }
+                self.locks.insert(key, id);
             }
             let t = self.open.get_mut(&id).expect("listed");
             let result = run_step(&self.kv, self.isolation, t);
@@ -403,6 +423,19 @@ impl<R> Service<R> {
             t.at += 1;
         }
         out
+    }
+
+    /// The keys this node's log writes after what it has applied: a new leader's view of the
+    /// transactions still in flight (some proposed by an earlier leader).
+    fn learn_inflight(&mut self) {
+        let log = self.node.log();
+        for i in self.kv.applied() + 1..=log.last_index() {
+            if let Some(e) = log.get(i) {
+                for key in written_keys(&e.command) {
+                    self.inflight.insert(key.to_string(), i);
+                }
+            }
+        }
     }
 
     /// Frees the locks transaction `owner` holds.
@@ -481,6 +514,9 @@ impl<R> Service<R> {
         }
         for e in &ready.apply {
             let applied = self.kv.apply(e);
+            if !self.inflight.is_empty() {
+                self.inflight.retain(|_, i| *i > e.index);
+            }
             let Some(w) = self.writes.remove(&e.index) else {
                 continue;
             };
@@ -578,6 +614,18 @@ impl<R> Service<R> {
             .chain(self.open.into_values().map(|t| t.reply))
             .collect()
     }
+}
+
+/// The keys a command writes, as far as transactions care.
+fn written_keys(cmd: &Command) -> impl Iterator<Item = &str> {
+    let ops: &[TxnOp] = match cmd {
+        Command::Txn { ops } => ops,
+        Command::TxnCommit { writes, .. } => writes,
+        _ => &[],
+    };
+    ops.iter()
+        .filter(|op| !matches!(op, TxnOp::R { .. }))
+        .map(TxnOp::key)
 }
 
 /// Runs micro-op `t.at` of an open transaction: a read sees the transaction's own writes, else
