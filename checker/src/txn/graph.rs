@@ -526,12 +526,42 @@ impl<'a> Graph<'a> {
         members: &HashSet<usize>,
         allowed: &[Dep],
     ) -> Option<Vec<usize>> {
-        let start = (from, true);
-        let mut via: FxHashMap<(usize, bool), ((usize, bool), usize)> = FxHashMap::default();
+        self.search((from, true), (to, false), |state, edge| {
+            let rw = edge.dep == Dep::Rw;
+            let fits =
+                allowed.contains(&edge.dep) && !(rw && state.1) && members.contains(&edge.to);
+            fits.then_some((edge.to, rw))
+        })
+    }
+
+    /// The shortest path of `allowed` edges from `from` to `to` within `members`.
+    fn path(
+        &self,
+        from: usize,
+        to: usize,
+        members: &HashSet<usize>,
+        allowed: &[Dep],
+    ) -> Option<Vec<usize>> {
+        self.search((from, ()), (to, ()), |_, edge| {
+            let fits = allowed.contains(&edge.dep) && members.contains(&edge.to);
+            fits.then_some((edge.to, ()))
+        })
+    }
+
+    /// A breadth-first search over states `(transaction, what the path so far says)`, from
+    /// `start` to `goal`, along the edges `step` allows (giving the state each leads to): the
+    /// edges of the shortest way, in order.
+    fn search<S: Copy + Eq + std::hash::Hash>(
+        &self,
+        start: (usize, S),
+        goal: (usize, S),
+        step: impl Fn((usize, S), &Edge) -> Option<(usize, S)>,
+    ) -> Option<Vec<usize>> {
+        let mut via: FxHashMap<(usize, S), ((usize, S), usize)> = FxHashMap::default();
         let mut queue = VecDeque::from([start]);
-        let mut visited: HashSet<(usize, bool)> = [start].into_iter().collect();
+        let mut visited: HashSet<(usize, S)> = [start].into_iter().collect();
         while let Some(state) = queue.pop_front() {
-            if state == (to, false) {
+            if state == goal {
                 let mut path = Vec::new();
                 let mut at = state;
                 while at != start {
@@ -543,53 +573,11 @@ impl<'a> Graph<'a> {
                 return Some(path);
             }
             for e in self.out(state.0) {
-                let edge = &self.edges[e];
-                let rw = edge.dep == Dep::Rw;
-                let next = (edge.to, rw);
-                if allowed.contains(&edge.dep)
-                    && !(rw && state.1)
-                    && members.contains(&edge.to)
-                    && visited.insert(next)
-                {
-                    via.insert(next, (state, e));
-                    queue.push_back(next);
-                }
-            }
-        }
-        None
-    }
-
-    /// The shortest path of `allowed` edges from `from` to `to` within `members`.
-    fn path(
-        &self,
-        from: usize,
-        to: usize,
-        members: &HashSet<usize>,
-        allowed: &[Dep],
-    ) -> Option<Vec<usize>> {
-        let mut via: FxHashMap<usize, usize> = FxHashMap::default();
-        let mut queue = VecDeque::from([from]);
-        let mut visited: HashSet<usize> = [from].into_iter().collect();
-        while let Some(n) = queue.pop_front() {
-            if n == to {
-                let mut path = Vec::new();
-                let mut at = to;
-                while at != from {
-                    let e = via[&at];
-                    path.push(e);
-                    at = self.edges[e].from;
-                }
-                path.reverse();
-                return Some(path);
-            }
-            for e in self.out(n) {
-                let edge = &self.edges[e];
-                if allowed.contains(&edge.dep)
-                    && members.contains(&edge.to)
-                    && visited.insert(edge.to)
-                {
-                    via.insert(edge.to, e);
-                    queue.push_back(edge.to);
+                if let Some(next) = step(state, &self.edges[e]) {
+                    if visited.insert(next) {
+                        via.insert(next, (state, e));
+                        queue.push_back(next);
+                    }
                 }
             }
         }
