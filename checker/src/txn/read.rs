@@ -154,7 +154,11 @@ fn event<'a>(line: &'a str, json: bool, kinds: &mut KeyKinds) -> Option<Event<'a
         return None;
     }
     let kind = kind?;
-    let micro = value.and_then(|v| micro_ops(v, json, kind == Kind::Ok, kinds));
+    // Only an invocation's micro-ops and an ok completion's are kept: the others are not read.
+    let kept = matches!(kind, Kind::Invoke | Kind::Ok);
+    let micro = value
+        .filter(|_| kept)
+        .and_then(|v| micro_ops(v, json, kind == Kind::Ok, kinds));
     Some(Event {
         kind,
         f: match f {

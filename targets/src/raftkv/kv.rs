@@ -167,8 +167,7 @@ impl Kv {
                 ));
             }
         }
-        let ops: Vec<TxnOp> = writes.to_vec();
-        match self.txn(&ops, version) {
+        match self.txn(writes, version) {
             Applied::Txn { version, .. } => Applied::Txn {
                 version,
                 results: Vec::new(),

@@ -387,6 +387,9 @@ impl<R> Service<R> {
             }
             return out;
         }
+        if self.open.is_empty() {
+            return out;
+        }
         let ids: Vec<u64> = self.open.keys().copied().collect();
         for id in ids {
             let t = self.open.get_mut(&id).expect("listed");
@@ -514,9 +517,6 @@ impl<R> Service<R> {
         }
         for e in &ready.apply {
             let applied = self.kv.apply(e);
-            if !self.inflight.is_empty() {
-                self.inflight.retain(|_, i| *i > e.index);
-            }
             let Some(w) = self.writes.remove(&e.index) else {
                 continue;
             };
@@ -556,6 +556,11 @@ impl<R> Service<R> {
             if let Some(r) = self.reads.remove(id) {
                 out.push((r.reply, Answer::NotLeader(self.node.leader())));
             }
+        }
+        // Commits now applied no longer hold their keys (once per Ready, not per entry).
+        if !self.inflight.is_empty() {
+            let applied = self.kv.applied();
+            self.inflight.retain(|_, i| *i > applied);
         }
         self.ready_reads.extend(ready.reads.iter().copied());
         let applied = self.kv.applied();
