@@ -611,7 +611,7 @@ fn raftkv_isolation_levels_let_through_what_they_allow_and_no_more() {
                 "--nemesis",
                 "none",
                 "--time-limit",
-                "6",
+                "12",
                 "--seed",
                 "3",
                 "--keys",
