@@ -51,6 +51,16 @@ pub fn signal(pid: u32, sig: Signal) -> std::io::Result<()> {
     nix::sys::signal::kill(pid, sig).map_err(std::io::Error::from)
 }
 
+/// `sig` to the process, then to each of its descendants (one that exited meanwhile is no
+/// error).
+fn signal_tree(pid: u32, sig: Signal) -> std::io::Result<()> {
+    signal(pid, sig)?;
+    for child in base::proc::descendants(pid) {
+        let _ = signal(child, sig);
+    }
+    Ok(())
+}
+
 /// Waits up to `timeout` for `done`.
 fn wait_until(timeout: Duration, done: impl Fn() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
@@ -66,8 +76,12 @@ fn wait_until(timeout: Duration, done: impl Fn() -> bool) -> bool {
 }
 
 /// SIGSTOP, then wait until the kernel shows the process stopped.
+///
+/// The process is stopped with every process it started ([`base::proc::descendants`], the
+/// parent first so that it forks no more): a server with a process per connection
+/// (PostgreSQL) would go on answering through its children if only the parent stopped.
 pub fn pause(pid: u32) -> std::io::Result<()> {
-    signal(pid, Signal::SIGSTOP)?;
+    signal_tree(pid, Signal::SIGSTOP)?;
     if wait_until(Duration::from_secs(2), || is_stopped(pid)) {
         Ok(())
     } else {
@@ -79,7 +93,7 @@ pub fn pause(pid: u32) -> std::io::Result<()> {
 
 /// SIGCONT, then wait until the process is no longer stopped.
 pub fn resume(pid: u32) -> std::io::Result<()> {
-    signal(pid, Signal::SIGCONT)?;
+    signal_tree(pid, Signal::SIGCONT)?;
     if wait_until(Duration::from_secs(2), || !is_stopped(pid)) {
         Ok(())
     } else {
@@ -114,5 +128,35 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(!is_alive(pid, start));
+    }
+
+    #[test]
+    fn a_process_is_paused_with_its_children() {
+        use std::os::unix::process::CommandExt;
+        // A shell in a group of its own, with a child that is not the shell itself.
+        let mut leader = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .process_group(0)
+            .spawn()
+            .expect("sh runs");
+        let pid = leader.id();
+        let child = (0..100)
+            .find_map(|_| {
+                std::thread::sleep(Duration::from_millis(20));
+                std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+                    let p: u32 = e.file_name().to_str()?.parse().ok()?;
+                    (parent(p) == Some(pid)).then_some(p)
+                })
+            })
+            .expect("the shell starts sleep");
+        pause(pid).unwrap();
+        assert!(
+            wait_until(Duration::from_secs(2), || is_stopped(child)),
+            "the child stopped too"
+        );
+        resume(pid).unwrap();
+        assert!(wait_until(Duration::from_secs(2), || !is_stopped(child)));
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL);
+        leader.wait().unwrap();
     }
 }

@@ -48,8 +48,11 @@ pub struct Described {
     #[serde(default)]
     pub tls: Option<TlsDesc>,
     pub nodes: Vec<NodeDesc>,
-    pub read: Request,
-    pub write: Request,
+    /// Required, unless the service speaks SQL (`[sql]`).
+    #[serde(default)]
+    pub read: Option<Request>,
+    #[serde(default)]
+    pub write: Option<Request>,
     /// Not needed for `--workload register`.
     #[serde(default)]
     pub cas: Option<Request>,
@@ -73,6 +76,11 @@ pub struct Described {
     /// How to change the service's membership, for the `membership` fault (optional).
     #[serde(default)]
     pub members: Option<MembersDesc>,
+    /// The service is a database that speaks PostgreSQL's protocol, driven in SQL
+    /// ([`crate::sql`]), not through HTTP requests: the nodes' URLs are
+    /// `postgres://HOST:PORT`, and read, write, cas, txn and final_read are not given.
+    #[serde(default)]
+    pub sql: Option<crate::sql::SqlDesc>,
     /// The directory of the file this was loaded from (`{file_dir}` in node commands); the
     /// current directory for a description parsed from text.
     #[serde(skip)]
@@ -423,7 +431,7 @@ pub enum Answer {
 /// A node's base URL: scheme, host, port and a path prefix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BaseUrl {
-    /// `http` or `https`.
+    /// `http` or `https` (`postgres` for an [sql] target).
     pub scheme: String,
     /// A name, an IPv4 address, or an IPv6 address in brackets.
     pub host: String,
@@ -436,8 +444,10 @@ impl BaseUrl {
         let u = reqwest::Url::parse(url).map_err(|e| {
             format!("{url:?}: expected http://HOST:PORT or https://HOST:PORT ({e})")
         })?;
-        if !["http", "https"].contains(&u.scheme()) {
-            return Err(format!("{url:?}: expected an http:// or https:// URL"));
+        if !["http", "https", "postgres"].contains(&u.scheme()) {
+            return Err(format!(
+                "{url:?}: expected an http:// or https:// URL (or postgres:// for an [sql] target)"
+            ));
         }
         let Some(host) = host_of(&u) else {
             return Err(format!("{url:?}: the URL names no host"));
@@ -450,9 +460,8 @@ impl BaseUrl {
         Ok(BaseUrl {
             scheme: u.scheme().to_string(),
             host,
-            port: u
-                .port_or_known_default()
-                .expect("http and https have ports"),
+            // PostgreSQL's own port when a postgres:// URL names none.
+            port: u.port_or_known_default().unwrap_or(5432),
             prefix: u.path().trim_end_matches('/').to_string(),
         })
     }
@@ -552,9 +561,17 @@ impl Described {
 
     fn validate(&mut self) -> Result<(), String> {
         self.validate_nodes()?;
+        if self.sql.is_some() {
+            return self.validate_sql();
+        }
+        for (name, r) in [("read", &self.read), ("write", &self.write)] {
+            if r.is_none() {
+                return Err(format!("{name}: missing: describe the [{name}] request (or an [sql] section for a database that speaks PostgreSQL's protocol)"));
+            }
+        }
         let requests = [
-            ("read", Some(&mut self.read)),
-            ("write", Some(&mut self.write)),
+            ("read", self.read.as_mut()),
+            ("write", self.write.as_mut()),
             ("cas", self.cas.as_mut()),
             ("txn", self.txn.as_mut()),
             ("final_read", self.final_read.as_mut()),
@@ -564,7 +581,7 @@ impl Described {
                 r.validate(name)?;
             }
         }
-        if self.read.value.is_none() {
+        if self.read_request().value.is_none() {
             return Err("read.value: say where the answer keeps the value (a JSON pointer such as \"/value\")".into());
         }
         if self.txn.as_ref().is_some_and(|t| t.value.is_none()) {
@@ -728,6 +745,63 @@ impl Described {
         }
     }
 
+    /// A description with no nodes and no requests, for code that builds one.
+    pub(crate) fn empty() -> Described {
+        Described {
+            name: String::new(),
+            encoding: Encoding::Plain,
+            follow_redirects: false,
+            value_type: ValueType::Json,
+            tls: None,
+            nodes: Vec::new(),
+            read: None,
+            write: None,
+            cas: None,
+            txn: None,
+            final_read: None,
+            leader: None,
+            clock: None,
+            leader_command: None,
+            members: None,
+            sql: None,
+            file_dir: PathBuf::from("."),
+        }
+    }
+
+    /// The read request of a description driven over HTTP.
+    fn read_request(&self) -> &Request {
+        self.read
+            .as_ref()
+            .expect("an HTTP description has a read (checked at load)")
+    }
+
+    /// A database driven in SQL: no HTTP requests, `postgres://` URLs.
+    fn validate_sql(&self) -> Result<(), String> {
+        let http = [
+            ("read", self.read.is_some()),
+            ("write", self.write.is_some()),
+            ("cas", self.cas.is_some()),
+            ("txn", self.txn.is_some()),
+            ("final_read", self.final_read.is_some()),
+            ("leader", self.leader.is_some()),
+            ("clock", self.clock.is_some()),
+            ("members", self.members.is_some()),
+        ];
+        if let Some((name, _)) = http.iter().find(|(_, given)| *given) {
+            return Err(format!("{name}: an [sql] target is driven in SQL, not with HTTP requests; leave [{name}] out"));
+        }
+        match self
+            .nodes
+            .iter()
+            .position(|n| !n.url.starts_with("postgres://"))
+        {
+            Some(i) => Err(format!(
+                "nodes[{i}].url: an [sql] target's nodes are postgres://HOST:PORT"
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Whether faultline starts every node itself (each has a `start` command), and so can
     /// restart it, place it in a namespace and give it libfaketime.
     pub fn launches(&self) -> bool {
@@ -738,9 +812,11 @@ impl Described {
     /// run (`--workload register` needs none).
     pub fn prepare(&self, op: Op) -> Prepared {
         let (r, fields): (&Request, Vec<(&str, String)>) = match op {
-            Op::Read { key } => (&self.read, vec![("key", self.encode_key(key))]),
+            Op::Read { key } => (self.read_request(), vec![("key", self.encode_key(key))]),
             Op::Write { key, value } => (
-                &self.write,
+                self.write
+                    .as_ref()
+                    .expect("an HTTP description has a write (checked at load)"),
                 vec![("key", self.encode_key(key)), ("value", self.encode(value))],
             ),
             Op::Cas { key, from, to } => (
@@ -767,7 +843,7 @@ impl Described {
     pub fn prepare_final_read(&self, key: &str) -> Prepared {
         self.final_read
             .as_ref()
-            .unwrap_or(&self.read)
+            .unwrap_or(self.read_request())
             .prepare(&[("key", self.encode_key(key))])
     }
 
@@ -833,9 +909,9 @@ impl Described {
 
     fn request_for(&self, op: Op, final_read: bool) -> &Request {
         match op {
-            _ if final_read => self.final_read.as_ref().unwrap_or(&self.read),
-            Op::Read { .. } => &self.read,
-            Op::Write { .. } => &self.write,
+            _ if final_read => self.final_read.as_ref().unwrap_or(self.read_request()),
+            Op::Read { .. } => self.read_request(),
+            Op::Write { .. } => self.write.as_ref().expect("checked at load"),
             Op::Cas { .. } => self.cas.as_ref().expect("checked at start"),
             Op::Txn { .. } => self.txn.as_ref().expect("checked at start"),
         }
@@ -1674,5 +1750,47 @@ means = "unknown"
             BaseUrl::parse("http://10.0.0.1:2379/api").unwrap().prefix,
             "/api"
         );
+    }
+
+    #[test]
+    fn an_sql_target_needs_no_requests_and_takes_none() {
+        let file = r#"
+name = "CockroachDB"
+[sql]
+isolation = "serializable"
+user = "root"
+database = "defaultdb"
+[[nodes]]
+name = "n1"
+url = "postgres://{ip}:26257"
+start = "exec cockroach start-single-node --insecure --store={data_dir}"
+"#;
+        let d = Described::parse(file).unwrap();
+        let sql = d.sql.as_ref().unwrap();
+        assert_eq!(
+            (sql.user.as_str(), sql.database.as_str()),
+            ("root", "defaultdb")
+        );
+        assert_eq!(sql.isolation, crate::sql::Isolation::Serializable);
+        assert!(d.read.is_none() && d.launches());
+        let with_read = format!(
+            "{file}\n[read]\nmethod = \"GET\"\npath = \"/{{key}}\"\nvalue = \"/v\"\nok = [200]\n"
+        );
+        let e = Described::parse(&with_read).unwrap_err();
+        assert!(
+            e.starts_with("read: an [sql] target is driven in SQL"),
+            "{e}"
+        );
+        let http_node = file.replace("postgres://{ip}:26257", "http://{ip}:26257");
+        let e = Described::parse(&http_node).unwrap_err();
+        assert!(
+            e.contains("nodes[0].url: an [sql] target's nodes are postgres://"),
+            "{e}"
+        );
+        let e = Described::parse("name = \"x\"\n[[nodes]]\nname = \"n1\"\nurl = \"http://h:1\"\n")
+            .unwrap_err();
+        assert!(e.starts_with("read: missing"), "{e}");
+        let e = Described::parse(&file.replace("serializable", "snapshot")).unwrap_err();
+        assert!(e.contains("unknown variant `snapshot`"), "{e}");
     }
 }

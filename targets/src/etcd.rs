@@ -100,7 +100,7 @@ pub fn described(etcds: &[std::path::PathBuf], ports: &[Ports], read: ReadMode) 
         .collect();
     if read == ReadMode::Serializable {
         let local = d.final_read.clone().expect("the example has final reads");
-        d.read.body = local.body;
+        d.read.as_mut().expect("the example reads").body = local.body;
     }
     d
 }
@@ -138,11 +138,19 @@ mod tests {
         );
         assert!(d
             .read
+            .as_ref()
+            .unwrap()
             .body
             .as_deref()
             .unwrap()
             .contains("\"serializable\": true"));
         let d = described(&etcd, &ports, ReadMode::Linearizable);
-        assert!(!d.read.body.as_deref().unwrap().contains("serializable"));
+        assert!(!d
+            .read
+            .unwrap()
+            .body
+            .as_deref()
+            .unwrap()
+            .contains("serializable"));
     }
 }

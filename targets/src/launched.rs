@@ -266,7 +266,7 @@ impl LaunchedNodes {
     }
 
     /// Stops node `i` for good: its `stop` command if it has one, then SIGKILL to its process
-    /// group, and reaps it. A stopped (paused) process dies of SIGKILL too.
+    /// group and every process it started, and reaps it. A stopped (paused) process dies of SIGKILL too.
     pub fn kill(&mut self, i: usize) -> Result<(), String> {
         let n = &mut self.nodes[i];
         let mut child = match n.process.take() {
@@ -281,10 +281,17 @@ impl LaunchedNodes {
             }
             Some(Process::Here(child)) => child,
         };
-        // The whole group, so a service the start command forked dies too; a group that is
-        // already gone is ESRCH.
-        let group = nix::unistd::Pid::from_raw(child.id() as i32);
-        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        // The whole group, so a service the start command forked dies too (a group that is
+        // already gone is ESRCH), and every process of the tree that left the group
+        // (PostgreSQL's backends): stopped first, so none forks another meanwhile.
+        use nix::sys::signal::{kill, killpg, Signal};
+        let pid = |p: u32| nix::unistd::Pid::from_raw(p as i32);
+        let _ = kill(pid(child.id()), Signal::SIGSTOP);
+        let tree = base::proc::descendants(child.id());
+        let _ = killpg(pid(child.id()), Signal::SIGKILL);
+        for p in tree {
+            let _ = kill(pid(p), Signal::SIGKILL);
+        }
         let _ = child.wait();
         Ok(())
     }

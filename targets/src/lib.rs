@@ -23,4 +23,6 @@ pub mod etcd_membership;
 pub mod host;
 pub mod http_server;
 pub mod launched;
+pub mod postgres;
 pub mod raftkv;
+pub mod sql;

@@ -42,7 +42,7 @@ pub struct Completion {
 
 impl Completion {
     /// A definite answer from a node that could serve.
-    fn answered(
+    pub(crate) fn answered(
         node: Option<String>,
         outcome: Outcome,
         value: Value,
@@ -70,6 +70,32 @@ impl Completion {
             unavailable: true,
             via: None,
         }
+    }
+}
+
+/// An operation under way; it ends in a [`Completion`].
+pub type Pending<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Completion> + Send + 'a>>;
+
+/// How clients talk to a system: HTTP as its description says ([`Endpoints`]), or SQL
+/// ([`super::sql_driver::SqlDriver`]). The rules of a history above hold for each.
+pub trait Driver: Send + Sync {
+    /// How many nodes clients may be sent to.
+    fn len(&self) -> usize;
+    /// Performs `op`, starting at node `home`.
+    fn perform<'a>(&'a self, op: &'a Op, home: usize) -> Pending<'a>;
+    /// Reads `key` from node `node`'s own state (the final reads, after the faults).
+    fn read_local<'a>(&'a self, key: &'a str, node: usize) -> Pending<'a>;
+}
+
+impl Driver for Endpoints {
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+    fn perform<'a>(&'a self, op: &'a Op, home: usize) -> Pending<'a> {
+        Box::pin(self.exchange(op, home, false))
+    }
+    fn read_local<'a>(&'a self, key: &'a str, node: usize) -> Pending<'a> {
+        Box::pin(Endpoints::read_local(self, key, node))
     }
 }
 
@@ -120,15 +146,6 @@ impl Endpoints {
             nodes: nodes.collect(),
             http: Http::new(timeout, &TlsFiles::default(), &[]).expect("plain HTTP needs no files"),
         }
-    }
-
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    /// Performs `op`, starting at node `home`.
-    pub async fn perform(&self, op: &Op, home: usize) -> Completion {
-        self.exchange(op, home, false).await
     }
 
     /// Reads `key` from node `node`'s own state (the description's final read).

@@ -22,6 +22,7 @@ pub mod hosts;
 pub mod recorder;
 pub mod remote;
 pub mod results;
+pub mod sql_driver;
 pub mod store;
 pub mod supervisor;
 pub mod workload;
@@ -50,8 +51,10 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 #[derive(Args, Debug, serde::Serialize)]
 pub struct RunArgs {
     /// The system to test: raftkv (the bundled cluster), etcd (a local etcd 3.4 cluster from
-    /// Debian's etcd-server), or http:FILE (any HTTP key-value service described in a TOML file;
-    /// see examples/targets/).
+    /// Debian's etcd-server), postgres (a PostgreSQL server from Debian's postgresql, started in
+    /// the run's directory) or postgres:URL (one somebody else runs), or http:FILE (any HTTP
+    /// key-value service, or with [sql] any database speaking PostgreSQL's protocol, described
+    /// in a TOML file; see examples/targets/).
     #[arg(long, default_value = "raftkv", value_name = "TARGET")]
     pub target: String,
     /// With --target etcd: linearizable reads (etcd's default), or serializable ones, served
@@ -141,6 +144,9 @@ pub struct RunArgs {
     /// anomalies each lets through).
     #[arg(long, default_value = "serializable", value_parser = ["serializable", "snapshot", "read-committed"])]
     pub isolation: String,
+    /// With --target postgres: the isolation level every transaction asks for.
+    #[arg(long, default_value = "serializable", value_parser = ["read-committed", "repeatable-read", "serializable"])]
+    pub pg_isolation: String,
     /// raftkv unsafe knobs, comma-separated: no-fsync, no-election-restriction, commit-old-term,
     /// membership-without-noop, concurrent-membership.
     #[arg(long = "unsafe", value_name = "KNOBS")]
@@ -270,7 +276,7 @@ fn transactions_possible(args: &RunArgs, target: &Target) -> Result<(), String> 
     Required::isolation(args.require)?;
     match &target.system {
         System::Raftkv { .. } => Ok(()),
-        System::Described(d) if d.txn.is_some() => Ok(()),
+        System::Described(d) if d.txn.is_some() || d.sql.is_some() => Ok(()),
         System::Described(_) if target.kind == "etcd" => Err("--target etcd runs register workloads so far: its multi-key transactions are not driven yet (raftkv and target files with [txn] are)".into()),
         System::Described(_) => Err(format!(
             "--target: {} describes no [txn] request, and --workload {} needs one (method, path, a body with {{ops}}, and value pointing at the completed micro-ops)",
@@ -280,22 +286,96 @@ fn transactions_possible(args: &RunArgs, target: &Target) -> Result<(), String> 
     }
 }
 
+/// Takes `kind` out of the run, with a note saying why.
+fn drop_fault(kinds: &mut Vec<FaultKind>, notes: &mut Vec<String>, kind: FaultKind, why: &str) {
+    if kinds.contains(&kind) {
+        kinds.retain(|k| *k != kind);
+        notes.push(format!(
+            "{} faults unavailable: {why}; running without them",
+            kind.name()
+        ));
+    }
+}
+
+/// PostgreSQL: one server faultline starts (`postgres`), or one at a URL (`postgres:URL`),
+/// at `--pg-isolation`.
+fn postgres_target(
+    args: &mut RunArgs,
+    kinds: &mut Vec<FaultKind>,
+    notes: &mut Vec<String>,
+    on: Option<&OnHosts>,
+) -> Result<Target, String> {
+    if on.is_some() {
+        return Err("--target postgres runs its server on this machine; --hosts places raftkv, etcd and target files' nodes".into());
+    }
+    let isolation = targets::sql::Isolation::parse(&args.pg_isolation)?;
+    let (desc, file) = match args.target.strip_prefix("postgres:") {
+        Some(url) => {
+            let d = targets::postgres::at(url, isolation).map_err(|e| format!("--target: {e}"))?;
+            let why = "faultline did not start this server (postgres:URL), so it cannot restart or signal it";
+            for kind in [FaultKind::Kill, FaultKind::Pause] {
+                drop_fault(kinds, notes, kind, why);
+            }
+            (d, Some(url.to_string()))
+        }
+        None => {
+            let bin = targets::postgres::binaries()?;
+            let user = targets::postgres::server_user()?;
+            if let Some(user) = &user {
+                reachable_by_others(&args.store, user)?;
+            }
+            let port = targets::raftkv::cluster::free_port().map_err(|e| format!("ports: {e}"))?;
+            (
+                targets::postgres::described(&bin, port, user.as_deref(), isolation),
+                None,
+            )
+        }
+    };
+    args.nodes = 1;
+    drop_fault(kinds, notes, FaultKind::Partition, "PostgreSQL runs as one server here, with no peers to cut it off from (clients cut off from it are what pause shows)");
+    drop_fault(kinds, notes, FaultKind::Clock, "one PostgreSQL server orders its transactions without its wall clock, so a skew has nothing to disagree with");
+    drop_fault(
+        kinds,
+        notes,
+        FaultKind::Membership,
+        "one PostgreSQL server has no membership to change",
+    );
+    Ok(Target {
+        kind: "postgres",
+        description: desc.name.clone(),
+        file,
+        test_name: "postgres".into(),
+        system: System::Described(Box::new(desc)),
+    })
+}
+
+/// The server runs as `user`, who must reach the run's directory under `store`: every
+/// existing directory on the way must be searchable by others.
+fn reachable_by_others(store: &std::path::Path, user: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let store = std::path::absolute(store).map_err(|e| format!("--store: {e}"))?;
+    for dir in store.ancestors().filter(|d| d.is_dir()) {
+        let mode = std::fs::metadata(dir)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0);
+        if mode & 0o001 == 0 {
+            return Err(format!(
+                "PostgreSQL will not run as root, so faultline runs it as {user}, who cannot reach the store {}: {} is not searchable by other users (chmod o+x {}, or give --store a directory {user} can reach, such as /var/tmp/faultline)",
+                store.display(),
+                dir.display(),
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn choose_target(
     args: &mut RunArgs,
     kinds: &mut Vec<FaultKind>,
     notes: &mut Vec<String>,
     on: Option<&OnHosts>,
 ) -> Result<Target, String> {
-    let drop_fault =
-        |kinds: &mut Vec<FaultKind>, notes: &mut Vec<String>, kind: FaultKind, why: &str| {
-            if kinds.contains(&kind) {
-                kinds.retain(|k| *k != kind);
-                notes.push(format!(
-                    "{} faults unavailable: {why}; running without them",
-                    kind.name()
-                ));
-            }
-        };
     if let Some(on) = on {
         let lacking: Vec<&str> = on
             .hosts
@@ -313,6 +393,8 @@ fn choose_target(
         }
     }
     match args.target.as_str() {
+        "postgres" => postgres_target(args, kinds, notes, on),
+        t if t.starts_with("postgres:") => postgres_target(args, kinds, notes, on),
         "raftkv" => Ok(Target {
             kind: "raftkv",
             description: plural(args.nodes as usize, "raftkv node"),
@@ -356,12 +438,12 @@ fn choose_target(
         other => {
             let Some(file) = other.strip_prefix("http:") else {
                 return Err(format!(
-                    "--target {other:?}: expected raftkv, etcd or http:FILE"
+                    "--target {other:?}: expected raftkv, etcd, postgres, postgres:URL or http:FILE"
                 ));
             };
             let desc = targets::described::Described::load(std::path::Path::new(file))
                 .map_err(|e| format!("--target: {e}"))?;
-            if desc.cas.is_none() && args.workload == Workload::CasRegister {
+            if desc.cas.is_none() && desc.sql.is_none() && args.workload == Workload::CasRegister {
                 return Err(format!("--target: {file} describes no [cas] request; run with --workload register, or describe [cas]"));
             }
             args.nodes = desc.nodes.len() as u64;
@@ -589,7 +671,7 @@ struct Live {
     recorder: Arc<Recorder>,
     nemesis_log: std::fs::File,
     runtime: tokio::runtime::Runtime,
-    endpoints: Arc<driver::Endpoints>,
+    endpoints: Arc<dyn driver::Driver>,
     generator: Arc<Generator>,
 }
 
@@ -953,22 +1035,37 @@ fn setup(
         .map_err(|e| format!("cannot write the history: {e}"))?;
     let nemesis_log = std::fs::File::create(run_dir.join("nemesis.jsonl"))
         .map_err(|e| format!("cannot write nemesis.jsonl: {e}"))?;
-    let endpoints = sup
-        .nodes
-        .endpoints(Duration::from_millis(args.timeout_ms))
-        .map_err(|e| format!("the target's HTTP client: {e}"))?;
     // One thread drives every client: they wait on the network, and a single-threaded
     // scheduler costs the least per operation.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the client runtime: {e}"))?;
+    let timeout = Duration::from_millis(args.timeout_ms);
+    let endpoints: Arc<dyn driver::Driver> = match sup.nodes.sql() {
+        Some((desc, nodes)) => Arc::new(
+            runtime
+                .block_on(sql_driver::SqlDriver::connect(
+                    &desc,
+                    &nodes,
+                    args.workload,
+                    timeout,
+                    Duration::from_secs(10),
+                ))
+                .map_err(|e| format!("the database: {e}"))?,
+        ),
+        None => Arc::new(
+            sup.nodes
+                .endpoints(timeout)
+                .map_err(|e| format!("the target's HTTP client: {e}"))?,
+        ),
+    };
     Ok(Live {
         sup,
         recorder: Arc::new(recorder),
         nemesis_log,
         runtime,
-        endpoints: Arc::new(endpoints),
+        endpoints,
         generator: Arc::new(Generator::new(
             args.workload,
             args.keys as usize,
@@ -1192,7 +1289,7 @@ fn recover_and_read(live: &Live, args: &RunArgs) -> bool {
     // rejoined a moment ago and is still catching up looks stale or diverged.
     if live.sup.nodes.statuses().is_none() {
         let agreed = live.runtime.block_on(agree_by_reads(
-            &live.endpoints,
+            &*live.endpoints,
             &keys,
             Duration::from_secs(10),
         ));
@@ -1206,7 +1303,7 @@ fn recover_and_read(live: &Live, args: &RunArgs) -> bool {
     live.runtime.block_on(final_reads(
         &live.recorder,
         &keys,
-        &live.endpoints,
+        &*live.endpoints,
         args.concurrency,
         args.workload.transactional(),
     ));
@@ -1216,7 +1313,7 @@ fn recover_and_read(live: &Live, args: &RunArgs) -> bool {
 /// Reads every key from every node's own copy — probes, not recorded — until all nodes give the
 /// same values twice in a row, for at most `patience`. True if they agreed.
 async fn agree_by_reads(
-    endpoints: &driver::Endpoints,
+    endpoints: &dyn driver::Driver,
     keys: &[String],
     patience: Duration,
 ) -> bool {
@@ -1633,7 +1730,7 @@ struct Client {
     generator: Arc<Generator>,
     recorder: Arc<Recorder>,
     stop: Arc<AtomicBool>,
-    endpoints: Arc<driver::Endpoints>,
+    endpoints: Arc<dyn driver::Driver>,
     /// The pause between operations (varied ±50%); none for a closed loop.
     interval: Option<Duration>,
     sticky: bool,
@@ -1786,7 +1883,7 @@ pub(crate) fn final_read_process(workers: u64, i: usize) -> u64 {
 async fn final_reads(
     recorder: &Recorder,
     keys: &[String],
-    endpoints: &driver::Endpoints,
+    endpoints: &dyn driver::Driver,
     workers: u64,
     transactional: bool,
 ) {

@@ -165,6 +165,24 @@ impl Nodes {
         )
     }
 
+    /// A database driven in SQL: how to log in, and its nodes' names and URLs.
+    pub fn sql(
+        &self,
+    ) -> Option<(
+        targets::sql::SqlDesc,
+        Vec<(String, targets::described::BaseUrl)>,
+    )> {
+        let d = self.cluster.launched()?;
+        let sql = d.desc.sql.clone()?;
+        Some((
+            sql,
+            d.nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.base.clone()))
+                .collect(),
+        ))
+    }
+
     /// Runs every node's `setup` command (described targets that give one).
     pub fn setup(&self) -> Result<(), String> {
         match &self.cluster {
