@@ -686,8 +686,8 @@ fn bad_run_flags_get_one_clear_error() {
         ),
         // Transactions need a target that can run them; an isolation level is for them.
         (
-            vec!["--workload", "list-append", "--target", "etcd"],
-            "--target etcd runs register workloads so far",
+            vec!["--target", "postgres:http://db:5432"],
+            "--target: \"http://db:5432\": expected postgres://USER@HOST:PORT/DATABASE",
         ),
         (
             vec![
@@ -696,7 +696,7 @@ fn bad_run_flags_get_one_clear_error() {
                 "--target",
                 "http:../examples/targets/etcd-v2.toml",
             ],
-            "describes no [txn] request, and --workload list-append needs one",
+            "describes no transactions, and --workload list-append needs them: a [txn] request",
         ),
         (
             vec!["--require", "snapshot-isolation"],

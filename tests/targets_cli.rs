@@ -156,6 +156,88 @@ fn etcd_with_linearizable_reads_stays_linearizable_under_partitions_pauses_and_k
     no_namespaces_left();
 }
 
+/// The isolation ladder of a transactional run: each level's standing.
+fn isolation_standings(results: &Value) -> Vec<(String, String)> {
+    results["isolation"]["report"]["levels"]
+        .as_array()
+        .expect("an isolation ladder")
+        .iter()
+        .map(|l| {
+            (
+                l["model"].as_str().unwrap().to_string(),
+                l["standing"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn etcd_multi_key_transactions_are_strict_serializable_under_partitions_pauses_and_kills() {
+    need_etcd();
+    need_netns();
+    let _one = one_cluster_at_a_time();
+    for (workload, seed) in [("list-append", "4"), ("rw-register", "5")] {
+        let store = Store::new("etcd-txn");
+        let r = run(
+            &store,
+            &[
+                "--target",
+                "etcd",
+                "--workload",
+                workload,
+                "--time-limit",
+                "10",
+                "--nemesis",
+                "partition,pause,kill",
+                "--nemesis-interval",
+                "1.5",
+                "--seed",
+                seed,
+                "--require",
+                "strict-serializable",
+            ],
+        );
+        let said = format!("{}\n{}", r.stdout, r.stderr);
+        assert_eq!(r.code, 0, "{said}");
+        let levels = isolation_standings(&r.results);
+        assert!(
+            levels.iter().all(|(_, s)| s == "holds"),
+            "{levels:?}\n{said}"
+        );
+        assert!(
+            r.results["faults"].as_object().unwrap().len() >= 2,
+            "{said}"
+        );
+        let dir = std::fs::canonicalize(store.join("latest")).unwrap();
+        let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+        // Transactions committed, and some were refused because a key changed under them:
+        // the compare on revisions did its work.
+        let committed = history
+            .lines()
+            .filter(|l| {
+                l.contains("\"ok\"")
+                    && l.contains("\"txn\"")
+                    && (l.contains("\"append\"") || l.contains("[\"w\""))
+            })
+            .count();
+        assert!(
+            committed > 200,
+            "{committed} writing transactions committed\n{said}"
+        );
+        assert!(history.contains("the commit's compare failed"), "{said}");
+        if workload == "rw-register" {
+            // etcd's revisions are the registers' versions: `["w", k, v, revision]`.
+            let versioned = history.lines().any(|l| {
+                let e: Value = serde_json::from_str(l).unwrap();
+                let ops = e["value"].as_array().cloned().unwrap_or_default();
+                e["type"] == "ok" && ops.iter().any(|m| m[0] == "w" && m[3].is_u64())
+            });
+            assert!(versioned, "{said}");
+        }
+        no_namespaces_left();
+    }
+}
+
 #[test]
 fn etcd_members_are_removed_and_added_back_through_the_member_api_under_load() {
     need_etcd();

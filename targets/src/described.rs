@@ -76,6 +76,11 @@ pub struct Described {
     /// How to change the service's membership, for the `membership` fault (optional).
     #[serde(default)]
     pub members: Option<MembersDesc>,
+    /// Transactions through the service's own protocol instead of a `[txn]` request:
+    /// `"etcd"`, etcd v3's compare-on-revision `Txn` through the JSON gateway
+    /// ([`crate::etcd_txn`]).
+    #[serde(default)]
+    pub transactions: Option<TxnProtocol>,
     /// The service is a database that speaks PostgreSQL's protocol, driven in SQL
     /// ([`crate::sql`]), not through HTTP requests: the nodes' URLs are
     /// `postgres://HOST:PORT`, and read, write, cas, txn and final_read are not given.
@@ -142,6 +147,14 @@ impl MemberList {
             })
             .collect()
     }
+}
+
+/// A service's own way of running transactions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TxnProtocol {
+    /// etcd v3: read every key in one `Txn`, commit in another that compares revisions.
+    Etcd,
 }
 
 /// What the value at a read's `value` pointer is.
@@ -584,6 +597,11 @@ impl Described {
         if self.read_request().value.is_none() {
             return Err("read.value: say where the answer keeps the value (a JSON pointer such as \"/value\")".into());
         }
+        if self.txn.is_some() && self.transactions.is_some() {
+            return Err(
+                "transactions: give a [txn] request or transactions = \"etcd\", not both".into(),
+            );
+        }
         if self.txn.as_ref().is_some_and(|t| t.value.is_none()) {
             return Err("txn.value: say where the answer keeps the completed micro-ops (a JSON pointer such as \"/ops\")".into());
         }
@@ -763,6 +781,7 @@ impl Described {
             clock: None,
             leader_command: None,
             members: None,
+            transactions: None,
             sql: None,
             file_dir: PathBuf::from("."),
         }

@@ -90,20 +90,7 @@ impl Isolation {
     }
 }
 
-/// One micro-op of a transaction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step<'a> {
-    Append(&'a str, u64),
-    Write(&'a str, u64),
-    Read(&'a str),
-}
-
-/// Which table a read looks in: the workload's data type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shape {
-    Registers,
-    Lists,
-}
+pub use crate::txn::{Shape, Step};
 
 /// Why an operation did not complete.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -148,6 +148,20 @@ impl Endpoints {
         }
     }
 
+    /// POSTs a JSON `body` to `path` on node `node`, as it is (no redirects followed).
+    pub async fn post(&self, node: usize, path: &str, body: &str) -> Result<Reply, ClientError> {
+        let url = self.nodes[node].base.url(path);
+        self.http
+            .send(Outgoing {
+                method: "POST",
+                url: &url,
+                headers: &[],
+                body: Some(body),
+                content_type: Some("application/json"),
+            })
+            .await
+    }
+
     /// Reads `key` from node `node`'s own state (the description's final read).
     pub async fn read_local(&self, key: &str, node: usize) -> Completion {
         let op = Op::Read {

@@ -18,6 +18,7 @@
 
 pub mod config;
 pub mod driver;
+pub mod etcd_driver;
 pub mod hosts;
 pub mod recorder;
 pub mod remote;
@@ -276,10 +277,11 @@ fn transactions_possible(args: &RunArgs, target: &Target) -> Result<(), String> 
     Required::isolation(args.require)?;
     match &target.system {
         System::Raftkv { .. } => Ok(()),
-        System::Described(d) if d.txn.is_some() || d.sql.is_some() => Ok(()),
-        System::Described(_) if target.kind == "etcd" => Err("--target etcd runs register workloads so far: its multi-key transactions are not driven yet (raftkv and target files with [txn] are)".into()),
+        System::Described(d) if d.txn.is_some() || d.sql.is_some() || d.transactions.is_some() => {
+            Ok(())
+        }
         System::Described(_) => Err(format!(
-            "--target: {} describes no [txn] request, and --workload {} needs one (method, path, a body with {{ops}}, and value pointing at the completed micro-ops)",
+            "--target: {} describes no transactions, and --workload {} needs them: a [txn] request (method, path, a body with {{ops}}, and value pointing at the completed micro-ops), transactions = \"etcd\" for etcd v3, or [sql] for a database",
             target.file.as_deref().unwrap_or("the file"),
             clap::ValueEnum::to_possible_value(&args.workload).map(|v| v.get_name().to_string()).unwrap_or_default()
         )),
@@ -1054,11 +1056,18 @@ fn setup(
                 ))
                 .map_err(|e| format!("the database: {e}"))?,
         ),
-        None => Arc::new(
-            sup.nodes
+        None => {
+            let http = sup
+                .nodes
                 .endpoints(timeout)
-                .map_err(|e| format!("the target's HTTP client: {e}"))?,
-        ),
+                .map_err(|e| format!("the target's HTTP client: {e}"))?;
+            match http.desc.transactions {
+                Some(targets::described::TxnProtocol::Etcd) => {
+                    Arc::new(etcd_driver::EtcdDriver::new(http, args.workload))
+                }
+                None => Arc::new(http),
+            }
+        }
     };
     Ok(Live {
         sup,

@@ -78,7 +78,7 @@ impl SqlDriver {
                 Err(e) => Err(e),
             },
             Op::Txn(micro) => {
-                let steps: Vec<Step> = micro.iter().map(step).collect();
+                let steps: Vec<Step> = micro.iter().map(Micro::step).collect();
                 let done = node
                     .transaction(&steps, self.shape, self.isolation, t)
                     .await;
@@ -96,14 +96,6 @@ impl SqlDriver {
         };
         let read = Op::Read { key: key.into() };
         conclude(&read, name, got)
-    }
-}
-
-fn step(m: &Micro) -> Step<'_> {
-    match m {
-        Micro::Append { key, element } => Step::Append(key, *element),
-        Micro::Write { key, value } => Step::Write(key, *value),
-        Micro::Read { key } => Step::Read(key),
     }
 }
 

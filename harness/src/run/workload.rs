@@ -74,6 +74,15 @@ pub enum Micro {
 }
 
 impl Micro {
+    /// As the targets' transaction drivers take it.
+    pub fn step(&self) -> targets::txn::Step<'_> {
+        match self {
+            Micro::Append { key, element } => targets::txn::Step::Append(key, *element),
+            Micro::Write { key, value } => targets::txn::Step::Write(key, *value),
+            Micro::Read { key } => targets::txn::Step::Read(key),
+        }
+    }
+
     /// `["append", k, v]`, `["w", k, v]`, `["r", k, null]`: as the history and raftkv write it.
     pub fn json(&self) -> Value {
         match self {

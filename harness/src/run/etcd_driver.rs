@@ -1,0 +1,170 @@
+//! Transactions on etcd ([`targets::etcd_txn`]): a linearizable read of every key the
+//! transaction touches, then a commit that compares their revisions. How each way it can end
+//! is recorded:
+//! - the read failed, in any way: `fail` (nothing was written);
+//! - the commit's compare failed (a key changed since the read): `fail`, and the node served;
+//! - the commit was refused (4xx) or never sent (no connection): `fail`;
+//! - the commit timed out, the connection broke, etcd answered 5xx, or its answer cannot be
+//!   read: `info` — it may have committed.
+//!
+//! Register operations and the final reads of a register workload go through the description's
+//! requests as on any HTTP target; a transactional workload's final reads are ranges served from
+//! each member's own state.
+
+use super::driver::{Completion, Driver, Endpoints, Pending};
+use super::workload::{Micro, Op, Workload};
+use checker::Outcome;
+use serde_json::{json, Value};
+use targets::client::{ClientError, Reply};
+use targets::etcd_txn::{self, Held};
+use targets::txn::{Shape, Step};
+
+/// etcd's HTTP API, with transactions run the etcd way.
+pub struct EtcdDriver {
+    http: Endpoints,
+    shape: Shape,
+    transactional: bool,
+}
+
+impl EtcdDriver {
+    pub fn new(http: Endpoints, workload: Workload) -> EtcdDriver {
+        EtcdDriver {
+            http,
+            shape: match workload {
+                Workload::ListAppend => Shape::Lists,
+                _ => Shape::Registers,
+            },
+            transactional: workload.transactional(),
+        }
+    }
+
+    async fn txn(&self, micro: &[Micro], home: usize) -> Completion {
+        let node = Some(self.http.nodes[home].name.clone());
+        let steps: Vec<Step> = micro.iter().map(Micro::step).collect();
+        let keys = etcd_txn::keys(&steps);
+        // 1. Read: any failure here wrote nothing.
+        let read = self.post(home, etcd_txn::read_body(&keys)).await;
+        let held = match read.and_then(|r| {
+            etcd_txn::parse_read(&r.body, &keys, self.shape)
+                .map_err(|e| format!("{}: {e}", r.status))
+        }) {
+            Ok(held) => held,
+            Err(e) => return Completion::unavailable(node, Outcome::Fail, format!("read: {e}")),
+        };
+        let mut planned = etcd_txn::plan(&steps, &held, self.shape);
+        if planned.puts.is_empty() {
+            return Completion::answered(node, Outcome::Ok, Value::Array(planned.done), None);
+        }
+        // 2. Commit, if nothing changed since.
+        match self.commit(&held, &planned.puts, home).await {
+            Ok(Some(revision)) => {
+                etcd_txn::stamp(&mut planned.done, revision, self.shape);
+                Completion::answered(node, Outcome::Ok, Value::Array(planned.done), None)
+            }
+            Ok(None) => Completion {
+                error: Some("a key changed since it was read: the commit's compare failed".into()),
+                ..Completion::answered(node, Outcome::Fail, Value::Null, None)
+            },
+            Err((outcome, e)) => Completion::unavailable(node, outcome, e),
+        }
+    }
+
+    /// The commit's revision, `None` if its compare failed, or how it ended without one.
+    async fn commit(
+        &self,
+        held: &std::collections::BTreeMap<String, Held>,
+        puts: &[(String, String)],
+        home: usize,
+    ) -> Result<Option<u64>, (Outcome, String)> {
+        let sent = self
+            .http
+            .post(home, etcd_txn::PATH, &etcd_txn::write_body(held, puts))
+            .await;
+        let reply = match sent {
+            Ok(r) => r,
+            Err(e @ ClientError::NotSent(..)) => {
+                return Err((Outcome::Fail, format!("commit: {e}")))
+            }
+            Err(e) => return Err((Outcome::Info, format!("commit: {e}"))),
+        };
+        match reply.status {
+            200 => etcd_txn::parse_write(&reply.body)
+                .map_err(|e| (Outcome::Info, format!("commit: {e}"))),
+            400..=499 => Err((
+                Outcome::Fail,
+                format!(
+                    "commit refused: {} {}",
+                    reply.status,
+                    base::cut(&reply.text, 200)
+                ),
+            )),
+            s => Err((
+                Outcome::Info,
+                format!("commit: {s} {}", base::cut(&reply.text, 200)),
+            )),
+        }
+    }
+
+    /// A 200 answer to a POST of `body` to the transactions path of node `home`, or why none.
+    async fn post(&self, home: usize, body: String) -> Result<Reply, String> {
+        let r = self
+            .http
+            .post(home, etcd_txn::PATH, &body)
+            .await
+            .map_err(|e| e.to_string())?;
+        match r.status {
+            200 => Ok(r),
+            s => Err(format!("{s} {}", base::cut(&r.text, 200))),
+        }
+    }
+
+    /// Node `node`'s own copy of `key` (a serializable range), as a read completes.
+    async fn read_own(&self, key: &str, node: usize) -> Completion {
+        let name = Some(self.http.nodes[node].name.clone());
+        let body = json!({"key": targets::base64::encode(key.as_bytes()), "serializable": true});
+        let got = self
+            .http
+            .post(node, "/v3/kv/range", &body.to_string())
+            .await;
+        let reply = match got {
+            Ok(r) if r.status == 200 => r,
+            Ok(r) => {
+                return Completion::unavailable(
+                    name,
+                    Outcome::Fail,
+                    format!("{} {}", r.status, base::cut(&r.text, 200)),
+                )
+            }
+            Err(e) => return Completion::unavailable(name, Outcome::Fail, e.to_string()),
+        };
+        // A range is a read transaction's answer with one response.
+        let as_txn = json!({"responses": [{"response_range": reply.body}]});
+        match etcd_txn::parse_read(&as_txn, &[key], self.shape) {
+            Ok(held) => {
+                let h = &held[key];
+                let version = (h.mod_revision > 0 && self.shape == Shape::Registers)
+                    .then_some(h.mod_revision);
+                Completion::answered(name, Outcome::Ok, h.value.clone(), version)
+            }
+            Err(e) => Completion::unavailable(name, Outcome::Fail, e),
+        }
+    }
+}
+
+impl Driver for EtcdDriver {
+    fn len(&self) -> usize {
+        self.http.nodes.len()
+    }
+    fn perform<'a>(&'a self, op: &'a Op, home: usize) -> Pending<'a> {
+        match op {
+            Op::Txn(micro) => Box::pin(self.txn(micro, home)),
+            _ => Driver::perform(&self.http, op, home),
+        }
+    }
+    fn read_local<'a>(&'a self, key: &'a str, node: usize) -> Pending<'a> {
+        match self.transactional {
+            true => Box::pin(self.read_own(key, node)),
+            false => Driver::read_local(&self.http, key, node),
+        }
+    }
+}
