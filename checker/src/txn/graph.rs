@@ -276,14 +276,14 @@ impl<'a> Graph<'a> {
             let key = &read.key;
             let k = self.key(key);
             let r = read.txn;
-            if let Some(&e) = read.list.last() {
+            if let Some(&e) = read.version().last() {
                 if let Some(w) = inf.writer_of(key, e) {
                     self.add(w, r, Dep::Wr, Why::Wr { key: k, element: e });
                 }
             }
             let order = &inf.orders[key];
             let next;
-            let missed: &[i64] = match order.get(read.list.len()) {
+            let missed: &[i64] = match order.get(read.version().len()) {
                 Some(&n) => {
                     next = [n];
                     &next

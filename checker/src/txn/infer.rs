@@ -11,11 +11,21 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// One ok read of a list: the reading transaction (index into the transactions), the key, and
 /// the list it saw — borrowed from the transactions, never copied.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Read<'a> {
     pub txn: usize,
     pub key: &'a str,
     pub list: &'a [i64],
+    /// The list without the elements of aborted appends, when it held any: the version the
+    /// read saw once its dirty reads (G1a, said apart) are set aside.
+    pub clean: Option<Vec<i64>>,
+}
+
+impl Read<'_> {
+    /// The committed version this read saw: its list, less any aborted appends.
+    pub fn version(&self) -> &[i64] {
+        self.clean.as_deref().unwrap_or(self.list)
+    }
 }
 
 /// The inference: version orders, writers, reads, and the anomalies found on the way.
@@ -83,7 +93,12 @@ pub fn list_append(txns: &[Txn]) -> Result<Inferred<'_>, String> {
                 Micro::Read {
                     key,
                     list: Some(list),
-                } if t.outcome == Outcome::Ok => inf.reads.push(Read { txn: i, key, list }),
+                } if t.outcome == Outcome::Ok => inf.reads.push(Read {
+                    txn: i,
+                    key,
+                    list,
+                    clean: None,
+                }),
                 // In a list-append history, a completed read of nil is the empty list.
                 Micro::ReadRegister {
                     key, value: None, ..
@@ -91,10 +106,14 @@ pub fn list_append(txns: &[Txn]) -> Result<Inferred<'_>, String> {
                     txn: i,
                     key,
                     list: &[],
+                    clean: None,
                 }),
                 _ => {}
             }
         }
+    }
+    if !aborted.is_empty() {
+        set_aside_aborted(&aborted, &mut inf.reads);
     }
     orders(txns, &mut inf);
     element_anomalies(txns, &aborted, &mut inf);
@@ -103,7 +122,7 @@ pub fn list_append(txns: &[Txn]) -> Result<Inferred<'_>, String> {
     for t in txns.iter().filter(|t| t.outcome == Outcome::Ok) {
         inf.anomalies.extend(internal(t));
     }
-    let lost = super::lost_updates(txns, first_reads(txns, &inf), |key, n: &usize| {
+    let lost = super::lost_updates(txns, first_reads(txns, &aborted, &inf), |key, n: &usize| {
         let order = inf.orders.get(key).map_or(&[][..], Vec::as_slice);
         list(&order[..(*n).min(order.len())])
     });
@@ -111,9 +130,32 @@ pub fn list_append(txns: &[Txn]) -> Result<Inferred<'_>, String> {
     Ok(inf)
 }
 
+/// Reads that saw aborted appends (dirty reads, reported as G1a) are placed in the version
+/// order by what they saw of committed appends only: an aborted element is in no order, and
+/// a read that held one is not, for that, incompatible with the others.
+fn set_aside_aborted(aborted: &HashMap<(&str, i64), usize>, reads: &mut [Read]) {
+    for r in reads.iter_mut() {
+        if r.list.iter().any(|e| aborted.contains_key(&(r.key, *e))) {
+            let key = r.key;
+            r.clean = Some(
+                r.list
+                    .iter()
+                    .copied()
+                    .filter(|e| !aborted.contains_key(&(key, *e)))
+                    .collect(),
+            );
+        }
+    }
+}
+
 /// Each ok transaction's first read of a key it then appended to: `(transaction, key, the
-/// length of the list it read)` — the version it saw, reads being prefixes of one order.
-fn first_reads<'a>(txns: &'a [Txn], inf: &Inferred) -> Vec<(usize, &'a str, usize)> {
+/// length of the committed list it read)` — the version it saw, reads being prefixes of one
+/// order.
+fn first_reads<'a>(
+    txns: &'a [Txn],
+    aborted: &HashMap<(&str, i64), usize>,
+    inf: &Inferred,
+) -> Vec<(usize, &'a str, usize)> {
     let mut out = Vec::new();
     for (i, t) in txns.iter().enumerate() {
         if t.outcome != Outcome::Ok {
@@ -126,7 +168,9 @@ fn first_reads<'a>(txns: &'a [Txn], inf: &Inferred) -> Vec<(usize, &'a str, usiz
                 Micro::Read { key, list: Some(l) } if !touched.contains(&key.as_str()) => {
                     touched.push(key);
                     if inf.appends.contains_key(&(i, key.as_str())) {
-                        out.push((i, key.as_str(), l.len()));
+                        let k = key.as_str();
+                        let n = l.iter().filter(|e| !aborted.contains_key(&(k, **e))).count();
+                        out.push((i, k, n));
                     }
                 }
                 _ => {}
@@ -240,7 +284,7 @@ fn orders<'a>(txns: &[Txn], inf: &mut Inferred<'a>) {
     for (r, read) in inf.reads.iter().enumerate() {
         let (best, all) = by_key.entry(read.key).or_insert((r, Vec::new()));
         all.push(r);
-        if read.list.len() > inf.reads[*best].list.len() {
+        if read.version().len() > inf.reads[*best].version().len() {
             *best = r;
         }
     }
@@ -251,13 +295,13 @@ fn orders<'a>(txns: &[Txn], inf: &mut Inferred<'a>) {
     keys.sort_unstable();
     for key in keys {
         let (best, all) = &by_key[*key];
-        let order = dedup(inf.reads[*best].list);
+        let order = dedup(inf.reads[*best].version());
         // A read is a prefix of the order as it is, or — holding an element twice, which is
         // said apart — once its repeats are dropped.
         if let Some(other) = all
             .iter()
             .map(|&r| &inf.reads[r])
-            .find(|r| !order.starts_with(r.list) && !order.starts_with(&dedup(r.list)))
+            .find(|r| !order.starts_with(r.version()) && !order.starts_with(&dedup(r.version())))
         {
             let long = &inf.reads[*best];
             found.push(Anomaly {
@@ -388,15 +432,21 @@ fn dirty_updates(
     if aborted.is_empty() {
         return Vec::new();
     }
-    let mut keys: Vec<&&str> = inf.orders.keys().collect();
-    keys.sort_unstable();
+    // Only reads that held an aborted element can show one (the orders leave them out).
+    let mut seen: HashSet<(&str, i64, i64)> = HashSet::default();
+    let mut dirty: Vec<&Read> = inf.reads.iter().filter(|r| r.clean.is_some()).collect();
+    dirty.sort_by_key(|r| r.key);
     let mut found = Vec::new();
-    for key in keys {
-        for pair in inf.orders[*key].windows(2) {
+    for read in dirty {
+        let key = &read.key;
+        for pair in read.list.windows(2) {
             let (Some(&a), Some(b)) = (aborted.get(&(*key, pair[0])), inf.writer_of(key, pair[1]))
             else {
                 continue;
             };
+            if !seen.insert((key, pair[0], pair[1])) {
+                continue;
+            }
             found.push(Anomaly {
                 kind: Kind::DirtyUpdate,
                 order: None,

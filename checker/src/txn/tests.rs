@@ -117,6 +117,26 @@ fn g1a_a_dirty_read_of_an_aborted_append() {
 }
 
 #[test]
+fn a_dirty_read_that_a_rollback_took_back_is_g1a_not_an_incompatible_order() {
+    // T0 appended 2 and aborted; T1 read it before the rollback; T2 appended 3 after it and
+    // T3 read the list as it really went on. The committed order is 1, 3: T1's read, less the
+    // aborted 2, is a prefix of it.
+    let r = check_text(&history(
+        &[
+            (0, "ok", "[[:append 1 1]]"),
+            (1, "fail", "[[:append 1 2]]"),
+            (2, "ok", "[[:r 1 [1 2]]]"),
+            (3, "ok", "[[:append 1 3]]"),
+            (4, "ok", "[[:r 1 [1 3]]]"),
+        ],
+        false,
+    ));
+    assert_eq!(names(&r), ["G1a"]);
+    assert_eq!(r.standing(Isolation::ReadUncommitted), Holds);
+    assert_eq!(r.standing(Isolation::ReadCommitted), Violated);
+}
+
+#[test]
 fn g1b_an_intermediate_read() {
     let r = check_text(&history(
         &[

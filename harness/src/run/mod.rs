@@ -140,10 +140,10 @@ pub struct RunArgs {
     /// raftkv write acknowledgement: quorum or leader.
     #[arg(long, default_value = "quorum", value_parser = ["quorum", "leader"])]
     pub write_ack: String,
-    /// raftkv's isolation level for transactions: serializable (one log entry each), snapshot
-    /// or read-committed (run on the leader a micro-op at a time; see docs/raftkv.md for the
-    /// anomalies each lets through).
-    #[arg(long, default_value = "serializable", value_parser = ["serializable", "snapshot", "read-committed"])]
+    /// raftkv's isolation level for transactions: serializable (one log entry each), snapshot,
+    /// read-committed or read-uncommitted (run on the leader a micro-op at a time; see
+    /// docs/transactions.md for the anomalies each lets through).
+    #[arg(long, default_value = "serializable", value_parser = ["serializable", "snapshot", "read-committed", "read-uncommitted"])]
     pub isolation: String,
     /// With --target postgres: the isolation level every transaction asks for.
     #[arg(long, default_value = "serializable", value_parser = ["read-committed", "repeatable-read", "serializable"])]

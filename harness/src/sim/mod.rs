@@ -58,7 +58,8 @@ pub struct SimArgs {
     /// quorum or leader (raftkv's `--write-ack`).
     #[arg(long, default_value = "quorum")]
     pub write_ack: String,
-    /// serializable, snapshot or read-committed (raftkv's `--isolation` for transactions).
+    /// serializable, snapshot, read-committed or read-uncommitted (raftkv's `--isolation` for
+    /// transactions).
     #[arg(long, default_value = "serializable")]
     pub isolation: String,
     /// raftkv's unsafe knobs, comma-separated: no-fsync, no-election-restriction,

@@ -35,6 +35,9 @@ pub enum TxnResult {
     Read(Option<(Value, u64)>),
     /// A read of the transaction's own earlier write (installed with it, if it commits).
     ReadOwn(Value),
+    /// Read uncommitted: a read of another transaction's write before it committed (it may
+    /// never commit); it has no version.
+    ReadDirty(Value),
     /// An append or a write, at the transaction's version.
     Wrote,
 }

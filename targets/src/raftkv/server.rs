@@ -611,7 +611,10 @@ fn completed(ops: &[TxnOp], results: &[TxnResult], version: u64) -> Vec<Value> {
             (TxnOp::R { key }, TxnResult::Read(Some((v, at)))) if !v.is_array() => {
                 json!(["r", key, v, at])
             }
-            (TxnOp::R { key }, TxnResult::Read(Some((v, _))) | TxnResult::ReadOwn(v)) => {
+            (
+                TxnOp::R { key },
+                TxnResult::Read(Some((v, _))) | TxnResult::ReadOwn(v) | TxnResult::ReadDirty(v),
+            ) => {
                 json!(["r", key, v])
             }
             (TxnOp::R { key }, _) => json!(["r", key, null]),

@@ -73,6 +73,19 @@ pub enum Isolation {
     /// Each read sees the latest committed state when it runs; writes apply at commit without
     /// validation. Non-repeatable reads, read skew (G-single) and lost updates get through.
     ReadCommitted,
+    /// As read committed, but a transaction's writes are visible to others as it makes them,
+    /// before it commits; what others read stays read if it then aborts (and its values are
+    /// rolled back): dirty reads — aborted reads (G1a) and intermediate reads (G1b) — get
+    /// through. Writes still take the key's row lock, so there are no dirty writes (G0).
+    ReadUncommitted,
+}
+
+impl Isolation {
+    /// Whether a write takes the key's row lock (the levels that run a micro-op at a time and
+    /// commit unvalidated).
+    fn locks(self) -> bool {
+        matches!(self, Isolation::ReadCommitted | Isolation::ReadUncommitted)
+    }
 }
 
 impl std::str::FromStr for Isolation {
@@ -82,8 +95,9 @@ impl std::str::FromStr for Isolation {
             "serializable" => Ok(Isolation::Serializable),
             "snapshot" => Ok(Isolation::Snapshot),
             "read-committed" => Ok(Isolation::ReadCommitted),
+            "read-uncommitted" => Ok(Isolation::ReadUncommitted),
             other => Err(format!(
-                "{other:?} is not serializable, snapshot or read-committed"
+                "{other:?} is not serializable, snapshot, read-committed or read-uncommitted"
             )),
         }
     }
@@ -212,6 +226,11 @@ pub struct Service<R> {
     /// (the latest such index). A write to one waits until it applies: else it would build on
     /// a version that is about to change under it.
     inflight: BTreeMap<String, u64>,
+    /// Read uncommitted: each key's latest value written by a transaction not yet decided (open
+    /// or committing), and that transaction's id; others' reads see it. A transaction that
+    /// aborts takes its values back — but whoever read them has read a write that never
+    /// happened.
+    dirty: BTreeMap<String, (u64, Value)>,
     /// Whether this node led at the last step (a new leader learns its log's pending writes).
     leading: bool,
 }
@@ -240,6 +259,7 @@ impl<R> Service<R> {
             next_open: 1,
             locks: BTreeMap::new(),
             inflight: BTreeMap::new(),
+            dirty: BTreeMap::new(),
             leading: false,
         }
     }
@@ -380,6 +400,7 @@ impl<R> Service<R> {
         }
         self.leading = leading;
         if !leading {
+            self.dirty.clear();
             let leader = self.node.leader();
             for (id, t) in std::mem::take(&mut self.open) {
                 self.release(id);
@@ -399,7 +420,7 @@ impl<R> Service<R> {
                 continue;
             }
             let op = &t.ops[t.at];
-            if self.isolation == Isolation::ReadCommitted && !matches!(op, TxnOp::R { .. }) {
+            if self.isolation.locks() && !matches!(op, TxnOp::R { .. }) {
                 let key = op.key().to_string();
                 let applied = self.kv.applied();
                 let pending = self.inflight.get(&key).is_some_and(|&i| i > applied);
@@ -421,7 +442,13 @@ impl<R> Service<R> {
                 self.locks.insert(key, id);
             }
             let t = self.open.get_mut(&id).expect("listed");
-            let result = run_step(&self.kv, self.isolation, t);
+            let dirty = (self.isolation == Isolation::ReadUncommitted).then_some(&self.dirty);
+            let result = run_step(&self.kv, self.isolation, dirty, t);
+            if self.isolation == Isolation::ReadUncommitted && result == TxnResult::Wrote {
+                let key = t.ops[t.at].key().to_string();
+                let value = t.own[&key].clone();
+                self.dirty.insert(key, (id, value));
+            }
             t.results.push(result);
             t.at += 1;
         }
@@ -441,10 +468,15 @@ impl<R> Service<R> {
         }
     }
 
-    /// Frees the locks transaction `owner` holds.
+    /// Frees the locks transaction `owner` holds once its fate is decided, and (read
+    /// uncommitted) takes back its uncommitted values: rolled back if it aborted, the state's
+    /// own if it committed.
     fn release(&mut self, owner: u64) {
         if !self.locks.is_empty() {
             self.locks.retain(|_, o| *o != owner);
+        }
+        if !self.dirty.is_empty() {
+            self.dirty.retain(|_, (o, _)| *o != owner);
         }
     }
 
@@ -634,9 +666,15 @@ fn written_keys(cmd: &Command) -> impl Iterator<Item = &str> {
 }
 
 /// Runs micro-op `t.at` of an open transaction: a read sees the transaction's own writes, else
-/// its snapshot (snapshot isolation) or the state committed now (read committed); a write or an
-/// append is kept for commit and for the transaction's own later reads.
-fn run_step<R>(kv: &Kv, isolation: Isolation, t: &mut OpenTxn<R>) -> TxnResult {
+/// (read uncommitted) another's uncommitted write in `dirty`, else its snapshot (snapshot
+/// isolation) or the state committed now (read committed); a write or an append is kept for
+/// commit and for the transaction's own later reads.
+fn run_step<R>(
+    kv: &Kv,
+    isolation: Isolation,
+    dirty: Option<&BTreeMap<String, (u64, Value)>>,
+    t: &mut OpenTxn<R>,
+) -> TxnResult {
     let op = &t.ops[t.at];
     let key = op.key();
     let committed = || match isolation {
@@ -644,9 +682,10 @@ fn run_step<R>(kv: &Kv, isolation: Isolation, t: &mut OpenTxn<R>) -> TxnResult {
         _ => kv.get(key).cloned(),
     };
     match op {
-        TxnOp::R { .. } => match t.own.get(key) {
-            Some(v) => TxnResult::ReadOwn(v.clone()),
-            None => TxnResult::Read(committed()),
+        TxnOp::R { .. } => match (t.own.get(key), dirty.and_then(|d| d.get(key))) {
+            (Some(v), _) => TxnResult::ReadOwn(v.clone()),
+            (None, Some((_, v))) => TxnResult::ReadDirty(v.clone()),
+            (None, None) => TxnResult::Read(committed()),
         },
         TxnOp::W { value, .. } => {
             t.own.insert(key.to_string(), value.clone());
