@@ -52,6 +52,7 @@ fn transactions_hold_when_safe_and_an_overwritten_log_breaks_them() {
     for (level, keeps) in [
         ("snapshot", "snapshot-isolation"),
         ("read-committed", "read-committed"),
+        ("read-uncommitted", "read-uncommitted"),
     ] {
         let flags = ["--workload", "list-append", "--isolation", level];
         let keeping: Vec<&str> = flags
@@ -70,6 +71,21 @@ fn transactions_hold_when_safe_and_an_overwritten_log_breaks_them() {
             text(&out)
         );
     }
+    // Read uncommitted lets dirty reads through: read committed is broken at once.
+    let flags = [
+        "--workload",
+        "list-append",
+        "--isolation",
+        "read-uncommitted",
+        "--require",
+        "read-committed",
+        "--seeds",
+        "20",
+    ];
+    let out = sim(&dir.0, &flags);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("G1a") || said.contains("G1b"), "{said}");
     let flags = [
         "--workload",
         "list-append",

@@ -42,6 +42,10 @@ pub struct Inferred<'a> {
     pub appends: HashMap<(usize, &'a str), Vec<i64>>,
     pub reads: Vec<Read<'a>>,
     pub anomalies: Vec<Anomaly>,
+    /// Appends by transactions of unknown outcome that a read showed and a longer read, or the
+    /// final reads, of the key no longer did: taken back, so read as aborted
+    /// ([`vanished_appends`]).
+    pub vanished: HashSet<(&'a str, i64)>,
 }
 
 impl Inferred<'_> {
@@ -116,11 +120,43 @@ pub fn list_append(txns: &[Txn]) -> Result<Inferred<'_>, String> {
         set_aside_aborted(&aborted, &mut inf.reads);
     }
     orders(txns, &mut inf);
+    let mut gone: HashSet<usize> = HashSet::default();
+    if txns.iter().any(|t| t.outcome == Outcome::Info) {
+        if inf
+            .anomalies
+            .iter()
+            .any(|a| a.kind == Kind::IncompatibleOrder)
+        {
+            gone.extend(vanished_appends(txns, &inf).into_iter().map(|(_, _, w)| w));
+        }
+        gone.extend(taken_back_by_the_end(txns, &inf));
+    }
+    if !gone.is_empty() {
+        // An append of a transaction that was taken back was taken back with all its others.
+        let taken: Vec<(&str, i64, usize)> = inf
+            .writers
+            .iter()
+            .flat_map(|(k, ws)| ws.iter().map(move |(e, w)| (*k, *e, *w)))
+            .filter(|(_, _, w)| gone.contains(w))
+            .collect();
+        for (key, e, w) in taken {
+            if let Some(ws) = inf.writers.get_mut(key) {
+                ws.remove(&e);
+            }
+            inf.appends.remove(&(w, key));
+            aborted.insert((key, e), w);
+            inf.vanished.insert((key, e));
+        }
+        // Orders are the only anomalies so far: found again without the vanished appends.
+        inf.anomalies.clear();
+        set_aside_aborted(&aborted, &mut inf.reads);
+        orders(txns, &mut inf);
+    }
     element_anomalies(txns, &aborted, &mut inf);
     let dirty = dirty_updates(txns, &aborted, &inf);
     inf.anomalies.extend(dirty);
     for t in txns.iter().filter(|t| t.outcome == Outcome::Ok) {
-        inf.anomalies.extend(internal(t));
+        inf.anomalies.extend(internal(t, &aborted));
     }
     let lost = super::lost_updates(txns, first_reads(txns, &aborted, &inf), |key, n: &usize| {
         let order = inf.orders.get(key).map_or(&[][..], Vec::as_slice);
@@ -128,6 +164,96 @@ pub fn list_append(txns: &[Txn]) -> Result<Inferred<'_>, String> {
     });
     inf.anomalies.extend(lost);
     Ok(inf)
+}
+
+/// Appends that a read showed and the key's longest read does not, each by a transaction whose
+/// outcome is unknown: `(key, element, writer)`. An element once read stays in every later
+/// version of a key — unless the transaction that appended it never committed and a read saw
+/// it before it was taken back (a dirty read, which read uncommitted allows). With the writer's
+/// outcome unknown, that is the one explanation that does not lose a committed write; every
+/// level from read committed up forbids it too (G1a), so it changes no verdict but read
+/// uncommitted's. Only when every element that keeps a read from being a prefix of the
+/// longest is such an append; otherwise the orders stay incompatible.
+fn vanished_appends<'a>(txns: &[Txn], inf: &Inferred<'a>) -> Vec<(&'a str, i64, usize)> {
+    let unknown = |key: &str, e: i64| {
+        inf.writer_of(key, e)
+            .filter(|&w| txns[w].outcome == Outcome::Info)
+    };
+    // Each key's most committed read: the most elements by writers whose outcome is known,
+    // then the longest.
+    let known = |r: &Read| {
+        let n = r
+            .version()
+            .iter()
+            .filter(|e| unknown(r.key, **e).is_none())
+            .count();
+        (n, r.version().len())
+    };
+    let mut longest: HashMap<&str, &Read> = HashMap::default();
+    for r in &inf.reads {
+        let best = longest.entry(r.key).or_insert(r);
+        if known(r) > known(best) {
+            *best = r;
+        }
+    }
+    let mut found = Vec::new();
+    for r in &inf.reads {
+        let order = longest[r.key].version();
+        if order.starts_with(r.version()) {
+            continue;
+        }
+        let in_order: HashSet<i64> = order.iter().copied().collect();
+        let (rest, extra): (Vec<i64>, Vec<i64>) =
+            r.version().iter().partition(|e| in_order.contains(e));
+        let taken_back: Option<Vec<_>> = extra
+            .iter()
+            .map(|&e| unknown(r.key, e).map(|w| (r.key, e, w)))
+            .collect();
+        match taken_back {
+            Some(v) if order.starts_with(&rest) => found.extend(v),
+            // A committed or garbage element, or an order broken apart from them: not this.
+            _ => return Vec::new(),
+        }
+    }
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// Transactions of unknown outcome with an append that a read showed and the final reads of
+/// the key — made after the faults were healed, all alike, so the state every node settled on
+/// — do not: taken back (as [`vanished_appends`] explains).
+fn taken_back_by_the_end(txns: &[Txn], inf: &Inferred) -> HashSet<usize> {
+    let mut settled: HashMap<&str, Option<&[i64]>> = HashMap::default();
+    for r in inf.reads.iter().filter(|r| txns[r.txn].final_read) {
+        let v = r.version();
+        settled
+            .entry(r.key)
+            .and_modify(|s| {
+                if *s != Some(v) {
+                    *s = None;
+                }
+            })
+            .or_insert(Some(v));
+    }
+    let mut found = HashSet::default();
+    if settled.is_empty() {
+        return found;
+    }
+    for r in inf.reads.iter().filter(|r| !txns[r.txn].final_read) {
+        let Some(Some(end)) = settled.get(r.key) else {
+            continue;
+        };
+        for &e in r.version() {
+            let Some(w) = inf.writer_of(r.key, e) else {
+                continue;
+            };
+            if txns[w].outcome == Outcome::Info && !end.contains(&e) {
+                found.insert(w);
+            }
+        }
+    }
+    found
 }
 
 /// Reads that saw aborted appends (dirty reads, reported as G1a) are placed in the version
@@ -169,7 +295,10 @@ fn first_reads<'a>(
                     touched.push(key);
                     if inf.appends.contains_key(&(i, key.as_str())) {
                         let k = key.as_str();
-                        let n = l.iter().filter(|e| !aborted.contains_key(&(k, **e))).count();
+                        let n = l
+                            .iter()
+                            .filter(|e| !aborted.contains_key(&(k, **e)))
+                            .count();
                         out.push((i, k, n));
                     }
                 }
@@ -183,9 +312,33 @@ fn first_reads<'a>(
 /// Within one transaction, each read of a key must show what the transaction already knows of
 /// it: its previous read of the key followed by its own appends since, or at least (with no
 /// read before) end with its own appends.
-fn internal(t: &Txn) -> Option<Anomaly> {
-    let mut known: HashMap<&str, (Option<Vec<i64>>, Vec<i64>)> = HashMap::default();
+fn internal(t: &Txn, aborted: &HashMap<(&str, i64), usize>) -> Option<Anomaly> {
+    let mut known: HashMap<String, (Option<Vec<i64>>, Vec<i64>)> = HashMap::default();
     for (at, m) in t.micro.iter().enumerate() {
+        // What a read saw of appends not aborted: a dirty read is G1a, said apart, and what
+        // was taken back from under a transaction is no inconsistency of its own.
+        let cleaned;
+        let m = match m {
+            Micro::Read {
+                key,
+                list: Some(seen),
+            } if seen
+                .iter()
+                .any(|e| aborted.contains_key(&(key.as_str(), *e))) =>
+            {
+                cleaned = Micro::Read {
+                    key: key.clone(),
+                    list: Some(
+                        seen.iter()
+                            .copied()
+                            .filter(|e| !aborted.contains_key(&(key.as_str(), *e)))
+                            .collect(),
+                    ),
+                };
+                &cleaned
+            }
+            m => m,
+        };
         if let Micro::Read {
             key,
             list: Some(seen),
@@ -214,12 +367,14 @@ fn internal(t: &Txn) -> Option<Anomaly> {
             }
         }
         match m {
-            Micro::Append { key, element } => known.entry(key).or_default().1.push(*element),
+            Micro::Append { key, element } => {
+                known.entry(key.clone()).or_default().1.push(*element)
+            }
             Micro::Read {
                 key,
                 list: Some(seen),
             } => {
-                let (before, own) = known.entry(key).or_default();
+                let (before, own) = known.entry(key.clone()).or_default();
                 let fits = match before {
                     Some(b) => {
                         seen.len() == b.len() + own.len()
@@ -386,6 +541,16 @@ fn element_anomalies(txns: &[Txn], aborted: &HashMap<(&str, i64), usize>, inf: &
             }
             let slot = (read.key, e);
             let (kind, sentence, txn_ids) = match aborted.get(&slot) {
+                Some(&w) if inf.vanished.contains(&slot) => (
+                    Kind::G1a,
+                    format!(
+                        "dirty read: {} read {e} from key {}, appended by {}, whose outcome is unknown and whose append a longer read no longer shows: it was taken back (aborted) after this read",
+                        reader.name(),
+                        read.key,
+                        txns[w].name()
+                    ),
+                    vec![reader.id, txns[w].id],
+                ),
                 Some(&w) => (
                     Kind::G1a,
                     format!(

@@ -53,6 +53,8 @@ pub struct Txn {
     pub micro: Vec<Micro>,
     pub invoke_time: u64,
     pub complete_time: Option<u64>,
+    /// One of the reads made after the faults were healed (`phase: final`).
+    pub final_read: bool,
 }
 
 impl Txn {
@@ -101,6 +103,7 @@ pub fn transactions(history: &History) -> Result<Vec<Txn>, String> {
                 micro,
                 invoke_time: o.invoke_time,
                 complete_time: o.complete_time,
+                final_read: o.phase.as_deref() == Some("final"),
             })
         })
         .collect()

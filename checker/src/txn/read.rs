@@ -62,6 +62,7 @@ pub fn fast(text: &str) -> Option<Vec<Txn>> {
                 micro: ev.micro?,
                 invoke_time: time,
                 complete_time: None,
+                final_read: ev.final_read,
             });
             continue;
         }
@@ -99,6 +100,8 @@ struct Event<'a> {
     process: Option<u64>,
     time: Option<u64>,
     micro: Option<Vec<Micro>>,
+    /// `phase: final`: one of the reads after the faults were healed.
+    final_read: bool,
 }
 
 /// Which ways of writing a key the file has used.
@@ -112,6 +115,7 @@ fn event<'a>(line: &'a str, json: bool, kinds: &mut KeyKinds) -> Option<Event<'a
     let mut c = Cursor::new(line);
     c.expect(b'{')?;
     let (mut kind, mut process, mut time, mut value, mut f) = (None, None, None, None, None);
+    let mut final_read = false;
     loop {
         c.ws();
         if c.peek()? == b'}' {
@@ -144,6 +148,7 @@ fn event<'a>(line: &'a str, json: bool, kinds: &mut KeyKinds) -> Option<Event<'a
                 value = Some(&line[start..c.i]);
             }
             "f" => f = Some(c.word()?),
+            "phase" => final_read = c.word()? == "final",
             // A key of its own splits the history by key: the general reader's work.
             "key" => return None,
             _ => c.skip()?,
@@ -169,6 +174,7 @@ fn event<'a>(line: &'a str, json: bool, kinds: &mut KeyKinds) -> Option<Event<'a
         process: process?,
         time,
         micro,
+        final_read,
     })
 }
 

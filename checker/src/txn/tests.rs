@@ -137,6 +137,42 @@ fn a_dirty_read_that_a_rollback_took_back_is_g1a_not_an_incompatible_order() {
 }
 
 #[test]
+fn an_unknown_append_a_longer_read_no_longer_shows_was_a_dirty_read_of_an_abort() {
+    let h = |outcome: &str| {
+        check_text(&history(
+            &[
+                (0, "ok", "[[:append 1 1]]"),
+                (1, outcome, "[[:append 1 2]]"),
+                (2, "ok", "[[:r 1 [1 2]]]"),
+                (3, "ok", "[[:append 1 3]]"),
+                (4, "ok", "[[:r 1 [1 3]]]"),
+            ],
+            false,
+        ))
+    };
+    // T1's outcome is unknown: it was taken back after T2 read it.
+    let r = h("info");
+    assert_eq!(names(&r), ["G1a"]);
+    assert!(
+        r.anomalies[0]
+            .sentence
+            .contains("whose outcome is unknown and whose append a longer read no longer shows"),
+        "{}",
+        r.anomalies[0].sentence
+    );
+    assert_eq!(r.standing(Isolation::ReadUncommitted), Holds);
+    assert_eq!(r.standing(Isolation::ReadCommitted), Violated);
+    // T1 committed: its append was lost, and no one order explains both reads.
+    let r = h("ok");
+    assert!(
+        names(&r).contains(&"incompatible-order".to_string()),
+        "{:?}",
+        names(&r)
+    );
+    assert_eq!(r.standing(Isolation::ReadUncommitted), Violated);
+}
+
+#[test]
 fn g1b_an_intermediate_read() {
     let r = check_text(&history(
         &[

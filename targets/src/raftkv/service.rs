@@ -226,11 +226,11 @@ pub struct Service<R> {
     /// (the latest such index). A write to one waits until it applies: else it would build on
     /// a version that is about to change under it.
     inflight: BTreeMap<String, u64>,
-    /// Read uncommitted: each key's latest value written by a transaction not yet decided (open
-    /// or committing), and that transaction's id; others' reads see it. A transaction that
-    /// aborts takes its values back — but whoever read them has read a write that never
-    /// happened.
-    dirty: BTreeMap<String, (u64, Value)>,
+    /// Read uncommitted: each key's writes by the open transaction holding its lock, and that
+    /// transaction's id. Others' reads see them on top of the log as it stands, applied or not
+    /// ([`Service::uncommitted`]). A transaction that aborts takes its writes back — but
+    /// whoever read them has read a write that never happened.
+    dirty: BTreeMap<String, (u64, Vec<TxnOp>)>,
     /// Whether this node led at the last step (a new leader learns its log's pending writes).
     leading: bool,
 }
@@ -404,7 +404,17 @@ impl<R> Service<R> {
             let leader = self.node.leader();
             for (id, t) in std::mem::take(&mut self.open) {
                 self.release(id);
-                out.push((t.reply, Answer::NotLeader(leader)));
+                // Read uncommitted: once its writes were visible, it was acted on — aborted,
+                // not to be sent on to the leader and run a second time under the same name.
+                let seen = self.isolation == Isolation::ReadUncommitted
+                    && t.ops[..t.at]
+                        .iter()
+                        .any(|op| !matches!(op, TxnOp::R { .. }));
+                let answer = match seen {
+                    true => Answer::Rejected("aborted: this node stopped leading while the transaction ran, after others could see its writes".into()),
+                    false => Answer::NotLeader(leader),
+                };
+                out.push((t.reply, answer));
             }
             return out;
         }
@@ -441,14 +451,27 @@ impl<R> Service<R> {
                 }
                 self.locks.insert(key, id);
             }
-            let t = self.open.get_mut(&id).expect("listed");
-            let dirty = (self.isolation == Isolation::ReadUncommitted).then_some(&self.dirty);
-            let result = run_step(&self.kv, self.isolation, dirty, t);
-            if self.isolation == Isolation::ReadUncommitted && result == TxnResult::Wrote {
-                let key = t.ops[t.at].key().to_string();
-                let value = t.own[&key].clone();
-                self.dirty.insert(key, (id, value));
+            let t = &self.open[&id];
+            let op = &t.ops[t.at];
+            let seen = match (self.isolation, op) {
+                (Isolation::ReadUncommitted, TxnOp::R { key }) if !t.own.contains_key(key) => {
+                    self.uncommitted(key)
+                }
+                _ => None,
+            };
+            if self.isolation == Isolation::ReadUncommitted && !matches!(op, TxnOp::R { .. }) {
+                let key = op.key().to_string();
+                let (owner, writes) = self.dirty.entry(key).or_insert((id, Vec::new()));
+                if *owner != id {
+                    (*owner, *writes) = (id, Vec::new());
+                }
+                writes.push(op.clone());
             }
+            let t = self.open.get_mut(&id).expect("listed");
+            let result = match seen {
+                Some(v) => TxnResult::ReadDirty(v),
+                None => run_step(&self.kv, self.isolation, t),
+            };
             t.results.push(result);
             t.at += 1;
         }
@@ -466,6 +489,43 @@ impl<R> Service<R> {
                 }
             }
         }
+    }
+
+    /// Read uncommitted: `key` as the log stands — its applied value, then the writes of the
+    /// entries not applied yet, in log order — with the writes of the open transaction that
+    /// holds its lock on top; `None` when nothing uncommitted touches it (a read then sees the
+    /// committed value, with its version).
+    fn uncommitted(&self, key: &str) -> Option<Value> {
+        let log = self.node.log();
+        let tail = (self.kv.applied() + 1..=log.last_index()).filter_map(|i| log.get(i));
+        let mut writes = tail
+            .flat_map(|e| written_ops(&e.command))
+            .filter(|op| op.key() == key)
+            .peekable();
+        let open = self
+            .dirty
+            .get(key)
+            .map(|(_, w)| w.as_slice())
+            .unwrap_or(&[]);
+        if writes.peek().is_none() && open.is_empty() {
+            return None;
+        }
+        let mut value = self.kv.get(key).map(|(v, _)| v.clone());
+        for op in writes.chain(open) {
+            value = Some(match op {
+                TxnOp::Append { element, .. } => {
+                    let mut list = match value {
+                        Some(Value::Array(items)) => items,
+                        _ => Vec::new(),
+                    };
+                    list.push(element.clone());
+                    Value::Array(list)
+                }
+                TxnOp::W { value, .. } => value.clone(),
+                TxnOp::R { .. } => continue,
+            });
+        }
+        Some(value.unwrap_or(Value::Null))
     }
 
     /// Frees the locks transaction `owner` holds once its fate is decided, and (read
@@ -506,6 +566,10 @@ impl<R> Service<R> {
             return Some((t.reply, answer));
         }
         let snapshot = (self.isolation == Isolation::Snapshot).then_some(t.start);
+        // Its writes are in the log from now on: read from there, not twice.
+        if !self.dirty.is_empty() {
+            self.dirty.retain(|_, (o, _)| *o != id);
+        }
         let cmd = Command::TxnCommit { writes, snapshot };
         let answer = self.propose_txn(cmd, t.reply, t.deadline_ms, Some((t.ops, t.results, id)));
         if answer.is_some() {
@@ -655,26 +719,24 @@ impl<R> Service<R> {
 
 /// The keys a command writes, as far as transactions care.
 fn written_keys(cmd: &Command) -> impl Iterator<Item = &str> {
+    written_ops(cmd).map(TxnOp::key)
+}
+
+/// The writes and appends of a transaction's command.
+fn written_ops(cmd: &Command) -> impl Iterator<Item = &TxnOp> {
     let ops: &[TxnOp] = match cmd {
         Command::Txn { ops } => ops,
         Command::TxnCommit { writes, .. } => writes,
         _ => &[],
     };
-    ops.iter()
-        .filter(|op| !matches!(op, TxnOp::R { .. }))
-        .map(TxnOp::key)
+    ops.iter().filter(|op| !matches!(op, TxnOp::R { .. }))
 }
 
 /// Runs micro-op `t.at` of an open transaction: a read sees the transaction's own writes, else
-/// (read uncommitted) another's uncommitted write in `dirty`, else its snapshot (snapshot
-/// isolation) or the state committed now (read committed); a write or an append is kept for
+/// its snapshot (snapshot isolation) or the state committed now (read committed, and read
+/// uncommitted when nothing uncommitted touches the key); a write or an append is kept for
 /// commit and for the transaction's own later reads.
-fn run_step<R>(
-    kv: &Kv,
-    isolation: Isolation,
-    dirty: Option<&BTreeMap<String, (u64, Value)>>,
-    t: &mut OpenTxn<R>,
-) -> TxnResult {
+fn run_step<R>(kv: &Kv, isolation: Isolation, t: &mut OpenTxn<R>) -> TxnResult {
     let op = &t.ops[t.at];
     let key = op.key();
     let committed = || match isolation {
@@ -682,10 +744,9 @@ fn run_step<R>(
         _ => kv.get(key).cloned(),
     };
     match op {
-        TxnOp::R { .. } => match (t.own.get(key), dirty.and_then(|d| d.get(key))) {
-            (Some(v), _) => TxnResult::ReadOwn(v.clone()),
-            (None, Some((_, v))) => TxnResult::ReadDirty(v.clone()),
-            (None, None) => TxnResult::Read(committed()),
+        TxnOp::R { .. } => match t.own.get(key) {
+            Some(v) => TxnResult::ReadOwn(v.clone()),
+            None => TxnResult::Read(committed()),
         },
         TxnOp::W { value, .. } => {
             t.own.insert(key.to_string(), value.clone());
