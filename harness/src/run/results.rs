@@ -138,8 +138,15 @@ impl RunResults {
             .map(|ns| ns as f64 / 1e9)
     }
 
+    /// The consistency ladder's anomalies, or a transactional run's isolation anomalies (a
+    /// transaction's anomaly has no witness times: it shortens no "first anomaly").
     fn anomalies(&self) -> impl Iterator<Item = &Value> {
-        self.ladder["anomalies"].as_array().into_iter().flatten()
+        let isolation = self
+            .isolation
+            .as_ref()
+            .and_then(|i| i["report"]["anomalies"].as_array());
+        let ladder = self.ladder["anomalies"].as_array();
+        ladder.into_iter().chain(isolation).flatten()
     }
 }
 
@@ -171,6 +178,21 @@ mod tests {
         assert_eq!(old.verdict, Standing::Unknown);
         assert_eq!(old.require, Level::Linearizable);
         assert!(old.ladder.is_null() && old.first_anomaly_s().is_none());
+    }
+
+    #[test]
+    fn a_transactional_runs_anomalies_are_its_isolation_anomalies() {
+        let r: RunResults = serde_json::from_str(
+            r#"{"isolation": {"report": {"anomalies": [{"kind": "G1a"}, {"kind": "G1b"}, {"kind": "G1a"}]}}}"#,
+        )
+        .unwrap();
+        let kinds: Vec<String> = r.anomaly_kinds().into_iter().collect();
+        assert_eq!(kinds, ["G1a", "G1b"]);
+        assert_eq!(
+            r.first_anomaly_s(),
+            None,
+            "a transaction's anomaly has no witness times"
+        );
     }
 
     #[test]
