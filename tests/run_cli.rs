@@ -669,6 +669,41 @@ fn raftkv_isolation_levels_let_through_what_they_allow_and_no_more() {
 }
 
 #[test]
+fn a_node_that_exits_while_starting_is_one_error_quoting_its_log() {
+    let store = Store::new("dies-starting");
+    let file = store.join("broken.toml");
+    std::fs::write(
+        &file,
+        "name = \"a database that cannot start\"\n[sql]\n[[nodes]]\nname = \"n1\"\nurl = \"postgres://{ip}:25999\"\nstart = \"echo 'FATAL:  could not create lock file' >&2; exit 1\"\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let target = format!("http:{}", file.display());
+    let out = faultline(&[
+        "run",
+        "--store",
+        store.path(),
+        "--target",
+        &target,
+        "--workload",
+        "list-append",
+        "--time-limit",
+        "3",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("the cluster did not start: n1 exited while starting; its log ")
+            && stderr.contains("n1.log ends: FATAL:  could not create lock file"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "not the 20 s readiness wait"
+    );
+}
+
+#[test]
 fn bad_run_flags_get_one_clear_error() {
     for (args, says) in [
         (vec!["--nemesis", "flood"], "unknown fault \"flood\""),

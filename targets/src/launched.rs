@@ -506,11 +506,43 @@ impl LaunchedNodes {
         })
     }
 
+    /// A node started here whose process has already exited (a zombie not yet reaped, or
+    /// gone): why, with the end of its log — a server that cannot start says so there. Not for
+    /// a node with a `pid` command, whose start command may hand over to another process.
+    fn died_starting(&self, i: usize) -> Option<String> {
+        let n = &self.nodes[i];
+        // With a pid command the started process may hand over to another and exit.
+        let Some(Process::Here(child)) = n.process.as_ref().filter(|_| n.pid_command.is_none())
+        else {
+            return None;
+        };
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
+        let state = stat
+            .rfind(')')
+            .and_then(|at| stat[at + 1..].split_whitespace().next());
+        if !matches!(state, None | Some("Z") | Some("X")) {
+            return None;
+        }
+        let log = std::fs::read_to_string(&n.log_path).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+        let tail = tail[tail.len().saturating_sub(3)..].join(" / ");
+        Some(format!(
+            "{} exited while starting; its log {} ends: {}",
+            n.name,
+            n.log_path.display(),
+            if tail.is_empty() { "(nothing)" } else { &tail }
+        ))
+    }
+
     /// Waits until every node is healthy and, when a leader probe is described, one leads. A
-    /// node that is up but refuses TLS ends the wait at once with why.
+    /// node that is up but refuses TLS, or that exited, ends the wait at once with why.
     pub fn wait_ready(&self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
+            if let Some(why) = (0..self.len()).find_map(|i| self.died_starting(i)) {
+                return Err(why);
+            }
             let sick: Vec<&str> = (0..self.len())
                 .filter(|&i| !self.healthy(i))
                 .map(|i| self.nodes[i].name.as_str())

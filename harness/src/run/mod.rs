@@ -1019,6 +1019,9 @@ fn setup(
     })
     .map_err(|e| format!("setup failed: {e}"))?;
     if let Err(e) = sup.wait_ready(Duration::from_secs(20)) {
+        if e.contains(" exited while starting; ") {
+            return Err(format!("the cluster did not start: {e}"));
+        }
         let logs = (0..n)
             .map(|i| sup.log_path(i).display().to_string())
             .collect::<Vec<_>>();
