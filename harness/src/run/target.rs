@@ -1,0 +1,412 @@
+//! `--target`: the system under test, chosen from its flags. Each kind of target is one
+//! [`TargetKind`]: it says whether `--target` names it, fits the run to itself (its nodes,
+//! the network mechanism its partitions need), and takes out the faults it cannot take, each
+//! with the sentence a user sees.
+
+use super::*;
+
+/// The system under test, as `--target` chose it.
+pub(super) struct Target {
+    /// `raftkv`, `etcd` or `http`.
+    pub(super) kind: &'static str,
+    /// For people: `raftkv, 3 nodes`, `etcd 3.4.23, 3 members (serializable reads)`.
+    pub(super) description: String,
+    /// The description file of an http target.
+    pub(super) file: Option<String>,
+    /// The store's default subdirectory.
+    pub(super) test_name: String,
+    pub(super) system: System,
+}
+
+/// A transactional workload needs a target that can run transactions: raftkv, or a target
+/// file with a `[txn]` request. Said before anything starts.
+pub(super) fn transactions_possible(args: &RunArgs, target: &Target) -> Result<(), String> {
+    use crate::commands::check::Required;
+    if !args.workload.transactional() {
+        if let Some(Required::Isolation(i)) = args.require {
+            return Err(format!("--require {i} is an isolation level, for transactional workloads (--workload list-append or rw-register); registers are judged by a consistency model (linearizable, sequential, …)"));
+        }
+        return Ok(());
+    }
+    Required::isolation(args.require)?;
+    match &target.system {
+        System::Raftkv { .. } => Ok(()),
+        System::Described(d) if d.txn.is_some() || d.sql.is_some() || d.transactions.is_some() => {
+            Ok(())
+        }
+        System::Described(_) => Err(format!(
+            "--target: {} describes no transactions, and --workload {} needs them: a [txn] request (method, path, a body with {{ops}}, and value pointing at the completed micro-ops), transactions = \"etcd\" for etcd v3, or [sql] for a database",
+            target.file.as_deref().unwrap_or("the file"),
+            clap::ValueEnum::to_possible_value(&args.workload).map(|v| v.get_name().to_string()).unwrap_or_default()
+        )),
+    }
+}
+
+/// Takes `kind` out of the run, with a note saying why.
+pub(super) fn drop_fault(
+    kinds: &mut Vec<FaultKind>,
+    notes: &mut Vec<String>,
+    kind: FaultKind,
+    why: &str,
+) {
+    if kinds.contains(&kind) {
+        kinds.retain(|k| *k != kind);
+        notes.push(format!(
+            "{} faults unavailable: {why}; running without them",
+            kind.name()
+        ));
+    }
+}
+
+/// PostgreSQL: one server faultline starts (`postgres`), or one at a URL (`postgres:URL`),
+/// at `--pg-isolation`.
+pub(super) fn postgres_target(
+    args: &mut RunArgs,
+    kinds: &mut Vec<FaultKind>,
+    notes: &mut Vec<String>,
+    on: Option<&OnHosts>,
+) -> Result<Target, String> {
+    if on.is_some() {
+        return Err("--target postgres runs its server on this machine; --hosts places raftkv, etcd and target files' nodes".into());
+    }
+    let isolation = targets::sql::Isolation::parse(&args.pg_isolation)?;
+    let (desc, file) = match args.target.strip_prefix("postgres:") {
+        Some(url) => {
+            let d = targets::postgres::at(url, isolation).map_err(|e| format!("--target: {e}"))?;
+            let why = "faultline did not start this server (postgres:URL), so it cannot restart or signal it";
+            for kind in [FaultKind::Kill, FaultKind::Pause] {
+                drop_fault(kinds, notes, kind, why);
+            }
+            (d, Some(url.to_string()))
+        }
+        None => {
+            let bin = targets::postgres::binaries()?;
+            let user = targets::postgres::server_user()?;
+            if let Some(user) = &user {
+                reachable_by_others(&args.store, user)?;
+            }
+            let port = targets::raftkv::cluster::free_port().map_err(|e| format!("ports: {e}"))?;
+            (
+                targets::postgres::described(&bin, port, user.as_deref(), isolation),
+                None,
+            )
+        }
+    };
+    args.nodes = 1;
+    drop_fault(kinds, notes, FaultKind::Partition, "PostgreSQL runs as one server here, with no peers to cut it off from (clients cut off from it are what pause shows)");
+    drop_fault(kinds, notes, FaultKind::Clock, "one PostgreSQL server orders its transactions without its wall clock, so a skew has nothing to disagree with");
+    drop_fault(
+        kinds,
+        notes,
+        FaultKind::Membership,
+        "one PostgreSQL server has no membership to change",
+    );
+    Ok(Target {
+        kind: "postgres",
+        description: desc.name.clone(),
+        file,
+        test_name: "postgres".into(),
+        system: System::Described(Box::new(desc)),
+    })
+}
+
+/// The server runs as `user`, who must reach the run's directory under `store`: every
+/// existing directory on the way must be searchable by others.
+pub(super) fn reachable_by_others(store: &std::path::Path, user: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let store = std::path::absolute(store).map_err(|e| format!("--store: {e}"))?;
+    for dir in store.ancestors().filter(|d| d.is_dir()) {
+        let mode = std::fs::metadata(dir)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0);
+        if mode & 0o001 == 0 {
+            return Err(format!(
+                "PostgreSQL will not run as root, so faultline runs it as {user}, who cannot reach the store {}: {} is not searchable by other users (chmod o+x {}, or give --store a directory {user} can reach, such as /var/tmp/faultline)",
+                store.display(),
+                dir.display(),
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn choose_target(
+    args: &mut RunArgs,
+    kinds: &mut Vec<FaultKind>,
+    notes: &mut Vec<String>,
+    on: Option<&OnHosts>,
+) -> Result<Target, String> {
+    if let Some(on) = on {
+        let lacking: Vec<&str> = on
+            .hosts
+            .iter()
+            .zip(&on.facts)
+            .filter(|(_, f)| f.libfaketime.is_none())
+            .map(|(h, _)| h.name.as_str())
+            .collect();
+        if !lacking.is_empty() {
+            let why = format!(
+                "libfaketime is not installed on {} (apt-get install libfaketime there)",
+                lacking.join(", ")
+            );
+            drop_fault(kinds, notes, FaultKind::Clock, &why);
+        }
+    }
+    let Some(kind) = KINDS.iter().find(|k| k.names(&args.target)) else {
+        let spellings: Vec<&str> = KINDS.iter().flat_map(|k| k.spellings()).copied().collect();
+        let (last, rest) = spellings.split_last().expect("there are kinds");
+        return Err(format!(
+            "--target {:?}: expected {} or {last}",
+            args.target,
+            rest.join(", ")
+        ));
+    };
+    kind.choose(&mut Fit {
+        args,
+        kinds,
+        notes,
+        on,
+    })
+}
+
+/// What choosing a target works on: the flags it may fit to itself, the faults asked for (it
+/// takes out those it cannot take, each with why) and the notes that say so.
+pub(super) struct Fit<'a> {
+    pub args: &'a mut RunArgs,
+    pub kinds: &'a mut Vec<FaultKind>,
+    pub notes: &'a mut Vec<String>,
+    pub on: Option<&'a OnHosts>,
+}
+
+/// A kind of system `--target` names. Adding a target is one of these (and its launcher and
+/// driver in the targets crate), listed in [`KINDS`].
+pub(super) trait TargetKind: Sync {
+    /// How `--target` spells it, for the error that lists them.
+    fn spellings(&self) -> &'static [&'static str];
+    /// Whether `--target TEXT` names this kind.
+    fn names(&self, target: &str) -> bool;
+    /// The target, the run fitted to it.
+    fn choose(&self, fit: &mut Fit) -> Result<Target, String>;
+}
+
+/// Every kind of target, in the order `--target` is tried against them.
+const KINDS: [&dyn TargetKind; 4] = [&Raftkv, &Etcd, &Postgres, &File];
+
+/// The bundled cluster.
+struct Raftkv;
+/// A local etcd cluster, or each host's own.
+struct Etcd;
+/// A PostgreSQL server faultline starts, or one at a URL.
+struct Postgres;
+/// Any service a target file describes.
+struct File;
+
+impl TargetKind for Raftkv {
+    fn spellings(&self) -> &'static [&'static str] {
+        &["raftkv"]
+    }
+    fn names(&self, target: &str) -> bool {
+        target == "raftkv"
+    }
+    fn choose(&self, fit: &mut Fit) -> Result<Target, String> {
+        let args = &mut *fit.args;
+        Ok(Target {
+            kind: "raftkv",
+            description: plural(args.nodes as usize, "raftkv node"),
+            file: None,
+            test_name: "raftkv".into(),
+            system: System::Raftkv {
+                node_flags: node_flags(args),
+            },
+        })
+    }
+}
+
+impl TargetKind for Etcd {
+    fn spellings(&self) -> &'static [&'static str] {
+        &["etcd"]
+    }
+    fn names(&self, target: &str) -> bool {
+        target == "etcd"
+    }
+    fn choose(&self, fit: &mut Fit) -> Result<Target, String> {
+        let (args, kinds, notes, on) = (&mut *fit.args, &mut *fit.kinds, &mut *fit.notes, fit.on);
+        let (etcds, ports) = match on {
+            // Each host's own etcd, on the standard ports of the host's address.
+            Some(on) => {
+                let etcds: Vec<PathBuf> = on
+                    .facts
+                    .iter()
+                    .map(|f| PathBuf::from(f.etcd.clone().unwrap_or_default()))
+                    .collect();
+                (etcds, vec![targets::etcd::Ports::STANDARD; on.hosts.len()])
+            }
+            None => local_etcd(args, kinds, notes)?,
+        };
+        let desc = targets::etcd::described(&etcds, &ports, etcd_read(args));
+        drop_fault(
+            kinds,
+            notes,
+            FaultKind::Clock,
+            "etcd reports no wall clock to confirm a skew against",
+        );
+        Ok(Target {
+            kind: "etcd",
+            description: match on {
+                Some(on) => format!("{} on {}", desc.name, plural(on.hosts.len(), "host")),
+                None => desc.name.clone(),
+            },
+            file: None,
+            test_name: "etcd".into(),
+            system: System::Described(Box::new(desc)),
+        })
+    }
+}
+
+impl TargetKind for Postgres {
+    fn spellings(&self) -> &'static [&'static str] {
+        &["postgres", "postgres:URL"]
+    }
+    fn names(&self, target: &str) -> bool {
+        target == "postgres" || target.starts_with("postgres:")
+    }
+    fn choose(&self, fit: &mut Fit) -> Result<Target, String> {
+        postgres_target(fit.args, fit.kinds, fit.notes, fit.on)
+    }
+}
+
+impl TargetKind for File {
+    fn spellings(&self) -> &'static [&'static str] {
+        &["http:FILE"]
+    }
+    fn names(&self, target: &str) -> bool {
+        target.starts_with("http:")
+    }
+    fn choose(&self, fit: &mut Fit) -> Result<Target, String> {
+        let (args, kinds, notes, on) = (&mut *fit.args, &mut *fit.kinds, &mut *fit.notes, fit.on);
+        let file = args
+            .target
+            .strip_prefix("http:")
+            .expect("named http:FILE")
+            .to_string();
+        let file = file.as_str();
+        let desc = targets::described::Described::load(std::path::Path::new(file))
+            .map_err(|e| format!("--target: {e}"))?;
+        if desc.cas.is_none() && desc.sql.is_none() && args.workload == Workload::CasRegister {
+            return Err(format!("--target: {file} describes no [cas] request; run with --workload register, or describe [cas]"));
+        }
+        args.nodes = desc.nodes.len() as u64;
+        for (node, port, low, high) in desc.ports_in_ephemeral_range() {
+            notes.push(format!(
+            "{node}'s port {port} lies in this machine's ephemeral range ({low}–{high}), where every outgoing connection (faultline's own included) takes its local port: a restart may find it taken; a port below {low} avoids that"
+        ));
+        }
+        let launches = desc.launches();
+        if !launches {
+            drop_fault(kinds, notes, FaultKind::Partition, "the target file gives no start command for every node, so faultline cannot place its nodes in namespaces");
+            drop_fault(kinds, notes, FaultKind::Kill, "the target file gives no start command for every node, so a killed node could not be restarted");
+            drop_fault(kinds, notes, FaultKind::Clock, "the target file gives no start command for every node, so faultline cannot start them under libfaketime");
+        } else if args.net == NetKind::Proxy && on.is_none() {
+            drop_fault(kinds, notes, FaultKind::Partition, "an http target's nodes talk to each other directly; run with --net netns to partition them");
+        }
+        if desc.members.is_none() {
+            drop_fault(
+                kinds,
+                notes,
+                FaultKind::Membership,
+                "the target file has no [members] requests (list, add, remove)",
+            );
+        }
+        if desc.clock.is_none() {
+            drop_fault(
+                kinds,
+                notes,
+                FaultKind::Clock,
+                "the target file has no [clock] probe to confirm a skew against",
+            );
+        }
+        if !desc
+            .nodes
+            .iter()
+            .all(|n| n.start.is_some() || n.pid.is_some())
+        {
+            drop_fault(
+                kinds,
+                notes,
+                FaultKind::Pause,
+                "the target file gives neither a start nor a pid command for every node",
+            );
+        }
+        let stem = std::path::Path::new(file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "http".into());
+        Ok(Target {
+            kind: "http",
+            description: format!(
+                "{} ({}, {file})",
+                desc.name,
+                plural(desc.nodes.len(), "node")
+            ),
+            file: Some(file.to_string()),
+            test_name: format!("http-{stem}"),
+            system: System::Described(Box::new(desc)),
+        })
+    }
+}
+
+/// A local etcd: the binary, and ports on loopback (or, in namespaces, the standard ones);
+/// partitions move the run into namespaces.
+pub(super) fn local_etcd(
+    args: &mut RunArgs,
+    kinds: &[FaultKind],
+    notes: &mut Vec<String>,
+) -> Result<(Vec<PathBuf>, Vec<targets::etcd::Ports>), String> {
+    let etcd = targets::etcd::binary()?;
+    if kinds.contains(&FaultKind::Partition) && args.net == NetKind::Proxy {
+        // etcd's peers dial each other at the addresses they advertise: no per-link
+        // proxy can sit between them, but namespaces can.
+        args.net = NetKind::Netns;
+        notes.push("etcd partitions need network namespaces: using --net netns".into());
+    }
+    let ports: Vec<targets::etcd::Ports> = match args.net {
+        NetKind::Netns => vec![targets::etcd::Ports::STANDARD; args.nodes as usize],
+        NetKind::Proxy => (0..args.nodes)
+            .map(|_| -> Result<_, String> {
+                let port =
+                    || targets::raftkv::cluster::free_port().map_err(|e| format!("ports: {e}"));
+                Ok(targets::etcd::Ports {
+                    client: port()?,
+                    peer: port()?,
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok((vec![etcd; ports.len()], ports))
+}
+
+pub(super) fn etcd_read(args: &RunArgs) -> targets::etcd::ReadMode {
+    match args.etcd_read.as_str() {
+        "serializable" => targets::etcd::ReadMode::Serializable,
+        _ => targets::etcd::ReadMode::Linearizable,
+    }
+}
+
+pub(super) fn node_flags(args: &RunArgs) -> Vec<String> {
+    let mut flags = vec![
+        "--read-mode".to_string(),
+        args.read_mode.clone(),
+        "--write-ack".into(),
+        args.write_ack.clone(),
+        "--isolation".into(),
+        args.isolation.clone(),
+        "--request-timeout-ms".into(),
+        node_request_timeout_ms(args.timeout_ms).to_string(),
+    ];
+    if let Some(k) = &args.unsafe_knobs {
+        flags.push("--unsafe".into());
+        flags.push(k.clone());
+    }
+    flags
+}
