@@ -117,9 +117,18 @@ impl RunResults {
     }
 
     /// The anomalies' kinds, as the ladder names them (`stale-read`, …), each once.
+    /// A transaction's anomaly found only with process or real-time order says so
+    /// (`G-single-process`): snapshot isolation allows those, and a table must not read as
+    /// if it had let a plain G-single through.
     pub fn anomaly_kinds(&self) -> std::collections::BTreeSet<String> {
         self.anomalies()
-            .filter_map(|a| a["kind"].as_str().map(str::to_string))
+            .filter_map(|a| {
+                let kind = a["kind"].as_str()?;
+                Some(match a["order"].as_str() {
+                    Some(order) => format!("{kind}-{order}"),
+                    None => kind.to_string(),
+                })
+            })
             .collect()
     }
 
@@ -183,11 +192,11 @@ mod tests {
     #[test]
     fn a_transactional_runs_anomalies_are_its_isolation_anomalies() {
         let r: RunResults = serde_json::from_str(
-            r#"{"isolation": {"report": {"anomalies": [{"kind": "G1a"}, {"kind": "G1b"}, {"kind": "G1a"}]}}}"#,
+            r#"{"isolation": {"report": {"anomalies": [{"kind": "G1a"}, {"kind": "G1b"}, {"kind": "G1a"}, {"kind": "G-single", "order": "process"}]}}}"#,
         )
         .unwrap();
         let kinds: Vec<String> = r.anomaly_kinds().into_iter().collect();
-        assert_eq!(kinds, ["G1a", "G1b"]);
+        assert_eq!(kinds, ["G-single-process", "G1a", "G1b"]);
         assert_eq!(
             r.first_anomaly_s(),
             None,
