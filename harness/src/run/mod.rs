@@ -442,7 +442,7 @@ pub fn run(args: RunArgs) -> u8 {
         );
     }
     let config = config::RunConfig::new(
-        args_for(&p.args, p.target.kind),
+        args_for(&p.args, &p.target),
         config::TargetInfo {
             kind: p.target.kind.to_string(),
             description: p.target.description.clone(),
@@ -1148,24 +1148,11 @@ fn finish(
     results.verdict.exit_code() as u8
 }
 
-/// Outcome counts, throughput and latency of the main phase's client operations, derived from
-/// the history as recorded (so `results.json` agrees with any re-reading of it).
 /// The run's flags as `config.json` keeps them: without the settings of other targets.
-fn args_for(args: &RunArgs, kind: &str) -> Value {
+fn args_for(args: &RunArgs, target: &Target) -> Value {
     let mut v = serde_json::to_value(args).expect("flags serialize");
-    let foreign: &[&str] = match kind {
-        "raftkv" => &["etcd_read"],
-        "etcd" => &["read_mode", "write_ack", "isolation", "unsafe_knobs"],
-        _ => &[
-            "etcd_read",
-            "read_mode",
-            "write_ack",
-            "isolation",
-            "unsafe_knobs",
-        ],
-    };
     if let Some(map) = v.as_object_mut() {
-        for k in foreign {
+        for k in TARGET_FLAGS.iter().filter(|k| !target.flags.contains(k)) {
             map.remove(*k);
         }
     }

@@ -4,6 +4,8 @@
 
 use super::*;
 
+/// Outcome counts, throughput and latency of the main phase's client operations, derived from
+/// the history as recorded (so `results.json` agrees with any re-reading of it).
 pub(super) fn figures(history: &checker::History, elapsed: Duration) -> results::MainPhase {
     let main: Vec<&checker::Operation> = history.ops.iter().filter(|o| o.phase.is_none()).collect();
     let count = |outcome| main.iter().filter(|o| o.outcome == outcome).count();

@@ -16,7 +16,20 @@ pub(super) struct Target {
     /// The store's default subdirectory.
     pub(super) test_name: String,
     pub(super) system: System,
+    /// The flags of [`TARGET_FLAGS`] that are this target's own (`config.json` keeps only
+    /// these of them).
+    pub(super) flags: &'static [&'static str],
 }
+
+/// The flags that belong to one kind of target or another.
+pub(super) const TARGET_FLAGS: &[&str] = &[
+    "etcd_read",
+    "read_mode",
+    "write_ack",
+    "isolation",
+    "unsafe_knobs",
+    "pg_isolation",
+];
 
 /// A transactional workload needs a target that can run transactions: raftkv, or a target
 /// file with a `[txn]` request. Said before anything starts.
@@ -103,6 +116,7 @@ pub(super) fn postgres_target(
     );
     Ok(Target {
         kind: "postgres",
+        flags: &["pg_isolation"],
         description: desc.name.clone(),
         file,
         test_name: "postgres".into(),
@@ -213,6 +227,7 @@ impl TargetKind for Raftkv {
         let args = &mut *fit.args;
         Ok(Target {
             kind: "raftkv",
+            flags: &["read_mode", "write_ack", "isolation", "unsafe_knobs"],
             description: plural(args.nodes as usize, "raftkv node"),
             file: None,
             test_name: "raftkv".into(),
@@ -253,6 +268,7 @@ impl TargetKind for Etcd {
         );
         Ok(Target {
             kind: "etcd",
+            flags: &["etcd_read"],
             description: match on {
                 Some(on) => format!("{} on {}", desc.name, plural(on.hosts.len(), "host")),
                 None => desc.name.clone(),
@@ -344,6 +360,7 @@ impl TargetKind for File {
             .unwrap_or_else(|| "http".into());
         Ok(Target {
             kind: "http",
+            flags: &[],
             description: format!(
                 "{} ({}, {file})",
                 desc.name,
