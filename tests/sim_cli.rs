@@ -119,7 +119,7 @@ fn transactions_hold_when_safe_and_an_overwritten_log_breaks_them() {
 #[test]
 fn every_knob_clients_can_see_is_found_shrunk_and_replayed() {
     let dir = Scratch::new("sim-knobs");
-    let knobs: [&[&str]; 5] = [
+    let knobs: [&[&str]; 6] = [
         // Shapes other than the default: the replay must carry them too.
         &[
             "--read-mode",
@@ -138,6 +138,8 @@ fn every_knob_clients_can_see_is_found_shrunk_and_replayed() {
             "--nemesis",
             "partition,kill",
         ],
+        // The ghost: a write told "failed" read back later.
+        &["--unsafe", "fail-pending-on-stepdown"],
     ];
     for flags in knobs {
         assert_found_shrunk_and_replayed(&dir.0, "300", flags);

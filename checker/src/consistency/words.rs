@@ -166,11 +166,25 @@ pub fn phantom(c: Clock, read: &Operation, failed: Option<&Operation>) -> String
         c.at(read.invoke_time)
     );
     match failed {
+        // Who said "failed", and when: a write its client was told never happened, read back
+        // (a ghost, when a node answered before the entry's fate was known).
         Some(w) => format!(
-            "{head} the only write of {} (process {} at {}) failed, so it never happened",
+            "{head} the only write of {} (process {} at {}) failed, so it never happened{}",
             value(&v),
             w.process,
-            c.at(w.invoke_time)
+            c.at(w.invoke_time),
+            match (w.node.as_deref(), w.complete_time) {
+                (Some(n), Some(t)) => format!(
+                    ": {n} told process {} its write of {} to {} failed at {}, and process {} read it at {}",
+                    w.process,
+                    value(&v),
+                    key_name(read.key.as_deref()),
+                    c.at(t),
+                    read.process,
+                    c.at(read.invoke_time)
+                ),
+                _ => String::new(),
+            }
         ),
         None => format!(
             "{head} nothing ever wrote {} to {}",

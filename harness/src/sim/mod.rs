@@ -63,7 +63,7 @@ pub struct SimArgs {
     #[arg(long, default_value = "serializable")]
     pub isolation: String,
     /// raftkv's unsafe knobs, comma-separated: no-fsync, no-election-restriction,
-    /// commit-old-term, membership-without-noop, concurrent-membership.
+    /// commit-old-term, membership-without-noop, concurrent-membership, fail-pending-on-stepdown.
     #[arg(long = "unsafe", value_name = "KNOBS")]
     pub unsafe_knobs: Option<String>,
     /// Fault kinds, as `faultline run --nemesis`.
@@ -189,7 +189,11 @@ fn spec_of(args: &SimArgs) -> Result<world::Spec, String> {
         .isolation
         .parse()
         .map_err(|e| format!("--isolation: {e}"))?;
-    let Knobs { unsafe_, no_fsync } = args
+    let Knobs {
+        unsafe_,
+        no_fsync,
+        fail_pending_on_stepdown,
+    } = args
         .unsafe_knobs
         .as_deref()
         .unwrap_or_default()
@@ -239,6 +243,7 @@ fn spec_of(args: &SimArgs) -> Result<world::Spec, String> {
         txn_isolation,
         unsafe_,
         no_fsync,
+        fail_pending_on_stepdown,
         kinds: crate::run::parse_faults(&args.nemesis)?,
         shapes: crate::run::parse_shapes(&args.shapes)?,
         time_limit: positive("time-limit", args.time_limit)?,

@@ -46,6 +46,8 @@ pub struct Spec {
     pub txn_isolation: targets::raftkv::service::Isolation,
     pub unsafe_: Unsafe,
     pub no_fsync: bool,
+    /// raftkv's `--unsafe fail-pending-on-stepdown`.
+    pub fail_pending_on_stepdown: bool,
     pub kinds: Vec<FaultKind>,
     pub shapes: Vec<Shape>,
     /// Simulated seconds of load and faults.
@@ -590,7 +592,8 @@ impl<'a> World<'a> {
                 spec.write_ack,
                 crate::run::node_request_timeout_ms(CLIENT_TIMEOUT_MS),
             )
-            .with_isolation(spec.txn_isolation),
+            .with_isolation(spec.txn_isolation)
+            .failing_pending_on_stepdown(spec.fail_pending_on_stepdown),
         );
         node.life += 1;
         node.timer += 1;

@@ -26,6 +26,8 @@ pub struct Knobs {
     pub unsafe_: Unsafe,
     /// The server's: log writes buffered and never synced.
     pub no_fsync: bool,
+    /// The service's: a leader that steps down answers its pending writes "failed".
+    pub fail_pending_on_stepdown: bool,
 }
 
 impl std::str::FromStr for Knobs {
@@ -35,13 +37,14 @@ impl std::str::FromStr for Knobs {
         for knob in s.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match knob {
                 "no-fsync" => k.no_fsync = true,
+                "fail-pending-on-stepdown" => k.fail_pending_on_stepdown = true,
                 "no-election-restriction" => k.unsafe_.no_election_restriction = true,
                 "commit-old-term" => k.unsafe_.commit_old_term = true,
                 "membership-without-noop" => k.unsafe_.membership_without_noop = true,
                 "concurrent-membership" => k.unsafe_.concurrent_membership = true,
                 other => {
                     return Err(format!(
-                        "unknown knob {other:?}; expected no-fsync, no-election-restriction, commit-old-term, membership-without-noop or concurrent-membership"
+                        "unknown knob {other:?}; expected no-fsync, no-election-restriction, commit-old-term, membership-without-noop, concurrent-membership or fail-pending-on-stepdown"
                     ))
                 }
             }
@@ -52,7 +55,7 @@ impl std::str::FromStr for Knobs {
 
 const USAGE: &str = "usage: raftkv --id N --listen ADDR --peer-listen ADDR --peers ID=ADDR,... --data-dir DIR
               [--clients ID=ADDR,...] [--read-mode consistent|lease|stale] [--write-ack quorum|leader]
-              [--isolation serializable|snapshot|read-committed] [--unsafe KNOB,...] [--tick-ms N]
+              [--isolation serializable|snapshot|read-committed|read-uncommitted] [--unsafe KNOB,...] [--tick-ms N]
               [--request-timeout-ms N] [--snapshot-every N]
               [--client-read-timeout-ms N] [--max-client-connections N] [--join]";
 
@@ -114,7 +117,11 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         .unwrap_or("serializable")
         .parse()
         .map_err(|e| format!("--isolation: {e}"))?;
-    let Knobs { unsafe_, no_fsync } = take("unsafe")
+    let Knobs {
+        unsafe_,
+        no_fsync,
+        fail_pending_on_stepdown,
+    } = take("unsafe")
         .unwrap_or_default()
         .parse()
         .map_err(|e| format!("--unsafe: {e}"))?;
@@ -155,6 +162,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         isolation,
         unsafe_,
         no_fsync,
+        fail_pending_on_stepdown,
         tick: Duration::from_millis(tick.max(1)),
         request_timeout: Duration::from_millis(request_timeout.max(1)),
         snapshot_every: snapshot_every.max(1),

@@ -49,6 +49,12 @@
 //!   (the single-server-change bug Ongaro described in 2015).
 //! - `--unsafe concurrent-membership`: a second change is accepted before the first commits;
 //!   the old and newest configurations need not overlap.
+//! - `--unsafe fail-pending-on-stepdown`: a leader that steps down tells the clients of every
+//!   write still pending on it that the write failed, though its entry may already be on a
+//!   majority and be committed by the next leader: a write its client was told never happened
+//!   reappears in a later read — the "ghost" (幽灵复现) of seed 004. Raft's answer is never to say
+//!   "failed" for an entry that may still commit (and the new leader's no-op, which settles the
+//!   fate of every entry before it).
 //!
 //! A safe node checks the rules these knobs break and stops (panics) if it ever finds one broken
 //! — a committed entry about to be overwritten, two leaders in a term. With an `--unsafe` knob on

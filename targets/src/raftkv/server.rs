@@ -44,6 +44,8 @@ pub struct Options {
     pub isolation: Isolation,
     pub unsafe_: Unsafe,
     pub no_fsync: bool,
+    /// `--unsafe fail-pending-on-stepdown` ([`Service::failing_pending_on_stepdown`]).
+    pub fail_pending_on_stepdown: bool,
     pub tick: Duration,
     pub request_timeout: Duration,
     pub snapshot_every: u64,
@@ -212,7 +214,8 @@ pub fn run(opts: Options) -> Result<(), String> {
         opts.write_ack,
         opts.request_timeout.as_millis() as u64,
     )
-    .with_isolation(opts.isolation);
+    .with_isolation(opts.isolation)
+    .failing_pending_on_stepdown(opts.fail_pending_on_stepdown);
     let mut server = Server {
         peers: opts.peers.clone(),
         clients: opts.clients.clone(),

@@ -233,6 +233,8 @@ pub struct Service<R> {
     dirty: BTreeMap<String, (u64, Vec<TxnOp>)>,
     /// Whether this node led at the last step (a new leader learns its log's pending writes).
     leading: bool,
+    /// `--unsafe fail-pending-on-stepdown`: see [`Service::failing_pending_on_stepdown`].
+    fail_pending_on_stepdown: bool,
 }
 
 impl<R> Service<R> {
@@ -261,7 +263,19 @@ impl<R> Service<R> {
             inflight: BTreeMap::new(),
             dirty: BTreeMap::new(),
             leading: false,
+            fail_pending_on_stepdown: false,
         }
+    }
+
+    /// `--unsafe fail-pending-on-stepdown`: a leader that steps down answers every write still
+    /// waiting on it "not applied" — a definite failure — at once, instead of waiting to learn
+    /// its fate. But its entries may be in a majority's logs already, and the next leader
+    /// commits them: a client told its write failed later reads it (the ghost the seeds warn
+    /// of). A safe node answers only what it knows: applied, replaced (not applied), or, at the
+    /// deadline, unknown.
+    pub fn failing_pending_on_stepdown(mut self, on: bool) -> Service<R> {
+        self.fail_pending_on_stepdown = on;
+        self
     }
 
     /// Runs transactions at `isolation` (serializable by default).
@@ -397,6 +411,12 @@ impl<R> Service<R> {
         let leading = self.node.role() == Role::Leader;
         if leading && !self.leading {
             self.learn_inflight();
+        }
+        if !leading && self.leading && self.fail_pending_on_stepdown {
+            // The unsafe knob: told "failed", though the entries may yet commit.
+            for w in self.writes.values_mut() {
+                out.extend(w.reply.take().map(|r| (r, Answer::NotApplied)));
+            }
         }
         self.leading = leading;
         if !leading {
