@@ -44,7 +44,7 @@ pub struct Inferred<'a> {
     pub anomalies: Vec<Anomaly>,
     /// Appends by transactions of unknown outcome that a read showed and a longer read, or the
     /// final reads, of the key no longer did: taken back, so read as aborted
-    /// ([`vanished_appends`]).
+    /// (see `vanished_appends`).
     pub vanished: HashSet<(&'a str, i64)>,
 }
 

@@ -62,7 +62,7 @@ pub struct RunArgs {
     /// The system to test: raftkv (the bundled cluster), etcd (a local etcd 3.4 cluster from
     /// Debian's etcd-server), postgres (a PostgreSQL server from Debian's postgresql, started in
     /// the run's directory) or postgres:URL (one somebody else runs), or http:FILE (any HTTP
-    /// key-value service, or with [sql] any database speaking PostgreSQL's protocol, described
+    /// key-value service, or with `[sql]` any database speaking PostgreSQL's protocol, described
     /// in a TOML file; see examples/targets/).
     #[arg(long, default_value = "raftkv", value_name = "TARGET")]
     pub target: String,
