@@ -1,0 +1,110 @@
+use super::*;
+use checker::import::{parse_str, Format};
+
+fn history(lines: &[&str]) -> History {
+    parse_str("t.jsonl", &lines.join("\n"), Format::Jsonl).unwrap()
+}
+
+#[test]
+fn fault_intervals_pair_confirmed_starts_with_the_next_heal() {
+    let h = history(&[
+        r#"{"process":"nemesis","type":"invoke","f":"start-kill","value":"kill n2","time":10}"#,
+        r#"{"process":"nemesis","type":"info","f":"start-kill","value":"kill n2","nodes":["n2"],"time":20}"#,
+        r#"{"process":"nemesis","type":"invoke","f":"stop","value":"heal","time":30}"#,
+        r#"{"process":"nemesis","type":"info","f":"stop","value":"restart n2","nodes":["n2"],"time":40}"#,
+        r#"{"process":"nemesis","type":"info","f":"start-pause","value":"not applied","error":"no such node","time":50}"#,
+        r#"{"process":"nemesis","type":"info","f":"start-partition","value":"halves","nodes":["n1","n3"],"time":60}"#,
+    ]);
+    let got = fault_intervals(h.nemesis_events());
+    assert_eq!(got.len(), 2, "the unapplied pause is no interval: {got:?}");
+    assert_eq!(
+        got[0],
+        Interval {
+            kind: "kill".into(),
+            start: 20,
+            end: Some(40),
+            label: "kill n2".into(),
+            nodes: vec!["n2".into()],
+            ended_by: Some("restart n2".into()),
+        }
+    );
+    assert_eq!((got[1].kind.as_str(), got[1].end), ("partition", None));
+}
+
+#[test]
+fn a_node_removed_from_the_configuration_is_out_until_it_is_a_voter_again() {
+    let h = history(&[
+        r#"{"process":0,"type":"invoke","f":"read","key":"k","value":null,"time":5}"#,
+        r#"{"process":0,"type":"ok","f":"read","key":"k","value":null,"node":"n1","time":6}"#,
+        r#"{"process":"nemesis","type":"info","f":"start-membership","value":"remove n3","nodes":["n3"],"time":20}"#,
+        r#"{"process":"nemesis","type":"info","f":"stop","value":"add back n3","nodes":["n3"],"time":40}"#,
+    ]);
+    let d = data(&h);
+    let lane = &d["node_events"][0];
+    assert_eq!(d["nodes"][lane["node"].as_u64().unwrap() as usize], "n3");
+    assert_eq!(lane["state"], "out of the configuration");
+    assert_eq!(lane["ended_by"], "add back n3");
+}
+
+#[test]
+fn nothing_from_the_history_can_break_out_of_the_page() {
+    let h = history(&[
+        r#"{"process":0,"type":"invoke","f":"write","key":"</script><script>alert(1)</script>","value":"<b>&","time":1}"#,
+        r#"{"process":0,"type":"ok","f":"write","key":"</script><script>alert(1)</script>","value":"<b>&","time":2}"#,
+    ]);
+    let ladder = checker::consistency::assess(
+        &h,
+        checker::ModelKind::Register,
+        &Level::ALL,
+        &Default::default(),
+    )
+    .unwrap();
+    let page = html(
+        &h,
+        &ladder,
+        &Context {
+            title: "<i>t</i>".into(),
+            require: Level::Linearizable,
+            facts: vec![("a<".into(), "\"b\"".into())],
+            notes: vec![],
+        },
+    );
+    assert!(!page.contains("<script><script>"));
+    assert_eq!(
+        page.matches("<script").count(),
+        2,
+        "only the data and the code"
+    );
+    assert_eq!(page.matches("</script>").count(), 2);
+    assert!(page.contains("&lt;i&gt;t&lt;/i&gt;"));
+    assert!(page.contains("<th>a&lt;</th><td>&quot;b&quot;</td>"));
+}
+
+#[test]
+fn targets_are_named_with_their_modes() {
+    let config = |v: Value| -> RunConfig { serde_json::from_value(v).unwrap() };
+    let raftkv = config(
+        json!({"target": {"kind": "raftkv", "description": "3 raftkv nodes", "file": null},
+               "seed": 1, "args": {"nodes": 3, "read_mode": "stale", "write_ack": "quorum"}}),
+    );
+    assert_eq!(
+        target_words(Some(&raftkv)),
+        "raftkv, 3 nodes (read mode stale, write ack quorum)"
+    );
+    let etcd = config(
+        json!({"target": {"kind": "etcd", "description": "etcd 3.4.23, 3 members (serializable reads)", "file": null},
+               "seed": 1, "args": {"nodes": 3, "read_mode": "consistent"}}),
+    );
+    assert_eq!(
+        target_words(Some(&etcd)),
+        "etcd 3.4.23, 3 members (serializable reads)"
+    );
+    assert_eq!(target_words(None), "");
+}
+
+#[test]
+fn run_names_read_as_dates() {
+    assert_eq!(started("20261122T160152Z"), "2026-11-22 16:01:52 UTC");
+    assert_eq!(started("20261122T160152Z-2"), "2026-11-22 16:01:52 UTC");
+    assert_eq!(started("latest"), "");
+}
