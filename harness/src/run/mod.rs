@@ -29,12 +29,12 @@ pub mod supervisor;
 pub mod workload;
 
 mod clients;
-mod on_hosts;
+mod host_fit;
 mod outages;
 mod target;
 use clients::*;
 pub(crate) use clients::{final_read_process, sticky, Seat};
-use on_hosts::*;
+use host_fit::*;
 use outages::*;
 use target::*;
 
