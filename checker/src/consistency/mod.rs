@@ -465,97 +465,10 @@ impl<'a, M: Model> Assessor<'a, M> {
             self.data_anomalies()
         };
         if let Some(report) = &lin {
-            // Always in the results, so that what it implies follows from it (it is left out
-            // of the ladder below when it was not asked for).
-            let r = if self.wanted.contains(&Level::Linearizable) {
-                self.linearizable(report)
-            } else {
-                undecided(Level::Linearizable, report.verdict.into())
-            };
-            results.insert(Level::Linearizable, r);
-            // What linearizability implies is left to `implications`, not computed: sequential
-            // consistency always (it judges values, as linearizability does), the rest when the
-            // target recorded no versions of its own.
-            if report.verdict == Verdict::Linearizable {
-                for level in Level::ALL.into_iter().filter(|&l| {
-                    self.wanted.contains(&l)
-                        && Level::Linearizable.stronger_than(l)
-                        && (l == Level::Sequential || lin_holds)
-                }) {
-                    results.insert(level, undecided(level, Standing::Unknown));
-                }
-            }
+            self.judge_linearizable(report, lin_holds, &mut results);
         }
-        if self.wanted.contains(&Level::Sequential) && !results.contains_key(&Level::Sequential) {
-            let r = self.sequential();
-            results.insert(Level::Sequential, r);
-        }
-        for level in [
-            Level::MonotonicReads,
-            Level::MonotonicWrites,
-            Level::ReadYourWrites,
-            Level::WritesFollowReads,
-        ] {
-            if self.wanted.contains(&level) && !results.contains_key(&level) {
-                let r = self.session(level);
-                results.insert(level, r);
-            }
-        }
-        if self.wanted.contains(&Level::Pram) && !results.contains_key(&Level::Pram) {
-            let parts = [
-                Level::MonotonicReads,
-                Level::MonotonicWrites,
-                Level::ReadYourWrites,
-            ];
-            let mut r = LevelResult {
-                model: Level::Pram,
-                standing: Standing::Holds,
-                reason: None,
-                violations: 0,
-                anomalies: Vec::new(),
-            };
-            let mut reasons = Vec::new();
-            for part in parts {
-                let p = &results[&part];
-                r.standing = r.standing.and(p.standing);
-                r.violations += p.violations;
-                r.anomalies.extend(&p.anomalies);
-                if p.standing != Standing::Holds {
-                    reasons.push(format!("{} {}", part.name(), p.standing.words()));
-                }
-            }
-            if !reasons.is_empty() {
-                r.reason = Some(words::list(&reasons));
-            }
-            results.insert(Level::Pram, r);
-        }
-        if self.wanted.contains(&Level::Eventual) {
-            let r = self.eventual();
-            results.insert(Level::Eventual, r);
-        }
-
-        // A value from thin air breaks every model.
-        for (level, r) in results.iter_mut() {
-            if data.is_empty() {
-                break;
-            }
-            if r.standing != Standing::Violated {
-                r.reason = Some(format!(
-                    "a value nobody wrote was read ({})",
-                    self.anomalies[data[0]].kind.words()
-                ));
-            }
-            r.standing = Standing::Violated;
-            r.violations += data.len();
-            r.anomalies.extend(&data);
-            r.anomalies.sort_unstable();
-            r.anomalies.dedup();
-            for &a in &data {
-                if !self.anomalies[a].breaks.contains(level) {
-                    self.anomalies[a].breaks.push(*level);
-                }
-            }
-        }
+        self.judge_weaker(&mut results);
+        self.thin_air(&data, &mut results);
         implications(&mut results, &mut self.anomalies);
         if let Some(why) = vacuous(self.history, self.opts.min_ok) {
             // Nothing was tested: what holds is unknown; a violation still stands.
@@ -572,11 +485,103 @@ impl<'a, M: Model> Assessor<'a, M> {
         self.shrink_witnesses();
         withdraw_unconfirmed(&mut results, &self.anomalies);
         let witness_ms = witnessed.elapsed();
+        Ok(self.into_ladder(results, summary, lin, (verdict_ms, witness_ms)))
+    }
+
+    /// Linearizability's own result, and the models it implies left to [`implications`].
+    fn judge_linearizable(
+        &mut self,
+        report: &Report,
+        lin_holds: bool,
+        results: &mut BTreeMap<Level, LevelResult>,
+    ) {
+        // Always in the results, so that what it implies follows from it (it is left out
+        // of the ladder below when it was not asked for).
+        let r = if self.wanted.contains(&Level::Linearizable) {
+            self.linearizable(report)
+        } else {
+            undecided(Level::Linearizable, report.verdict.into())
+        };
+        results.insert(Level::Linearizable, r);
+        // What linearizability implies is left to `implications`, not computed: sequential
+        // consistency always (it judges values, as linearizability does), the rest when the
+        // target recorded no versions of its own.
+        if report.verdict == Verdict::Linearizable {
+            for level in Level::ALL.into_iter().filter(|&l| {
+                self.wanted.contains(&l)
+                    && Level::Linearizable.stronger_than(l)
+                    && (l == Level::Sequential || lin_holds)
+            }) {
+                results.insert(level, undecided(level, Standing::Unknown));
+            }
+        }
+    }
+
+    /// The models linearizability did not decide: sequential, the session guarantees, PRAM
+    /// (their sum) and eventual consistency.
+    fn judge_weaker(&mut self, results: &mut BTreeMap<Level, LevelResult>) {
+        if self.wanted.contains(&Level::Sequential) && !results.contains_key(&Level::Sequential) {
+            let r = self.sequential();
+            results.insert(Level::Sequential, r);
+        }
+        for level in [
+            Level::MonotonicReads,
+            Level::MonotonicWrites,
+            Level::ReadYourWrites,
+            Level::WritesFollowReads,
+        ] {
+            if self.wanted.contains(&level) && !results.contains_key(&level) {
+                let r = self.session(level);
+                results.insert(level, r);
+            }
+        }
+        if self.wanted.contains(&Level::Pram) && !results.contains_key(&Level::Pram) {
+            let r = pram(results);
+            results.insert(Level::Pram, r);
+        }
+        if self.wanted.contains(&Level::Eventual) {
+            let r = self.eventual();
+            results.insert(Level::Eventual, r);
+        }
+    }
+
+    /// A value from thin air (`data`, the data anomalies) breaks every model.
+    fn thin_air(&mut self, data: &[usize], results: &mut BTreeMap<Level, LevelResult>) {
+        for (level, r) in results.iter_mut() {
+            if data.is_empty() {
+                break;
+            }
+            if r.standing != Standing::Violated {
+                r.reason = Some(format!(
+                    "a value nobody wrote was read ({})",
+                    self.anomalies[data[0]].kind.words()
+                ));
+            }
+            r.standing = Standing::Violated;
+            r.violations += data.len();
+            r.anomalies.extend(data);
+            r.anomalies.sort_unstable();
+            r.anomalies.dedup();
+            for &a in data {
+                if !self.anomalies[a].breaks.contains(level) {
+                    self.anomalies[a].breaks.push(*level);
+                }
+            }
+        }
+    }
+
+    /// The ladder of the models asked for, and the strongest that hold.
+    fn into_ladder(
+        mut self,
+        results: BTreeMap<Level, LevelResult>,
+        summary: VersionSummary,
+        lin: Option<Report>,
+        (verdict_ms, witness_ms): (Duration, Duration),
+    ) -> Ladder {
         for a in &mut self.anomalies {
             a.breaks.retain(|l| self.asked.contains(l));
             a.breaks.sort();
         }
-
         let levels: Vec<LevelResult> = results
             .into_values()
             .filter(|r| self.asked.contains(&r.model))
@@ -591,7 +596,7 @@ impl<'a, M: Model> Assessor<'a, M> {
             .copied()
             .filter(|&l| !holding.iter().any(|&h| h.stronger_than(l)))
             .collect();
-        Ok(Ladder {
+        Ladder {
             source: self.history.source_name.clone(),
             model: self.model.name(),
             levels,
@@ -604,8 +609,38 @@ impl<'a, M: Model> Assessor<'a, M> {
             verdict_ms,
             witness_ms,
             witnesses_shrunk: !self.opts.no_witness,
-        })
+        }
     }
+}
+
+/// PRAM: the sum of monotonic reads, monotonic writes and read your writes (already judged).
+fn pram(results: &BTreeMap<Level, LevelResult>) -> LevelResult {
+    let parts = [
+        Level::MonotonicReads,
+        Level::MonotonicWrites,
+        Level::ReadYourWrites,
+    ];
+    let mut r = LevelResult {
+        model: Level::Pram,
+        standing: Standing::Holds,
+        reason: None,
+        violations: 0,
+        anomalies: Vec::new(),
+    };
+    let mut reasons = Vec::new();
+    for part in parts {
+        let p = &results[&part];
+        r.standing = r.standing.and(p.standing);
+        r.violations += p.violations;
+        r.anomalies.extend(&p.anomalies);
+        if p.standing != Standing::Holds {
+            reasons.push(format!("{} {}", part.name(), p.standing.words()));
+        }
+    }
+    if !reasons.is_empty() {
+        r.reason = Some(words::list(&reasons));
+    }
+    r
 }
 
 /// Why a history tested nothing, if it did not: it has no client operation, no write or no read
