@@ -313,122 +313,110 @@ fn first_reads<'a>(
 /// it: its previous read of the key followed by its own appends since, or at least (with no
 /// read before) end with its own appends.
 fn internal(t: &Txn, aborted: &HashMap<(&str, i64), usize>) -> Option<Anomaly> {
-    let mut known: HashMap<String, (Option<Vec<i64>>, Vec<i64>)> = HashMap::default();
+    // Per key: the list last read (none yet), and the transaction's own appends since.
+    let mut known: HashMap<&str, (Option<Vec<i64>>, Vec<i64>)> = HashMap::default();
     for (at, m) in t.micro.iter().enumerate() {
-        // What a read saw of appends not aborted: a dirty read is G1a, said apart, and what
-        // was taken back from under a transaction is no inconsistency of its own.
-        let cleaned;
-        let m = match m {
-            Micro::Read {
-                key,
-                list: Some(seen),
-            } if seen
-                .iter()
-                .any(|e| aborted.contains_key(&(key.as_str(), *e))) =>
-            {
-                cleaned = Micro::Read {
-                    key: key.clone(),
-                    list: Some(
-                        seen.iter()
-                            .copied()
-                            .filter(|e| !aborted.contains_key(&(key.as_str(), *e)))
-                            .collect(),
-                    ),
-                };
-                &cleaned
-            }
-            m => m,
-        };
-        if let Micro::Read {
-            key,
-            list: Some(seen),
-        } = m
-        {
-            // A future read: an element the transaction itself appends only later.
-            let later = t.micro[at + 1..].iter().find_map(|n| match n {
-                Micro::Append { key: k, element } if k == key && seen.contains(element) => {
-                    Some(*element)
-                }
-                _ => None,
-            });
-            if let Some(e) = later {
-                return Some(Anomaly {
-                    kind: Kind::Internal,
-                    order: None,
-                    sentence: format!(
-                        "future read: {} read key {key} as {}, with {e} in it, which it appended only afterwards",
-                        t.name(),
-                        list(seen)
-                    ),
-                    steps: Vec::new(),
-                    deps: Vec::new(),
-                    txns: vec![t.id],
-                });
-            }
-        }
         match m {
-            Micro::Append { key, element } => {
-                known.entry(key.clone()).or_default().1.push(*element)
-            }
+            Micro::Append { key, element } => known.entry(key).or_default().1.push(*element),
             Micro::Read {
                 key,
                 list: Some(seen),
             } => {
-                let (before, own) = known.entry(key.clone()).or_default();
-                let fits = match before {
-                    Some(b) => {
-                        seen.len() == b.len() + own.len()
-                            && seen.starts_with(b)
-                            && seen.ends_with(own)
-                    }
-                    None => seen.ends_with(own),
-                };
-                // Its own appends on top of a longer list than it read before: others' appends
-                // committed in between — a non-repeatable read, not an internal inconsistency.
-                let newer = before.as_ref().is_some_and(|b| {
-                    seen.len() > b.len() + own.len() && seen.starts_with(b) && seen.ends_with(own)
-                });
-                if newer {
-                    let b = before.as_ref().expect("checked");
-                    return Some(Anomaly {
-                        kind: Kind::NonRepeatableRead,
-                        order: None,
-                        sentence: format!(
-                            "non-repeatable read: {} read key {key} as {} and later as {}: others' appends committed in between",
-                            t.name(),
-                            list(b),
-                            list(seen)
-                        ),
-                        steps: Vec::new(),
-                        deps: Vec::new(),
-                        txns: vec![t.id],
-                    });
+                let seen = committed_part(key, seen, aborted);
+                if let Some(a) = future_read(t, at, key, &seen) {
+                    return Some(a);
                 }
-                if !fits {
-                    let expected = match before {
-                        Some(b) => format!("{} followed by its own appends {}", list(b), list(own)),
-                        None => format!("a list ending with its own appends {}", list(own)),
-                    };
-                    return Some(Anomaly {
-                        kind: Kind::Internal,
-                        order: None,
-                        sentence: format!(
-                            "{} read key {key} as {}, but it should have seen {expected}",
-                            t.name(),
-                            list(seen)
-                        ),
-                        steps: Vec::new(),
-                        deps: Vec::new(),
-                        txns: vec![t.id],
-                    });
+                let (before, own) = known.entry(key).or_default();
+                if let Some(a) = own_view(t, key, &seen, before.as_deref(), own) {
+                    return Some(a);
                 }
-                *before = Some(seen.clone());
+                *before = Some(seen.into_owned());
                 own.clear();
             }
             _ => {}
         }
     }
     None
+}
+
+/// What a read saw of appends not aborted: a dirty read is G1a, said apart, and what was taken
+/// back from under a transaction is no inconsistency of its own.
+fn committed_part<'s>(
+    key: &str,
+    seen: &'s [i64],
+    aborted: &HashMap<(&str, i64), usize>,
+) -> std::borrow::Cow<'s, [i64]> {
+    let gone = |e: &i64| aborted.contains_key(&(key, *e));
+    match !aborted.is_empty() && seen.iter().any(gone) {
+        true => seen.iter().copied().filter(|e| !gone(e)).collect(),
+        false => std::borrow::Cow::Borrowed(seen),
+    }
+}
+
+/// An anomaly `t` alone shows, in one sentence.
+fn own_anomaly(t: &Txn, kind: Kind, sentence: String) -> Anomaly {
+    Anomaly {
+        kind,
+        order: None,
+        sentence,
+        steps: Vec::new(),
+        deps: Vec::new(),
+        txns: vec![t.id],
+    }
+}
+
+/// A future read: the read (micro-op `at`) holds an element the transaction itself appends only
+/// later.
+fn future_read(t: &Txn, at: usize, key: &str, seen: &[i64]) -> Option<Anomaly> {
+    let e = t.micro[at + 1..].iter().find_map(|n| match n {
+        Micro::Append { key: k, element } if k == key && seen.contains(element) => Some(*element),
+        _ => None,
+    })?;
+    let sentence = format!(
+        "future read: {} read key {key} as {}, with {e} in it, which it appended only afterwards",
+        t.name(),
+        list(seen)
+    );
+    Some(own_anomaly(t, Kind::Internal, sentence))
+}
+
+/// Whether a read shows what the transaction knows of the key: the list it read `before`
+/// followed by its `own` appends since (at least ending with them, with no read before). Its
+/// own appends on top of a longer list than it read before are others' appends committed in
+/// between: a non-repeatable read, not an internal inconsistency.
+fn own_view(
+    t: &Txn,
+    key: &str,
+    seen: &[i64],
+    before: Option<&[i64]>,
+    own: &[i64],
+) -> Option<Anomaly> {
+    let grown = |b: &[i64]| seen.starts_with(b) && seen.ends_with(own);
+    match before {
+        Some(b) if grown(b) && seen.len() == b.len() + own.len() => None,
+        None if seen.ends_with(own) => None,
+        Some(b) if grown(b) && seen.len() > b.len() + own.len() => {
+            let sentence = format!(
+                "non-repeatable read: {} read key {key} as {} and later as {}: others' appends committed in between",
+                t.name(),
+                list(b),
+                list(seen)
+            );
+            Some(own_anomaly(t, Kind::NonRepeatableRead, sentence))
+        }
+        _ => {
+            let expected = match before {
+                Some(b) => format!("{} followed by its own appends {}", list(b), list(own)),
+                None => format!("a list ending with its own appends {}", list(own)),
+            };
+            let sentence = format!(
+                "{} read key {key} as {}, but it should have seen {expected}",
+                t.name(),
+                list(seen)
+            );
+            Some(own_anomaly(t, Kind::Internal, sentence))
+        }
+    }
 }
 
 /// Each key's order: its longest read, every other read checked as a prefix of it; and the
