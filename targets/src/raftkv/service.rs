@@ -420,82 +420,101 @@ impl<R> Service<R> {
         }
         self.leading = leading;
         if !leading {
-            self.dirty.clear();
-            let leader = self.node.leader();
-            for (id, t) in std::mem::take(&mut self.open) {
-                self.release(id);
-                // Read uncommitted: once its writes were visible, it was acted on — aborted,
-                // not to be sent on to the leader and run a second time under the same name.
-                let seen = self.isolation == Isolation::ReadUncommitted
-                    && t.ops[..t.at]
-                        .iter()
-                        .any(|op| !matches!(op, TxnOp::R { .. }));
-                let answer = match seen {
-                    true => Answer::Rejected("aborted: this node stopped leading while the transaction ran, after others could see its writes".into()),
-                    false => Answer::NotLeader(leader),
-                };
-                out.push((t.reply, answer));
-            }
-            return out;
-        }
-        if self.open.is_empty() {
+            out.extend(self.abort_open());
             return out;
         }
         let ids: Vec<u64> = self.open.keys().copied().collect();
         for id in ids {
-            let t = self.open.get_mut(&id).expect("listed");
-            if t.at == t.ops.len() {
-                let t = self.open.remove(&id).expect("listed");
-                out.extend(self.commit(id, t));
-                continue;
-            }
-            let op = &t.ops[t.at];
-            if self.isolation.locks() && !matches!(op, TxnOp::R { .. }) {
-                let key = op.key().to_string();
-                let applied = self.kv.applied();
-                let pending = self.inflight.get(&key).is_some_and(|&i| i > applied);
-                // Another's lock, or (unlocked) a commit to it not applied yet: wait.
-                let blocked = match self.locks.get(&key) {
-                    Some(owner) => *owner != id,
-                    None => pending,
-                };
-                if blocked {
-                    t.waited += 1;
-                    if t.waited > MAX_LOCK_WAIT_STEPS {
-                        let t = self.open.remove(&id).expect("listed");
-                        self.release(id);
-                        let why = format!("gave up waiting for key {key}");
-                        out.push((t.reply, Answer::Rejected(why)));
-                    }
-                    continue;
-                }
-                self.locks.insert(key, id);
-            }
-            let t = &self.open[&id];
-            let op = &t.ops[t.at];
-            let seen = match (self.isolation, op) {
-                (Isolation::ReadUncommitted, TxnOp::R { key }) if !t.own.contains_key(key) => {
-                    self.uncommitted(key)
-                }
-                _ => None,
-            };
-            if self.isolation == Isolation::ReadUncommitted && !matches!(op, TxnOp::R { .. }) {
-                let key = op.key().to_string();
-                let (owner, writes) = self.dirty.entry(key).or_insert((id, Vec::new()));
-                if *owner != id {
-                    (*owner, *writes) = (id, Vec::new());
-                }
-                writes.push(op.clone());
-            }
-            let t = self.open.get_mut(&id).expect("listed");
-            let result = match seen {
-                Some(v) => TxnResult::ReadDirty(v),
-                None => run_step(&self.kv, self.isolation, t),
-            };
-            t.results.push(result);
-            t.at += 1;
+            out.extend(self.step_one(id));
         }
         out
+    }
+
+    /// Every open transaction, on a node no longer leading: not here, nothing happened — or,
+    /// read uncommitted, aborted once its writes were visible: it was acted on, and must not be
+    /// sent on to the leader and run a second time under the same name.
+    fn abort_open(&mut self) -> Vec<(R, Answer)> {
+        self.dirty.clear();
+        let leader = self.node.leader();
+        let mut out = Vec::new();
+        for (id, t) in std::mem::take(&mut self.open) {
+            self.release(id);
+            let seen = self.isolation == Isolation::ReadUncommitted
+                && t.ops[..t.at]
+                    .iter()
+                    .any(|op| !matches!(op, TxnOp::R { .. }));
+            let answer = match seen {
+                true => Answer::Rejected("aborted: this node stopped leading while the transaction ran, after others could see its writes".into()),
+                false => Answer::NotLeader(leader),
+            };
+            out.push((t.reply, answer));
+        }
+        out
+    }
+
+    /// One step of open transaction `id`: its commit when its micro-ops are done, else its next
+    /// micro-op — once it holds the key's lock, at the levels that take one.
+    fn step_one(&mut self, id: u64) -> Option<(R, Answer)> {
+        let t = &self.open[&id];
+        if t.at == t.ops.len() {
+            let t = self.open.remove(&id).expect("listed");
+            return self.commit(id, t);
+        }
+        let op = &t.ops[t.at];
+        if self.isolation.locks() && !matches!(op, TxnOp::R { .. }) {
+            let key = op.key().to_string();
+            if let Err(gave_up) = self.lock(id, key) {
+                return gave_up;
+            }
+        }
+        let t = &self.open[&id];
+        let op = &t.ops[t.at];
+        let seen = match (self.isolation, op) {
+            (Isolation::ReadUncommitted, TxnOp::R { key }) if !t.own.contains_key(key) => {
+                self.uncommitted(key)
+            }
+            _ => None,
+        };
+        if self.isolation == Isolation::ReadUncommitted && !matches!(op, TxnOp::R { .. }) {
+            let (key, op) = (op.key().to_string(), op.clone());
+            let (owner, writes) = self.dirty.entry(key).or_insert((id, Vec::new()));
+            if *owner != id {
+                (*owner, *writes) = (id, Vec::new());
+            }
+            writes.push(op);
+        }
+        let t = self.open.get_mut(&id).expect("listed");
+        let result = match seen {
+            Some(v) => TxnResult::ReadDirty(v),
+            None => run_step(&self.kv, self.isolation, t),
+        };
+        t.results.push(result);
+        t.at += 1;
+        None
+    }
+
+    /// Takes `key`'s lock for transaction `id`; `Err` while another holds it, or (unlocked) a
+    /// commit to it is not applied yet — with its answer once it has waited too long.
+    fn lock(&mut self, id: u64, key: String) -> Result<(), Option<(R, Answer)>> {
+        let applied = self.kv.applied();
+        let pending = self.inflight.get(&key).is_some_and(|&i| i > applied);
+        let blocked = match self.locks.get(&key) {
+            Some(owner) => *owner != id,
+            None => pending,
+        };
+        if !blocked {
+            self.locks.insert(key, id);
+            return Ok(());
+        }
+        let t = self.open.get_mut(&id).expect("listed");
+        t.waited += 1;
+        if t.waited <= MAX_LOCK_WAIT_STEPS {
+            return Err(None);
+        }
+        let t = self.open.remove(&id).expect("listed");
+        self.release(id);
+        let why = format!("gave up waiting for key {key}");
+        Err(Some((t.reply, Answer::Rejected(why))))
     }
 
     /// The keys this node's log writes after what it has applied: a new leader's view of the
