@@ -442,44 +442,7 @@ impl Supervisor {
             return started;
         }
         // Where each node lives: its address, its namespace, its environment.
-        let (mut net, mut placements): (Box<dyn Net>, Vec<Placement>) = match setup.net {
-            NetKind::Netns => {
-                nemesis::netns::check_available()?;
-                let prefix = format!("fl{:04x}", (me ^ (me >> 16)) & 0xffff);
-                // Record the names before making them: a harness killed halfway leaves no
-                // namespace that `faultline heal` does not know of.
-                leftovers.namespaces = (1..=n).map(|i| format!("{prefix}n{i}")).collect();
-                leftovers.bridge = Some(format!("{prefix}br"));
-                leftovers.save(&state_path).map_err(io("state.json"))?;
-                let net = NamespaceNet::create(&prefix, n).map_err(io("network namespaces"))?;
-                let placements = (0..n)
-                    .map(|i| Placement {
-                        ip: net.addr(i).to_string(),
-                        netns: Some(net.path(i)),
-                        env: Vec::new(),
-                        host: None,
-                    })
-                    .collect();
-                (Box::new(net), placements)
-            }
-            // On loopback a described system's nodes reach each other as they are configured
-            // to: nothing can be cut. (raftkv gets a proxy per link below.)
-            NetKind::Proxy => {
-                let net = Uncut {
-                    mechanism: "loopback",
-                    why: "this target's nodes talk to each other directly: partitions need --net netns",
-                };
-                let placements = (0..n)
-                    .map(|_| Placement {
-                        ip: "127.0.0.1".into(),
-                        netns: None,
-                        env: Vec::new(),
-                        host: None,
-                    })
-                    .collect();
-                (Box::new(net), placements)
-            }
-        };
+        let (mut net, mut placements) = local_places(setup.net, n, &mut leftovers, &state_path)?;
         let clocks = match &setup.faketime {
             Some(lib) => Some(Arc::new(
                 Clocks::new(lib, &setup.run_dir.join("clocks"), n).map_err(io("clocks"))?,
@@ -503,43 +466,16 @@ impl Supervisor {
                 ))
             }
             None => {
-                let specs = match setup.net {
-                    NetKind::Netns => {
-                        let peers: BTreeMap<u64, String> = placements
-                            .iter()
-                            .enumerate()
-                            .map(|(j, p)| (j as u64 + 1, format!("{}:7100", p.ip)))
-                            .collect();
-                        placements
-                            .iter()
-                            .map(|p| NodeSpec {
-                                client_addr: format!("{}:7000", p.ip),
-                                peer_listen: format!("{}:7100", p.ip),
-                                peers: peers.clone(),
-                                netns: p.netns.clone(),
-                                env: p.env.clone(),
-                            })
-                            .collect()
-                    }
-                    NetKind::Proxy => Vec::new(),
-                };
-                let spec = |nodes| ClusterSpec {
-                    program: program.clone(),
-                    program_args: vec!["raftkv".into()],
-                    dir: nodes_dir.clone(),
-                    extra: node_flags.clone(),
-                    nodes,
-                    keep_dir: true,
-                };
-                let cluster = if setup.net == NetKind::Proxy {
-                    let (proxy, cluster) = proxied_cluster(&placements, setup.seed, spec)?;
-                    proxy.set_latency(setup.latency);
-                    proxy.set_loss(setup.loss);
-                    net = Box::new(proxy);
-                    cluster
-                } else {
-                    LocalCluster::launch(spec(specs)).map_err(io("starting raftkv nodes"))?
-                };
+                let program = (program, nodes_dir.as_path());
+                let shaping = (setup.seed, setup.latency, setup.loss);
+                let cluster = launch_raftkv(
+                    setup.net,
+                    shaping,
+                    &placements,
+                    program,
+                    node_flags,
+                    &mut net,
+                )?;
                 Fleet::Raftkv(cluster)
             }
         };
@@ -864,4 +800,105 @@ impl Drop for Supervisor {
             let _ = std::fs::remove_file(&self.nodes.state_path);
         }
     }
+}
+
+/// Local nodes' places: in network namespaces of their own (their names saved in the run's
+/// state before they are made, for `faultline heal`), or on loopback.
+fn local_places(
+    kind: NetKind,
+    n: usize,
+    leftovers: &mut Leftovers,
+    state_path: &Path,
+) -> Result<(Box<dyn Net>, Vec<Placement>), String> {
+    let me = std::process::id();
+    let io = |what: &'static str| move |e: std::io::Error| format!("{what}: {e}");
+    Ok(match kind {
+        NetKind::Netns => {
+            nemesis::netns::check_available()?;
+            let prefix = format!("fl{:04x}", (me ^ (me >> 16)) & 0xffff);
+            // Record the names before making them: a harness killed halfway leaves no
+            // namespace that `faultline heal` does not know of.
+            leftovers.namespaces = (1..=n).map(|i| format!("{prefix}n{i}")).collect();
+            leftovers.bridge = Some(format!("{prefix}br"));
+            leftovers.save(state_path).map_err(io("state.json"))?;
+            let net = NamespaceNet::create(&prefix, n).map_err(io("network namespaces"))?;
+            let placements = (0..n)
+                .map(|i| Placement {
+                    ip: net.addr(i).to_string(),
+                    netns: Some(net.path(i)),
+                    env: Vec::new(),
+                    host: None,
+                })
+                .collect();
+            (Box::new(net), placements)
+        }
+        // On loopback a described system's nodes reach each other as they are configured
+        // to: nothing can be cut. (raftkv gets a proxy per link below.)
+        NetKind::Proxy => {
+            let net = Uncut {
+                mechanism: "loopback",
+                why: "this target's nodes talk to each other directly: partitions need --net netns",
+            };
+            let placements = (0..n)
+                .map(|_| Placement {
+                    ip: "127.0.0.1".into(),
+                    netns: None,
+                    env: Vec::new(),
+                    host: None,
+                })
+                .collect();
+            (Box::new(net), placements)
+        }
+    })
+}
+
+/// raftkv's nodes, launched at `placements` (with a proxy per link on loopback, which becomes
+/// the run's network: `net`).
+fn launch_raftkv(
+    kind: NetKind,
+    (seed, latency, loss): (u64, Duration, f64),
+    placements: &[Placement],
+    (program, nodes_dir): (PathBuf, &Path),
+    node_flags: Vec<String>,
+    net: &mut Box<dyn Net>,
+) -> Result<LocalCluster, String> {
+    let io = |what: &'static str| move |e: std::io::Error| format!("{what}: {e}");
+    let specs = match kind {
+        NetKind::Netns => {
+            let peers: BTreeMap<u64, String> = placements
+                .iter()
+                .enumerate()
+                .map(|(j, p)| (j as u64 + 1, format!("{}:7100", p.ip)))
+                .collect();
+            placements
+                .iter()
+                .map(|p| NodeSpec {
+                    client_addr: format!("{}:7000", p.ip),
+                    peer_listen: format!("{}:7100", p.ip),
+                    peers: peers.clone(),
+                    netns: p.netns.clone(),
+                    env: p.env.clone(),
+                })
+                .collect()
+        }
+        NetKind::Proxy => Vec::new(),
+    };
+    let spec = |nodes| ClusterSpec {
+        program: program.clone(),
+        program_args: vec!["raftkv".into()],
+        dir: nodes_dir.to_path_buf(),
+        extra: node_flags.clone(),
+        nodes,
+        keep_dir: true,
+    };
+    let cluster = if kind == NetKind::Proxy {
+        let (proxy, cluster) = proxied_cluster(placements, seed, spec)?;
+        proxy.set_latency(latency);
+        proxy.set_loss(loss);
+        *net = Box::new(proxy);
+        cluster
+    } else {
+        LocalCluster::launch(spec(specs)).map_err(io("starting raftkv nodes"))?
+    };
+    Ok(cluster)
 }
