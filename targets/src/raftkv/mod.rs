@@ -54,7 +54,10 @@
 //!   majority and be committed by the next leader: a write its client was told never happened
 //!   reappears in a later read — the "ghost" (幽灵复现) of seed 004. Raft's answer is never to say
 //!   "failed" for an entry that may still commit (and the new leader's no-op, which settles the
-//!   fate of every entry before it).
+//!   fate of every entry before it). It shows when a follower that was cut off comes back: with
+//!   no pre-vote, its higher term deposes a leader whose latest writes are already on the other
+//!   follower, and the next leader commits them (`--nemesis partition --shapes
+//!   isolate-follower`).
 //!
 //! A safe node checks the rules these knobs break and stops (panics) if it ever finds one broken
 //! — a committed entry about to be overwritten, two leaders in a term. With an `--unsafe` knob on
