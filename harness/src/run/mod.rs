@@ -338,38 +338,8 @@ pub fn run(args: RunArgs) -> u8 {
         }
     };
     let mut rng = Rng::new(p.seed);
-    let steps = schedule::schedule(
-        &p.kinds,
-        &p.shapes,
-        p.args.nodes as usize,
-        Duration::from_secs_f64(p.args.nemesis_interval),
-        Duration::from_secs_f64(p.args.time_limit),
-        &mut rng.fork(),
-    );
-    let left_out = schedule::unscheduled(&p.kinds, &steps);
-    if !left_out.is_empty() {
-        let names: Vec<&str> = left_out.iter().map(|k| k.name()).collect();
-        eprintln!(
-            "faultline: {} get{} {}; the verdict will be unknown",
-            names.join(" and "),
-            if names.len() == 1 { "s" } else { "" },
-            no_round(p.kinds.len(), &p.args)
-        );
-    }
-    let config = config::RunConfig::new(
-        args_for(&p.args, &p.target),
-        config::TargetInfo {
-            kind: p.target.kind.to_string(),
-            description: p.target.description.clone(),
-            file: p.target.file.clone(),
-        },
-        p.seed,
-        p.kinds.iter().map(|k| k.name().to_string()).collect(),
-        serde_json::to_value(&steps).expect("the schedule serializes"),
-        node_flags(&p.args),
-        p.notes.clone(),
-        p.faketime.as_ref().map(|f| f.display().to_string()),
-    );
+    let steps = fault_schedule(&p, &mut rng);
+    let config = config_of(&p, &steps);
     if let Err(e) = config.write(&run_dir) {
         return usage(e);
     }
@@ -416,19 +386,8 @@ pub fn run(args: RunArgs) -> u8 {
         interrupted: main.interrupted,
         require: args.level(),
         verdict: standing,
-        strongest: match &judged {
-            Judged::Consistency(ladder) => ladder.strongest.clone(),
-            Judged::Isolation { .. } => Vec::new(),
-        },
-        isolation: match &judged {
-            Judged::Consistency(_) => None,
-            Judged::Isolation { report, require } => Some(json!({
-                "require": require,
-                "verdict": report.standing(*require),
-                "strongest": report.strongest,
-                "report": report,
-            })),
-        },
+        strongest: judged.strongest(),
+        isolation: judged.isolation_json(),
         main_phase_s: main.elapsed.as_secs_f64(),
         main_phase: figures(&history, main.elapsed),
         outages: outages(
@@ -451,14 +410,50 @@ pub fn run(args: RunArgs) -> u8 {
         data_kept,
         notes: p.notes,
         report: run_dir.join("report.html").display().to_string(),
-        ladder: match &judged {
-            Judged::Consistency(ladder) => {
-                serde_json::to_value(ladder).expect("the ladder serializes")
-            }
-            Judged::Isolation { .. } => Value::Null,
-        },
+        ladder: judged.ladder_json(),
     };
     finish(&run_dir, &args, &config, &results, &history, &judged)
+}
+
+/// The run's fault schedule, drawn from its seed; the kinds that got no round said at once.
+fn fault_schedule(p: &Prepared, rng: &mut Rng) -> Vec<nemesis::schedule::Step> {
+    let steps = schedule::schedule(
+        &p.kinds,
+        &p.shapes,
+        p.args.nodes as usize,
+        Duration::from_secs_f64(p.args.nemesis_interval),
+        Duration::from_secs_f64(p.args.time_limit),
+        &mut rng.fork(),
+    );
+    let left_out = schedule::unscheduled(&p.kinds, &steps);
+    if !left_out.is_empty() {
+        let names: Vec<&str> = left_out.iter().map(|k| k.name()).collect();
+        eprintln!(
+            "faultline: {} get{} {}; the verdict will be unknown",
+            names.join(" and "),
+            if names.len() == 1 { "s" } else { "" },
+            no_round(p.kinds.len(), &p.args)
+        );
+    }
+    steps
+}
+
+/// The run as `config.json` records it.
+fn config_of(p: &Prepared, steps: &[nemesis::schedule::Step]) -> config::RunConfig {
+    config::RunConfig::new(
+        args_for(&p.args, &p.target),
+        config::TargetInfo {
+            kind: p.target.kind.to_string(),
+            description: p.target.description.clone(),
+            file: p.target.file.clone(),
+        },
+        p.seed,
+        p.kinds.iter().map(|k| k.name().to_string()).collect(),
+        serde_json::to_value(steps).expect("the schedule serializes"),
+        node_flags(&p.args),
+        p.notes.clone(),
+        p.faketime.as_ref().map(|f| f.display().to_string()),
+    )
 }
 
 /// The fault kinds asked for that were never applied, each with why: no round in the schedule

@@ -15,6 +15,39 @@ pub(crate) enum Judged {
 }
 
 impl Judged {
+    /// The strongest consistency models that hold (none for transactions: see
+    /// [`Judged::isolation_json`]).
+    pub(super) fn strongest(&self) -> Vec<checker::consistency::Level> {
+        match self {
+            Judged::Consistency(ladder) => ladder.strongest.clone(),
+            Judged::Isolation { .. } => Vec::new(),
+        }
+    }
+
+    /// `results.json`'s `isolation`: the level required, its verdict, the strongest levels that
+    /// hold and the whole report.
+    pub(super) fn isolation_json(&self) -> Option<Value> {
+        match self {
+            Judged::Consistency(_) => None,
+            Judged::Isolation { report, require } => Some(json!({
+                "require": require,
+                "verdict": report.standing(*require),
+                "strongest": report.strongest,
+                "report": report,
+            })),
+        }
+    }
+
+    /// `results.json`'s `ladder`: the consistency ladder (null for transactions).
+    pub(super) fn ladder_json(&self) -> Value {
+        match self {
+            Judged::Consistency(ladder) => {
+                serde_json::to_value(ladder).expect("the ladder serializes")
+            }
+            Judged::Isolation { .. } => Value::Null,
+        }
+    }
+
     /// The standing of the model the run requires.
     pub(crate) fn standing(
         &self,
