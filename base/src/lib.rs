@@ -2,7 +2,7 @@
 //! nothing, and nothing in it knows about histories, faults or targets.
 //!
 //! Today it holds faultline's one random source, [`Rng`] (and [`cut`], for quoting text in
-//! sentences), and [`proc::descendants`], a process's tree as `/proc` shows it. Everything random in a run — the
+//! sentences), and [`proc`], processes as `/proc` shows them. Everything random in a run — the
 //! workload, the nemesis's schedule and its choices, the proxies' dropped packets, the
 //! simulator, the generated histories of the checker's tests — draws from a seed through it, so
 //! the same seed replays the same run. Its stream is part of that promise: a known-answer test

@@ -1,4 +1,6 @@
-//! Process trees, as `/proc` shows them.
+//! Processes as `/proc` shows them: each one's state, parent and start time, and a process's
+//! tree. The one reader of `/proc/<pid>/stat` (the nemesis's pauses and crashes, the
+//! launcher's start-up checks).
 
 /// `pid`'s descendants (children, their children, …), parents before their children. A server
 /// whose workers leave its process group (PostgreSQL's backends call `setsid`) is still one
@@ -24,12 +26,33 @@ pub fn descendants(pid: u32) -> Vec<u32> {
     found
 }
 
-/// The parent of `pid`, from `/proc/<pid>/stat` (the field after the state, which follows the
-/// last `)` of the command name).
-fn parent(pid: u32) -> Option<u32> {
+/// A process as `/proc/<pid>/stat` shows it: the state letter, the parent's pid, and the start
+/// time in clock ticks since boot.
+pub fn stat(pid: u32) -> Option<(char, u32, u64)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain anything; fields follow the last ')'.
     let rest = &text[text.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let parent = fields.get(1)?.parse().ok()?;
+    // Field 22 of the full line is the 20th after the name (state is the 3rd of the full line).
+    let start = fields.get(19)?.parse().ok()?;
+    Some((state, parent, start))
+}
+
+/// The process's state letter (`R`, `S`, `T` stopped, `Z` zombie, …), if it exists.
+pub fn state(pid: u32) -> Option<char> {
+    stat(pid).map(|(s, _, _)| s)
+}
+
+/// The process's parent, if it exists.
+pub fn parent(pid: u32) -> Option<u32> {
+    stat(pid).map(|(_, p, _)| p)
+}
+
+/// When the process started, in clock ticks since boot.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    stat(pid).map(|(_, _, t)| t)
 }
 
 #[cfg(test)]

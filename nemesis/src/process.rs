@@ -5,34 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-/// A process as `/proc/<pid>/stat` shows it: the state letter, the parent's pid, and the start
-/// time in clock ticks since boot.
-fn stat(pid: u32) -> Option<(char, u32, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may contain anything; fields follow the last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let state = fields.first()?.chars().next()?;
-    let parent = fields.get(1)?.parse().ok()?;
-    // Field 22 of the full line is the 20th after the name (state is the 3rd of the full line).
-    let start = fields.get(19)?.parse().ok()?;
-    Some((state, parent, start))
-}
-
-/// The process's state letter (`R`, `S`, `T` stopped, `Z` zombie, …), if it exists.
-pub fn state(pid: u32) -> Option<char> {
-    stat(pid).map(|(s, _, _)| s)
-}
-
-/// The process's parent, if it exists.
-pub fn parent(pid: u32) -> Option<u32> {
-    stat(pid).map(|(_, p, _)| p)
-}
-
-/// When the process started, in clock ticks since boot.
-pub fn start_ticks(pid: u32) -> Option<u64> {
-    stat(pid).map(|(_, _, t)| t)
-}
+use base::proc::stat;
+pub use base::proc::{parent, start_ticks, state};
 
 /// Whether `pid` is the process that started at `start` and has not exited.
 pub fn is_alive(pid: u32, start: u64) -> bool {

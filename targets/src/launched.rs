@@ -516,12 +516,7 @@ impl LaunchedNodes {
         else {
             return None;
         };
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
-        let state = stat
-            .rfind(')')
-            .and_then(|at| stat[at + 1..].split_whitespace().next());
-        if !matches!(state, None | Some("Z") | Some("X")) {
+        if !matches!(base::proc::state(child.id()), None | Some('Z' | 'X')) {
             return None;
         }
         let log = std::fs::read_to_string(&n.log_path).unwrap_or_default();
