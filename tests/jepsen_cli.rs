@@ -229,16 +229,12 @@ fn empty_histories_are_unknown_not_a_pass() {
 }
 
 #[test]
-fn workloads_faultline_does_not_check_yet_are_read_and_named() {
-    // Issue 28, point 5: Jepsen's other workloads are read, named, and unknown (exit 2) — not
-    // refused as bad input, and never "holds".
+fn workloads_faultline_does_not_check_are_read_and_named() {
+    // Issue 28, point 5: workloads without a checker are read, named, and unknown (exit 2) —
+    // not refused as bad input, and never "holds".
     let scratch = Scratch::new("jepsen-workloads");
     for (text, what) in [
-        ("{:process 0, :type :invoke, :f :add, :value 3}\n{:process 0, :type :ok, :f :add, :value 3}\n{:process 0, :type :invoke, :f :read, :value nil}\n{:process 0, :type :ok, :f :read, :value #{3}}\n", "a set history (add/read), 2 operations"),
-        ("{:process 0, :type :invoke, :f :transfer, :value {:from 1, :to 2, :amount 5}}\n", "a bank history"),
-        ("{:process 0, :type :invoke, :f :enqueue, :value 1}\n", "a queue history"),
-        ("{:process 0, :type :invoke, :f :acquire, :value nil}\n{:process 0, :type :ok, :f :acquire, :value nil}\n", "a mutex history"),
-        ("{:process 0, :type :invoke, :f :generate, :value nil}\n{:process 0, :type :ok, :f :generate, :value 7}\n", "a unique-ids history"),
+        ("{:process 0, :type :invoke, :f :send, :value [[:send 1 2]]}\n", "a log history"),
         ("{:process 0, :type :invoke, :f :txn, :value [[:read 0 nil] [:write 1 2]]}\n{:process 0, :type :ok, :f :txn, :value [[:read 0 3] [:write 1 2]]}\n", "a Knossos multi-register history"),
     ] {
         let f = scratch.file("w.edn", text);
@@ -250,6 +246,176 @@ fn workloads_faultline_does_not_check_yet_are_read_and_named() {
         let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(doc["verdict"], "unknown", "{doc}");
     }
+}
+
+/// Jepsen EDN events `(process, type, f, value)`, 10 ms apart, as `jepsen.history` writes them.
+fn jepsen_edn(events: &[(u64, &str, &str, &str)]) -> String {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, (p, t, f, v))| {
+            format!(
+                "{{:index {i}, :time {}, :type :{t}, :process {p}, :f :{f}, :value {v}}}\n",
+                (i + 1) * 10_000_000
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn jepsen_bank_set_counter_mutex_queue_and_ids_histories_are_judged() {
+    // Issue 30: Jepsen's histories of the seeds' other workloads get a verdict with no flags.
+    let scratch = Scratch::new("jepsen-seed-workloads");
+    let cases: [(&str, Vec<(u64, &str, &str, &str)>, i32, &str); 6] = [
+        (
+            "bank",
+            vec![
+                (0, "invoke", "transfer", "{:from 0, :to 1, :amount 2}"),
+                (1, "invoke", "read", "nil"),
+                (1, "ok", "read", "{0 8, 1 10}"),
+                (0, "ok", "transfer", "{:from 0, :to 1, :amount 2}"),
+                (1, "invoke", "read", "nil"),
+                (1, "ok", "read", "{0 8, 1 12}"),
+                (1, "invoke", "read", "nil"),
+                (1, "ok", "read", "{0 8, 1 12}"),
+            ],
+            1,
+            "wrong-total: p1 read at 0.030 s: balances sum to 18, not 20",
+        ),
+        (
+            "set",
+            vec![
+                (0, "invoke", "add", "1"),
+                (0, "ok", "add", "1"),
+                (0, "invoke", "add", "2"),
+                (0, "ok", "add", "2"),
+                (1, "invoke", "read", "nil"),
+                (1, "ok", "read", "#{2}"),
+            ],
+            1,
+            "lost: p0 added 1 (acknowledged",
+        ),
+        (
+            "counter",
+            vec![
+                (0, "invoke", "add", "1"),
+                (0, "ok", "add", "1"),
+                (1, "invoke", "read", "nil"),
+                (1, "ok", "read", "1"),
+            ],
+            0,
+            "✓ counter holds",
+        ),
+        (
+            "mutex",
+            vec![
+                (0, "invoke", "acquire", "nil"),
+                (0, "ok", "acquire", "nil"),
+                (1, "invoke", "acquire", "nil"),
+                (1, "ok", "acquire", "nil"),
+            ],
+            1,
+            "double-holder: held by p0 and p1 at once from 0.040 s to the end of the history",
+        ),
+        (
+            "queue",
+            vec![
+                (0, "invoke", "enqueue", "1"),
+                (0, "ok", "enqueue", "1"),
+                (1, "invoke", "dequeue", "nil"),
+                (1, "ok", "dequeue", "1"),
+                (1, "invoke", "drain", "nil"),
+                (1, "ok", "drain", "[1]"),
+            ],
+            1,
+            "exactly-once violated (duplicates); at-least-once held",
+        ),
+        (
+            "ids",
+            vec![
+                (0, "invoke", "generate", "nil"),
+                (0, "ok", "generate", "4"),
+                (1, "invoke", "generate", "nil"),
+                (1, "ok", "generate", "4"),
+            ],
+            1,
+            "id 4 was handed out twice",
+        ),
+    ];
+    for (name, events, code, words) in cases {
+        let f = scratch.file(&format!("{name}.edn"), &jepsen_edn(&events));
+        let o = faultline(&["check", &f]);
+        assert_eq!(o.status.code(), Some(code), "{name}: {}", out(&o));
+        assert!(out(&o).contains(words), "{name}: {}", out(&o));
+        let o = faultline(&["check", "--json", &f]);
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let verdict = ["holds", "violated", "unknown"][code as usize];
+        assert_eq!(doc["verdict"], verdict, "{name}: {doc}");
+    }
+    // A bank never read tested nothing: unknown, whatever the transfers said.
+    let f = scratch.file(
+        "unread.edn",
+        &jepsen_edn(&[
+            (0, "invoke", "transfer", "{:from 0, :to 1, :amount 2}"),
+            (0, "ok", "transfer", "{:from 0, :to 1, :amount 2}"),
+        ]),
+    );
+    let o = faultline(&["check", &f]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    // The test's parameters as flags: the bank's total, a stale set read under linearizability.
+    let f = scratch.file(
+        "bank-total.edn",
+        &jepsen_edn(&[
+            (1, "invoke", "read", "nil"),
+            (1, "ok", "read", "{0 5, 1 5}"),
+        ]),
+    );
+    let o = faultline(&["check", "--bank-total", "12", &f]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(out(&o).contains("sum to 10, not 12"), "{}", out(&o));
+    // A malformed operation is bad input naming its line.
+    let f = scratch.file(
+        "bad-bank.edn",
+        &jepsen_edn(&[
+            (0, "invoke", "transfer", "{:from 0, :to 1, :amount 1}"),
+            (1, "invoke", "read", "nil"),
+            (1, "ok", "read", "[5 5]"),
+        ]),
+    );
+    let o = faultline(&["check", &f]);
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    assert!(
+        out(&o).contains("bad-bank.edn:3: an ok read of a bank returns {account: balance}"),
+        "{}",
+        out(&o)
+    );
+}
+
+#[test]
+fn a_jepsen_bank_run_directory_is_compared_with_jepsens_verdict() {
+    let scratch = Scratch::new("jepsen-bank-run");
+    let events = [
+        (1, "invoke", "read", "nil"),
+        (1, "ok", "read", "{0 5, 1 5}"),
+        (1, "invoke", "read", "nil"),
+        (1, "ok", "read", "{0 4, 1 5}"),
+        (1, "invoke", "read", "nil"),
+        (1, "ok", "read", "{0 5, 1 5}"),
+    ];
+    scratch.file(
+        "bank/20240101T000000.000Z/history.edn",
+        &jepsen_edn(&events),
+    );
+    scratch.file(
+        "bank/20240101T000000.000Z/results.edn",
+        "{:valid? false, :bank {:valid? false}}\n",
+    );
+    let o = faultline(&[
+        "check",
+        &format!("{}/bank/20240101T000000.000Z", scratch.path()),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(out(&o).contains("faultline agrees"), "{}", out(&o));
 }
 
 #[test]

@@ -57,6 +57,7 @@ pub mod result;
 pub mod search;
 pub mod txn;
 pub mod unique;
+pub mod workloads;
 
 pub use check::{check, check_with, Options};
 pub use history::{History, HistoryError, Operation, Outcome};

@@ -41,6 +41,9 @@ impl Scratch {
     /// Writes `text` to `name` inside; returns its path.
     pub fn file(&self, name: &str, text: &str) -> String {
         let p = self.0.join(name);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
         std::fs::write(&p, text).unwrap();
         p.to_string_lossy().into_owned()
     }

@@ -16,6 +16,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod workload;
+
 /// What `--require` names: a consistency model (registers) or an isolation level
 /// (transactions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +128,8 @@ pub struct CheckArgs {
     pub all: bool,
     #[command(flatten)]
     pub ladder: LadderArgs,
+    #[command(flatten)]
+    pub workloads: workload::WorkloadArgs,
     /// Write a self-contained HTML report of the history to OUT (one FILE only).
     #[arg(long, value_name = "OUT")]
     pub html: Option<PathBuf>,
@@ -494,6 +498,9 @@ fn check_one(found: &Found, args: &CheckArgs, progress: bool) -> Checked {
         Ok(h) => h,
         Err(e) => return bad_input(args, &source, &e.to_string()),
     };
+    if let Some(w) = workload::of(&history, args).filter(|_| args.model.is_none()) {
+        return workload::checked(&history, w, args, &source, found.results.as_deref());
+    }
     if checker::model::transactional(&history).is_some() && args.model.is_none() {
         if let Some(w) = checker::model::other_workload(&history) {
             return unjudged(&history, w, args, &source);
@@ -555,7 +562,7 @@ fn check_one(found: &Found, args: &CheckArgs, progress: bool) -> Checked {
             };
             let jepsen = found.results.as_deref().map(|r| {
                 store::jepsen_verdict(r)
-                    .map(|v| Comparison::of(v, verdict.standing, args.level()))
+                    .map(|v| Comparison::of(v, verdict.standing, args.level().name()))
                     .map_err(|e| e.to_string())
             });
             let mut checked = Checked {
@@ -927,7 +934,7 @@ struct Comparison {
 }
 
 impl Comparison {
-    fn of(verdict: JepsenVerdict, standing: Standing, require: Level) -> Comparison {
+    fn of(verdict: JepsenVerdict, standing: Standing, require: &str) -> Comparison {
         let ours = match standing {
             Standing::Holds => Some(true),
             Standing::Violated => Some(false),
@@ -939,7 +946,7 @@ impl Comparison {
         };
         Comparison {
             agree,
-            ours: format!("{} {}", require.name(), standing.words()),
+            ours: format!("{require} {}", standing.words()),
             verdict,
         }
     }

@@ -190,6 +190,53 @@ pub fn unjudged_suite(source: &str, why: &str) -> String {
     )
 }
 
+/// A suite for a workload history (bank, set, lock, …): one case per promise broken (failed,
+/// with its first sentence), or one case that passed, or one skipped with why it is unknown.
+pub fn workload_suite(source: &str, j: &checker::workloads::Judgement) -> String {
+    let mut cases = String::new();
+    let mut kinds: Vec<&str> = j.violations.iter().map(|v| v.kind).collect();
+    kinds.dedup();
+    for kind in &kinds {
+        let first = j
+            .violations
+            .iter()
+            .find(|v| v.kind == *kind)
+            .expect("listed");
+        let _ = write!(
+            cases,
+            "  <testcase classname=\"faultline.{0}\" name=\"{1}\" time=\"0\">\n    <failure type=\"{1}\" message=\"{2}\"/>\n  </testcase>\n",
+            j.workload,
+            kind,
+            esc(&first.sentence)
+        );
+    }
+    let (tests, failures, skipped) = match j.standing {
+        Standing::Violated => (kinds.len(), kinds.len(), 0),
+        Standing::Holds => {
+            let _ = writeln!(
+                cases,
+                "  <testcase classname=\"faultline.{0}\" name=\"{0}\" time=\"0\"/>",
+                j.workload
+            );
+            (1, 0, 0)
+        }
+        Standing::Unknown => {
+            let why = j.why.as_deref().unwrap_or("unknown");
+            let _ = write!(
+                cases,
+                "  <testcase classname=\"faultline.{0}\" name=\"{0}\" time=\"0\">\n    <skipped message=\"{1}\"/>\n  </testcase>\n",
+                j.workload,
+                esc(why)
+            );
+            (1, 0, 1)
+        }
+    };
+    format!(
+        "<testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"0\">\n{cases}</testsuite>\n",
+        esc(source)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,179 @@
+//! A lock: `acquire` and `release` (also spelled `lock`/`unlock`), one holder at a time — the
+//! mutex of Knossos's `mutex` model, with holders named by process.
+//!
+//! The checker proves double holding from what the clients were told, never from guesses: a
+//! process that was told its `acquire` succeeded held the lock from that acknowledgement until
+//! it invoked its next `release` (a release takes effect no earlier than its invocation). Two
+//! such intervals that overlap are two holders at once — a violation of the mutex, whatever
+//! order the operations are put in. Sorting the intervals and sweeping is `n log n`.
+//!
+//! What ends a hold depends on the lock:
+//! - a plain mutex (Knossos's model, the default): a release that failed did not happen, so the
+//!   hold goes on to the next release that succeeded or may have; one never released is held to
+//!   the end of the history;
+//! - a lock with a lease ([`super::Options::leased_locks`], as etcd's and faultline's `/lock`
+//!   are): the lease may run out at any time the server decides, so only a release the server
+//!   *acknowledged* proves the lock was held until then; a failed or unknown release proves
+//!   nothing beyond the acquire.
+//!
+//! A process told it acquired a lock it already held, or released one it did not hold, is a
+//! violation of the plain mutex too.
+
+use super::{only, Judgement, Options, Say, Workload};
+use crate::history::{History, Operation, Outcome};
+
+/// One proven hold: from the acquire's acknowledgement to the release's invocation, as event
+/// places (`to` is `usize::MAX` for a hold to the end) and times.
+#[derive(Clone, Copy, Debug)]
+struct Hold {
+    from: usize,
+    to: usize,
+    until: Option<u64>,
+    acquire: usize,
+    release: Option<usize>,
+}
+
+impl Hold {
+    fn new(
+        history: &History,
+        acquire: usize,
+        end: Option<(usize, u64)>,
+        release: Option<usize>,
+    ) -> Hold {
+        let a = &history.ops[acquire];
+        let from = a.complete_event.unwrap_or(0);
+        Hold {
+            from,
+            to: end.map_or(usize::MAX, |e| e.0),
+            until: end.map(|e| e.1),
+            acquire,
+            release,
+        }
+    }
+}
+
+pub fn check(history: &History, opts: &Options) -> Result<Judgement, String> {
+    only(
+        history,
+        Workload::Lock,
+        &["acquire", "release", "lock", "unlock"],
+    )?;
+    let mut j = Judgement::new(Workload::Lock);
+    let say = Say::new(history);
+    let holds = holds(history, opts, &say, &mut j);
+    j.counts.insert("holds".into(), holds.len() as u64);
+    overlaps(history, holds.clone(), &say, &mut j);
+    Ok(match holds.is_empty() {
+        true => j.untested("no acquire succeeded, so mutual exclusion was never tested"),
+        false => j,
+    })
+}
+
+fn is_acquire(o: &Operation) -> bool {
+    matches!(o.f.as_str(), "acquire" | "lock")
+}
+
+/// Every process's proven holds, walking its operations in order.
+fn holds(history: &History, opts: &Options, say: &Say, j: &mut Judgement) -> Vec<Hold> {
+    let mut by_process: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
+    for (i, o) in history.ops.iter().enumerate() {
+        by_process.entry(o.process).or_default().push(i);
+    }
+    let mut out = Vec::new();
+    for ops in by_process.values() {
+        let mut open: Option<usize> = None;
+        for &i in ops {
+            let o = &history.ops[i];
+            match (is_acquire(o), o.outcome, open) {
+                (true, Outcome::Ok, Some(a)) if !opts.leased_locks => {
+                    j.violation("reacquired", vec![history.ops[a].id, o.id], || {
+                        format!(
+                            "{} was told it acquired the lock at {} while it still held it from {}",
+                            Say::who(o),
+                            say.completed(o),
+                            say.completed(&history.ops[a])
+                        )
+                    });
+                }
+                (true, Outcome::Ok, _) => open = Some(i),
+                (true, _, _) => {}
+                (false, Outcome::Fail, Some(_)) if !opts.leased_locks => {}
+                (false, Outcome::Ok, None) if !opts.leased_locks => {
+                    j.violation("released-unheld", vec![o.id], || {
+                        format!(
+                            "{} was told it released the lock at {} but held none",
+                            Say::who(o),
+                            say.completed(o)
+                        )
+                    });
+                }
+                (false, outcome, Some(a)) => {
+                    let acquired = &history.ops[a];
+                    let end = match outcome == Outcome::Ok || !opts.leased_locks {
+                        true => (o.invoke_event, o.invoke_time),
+                        false => (
+                            acquired.complete_event.unwrap_or(0),
+                            acquired.complete_time.unwrap_or(0),
+                        ),
+                    };
+                    out.push(Hold::new(history, a, Some(end), Some(i)));
+                    open = None;
+                }
+                (false, _, None) => {}
+            }
+        }
+        if let Some(a) = open {
+            let acquired = &history.ops[a];
+            let end = opts.leased_locks.then(|| {
+                (
+                    acquired.complete_event.unwrap_or(0),
+                    acquired.complete_time.unwrap_or(0),
+                )
+            });
+            out.push(Hold::new(history, a, end, None));
+        }
+    }
+    out
+}
+
+/// Sorts holds by start and sweeps, keeping the hold that reaches furthest: any hold that
+/// starts before it ends overlaps it.
+fn overlaps(history: &History, mut holds: Vec<Hold>, say: &Say, j: &mut Judgement) {
+    holds.sort_by_key(|h| h.from);
+    let mut reach: Option<Hold> = None;
+    for h in holds {
+        if let Some(r) = reach.filter(|r| h.from < r.to) {
+            report(history, r, h, say, j);
+        }
+        if reach.is_none_or(|r| h.to > r.to) {
+            reach = Some(h);
+        }
+    }
+}
+
+fn report(history: &History, a: Hold, b: Hold, say: &Say, j: &mut Judgement) {
+    let (oa, ob) = (&history.ops[a.acquire], &history.ops[b.acquire]);
+    let mut ops = vec![oa.id, ob.id];
+    ops.extend(
+        a.release
+            .iter()
+            .chain(b.release.iter())
+            .map(|&r| history.ops[r].id),
+    );
+    let end = match if a.to <= b.to { a.until } else { b.until } {
+        Some(t) => say.at(t),
+        None => "the end of the history".into(),
+    };
+    j.violation("double-holder", ops, || {
+        format!(
+            "held by {} and {} at once from {} to {end}: {} was told it acquired the lock at {}, and {} at {}, before the first let it go",
+            Say::who(oa),
+            Say::who(ob),
+            say.completed(ob),
+            Say::who(oa),
+            say.completed(oa),
+            Say::who(ob),
+            say.completed(ob)
+        )
+    });
+}
