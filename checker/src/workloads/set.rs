@@ -18,7 +18,34 @@
 
 use super::{completed, only, shape_error, Judgement, Options, Say, Workload};
 use crate::history::{History, Operation, Outcome};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
+use serde_json::Value;
+
+/// An element as the checker keys it: integers (what generators add) without allocating, any
+/// other value by its JSON text.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Key {
+    Int(i64),
+    Text(String),
+}
+
+impl Key {
+    fn of(v: &Value) -> Key {
+        match v.as_i64() {
+            Some(i) => Key::Int(i),
+            None => Key::Text(v.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Int(i) => write!(f, "{i}"),
+            Key::Text(t) => f.write_str(t),
+        }
+    }
+}
 
 /// What the history says about one element.
 #[derive(Default)]
@@ -27,8 +54,49 @@ struct Element {
     add: Option<usize>,
     /// When it became known (event place), and which op made it so.
     known: Option<(usize, usize)>,
-    /// Indices (into `reads`, ascending) of the reads that returned it.
-    seen_in: Vec<u32>,
+    /// The reads (indices into `reads`) that returned it, as runs of consecutive reads: the
+    /// latest inline, the earlier ones (rare: an element that vanished and came back) aside.
+    last_run: Option<(u32, u32)>,
+    earlier_runs: Vec<(u32, u32)>,
+}
+
+impl Element {
+    fn seen(&mut self, read: u32) {
+        match &mut self.last_run {
+            Some(run) if run.1 + 1 == read => run.1 = read,
+            Some(run) => {
+                self.earlier_runs.push(*run);
+                *run = (read, read);
+            }
+            None => self.last_run = Some((read, read)),
+        }
+    }
+
+    fn first_seen(&self) -> Option<u32> {
+        self.earlier_runs
+            .first()
+            .or(self.last_run.as_ref())
+            .map(|r| r.0)
+    }
+
+    fn last_seen(&self) -> Option<u32> {
+        self.last_run.map(|r| r.1)
+    }
+
+    /// The last read in `first..len` that did not return it.
+    fn last_absent(&self, len: usize, first: usize) -> Option<usize> {
+        let mut r = len.checked_sub(1)?;
+        for run in self.last_run.iter().chain(self.earlier_runs.iter().rev()) {
+            let (from, to) = (run.0 as usize, run.1 as usize);
+            if to < r {
+                break;
+            }
+            if from <= r {
+                r = from.checked_sub(1)?;
+            }
+        }
+        (r >= first).then_some(r)
+    }
 }
 
 pub fn check(history: &History, opts: &Options) -> Result<Judgement, String> {
@@ -68,14 +136,14 @@ pub fn check(history: &History, opts: &Options) -> Result<Judgement, String> {
 fn gather(
     history: &History,
     j: &mut Judgement,
-) -> Result<(HashMap<String, Element>, Vec<usize>), String> {
-    let mut elements: HashMap<String, Element> = HashMap::new();
+) -> Result<(HashMap<Key, Element>, Vec<usize>), String> {
+    let mut elements: HashMap<Key, Element> = HashMap::default();
     let mut reads = Vec::new();
     for (i, o) in history.ops.iter().enumerate() {
         match o.f.as_str() {
             "add" => {
                 j.count("adds");
-                let e = elements.entry(o.input.to_string()).or_default();
+                let e = elements.entry(Key::of(&o.input)).or_default();
                 if o.outcome == Outcome::Fail {
                     continue;
                 }
@@ -101,11 +169,12 @@ fn gather(
                 &format!("an ok read of a set returns a list, found {}", o.output),
             )
         })?;
-        let mut here: HashMap<String, u32> = HashMap::with_capacity(items.len());
-        for v in items {
-            *here.entry(v.to_string()).or_default() += 1;
-        }
-        for (text, times) in here {
+        let mut here: Vec<Key> = items.iter().map(Key::of).collect();
+        here.sort_unstable();
+        let mut k = 0;
+        while k < here.len() {
+            let times = here[k..].iter().take_while(|x| **x == here[k]).count();
+            let text = &here[k];
             if times > 1 {
                 j.violation("duplicated", vec![o.id], || {
                     format!(
@@ -115,9 +184,10 @@ fn gather(
                     )
                 });
             }
-            let e = elements.entry(text).or_default();
-            e.seen_in.push(n as u32);
+            let e = elements.entry(text.clone()).or_default();
+            e.seen(n as u32);
             e.known = earliest(e.known, (completed(o), r));
+            k += times;
         }
     }
     Ok((elements, reads))
@@ -128,8 +198,8 @@ fn earliest(a: Option<(usize, usize)>, b: (usize, usize)) -> Option<(usize, usiz
 }
 
 /// An element no add attempted (or only failed adds): a violation, proven by its first read.
-fn unexpected(history: &History, reads: &[usize], text: &str, e: &Element, j: &mut Judgement) {
-    let Some(&first) = e.seen_in.first() else {
+fn unexpected(history: &History, reads: &[usize], text: &Key, e: &Element, j: &mut Judgement) {
+    let Some(first) = e.first_seen() else {
         return; // only failed adds, never read: fine
     };
     let o = &history.ops[reads[first as usize]];
@@ -148,14 +218,14 @@ fn judge(
     history: &History,
     reads: &[usize],
     first: usize,
-    text: &str,
+    text: &Key,
     add: usize,
     e: &Element,
     opts: &Options,
     say: &Say,
     j: &mut Judgement,
 ) {
-    let Some(last_absent) = last_absent(reads.len(), first, &e.seen_in) else {
+    let Some(last_absent) = e.last_absent(reads.len(), first) else {
         return; // present in every read since it was known
     };
     let (known_at_op, absent) = (
@@ -163,7 +233,7 @@ fn judge(
         &history.ops[reads[last_absent]],
     );
     let add_op = &history.ops[add];
-    let present_after = e.seen_in.last().is_some_and(|&p| p as usize > last_absent);
+    let present_after = e.last_seen().is_some_and(|p| p as usize > last_absent);
     if !present_after {
         j.violation("lost", vec![add_op.id, known_at_op.id, absent.id], || {
             format!(
@@ -193,25 +263,6 @@ fn judge(
         )),
         false => {}
     }
-}
-
-/// The last read index in `first..len` not in `seen` (ascending), walking back from the end
-/// past the reads that hold the element.
-fn last_absent(len: usize, first: usize, seen: &[u32]) -> Option<usize> {
-    let mut r = len;
-    let mut k = seen.len();
-    while r > first {
-        r -= 1;
-        while k > 0 && seen[k - 1] as usize > r {
-            k -= 1;
-        }
-        if k > 0 && seen[k - 1] as usize == r {
-            k -= 1;
-            continue;
-        }
-        return Some(r);
-    }
-    None
 }
 
 fn outcome(o: &Operation) -> &'static str {

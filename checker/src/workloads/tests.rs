@@ -497,3 +497,18 @@ fn a_foreign_operation_is_one_error_naming_its_line() {
         "probe.edn:3: a counter history has only add/read operations; this one is \"cas\""
     );
 }
+
+#[test]
+fn set_element_that_vanishes_returns_and_vanishes_again_is_lost() {
+    let mut events = vec![(0, "invoke", "add", "1"), (0, "ok", "add", "1")];
+    for read in ["[1]", "[]", "[1]", "[1]", "[]"] {
+        events.push((1, "invoke", "read", "nil"));
+        events.push((1, "ok", "read", read));
+    }
+    let j = judge(Workload::Set, &events, &Options::default());
+    assert_eq!(kinds(&j), ["lost"]);
+    events.truncate(events.len() - 2);
+    let j = judge(Workload::Set, &events, &Options::default());
+    assert_eq!(j.standing, Standing::Holds, "{:?}", j.lines());
+    assert_eq!(j.counts["stale"], 1);
+}
