@@ -248,8 +248,11 @@ fn workloads_faultline_does_not_check_are_read_and_named() {
     }
 }
 
+/// One Jepsen event: `(process, type, f, value)`.
+type JepsenEvent<'a> = (u64, &'a str, &'a str, &'a str);
+
 /// Jepsen EDN events `(process, type, f, value)`, 10 ms apart, as `jepsen.history` writes them.
-fn jepsen_edn(events: &[(u64, &str, &str, &str)]) -> String {
+fn jepsen_edn(events: &[JepsenEvent]) -> String {
     events
         .iter()
         .enumerate()
@@ -266,7 +269,7 @@ fn jepsen_edn(events: &[(u64, &str, &str, &str)]) -> String {
 fn jepsen_bank_set_counter_mutex_queue_and_ids_histories_are_judged() {
     // Issue 30: Jepsen's histories of the seeds' other workloads get a verdict with no flags.
     let scratch = Scratch::new("jepsen-seed-workloads");
-    let cases: [(&str, Vec<(u64, &str, &str, &str)>, i32, &str); 6] = [
+    let cases: [(&str, Vec<JepsenEvent>, i32, &str); 6] = [
         (
             "bank",
             vec![
