@@ -34,7 +34,7 @@ pub fn check(history: &History, opts: &Options) -> Result<Judgement, String> {
     let say = Say::new(history);
     let mut wrong: Vec<(i128, usize)> = Vec::new();
     for (o, map) in &reads {
-        judge_read(o, map, total, &accounts, &say, &mut j, &mut wrong);
+        judge_read(opts.negative_balances, o, map, total, &accounts, &say, &mut j, &mut wrong);
     }
     summarise(history, &wrong, total, &say, &mut j);
     Ok(j)
@@ -142,7 +142,9 @@ fn accounts(
     Ok(all)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn judge_read(
+    negative_ok: bool,
     o: &Operation,
     map: &Map<String, Value>,
     total: i128,
@@ -165,7 +167,7 @@ fn judge_read(
             None => j.violation("missing-balance", vec![o.id], || {
                 format!("{}: account {account} has no balance ({balance})", at())
             }),
-            Some(b) if b < 0 => j.violation("negative-balance", vec![o.id], || {
+            Some(b) if b < 0 && !negative_ok => j.violation("negative-balance", vec![o.id], || {
                 format!("{}: account {account} at {b}", at())
             }),
             Some(_) => {}

@@ -100,6 +100,9 @@ pub struct Options {
     pub bank_total: Option<i64>,
     /// The bank's accounts; `None` takes every account a transfer or read names.
     pub accounts: Option<Vec<String>>,
+    /// The bank lets accounts be overdrawn (Jepsen's `:negative-balances?`): a negative
+    /// balance is no violation.
+    pub negative_balances: bool,
     /// Sets: a stale read is a violation (Jepsen's set-full `:linearizable? true`).
     pub set_linearizable: bool,
     /// Locks carry leases: a release that fails means the lease had run out, not that the lock

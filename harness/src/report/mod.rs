@@ -19,6 +19,7 @@
 
 pub mod isolation;
 pub mod junit;
+pub mod workload;
 
 use crate::run::config::{RunConfig, StoredFlags};
 use crate::run::results::RunResults;
@@ -517,6 +518,9 @@ pub fn run_page(
         return isolation_run_page(run_dir, history, config, results);
     }
     let flags = config.map(RunConfig::flags).unwrap_or_default();
+    if let Some(w) = flags.workload.as_deref().and_then(seed_workload) {
+        return workload_run_page(run_dir, history, config, results, w);
+    }
     let require: Level = match (results, &flags.require) {
         (Some(r), _) => r.require,
         (None, Some(name)) => name
@@ -581,6 +585,28 @@ fn isolation_run_page(
         &context.facts,
         &context.notes,
     ))
+}
+
+/// The run's workload, when it is one of the seeds' (bank, set, counter, unique ids).
+fn seed_workload(name: &str) -> Option<crate::run::workload::Workload> {
+    let w = <crate::run::workload::Workload as clap::ValueEnum>::from_str(name, false).ok()?;
+    w.seed().map(|_| w)
+}
+
+/// The page of a seed workload's run: its history checked afresh (it takes milliseconds) with
+/// what the run knew about the test (its accounts, its total).
+fn workload_run_page(
+    run_dir: &Path,
+    history: &History,
+    config: Option<&RunConfig>,
+    results: Option<&RunResults>,
+    w: crate::run::workload::Workload,
+) -> Result<String, String> {
+    let prefix = config.map(|c| format!("{}-", c.run_id)).unwrap_or_default();
+    let options = crate::run::seeds::Seeds::new(w, &prefix).options();
+    let j = w.seed().expect("a seed workload").check(history, &options)?;
+    let context = run_context(run_dir, config, results, Level::Linearizable);
+    Ok(workload::html(history, &j, &context.title, &context.facts, &context.notes))
 }
 
 /// Writes through a temporary file and a rename, so a reader never sees half a file.

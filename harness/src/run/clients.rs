@@ -28,6 +28,20 @@ pub(super) fn recover_and_read(live: &Live, args: &RunArgs) -> bool {
         }
         converged &= agreed;
     }
+    if let Some(seeds) = live.generator.seeds() {
+        // A node's own copy is the truth only once the nodes agree: a stale copy would make
+        // acknowledged adds look lost.
+        match converged {
+            true => live.runtime.block_on(seeds::final_reads(
+                &seeds,
+                &live.recorder,
+                &*live.endpoints,
+                args.concurrency,
+            )),
+            false => eprintln!("faultline: no final reads: the nodes did not agree"),
+        }
+        return converged;
+    }
     live.runtime.block_on(final_reads(
         &live.recorder,
         &keys,
@@ -160,7 +174,10 @@ impl Client {
             let inv = self
                 .recorder
                 .invoke(seat.process, op.f(), op.key(), op.value(), None);
-            let c = self.endpoints.perform(&op, seat.home).await;
+            let mut c = self.endpoints.perform(op.primitive(), seat.home).await;
+            if let workload::Op::Seed(seed) = &op {
+                c = seed.complete(c);
+            }
             self.recorder.complete(&inv, &c);
             seat.after(&c);
         }

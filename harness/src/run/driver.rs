@@ -324,6 +324,7 @@ fn op_values(op: &Op) -> (Value, Value) {
         Op::Write { value, .. } => (json!(value), Value::Null),
         Op::Cas { from, to, .. } => (json!(from), json!(to)),
         Op::Txn(_) => (op.value(), Value::Null),
+        Op::Seed(s) => op_values(&s.op),
     }
 }
 
@@ -371,6 +372,7 @@ fn completed_txn(op: &Op, got: &Value) -> Result<(), String> {
 /// `op` as the description's requests take it.
 fn described_op<'a>(op: &'a Op, values: &'a (Value, Value)) -> described::Op<'a> {
     match op {
+        Op::Seed(s) => described_op(&s.op, values),
         Op::Txn(_) => described::Op::Txn { ops: &values.0 },
         Op::Read { key } => described::Op::Read { key },
         Op::Write { key, .. } => described::Op::Write {

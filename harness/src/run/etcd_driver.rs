@@ -40,7 +40,10 @@ impl EtcdDriver {
 
     async fn txn(&self, micro: &[Micro], home: usize) -> Completion {
         let node = Some(self.http.nodes[home].name.clone());
-        let steps: Vec<Step> = micro.iter().map(Micro::step).collect();
+        let steps: Vec<Step> = match micro.iter().map(Micro::step).collect() {
+            Ok(s) => s,
+            Err(e) => return Completion::unavailable(node, Outcome::Fail, e),
+        };
         let keys = etcd_txn::keys(&steps);
         // 1. Read: any failure here wrote nothing.
         let read = self.post(home, etcd_txn::read_body(&keys)).await;
@@ -156,7 +159,7 @@ impl Driver for EtcdDriver {
         self.http.nodes.len()
     }
     fn perform<'a>(&'a self, op: &'a Op, home: usize) -> Pending<'a> {
-        match op {
+        match op.primitive() {
             Op::Txn(micro) => Box::pin(self.txn(micro, home)),
             _ => Driver::perform(&self.http, op, home),
         }

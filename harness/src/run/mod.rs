@@ -26,6 +26,7 @@ pub mod results;
 pub mod sql_driver;
 pub mod store;
 pub mod supervisor;
+pub mod seeds;
 pub mod workload;
 
 mod clients;
@@ -364,7 +365,7 @@ pub fn run(args: RunArgs) -> u8 {
     // the verdict).
     let remote_data = live.sup.defer_data();
     drop(live);
-    let (history, judged) = match check(&run_dir, &args) {
+    let (history, judged) = match check(&run_dir, &args, &keys_prefix) {
         Ok(checked) => checked,
         Err(e) => return usage(e),
     };
@@ -388,6 +389,7 @@ pub fn run(args: RunArgs) -> u8 {
         verdict: standing,
         strongest: judged.strongest(),
         isolation: judged.isolation_json(),
+        workload: judged.workload_json(),
         main_phase_s: main.elapsed.as_secs_f64(),
         main_phase: figures(&history, main.elapsed),
         outages: outages(

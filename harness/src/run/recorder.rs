@@ -157,10 +157,12 @@ impl Recorder {
         if let Some(k) = &inv.key {
             e.insert("key".into(), json!(k));
         }
-        // A read's completion carries what it read, an ok transaction its completed micro-ops;
-        // writes, cas and unfinished transactions repeat their argument.
+        // A read's completion carries what it read, an ok transaction its completed micro-ops,
+        // an ok generate the id it got; writes, cas and unfinished transactions repeat their
+        // argument.
         let value = match inv.f {
             "read" => c.value.clone(),
+            "generate" if c.outcome == checker::Outcome::Ok => c.value.clone(),
             "txn" if c.outcome == checker::Outcome::Ok => c.value.clone(),
             _ => inv.value.clone(),
         };

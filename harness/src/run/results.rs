@@ -30,6 +30,10 @@ pub struct RunResults {
     /// levels that hold, and the checker's whole report (`ladder` is then null).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<serde_json::Value>,
+    /// For a seed workload (bank, set, counter, unique ids): its checker's judgement — the
+    /// verdict, each violation in words with its operations, the notes and the counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<serde_json::Value>,
     #[serde(default)]
     pub main_phase_s: f64,
     /// Outcome counts, throughput and latency of the main phase's client operations.
@@ -155,7 +159,11 @@ impl RunResults {
             .as_ref()
             .and_then(|i| i["report"]["anomalies"].as_array());
         let ladder = self.ladder["anomalies"].as_array();
-        ladder.into_iter().chain(isolation).flatten()
+        let workload = self
+            .workload
+            .as_ref()
+            .and_then(|w| w["violations"].as_array());
+        ladder.into_iter().chain(isolation).chain(workload).flatten()
     }
 }
 

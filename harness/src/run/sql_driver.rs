@@ -62,6 +62,7 @@ impl SqlDriver {
     }
 
     async fn run(&self, op: &Op, home: usize) -> Completion {
+        let op = op.primitive();
         let (name, node) = &self.nodes[home];
         let t = self.timeout;
         let done = match op {
@@ -77,8 +78,12 @@ impl SqlDriver {
                 }
                 Err(e) => Err(e),
             },
+            Op::Seed(_) => unreachable!("primitive() is never a seed op"),
             Op::Txn(micro) => {
-                let steps: Vec<Step> = micro.iter().map(Micro::step).collect();
+                let steps: Vec<Step> = match micro.iter().map(Micro::step).collect() {
+                    Ok(s) => s,
+                    Err(e) => return Completion::unavailable(Some(name.clone()), Outcome::Fail, e),
+                };
                 let done = node
                     .transaction(&steps, self.shape, self.isolation, t)
                     .await;

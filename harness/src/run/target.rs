@@ -35,6 +35,9 @@ pub(super) const TARGET_FLAGS: &[&str] = &[
 /// file with a `[txn]` request. Said before anything starts.
 pub(super) fn transactions_possible(args: &RunArgs, target: &Target) -> Result<(), String> {
     use crate::commands::check::Required;
+    if args.workload.seed().is_some() {
+        return seed_workload_possible(args, target);
+    }
     if !args.workload.transactional() {
         if let Some(Required::Isolation(i)) = args.require {
             return Err(format!("--require {i} is an isolation level, for transactional workloads (--workload list-append or rw-register); registers are judged by a consistency model (linearizable, sequential, …)"));
@@ -51,6 +54,27 @@ pub(super) fn transactions_possible(args: &RunArgs, target: &Target) -> Result<(
             "--target: {} describes no transactions, and --workload {} needs them: a [txn] request (method, path, a body with {{ops}}, and value pointing at the completed micro-ops), transactions = \"etcd\" for etcd v3, or [sql] for a database",
             target.file.as_deref().unwrap_or("the file"),
             clap::ValueEnum::to_possible_value(&args.workload).map(|v| v.get_name().to_string()).unwrap_or_default()
+        )),
+    }
+}
+
+/// The seeds' workloads (bank, set, counter, unique ids) are carried by transactions with
+/// raftkv's `add` and `take` micro-ops and by reads of lists and integers: raftkv, or a target
+/// file whose `[txn]` speaks them. PostgreSQL's and etcd's drivers have no add yet.
+fn seed_workload_possible(args: &RunArgs, target: &Target) -> Result<(), String> {
+    use crate::commands::check::Required;
+    if args.require.is_some_and(|r| !matches!(r, Required::Consistency(_))) {
+        return Err("--require names a consistency model or an isolation level; a seed workload is judged by its own checker (its verdict is the exit code)".into());
+    }
+    let name = clap::ValueEnum::to_possible_value(&args.workload)
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
+    match &target.system {
+        System::Raftkv { .. } => Ok(()),
+        System::Described(d) if d.txn.is_some() && d.sql.is_none() && d.transactions.is_none() => Ok(()),
+        System::Described(_) => Err(format!(
+            "--workload {name} runs on raftkv, or on a target file whose [txn] request takes raftkv's micro-ops (\"add\" and \"take\" beside \"append\", \"r\" and \"w\"); {} has none, and faultline's PostgreSQL and etcd drivers have no add micro-op yet",
+            target.file.as_deref().unwrap_or(target.kind)
         )),
     }
 }

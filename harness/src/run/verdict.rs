@@ -12,6 +12,8 @@ pub(crate) enum Judged {
         report: checker::txn::Report,
         require: checker::txn::Isolation,
     },
+    /// A seed workload's checker (bank, set, counter, unique ids).
+    Workload(checker::workloads::Judgement),
 }
 
 impl Judged {
@@ -20,7 +22,7 @@ impl Judged {
     pub(super) fn strongest(&self) -> Vec<checker::consistency::Level> {
         match self {
             Judged::Consistency(ladder) => ladder.strongest.clone(),
-            Judged::Isolation { .. } => Vec::new(),
+            Judged::Isolation { .. } | Judged::Workload(_) => Vec::new(),
         }
     }
 
@@ -28,7 +30,7 @@ impl Judged {
     /// hold and the whole report.
     pub(super) fn isolation_json(&self) -> Option<Value> {
         match self {
-            Judged::Consistency(_) => None,
+            Judged::Consistency(_) | Judged::Workload(_) => None,
             Judged::Isolation { report, require } => Some(json!({
                 "require": require,
                 "verdict": report.standing(*require),
@@ -44,7 +46,15 @@ impl Judged {
             Judged::Consistency(ladder) => {
                 serde_json::to_value(ladder).expect("the ladder serializes")
             }
-            Judged::Isolation { .. } => Value::Null,
+            Judged::Isolation { .. } | Judged::Workload(_) => Value::Null,
+        }
+    }
+
+    /// `results.json`'s `workload`: a seed workload's judgement (none otherwise).
+    pub(super) fn workload_json(&self) -> Option<Value> {
+        match self {
+            Judged::Workload(j) => Some(serde_json::to_value(j).expect("a judgement serializes")),
+            _ => None,
         }
     }
 
@@ -56,6 +66,7 @@ impl Judged {
         match self {
             Judged::Consistency(ladder) => ladder.standing(require),
             Judged::Isolation { report, require } => report.standing(*require),
+            Judged::Workload(j) => j.standing,
         }
     }
 
@@ -64,6 +75,7 @@ impl Judged {
         match self {
             Judged::Consistency(_) => require.to_string(),
             Judged::Isolation { require, .. } => require.to_string(),
+            Judged::Workload(j) => j.workload.to_string(),
         }
     }
 
@@ -74,6 +86,17 @@ impl Judged {
             Judged::Isolation { report, .. } => {
                 checker::txn::render(report, checker::render::ANOMALIES_SHOWN)
             }
+            Judged::Workload(j) => {
+                let mut out = format!("{} {}", j.workload, j.standing.words());
+                if let Some(why) = &j.why {
+                    out += &format!(": {why}");
+                }
+                out.push('\n');
+                for line in j.lines() {
+                    out += &format!("  {line}\n");
+                }
+                out
+            }
         }
     }
 
@@ -82,6 +105,7 @@ impl Judged {
         match self {
             Judged::Consistency(ladder) => crate::report::junit::suite(ladder),
             Judged::Isolation { report, .. } => crate::report::junit::isolation_suite(report),
+            Judged::Workload(j) => crate::report::junit::workload_suite("history.jsonl", j),
         }
     }
 }
@@ -91,10 +115,18 @@ impl Judged {
 pub(super) fn check(
     run_dir: &std::path::Path,
     args: &RunArgs,
+    keys_prefix: &str,
 ) -> Result<(checker::History, Judged), String> {
     let path = run_dir.join("history.jsonl");
     let history = checker::import::read_file(&path, checker::import::Format::Jsonl)
         .map_err(|e| format!("the recorded history does not read back: {e}"))?;
+    if let Some(w) = args.workload.seed() {
+        let options = super::seeds::Seeds::new(args.workload, keys_prefix).options();
+        let judgement = w
+            .check(&history, &options)
+            .map_err(|e| format!("the recorded history does not check: {e}"))?;
+        return Ok((history, Judged::Workload(judgement)));
+    }
     let Some(model) = args.workload.model() else {
         let report = checker::txn::check(&history)
             .map_err(|e| format!("the recorded history does not check: {e}"))?;

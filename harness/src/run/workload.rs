@@ -27,22 +27,44 @@ pub enum Workload {
     ListAppend,
     /// Transactions of writes and reads of registers (Elle's rw-register).
     RwRegister,
+    /// Transfers between accounts, each a transaction; reads of every balance (the seeds'
+    /// 转账: the total must not change).
+    Bank,
+    /// Adds to a grow-only set; reads of the whole set.
+    Set,
+    /// Increments of a counter; reads of it.
+    Counter,
+    /// Requests for an id that no one else may get.
+    UniqueIds,
 }
 
 impl Workload {
     /// The register model its history is checked with; `None` for the transactional workloads,
-    /// which get the isolation ladder.
+    /// which get the isolation ladder, and for the seeds' workloads, which get their own checker.
     pub fn model(self) -> Option<checker::ModelKind> {
         match self {
             Workload::CasRegister => Some(checker::ModelKind::CasRegister),
             Workload::Register => Some(checker::ModelKind::Register),
-            Workload::ListAppend | Workload::RwRegister => None,
+            _ => None,
         }
     }
 
-    /// Whether its operations are transactions.
+    /// Whether its operations are Elle's transactions (judged by the isolation ladder).
     pub fn transactional(self) -> bool {
-        self.model().is_none()
+        matches!(self, Workload::ListAppend | Workload::RwRegister)
+    }
+
+    /// The seeds' workload it is (bank, set, counter, unique ids), judged by its own checker
+    /// ([`checker::workloads`]).
+    pub fn seed(self) -> Option<checker::workloads::Workload> {
+        use checker::workloads::Workload as W;
+        match self {
+            Workload::Bank => Some(W::Bank),
+            Workload::Set => Some(W::Set),
+            Workload::Counter => Some(W::Counter),
+            Workload::UniqueIds => Some(W::UniqueIds),
+            _ => None,
+        }
     }
 }
 
@@ -63,6 +85,9 @@ pub enum Op {
     },
     /// A transaction of micro-ops.
     Txn(Vec<Micro>),
+    /// An operation of the seeds' workloads (a transfer, an add to a set, …): what the history
+    /// records, and the operation above that carries it out.
+    Seed(super::seeds::SeedOp),
 }
 
 /// One micro-op of a transaction.
@@ -71,24 +96,30 @@ pub enum Micro {
     Append { key: String, element: u64 },
     Write { key: String, value: u64 },
     Read { key: String },
+    /// Adds `delta` to an integer (an absent key is 0).
+    Add { key: String, delta: i64 },
 }
 
 impl Micro {
-    /// As the targets' transaction drivers take it.
-    pub fn step(&self) -> targets::txn::Step<'_> {
-        match self {
+    /// As the targets' transaction drivers take it; an add is raftkv's alone (the run refuses
+    /// the workloads that need it elsewhere before anything starts).
+    pub fn step(&self) -> Result<targets::txn::Step<'_>, String> {
+        Ok(match self {
             Micro::Append { key, element } => targets::txn::Step::Append(key, *element),
             Micro::Write { key, value } => targets::txn::Step::Write(key, *value),
             Micro::Read { key } => targets::txn::Step::Read(key),
-        }
+            Micro::Add { .. } => return Err("this target's driver has no add micro-op".into()),
+        })
     }
 
-    /// `["append", k, v]`, `["w", k, v]`, `["r", k, null]`: as the history and raftkv write it.
+    /// `["append", k, v]`, `["w", k, v]`, `["r", k, null]`, `["add", k, d]`: as the history
+    /// and raftkv write it.
     pub fn json(&self) -> Value {
         match self {
             Micro::Append { key, element } => json!(["append", key, element]),
             Micro::Write { key, value } => json!(["w", key, value]),
             Micro::Read { key } => json!(["r", key, null]),
+            Micro::Add { key, delta } => json!(["add", key, delta]),
         }
     }
 }
@@ -100,6 +131,15 @@ impl Op {
             Op::Write { .. } => "write",
             Op::Cas { .. } => "cas",
             Op::Txn(_) => "txn",
+            Op::Seed(s) => s.f(),
+        }
+    }
+
+    /// What is sent: the operation itself, or the one that carries out a seed workload's.
+    pub fn primitive(&self) -> &Op {
+        match self {
+            Op::Seed(s) => &s.op,
+            op => op,
         }
     }
 
@@ -107,6 +147,7 @@ impl Op {
     /// happened (`info`); a read has no effect, so it simply failed.
     pub fn unanswered(&self) -> checker::Outcome {
         match self {
+            Op::Seed(s) => s.op.unanswered(),
             Op::Read { .. } => checker::Outcome::Fail,
             Op::Txn(micro) if micro.iter().all(|m| matches!(m, Micro::Read { .. })) => {
                 checker::Outcome::Fail
@@ -121,6 +162,7 @@ impl Op {
             Op::Read { .. } => false,
             Op::Write { .. } | Op::Cas { .. } => true,
             Op::Txn(micro) => micro.iter().any(|m| !matches!(m, Micro::Read { .. })),
+            Op::Seed(s) => s.op.writes(),
         }
     }
 
@@ -128,7 +170,7 @@ impl Op {
     pub fn key(&self) -> Option<&str> {
         match self {
             Op::Read { key } | Op::Write { key, .. } | Op::Cas { key, .. } => Some(key),
-            Op::Txn(_) => None,
+            Op::Txn(_) | Op::Seed(_) => None,
         }
     }
 
@@ -139,6 +181,7 @@ impl Op {
             Op::Write { value, .. } => json!(value),
             Op::Cas { from, to, .. } => json!([from, to]),
             Op::Txn(micro) => Value::Array(micro.iter().map(Micro::json).collect()),
+            Op::Seed(s) => s.value.clone(),
         }
     }
 }
@@ -163,6 +206,8 @@ pub struct Generator {
     workload: Workload,
     ops_per_key: u64,
     keys: Mutex<Keys>,
+    /// The seeds' workloads (bank, set, counter, unique ids) draw from their own keys.
+    seeds: Option<Mutex<super::seeds::Seeds>>,
 }
 
 impl Generator {
@@ -180,6 +225,9 @@ impl Generator {
         Generator {
             workload,
             ops_per_key,
+            seeds: workload
+                .seed()
+                .map(|_| Mutex::new(super::seeds::Seeds::new(workload, prefix))),
             keys: Mutex::new(Keys {
                 prefix: prefix.to_string(),
                 slots,
@@ -191,6 +239,9 @@ impl Generator {
 
     /// The next operation, drawn with the calling client's own `rng`.
     pub fn next(&self, rng: &mut Rng) -> Op {
+        if let Some(seeds) = &self.seeds {
+            return seeds.lock().expect("generator lock").next(rng);
+        }
         if self.workload.transactional() {
             return self.next_txn(rng);
         }
@@ -250,7 +301,15 @@ impl Generator {
 
     /// Every key handed out so far, in order of first use.
     pub fn keys_used(&self) -> Vec<String> {
+        if let Some(seeds) = &self.seeds {
+            return seeds.lock().expect("generator lock").keys().to_vec();
+        }
         self.keys.lock().expect("generator lock").used.clone()
+    }
+
+    /// The seed workload's state (its keys, its options for the checker), if it is one.
+    pub fn seeds(&self) -> Option<std::sync::MutexGuard<'_, super::seeds::Seeds>> {
+        self.seeds.as_ref().map(|s| s.lock().expect("generator lock"))
     }
 }
 

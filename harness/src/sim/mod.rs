@@ -163,9 +163,12 @@ pub fn run(args: SimArgs) -> u8 {
     match first {
         Some(j) => report_failure(&args, &base, &endpoints, j, done, secs),
         None => {
+            let kept = match args.workload.seed() {
+                Some(w) => format!("keeping the {w}'s promise"),
+                None => required(&args),
+            };
             println!(
-                "faultline sim: {done} seeds, every one {} and serving again within {} s of the faults healing ({:.1} s, {:.0} seeds/s)",
-                required(&args),
+                "faultline sim: {done} seeds, every one {kept} and serving again within {} s of the faults healing ({:.1} s, {:.0} seeds/s)",
                 args.liveness,
                 secs,
                 done as f64 / secs
@@ -307,6 +310,11 @@ fn ladder(
     let history =
         checker::import::parse_str("sim", &outcome.history, checker::import::Format::Jsonl)
             .map_err(|e| format!("the simulated history does not read back: {e}"))?;
+    if let Some(w) = spec.workload.seed() {
+        let options = crate::run::seeds::Seeds::new(spec.workload, "").options();
+        let judgement = w.check(&history, &options)?;
+        return Ok((history, Verdicts::Workload(judgement)));
+    }
     let Some(model) = spec.workload.model() else {
         let report = checker::txn::check(&history)?;
         let require = spec.isolation;
@@ -545,6 +553,13 @@ fn write_page(
             &context.facts,
             &context.notes,
         ),
+        Verdicts::Workload(j) => crate::report::workload::html(
+            history,
+            j,
+            &context.title,
+            &context.facts,
+            &context.notes,
+        ),
     };
     crate::report::write_atomically(page, html.as_bytes())
 }
@@ -552,6 +567,9 @@ fn write_page(
 /// The model a seed must satisfy, by name: `--require`'s, or for transactions the isolation
 /// level.
 fn required(args: &SimArgs) -> String {
+    if let Some(w) = args.workload.seed() {
+        return w.to_string();
+    }
     match args.workload.transactional() {
         true => Required::isolation(args.require)
             .map(|i| i.to_string())

@@ -267,6 +267,11 @@ fn txn_op(m: &crate::run::workload::Micro) -> targets::raftkv::log::TxnOp {
             value: json!(value),
         },
         Micro::Read { key } => TxnOp::R { key: key.clone() },
+        Micro::Add { key, delta } => TxnOp::Add {
+            key: key.clone(),
+            delta: *delta,
+            floor: None,
+        },
     }
 }
 
@@ -844,7 +849,7 @@ impl<'a> World<'a> {
     fn send_request(&mut self, c: usize) {
         let client = &self.clients[c];
         let f = client.flight.as_ref().expect("in flight");
-        let req = match &f.op {
+        let req = match f.op.primitive() {
             Op::Read { key } => Request::Get(key.clone()),
             Op::Write { key, value } => Request::Put(key.clone(), json!(value)),
             Op::Cas { key, from, to } => Request::Cas {
@@ -853,6 +858,7 @@ impl<'a> World<'a> {
                 to: json!(to),
             },
             Op::Txn(micro) => Request::Txn(micro.iter().map(txn_op).collect()),
+            Op::Seed(_) => unreachable!("primitive() is never a seed op"),
         };
         let asker = Asker {
             client: c,
@@ -938,9 +944,12 @@ impl<'a> World<'a> {
         }
     }
 
-    fn complete(&mut self, c: usize, done: Completion) {
+    fn complete(&mut self, c: usize, mut done: Completion) {
         let client = &mut self.clients[c];
         let f = client.flight.take().expect("in flight");
+        if let Op::Seed(seed) = &f.op {
+            done = seed.complete(done);
+        }
         client.op += 1; // late answers to this operation are ignored
         self.recorder.complete(&f.inv, &done);
         let wrote = done.outcome == Done::Ok && f.op.writes();
@@ -958,11 +967,13 @@ impl<'a> World<'a> {
     }
 
     fn final_reads(&mut self) {
+        if self.spec.workload.seed().is_some() {
+            return self.seed_final_reads();
+        }
         for i in 0..self.spec.nodes {
             let process = crate::run::final_read_process(self.spec.clients as u64, i);
             let transactional = self.spec.workload.transactional();
             for key in self.generator.keys_used() {
-                let op = Op::Read { key: key.clone() };
                 let inv = match transactional {
                     true => self.recorder.invoke(
                         process,
@@ -979,34 +990,58 @@ impl<'a> World<'a> {
                         Some("final"),
                     ),
                 };
-                let url = self.endpoints.url_for(&op, i, true);
-                let name = self.endpoints.nodes[i].name.clone();
-                let sent = match &self.nodes[i].up {
-                    Some(svc) => {
-                        let answer = match svc.kv.get(&key) {
-                            Some(v) => Answer::Read(Some(v.clone())),
-                            None => Answer::Read(None),
-                        };
-                        Ok(reply_of(http_answer(
-                            answer,
-                            &format!("/kv/{key}"),
-                            &self.addrs,
-                        )))
-                    }
-                    None => Err(ClientError::NotSent(
-                        self.addrs[&(i as NodeId + 1)].clone(),
-                        "connection refused".into(),
-                    )),
-                };
-                if let Hop::Done(mut done) =
-                    self.endpoints.conclude(&op, true, sent, Some(name), &url)
-                {
+                if let Some(mut done) = self.read_own_copy(i, &key) {
                     if transactional {
                         crate::run::driver::as_final_txn(&key, &mut done);
                     }
                     self.recorder.complete(&inv, &done);
                 }
             }
+        }
+    }
+
+    /// A seed workload's final reads: each node's whole bank, counter or set, as one read.
+    fn seed_final_reads(&mut self) {
+        let seeds = self.generator.seeds().expect("a seed workload");
+        if !seeds.reads_finally() {
+            return;
+        }
+        for i in 0..self.spec.nodes {
+            let process = crate::run::final_read_process(self.spec.clients as u64, i);
+            let inv = self
+                .recorder
+                .invoke(process, "read", None, Value::Null, Some("final"));
+            let copies: Option<Vec<(String, Completion)>> = seeds
+                .keys()
+                .iter()
+                .map(|k| Some((k.clone(), self.read_own_copy(i, k)?)))
+                .collect();
+            if let Some(copies) = copies {
+                self.recorder.complete(&inv, &seeds.final_read(copies));
+            }
+        }
+    }
+
+    /// Node `i`'s own copy of `key`, as a final read sees it (none if the answer redirects).
+    fn read_own_copy(&self, i: usize, key: &str) -> Option<Completion> {
+        let op = Op::Read {
+            key: key.to_string(),
+        };
+        let url = self.endpoints.url_for(&op, i, true);
+        let name = self.endpoints.nodes[i].name.clone();
+        let sent = match &self.nodes[i].up {
+            Some(svc) => {
+                let answer = Answer::Read(svc.kv.get(key).cloned());
+                Ok(reply_of(http_answer(answer, &format!("/kv/{key}"), &self.addrs)))
+            }
+            None => Err(ClientError::NotSent(
+                self.addrs[&(i as NodeId + 1)].clone(),
+                "connection refused".into(),
+            )),
+        };
+        match self.endpoints.conclude(&op, true, sent, Some(name), &url) {
+            Hop::Done(done) => Some(done),
+            Hop::Follow { .. } => None,
         }
     }
 

@@ -127,24 +127,13 @@ impl Kv {
                     Some((v, at)) if *at == version => TxnResult::ReadOwn(v.clone()),
                     other => TxnResult::Read(other.clone()),
                 }),
-                TxnOp::W { value, .. } => {
-                    *slot = Some((value.clone(), version));
-                    results.push(TxnResult::Wrote);
-                }
-                TxnOp::Append { element, .. } => {
-                    let mut list = match slot.take() {
-                        None => Vec::new(),
-                        Some((Value::Array(items), _)) => items,
-                        Some((other, _)) => {
-                            return Applied::TxnRejected(format!(
-                                "cannot append to key {key}: it holds {other}, not a list"
-                            ))
-                        }
-                    };
-                    list.push(element.clone());
-                    *slot = Some((Value::Array(list), version));
-                    results.push(TxnResult::Wrote);
-                }
+                write => match write.apply_to(slot.take().map(|(v, _)| v)) {
+                    Ok(v) => {
+                        *slot = v.map(|v| (v, version));
+                        results.push(TxnResult::Wrote);
+                    }
+                    Err(why) => return Applied::TxnRejected(why),
+                },
             }
         }
         for (key, value) in touched {

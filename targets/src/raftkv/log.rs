@@ -49,12 +49,68 @@ pub enum TxnOp {
     W { key: String, value: Value },
     /// Reads `key`.
     R { key: String },
+    /// Adds `delta` to the integer at `key` (an absent key is 0) — a counter's increment, one
+    /// leg of a bank transfer. With `floor`, the transaction aborts rather than take the key
+    /// below it (a balance never goes negative: Jepsen's bank refuses such transfers too).
+    Add {
+        key: String,
+        delta: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        floor: Option<i64>,
+    },
 }
 
 impl TxnOp {
     pub fn key(&self) -> &str {
         match self {
-            TxnOp::Append { key, .. } | TxnOp::W { key, .. } | TxnOp::R { key } => key,
+            TxnOp::Append { key, .. }
+            | TxnOp::W { key, .. }
+            | TxnOp::R { key }
+            | TxnOp::Add { key, .. } => key,
+        }
+    }
+
+    /// Whether it changes its key.
+    pub fn writes(&self) -> bool {
+        !matches!(self, TxnOp::R { .. })
+    }
+
+    /// What a write leaves at its key, given what the key holds (`None`: absent); a read leaves
+    /// it as it is. `Err` says why the transaction cannot apply: an append to something that is
+    /// not a list, an add to something that is not an integer, or below its floor. The state
+    /// machine, the leader's step-by-step transactions and read-uncommitted views all apply
+    /// writes through this one function.
+    pub fn apply_to(&self, current: Option<Value>) -> Result<Option<Value>, String> {
+        match self {
+            TxnOp::R { .. } => Ok(current),
+            TxnOp::W { value, .. } => Ok(Some(value.clone())),
+            TxnOp::Append { key, element } => {
+                let mut list = match current {
+                    None => Vec::new(),
+                    Some(Value::Array(items)) => items,
+                    Some(other) => {
+                        return Err(format!("cannot append to key {key}: it holds {other}, not a list"))
+                    }
+                };
+                list.push(element.clone());
+                Ok(Some(Value::Array(list)))
+            }
+            TxnOp::Add { key, delta, floor } => {
+                let now = match &current {
+                    None => 0,
+                    Some(v) => v.as_i64().ok_or_else(|| {
+                        format!("cannot add to key {key}: it holds {v}, not an integer")
+                    })?,
+                };
+                let next = now.checked_add(*delta).ok_or_else(|| format!("key {key} would overflow"))?;
+                match floor {
+                    Some(f) if next < *f => Err(format!(
+                        "key {key} holds {now}: taking {} would leave it below {f}",
+                        -delta
+                    )),
+                    _ => Ok(Some(Value::from(next))),
+                }
+            }
         }
     }
 }

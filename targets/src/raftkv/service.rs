@@ -212,8 +212,8 @@ pub struct Service<R> {
     /// (read id, index) confirmed, waiting for apply.
     ready_reads: Vec<(u64, u64)>,
     next_read: u64,
-    /// Puts answered once the next Ready is durable (write-ack leader).
-    on_disk: Vec<u64>,
+    /// Writes answered once the next Ready is durable (write-ack leader), with their answers.
+    on_disk: Vec<(u64, Answer)>,
     isolation: Isolation,
     /// Transactions running on this leader a micro-op at a time, by id.
     open: BTreeMap<u64, OpenTxn<R>>,
@@ -347,7 +347,7 @@ impl<R> Service<R> {
         deadline_ms: u64,
         txn: Option<(Vec<TxnOp>, Vec<TxnResult>, u64)>,
     ) -> Option<(R, Answer)> {
-        let is_put = matches!(cmd, Command::Put { .. });
+        let early = self.early_answer(&cmd);
         let keys: Vec<String> = written_keys(&cmd).map(str::to_string).collect();
         match self.node.propose(cmd) {
             Ok((index, term)) => {
@@ -363,14 +363,34 @@ impl<R> Service<R> {
                         txn,
                     },
                 );
-                // With write-ack leader, puts are answered once on the leader's disk (a cas needs
-                // its outcome, which only applying tells).
-                if is_put && self.write_ack == WriteAck::Leader {
-                    self.on_disk.push(index);
+                if let Some(answer) = early {
+                    self.on_disk.push((index, answer(index)));
                 }
                 None
             }
             Err(Refused::NotLeader(l)) => Some((reply, Answer::NotLeader(l))),
+        }
+    }
+
+    /// With write-ack leader, what a write is told once it is on the leader's disk, before it
+    /// commits: a put, and a transaction that only writes (its answer needs nothing applying
+    /// tells). A cas, or a transaction that reads, needs its outcome, which only applying tells.
+    #[allow(clippy::type_complexity)]
+    fn early_answer(&self, cmd: &Command) -> Option<Box<dyn FnOnce(u64) -> Answer>> {
+        if self.write_ack != WriteAck::Leader {
+            return None;
+        }
+        match cmd {
+            Command::Put { .. } => Some(Box::new(|version| Answer::Written { version })),
+            Command::Txn { ops } if ops.iter().all(TxnOp::writes) => {
+                let ops = ops.clone();
+                Some(Box::new(move |version| Answer::Txn {
+                    version,
+                    results: vec![TxnResult::Wrote; ops.len()],
+                    ops,
+                }))
+            }
+            _ => None,
         }
     }
 
@@ -551,18 +571,8 @@ impl<R> Service<R> {
         }
         let mut value = self.kv.get(key).map(|(v, _)| v.clone());
         for op in writes.chain(open) {
-            value = Some(match op {
-                TxnOp::Append { element, .. } => {
-                    let mut list = match value {
-                        Some(Value::Array(items)) => items,
-                        _ => Vec::new(),
-                    };
-                    list.push(element.clone());
-                    Value::Array(list)
-                }
-                TxnOp::W { value, .. } => value.clone(),
-                TxnOp::R { .. } => continue,
-            });
+            // A write that will not apply leaves the key as it was.
+            value = op.apply_to(value.clone()).unwrap_or(value);
         }
         Some(value.unwrap_or(Value::Null))
     }
@@ -626,9 +636,9 @@ impl<R> Service<R> {
     /// serves the reads they were waiting for. `Err` when a snapshot does not restore.
     pub fn settle(&mut self, ready: &Ready) -> Result<Vec<(R, Answer)>, String> {
         let mut out = Vec::new();
-        for index in std::mem::take(&mut self.on_disk) {
+        for (index, answer) in std::mem::take(&mut self.on_disk) {
             if let Some(reply) = self.writes.get_mut(&index).and_then(|w| w.reply.take()) {
-                out.push((reply, Answer::Written { version: index }));
+                out.push((reply, answer));
             }
         }
         if let Some(s) = &ready.snapshot {
@@ -768,7 +778,7 @@ fn written_ops(cmd: &Command) -> impl Iterator<Item = &TxnOp> {
         Command::TxnCommit { writes, .. } => writes,
         _ => &[],
     };
-    ops.iter().filter(|op| !matches!(op, TxnOp::R { .. }))
+    ops.iter().filter(|op| op.writes())
 }
 
 /// Runs micro-op `t.at` of an open transaction: a read sees the transaction's own writes, else
@@ -787,17 +797,12 @@ fn run_step<R>(kv: &Kv, isolation: Isolation, t: &mut OpenTxn<R>) -> TxnResult {
             Some(v) => TxnResult::ReadOwn(v.clone()),
             None => TxnResult::Read(committed()),
         },
-        TxnOp::W { value, .. } => {
-            t.own.insert(key.to_string(), value.clone());
-            TxnResult::Wrote
-        }
-        TxnOp::Append { element, .. } => {
-            let mut list = match t.own.get(key).cloned().or_else(|| committed().map(|c| c.0)) {
-                Some(Value::Array(items)) => items,
-                _ => Vec::new(),
-            };
-            list.push(element.clone());
-            t.own.insert(key.to_string(), Value::Array(list));
+        write => {
+            let current = t.own.get(key).cloned().or_else(|| committed().map(|c| c.0));
+            // One that cannot apply is refused when it commits, with why.
+            if let Ok(Some(v)) = write.apply_to(current) {
+                t.own.insert(key.to_string(), v);
+            }
             TxnResult::Wrote
         }
     }

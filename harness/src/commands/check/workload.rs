@@ -23,6 +23,9 @@ pub struct WorkloadArgs {
     /// A bank's accounts, comma-separated (default: those the reads and transfers name).
     #[arg(long, value_name = "A,B,…", value_delimiter = ',')]
     pub accounts: Option<Vec<String>>,
+    /// A bank lets accounts be overdrawn (Jepsen's `:negative-balances? true`).
+    #[arg(long)]
+    pub negative_balances: bool,
     /// A set promises linearizable reads: a stale read is a violation (Jepsen's set-full
     /// `:linearizable? true`).
     #[arg(long)]
@@ -50,6 +53,7 @@ impl WorkloadArgs {
         Options {
             bank_total: self.bank_total,
             accounts: self.accounts.clone(),
+            negative_balances: self.negative_balances,
             set_linearizable: self.set_linearizable,
             leased_locks: self.leased_locks,
             fifo: self.fifo,
@@ -64,7 +68,9 @@ impl WorkloadArgs {
 pub fn of(history: &History, args: &CheckArgs) -> Option<Workload> {
     let w = &args.workloads;
     let implied = match () {
-        _ if w.bank_total.is_some() || w.accounts.is_some() => Some(Workload::Bank),
+        _ if w.bank_total.is_some() || w.accounts.is_some() || w.negative_balances => {
+            Some(Workload::Bank)
+        }
         _ if w.set_linearizable => Some(Workload::Set),
         _ if w.leased_locks => Some(Workload::Lock),
         _ if w.fifo => Some(Workload::Queue),
