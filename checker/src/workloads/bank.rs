@@ -34,7 +34,16 @@ pub fn check(history: &History, opts: &Options) -> Result<Judgement, String> {
     let say = Say::new(history);
     let mut wrong: Vec<(i128, usize)> = Vec::new();
     for (o, map) in &reads {
-        judge_read(opts.negative_balances, o, map, total, &accounts, &say, &mut j, &mut wrong);
+        judge_read(
+            opts.negative_balances,
+            o,
+            map,
+            total,
+            &accounts,
+            &say,
+            &mut j,
+            &mut wrong,
+        );
     }
     summarise(history, &wrong, total, &say, &mut j);
     Ok(j)

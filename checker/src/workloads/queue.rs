@@ -32,13 +32,17 @@ pub fn check(history: &History, opts: &Options) -> Result<Judgement, String> {
     let messages = gather(history, &mut j)?;
     let drained = last_drain(history);
     let mut received = 0u64;
-    let (mut lost, mut duplicated) = (0, 0);
+    let mut duplicated = 0;
+    let mut missing: Vec<(&str, usize)> = Vec::new();
     for (text, m) in &messages {
         received += m.received.len() as u64;
         match (m.enqueue, m.received.as_slice()) {
             (None, [first, ..]) => unexpected(history, text, *first, &say, &mut j),
             (Some(e), []) if m.acked => {
-                lost += is_lost(history, text, e, drained, &say, &mut j) as u64
+                match drained.filter(|&(at, _)| at > completed(&history.ops[e])) {
+                    Some(_) => missing.push((text, e)),
+                    None => j.count("unreceived-undrained"),
+                }
             }
             (Some(_), [a, b, ..]) => {
                 duplicated += 1;
@@ -58,6 +62,10 @@ pub fn check(history: &History, opts: &Options) -> Result<Judgement, String> {
         }
     }
     j.counts.insert("received".into(), received);
+    let lost = match drained {
+        Some((_, d)) => lost(history, missing, d, &say, &mut j),
+        None => 0,
+    };
     if opts.fifo {
         reordered(history, &messages, &say, &mut j);
     }
@@ -138,31 +146,70 @@ fn unexpected(history: &History, text: &str, first: usize, say: &Say, j: &mut Ju
     });
 }
 
-/// Lost when a drain that began after its acknowledgement emptied the queue without it.
-fn is_lost(
+/// The acknowledged messages never received that the drain `d` did not list either. A dequeue
+/// whose outcome is unknown may have taken one (if it began after that message was sent), so
+/// a message is lost for certain only when no such dequeue could have taken it; past those, the
+/// unknown dequeues can account for at most one message each, and any more are lost too — as a
+/// count, since which ones cannot be told. Returns how many are lost at least.
+fn lost(
     history: &History,
-    text: &str,
-    e: usize,
-    drained: Option<(usize, usize)>,
+    mut missing: Vec<(&str, usize)>,
+    d: usize,
     say: &Say,
     j: &mut Judgement,
-) -> bool {
-    let sent = &history.ops[e];
-    let Some((_, d)) = drained.filter(|&(at, _)| at > completed(sent)) else {
-        j.count("unreceived-undrained");
-        return false;
-    };
+) -> u64 {
+    let mut unknown: Vec<usize> = history
+        .ops
+        .iter()
+        .filter(|o| o.f == "dequeue" && o.outcome == Outcome::Info)
+        .map(|o| o.invoke_event)
+        .collect();
+    unknown.sort_unstable();
     let drain = &history.ops[d];
-    j.violation("lost", vec![sent.id, drain.id], || {
-        format!(
-            "{text} was enqueued by {} (acknowledged at {}), never received, and not in the drain {} began at {}",
-            Say::who(sent),
-            say.completed(sent),
-            Say::who(drain),
-            say.invoked(drain)
-        )
-    });
-    true
+    let takers =
+        |e: usize| unknown.len() - unknown.partition_point(|&at| at <= history.ops[e].invoke_event);
+    let mut certain = 0;
+    for &(text, e) in missing.iter().filter(|(_, e)| takers(*e) == 0) {
+        certain += 1;
+        let sent = &history.ops[e];
+        j.violation("lost", vec![sent.id, drain.id], || {
+            format!(
+                "{text} was enqueued by {} (acknowledged at {}), never received, and not in the drain {} began at {}; no dequeue with an unknown outcome could have taken it",
+                Say::who(sent),
+                say.completed(sent),
+                Say::who(drain),
+                say.invoked(drain)
+            )
+        });
+    }
+    missing.retain(|(_, e)| takers(*e) > 0);
+    // Each message may be taken by any unknown dequeue begun after it was sent (a suffix of
+    // `unknown`): matching the latest-sent first is a maximum matching.
+    missing.sort_by_key(|&(_, e)| std::cmp::Reverse(history.ops[e].invoke_event));
+    let mut used = 0;
+    for &(_, e) in &missing {
+        used += usize::from(takers(e) > used);
+    }
+    let beyond = missing.len() - used;
+    if beyond > 0 {
+        let some: Vec<&str> = missing.iter().rev().take(5).map(|(t, _)| *t).collect();
+        j.violation("lost", vec![drain.id], || {
+            format!(
+                "{} acknowledged messages were never received nor left for the drain {} began at {}, and the {} dequeues with an unknown outcome could have taken at most {used}: at least {beyond} were lost (among them some of {})",
+                missing.len(),
+                Say::who(drain),
+                say.invoked(drain),
+                unknown.len(),
+                some.join(", ")
+            )
+        });
+    } else if !missing.is_empty() {
+        j.notes.push(format!(
+            "{} acknowledged messages were never received; dequeues with an unknown outcome may have taken them",
+            missing.len()
+        ));
+    }
+    certain + beyond as u64
 }
 
 /// FIFO: for each message in order of its dequeue's start, is there one received earlier that

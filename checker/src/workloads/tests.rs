@@ -512,3 +512,51 @@ fn set_element_that_vanishes_returns_and_vanishes_again_is_lost() {
     assert_eq!(j.standing, Standing::Holds, "{:?}", j.lines());
     assert_eq!(j.counts["stale"], 1);
 }
+
+#[test]
+fn queue_dequeue_with_unknown_outcome_may_have_taken_a_missing_message() {
+    let mut events = vec![
+        (0, "invoke", "enqueue", "1"),
+        (0, "ok", "enqueue", "1"),
+        (0, "invoke", "enqueue", "2"),
+        (0, "ok", "enqueue", "2"),
+        (1, "invoke", "dequeue", "nil"),
+        (1, "info", "dequeue", "nil"),
+        (2, "invoke", "drain", "nil"),
+        (2, "ok", "drain", "[]"),
+    ];
+    let j = judge(Workload::Queue, &events, &Options::default());
+    assert_eq!(
+        kinds(&j),
+        ["lost"],
+        "two missing, one unknown dequeue: one lost at least"
+    );
+    assert!(
+        j.violations[0].sentence.contains("at least 1 were lost"),
+        "{}",
+        j.violations[0].sentence
+    );
+    events.insert(6, (3, "invoke", "dequeue", "nil"));
+    events.insert(7, (3, "info", "dequeue", "nil"));
+    let j = judge(Workload::Queue, &events, &Options::default());
+    assert_eq!(j.standing, Standing::Holds, "{:?}", j.lines());
+    assert!(
+        j.notes.iter().any(|n| n.contains("may have taken them")),
+        "{:?}",
+        j.notes
+    );
+    // A dequeue that began before a message was sent cannot have taken it.
+    let early = [
+        (1, "invoke", "dequeue", "nil"),
+        (0, "invoke", "enqueue", "1"),
+        (0, "ok", "enqueue", "1"),
+        (1, "info", "dequeue", "nil"),
+        (2, "invoke", "drain", "nil"),
+        (2, "ok", "drain", "[]"),
+    ];
+    let j = judge(Workload::Queue, &early, &Options::default());
+    assert_eq!(kinds(&j), ["lost"]);
+    assert!(j.violations[0]
+        .sentence
+        .contains("no dequeue with an unknown outcome could have taken it"));
+}

@@ -604,9 +604,18 @@ fn workload_run_page(
 ) -> Result<String, String> {
     let prefix = config.map(|c| format!("{}-", c.run_id)).unwrap_or_default();
     let options = crate::run::seeds::Seeds::new(w, &prefix).options();
-    let j = w.seed().expect("a seed workload").check(history, &options)?;
+    let j = w
+        .seed()
+        .expect("a seed workload")
+        .check(history, &options)?;
     let context = run_context(run_dir, config, results, Level::Linearizable);
-    Ok(workload::html(history, &j, &context.title, &context.facts, &context.notes))
+    Ok(workload::html(
+        history,
+        &j,
+        &context.title,
+        &context.facts,
+        &context.notes,
+    ))
 }
 
 /// Writes through a temporary file and a rename, so a reader never sees half a file.

@@ -38,7 +38,12 @@ fn summary(out: &mut String, j: &Judgement, facts: &[(String, String)], notes: &
     );
     let counts = j.counts.iter().map(|(k, v)| (k.clone(), v.to_string()));
     for (label, value) in facts.iter().cloned().chain(counts) {
-        let _ = write!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(&label), esc(&value));
+        let _ = write!(
+            out,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            esc(&label),
+            esc(&value)
+        );
     }
     out.push_str("</table>");
     for note in notes.iter().chain(&j.notes) {
@@ -77,7 +82,8 @@ fn violations(out: &mut String, history: &History, j: &Judgement) {
                 esc(&checker::model::show_value(value)),
                 o.outcome,
                 moment(o.invoke_time, history.timed),
-                o.complete_time.map_or("—".into(), |t| moment(t, history.timed))
+                o.complete_time
+                    .map_or("—".into(), |t| moment(t, history.timed))
             );
         }
         out.push_str("</tbody></table></div>");
@@ -100,7 +106,12 @@ fn bank_totals(out: &mut String, history: &History) {
         .iter()
         .filter(|o| o.f == "read" && o.outcome == Outcome::Ok)
         .filter_map(|o| {
-            let total = o.output.as_object()?.values().map(|v| v.as_i64()).sum::<Option<i64>>()?;
+            let total = o
+                .output
+                .as_object()?
+                .values()
+                .map(|v| v.as_i64())
+                .sum::<Option<i64>>()?;
             let node = o.node.as_deref().unwrap_or("?").to_string();
             Some((o.complete_time.unwrap_or(o.invoke_time), total, node))
         })
@@ -115,7 +126,9 @@ fn bank_totals(out: &mut String, history: &History) {
     let mut nodes: Vec<&str> = points.iter().map(|p| p.2.as_str()).collect();
     nodes.sort_unstable();
     nodes.dedup();
-    const COLOURS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
+    const COLOURS: [&str; 6] = [
+        "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
+    ];
     let (w, h) = (800.0, 200.0);
     let span = (hi - lo).max(1) as f64;
     let _ = write!(

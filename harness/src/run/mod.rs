@@ -23,10 +23,10 @@ pub mod hosts;
 pub mod recorder;
 pub mod remote;
 pub mod results;
+pub mod seeds;
 pub mod sql_driver;
 pub mod store;
 pub mod supervisor;
-pub mod seeds;
 pub mod workload;
 
 mod clients;

@@ -157,13 +157,13 @@ impl Recorder {
         if let Some(k) = &inv.key {
             e.insert("key".into(), json!(k));
         }
-        // A read's completion carries what it read, an ok transaction its completed micro-ops,
-        // an ok generate the id it got; writes, cas and unfinished transactions repeat their
-        // argument.
-        let value = match inv.f {
-            "read" => c.value.clone(),
-            "generate" if c.outcome == checker::Outcome::Ok => c.value.clone(),
-            "txn" if c.outcome == checker::Outcome::Ok => c.value.clone(),
+        // A read's completion carries what it read (nil included); any other ok completion
+        // what it returned (a transaction its completed micro-ops, a generate its id, a
+        // dequeue its message) or, returning nothing, its argument, as writes, cas and
+        // unfinished operations do.
+        let value = match (inv.f, c.outcome) {
+            ("read", _) => c.value.clone(),
+            (_, checker::Outcome::Ok) if !c.value.is_null() => c.value.clone(),
             _ => inv.value.clone(),
         };
         e.insert("value".into(), value);

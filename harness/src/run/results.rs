@@ -163,7 +163,11 @@ impl RunResults {
             .workload
             .as_ref()
             .and_then(|w| w["violations"].as_array());
-        ladder.into_iter().chain(isolation).chain(workload).flatten()
+        ladder
+            .into_iter()
+            .chain(isolation)
+            .chain(workload)
+            .flatten()
     }
 }
 

@@ -10,6 +10,8 @@
 //! | counter | `add d` / `read` → n | `[["add", counter, d]]` / a read of the key |
 //! | set | `add e` / `read` → `[e, …]` | `[["append", set, e]]` / a read of the key |
 //! | unique-ids | `generate` → id | `[["add", ids, 1]]`: the id is the version (log index) it committed at |
+//! | queue | `enqueue m` / `dequeue` → m | `[["append", q, m]]` / `[["pop", q, nil]]` |
+//! | queue | `drain` → `[m, …]` (at the end) | a read of the queue from one node's own copy, once the nodes agree: what is left |
 //!
 //! A reply that does not fit (a set read that is not a list, an id with no version) is no
 //! answer at all: the operation ends as a write with no answer does, never with a made-up value.
@@ -38,6 +40,9 @@ pub enum Kind {
     SetAdd,
     SetRead,
     Generate,
+    Enqueue,
+    Dequeue,
+    Drain,
 }
 
 /// One operation of a seed workload: what the history records (`f`, `value`) and the operation
@@ -56,15 +61,19 @@ impl SeedOp {
             Kind::BankRead | Kind::CounterRead | Kind::SetRead => "read",
             Kind::Add | Kind::SetAdd => "add",
             Kind::Generate => "generate",
+            Kind::Enqueue => "enqueue",
+            Kind::Dequeue => "dequeue",
+            Kind::Drain => "drain",
         }
     }
 
     /// The recorded value of an `ok` completion `c`, or why the answer does not fit.
     pub fn answer(&self, c: &Completion) -> Result<Value, String> {
         match self.kind {
-            Kind::Transfer | Kind::Add | Kind::SetAdd => Ok(self.value.clone()),
+            Kind::Transfer | Kind::Add | Kind::SetAdd | Kind::Enqueue => Ok(self.value.clone()),
             Kind::CounterRead => counter_value(&c.value),
-            Kind::SetRead => set_value(&c.value),
+            Kind::SetRead | Kind::Drain => set_value(&c.value),
+            Kind::Dequeue => popped(&c.value),
             Kind::BankRead => balances(&c.value),
             Kind::Generate => c
                 .version
@@ -110,6 +119,17 @@ fn set_value(v: &Value) -> Result<Value, String> {
     }
 }
 
+/// What a dequeue took: `[["pop", q, m]]` → `m` (nil: the queue was empty).
+fn popped(v: &Value) -> Result<Value, String> {
+    match v.as_array().map(Vec::as_slice) {
+        Some([m]) => match m.as_array().map(Vec::as_slice) {
+            Some([f, _, took, ..]) if f == "pop" => Ok(took.clone()),
+            _ => Err(format!("{m} is not a pop")),
+        },
+        _ => Err(format!("{v} is not one pop")),
+    }
+}
+
 /// A read of every account, `[["r", k, v(, version)], …]`, as `{k: v}`; an account never
 /// written holds 0.
 fn balances(v: &Value) -> Result<Value, String> {
@@ -119,7 +139,10 @@ fn balances(v: &Value) -> Result<Value, String> {
             Some([f, k, b, ..]) if f == "r" => (k.as_str().ok_or("a key that is no string")?, b),
             _ => return Err(format!("{m} is not a read")),
         };
-        map.insert(k.to_string(), if b.is_null() { json!(0) } else { b.clone() });
+        map.insert(
+            k.to_string(),
+            if b.is_null() { json!(0) } else { b.clone() },
+        );
     }
     Ok(Value::Object(map))
 }
@@ -138,6 +161,7 @@ impl Seeds {
             Workload::Bank => (0..ACCOUNTS).map(|i| format!("{prefix}a{i}")).collect(),
             Workload::Counter => vec![format!("{prefix}counter")],
             Workload::Set => vec![format!("{prefix}set")],
+            Workload::Queue => vec![format!("{prefix}queue")],
             _ => vec![format!("{prefix}ids")],
         };
         Seeds {
@@ -172,6 +196,20 @@ impl Seeds {
                 };
                 self.txn(Kind::SetAdd, json!(e), vec![append])
             }
+            Workload::Queue if read => {
+                let pop = Micro::Pop {
+                    key: self.keys[0].clone(),
+                };
+                self.txn(Kind::Dequeue, Value::Null, vec![pop])
+            }
+            Workload::Queue => {
+                self.next += 1;
+                let append = Micro::Append {
+                    key: self.keys[0].clone(),
+                    element: self.next,
+                };
+                self.txn(Kind::Enqueue, json!(self.next), vec![append])
+            }
             _ => self.txn(Kind::Generate, Value::Null, vec![add(&self.keys[0], 1)]),
         };
         Op::Seed(seed)
@@ -195,7 +233,11 @@ impl Seeds {
     }
 
     fn bank_read(&self) -> SeedOp {
-        let reads = self.keys.iter().map(|k| Micro::Read { key: k.clone() }).collect();
+        let reads = self
+            .keys
+            .iter()
+            .map(|k| Micro::Read { key: k.clone() })
+            .collect();
         self.txn(Kind::BankRead, Value::Null, reads)
     }
 
@@ -239,19 +281,39 @@ pub async fn final_reads(seeds: &Seeds, recorder: &Recorder, driver: &dyn Driver
     }
     for node in 0..driver.len() {
         let process = super::clients::final_read_process(workers, node);
-        let inv = recorder.invoke(process, "read", None, Value::Null, Some("final"));
+        let inv = recorder.invoke(process, seeds.final_f(), None, Value::Null, Some("final"));
         let mut copies = Vec::new();
         for key in &seeds.keys {
             copies.push((key.clone(), driver.read_local(key, node).await));
         }
-        recorder.complete(&inv, &seeds.final_read(copies));
+        let c = seeds.final_read(copies);
+        let done = c.outcome == Outcome::Ok;
+        recorder.complete(&inv, &c);
+        if done && seeds.drains_once() {
+            // A drain receives what it lists: one is all the queue may have.
+            return;
+        }
     }
 }
 
 impl Seeds {
-    /// Whether the workload reads its keys at the end (a bank, a counter, a set).
+    /// Whether the workload reads its keys at the end (a bank, a counter, a set; a queue
+    /// drains once).
     pub fn reads_finally(&self) -> bool {
-        matches!(self.workload, Workload::Bank | Workload::Counter | Workload::Set)
+        self.workload != Workload::UniqueIds
+    }
+
+    /// What a final read is recorded as: a queue's is its drain.
+    pub fn final_f(&self) -> &'static str {
+        match self.workload {
+            Workload::Queue => "drain",
+            _ => "read",
+        }
+    }
+
+    /// Whether the final reads stop at the first node that answered (a queue's drain).
+    pub fn drains_once(&self) -> bool {
+        self.workload == Workload::Queue
     }
 
     /// One node's final read, from its own copy of each key (`copies`, in key order): the
@@ -263,10 +325,18 @@ impl Seeds {
         let kind = match self.workload {
             Workload::Bank => Kind::BankRead,
             Workload::Counter => Kind::CounterRead,
+            Workload::Queue => Kind::Drain,
             _ => Kind::SetRead,
         };
-        let reads: Vec<Value> = copies.iter().map(|(k, c)| json!(["r", k, c.value])).collect();
-        let mut c = copies.into_iter().last().expect("every seed workload has a key").1;
+        let reads: Vec<Value> = copies
+            .iter()
+            .map(|(k, c)| json!(["r", k, c.value]))
+            .collect();
+        let mut c = copies
+            .into_iter()
+            .last()
+            .expect("every seed workload has a key")
+            .1;
         if kind == Kind::BankRead {
             c.value = Value::Array(reads);
         }
@@ -295,7 +365,9 @@ mod tests {
         let mut rng = Rng::new(3);
         let (mut transfers, mut reads) = (0, 0);
         for _ in 0..200 {
-            let Op::Seed(s) = seeds.next(&mut rng) else { panic!("a seed op") };
+            let Op::Seed(s) = seeds.next(&mut rng) else {
+                panic!("a seed op")
+            };
             match s.kind {
                 Kind::Transfer => {
                     transfers += 1;
@@ -309,19 +381,35 @@ mod tests {
         }
         assert!(transfers > 50 && reads > 50);
         let read = seeds.bank_read();
-        let c = read.complete(ok(json!([["r", "r1-a0", -2, 3], ["r", "r1-a1", null]]), Some(4)));
+        let c = read.complete(ok(
+            json!([["r", "r1-a0", -2, 3], ["r", "r1-a1", null]]),
+            Some(4),
+        ));
         assert_eq!(c.value, json!({"r1-a0": -2, "r1-a1": 0}));
         let bad = read.complete(ok(json!("nonsense"), None));
-        assert_eq!((bad.outcome, bad.value.clone()), (Outcome::Fail, Value::Null), "a read-only transaction with no answer failed");
+        assert_eq!(
+            (bad.outcome, bad.value.clone()),
+            (Outcome::Fail, Value::Null),
+            "a read-only transaction with no answer failed"
+        );
         assert!(bad.error.unwrap().contains("does not fit read"));
         let ids = Seeds::new(Workload::UniqueIds, "").next(&mut rng);
         let Op::Seed(g) = ids else { panic!() };
-        assert_eq!(g.complete(ok(json!([["add", "ids", 1]]), Some(17))).value, json!(17));
-        assert_eq!(g.complete(ok(json!([["add", "ids", 1]]), None)).outcome, Outcome::Info);
+        assert_eq!(
+            g.complete(ok(json!([["add", "ids", 1]]), Some(17))).value,
+            json!(17)
+        );
+        assert_eq!(
+            g.complete(ok(json!([["add", "ids", 1]]), None)).outcome,
+            Outcome::Info
+        );
         let set = Seeds::new(Workload::Set, "").read(Kind::SetRead);
         assert_eq!(set.complete(ok(Value::Null, None)).value, json!([]));
         let counter = Seeds::new(Workload::Counter, "").read(Kind::CounterRead);
         assert_eq!(counter.complete(ok(json!(7), Some(2))).value, json!(7));
-        assert_eq!(counter.complete(ok(json!([1]), Some(2))).outcome, Outcome::Fail);
+        assert_eq!(
+            counter.complete(ok(json!([1]), Some(2))).outcome,
+            Outcome::Fail
+        );
     }
 }

@@ -63,7 +63,10 @@ pub(super) fn transactions_possible(args: &RunArgs, target: &Target) -> Result<(
 /// file whose `[txn]` speaks them. PostgreSQL's and etcd's drivers have no add yet.
 fn seed_workload_possible(args: &RunArgs, target: &Target) -> Result<(), String> {
     use crate::commands::check::Required;
-    if args.require.is_some_and(|r| !matches!(r, Required::Consistency(_))) {
+    if args
+        .require
+        .is_some_and(|r| !matches!(r, Required::Consistency(_)))
+    {
         return Err("--require names a consistency model or an isolation level; a seed workload is judged by its own checker (its verdict is the exit code)".into());
     }
     let name = clap::ValueEnum::to_possible_value(&args.workload)

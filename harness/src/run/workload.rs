@@ -36,6 +36,8 @@ pub enum Workload {
     Counter,
     /// Requests for an id that no one else may get.
     UniqueIds,
+    /// Enqueues and dequeues of unique messages, and what is left at the end.
+    Queue,
 }
 
 impl Workload {
@@ -63,6 +65,7 @@ impl Workload {
             Workload::Set => Some(W::Set),
             Workload::Counter => Some(W::Counter),
             Workload::UniqueIds => Some(W::UniqueIds),
+            Workload::Queue => Some(W::Queue),
             _ => None,
         }
     }
@@ -93,11 +96,26 @@ pub enum Op {
 /// One micro-op of a transaction.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Micro {
-    Append { key: String, element: u64 },
-    Write { key: String, value: u64 },
-    Read { key: String },
+    Append {
+        key: String,
+        element: u64,
+    },
+    Write {
+        key: String,
+        value: u64,
+    },
+    Read {
+        key: String,
+    },
     /// Adds `delta` to an integer (an absent key is 0).
-    Add { key: String, delta: i64 },
+    Add {
+        key: String,
+        delta: i64,
+    },
+    /// Takes the first element off a list (a queue's dequeue).
+    Pop {
+        key: String,
+    },
 }
 
 impl Micro {
@@ -108,7 +126,9 @@ impl Micro {
             Micro::Append { key, element } => targets::txn::Step::Append(key, *element),
             Micro::Write { key, value } => targets::txn::Step::Write(key, *value),
             Micro::Read { key } => targets::txn::Step::Read(key),
-            Micro::Add { .. } => return Err("this target's driver has no add micro-op".into()),
+            Micro::Add { .. } | Micro::Pop { .. } => {
+                return Err("this target's driver has no add or pop micro-op".into())
+            }
         })
     }
 
@@ -120,6 +140,7 @@ impl Micro {
             Micro::Write { key, value } => json!(["w", key, value]),
             Micro::Read { key } => json!(["r", key, null]),
             Micro::Add { key, delta } => json!(["add", key, delta]),
+            Micro::Pop { key } => json!(["pop", key, null]),
         }
     }
 }
@@ -309,7 +330,9 @@ impl Generator {
 
     /// The seed workload's state (its keys, its options for the checker), if it is one.
     pub fn seeds(&self) -> Option<std::sync::MutexGuard<'_, super::seeds::Seeds>> {
-        self.seeds.as_ref().map(|s| s.lock().expect("generator lock"))
+        self.seeds
+            .as_ref()
+            .map(|s| s.lock().expect("generator lock"))
     }
 }
 

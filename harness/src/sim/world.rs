@@ -272,6 +272,7 @@ fn txn_op(m: &crate::run::workload::Micro) -> targets::raftkv::log::TxnOp {
             delta: *delta,
             floor: None,
         },
+        Micro::Pop { key } => TxnOp::Pop { key: key.clone() },
     }
 }
 
@@ -1008,16 +1009,21 @@ impl<'a> World<'a> {
         }
         for i in 0..self.spec.nodes {
             let process = crate::run::final_read_process(self.spec.clients as u64, i);
-            let inv = self
-                .recorder
-                .invoke(process, "read", None, Value::Null, Some("final"));
+            let inv =
+                self.recorder
+                    .invoke(process, seeds.final_f(), None, Value::Null, Some("final"));
             let copies: Option<Vec<(String, Completion)>> = seeds
                 .keys()
                 .iter()
                 .map(|k| Some((k.clone(), self.read_own_copy(i, k)?)))
                 .collect();
             if let Some(copies) = copies {
-                self.recorder.complete(&inv, &seeds.final_read(copies));
+                let c = seeds.final_read(copies);
+                let done = c.outcome == Done::Ok;
+                self.recorder.complete(&inv, &c);
+                if done && seeds.drains_once() {
+                    return;
+                }
             }
         }
     }
@@ -1032,7 +1038,11 @@ impl<'a> World<'a> {
         let sent = match &self.nodes[i].up {
             Some(svc) => {
                 let answer = Answer::Read(svc.kv.get(key).cloned());
-                Ok(reply_of(http_answer(answer, &format!("/kv/{key}"), &self.addrs)))
+                Ok(reply_of(http_answer(
+                    answer,
+                    &format!("/kv/{key}"),
+                    &self.addrs,
+                )))
             }
             None => Err(ClientError::NotSent(
                 self.addrs[&(i as NodeId + 1)].clone(),

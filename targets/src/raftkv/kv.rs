@@ -40,6 +40,19 @@ pub enum TxnResult {
     ReadDirty(Value),
     /// An append or a write, at the transaction's version.
     Wrote,
+    /// A pop, and what it took (nothing from an empty list).
+    Popped(Option<Value>),
+}
+
+impl TxnResult {
+    /// What a write tells its transaction, given what its key held before it: a pop what it
+    /// took, anything else that it was done.
+    pub fn of_write(op: &TxnOp, before: Option<&Value>) -> TxnResult {
+        match op {
+            TxnOp::Pop { .. } => TxnResult::Popped(TxnOp::head(before)),
+            _ => TxnResult::Wrote,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -127,13 +140,15 @@ impl Kv {
                     Some((v, at)) if *at == version => TxnResult::ReadOwn(v.clone()),
                     other => TxnResult::Read(other.clone()),
                 }),
-                write => match write.apply_to(slot.take().map(|(v, _)| v)) {
-                    Ok(v) => {
-                        *slot = v.map(|v| (v, version));
-                        results.push(TxnResult::Wrote);
+                write => {
+                    let before = slot.take().map(|(v, _)| v);
+                    let result = TxnResult::of_write(write, before.as_ref());
+                    match write.apply_to(before) {
+                        Ok(v) => *slot = v.map(|v| (v, version)),
+                        Err(why) => return Applied::TxnRejected(why),
                     }
-                    Err(why) => return Applied::TxnRejected(why),
-                },
+                    results.push(result);
+                }
             }
         }
         for (key, value) in touched {

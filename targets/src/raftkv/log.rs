@@ -58,6 +58,9 @@ pub enum TxnOp {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         floor: Option<i64>,
     },
+    /// Takes the first element off the list at `key` (a queue's dequeue): the transaction is
+    /// answered with it, or with nothing when the list is empty or absent.
+    Pop { key: String },
 }
 
 impl TxnOp {
@@ -66,13 +69,28 @@ impl TxnOp {
             TxnOp::Append { key, .. }
             | TxnOp::W { key, .. }
             | TxnOp::R { key }
-            | TxnOp::Add { key, .. } => key,
+            | TxnOp::Add { key, .. }
+            | TxnOp::Pop { key } => key,
         }
     }
 
     /// Whether it changes its key.
     pub fn writes(&self) -> bool {
         !matches!(self, TxnOp::R { .. })
+    }
+
+    /// Whether its answer is known before it applies (a write, an append, an add: "done");
+    /// a read and a pop answer with what they found.
+    pub fn blind(&self) -> bool {
+        matches!(
+            self,
+            TxnOp::W { .. } | TxnOp::Append { .. } | TxnOp::Add { .. }
+        )
+    }
+
+    /// What a pop takes from `current`: its first element, if it holds a non-empty list.
+    pub fn head(current: Option<&Value>) -> Option<Value> {
+        current?.as_array()?.first().cloned()
     }
 
     /// What a write leaves at its key, given what the key holds (`None`: absent); a read leaves
@@ -89,7 +107,9 @@ impl TxnOp {
                     None => Vec::new(),
                     Some(Value::Array(items)) => items,
                     Some(other) => {
-                        return Err(format!("cannot append to key {key}: it holds {other}, not a list"))
+                        return Err(format!(
+                            "cannot append to key {key}: it holds {other}, not a list"
+                        ))
                     }
                 };
                 list.push(element.clone());
@@ -102,7 +122,9 @@ impl TxnOp {
                         format!("cannot add to key {key}: it holds {v}, not an integer")
                     })?,
                 };
-                let next = now.checked_add(*delta).ok_or_else(|| format!("key {key} would overflow"))?;
+                let next = now
+                    .checked_add(*delta)
+                    .ok_or_else(|| format!("key {key} would overflow"))?;
                 match floor {
                     Some(f) if next < *f => Err(format!(
                         "key {key} holds {now}: taking {} would leave it below {f}",
@@ -111,6 +133,18 @@ impl TxnOp {
                     _ => Ok(Some(Value::from(next))),
                 }
             }
+            TxnOp::Pop { key } => match current {
+                None => Ok(None),
+                Some(Value::Array(mut items)) => {
+                    if !items.is_empty() {
+                        items.remove(0);
+                    }
+                    Ok(Some(Value::Array(items)))
+                }
+                Some(other) => Err(format!(
+                    "cannot pop from key {key}: it holds {other}, not a list"
+                )),
+            },
         }
     }
 }

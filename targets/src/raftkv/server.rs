@@ -621,8 +621,17 @@ fn completed(ops: &[TxnOp], results: &[TxnResult], version: u64) -> Vec<Value> {
                 json!(["r", key, v])
             }
             (TxnOp::R { key }, _) => json!(["r", key, null]),
-            (TxnOp::Add { key, delta, floor: None }, _) => json!(["add", key, delta]),
+            (
+                TxnOp::Add {
+                    key,
+                    delta,
+                    floor: None,
+                },
+                _,
+            ) => json!(["add", key, delta]),
             (TxnOp::Add { key, delta, .. }, _) => json!(["take", key, -delta]),
+            (TxnOp::Pop { key }, TxnResult::Popped(v)) => json!(["pop", key, v]),
+            (TxnOp::Pop { key }, _) => json!(["pop", key, null]),
         })
         .collect()
 }
@@ -683,7 +692,7 @@ const MAX_TXN_OPS: usize = 64;
 /// `{"ops": [["append", k, v], ["r", k, null], ["w", k, v], …]}`: a transaction's micro-ops, or
 /// the 400 saying what is wrong with them.
 fn txn_request(body: &[u8]) -> Result<Vec<TxnOp>, Response> {
-    let shape = "body must be {\"ops\": [[\"append\"|\"r\"|\"w\"|\"add\"|\"take\", key, value], …]} with 1 to 64 micro-ops, string keys, an integer to add and a positive one to take";
+    let shape = "body must be {\"ops\": [[\"append\"|\"r\"|\"w\"|\"add\"|\"take\"|\"pop\", key, value], …]} with 1 to 64 micro-ops, string keys, an integer to add and a positive one to take";
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| Response::error(400, &format!("malformed JSON body: {e}")))?;
     let ops = v
@@ -717,6 +726,7 @@ fn txn_request(body: &[u8]) -> Result<Vec<TxnOp>, Response> {
                     delta: value.as_i64().expect("checked"),
                     floor: None,
                 }),
+                Some("pop") if value.is_null() => Ok(TxnOp::Pop { key }),
                 Some("take") if value.as_i64().is_some_and(|a| a > 0) => Ok(TxnOp::Add {
                     key,
                     delta: -value.as_i64().expect("checked"),

@@ -382,7 +382,7 @@ impl<R> Service<R> {
         }
         match cmd {
             Command::Put { .. } => Some(Box::new(|version| Answer::Written { version })),
-            Command::Txn { ops } if ops.iter().all(TxnOp::writes) => {
+            Command::Txn { ops } if ops.iter().all(TxnOp::blind) => {
                 let ops = ops.clone();
                 Some(Box::new(move |version| Answer::Txn {
                     version,
@@ -799,11 +799,12 @@ fn run_step<R>(kv: &Kv, isolation: Isolation, t: &mut OpenTxn<R>) -> TxnResult {
         },
         write => {
             let current = t.own.get(key).cloned().or_else(|| committed().map(|c| c.0));
+            let result = TxnResult::of_write(write, current.as_ref());
             // One that cannot apply is refused when it commits, with why.
             if let Ok(Some(v)) = write.apply_to(current) {
                 t.own.insert(key.to_string(), v);
             }
-            TxnResult::Wrote
+            result
         }
     }
 }
