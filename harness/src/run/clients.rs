@@ -159,6 +159,8 @@ impl Client {
             .map(|i| i.mul_f64(rng.unit()))
             .unwrap_or_default();
         let mut next = tokio::time::Instant::now() + first;
+        // The operation this client owes next (a lock's release after its acquire).
+        let mut then = None;
         while !self.stop.load(Ordering::SeqCst) {
             if let Some(i) = self.interval {
                 let now = tokio::time::Instant::now();
@@ -170,13 +172,17 @@ impl Client {
                 // Don't build a backlog after a stall: a closed loop at most.
                 next = next.max(now);
             }
-            let op = self.generator.next(&mut rng);
+            let op = match then.take() {
+                Some(op) => op,
+                None => self.generator.next(&mut rng),
+            };
             let inv = self
                 .recorder
                 .invoke(seat.process, op.f(), op.key(), op.value(), None);
             let mut c = self.endpoints.perform(op.primitive(), seat.home).await;
             if let workload::Op::Seed(seed) = &op {
                 c = seed.complete(c);
+                then = seed.then(&c);
             }
             self.recorder.complete(&inv, &c);
             seat.after(&c);

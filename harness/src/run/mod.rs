@@ -165,7 +165,8 @@ pub struct RunArgs {
     #[arg(long, default_value = "serializable", value_parser = ["read-committed", "repeatable-read", "serializable"])]
     pub pg_isolation: String,
     /// raftkv unsafe knobs, comma-separated: no-fsync, no-election-restriction, commit-old-term,
-    /// membership-without-noop, concurrent-membership, fail-pending-on-stepdown.
+    /// membership-without-noop, concurrent-membership, fail-pending-on-stepdown, redeliver,
+    /// lock-lease-local.
     #[arg(long = "unsafe", value_name = "KNOBS")]
     pub unsafe_knobs: Option<String>,
     /// Keep every client on its own node even when that node cannot serve (as Jepsen's clients

@@ -12,6 +12,11 @@
 //! | unique-ids | `generate` → id | `[["add", ids, 1]]`: the id is the version (log index) it committed at |
 //! | queue | `enqueue m` / `dequeue` → m | `[["append", q, m]]` / `[["pop", q, nil]]` |
 //! | queue | `drain` → `[m, …]` (at the end) | a read of the queue from one node's own copy, once the nodes agree: what is left |
+//! | lock | `acquire` / `release` | `[["acquire", lock, {owner, lease_ms}]]`, then by the same client `[["release", lock, {owner}]]` |
+//!
+//! A lock's owner is a token drawn for each acquire (not the process, which changes after an
+//! operation with no answer), and the client that was told it acquired owes the release: its
+//! next operation.
 //!
 //! A reply that does not fit (a set read that is not a list, an id with no version) is no
 //! answer at all: the operation ends as a write with no answer does, never with a made-up value.
@@ -29,6 +34,8 @@ use serde_json::{json, Map, Value};
 
 /// A bank's accounts.
 pub const ACCOUNTS: usize = 5;
+/// A lock's lease: long beside the moment a client holds it (its next operation releases it).
+pub const LEASE_MS: u64 = 2_000;
 
 /// What a seed workload's operation is, for recording it and reading its answer.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,6 +50,9 @@ pub enum Kind {
     Enqueue,
     Dequeue,
     Drain,
+    /// A lock's acquire for this owner token; its release.
+    Acquire(String),
+    Release(String),
 }
 
 /// One operation of a seed workload: what the history records (`f`, `value`) and the operation
@@ -64,6 +74,8 @@ impl SeedOp {
             Kind::Enqueue => "enqueue",
             Kind::Dequeue => "dequeue",
             Kind::Drain => "drain",
+            Kind::Acquire(_) => "acquire",
+            Kind::Release(_) => "release",
         }
     }
 
@@ -71,6 +83,7 @@ impl SeedOp {
     pub fn answer(&self, c: &Completion) -> Result<Value, String> {
         match self.kind {
             Kind::Transfer | Kind::Add | Kind::SetAdd | Kind::Enqueue => Ok(self.value.clone()),
+            Kind::Acquire(_) | Kind::Release(_) => Ok(Value::Null),
             Kind::CounterRead => counter_value(&c.value),
             Kind::SetRead | Kind::Drain => set_value(&c.value),
             Kind::Dequeue => popped(&c.value),
@@ -80,6 +93,32 @@ impl SeedOp {
                 .map(Value::from)
                 .ok_or_else(|| "the answer carries no version to serve as the id".into()),
         }
+    }
+
+    /// What the client owes after this operation ended as `c`: the release of a lock it was
+    /// told it acquired.
+    pub fn then(&self, c: &Completion) -> Option<Op> {
+        let Kind::Acquire(owner) = &self.kind else {
+            return None;
+        };
+        let Op::Txn(micro) = &*self.op else {
+            return None;
+        };
+        let key = match micro.first() {
+            Some(Micro::Acquire { key, .. }) => key.clone(),
+            _ => return None,
+        };
+        (c.outcome == Outcome::Ok).then(|| {
+            let release = Micro::Release {
+                key,
+                owner: owner.clone(),
+            };
+            Op::Seed(SeedOp {
+                kind: Kind::Release(owner.clone()),
+                value: Value::Null,
+                op: Box::new(Op::Txn(vec![release])),
+            })
+        })
     }
 
     /// `c` as the history records it: an `ok` answer translated, or one that does not fit
@@ -162,6 +201,7 @@ impl Seeds {
             Workload::Counter => vec![format!("{prefix}counter")],
             Workload::Set => vec![format!("{prefix}set")],
             Workload::Queue => vec![format!("{prefix}queue")],
+            Workload::Lock => vec![format!("{prefix}lock")],
             _ => vec![format!("{prefix}ids")],
         };
         Seeds {
@@ -209,6 +249,16 @@ impl Seeds {
                     element: self.next,
                 };
                 self.txn(Kind::Enqueue, json!(self.next), vec![append])
+            }
+            Workload::Lock => {
+                self.next += 1;
+                let owner = format!("o{}", self.next);
+                let acquire = Micro::Acquire {
+                    key: self.keys[0].clone(),
+                    owner: owner.clone(),
+                    lease_ms: LEASE_MS,
+                };
+                self.txn(Kind::Acquire(owner), Value::Null, vec![acquire])
             }
             _ => self.txn(Kind::Generate, Value::Null, vec![add(&self.keys[0], 1)]),
         };
@@ -300,7 +350,7 @@ impl Seeds {
     /// Whether the workload reads its keys at the end (a bank, a counter, a set; a queue
     /// drains once).
     pub fn reads_finally(&self) -> bool {
-        self.workload != Workload::UniqueIds
+        !matches!(self.workload, Workload::UniqueIds | Workload::Lock)
     }
 
     /// What a final read is recorded as: a queue's is its drain.

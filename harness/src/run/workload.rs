@@ -38,6 +38,8 @@ pub enum Workload {
     UniqueIds,
     /// Enqueues and dequeues of unique messages, and what is left at the end.
     Queue,
+    /// Acquires of one lock with a lease, each followed by its release.
+    Lock,
 }
 
 impl Workload {
@@ -66,6 +68,7 @@ impl Workload {
             Workload::Counter => Some(W::Counter),
             Workload::UniqueIds => Some(W::UniqueIds),
             Workload::Queue => Some(W::Queue),
+            Workload::Lock => Some(W::Lock),
             _ => None,
         }
     }
@@ -116,6 +119,17 @@ pub enum Micro {
     Pop {
         key: String,
     },
+    /// Takes a lock for `owner` for a lease of `lease_ms`.
+    Acquire {
+        key: String,
+        owner: String,
+        lease_ms: u64,
+    },
+    /// Lets a lock go, if `owner` still holds it.
+    Release {
+        key: String,
+        owner: String,
+    },
 }
 
 impl Micro {
@@ -126,8 +140,11 @@ impl Micro {
             Micro::Append { key, element } => targets::txn::Step::Append(key, *element),
             Micro::Write { key, value } => targets::txn::Step::Write(key, *value),
             Micro::Read { key } => targets::txn::Step::Read(key),
-            Micro::Add { .. } | Micro::Pop { .. } => {
-                return Err("this target's driver has no add or pop micro-op".into())
+            Micro::Add { .. }
+            | Micro::Pop { .. }
+            | Micro::Acquire { .. }
+            | Micro::Release { .. } => {
+                return Err("this target's driver has no add, pop or lock micro-op".into())
             }
         })
     }
@@ -141,6 +158,12 @@ impl Micro {
             Micro::Read { key } => json!(["r", key, null]),
             Micro::Add { key, delta } => json!(["add", key, delta]),
             Micro::Pop { key } => json!(["pop", key, null]),
+            Micro::Acquire {
+                key,
+                owner,
+                lease_ms,
+            } => json!(["acquire", key, {"owner": owner, "lease_ms": lease_ms}]),
+            Micro::Release { key, owner } => json!(["release", key, {"owner": owner}]),
         }
     }
 }

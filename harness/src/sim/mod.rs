@@ -63,7 +63,8 @@ pub struct SimArgs {
     #[arg(long, default_value = "serializable")]
     pub isolation: String,
     /// raftkv's unsafe knobs, comma-separated: no-fsync, no-election-restriction,
-    /// commit-old-term, membership-without-noop, concurrent-membership, fail-pending-on-stepdown.
+    /// commit-old-term, membership-without-noop, concurrent-membership, fail-pending-on-stepdown,
+    /// redeliver, lock-lease-local.
     #[arg(long = "unsafe", value_name = "KNOBS")]
     pub unsafe_knobs: Option<String>,
     /// Fault kinds, as `faultline run --nemesis`.
@@ -195,7 +196,7 @@ fn spec_of(args: &SimArgs) -> Result<world::Spec, String> {
     let Knobs {
         unsafe_,
         no_fsync,
-        fail_pending_on_stepdown,
+        service: service_knobs,
     } = args
         .unsafe_knobs
         .as_deref()
@@ -246,7 +247,7 @@ fn spec_of(args: &SimArgs) -> Result<world::Spec, String> {
         txn_isolation,
         unsafe_,
         no_fsync,
-        fail_pending_on_stepdown,
+        service_knobs,
         kinds: crate::run::parse_faults(&args.nemesis)?,
         shapes: crate::run::parse_shapes(&args.shapes)?,
         time_limit: positive("time-limit", args.time_limit)?,

@@ -46,8 +46,8 @@ pub struct Spec {
     pub txn_isolation: targets::raftkv::service::Isolation,
     pub unsafe_: Unsafe,
     pub no_fsync: bool,
-    /// raftkv's `--unsafe fail-pending-on-stepdown`.
-    pub fail_pending_on_stepdown: bool,
+    /// raftkv's service knobs (`--unsafe fail-pending-on-stepdown`, `redeliver`, …).
+    pub service_knobs: targets::raftkv::service::Knobs,
     pub kinds: Vec<FaultKind>,
     pub shapes: Vec<Shape>,
     /// Simulated seconds of load and faults.
@@ -273,6 +273,21 @@ fn txn_op(m: &crate::run::workload::Micro) -> targets::raftkv::log::TxnOp {
             floor: None,
         },
         Micro::Pop { key } => TxnOp::Pop { key: key.clone() },
+        Micro::Acquire {
+            key,
+            owner,
+            lease_ms,
+        } => TxnOp::Acquire {
+            key: key.clone(),
+            owner: owner.clone(),
+            lease_ms: *lease_ms,
+            at_ms: 0,
+        },
+        Micro::Release { key, owner } => TxnOp::Release {
+            key: key.clone(),
+            owner: owner.clone(),
+            at_ms: 0,
+        },
     }
 }
 
@@ -346,6 +361,8 @@ struct SimClient {
     due: u64,
     op: u64,
     flight: Option<Flight>,
+    /// The operation it owes next (a lock's release after its acquire).
+    then: Option<Op>,
 }
 
 /// A client's operation in flight.
@@ -426,6 +443,7 @@ impl<'a> World<'a> {
                 due: (interval_us as f64 * rng.unit()) as u64,
                 op: 0,
                 flight: None,
+                then: None,
             })
             .collect();
         let mut world = World {
@@ -599,7 +617,7 @@ impl<'a> World<'a> {
                 crate::run::node_request_timeout_ms(CLIENT_TIMEOUT_MS),
             )
             .with_isolation(spec.txn_isolation)
-            .failing_pending_on_stepdown(spec.fail_pending_on_stepdown),
+            .with_knobs(spec.service_knobs),
         );
         node.life += 1;
         node.timer += 1;
@@ -827,7 +845,10 @@ impl<'a> World<'a> {
         // The harness's pacing: an interval varied ±50%, no backlog after a stall.
         client.due =
             (client.due + (interval as f64 * (0.5 + client.rng.unit())) as u64).max(self.now);
-        let op = self.generator.next(&mut client.rng);
+        let op = match client.then.take() {
+            Some(op) => op,
+            None => self.generator.next(&mut client.rng),
+        };
         let inv = self
             .recorder
             .invoke(client.seat.process, op.f(), op.key(), op.value(), None);
@@ -950,6 +971,7 @@ impl<'a> World<'a> {
         let f = client.flight.take().expect("in flight");
         if let Op::Seed(seed) = &f.op {
             done = seed.complete(done);
+            client.then = seed.then(&done);
         }
         client.op += 1; // late answers to this operation are ignored
         self.recorder.complete(&f.inv, &done);

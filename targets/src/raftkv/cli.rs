@@ -26,8 +26,8 @@ pub struct Knobs {
     pub unsafe_: Unsafe,
     /// The server's: log writes buffered and never synced.
     pub no_fsync: bool,
-    /// The service's: a leader that steps down answers its pending writes "failed".
-    pub fail_pending_on_stepdown: bool,
+    /// The service's: what it answers before the log decides.
+    pub service: super::service::Knobs,
 }
 
 impl std::str::FromStr for Knobs {
@@ -37,14 +37,16 @@ impl std::str::FromStr for Knobs {
         for knob in s.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match knob {
                 "no-fsync" => k.no_fsync = true,
-                "fail-pending-on-stepdown" => k.fail_pending_on_stepdown = true,
+                "fail-pending-on-stepdown" => k.service.fail_pending_on_stepdown = true,
+                "redeliver" => k.service.redeliver = true,
+                "lock-lease-local" => k.service.lock_lease_local = true,
                 "no-election-restriction" => k.unsafe_.no_election_restriction = true,
                 "commit-old-term" => k.unsafe_.commit_old_term = true,
                 "membership-without-noop" => k.unsafe_.membership_without_noop = true,
                 "concurrent-membership" => k.unsafe_.concurrent_membership = true,
                 other => {
                     return Err(format!(
-                        "unknown knob {other:?}; expected no-fsync, no-election-restriction, commit-old-term, membership-without-noop, concurrent-membership or fail-pending-on-stepdown"
+                        "unknown knob {other:?}; expected no-fsync, no-election-restriction, commit-old-term, membership-without-noop, concurrent-membership, fail-pending-on-stepdown, redeliver or lock-lease-local"
                     ))
                 }
             }
@@ -120,7 +122,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let Knobs {
         unsafe_,
         no_fsync,
-        fail_pending_on_stepdown,
+        service,
     } = take("unsafe")
         .unwrap_or_default()
         .parse()
@@ -162,7 +164,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         isolation,
         unsafe_,
         no_fsync,
-        fail_pending_on_stepdown,
+        knobs: service,
         tick: Duration::from_millis(tick.max(1)),
         request_timeout: Duration::from_millis(request_timeout.max(1)),
         snapshot_every: snapshot_every.max(1),

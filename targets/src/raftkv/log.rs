@@ -61,6 +61,25 @@ pub enum TxnOp {
     /// Takes the first element off the list at `key` (a queue's dequeue): the transaction is
     /// answered with it, or with nothing when the list is empty or absent.
     Pop { key: String },
+    /// Takes the lock at `key` for `owner` for `lease_ms` from `at_ms` — the wall clock of the
+    /// node that proposed it, stamped there, so that every replica decides alike. Free when
+    /// absent, when its lease ran out by `at_ms`, or already `owner`'s (a renewal); else the
+    /// transaction aborts.
+    Acquire {
+        key: String,
+        owner: String,
+        lease_ms: u64,
+        #[serde(default)]
+        at_ms: u64,
+    },
+    /// Lets the lock at `key` go, if `owner` still holds it at `at_ms`; else the transaction
+    /// aborts (the lease ran out, and the lock may be another's).
+    Release {
+        key: String,
+        owner: String,
+        #[serde(default)]
+        at_ms: u64,
+    },
 }
 
 impl TxnOp {
@@ -70,7 +89,9 @@ impl TxnOp {
             | TxnOp::W { key, .. }
             | TxnOp::R { key }
             | TxnOp::Add { key, .. }
-            | TxnOp::Pop { key } => key,
+            | TxnOp::Pop { key }
+            | TxnOp::Acquire { key, .. }
+            | TxnOp::Release { key, .. } => key,
         }
     }
 
@@ -145,7 +166,60 @@ impl TxnOp {
                     "cannot pop from key {key}: it holds {other}, not a list"
                 )),
             },
+            TxnOp::Acquire {
+                key,
+                owner,
+                lease_ms,
+                at_ms,
+            } => match Lease::of(current.as_ref()) {
+                // A lease that ends more than a lease after this acquire's clock was stamped
+                // by a clock far ahead: taken as run out, or a clock jump would wedge the lock.
+                Some(l)
+                    if l.owner != *owner
+                        && l.until_ms > *at_ms
+                        && l.until_ms <= at_ms.saturating_add(*lease_ms) =>
+                {
+                    Err(format!(
+                        "lock {key} is held by {} until {} ms",
+                        l.owner, l.until_ms
+                    ))
+                }
+                _ => Ok(Some(Lease::value(owner, at_ms + lease_ms))),
+            },
+            TxnOp::Release { key, owner, at_ms } => match Lease::of(current.as_ref()) {
+                Some(l) if l.owner == *owner && l.until_ms > *at_ms => Ok(None),
+                _ => Err(format!("lock {key} is not held by {owner} at {at_ms} ms")),
+            },
         }
+    }
+
+    /// The same op, stamped with the proposing node's wall clock where it needs one (a lock's).
+    pub fn stamped(mut self, wall_ms: u64) -> TxnOp {
+        if let TxnOp::Acquire { at_ms, .. } | TxnOp::Release { at_ms, .. } = &mut self {
+            *at_ms = wall_ms;
+        }
+        self
+    }
+}
+
+/// A lock as its key holds it: `{"owner": o, "until_ms": t}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub until_ms: u64,
+}
+
+impl Lease {
+    pub fn of(v: Option<&Value>) -> Option<Lease> {
+        let v = v?;
+        Some(Lease {
+            owner: v.get("owner")?.as_str()?.to_string(),
+            until_ms: v.get("until_ms")?.as_u64()?,
+        })
+    }
+
+    fn value(owner: &str, until_ms: u64) -> Value {
+        serde_json::json!({"owner": owner, "until_ms": until_ms})
     }
 }
 

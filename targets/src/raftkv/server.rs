@@ -44,8 +44,8 @@ pub struct Options {
     pub isolation: Isolation,
     pub unsafe_: Unsafe,
     pub no_fsync: bool,
-    /// `--unsafe fail-pending-on-stepdown` ([`Service::failing_pending_on_stepdown`]).
-    pub fail_pending_on_stepdown: bool,
+    /// The service's `--unsafe` knobs ([`super::service::Knobs`]).
+    pub knobs: super::service::Knobs,
     pub tick: Duration,
     pub request_timeout: Duration,
     pub snapshot_every: u64,
@@ -215,7 +215,7 @@ pub fn run(opts: Options) -> Result<(), String> {
         opts.request_timeout.as_millis() as u64,
     )
     .with_isolation(opts.isolation)
-    .failing_pending_on_stepdown(opts.fail_pending_on_stepdown);
+    .with_knobs(opts.knobs);
     let mut server = Server {
         peers: opts.peers.clone(),
         clients: opts.clients.clone(),
@@ -632,6 +632,18 @@ fn completed(ops: &[TxnOp], results: &[TxnResult], version: u64) -> Vec<Value> {
             (TxnOp::Add { key, delta, .. }, _) => json!(["take", key, -delta]),
             (TxnOp::Pop { key }, TxnResult::Popped(v)) => json!(["pop", key, v]),
             (TxnOp::Pop { key }, _) => json!(["pop", key, null]),
+            (
+                TxnOp::Acquire {
+                    key,
+                    owner,
+                    lease_ms,
+                    ..
+                },
+                _,
+            ) => {
+                json!(["acquire", key, {"owner": owner, "lease_ms": lease_ms}])
+            }
+            (TxnOp::Release { key, owner, .. }, _) => json!(["release", key, {"owner": owner}]),
         })
         .collect()
 }
@@ -692,7 +704,7 @@ const MAX_TXN_OPS: usize = 64;
 /// `{"ops": [["append", k, v], ["r", k, null], ["w", k, v], …]}`: a transaction's micro-ops, or
 /// the 400 saying what is wrong with them.
 fn txn_request(body: &[u8]) -> Result<Vec<TxnOp>, Response> {
-    let shape = "body must be {\"ops\": [[\"append\"|\"r\"|\"w\"|\"add\"|\"take\"|\"pop\", key, value], …]} with 1 to 64 micro-ops, string keys, an integer to add and a positive one to take";
+    let shape = "body must be {\"ops\": [[\"append\"|\"r\"|\"w\"|\"add\"|\"take\"|\"pop\"|\"acquire\"|\"release\", key, value], …]} with 1 to 64 micro-ops and string keys: an integer to add, a positive one to take, nil to pop or read, {\"owner\": o, \"lease_ms\": n} to acquire, {\"owner\": o} to release";
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| Response::error(400, &format!("malformed JSON body: {e}")))?;
     let ops = v
@@ -727,6 +739,23 @@ fn txn_request(body: &[u8]) -> Result<Vec<TxnOp>, Response> {
                     floor: None,
                 }),
                 Some("pop") if value.is_null() => Ok(TxnOp::Pop { key }),
+                Some("acquire") => match (value["owner"].as_str(), value["lease_ms"].as_u64()) {
+                    (Some(owner), Some(lease_ms)) if lease_ms > 0 => Ok(TxnOp::Acquire {
+                        key,
+                        owner: owner.to_string(),
+                        lease_ms,
+                        at_ms: 0,
+                    }),
+                    _ => Err(Response::error(400, shape)),
+                },
+                Some("release") => match value["owner"].as_str() {
+                    Some(owner) => Ok(TxnOp::Release {
+                        key,
+                        owner: owner.to_string(),
+                        at_ms: 0,
+                    }),
+                    None => Err(Response::error(400, shape)),
+                },
                 Some("take") if value.as_i64().is_some_and(|a| a > 0) => Ok(TxnOp::Add {
                     key,
                     delta: -value.as_i64().expect("checked"),

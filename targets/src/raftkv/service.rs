@@ -103,6 +103,28 @@ impl std::str::FromStr for Isolation {
     }
 }
 
+/// The service's `--unsafe` knobs: each breaks one promise the service keeps, on purpose, so
+/// that faultline can show what its checkers catch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Knobs {
+    /// A leader that steps down answers every write still waiting on it "not applied" — a
+    /// definite failure — at once, instead of waiting to learn its fate. But its entries may be
+    /// in a majority's logs already, and the next leader commits them: a client told its write
+    /// failed later reads it (the ghost the seeds warn of). A safe node answers only what it
+    /// knows: applied, replaced (not applied), or, at the deadline, unknown.
+    pub fail_pending_on_stepdown: bool,
+    /// A dequeue (a transaction that is one pop) is answered by the leader at once from its
+    /// applied state, and its pop sent through the log afterwards — a broker that hands a
+    /// message out before recording the delivery. Two dequeues before the pop applies get the
+    /// same message, and a pop lost with its leader leaves it to be delivered again: duplicates.
+    pub redeliver: bool,
+    /// A release (a transaction that is one release) is answered by whichever node is asked,
+    /// from its own copy of the lock and its own wall clock: "released" while it believes the
+    /// holder's lease runs. A node whose copy is behind, or whose clock is, tells a holder its
+    /// lease held long after the lock went to another — two holders at once.
+    pub lock_lease_local: bool,
+}
+
 /// How many steps a read-committed transaction waits for another's lock before it gives up
 /// (and is answered: not applied, as a database's lock timeout or deadlock victim is).
 const MAX_LOCK_WAIT_STEPS: u32 = 200;
@@ -233,8 +255,8 @@ pub struct Service<R> {
     dirty: BTreeMap<String, (u64, Vec<TxnOp>)>,
     /// Whether this node led at the last step (a new leader learns its log's pending writes).
     leading: bool,
-    /// `--unsafe fail-pending-on-stepdown`: see [`Service::failing_pending_on_stepdown`].
-    fail_pending_on_stepdown: bool,
+    /// The `--unsafe` knobs that break the service's own rules.
+    knobs: Knobs,
 }
 
 impl<R> Service<R> {
@@ -263,18 +285,13 @@ impl<R> Service<R> {
             inflight: BTreeMap::new(),
             dirty: BTreeMap::new(),
             leading: false,
-            fail_pending_on_stepdown: false,
+            knobs: Knobs::default(),
         }
     }
 
-    /// `--unsafe fail-pending-on-stepdown`: a leader that steps down answers every write still
-    /// waiting on it "not applied" — a definite failure — at once, instead of waiting to learn
-    /// its fate. But its entries may be in a majority's logs already, and the next leader
-    /// commits them: a client told its write failed later reads it (the ghost the seeds warn
-    /// of). A safe node answers only what it knows: applied, replaced (not applied), or, at the
-    /// deadline, unknown.
-    pub fn failing_pending_on_stepdown(mut self, on: bool) -> Service<R> {
-        self.fail_pending_on_stepdown = on;
+    /// Breaks the rules `knobs` names, on purpose (see [`Knobs`]).
+    pub fn with_knobs(mut self, knobs: Knobs) -> Service<R> {
+        self.knobs = knobs;
         self
     }
 
@@ -329,10 +346,18 @@ impl<R> Service<R> {
             Request::Cas { key, from, to } => {
                 self.propose(Command::Cas { key, from, to }, reply, deadline_ms)
             }
-            Request::Txn(ops) if self.isolation == Isolation::Serializable => {
-                self.propose(Command::Txn { ops }, reply, deadline_ms)
+            Request::Txn(ops) => {
+                let ops: Vec<TxnOp> = ops.into_iter().map(|op| op.stamped(wall_ms)).collect();
+                if let Some(answer) = self.unsafe_answer(&ops, wall_ms, deadline_ms) {
+                    return Some((reply, answer));
+                }
+                match self.isolation {
+                    Isolation::Serializable => {
+                        self.propose(Command::Txn { ops }, reply, deadline_ms)
+                    }
+                    _ => self.begin(ops, reply, deadline_ms),
+                }
             }
-            Request::Txn(ops) => self.begin(ops, reply, deadline_ms),
         }
     }
 
@@ -394,6 +419,46 @@ impl<R> Service<R> {
         }
     }
 
+    /// What `--unsafe redeliver` and `lock-lease-local` answer at once, before the log decides
+    /// ([`Knobs`]); the pop or release still goes through the log when this node leads.
+    fn unsafe_answer(&mut self, ops: &[TxnOp], wall_ms: u64, deadline_ms: u64) -> Option<Answer> {
+        let result = match ops {
+            [TxnOp::Pop { key }] if self.knobs.redeliver && self.node.role() == Role::Leader => {
+                TxnResult::Popped(TxnOp::head(self.kv.get(key).map(|(v, _)| v)))
+            }
+            [TxnOp::Release { key, owner, .. }] if self.knobs.lock_lease_local => {
+                let lease = super::log::Lease::of(self.kv.get(key).map(|(v, _)| v))?;
+                if lease.owner != *owner || lease.until_ms <= wall_ms {
+                    return None;
+                }
+                TxnResult::Wrote
+            }
+            _ => return None,
+        };
+        let version = self.kv.applied();
+        if self.node.role() == Role::Leader {
+            self.propose_unanswered(Command::Txn { ops: ops.to_vec() }, deadline_ms);
+        }
+        Some(Answer::Txn {
+            version,
+            ops: ops.to_vec(),
+            results: vec![result],
+        })
+    }
+
+    /// Sends `cmd` through the log with nobody waiting for its answer.
+    fn propose_unanswered(&mut self, cmd: Command, deadline_ms: u64) {
+        if let Ok((index, term)) = self.node.propose(cmd) {
+            let pending = PendingWrite {
+                term,
+                reply: None,
+                deadline_ms,
+                txn: None,
+            };
+            self.writes.insert(index, pending);
+        }
+    }
+
     /// Begins a transaction on this leader (a follower sends it to the leader): its snapshot is
     /// taken now; its micro-ops run one per [`Service::settle`].
     fn begin(&mut self, ops: Vec<TxnOp>, reply: R, deadline_ms: u64) -> Option<(R, Answer)> {
@@ -432,7 +497,7 @@ impl<R> Service<R> {
         if leading && !self.leading {
             self.learn_inflight();
         }
-        if !leading && self.leading && self.fail_pending_on_stepdown {
+        if !leading && self.leading && self.knobs.fail_pending_on_stepdown {
             // The unsafe knob: told "failed", though the entries may yet commit.
             for w in self.writes.values_mut() {
                 out.extend(w.reply.take().map(|r| (r, Answer::NotApplied)));
