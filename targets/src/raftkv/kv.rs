@@ -152,9 +152,11 @@ impl Kv {
             }
         }
         for (key, value) in touched {
-            if let Some(v) = value {
-                self.data.insert(key.to_string(), v);
-            }
+            // A key left with nothing (a released lock) is gone; one only read is as it was.
+            match value {
+                Some(v) => self.data.insert(key.to_string(), v),
+                None => self.data.remove(key),
+            };
         }
         Applied::Txn { version, results }
     }
@@ -285,5 +287,104 @@ mod tests {
         );
         assert_eq!(kv.get("y"), None, "nothing of it applied");
         assert_eq!(kv.applied(), 2);
+    }
+
+    fn txn(kv: &mut Kv, index: u64, ops: Vec<TxnOp>) -> Applied {
+        kv.apply(&entry(index, Command::Txn { ops }))
+    }
+
+    fn acquire(owner: &str, at_ms: u64) -> TxnOp {
+        TxnOp::Acquire {
+            key: key("lock"),
+            owner: owner.into(),
+            lease_ms: 100,
+            at_ms,
+        }
+    }
+
+    fn release(owner: &str, at_ms: u64) -> TxnOp {
+        TxnOp::Release {
+            key: key("lock"),
+            owner: owner.into(),
+            at_ms,
+        }
+    }
+
+    #[test]
+    fn a_lock_is_one_owners_until_released_or_its_lease_runs_out() {
+        let mut kv = Kv::default();
+        assert!(matches!(
+            txn(&mut kv, 1, vec![acquire("a", 1_000)]),
+            Applied::Txn { .. }
+        ));
+        assert!(matches!(
+            txn(&mut kv, 2, vec![acquire("b", 1_050)]),
+            Applied::TxnRejected(_)
+        ));
+        assert!(matches!(
+            txn(&mut kv, 3, vec![release("a", 1_060)]),
+            Applied::Txn { .. }
+        ));
+        assert_eq!(kv.get("lock"), None, "released: the key is gone");
+        assert!(matches!(
+            txn(&mut kv, 4, vec![acquire("b", 1_070)]),
+            Applied::Txn { .. }
+        ));
+        // b's lease ends at 1,170: after it, c may take the lock and b's release is refused.
+        assert!(matches!(
+            txn(&mut kv, 5, vec![acquire("c", 1_200)]),
+            Applied::Txn { .. }
+        ));
+        assert!(matches!(
+            txn(&mut kv, 6, vec![release("b", 1_210)]),
+            Applied::TxnRejected(_)
+        ));
+        // A lease stamped by a clock far ahead does not wedge the lock.
+        assert!(matches!(
+            txn(&mut kv, 7, vec![acquire("d", 90_000)]),
+            Applied::Txn { .. }
+        ));
+        assert!(matches!(
+            txn(&mut kv, 8, vec![acquire("e", 1_400)]),
+            Applied::Txn { .. }
+        ));
+    }
+
+    #[test]
+    fn pops_take_the_head_and_adds_respect_their_floor() {
+        let mut kv = Kv::default();
+        let append = |e: u64| TxnOp::Append {
+            key: key("q"),
+            element: json!(e),
+        };
+        txn(&mut kv, 1, vec![append(1), append(2)]);
+        let pop = || TxnOp::Pop { key: key("q") };
+        let Applied::Txn { results, .. } = txn(&mut kv, 2, vec![pop(), pop(), pop()]) else {
+            panic!("pops apply")
+        };
+        assert_eq!(
+            results,
+            vec![
+                TxnResult::Popped(Some(json!(1))),
+                TxnResult::Popped(Some(json!(2))),
+                TxnResult::Popped(None)
+            ]
+        );
+        let take = TxnOp::Add {
+            key: key("acct"),
+            delta: -5,
+            floor: Some(0),
+        };
+        assert!(matches!(
+            txn(&mut kv, 3, vec![take.clone()]),
+            Applied::TxnRejected(_)
+        ));
+        let add = TxnOp::Add {
+            key: key("acct"),
+            delta: 7,
+            floor: None,
+        };
+        txn(&mut kv, 4, vec![add, take]);
+        assert_eq!(kv.get("acct"), Some(&(json!(2), 4)));
     }
 }
