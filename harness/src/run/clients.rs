@@ -173,7 +173,11 @@ impl Client {
                 next = next.max(now);
             }
             let op = match then.take() {
-                Some(op) => op,
+                Some(op) => {
+                    // The holder's critical section, before its release.
+                    tokio::time::sleep(seeds::HOLD).await;
+                    op
+                }
                 None => self.generator.next(&mut rng),
             };
             let inv = self

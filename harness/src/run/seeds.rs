@@ -34,8 +34,11 @@ use serde_json::{json, Map, Value};
 
 /// A bank's accounts.
 pub const ACCOUNTS: usize = 5;
-/// A lock's lease: long beside the moment a client holds it (its next operation releases it).
-pub const LEASE_MS: u64 = 2_000;
+/// A lock's lease, and how long a holder keeps it before its release (its critical section):
+/// the lease is well beyond the hold, so a safe lock's holder releases in time unless a fault
+/// stalls it.
+pub const LEASE_MS: u64 = 500;
+pub const HOLD: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What a seed workload's operation is, for recording it and reading its answer.
 #[derive(Clone, Debug, PartialEq)]

@@ -972,6 +972,11 @@ impl<'a> World<'a> {
         if let Op::Seed(seed) = &f.op {
             done = seed.complete(done);
             client.then = seed.then(&done);
+            if client.then.is_some() {
+                // The holder's critical section, before its release.
+                let hold = crate::run::seeds::HOLD.as_micros() as u64;
+                client.due = client.due.max(self.now + hold);
+            }
         }
         client.op += 1; // late answers to this operation are ignored
         self.recorder.complete(&f.inv, &done);
