@@ -29,6 +29,9 @@
 //!   session guarantees and PRAM over each key's version order, eventual consistency from the
 //!   final reads; every violation a named anomaly with one sentence and a witness shrunk to the
 //!   fewest operations that still prove it.
+//! - [`txn`] is the isolation ladder for transactions (Elle's list-append and rw-register).
+//! - [`workloads`] judges the seeds' other promises in one pass each: a bank's total, a set's
+//!   adds, a counter's bounds, a lock's one holder, unique ids, a queue's deliveries.
 //!
 //! ## Semantics
 //! `ok` operations happened, within their invocation–completion interval; `fail` operations did

@@ -560,3 +560,28 @@ fn queue_dequeue_with_unknown_outcome_may_have_taken_a_missing_message() {
         .sentence
         .contains("no dequeue with an unknown outcome could have taken it"));
 }
+
+#[test]
+fn a_judgement_in_words_is_stable() {
+    let j = judge(
+        Workload::Queue,
+        &[
+            (0, "invoke", "enqueue", "1"),
+            (0, "ok", "enqueue", "1"),
+            (1, "invoke", "dequeue", "nil"),
+            (1, "ok", "dequeue", "1"),
+            (1, "invoke", "dequeue", "nil"),
+            (1, "ok", "dequeue", "1"),
+            (2, "invoke", "drain", "nil"),
+            (2, "ok", "drain", "[]"),
+        ],
+        &Options::default(),
+    );
+    assert_eq!(
+        j.lines(),
+        [
+            "✗ duplicated: 1 was received 2 times: by p1 at 4.000 s and by p1 at 6.000 s",
+            "· exactly-once violated (duplicates); at-least-once held: nothing acknowledged was lost",
+        ]
+    );
+}

@@ -108,3 +108,37 @@ fn run_names_read_as_dates() {
     assert_eq!(started("20261122T160152Z-2"), "2026-11-22 16:01:52 UTC");
     assert_eq!(started("latest"), "");
 }
+
+#[test]
+fn a_bank_page_names_each_violation_with_its_operations_and_plots_the_totals() {
+    let text = "{:index 0, :time 1000000, :process 0, :type :invoke, :f :transfer, :value {:from 0, :to 1, :amount 2}}\n\
+                {:index 1, :time 2000000, :process 0, :type :ok, :f :transfer, :value {:from 0, :to 1, :amount 2}}\n\
+                {:index 2, :time 3000000, :process 1, :type :invoke, :f :read, :value nil}\n\
+                {:index 3, :time 4000000, :process 1, :type :ok, :f :read, :value {0 3, 1 5}}\n";
+    let history =
+        checker::import::parse_str("bank.edn", text, checker::import::Format::JepsenEdn).unwrap();
+    let options = checker::workloads::Options {
+        bank_total: Some(10),
+        ..Default::default()
+    };
+    let j = checker::workloads::Workload::Bank
+        .check(&history, &options)
+        .unwrap();
+    let page = super::workload::html(&history, &j, "bank run", &[], &[]);
+    assert!(page.contains("bank: <b>violated</b>"), "the verdict");
+    assert!(page.contains(
+        "<h3>wrong-total</h3><p>p1 read at 0.004 s: balances sum to 8, not 10 ({0: 3, 1: 5})</p>"
+    ));
+    assert!(
+        page.contains("<td>p1</td><td>read {&quot;0&quot;:3,&quot;1&quot;:5}</td>"),
+        "its operation"
+    );
+    assert!(
+        page.contains("Totals read, by node") && page.contains("<circle"),
+        "the plot"
+    );
+    assert!(
+        page.contains("<canvas id=\"timeline\""),
+        "the shared timeline"
+    );
+}

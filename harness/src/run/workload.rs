@@ -397,7 +397,7 @@ mod tests {
             let written = match &op {
                 Op::Write { value, .. } => Some(*value),
                 Op::Cas { to, .. } => Some(*to),
-                Op::Read { .. } | Op::Txn(_) => None,
+                Op::Read { .. } | Op::Txn(_) | Op::Seed(_) => None,
             };
             if let Op::Cas { from, to, .. } = &op {
                 assert!(from < to, "{op:?} expects a value written before");

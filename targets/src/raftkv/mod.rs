@@ -58,6 +58,15 @@
 //!   no pre-vote, its higher term deposes a leader whose latest writes are already on the other
 //!   follower, and the next leader commits them (`--nemesis partition --shapes
 //!   isolate-follower`).
+//! - `--unsafe redeliver`: a dequeue is answered from the leader's applied state before its pop
+//!   goes through the log — a broker that hands a message out before recording the delivery.
+//!   Two dequeues before the pop applies get the same message, and the pop that applies takes
+//!   whatever is at the head then: duplicates and losses (seed 003's message queue).
+//! - `--unsafe lock-lease-local`: a lock's release is answered by whichever node is asked, from
+//!   its own copy of the lock and its own clock. A lease is timed by the clock of the node that
+//!   proposed the acquire (so every replica decides alike); a leader whose clock runs ahead
+//!   ends a lease early and hands the lock on, while a node with the old copy or a slower clock
+//!   still tells the first holder its lease held: two holders (seed 003's distributed lock).
 //!
 //! A safe node checks the rules these knobs break and stops (panics) if it ever finds one broken
 //! — a committed entry about to be overwritten, two leaders in a term. With an `--unsafe` knob on
