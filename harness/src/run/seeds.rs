@@ -9,7 +9,7 @@
 //! | bank | `read` → `{account: balance}` | `[["r", a0, nil], …]`: one transaction reading every account |
 //! | counter | `add d` / `read` → n | `[["add", counter, d]]` / a read of the key |
 //! | set | `add e` / `read` → `[e, …]` | `[["append", set, e]]` / a read of the key |
-//! | unique-ids | `generate` → id | `[["add", ids, 1]]`: the id is the version (log index) it committed at |
+//! | unique-ids | `generate` → id | `[["id", ids, nil]]`: the next value of a counter, through the log (`--unsafe snowflake-ids`: made by the node asked from its clock) |
 //! | queue | `enqueue m` / `dequeue` → m | `[["append", q, m]]` / `[["pop", q, nil]]` |
 //! | queue | `drain` → `[m, …]` (at the end) | a read of the queue from one node's own copy, once the nodes agree: what is left |
 //! | lock | `acquire` / `release` | `[["acquire", lock, {owner, lease_ms}]]`, then by the same client `[["release", lock, {owner}]]` |
@@ -89,12 +89,12 @@ impl SeedOp {
             Kind::Acquire(_) | Kind::Release(_) => Ok(Value::Null),
             Kind::CounterRead => counter_value(&c.value),
             Kind::SetRead | Kind::Drain => set_value(&c.value),
-            Kind::Dequeue => popped(&c.value),
+            Kind::Dequeue => only(&c.value, "pop"),
             Kind::BankRead => balances(&c.value),
-            Kind::Generate => c
-                .version
-                .map(Value::from)
-                .ok_or_else(|| "the answer carries no version to serve as the id".into()),
+            Kind::Generate => only(&c.value, "id").and_then(|id| match id.is_null() {
+                true => Err("no id in the answer".into()),
+                false => Ok(id),
+            }),
         }
     }
 
@@ -161,14 +161,15 @@ fn set_value(v: &Value) -> Result<Value, String> {
     }
 }
 
-/// What a dequeue took: `[["pop", q, m]]` → `m` (nil: the queue was empty).
-fn popped(v: &Value) -> Result<Value, String> {
+/// What the one micro-op `f` of a transaction answered: a dequeue's `[["pop", q, m]]` → `m`
+/// (nil: the queue was empty), a generate's `[["id", ids, n]]` → `n`.
+fn only(v: &Value, f: &str) -> Result<Value, String> {
     match v.as_array().map(Vec::as_slice) {
         Some([m]) => match m.as_array().map(Vec::as_slice) {
-            Some([f, _, took, ..]) if f == "pop" => Ok(took.clone()),
-            _ => Err(format!("{m} is not a pop")),
+            Some([g, _, got, ..]) if g == f => Ok(got.clone()),
+            _ => Err(format!("{m} is not {f}")),
         },
-        _ => Err(format!("{v} is not one pop")),
+        _ => Err(format!("{v} is not one {f}")),
     }
 }
 
@@ -263,7 +264,12 @@ impl Seeds {
                 };
                 self.txn(Kind::Acquire(owner), Value::Null, vec![acquire])
             }
-            _ => self.txn(Kind::Generate, Value::Null, vec![add(&self.keys[0], 1)]),
+            _ => {
+                let id = Micro::Id {
+                    key: self.keys[0].clone(),
+                };
+                self.txn(Kind::Generate, Value::Null, vec![id])
+            }
         };
         Op::Seed(seed)
     }

@@ -119,6 +119,10 @@ pub enum Micro {
     Pop {
         key: String,
     },
+    /// The next id from a counter.
+    Id {
+        key: String,
+    },
     /// Takes a lock for `owner` for a lease of `lease_ms`.
     Acquire {
         key: String,
@@ -142,9 +146,10 @@ impl Micro {
             Micro::Read { key } => targets::txn::Step::Read(key),
             Micro::Add { .. }
             | Micro::Pop { .. }
+            | Micro::Id { .. }
             | Micro::Acquire { .. }
             | Micro::Release { .. } => {
-                return Err("this target's driver has no add, pop or lock micro-op".into())
+                return Err("this target's driver has no add, pop, id or lock micro-op".into())
             }
         })
     }
@@ -158,6 +163,7 @@ impl Micro {
             Micro::Read { key } => json!(["r", key, null]),
             Micro::Add { key, delta } => json!(["add", key, delta]),
             Micro::Pop { key } => json!(["pop", key, null]),
+            Micro::Id { key } => json!(["id", key, null]),
             Micro::Acquire {
                 key,
                 owner,

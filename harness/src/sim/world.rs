@@ -273,6 +273,7 @@ fn txn_op(m: &crate::run::workload::Micro) -> targets::raftkv::log::TxnOp {
             floor: None,
         },
         Micro::Pop { key } => TxnOp::Pop { key: key.clone() },
+        Micro::Id { key } => TxnOp::Id { key: key.clone() },
         Micro::Acquire {
             key,
             owner,

@@ -40,13 +40,14 @@ impl std::str::FromStr for Knobs {
                 "fail-pending-on-stepdown" => k.service.fail_pending_on_stepdown = true,
                 "redeliver" => k.service.redeliver = true,
                 "lock-lease-local" => k.service.lock_lease_local = true,
+                "snowflake-ids" => k.service.snowflake_ids = true,
                 "no-election-restriction" => k.unsafe_.no_election_restriction = true,
                 "commit-old-term" => k.unsafe_.commit_old_term = true,
                 "membership-without-noop" => k.unsafe_.membership_without_noop = true,
                 "concurrent-membership" => k.unsafe_.concurrent_membership = true,
                 other => {
                     return Err(format!(
-                        "unknown knob {other:?}; expected no-fsync, no-election-restriction, commit-old-term, membership-without-noop, concurrent-membership, fail-pending-on-stepdown, redeliver or lock-lease-local"
+                        "unknown knob {other:?}; expected no-fsync, no-election-restriction, commit-old-term, membership-without-noop, concurrent-membership, fail-pending-on-stepdown, redeliver, lock-lease-local or snowflake-ids"
                     ))
                 }
             }

@@ -42,6 +42,8 @@ pub enum TxnResult {
     Wrote,
     /// A pop, and what it took (nothing from an empty list).
     Popped(Option<Value>),
+    /// An id issued from a counter.
+    Issued(Value),
 }
 
 impl TxnResult {
@@ -50,6 +52,10 @@ impl TxnResult {
     pub fn of_write(op: &TxnOp, before: Option<&Value>) -> TxnResult {
         match op {
             TxnOp::Pop { .. } => TxnResult::Popped(TxnOp::head(before)),
+            TxnOp::Id { .. } => {
+                let next = before.and_then(Value::as_i64).unwrap_or(0) + 1;
+                TxnResult::Issued(Value::from(next))
+            }
             _ => TxnResult::Wrote,
         }
     }

@@ -61,6 +61,9 @@ pub enum TxnOp {
     /// Takes the first element off the list at `key` (a queue's dequeue): the transaction is
     /// answered with it, or with nothing when the list is empty or absent.
     Pop { key: String },
+    /// Issues the next id from the counter at `key` (absent is 0): the transaction is answered
+    /// with the counter's new value, unique because the log orders every issue.
+    Id { key: String },
     /// Takes the lock at `key` for `owner` for `lease_ms` from `at_ms` — the wall clock of the
     /// node that proposed it, stamped there, so that every replica decides alike. Free when
     /// absent, when its lease ran out by `at_ms`, or already `owner`'s (a renewal); else the
@@ -90,6 +93,7 @@ impl TxnOp {
             | TxnOp::R { key }
             | TxnOp::Add { key, .. }
             | TxnOp::Pop { key }
+            | TxnOp::Id { key }
             | TxnOp::Acquire { key, .. }
             | TxnOp::Release { key, .. } => key,
         }
@@ -154,6 +158,12 @@ impl TxnOp {
                     _ => Ok(Some(Value::from(next))),
                 }
             }
+            TxnOp::Id { key } => TxnOp::Add {
+                key: key.clone(),
+                delta: 1,
+                floor: None,
+            }
+            .apply_to(current),
             TxnOp::Pop { key } => match current {
                 None => Ok(None),
                 Some(Value::Array(mut items)) => {

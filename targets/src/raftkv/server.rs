@@ -632,6 +632,8 @@ fn completed(ops: &[TxnOp], results: &[TxnResult], version: u64) -> Vec<Value> {
             (TxnOp::Add { key, delta, .. }, _) => json!(["take", key, -delta]),
             (TxnOp::Pop { key }, TxnResult::Popped(v)) => json!(["pop", key, v]),
             (TxnOp::Pop { key }, _) => json!(["pop", key, null]),
+            (TxnOp::Id { key }, TxnResult::Issued(v)) => json!(["id", key, v]),
+            (TxnOp::Id { key }, _) => json!(["id", key, null]),
             (
                 TxnOp::Acquire {
                     key,
@@ -704,7 +706,7 @@ const MAX_TXN_OPS: usize = 64;
 /// `{"ops": [["append", k, v], ["r", k, null], ["w", k, v], …]}`: a transaction's micro-ops, or
 /// the 400 saying what is wrong with them.
 fn txn_request(body: &[u8]) -> Result<Vec<TxnOp>, Response> {
-    let shape = "body must be {\"ops\": [[\"append\"|\"r\"|\"w\"|\"add\"|\"take\"|\"pop\"|\"acquire\"|\"release\", key, value], …]} with 1 to 64 micro-ops and string keys: an integer to add, a positive one to take, nil to pop or read, {\"owner\": o, \"lease_ms\": n} to acquire, {\"owner\": o} to release";
+    let shape = "body must be {\"ops\": [[\"append\"|\"r\"|\"w\"|\"add\"|\"take\"|\"pop\"|\"id\"|\"acquire\"|\"release\", key, value], …]} with 1 to 64 micro-ops and string keys: an integer to add, a positive one to take, nil to pop or read, {\"owner\": o, \"lease_ms\": n} to acquire, {\"owner\": o} to release";
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| Response::error(400, &format!("malformed JSON body: {e}")))?;
     let ops = v
@@ -739,6 +741,7 @@ fn txn_request(body: &[u8]) -> Result<Vec<TxnOp>, Response> {
                     floor: None,
                 }),
                 Some("pop") if value.is_null() => Ok(TxnOp::Pop { key }),
+                Some("id") if value.is_null() => Ok(TxnOp::Id { key }),
                 Some("acquire") => match (value["owner"].as_str(), value["lease_ms"].as_u64()) {
                     (Some(owner), Some(lease_ms)) if lease_ms > 0 => Ok(TxnOp::Acquire {
                         key,

@@ -123,6 +123,11 @@ pub struct Knobs {
     /// holder's lease runs. A node whose copy is behind, or whose clock is, tells a holder its
     /// lease held long after the lock went to another — two holders at once.
     pub lock_lease_local: bool,
+    /// An id (a transaction that is one `id`) is made by the node asked, snowflake-style, from
+    /// its wall clock in milliseconds, its node id and a sequence within the millisecond — the
+    /// seeds' 分布式主键. No log, so no agreement: when a node's clock goes back, it issues the
+    /// ids of those milliseconds again.
+    pub snowflake_ids: bool,
 }
 
 /// How many steps a read-committed transaction waits for another's lock before it gives up
@@ -255,6 +260,8 @@ pub struct Service<R> {
     dirty: BTreeMap<String, (u64, Vec<TxnOp>)>,
     /// Whether this node led at the last step (a new leader learns its log's pending writes).
     leading: bool,
+    /// `--unsafe snowflake-ids`: the millisecond of the last id issued, and its sequence.
+    snowflake: (u64, u64),
     /// The `--unsafe` knobs that break the service's own rules.
     knobs: Knobs,
 }
@@ -286,6 +293,7 @@ impl<R> Service<R> {
             dirty: BTreeMap::new(),
             leading: false,
             knobs: Knobs::default(),
+            snowflake: (0, 0),
         }
     }
 
@@ -423,6 +431,13 @@ impl<R> Service<R> {
     /// ([`Knobs`]); the pop or release still goes through the log when this node leads.
     fn unsafe_answer(&mut self, ops: &[TxnOp], wall_ms: u64, deadline_ms: u64) -> Option<Answer> {
         let result = match ops {
+            [TxnOp::Id { .. }] if self.knobs.snowflake_ids => {
+                return Some(Answer::Txn {
+                    version: self.kv.applied(),
+                    ops: ops.to_vec(),
+                    results: vec![TxnResult::Issued(self.snowflake_id(wall_ms))],
+                })
+            }
             [TxnOp::Pop { key }] if self.knobs.redeliver && self.node.role() == Role::Leader => {
                 TxnResult::Popped(TxnOp::head(self.kv.get(key).map(|(v, _)| v)))
             }
@@ -444,6 +459,22 @@ impl<R> Service<R> {
             ops: ops.to_vec(),
             results: vec![result],
         })
+    }
+
+    /// `--unsafe snowflake-ids`: 41 bits of wall-clock milliseconds, 10 of node id, 12 of
+    /// sequence within the millisecond (a full millisecond borrows the next). The sequence
+    /// starts again whenever the millisecond differs from the last one's — also when the clock
+    /// went back, which is how a snowflake repeats itself.
+    fn snowflake_id(&mut self, wall_ms: u64) -> Value {
+        let (last_ms, seq) = self.snowflake;
+        let (ms, seq) = match wall_ms == last_ms {
+            true if seq < 4095 => (wall_ms, seq + 1),
+            true => (wall_ms + 1, 0),
+            false => (wall_ms, 0),
+        };
+        self.snowflake = (ms, seq);
+        let node = self.node.id() & 0x3ff;
+        Value::from(((ms & ((1 << 41) - 1)) << 22) | (node << 12) | seq)
     }
 
     /// Sends `cmd` through the log with nobody waiting for its answer.
