@@ -67,6 +67,10 @@
 //!   proposed the acquire (so every replica decides alike); a leader whose clock runs ahead
 //!   ends a lease early and hands the lock on, while a node with the old copy or a slower clock
 //!   still tells the first holder its lease held: two holders (seed 003's distributed lock).
+//! - `--unsafe snowflake-ids`: an id is made by the node asked, from its wall clock, its node id
+//!   and a sequence within the millisecond, instead of from a counter through the log — the
+//!   snowflake of seed 003, which "strictly depends on the machine's clock": when a clock goes
+//!   back, the node issues the ids of those milliseconds again.
 //!
 //! A safe node checks the rules these knobs break and stops (panics) if it ever finds one broken
 //! — a committed entry about to be overwritten, two leaders in a term. With an `--unsafe` knob on
