@@ -164,7 +164,14 @@ fn the_simulator_finds_each_knob_and_holds_without_it() {
             "read-too-low",
         ),
         (
-            &["--workload", "unique-ids", "--write-ack", "leader"][..],
+            &[
+                "--workload",
+                "unique-ids",
+                "--unsafe",
+                "snowflake-ids",
+                "--nemesis",
+                "clock",
+            ][..],
             "duplicate",
         ),
         (
