@@ -16,7 +16,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod jepsen;
+mod starts;
+mod transactions;
 mod workload;
+
+use jepsen::Comparison;
+use starts::{initial_ambiguity, knossos_rule_note};
+use transactions::{fast_transactions, phases_line, transactions_checked};
 
 /// What `--require` names: a consistency model (registers) or an isolation level
 /// (transactions).
@@ -207,49 +214,6 @@ fn parse_initial(text: &str) -> Result<Initial, String> {
     checker::import::edn::parse(text)
         .map(Initial::Value)
         .map_err(|e| format!("not an EDN or JSON value: {}", e.message))
-}
-
-/// A verdict that depends on where the registers start: the sentence that names both readings
-/// and the flag for each.
-fn initial_ambiguity(
-    history: &History,
-    model: ModelKind,
-    ladder: &Ladder,
-    levels: &[Level],
-    args: &CheckArgs,
-    opts: &Options,
-) -> Result<Option<String>, String> {
-    if args.initial.is_some() || model == ModelKind::KvAppend {
-        return Ok(None);
-    }
-    let Some(start) = conventions::unwritten_start(history) else {
-        return Ok(None);
-    };
-    let opts = Options {
-        progress: None,
-        ..opts.clone()
-    };
-    let started = conventions::with_initial(history, &start.value);
-    let other = consistency::assess(&started, model, levels, &opts).map_err(|e| e.to_string())?;
-    let (empty, at) = (ladder.standing(args.level()), other.standing(args.level()));
-    if empty == at {
-        return Ok(None);
-    }
-    let said = |s: Standing| match s {
-        Standing::Holds => "holds",
-        Standing::Violated => "is violated",
-        Standing::Unknown => "is undecided",
-    };
-    let v = checker::consistency::words::value(&start.value);
-    let key = checker::consistency::words::key_name(start.key.as_deref());
-    let req = args.level();
-    Ok(Some(format!(
-        "reads of {key} return {v}, which nothing wrote ({} read{} in all): if the registers start at {v} (Knossos's (cas-register {v})), {req} {} — pass --initial {v}; if they start empty, {v} is a phantom read and {req} {} — pass --initial none",
-        start.reads,
-        if start.reads == 1 { "" } else { "s" },
-        said(at),
-        said(empty)
-    )))
 }
 
 pub fn run(args: CheckArgs) -> u8 {
@@ -615,96 +579,6 @@ fn write_page(out: &std::path::Path, html: &str, checked: &mut Checked) {
     }
 }
 
-/// How long a big transactional check took, phase by phase, for stderr.
-fn phases_line(read: f64, phases: &[(&str, f64)]) -> String {
-    let parts: Vec<String> = std::iter::once(("read", read))
-        .chain(phases.iter().copied())
-        .map(|(name, s)| format!("{name} {s:.2} s"))
-        .collect();
-    format!("phases: {}\n", parts.join(" · "))
-}
-
-/// The transactions of a clean one-event-per-line file of them, read straight from its text
-/// (a million in seconds, [`checker::txn::read`]); `None` for anything else — a history of
-/// registers, or one the general reader should judge and explain.
-fn fast_transactions(file: &std::path::Path, format: Format) -> Option<Vec<checker::txn::Txn>> {
-    use std::io::Read as _;
-    if !matches!(format, Format::Auto | Format::JepsenEdn | Format::Jsonl) {
-        return None;
-    }
-    let mut head = Vec::new();
-    let mut f = std::fs::File::open(file).ok()?;
-    (&mut f).take(64 * 1024).read_to_end(&mut head).ok()?;
-    let whole_lines = &head[..head.iter().rposition(|&b| b == b'\n')? + 1];
-    let text = std::str::from_utf8(whole_lines).ok()?;
-    let json = text.trim_start().starts_with("{\"");
-    let named = match format {
-        Format::Jsonl => json,
-        Format::JepsenEdn => !json,
-        _ => true,
-    };
-    if !named || checker::txn::read::fast(text).is_none() {
-        return None;
-    }
-    let text = std::fs::read_to_string(file).ok()?;
-    checker::txn::read::fast(&text)
-}
-
-/// A transactional history: the isolation ladder, its anomalies, and the exit code of the
-/// level `--require` (or `--isolation`) names; with the history, `--html` draws it.
-fn transactions_checked(
-    report: Result<checker::txn::Report, String>,
-    history: Option<&History>,
-    args: &CheckArgs,
-    source: &str,
-) -> Checked {
-    let (report, isolation) = match (report, args.isolation()) {
-        (Ok(r), Ok(i)) => (r, i),
-        (Err(e), _) | (_, Err(e)) => return bad_input(args, source, &e),
-    };
-    let standing = report.standing(isolation);
-    let stdout = if args.json {
-        let doc = serde_json::json!({
-            "source": report.source,
-            "require": isolation,
-            "verdict": standing,
-            "isolation": report,
-        });
-        format!("{doc}\n")
-    } else {
-        let shown = if args.all {
-            usize::MAX
-        } else {
-            checker::render::ANOMALIES_SHOWN
-        };
-        format!(
-            "{}  required: {} {}\n",
-            checker::txn::render(&report, shown),
-            isolation,
-            standing.words()
-        )
-    };
-    let mut checked = Checked {
-        code: standing.exit_code() as u8,
-        agree: None,
-        suite: junit::isolation_suite(&report),
-        stdout,
-        stderr: String::new(),
-    };
-    if let (Some(out), Some(history)) = (&args.html, history) {
-        let facts = vec![
-            ("workload".to_string(), report.workload.to_string()),
-            ("transactions".to_string(), report.transactions.to_string()),
-        ];
-        let title = std::path::Path::new(source)
-            .file_name()
-            .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned());
-        let html = report::isolation::html(history, &report, isolation, &title, &facts, &[]);
-        write_page(out, &html, &mut checked);
-    }
-    checked
-}
-
 /// The summary facts of a history checked on its own.
 fn history_facts(history: &History, ladder: &Ladder, source: &str) -> Vec<(String, String)> {
     let count = |o: Outcome| history.ops.iter().filter(|op| op.outcome == o).count();
@@ -885,80 +759,6 @@ fn prepare(history: History, args: &CheckArgs) -> Result<Prepared, String> {
         model,
         strict,
     })
-}
-
-/// When Knossos's rule for reads of nil would change the linearizability verdict, a note that
-/// says so. Only a violation can become a pass under the rule, and only a pass a violation
-/// without it, so the other verdict is computed only then. `strict` is the history under the
-/// strict rule.
-fn knossos_rule_note(
-    strict: &History,
-    model: ModelKind,
-    ladder: &Ladder,
-    args: &CheckArgs,
-    opts: &Options,
-) -> Option<String> {
-    if model == ModelKind::KvAppend || conventions::nil_reads(strict) == 0 {
-        return None;
-    }
-    let standing = ladder.standing(Level::Linearizable);
-    let (other, wanted, words) = match args.nil_reads {
-        NilReads::Strict if standing == Standing::Violated => (
-                std::borrow::Cow::Owned(conventions::nil_reads_match_any(strict)),
-                checker::Verdict::Linearizable,
-                "under Knossos's rule that a read of nil matches any state (--nil-reads any) it would be linearizable",
-            ),
-        NilReads::Any if standing == Standing::Holds => (
-            std::borrow::Cow::Borrowed(strict),
-            checker::Verdict::NotLinearizable,
-            "under faultline's strict rule for reads of nil (the default) it is not linearizable",
-        ),
-        _ => return None,
-    };
-    let opts = Options {
-        progress: None,
-        ..opts.clone()
-    };
-    let report = checker::check(&other, model, &opts).ok()?;
-    (report.verdict == wanted).then(|| words.to_string())
-}
-
-/// Jepsen's verdict beside faultline's (in JSON: Jepsen's `valid` and `failing`, and `agree`).
-#[derive(serde::Serialize)]
-struct Comparison {
-    #[serde(flatten)]
-    verdict: JepsenVerdict,
-    agree: Option<bool>,
-    #[serde(skip)]
-    ours: String,
-}
-
-impl Comparison {
-    fn of(verdict: JepsenVerdict, standing: Standing, require: &str) -> Comparison {
-        let ours = match standing {
-            Standing::Holds => Some(true),
-            Standing::Violated => Some(false),
-            Standing::Unknown => None,
-        };
-        let agree = match (verdict.valid, ours) {
-            (Some(a), Some(b)) => Some(a == b),
-            _ => None,
-        };
-        Comparison {
-            agree,
-            ours: format!("{require} {}", standing.words()),
-            verdict,
-        }
-    }
-
-    fn sentence(&self) -> String {
-        let judgement = match self.agree {
-            Some(true) => "faultline agrees",
-            Some(false) => "faultline DISAGREES",
-            None => "no comparison (one of the two is unknown)",
-        };
-        format!("{} — faultline: {}: {judgement}", self.verdict, self.ours)
-    }
 }
 
 /// Runs `work`, showing progress on stderr once it has taken more than a second.
