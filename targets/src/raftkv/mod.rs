@@ -106,6 +106,7 @@ pub mod service;
 #[cfg(test)]
 mod sim;
 pub mod storage;
+pub mod wire;
 
 /// raftkv's client API as a [`crate::described`] target: the requests of
 /// `examples/targets/raftkv.toml` (compiled in, so the example and the built-in driver cannot

@@ -8,7 +8,6 @@
 
 use super::admin::{self, Admin};
 use super::kv::Kv;
-use super::kv::TxnResult;
 use super::log::Members;
 use super::log::TxnOp;
 use super::node::{Config, Envelope, Node, NodeId, Ready, Role, Unsafe};
@@ -568,7 +567,7 @@ pub fn http_answer(answer: Answer, path: &str, clients: &BTreeMap<NodeId, String
             results,
         } => Response::json(
             200,
-            json!({"version": version, "ops": completed(&ops, &results, version)}),
+            json!({"version": version, "ops": super::wire::completed(&ops, &results, version)}),
         ),
         Answer::Rejected(why) => Response::json(409, json!({"error": why, "indeterminate": false})),
         Answer::NotLeader(leader) => redirect(leader, path, clients),
@@ -588,66 +587,6 @@ pub fn http_answer(answer: Answer, path: &str, clients: &BTreeMap<NodeId, String
             Response::json(500, json!({"error": format!("internal: {what}")}))
         }
     }
-}
-
-/// A transaction's micro-ops as they completed, in Elle's form: `["append", k, v]`,
-/// `["r", k, value]` and `["w", k, v]`, with the version as a fourth element where it orders a
-/// register — a read of a value another transaction committed, not a list (the version that
-/// wrote it), and each key's last write (the transaction's version). A write the same
-/// transaction overwrote, and a read of its own write, carry none.
-fn completed(ops: &[TxnOp], results: &[TxnResult], version: u64) -> Vec<Value> {
-    let last_write: BTreeMap<&str, usize> = ops
-        .iter()
-        .enumerate()
-        .filter(|(_, op)| matches!(op, TxnOp::W { .. }))
-        .map(|(i, op)| (op.key(), i))
-        .collect();
-    ops.iter()
-        .zip(results)
-        .enumerate()
-        .map(|(i, (op, result))| match (op, result) {
-            (TxnOp::Append { key, element }, _) => json!(["append", key, element]),
-            (TxnOp::W { key, value }, _) if last_write.get(key.as_str()) == Some(&i) => {
-                json!(["w", key, value, version])
-            }
-            (TxnOp::W { key, value }, _) => json!(["w", key, value]),
-            (TxnOp::R { key }, TxnResult::Read(Some((v, at)))) if !v.is_array() => {
-                json!(["r", key, v, at])
-            }
-            (
-                TxnOp::R { key },
-                TxnResult::Read(Some((v, _))) | TxnResult::ReadOwn(v) | TxnResult::ReadDirty(v),
-            ) => {
-                json!(["r", key, v])
-            }
-            (TxnOp::R { key }, _) => json!(["r", key, null]),
-            (
-                TxnOp::Add {
-                    key,
-                    delta,
-                    floor: None,
-                },
-                _,
-            ) => json!(["add", key, delta]),
-            (TxnOp::Add { key, delta, .. }, _) => json!(["take", key, -delta]),
-            (TxnOp::Pop { key }, TxnResult::Popped(v)) => json!(["pop", key, v]),
-            (TxnOp::Pop { key }, _) => json!(["pop", key, null]),
-            (TxnOp::Id { key }, TxnResult::Issued(v)) => json!(["id", key, v]),
-            (TxnOp::Id { key }, _) => json!(["id", key, null]),
-            (
-                TxnOp::Acquire {
-                    key,
-                    owner,
-                    lease_ms,
-                    ..
-                },
-                _,
-            ) => {
-                json!(["acquire", key, {"owner": owner, "lease_ms": lease_ms}])
-            }
-            (TxnOp::Release { key, owner, .. }, _) => json!(["release", key, {"owner": owner}]),
-        })
-        .collect()
 }
 
 fn redirect(leader: Option<NodeId>, path: &str, clients: &BTreeMap<NodeId, String>) -> Response {
@@ -727,45 +666,9 @@ fn txn_request(body: &[u8]) -> Result<Vec<TxnOp>, Response> {
                     .as_str()
                     .ok_or_else(|| Response::error(400, shape))?,
             )?;
-            let value = parts[2].clone();
-            match parts[0].as_str() {
-                Some("append") => Ok(TxnOp::Append {
-                    key,
-                    element: value,
-                }),
-                Some("w") => Ok(TxnOp::W { key, value }),
-                Some("r") if value.is_null() => Ok(TxnOp::R { key }),
-                Some("add") if value.is_i64() => Ok(TxnOp::Add {
-                    key,
-                    delta: value.as_i64().expect("checked"),
-                    floor: None,
-                }),
-                Some("pop") if value.is_null() => Ok(TxnOp::Pop { key }),
-                Some("id") if value.is_null() => Ok(TxnOp::Id { key }),
-                Some("acquire") => match (value["owner"].as_str(), value["lease_ms"].as_u64()) {
-                    (Some(owner), Some(lease_ms)) if lease_ms > 0 => Ok(TxnOp::Acquire {
-                        key,
-                        owner: owner.to_string(),
-                        lease_ms,
-                        at_ms: 0,
-                    }),
-                    _ => Err(Response::error(400, shape)),
-                },
-                Some("release") => match value["owner"].as_str() {
-                    Some(owner) => Ok(TxnOp::Release {
-                        key,
-                        owner: owner.to_string(),
-                        at_ms: 0,
-                    }),
-                    None => Err(Response::error(400, shape)),
-                },
-                Some("take") if value.as_i64().is_some_and(|a| a > 0) => Ok(TxnOp::Add {
-                    key,
-                    delta: -value.as_i64().expect("checked"),
-                    floor: Some(0),
-                }),
-                _ => Err(Response::error(400, shape)),
-            }
+            let f = parts[0].as_str().unwrap_or_default();
+            super::wire::micro_op(f, key, parts[2].clone())
+                .ok_or_else(|| Response::error(400, shape))
         })
         .collect()
 }
