@@ -119,7 +119,7 @@ fn transactions_hold_when_safe_and_an_overwritten_log_breaks_them() {
 #[test]
 fn every_knob_clients_can_see_is_found_shrunk_and_replayed() {
     let dir = Scratch::new("sim-knobs");
-    let knobs: [&[&str]; 6] = [
+    let knobs: [&[&str]; 7] = [
         // Shapes other than the default: the replay must carry them too.
         &[
             "--read-mode",
@@ -140,6 +140,8 @@ fn every_knob_clients_can_see_is_found_shrunk_and_replayed() {
         ],
         // The ghost: a write told "failed" read back later.
         &["--unsafe", "fail-pending-on-stepdown"],
+        // No election no-op: a new leader reads at a commit index it has not caught up.
+        &["--unsafe", "no-election-noop", "--nemesis", "partition"],
     ];
     for flags in knobs {
         assert_found_shrunk_and_replayed(&dir.0, "300", flags);

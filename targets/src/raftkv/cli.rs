@@ -44,10 +44,11 @@ impl std::str::FromStr for Knobs {
                 "no-election-restriction" => k.unsafe_.no_election_restriction = true,
                 "commit-old-term" => k.unsafe_.commit_old_term = true,
                 "membership-without-noop" => k.unsafe_.membership_without_noop = true,
+                "no-election-noop" => k.unsafe_.no_election_noop = true,
                 "concurrent-membership" => k.unsafe_.concurrent_membership = true,
                 other => {
                     return Err(format!(
-                        "unknown knob {other:?}; expected no-fsync, no-election-restriction, commit-old-term, membership-without-noop, concurrent-membership, fail-pending-on-stepdown, redeliver, lock-lease-local or snowflake-ids"
+                        "unknown knob {other:?}; expected no-fsync, no-election-restriction, commit-old-term, membership-without-noop, concurrent-membership, no-election-noop, fail-pending-on-stepdown, redeliver, lock-lease-local or snowflake-ids"
                     ))
                 }
             }

@@ -49,6 +49,13 @@
 //!   (the single-server-change bug Ongaro described in 2015).
 //! - `--unsafe concurrent-membership`: a second change is accepted before the first commits;
 //!   the old and newest configurations need not overlap.
+//! - `--unsafe no-election-noop`: a new leader appends no no-op of its term (§8) and serves
+//!   reads without first committing one. The no-op is what tells a new leader its commit index:
+//!   followers learn that an entry committed only from the leader's next message, so a follower
+//!   elected in between holds the entry, believes it uncommitted, and serves a read at the older
+//!   index — missing a write whose client was told it succeeded. (It also commits the earlier
+//!   terms' entries, which otherwise wait for the next client write; with `commit-old-term` that
+//!   is where Figure 8 begins.)
 //! - `--unsafe fail-pending-on-stepdown`: a leader that steps down tells the clients of every
 //!   write still pending on it that the write failed, though its entry may already be on a
 //!   majority and be committed by the next leader: a write its client was told never happened

@@ -29,6 +29,13 @@ pub struct Unsafe {
     /// a single-server change, and old and new majorities need not overlap.
     #[serde(default)]
     pub concurrent_membership: bool,
+    /// A new leader appends no no-op (§8), and serves reads without first committing an entry
+    /// of its term. The no-op is how a leader learns its commit index: a follower hears that an
+    /// entry committed only with the leader's next message, so a follower elected in between
+    /// holds the entry but believes it uncommitted, and a read it serves at that commit index
+    /// misses a write whose client was already told it succeeded.
+    #[serde(default)]
+    pub no_election_noop: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -542,7 +549,9 @@ impl Node {
         self.lease_until = 0;
         // §8: a no-op entry in the new term, so that earlier entries commit with it and reads
         // can be served once it is committed.
-        self.append_local(Command::Noop);
+        if !self.cfg.unsafe_.no_election_noop {
+            self.append_local(Command::Noop);
+        }
         self.replicate_all();
     }
 
@@ -1105,8 +1114,9 @@ impl Node {
     }
 
     /// Has this leader committed an entry of its own term (so its commit index is current)?
+    /// Always yes under `--unsafe no-election-noop`, which serves reads without knowing.
     fn committed_in_term(&self) -> bool {
-        self.log.term_at(self.commit) == Some(self.term)
+        self.cfg.unsafe_.no_election_noop || self.log.term_at(self.commit) == Some(self.term)
     }
 
     /// ReadIndex (§6.4 of the dissertation, §8 of the paper): note the commit index, confirm
