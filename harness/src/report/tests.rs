@@ -142,3 +142,27 @@ fn a_bank_page_names_each_violation_with_its_operations_and_plots_the_totals() {
         "the shared timeline"
     );
 }
+
+#[test]
+fn a_lock_page_draws_each_holder_over_time() {
+    let text = "{:index 0, :time 1000000, :process 0, :type :invoke, :f :acquire, :value nil}\n\
+                {:index 1, :time 2000000, :process 0, :type :ok, :f :acquire, :value nil}\n\
+                {:index 2, :time 3000000, :process 1, :type :invoke, :f :acquire, :value nil}\n\
+                {:index 3, :time 4000000, :process 1, :type :ok, :f :acquire, :value nil}\n\
+                {:index 4, :time 5000000, :process 0, :type :invoke, :f :release, :value nil}\n\
+                {:index 5, :time 6000000, :process 0, :type :ok, :f :release, :value nil}\n";
+    let history =
+        checker::import::parse_str("mutex.edn", text, checker::import::Format::JepsenEdn).unwrap();
+    let j = checker::workloads::Workload::Lock
+        .check(&history, &Default::default())
+        .unwrap();
+    let page = super::workload::html(&history, &j, "lock", &[], &[]);
+    assert!(page.contains("<h3>double-holder</h3>"), "the violation");
+    assert!(page.contains("Holders over time"), "the holders' section");
+    assert_eq!(
+        page.matches("<rect ").count(),
+        2,
+        "p0's hold and p1's, never released"
+    );
+    assert!(page.contains("<title>p0: 0.002 s – 0.005 s</title>"));
+}

@@ -1,7 +1,7 @@
 //! The page of a seed workload's history (bank, set, counter, lock, unique ids, queue): the
 //! checker's verdict, each violation in words with the operations that prove it, its notes and
 //! figures, and what the workload shows best drawn beside them — a bank's read totals over time
-//! by node, a lock's proven holders. Like the rest of the report it draws what the history
+//! by node, a lock's holders over time. Like the rest of the report it draws what the history
 //! holds and judges nothing itself.
 
 use super::{esc, framed};
@@ -21,8 +21,10 @@ pub fn html(
     framed(history, title, &history.source_name, |out| {
         summary(out, j, facts, notes);
         violations(out, history, j);
-        if j.workload == Workload::Bank {
-            bank_totals(out, history);
+        match j.workload {
+            Workload::Bank => bank_totals(out, history),
+            Workload::Lock => lock_holders(out, history),
+            _ => {}
         }
     })
 }
@@ -150,6 +152,64 @@ fn bank_totals(out: &mut String, history: &History) {
             h + 16.0,
             COLOURS[i % COLOURS.len()],
             esc(n)
+        );
+    }
+    out.push_str("</svg></section>\n");
+}
+
+/// Each process's holds as the history tells them — from the acknowledgement of its acquire to
+/// the invocation of its next release — one row per process, as an SVG: two bars over the same
+/// moment are two holders (the violations above name them).
+fn lock_holders(out: &mut String, history: &History) {
+    let mut open: std::collections::BTreeMap<u64, u64> = Default::default();
+    let mut bars: Vec<(u64, u64, u64, bool)> = Vec::new();
+    let mut order: Vec<usize> = (0..history.ops.len()).collect();
+    order.sort_by_key(|&i| history.ops[i].invoke_event);
+    for o in order.iter().map(|&i| &history.ops[i]) {
+        match (o.f.as_str(), o.outcome) {
+            ("acquire" | "lock", Outcome::Ok) => {
+                open.insert(o.process, o.complete_time.unwrap_or(o.invoke_time));
+            }
+            ("release" | "unlock", outcome) => {
+                if let Some(from) = open.remove(&o.process) {
+                    bars.push((o.process, from, o.invoke_time, outcome == Outcome::Ok));
+                }
+            }
+            _ => {}
+        }
+    }
+    let end = history
+        .ops
+        .iter()
+        .filter_map(|o| o.complete_time)
+        .max()
+        .unwrap_or(0);
+    bars.extend(open.into_iter().map(|(p, from)| (p, from, end, false)));
+    if bars.is_empty() {
+        return;
+    }
+    let mut rows: Vec<u64> = bars.iter().map(|b| b.0).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    let (w, row_h) = (800.0, 14.0);
+    let t_max = end.max(1) as f64;
+    let _ = write!(
+        out,
+        "<section id=\"holders\"><h2>Holders over time</h2><p>One row per process: a bar from the acknowledgement of its acquire to the start of its release (grey: the release was not acknowledged, so the hold is not proven past the acquire).</p><svg viewBox=\"0 0 {w} {}\" width=\"100%\" role=\"img\" aria-label=\"lock holders over time\">",
+        rows.len() as f64 * row_h + 4.0
+    );
+    for (p, from, to, proven) in &bars {
+        let y = rows.iter().position(|r| r == p).unwrap_or(0) as f64 * row_h + 2.0;
+        let x = *from as f64 / t_max * w;
+        let width = ((*to).max(*from) - from) as f64 / t_max * w;
+        let fill = if *proven { "#1f77b4" } else { "#bbbbbb" };
+        let _ = write!(
+            out,
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{fill}\"><title>p{p}: {} – {}</title></rect>",
+            width.max(1.0),
+            row_h - 3.0,
+            moment(*from, history.timed),
+            moment(*to, history.timed)
         );
     }
     out.push_str("</svg></section>\n");
