@@ -444,17 +444,7 @@ fn check_one(found: &Found, args: &CheckArgs, progress: bool) -> Checked {
         forced => forced,
     };
     if args.html.is_none() {
-        let started = std::time::Instant::now();
-        if let Some(txns) = fast_transactions(file, format) {
-            let read = started.elapsed().as_secs_f64();
-            let report = checker::txn::check_transactions(&source, &txns);
-            let phases = report.as_ref().ok().map(|r| phases_line(read, &r.phases));
-            let mut checked = transactions_checked(report, None, args, &source);
-            if progress && started.elapsed().as_secs() >= 2 {
-                checked.stderr += &phases.unwrap_or_default();
-            }
-            // Millions of small allocations: freed beside the report's printing, not before it.
-            std::thread::spawn(move || drop(txns));
+        if let Some(checked) = fast_checked(file, format, args, progress) {
             return checked;
         }
     }
@@ -479,14 +469,43 @@ fn check_one(found: &Found, args: &CheckArgs, progress: bool) -> Checked {
         let e = format!("--require {i} is an isolation level for transactions, and this history is of single objects: name a consistency model (linearizable, sequential, …)");
         return bad_input(args, &source, &e);
     }
-    let prepared = prepare(history, args);
+    registers_checked(history, found, args, progress)
+}
+
+/// A clean file of transactions read straight from its text and judged, with the phases'
+/// times on stderr when it took a while; `None` when the file is anything else.
+fn fast_checked(
+    file: &std::path::Path,
+    format: Format,
+    args: &CheckArgs,
+    progress: bool,
+) -> Option<Checked> {
+    let started = std::time::Instant::now();
+    let source = file.display().to_string();
+    let txns = fast_transactions(file, format)?;
+    let read = started.elapsed().as_secs_f64();
+    let report = checker::txn::check_transactions(&source, &txns);
+    let phases = report.as_ref().ok().map(|r| phases_line(read, &r.phases));
+    let mut checked = transactions_checked(report, None, args, &source);
+    if progress && started.elapsed().as_secs() >= 2 {
+        checked.stderr += &phases.unwrap_or_default();
+    }
+    // Millions of small allocations: freed beside the report's printing, not before it.
+    std::thread::spawn(move || drop(txns));
+    Some(checked)
+}
+
+/// A register history through the consistency ladder: its verdict (unknown when it rests on
+/// where the registers start), the notes on Knossos's conventions, Jepsen's verdict beside it.
+fn registers_checked(history: History, found: &Found, args: &CheckArgs, progress: bool) -> Checked {
+    let label = found.history.display().to_string();
     let Prepared {
         history,
         model,
         strict,
-    } = match prepared {
+    } = match prepare(history, args) {
         Ok(p) => p,
-        Err(e) => return bad_input(args, &source, &e),
+        Err(e) => return bad_input(args, &label, &e),
     };
     let counters = Arc::new(Counters::default());
     let opts = args.ladder.apply(Options {
@@ -496,53 +515,49 @@ fn check_one(found: &Found, args: &CheckArgs, progress: bool) -> Checked {
         progress: progress.then(|| counters.clone()),
         ..Options::default()
     });
-    let label = file.display().to_string();
     let mut levels = args.consistency.0.clone();
     if !levels.contains(&args.level()) {
         levels.push(args.level());
     }
     let assess = || consistency::assess(&history, model, &levels, &opts);
-    let result = if progress {
-        with_progress(&label, &counters, assess)
-    } else {
-        assess()
+    let ladder = match progress {
+        true => with_progress(&label, &counters, assess),
+        false => assess(),
     };
-    match result {
-        Ok(ladder) => {
-            let mut notes = history.notes.clone();
-            let strict = strict.as_ref().unwrap_or(&history);
-            notes.extend(knossos_rule_note(strict, model, &ladder, args, &opts));
-            let ambiguity = match initial_ambiguity(&history, model, &ladder, &levels, args, &opts)
-            {
-                Ok(a) => a,
-                Err(e) => return bad_input(args, &label, &e),
-            };
-            let verdict = Verdict {
-                standing: match ambiguity {
-                    Some(_) => Standing::Unknown,
-                    None => ladder.standing(args.level()),
-                },
-                why: ambiguity,
-            };
-            let jepsen = found.results.as_deref().map(|r| {
-                store::jepsen_verdict(r)
-                    .map(|v| Comparison::of(v, verdict.standing, args.level().name()))
-                    .map_err(|e| e.to_string())
-            });
-            let mut checked = Checked {
-                code: verdict.standing.exit_code() as u8,
-                agree: jepsen.as_ref().and_then(|j| j.as_ref().ok()?.agree),
-                suite: junit::suite(&ladder),
-                stdout: render(&ladder, args, &verdict, &notes, jepsen.as_ref()),
-                stderr: String::new(),
-            };
-            if let Some(out) = &args.html {
-                write_report(out, &history, &ladder, args.level(), &mut checked);
-            }
-            checked
-        }
-        Err(e) => bad_input(args, &label, &e.to_string()),
+    let ladder = match ladder {
+        Ok(l) => l,
+        Err(e) => return bad_input(args, &label, &e.to_string()),
+    };
+    let mut notes = history.notes.clone();
+    let strict = strict.as_ref().unwrap_or(&history);
+    notes.extend(knossos_rule_note(strict, model, &ladder, args, &opts));
+    let ambiguity = match initial_ambiguity(&history, model, &ladder, &levels, args, &opts) {
+        Ok(a) => a,
+        Err(e) => return bad_input(args, &label, &e),
+    };
+    let verdict = Verdict {
+        standing: match ambiguity {
+            Some(_) => Standing::Unknown,
+            None => ladder.standing(args.level()),
+        },
+        why: ambiguity,
+    };
+    let jepsen = found.results.as_deref().map(|r| {
+        store::jepsen_verdict(r)
+            .map(|v| Comparison::of(v, verdict.standing, args.level().name()))
+            .map_err(|e| e.to_string())
+    });
+    let mut checked = Checked {
+        code: verdict.standing.exit_code() as u8,
+        agree: jepsen.as_ref().and_then(|j| j.as_ref().ok()?.agree),
+        suite: junit::suite(&ladder),
+        stdout: render(&ladder, args, &verdict, &notes, jepsen.as_ref()),
+        stderr: String::new(),
+    };
+    if let Some(out) = &args.html {
+        write_report(out, &history, &ladder, args.level(), &mut checked);
     }
+    checked
 }
 
 /// `--html OUT`: the report of one history checked on its own; said on stderr, and a failure to

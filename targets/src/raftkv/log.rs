@@ -181,25 +181,10 @@ impl TxnOp {
                 owner,
                 lease_ms,
                 at_ms,
-            } => match Lease::of(current.as_ref()) {
-                // A lease that ends more than a lease after this acquire's clock was stamped
-                // by a clock far ahead: taken as run out, or a clock jump would wedge the lock.
-                Some(l)
-                    if l.owner != *owner
-                        && l.until_ms > *at_ms
-                        && l.until_ms <= at_ms.saturating_add(*lease_ms) =>
-                {
-                    Err(format!(
-                        "lock {key} is held by {} until {} ms",
-                        l.owner, l.until_ms
-                    ))
-                }
-                _ => Ok(Some(Lease::value(owner, at_ms + lease_ms))),
-            },
-            TxnOp::Release { key, owner, at_ms } => match Lease::of(current.as_ref()) {
-                Some(l) if l.owner == *owner && l.until_ms > *at_ms => Ok(None),
-                _ => Err(format!("lock {key} is not held by {owner} at {at_ms} ms")),
-            },
+            } => Lease::acquire(key, current.as_ref(), owner, *lease_ms, *at_ms),
+            TxnOp::Release { key, owner, at_ms } => {
+                Lease::release(key, current.as_ref(), owner, *at_ms)
+            }
         }
     }
 
@@ -230,6 +215,44 @@ impl Lease {
 
     fn value(owner: &str, until_ms: u64) -> Value {
         serde_json::json!({"owner": owner, "until_ms": until_ms})
+    }
+
+    /// The lock at `key` (holding `current`) taken by `owner` at `at_ms`: free when absent, run
+    /// out, or already `owner`'s. A lease that ends more than a lease after `at_ms` was stamped
+    /// by a clock far ahead: taken as run out, or a clock jump would wedge the lock.
+    fn acquire(
+        key: &str,
+        current: Option<&Value>,
+        owner: &str,
+        lease_ms: u64,
+        at_ms: u64,
+    ) -> Result<Option<Value>, String> {
+        match Lease::of(current) {
+            Some(l)
+                if l.owner != owner
+                    && l.until_ms > at_ms
+                    && l.until_ms <= at_ms.saturating_add(lease_ms) =>
+            {
+                Err(format!(
+                    "lock {key} is held by {} until {} ms",
+                    l.owner, l.until_ms
+                ))
+            }
+            _ => Ok(Some(Lease::value(owner, at_ms + lease_ms))),
+        }
+    }
+
+    /// The lock at `key` let go by `owner` at `at_ms`, if its lease still runs.
+    fn release(
+        key: &str,
+        current: Option<&Value>,
+        owner: &str,
+        at_ms: u64,
+    ) -> Result<Option<Value>, String> {
+        match Lease::of(current) {
+            Some(l) if l.owner == owner && l.until_ms > at_ms => Ok(None),
+            _ => Err(format!("lock {key} is not held by {owner} at {at_ms} ms")),
+        }
     }
 }
 
