@@ -345,13 +345,18 @@ mod tests {
             txn(&mut kv, 6, vec![release("b", 1_210)]),
             Applied::TxnRejected(_)
         ));
-        // A lease stamped by a clock far ahead does not wedge the lock.
+        // A lease stamped by a clock far ahead holds until the clocks catch up: freed early,
+        // its holder's release, judged by a slower clock, would be told the lock was still its.
         assert!(matches!(
             txn(&mut kv, 7, vec![acquire("d", 90_000)]),
             Applied::Txn { .. }
         ));
         assert!(matches!(
             txn(&mut kv, 8, vec![acquire("e", 1_400)]),
+            Applied::TxnRejected(_)
+        ));
+        assert!(matches!(
+            txn(&mut kv, 9, vec![release("d", 1_500)]),
             Applied::Txn { .. }
         ));
     }

@@ -218,8 +218,9 @@ impl Lease {
     }
 
     /// The lock at `key` (holding `current`) taken by `owner` at `at_ms`: free when absent, run
-    /// out, or already `owner`'s. A lease that ends more than a lease after `at_ms` was stamped
-    /// by a clock far ahead: taken as run out, or a clock jump would wedge the lock.
+    /// out by `at_ms`, or already `owner`'s. A lease stamped by a clock far ahead keeps the lock
+    /// until the clocks catch up: freeing it early would let a holder whose release is judged
+    /// by a slower clock be told it still held the lock — two holders, in the safe service.
     fn acquire(
         key: &str,
         current: Option<&Value>,
@@ -228,16 +229,10 @@ impl Lease {
         at_ms: u64,
     ) -> Result<Option<Value>, String> {
         match Lease::of(current) {
-            Some(l)
-                if l.owner != owner
-                    && l.until_ms > at_ms
-                    && l.until_ms <= at_ms.saturating_add(lease_ms) =>
-            {
-                Err(format!(
-                    "lock {key} is held by {} until {} ms",
-                    l.owner, l.until_ms
-                ))
-            }
+            Some(l) if l.owner != owner && l.until_ms > at_ms => Err(format!(
+                "lock {key} is held by {} until {} ms",
+                l.owner, l.until_ms
+            )),
             _ => Ok(Some(Lease::value(owner, at_ms + lease_ms))),
         }
     }
