@@ -455,11 +455,11 @@ mod tests {
         let ids = Seeds::new(Workload::UniqueIds, "").next(&mut rng);
         let Op::Seed(g) = ids else { panic!() };
         assert_eq!(
-            g.complete(ok(json!([["add", "ids", 1]]), Some(17))).value,
+            g.complete(ok(json!([["id", "ids", 17]]), Some(3))).value,
             json!(17)
         );
         assert_eq!(
-            g.complete(ok(json!([["add", "ids", 1]]), None)).outcome,
+            g.complete(ok(json!([["id", "ids", null]]), None)).outcome,
             Outcome::Info
         );
         let set = Seeds::new(Workload::Set, "").read(Kind::SetRead);
