@@ -98,7 +98,7 @@ fn key(v: &Value) -> String {
 }
 
 /// Σ of a read's balances, or `None` when one is nil or not a number.
-fn sum(map: &Map<String, Value>) -> Option<i128> {
+pub fn sum(map: &Map<String, Value>) -> Option<i128> {
     map.values().map(|v| v.as_i64().map(i128::from)).sum()
 }
 

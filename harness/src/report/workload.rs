@@ -4,7 +4,7 @@
 //! by node, a lock's holders over time. Like the rest of the report it draws what the history
 //! holds and judges nothing itself.
 
-use super::{esc, framed};
+use super::{esc, framed, moment};
 use checker::history::{History, Outcome};
 use checker::workloads::{Judgement, Workload};
 use std::fmt::Write as _;
@@ -93,27 +93,15 @@ fn violations(out: &mut String, history: &History, j: &Judgement) {
     out.push_str("</section>\n");
 }
 
-fn moment(t: u64, timed: bool) -> String {
-    match timed {
-        true => format!("{:.3} s", t as f64 / 1e9),
-        false => format!("event {}", t + 1),
-    }
-}
-
 /// Every `ok` read's total against time, one colour per node, as an SVG scatter: a bank that
 /// keeps its promise is one flat line.
 fn bank_totals(out: &mut String, history: &History) {
-    let points: Vec<(u64, i64, String)> = history
+    let points: Vec<(u64, i128, String)> = history
         .ops
         .iter()
         .filter(|o| o.f == "read" && o.outcome == Outcome::Ok)
         .filter_map(|o| {
-            let total = o
-                .output
-                .as_object()?
-                .values()
-                .map(|v| v.as_i64())
-                .sum::<Option<i64>>()?;
+            let total = checker::workloads::bank::sum(o.output.as_object()?)?;
             let node = o.node.as_deref().unwrap_or("?").to_string();
             Some((o.complete_time.unwrap_or(o.invoke_time), total, node))
         })
