@@ -359,7 +359,7 @@ fn completed_txn(op: &Op, got: &Value) -> Result<(), String> {
         let fits = parts.is_some_and(|p| {
             p[0] == want[0]
                 && p[1] == want[1]
-                && (p[0] == "r" || p[0] == "pop" || p[0] == "id" || p[2] == want[2])
+                && (m.answered() || p[2] == want[2])
                 && p.get(3).is_none_or(|v| v.is_u64() || v.is_null())
         });
         if !fits {

@@ -154,6 +154,15 @@ impl Micro {
         })
     }
 
+    /// Whether the target fills in its value (a read, a pop, an id); the others come back with
+    /// the value they were sent.
+    pub fn answered(&self) -> bool {
+        matches!(
+            self,
+            Micro::Read { .. } | Micro::Pop { .. } | Micro::Id { .. }
+        )
+    }
+
     /// `["append", k, v]`, `["w", k, v]`, `["r", k, null]`, `["add", k, d]`: as the history
     /// and raftkv write it.
     pub fn json(&self) -> Value {
