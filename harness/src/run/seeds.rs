@@ -399,12 +399,9 @@ impl Seeds {
         if kind == Kind::BankRead {
             c.value = Value::Array(reads);
         }
-        let read = SeedOp {
-            kind,
-            value: Value::Null,
-            op: Box::new(Op::Read {
-                key: self.keys[0].clone(),
-            }),
+        let read = match kind {
+            Kind::BankRead => self.bank_read(),
+            kind => self.read(kind),
         };
         read.complete(c)
     }
