@@ -115,7 +115,9 @@ fn read_committed_lets_lost_updates_through() {
     need_postgres();
     let _one = one_cluster_at_a_time();
     let store = store("pg-rc");
-    let (code, said, results) = run(&store, "read-committed", "rw-register", "1");
+    // No faults: a kill early in a short run can leave too few overlapping transactions to
+    // show an anomaly (seen in CI); the serializable test below is the one under kill and pause.
+    let (code, said, results) = run_with(&store, "read-committed", "rw-register", "1", "none");
     let (standings, anomalies) = verdict(&results);
     assert_eq!(
         code, 1,
