@@ -16,7 +16,8 @@ if [ ! -f ../shared/data/porcupine/EXPECTED.tsv ] && [ -z "${FAULTLINE_TESTDATA:
 fi
 
 # System packages the tests use: nftables and iproute2 (kernel partitions), libfaketime (clock
-# faults), etcd-server (the etcd target), postgresql (the postgres target), openssl (certificates for etcd over TLS), chromium and chromium-driver (the HTML report, tested
+# faults), etcd-server (the etcd target), postgresql (the postgres target), rabbitmq-server (the
+# rabbitmq target), openssl (certificates for etcd over TLS), chromium and chromium-driver (the HTML report, tested
 # in a real headless browser), openssh-server and openssh-client (`faultline lab`'s hosts),
 # redis-server, webdis and nginx (the example target files' services). As root, install what is missing; otherwise say what is missing
 # and go on — the tests that need it then fail and name it.
@@ -27,6 +28,7 @@ ls /usr/lib/*/faketime/libfaketimeMT.so.1 /usr/lib/faketime/libfaketimeMT.so.1 >
   || need+=(libfaketime)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)

@@ -14,6 +14,7 @@
 //! `cargo test --release -p faultline-targets`; benchmark it with
 //! `cargo bench -p faultline-targets`.
 
+pub mod amqp;
 pub mod base64;
 pub mod client;
 pub mod described;
@@ -25,6 +26,7 @@ pub mod host;
 pub mod http_server;
 pub mod launched;
 pub mod postgres;
+pub mod rabbitmq;
 pub mod raftkv;
 pub mod sql;
 pub mod txn;

@@ -94,7 +94,7 @@ impl std::fmt::Display for Workload {
 
 /// What a history cannot say about itself: the test's parameters, as Jepsen's checkers take
 /// them from the test map.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Options {
     /// The bank's total; `None` takes the total most reads saw, and says so.
     pub bank_total: Option<i64>,

@@ -602,8 +602,13 @@ fn workload_run_page(
     results: Option<&RunResults>,
     w: crate::run::workload::Workload,
 ) -> Result<String, String> {
-    let prefix = config.map(|c| format!("{}-", c.run_id)).unwrap_or_default();
-    let options = crate::run::seeds::Seeds::new(w, &prefix).options();
+    let options = match config.and_then(|c| c.workload_options.clone()) {
+        Some(o) => o,
+        None => {
+            let prefix = config.map(|c| format!("{}-", c.run_id)).unwrap_or_default();
+            crate::run::seeds::Seeds::new(w, &prefix).options()
+        }
+    };
     let j = w
         .seed()
         .expect("a seed workload")

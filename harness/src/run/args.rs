@@ -7,9 +7,10 @@ use super::*;
 pub struct RunArgs {
     /// The system to test: raftkv (the bundled cluster), etcd (a local etcd 3.4 cluster from
     /// Debian's etcd-server), postgres (a PostgreSQL server from Debian's postgresql, started in
-    /// the run's directory) or postgres:URL (one somebody else runs), or http:FILE (any HTTP
-    /// key-value service, or with `[sql]` any database speaking PostgreSQL's protocol, described
-    /// in a TOML file; see examples/targets/).
+    /// the run's directory) or postgres:URL (one somebody else runs), rabbitmq (a RabbitMQ
+    /// broker from Debian's rabbitmq-server, for --workload queue), or http:FILE (any HTTP
+    /// key-value service, with `[sql]` any database speaking PostgreSQL's protocol, with
+    /// `[amqp]` any AMQP 0.9.1 broker, described in a TOML file; see examples/targets/).
     #[arg(long, default_value = "raftkv", value_name = "TARGET")]
     pub target: String,
     /// With --target etcd: linearizable reads (etcd's default), or serializable ones, served
@@ -102,6 +103,9 @@ pub struct RunArgs {
     /// With --target postgres: the isolation level every transaction asks for.
     #[arg(long, default_value = "serializable", value_parser = ["read-committed", "repeatable-read", "serializable"])]
     pub pg_isolation: String,
+    /// With --target rabbitmq: the kind of durable queue the queue workload declares.
+    #[arg(long, default_value = "classic", value_parser = ["classic", "quorum"])]
+    pub rmq_queue: String,
     /// raftkv unsafe knobs, comma-separated: no-fsync, no-election-restriction, commit-old-term,
     /// membership-without-noop, concurrent-membership, fail-pending-on-stepdown, redeliver,
     /// lock-lease-local.

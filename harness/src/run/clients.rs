@@ -14,8 +14,13 @@ pub(super) fn recover_and_read(live: &Live, args: &RunArgs) -> bool {
     }
     let keys = live.generator.keys_used();
     // Systems with no applied index to compare: wait until their copies agree, or a member that
-    // rejoined a moment ago and is still catching up looks stale or diverged.
-    if live.sup.nodes.statuses().is_none() {
+    // rejoined a moment ago and is still catching up looks stale or diverged. A copy that
+    // reading takes from (a broker's queue) cannot be compared: its one read is the record.
+    if live.endpoints.reads_consume() {
+        if live.endpoints.len() > 1 {
+            eprintln!("faultline: the nodes' queues cannot be compared without taking from them; the final drain goes ahead after the recovery spell");
+        }
+    } else if live.sup.nodes.statuses().is_none() {
         let agreed = live.runtime.block_on(agree_by_reads(
             &*live.endpoints,
             &keys,

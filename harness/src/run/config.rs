@@ -30,6 +30,11 @@ pub struct RunConfig {
     pub notes: Vec<String>,
     #[serde(default)]
     pub versions: Versions,
+    /// What the run knew about a seed workload's test (its accounts and total, whether its
+    /// queue promises FIFO), for the checker; absent for other workloads and for runs stored
+    /// before it was kept, whose options are worked out from the workload again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_options: Option<checker::workloads::Options>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -77,6 +82,7 @@ impl RunConfig {
                     .to_string(),
                 libfaketime,
             },
+            workload_options: None,
         }
     }
 

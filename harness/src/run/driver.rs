@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use targets::client::{ClientError, Http, Outgoing, Reply, TlsFiles};
 use targets::described::{self, Answer, BaseUrl, Described};
+use targets::sql::Failure;
 
 /// How an operation ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,6 +74,23 @@ impl Completion {
     }
 }
 
+/// How `op` at node `name` ended, in the history's terms, for a driver whose operations end in
+/// a [`Failure`]: the system said no (a serialization failure, a refused message) → `fail`,
+/// answered, and a client may try again there; it may have taken effect → the op's unanswered
+/// outcome; nothing was sent → `fail`, unavailable.
+pub(crate) fn concluded(op: &Op, name: &str, done: Result<Value, Failure>) -> Completion {
+    let node = Some(name.to_string());
+    match done {
+        Ok(value) => Completion::answered(node, Outcome::Ok, value, None),
+        Err(Failure::Definite(e)) => Completion {
+            error: Some(e),
+            ..Completion::answered(node, Outcome::Fail, Value::Null, None)
+        },
+        Err(Failure::Unknown(e)) => Completion::unavailable(node, op.unanswered(), e),
+        Err(Failure::Unreachable(e)) => Completion::unavailable(node, Outcome::Fail, e),
+    }
+}
+
 /// An operation under way; it ends in a [`Completion`].
 pub type Pending<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Completion> + Send + 'a>>;
 
@@ -85,6 +103,11 @@ pub trait Driver: Send + Sync {
     fn perform<'a>(&'a self, op: &'a Op, home: usize) -> Pending<'a>;
     /// Reads `key` from node `node`'s own state (the final reads, after the faults).
     fn read_local<'a>(&'a self, key: &'a str, node: usize) -> Pending<'a>;
+    /// Whether [`Driver::read_local`] takes what it reads (a broker's drain): such a node's
+    /// copy is read once, for the record, and never to compare copies.
+    fn reads_consume(&self) -> bool {
+        false
+    }
 }
 
 impl Driver for Endpoints {

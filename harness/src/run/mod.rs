@@ -16,6 +16,7 @@
 //! removed), `check`, and `finish` (a typed `RunResults` as `results.json`, the report, JUnit,
 //! the summary, the exit code).
 
+pub mod amqp_driver;
 pub mod config;
 pub mod driver;
 pub mod etcd_driver;
@@ -167,7 +168,7 @@ pub fn run(args: RunArgs) -> u8 {
     // the verdict).
     let remote_data = live.sup.defer_data();
     drop(live);
-    let (history, judged) = match check(&run_dir, &args, &keys_prefix) {
+    let (history, judged) = match check(&run_dir, &args, config.workload_options.as_ref()) {
         Ok(checked) => checked,
         Err(e) => return usage(e),
     };
@@ -244,7 +245,7 @@ fn fault_schedule(p: &Prepared, rng: &mut Rng) -> Vec<nemesis::schedule::Step> {
 
 /// The run as `config.json` records it.
 fn config_of(p: &Prepared, steps: &[nemesis::schedule::Step]) -> config::RunConfig {
-    config::RunConfig::new(
+    let mut config = config::RunConfig::new(
         args_for(&p.args, &p.target),
         config::TargetInfo {
             kind: p.target.kind.to_string(),
@@ -257,7 +258,12 @@ fn config_of(p: &Prepared, steps: &[nemesis::schedule::Step]) -> config::RunConf
         node_flags(&p.args),
         p.notes.clone(),
         p.faketime.as_ref().map(|f| f.display().to_string()),
-    )
+    );
+    config.workload_options = p.args.workload.seed().map(|_| {
+        let seeds = seeds::Seeds::new(p.args.workload, &format!("{}-", config.run_id));
+        p.target.fitted(seeds.options())
+    });
+    config
 }
 
 /// The fault kinds asked for that were never applied, each with why: no round in the schedule
@@ -458,8 +464,9 @@ fn setup(
         .build()
         .map_err(|e| format!("cannot start the client runtime: {e}"))?;
     let timeout = Duration::from_millis(args.timeout_ms);
-    let endpoints: Arc<dyn driver::Driver> = match sup.nodes.sql() {
-        Some((desc, nodes)) => Arc::new(
+    let endpoints: Arc<dyn driver::Driver> = match (sup.nodes.sql(), sup.nodes.amqp()) {
+        (_, Some((desc, nodes))) => Arc::new(amqp_driver::AmqpDriver::new(&desc, &nodes, timeout)),
+        (Some((desc, nodes)), None) => Arc::new(
             runtime
                 .block_on(sql_driver::SqlDriver::connect(
                     &desc,
@@ -470,7 +477,7 @@ fn setup(
                 ))
                 .map_err(|e| format!("the database: {e}"))?,
         ),
-        None => {
+        (None, None) => {
             let http = sup
                 .nodes
                 .endpoints(timeout)

@@ -5,13 +5,13 @@
 //! `COMMIT` was sent), `info` when it may have (a lost connection or a timeout once the commit
 //! was on its way).
 
-use super::driver::{Completion, Driver, Pending};
+use super::driver::{concluded, Completion, Driver, Pending};
 use super::workload::{Micro, Op, Workload};
 use checker::Outcome;
 use serde_json::{json, Value};
 use std::time::Duration;
 use targets::described::BaseUrl;
-use targets::sql::{Failure, Isolation, Node, Shape, SqlDesc, Step};
+use targets::sql::{Isolation, Node, Shape, SqlDesc, Step};
 
 /// Every node of an SQL target, the isolation level its transactions ask for and the table the
 /// workload uses.
@@ -90,7 +90,7 @@ impl SqlDriver {
                 done.map(Value::Array)
             }
         };
-        conclude(op, name, done)
+        concluded(op, name, done)
     }
 
     async fn read_own(&self, key: &str, node: usize) -> Completion {
@@ -100,23 +100,7 @@ impl SqlDriver {
             Shape::Lists => n.read_list(key, self.timeout).await.map(|v| json!(v)),
         };
         let read = Op::Read { key: key.into() };
-        conclude(&read, name, got)
-    }
-}
-
-/// How `op` at node `name` ended, in the history's terms.
-fn conclude(op: &Op, name: &str, done: Result<Value, Failure>) -> Completion {
-    let node = Some(name.to_string());
-    match done {
-        Ok(value) => Completion::answered(node, Outcome::Ok, value, None),
-        // The database said no (a serialization failure, a deadlock): it answered, and a
-        // client may try again there.
-        Err(Failure::Definite(e)) => Completion {
-            error: Some(e),
-            ..Completion::answered(node, Outcome::Fail, Value::Null, None)
-        },
-        Err(Failure::Unknown(e)) => Completion::unavailable(node, op.unanswered(), e),
-        Err(Failure::Unreachable(e)) => Completion::unavailable(node, Outcome::Fail, e),
+        concluded(&read, name, got)
     }
 }
 
@@ -135,6 +119,7 @@ impl Driver for SqlDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use targets::sql::Failure;
 
     #[test]
     fn a_refusal_fails_and_a_lost_commit_is_unknown_but_a_lost_read_is_a_failure() {
@@ -142,16 +127,16 @@ mod tests {
             key: "1".into(),
             value: 5,
         };
-        let c = conclude(&write, "n1", Err(Failure::Definite("40001".into())));
+        let c = concluded(&write, "n1", Err(Failure::Definite("40001".into())));
         assert_eq!((c.outcome, c.unavailable), (Outcome::Fail, false));
-        let c = conclude(&write, "n1", Err(Failure::Unknown("lost".into())));
+        let c = concluded(&write, "n1", Err(Failure::Unknown("lost".into())));
         assert_eq!((c.outcome, c.unavailable), (Outcome::Info, true));
-        let c = conclude(&write, "n1", Err(Failure::Unreachable("refused".into())));
+        let c = concluded(&write, "n1", Err(Failure::Unreachable("refused".into())));
         assert_eq!((c.outcome, c.unavailable), (Outcome::Fail, true));
         let read = Op::Read { key: "1".into() };
-        let c = conclude(&read, "n1", Err(Failure::Unknown("lost".into())));
+        let c = concluded(&read, "n1", Err(Failure::Unknown("lost".into())));
         assert_eq!(c.outcome, Outcome::Fail);
-        let c = conclude(&read, "n1", Ok(json!(7)));
+        let c = concluded(&read, "n1", Ok(json!(7)));
         assert_eq!(
             (c.outcome, c.value, c.node.as_deref()),
             (Outcome::Ok, json!(7), Some("n1"))

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use targets::described::Described;
+use targets::described::{BaseUrl, Described};
 use targets::launched::{LaunchedNodes, Placement};
 use targets::raftkv::cluster::{free_port, ClusterSpec, LocalCluster, MemberChange, NodeSpec};
 
@@ -168,21 +168,23 @@ impl Nodes {
     }
 
     /// A database driven in SQL: how to log in, and its nodes' names and URLs.
-    pub fn sql(
-        &self,
-    ) -> Option<(
-        targets::sql::SqlDesc,
-        Vec<(String, targets::described::BaseUrl)>,
-    )> {
+    pub fn sql(&self) -> Option<(targets::sql::SqlDesc, Vec<(String, BaseUrl)>)> {
         let d = self.cluster.launched()?;
-        let sql = d.desc.sql.clone()?;
-        Some((
-            sql,
-            d.nodes
-                .iter()
-                .map(|n| (n.name.clone(), n.base.clone()))
-                .collect(),
-        ))
+        Some((d.desc.sql.clone()?, self.urls()))
+    }
+
+    /// A message broker driven over AMQP: its `[amqp]` section, and its nodes' names and URLs.
+    pub fn amqp(&self) -> Option<(targets::amqp::AmqpDesc, Vec<(String, BaseUrl)>)> {
+        let d = self.cluster.launched()?;
+        Some((d.desc.amqp.clone()?, self.urls()))
+    }
+
+    fn urls(&self) -> Vec<(String, BaseUrl)> {
+        let nodes = self.cluster.launched().map(|d| &d.nodes[..]).unwrap_or(&[]);
+        nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.base.clone()))
+            .collect()
     }
 
     /// Runs every node's `setup` command (described targets that give one).

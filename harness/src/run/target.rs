@@ -21,6 +21,21 @@ pub(super) struct Target {
     pub(super) flags: &'static [&'static str],
 }
 
+impl Target {
+    /// A seed workload's options as this target makes them: a broker's queue promises FIFO
+    /// only for messages never given back, and gives back what a lost channel had taken (at a
+    /// position nearer the head), so its order is not judged.
+    pub(super) fn fitted(
+        &self,
+        mut options: checker::workloads::Options,
+    ) -> checker::workloads::Options {
+        if matches!(&self.system, System::Described(d) if d.amqp.is_some()) {
+            options.fifo = false;
+        }
+        options
+    }
+}
+
 /// The flags that belong to one kind of target or another.
 pub(super) const TARGET_FLAGS: &[&str] = &[
     "etcd_read",
@@ -29,6 +44,7 @@ pub(super) const TARGET_FLAGS: &[&str] = &[
     "isolation",
     "unsafe_knobs",
     "pg_isolation",
+    "rmq_queue",
 ];
 
 /// A transactional workload needs a target that can run transactions: raftkv, or a target
@@ -75,11 +91,25 @@ fn seed_workload_possible(args: &RunArgs, target: &Target) -> Result<(), String>
     match &target.system {
         System::Raftkv { .. } => Ok(()),
         System::Described(d) if d.txn.is_some() && d.sql.is_none() && d.transactions.is_none() => Ok(()),
+        System::Described(d) if d.amqp.is_some() && args.workload == Workload::Queue => Ok(()),
         System::Described(_) => Err(format!(
             "--workload {name} runs on raftkv, or on a target file whose [txn] request takes raftkv's micro-ops (\"add\" and \"take\" beside \"append\", \"r\" and \"w\"); {} has none, and faultline's PostgreSQL and etcd drivers have no add micro-op yet",
             target.file.as_deref().unwrap_or(target.kind)
         )),
     }
+}
+
+/// A message broker takes the queue workload and nothing else: said before anything starts.
+fn broker_workload(args: &RunArgs, what: &str) -> Result<(), String> {
+    if args.workload == Workload::Queue {
+        return Ok(());
+    }
+    let name = clap::ValueEnum::to_possible_value(&args.workload)
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
+    Err(format!(
+        "--workload {name}: {what} is a message broker, and faultline drives a broker with the queue workload only (--workload queue)"
+    ))
 }
 
 /// Takes `kind` out of the run, with a note saying why.
@@ -232,7 +262,7 @@ pub(super) trait TargetKind: Sync {
 }
 
 /// Every kind of target, in the order `--target` is tried against them.
-const KINDS: [&dyn TargetKind; 4] = [&Raftkv, &Etcd, &Postgres, &File];
+const KINDS: [&dyn TargetKind; 5] = [&Raftkv, &Etcd, &Postgres, &Rabbitmq, &File];
 
 /// The bundled cluster.
 struct Raftkv;
@@ -240,6 +270,8 @@ struct Raftkv;
 struct Etcd;
 /// A PostgreSQL server faultline starts, or one at a URL.
 struct Postgres;
+/// A RabbitMQ broker faultline starts.
+struct Rabbitmq;
 /// Any service a target file describes.
 struct File;
 
@@ -319,6 +351,48 @@ impl TargetKind for Postgres {
     }
 }
 
+impl TargetKind for Rabbitmq {
+    fn spellings(&self) -> &'static [&'static str] {
+        &["rabbitmq"]
+    }
+    fn names(&self, target: &str) -> bool {
+        target == "rabbitmq"
+    }
+    fn choose(&self, fit: &mut Fit) -> Result<Target, String> {
+        let (args, kinds, notes) = (&mut *fit.args, &mut *fit.kinds, &mut *fit.notes);
+        if fit.on.is_some() {
+            return Err("--target rabbitmq runs its broker on this machine; --hosts places raftkv, etcd and target files' nodes".into());
+        }
+        broker_workload(args, "RabbitMQ")?;
+        let queue = targets::amqp::QueueKind::parse(&args.rmq_queue)?;
+        let (server, epmd) = targets::rabbitmq::binaries()?;
+        let port = || targets::raftkv::cluster::free_port().map_err(|e| format!("ports: {e}"));
+        let ports = targets::rabbitmq::Ports {
+            amqp: port()?,
+            dist: port()?,
+            epmd: port()?,
+        };
+        let desc = targets::rabbitmq::described(&server, &epmd, ports, queue);
+        args.nodes = 1;
+        drop_fault(kinds, notes, FaultKind::Partition, "RabbitMQ runs as one broker here, with no peers to cut it off from (clients cut off from it are what pause shows)");
+        drop_fault(kinds, notes, FaultKind::Clock, "one broker orders its queue without its wall clock, so a skew has nothing to disagree with");
+        drop_fault(
+            kinds,
+            notes,
+            FaultKind::Membership,
+            "one broker has no membership to change",
+        );
+        Ok(Target {
+            kind: "rabbitmq",
+            flags: &["rmq_queue"],
+            description: desc.name.clone(),
+            file: None,
+            test_name: "rabbitmq".into(),
+            system: System::Described(Box::new(desc)),
+        })
+    }
+}
+
 impl TargetKind for File {
     fn spellings(&self) -> &'static [&'static str] {
         &["http:FILE"]
@@ -336,7 +410,14 @@ impl TargetKind for File {
         let file = file.as_str();
         let desc = targets::described::Described::load(std::path::Path::new(file))
             .map_err(|e| format!("--target: {e}"))?;
-        if desc.cas.is_none() && desc.sql.is_none() && args.workload == Workload::CasRegister {
+        if desc.amqp.is_some() {
+            broker_workload(args, file)?;
+        }
+        if desc.cas.is_none()
+            && desc.sql.is_none()
+            && desc.amqp.is_none()
+            && args.workload == Workload::CasRegister
+        {
             return Err(format!("--target: {file} describes no [cas] request; run with --workload register, or describe [cas]"));
         }
         args.nodes = desc.nodes.len() as u64;

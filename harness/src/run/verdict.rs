@@ -115,15 +115,15 @@ impl Judged {
 pub(super) fn check(
     run_dir: &std::path::Path,
     args: &RunArgs,
-    keys_prefix: &str,
+    workload_options: Option<&checker::workloads::Options>,
 ) -> Result<(checker::History, Judged), String> {
     let path = run_dir.join("history.jsonl");
     let history = checker::import::read_file(&path, checker::import::Format::Jsonl)
         .map_err(|e| format!("the recorded history does not read back: {e}"))?;
     if let Some(w) = args.workload.seed() {
-        let options = super::seeds::Seeds::new(args.workload, keys_prefix).options();
+        let options = workload_options.ok_or("a seed workload's run records its options")?;
         let judgement = w
-            .check(&history, &options)
+            .check(&history, options)
             .map_err(|e| format!("the recorded history does not check: {e}"))?;
         return Ok((history, Judged::Workload(judgement)));
     }

@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 /// A node's base URL: scheme, host, port and a path prefix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BaseUrl {
-    /// `http` or `https` (`postgres` for an `[sql]` target).
+    /// `http` or `https` (`postgres` for an `[sql]` target, `amqp` for an `[amqp]` one).
     pub scheme: String,
     /// A name, an IPv4 address, or an IPv6 address in brackets.
     pub host: String,
@@ -18,9 +18,9 @@ impl BaseUrl {
         let u = reqwest::Url::parse(url).map_err(|e| {
             format!("{url:?}: expected http://HOST:PORT or https://HOST:PORT ({e})")
         })?;
-        if !["http", "https", "postgres"].contains(&u.scheme()) {
+        if !["http", "https", "postgres", "amqp"].contains(&u.scheme()) {
             return Err(format!(
-                "{url:?}: expected an http:// or https:// URL (or postgres:// for an [sql] target)"
+                "{url:?}: expected an http:// or https:// URL (or postgres:// for an [sql] target, amqp:// for an [amqp] one)"
             ));
         }
         let Some(host) = host_of(&u) else {
@@ -34,8 +34,10 @@ impl BaseUrl {
         Ok(BaseUrl {
             scheme: u.scheme().to_string(),
             host,
-            // PostgreSQL's own port when a postgres:// URL names none.
-            port: u.port_or_known_default().unwrap_or(5432),
+            // PostgreSQL's and AMQP's own ports when their URLs name none.
+            port: u
+                .port_or_known_default()
+                .unwrap_or(if u.scheme() == "amqp" { 5672 } else { 5432 }),
             prefix: u.path().trim_end_matches('/').to_string(),
         })
     }

@@ -47,7 +47,7 @@ pub struct Described {
     #[serde(default)]
     pub tls: Option<TlsDesc>,
     pub nodes: Vec<NodeDesc>,
-    /// Required, unless the service speaks SQL (`[sql]`).
+    /// Required, unless the service speaks SQL (`[sql]`) or AMQP (`[amqp]`).
     #[serde(default)]
     pub read: Option<Request>,
     #[serde(default)]
@@ -85,6 +85,10 @@ pub struct Described {
     /// `postgres://HOST:PORT`, and read, write, cas, txn and final_read are not given.
     #[serde(default)]
     pub sql: Option<crate::sql::SqlDesc>,
+    /// The service is a message broker that speaks AMQP 0.9.1 ([`crate::amqp`]), for the queue
+    /// workload: the nodes' URLs are `amqp://HOST:PORT`, and no HTTP request is given.
+    #[serde(default)]
+    pub amqp: Option<crate::amqp::AmqpDesc>,
     /// The directory of the file this was loaded from (`{file_dir}` in node commands); the
     /// current directory for a description parsed from text.
     #[serde(skip)]
@@ -476,8 +480,14 @@ impl Described {
 
     fn validate(&mut self) -> Result<(), String> {
         self.validate_nodes()?;
+        if self.sql.is_some() && self.amqp.is_some() {
+            return Err("[sql] and [amqp]: a target speaks one protocol; give one of them".into());
+        }
         if self.sql.is_some() {
-            return self.validate_sql();
+            return self.validate_protocol("sql", "postgres", "a database");
+        }
+        if self.amqp.is_some() {
+            return self.validate_protocol("amqp", "amqp", "a message broker");
         }
         for (name, r) in [("read", &self.read), ("write", &self.write)] {
             if r.is_none() {
@@ -685,6 +695,7 @@ impl Described {
             members: None,
             transactions: None,
             sql: None,
+            amqp: None,
             file_dir: PathBuf::from("."),
         }
     }
@@ -696,8 +707,9 @@ impl Described {
             .expect("an HTTP description has a read (checked at load)")
     }
 
-    /// A database driven in SQL: no HTTP requests, `postgres://` URLs.
-    fn validate_sql(&self) -> Result<(), String> {
+    /// A service driven in its own protocol (`[sql]`, `[amqp]`): no HTTP requests, and URLs of
+    /// its scheme.
+    fn validate_protocol(&self, section: &str, scheme: &str, what: &str) -> Result<(), String> {
         let http = [
             ("read", self.read.is_some()),
             ("write", self.write.is_some()),
@@ -709,15 +721,15 @@ impl Described {
             ("members", self.members.is_some()),
         ];
         if let Some((name, _)) = http.iter().find(|(_, given)| *given) {
-            return Err(format!("{name}: an [sql] target is driven in SQL, not with HTTP requests; leave [{name}] out"));
+            return Err(format!("{name}: an [{section}] target is {what} driven in its own protocol, not with HTTP requests; leave [{name}] out"));
         }
         match self
             .nodes
             .iter()
-            .position(|n| !n.url.starts_with("postgres://"))
+            .position(|n| !n.url.starts_with(&format!("{scheme}://")))
         {
             Some(i) => Err(format!(
-                "nodes[{i}].url: an [sql] target's nodes are postgres://HOST:PORT"
+                "nodes[{i}].url: an [{section}] target's nodes are {scheme}://HOST:PORT"
             )),
             None => Ok(()),
         }

@@ -577,7 +577,7 @@ start = "exec cockroach start-single-node --insecure --store={data_dir}"
     );
     let e = Described::parse(&with_read).unwrap_err();
     assert!(
-        e.starts_with("read: an [sql] target is driven in SQL"),
+        e.starts_with("read: an [sql] target is a database driven in its own protocol"),
         "{e}"
     );
     let http_node = file.replace("postgres://{ip}:26257", "http://{ip}:26257");
@@ -591,4 +591,33 @@ start = "exec cockroach start-single-node --insecure --store={data_dir}"
     assert!(e.starts_with("read: missing"), "{e}");
     let e = Described::parse(&file.replace("serializable", "snapshot")).unwrap_err();
     assert!(e.contains("unknown variant `snapshot`"), "{e}");
+}
+
+#[test]
+fn an_amqp_target_is_a_broker_with_amqp_urls_and_no_requests() {
+    let file = r#"
+name = "a RabbitMQ someone runs"
+[amqp]
+queue = "quorum"
+user = "app"
+password = "secret"
+[[nodes]]
+name = "n1"
+url = "amqp://{ip}"
+"#;
+    let d = Described::parse(file).unwrap();
+    let amqp = d.amqp.as_ref().unwrap();
+    assert_eq!(
+        (amqp.queue, amqp.user.as_str()),
+        (crate::amqp::QueueKind::Quorum, "app")
+    );
+    let base = BaseUrl::parse("amqp://10.0.0.1").unwrap();
+    assert_eq!((base.scheme.as_str(), base.port), ("amqp", 5672));
+    let e = Described::parse(&file.replace("amqp://{ip}", "http://{ip}:80")).unwrap_err();
+    assert!(
+        e.contains("nodes[0].url: an [amqp] target's nodes are amqp://"),
+        "{e}"
+    );
+    let e = Described::parse(&format!("{file}\n[sql]\n")).unwrap_err();
+    assert!(e.starts_with("[sql] and [amqp]"), "{e}");
 }

@@ -1,0 +1,178 @@
+//! End-to-end tests of `--target rabbitmq`: a real RabbitMQ broker (Debian's rabbitmq-server)
+//! started in the run's directory beside its own epmd, driven over AMQP with publisher confirms
+//! and manual acks under kill -9 and pause. What RabbitMQ promises is at-least-once delivery:
+//! nothing confirmed may be lost; a message whose ack died with the broker comes back, and the
+//! checker must call that a duplicate (exactly-once violated) while saying at-least-once held.
+//!
+//! Needs rabbitmq-server (`scripts/test.sh` installs it); without it these tests fail saying so.
+
+use serde_json::Value;
+
+mod support;
+use support::{faultline, one_cluster_at_a_time, Store};
+
+fn need_rabbitmq() {
+    assert!(
+        std::path::Path::new("/usr/lib/rabbitmq/bin/rabbitmq-server").is_file(),
+        "RabbitMQ not found: install Debian's rabbitmq-server (as root: apt-get install rabbitmq-server; scripts/test.sh does)"
+    );
+}
+
+/// A short queue run; its exit code, what it printed, and results.json.
+fn run(store: &Store, extra: &[&str]) -> (i32, String, Value) {
+    let mut args = vec![
+        "run",
+        "--store",
+        store.path(),
+        "--target",
+        "rabbitmq",
+        "--workload",
+        "queue",
+        "--recovery",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    let out = faultline(&args);
+    let said = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = out.status.code().expect("exited");
+    assert!((0..=1).contains(&code), "exited {code}\n{said}");
+    let dir = std::fs::canonicalize(store.join("latest")).expect("store/latest links the run");
+    let results =
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    (code, said, results)
+}
+
+/// The kinds of the queue checker's violations.
+fn violations(results: &Value) -> Vec<String> {
+    results["workload"]["violations"]
+        .as_array()
+        .expect("a queue judgement")
+        .iter()
+        .map(|v| v["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The pids of every live epmd on the machine (an exited one that nobody reaped — its parent,
+/// the broker, died first — holds nothing).
+fn epmds() -> Vec<String> {
+    let ps = std::process::Command::new("pgrep")
+        .args(["-x", "epmd"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&ps.stdout)
+        .split_whitespace()
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
+            !matches!(state, Some('Z') | None)
+        })
+        .map(String::from)
+        .collect()
+}
+
+/// No broker of this test's store, and no epmd that was not there before, is left running.
+fn no_broker_left(epmds_before: &[String]) {
+    let ps = std::process::Command::new("pgrep")
+        .args(["-f", "faultline-test-store-rmq"])
+        .output()
+        .unwrap();
+    assert!(
+        ps.stdout.is_empty(),
+        "RabbitMQ processes left behind: {}",
+        String::from_utf8_lossy(&ps.stdout)
+    );
+    let new: Vec<String> = epmds()
+        .into_iter()
+        .filter(|p| !epmds_before.contains(p))
+        .collect();
+    assert!(new.is_empty(), "epmd left behind: {new:?}");
+}
+
+#[test]
+fn nothing_confirmed_is_lost_across_kill_and_pause() {
+    need_rabbitmq();
+    let _one = one_cluster_at_a_time();
+    let before = epmds();
+    let store = Store::new("rmq-kill");
+    let (code, said, results) = run(
+        &store,
+        &[
+            "--nemesis",
+            "kill,pause",
+            "--nemesis-interval",
+            "2",
+            "--time-limit",
+            "12",
+            "--seed",
+            "3",
+        ],
+    );
+    let kinds = violations(&results);
+    assert!(!kinds.iter().any(|k| k == "lost"), "{kinds:?}\n{said}");
+    assert!(kinds.iter().all(|k| k == "duplicated"), "{kinds:?}\n{said}");
+    assert_eq!(code, i32::from(!kinds.is_empty()), "{said}");
+    let notes = results["workload"]["notes"].to_string();
+    assert!(
+        notes.contains("at-least-once held") || notes.contains("exactly-once delivery held"),
+        "{notes}"
+    );
+    // The faults were applied, and the drain at the end read the broker after its restarts.
+    let faults = &results["faults"];
+    assert!(faults.to_string().contains("kill"), "{faults}\n{said}");
+    assert_eq!(results["workload"]["counts"]["drains"], 1, "{said}");
+    assert!(said.contains("faultline: RabbitMQ 3."), "{said}");
+    no_broker_left(&before);
+}
+
+#[test]
+fn a_quorum_queue_without_faults_delivers_exactly_once() {
+    need_rabbitmq();
+    let _one = one_cluster_at_a_time();
+    let before = epmds();
+    let store = Store::new("rmq-quorum");
+    let (code, said, results) = run(
+        &store,
+        &[
+            "--rmq-queue",
+            "quorum",
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "4",
+        ],
+    );
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("(quorum queue)"), "{said}");
+    let counts = &results["workload"]["counts"];
+    assert!(counts["received"].as_u64().unwrap() > 100, "{counts}");
+    assert_eq!(
+        results["workload"]["notes"][0], "exactly-once delivery held",
+        "{said}"
+    );
+    no_broker_left(&before);
+}
+
+#[test]
+fn a_broker_takes_only_the_queue_workload_and_says_so() {
+    let store = Store::new("rmq-refuse");
+    let out = faultline(&[
+        "run",
+        "--store",
+        store.path(),
+        "--target",
+        "rabbitmq",
+        "--workload",
+        "bank",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("--workload bank: RabbitMQ is a message broker")
+            && err.contains("--workload queue"),
+        "{err}"
+    );
+}
