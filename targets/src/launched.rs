@@ -90,7 +90,7 @@ pub struct LaunchedNodes {
 impl LaunchedNodes {
     /// Fills in every node's templates and starts the nodes that have a `start` command.
     pub fn launch(
-        desc: Described,
+        mut desc: Described,
         placements: Vec<Placement>,
         dir: &Path,
         program: &Path,
@@ -105,6 +105,12 @@ impl LaunchedNodes {
             .zip(&placements)
             .map(|(n, p)| (n.name.clone(), p.ip.clone()))
             .collect();
+        // A leader command may name the nodes' addresses too.
+        if let Some(cmd) = desc.leader_command.as_mut() {
+            for (name, ip) in &ips {
+                *cmd = cmd.replace(&format!("{{ip:{name}}}"), ip);
+            }
+        }
         let mut nodes = Vec::new();
         for (i, (n, placement)) in desc.nodes.iter().zip(placements).enumerate() {
             let (data_dir, program) = match &placement.host {

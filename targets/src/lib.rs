@@ -30,3 +30,5 @@ pub mod rabbitmq;
 pub mod raftkv;
 pub mod sql;
 pub mod txn;
+pub mod zk;
+pub mod zookeeper;

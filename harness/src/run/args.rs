@@ -7,7 +7,8 @@ use super::*;
 pub struct RunArgs {
     /// The system to test: raftkv (the bundled cluster), etcd (a local etcd 3.4 cluster from
     /// Debian's etcd-server), postgres (a PostgreSQL server from Debian's postgresql, started in
-    /// the run's directory) or postgres:URL (one somebody else runs), rabbitmq (a RabbitMQ
+    /// the run's directory) or postgres:URL (one somebody else runs), zookeeper (a ZooKeeper
+    /// ensemble from Debian's zookeeper, for registers), rabbitmq (a RabbitMQ
     /// broker from Debian's rabbitmq-server, for --workload queue), or http:FILE (any HTTP
     /// key-value service, with `[sql]` any database speaking PostgreSQL's protocol, with
     /// `[amqp]` any AMQP 0.9.1 broker, described in a TOML file; see examples/targets/).
@@ -103,6 +104,10 @@ pub struct RunArgs {
     /// With --target postgres: the isolation level every transaction asks for.
     #[arg(long, default_value = "serializable", value_parser = ["read-committed", "repeatable-read", "serializable"])]
     pub pg_isolation: String,
+    /// With --target zookeeper: reads as the session's server has the data (plain), or after a
+    /// sync with the leader (sync).
+    #[arg(long, default_value = "plain", value_parser = ["plain", "sync"])]
+    pub zk_read: String,
     /// With --target rabbitmq: the kind of durable queue the queue workload declares.
     #[arg(long, default_value = "classic", value_parser = ["classic", "quorum"])]
     pub rmq_queue: String,

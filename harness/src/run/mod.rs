@@ -29,6 +29,7 @@ pub mod sql_driver;
 pub mod store;
 pub mod supervisor;
 pub mod workload;
+pub mod zk_driver;
 
 mod args;
 mod clients;
@@ -464,32 +465,7 @@ fn setup(
         .build()
         .map_err(|e| format!("cannot start the client runtime: {e}"))?;
     let timeout = Duration::from_millis(args.timeout_ms);
-    let endpoints: Arc<dyn driver::Driver> = match (sup.nodes.sql(), sup.nodes.amqp()) {
-        (_, Some((desc, nodes))) => Arc::new(amqp_driver::AmqpDriver::new(&desc, &nodes, timeout)),
-        (Some((desc, nodes)), None) => Arc::new(
-            runtime
-                .block_on(sql_driver::SqlDriver::connect(
-                    &desc,
-                    &nodes,
-                    args.workload,
-                    timeout,
-                    Duration::from_secs(10),
-                ))
-                .map_err(|e| format!("the database: {e}"))?,
-        ),
-        (None, None) => {
-            let http = sup
-                .nodes
-                .endpoints(timeout)
-                .map_err(|e| format!("the target's HTTP client: {e}"))?;
-            match http.desc.transactions {
-                Some(targets::described::TxnProtocol::Etcd) => {
-                    Arc::new(etcd_driver::EtcdDriver::new(http, args.workload))
-                }
-                None => Arc::new(http),
-            }
-        }
-    };
+    let endpoints = connect_driver(&sup, &runtime, args.workload, timeout)?;
     Ok(Live {
         sup,
         recorder: Arc::new(recorder),
@@ -507,6 +483,47 @@ fn setup(
                 }),
             keys_prefix,
         )),
+    })
+}
+
+/// The clients' way to the system: its own protocol when the target names one (SQL, AMQP,
+/// ZooKeeper's), or HTTP as its description says (with etcd's transactions when it has them).
+fn connect_driver(
+    sup: &Supervisor,
+    runtime: &tokio::runtime::Runtime,
+    workload: Workload,
+    timeout: Duration,
+) -> Result<Arc<dyn driver::Driver>, String> {
+    if let Some((desc, nodes)) = sup.nodes.sql() {
+        let connecting = sql_driver::SqlDriver::connect(
+            &desc,
+            &nodes,
+            workload,
+            timeout,
+            Duration::from_secs(10),
+        );
+        let driver = runtime
+            .block_on(connecting)
+            .map_err(|e| format!("the database: {e}"))?;
+        return Ok(Arc::new(driver));
+    }
+    if let Some((desc, nodes)) = sup.nodes.amqp() {
+        return Ok(Arc::new(amqp_driver::AmqpDriver::new(
+            &desc, &nodes, timeout,
+        )));
+    }
+    if let Some((desc, nodes)) = sup.nodes.zookeeper() {
+        return Ok(Arc::new(zk_driver::ZkDriver::new(&desc, &nodes, timeout)));
+    }
+    let http = sup
+        .nodes
+        .endpoints(timeout)
+        .map_err(|e| format!("the target's HTTP client: {e}"))?;
+    Ok(match http.desc.transactions {
+        Some(targets::described::TxnProtocol::Etcd) => {
+            Arc::new(etcd_driver::EtcdDriver::new(http, workload))
+        }
+        None => Arc::new(http),
     })
 }
 

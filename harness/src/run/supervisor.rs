@@ -179,6 +179,12 @@ impl Nodes {
         Some((d.desc.amqp.clone()?, self.urls()))
     }
 
+    /// ZooKeeper: its `[zookeeper]` section, and its servers' names and URLs.
+    pub fn zookeeper(&self) -> Option<(targets::zk::ZkDesc, Vec<(String, BaseUrl)>)> {
+        let d = self.cluster.launched()?;
+        Some((d.desc.zookeeper.clone()?, self.urls()))
+    }
+
     fn urls(&self) -> Vec<(String, BaseUrl)> {
         let nodes = self.cluster.launched().map(|d| &d.nodes[..]).unwrap_or(&[]);
         nodes

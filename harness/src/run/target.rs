@@ -45,6 +45,7 @@ pub(super) const TARGET_FLAGS: &[&str] = &[
     "unsafe_knobs",
     "pg_isolation",
     "rmq_queue",
+    "zk_read",
 ];
 
 /// A transactional workload needs a target that can run transactions: raftkv, or a target
@@ -262,7 +263,7 @@ pub(super) trait TargetKind: Sync {
 }
 
 /// Every kind of target, in the order `--target` is tried against them.
-const KINDS: [&dyn TargetKind; 5] = [&Raftkv, &Etcd, &Postgres, &Rabbitmq, &File];
+const KINDS: [&dyn TargetKind; 6] = [&Raftkv, &Etcd, &Postgres, &Zookeeper, &Rabbitmq, &File];
 
 /// The bundled cluster.
 struct Raftkv;
@@ -270,6 +271,8 @@ struct Raftkv;
 struct Etcd;
 /// A PostgreSQL server faultline starts, or one at a URL.
 struct Postgres;
+/// A ZooKeeper ensemble faultline starts.
+struct Zookeeper;
 /// A RabbitMQ broker faultline starts.
 struct Rabbitmq;
 /// Any service a target file describes.
@@ -349,6 +352,79 @@ impl TargetKind for Postgres {
     fn choose(&self, fit: &mut Fit) -> Result<Target, String> {
         postgres_target(fit.args, fit.kinds, fit.notes, fit.on)
     }
+}
+
+impl TargetKind for Zookeeper {
+    fn spellings(&self) -> &'static [&'static str] {
+        &["zookeeper"]
+    }
+    fn names(&self, target: &str) -> bool {
+        target == "zookeeper"
+    }
+    fn choose(&self, fit: &mut Fit) -> Result<Target, String> {
+        let (args, kinds, notes) = (&mut *fit.args, &mut *fit.kinds, &mut *fit.notes);
+        if fit.on.is_some() {
+            return Err("--target zookeeper runs its ensemble on this machine; --hosts places raftkv, etcd and target files' nodes".into());
+        }
+        if !matches!(args.workload, Workload::Register | Workload::CasRegister) {
+            let name = clap::ValueEnum::to_possible_value(&args.workload)
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default();
+            return Err(format!("--workload {name}: faultline drives ZooKeeper as a register store (--workload register or cas-register); its lock recipe and transactions are not built yet"));
+        }
+        let read = targets::zk::ReadMode::parse(&args.zk_read)?;
+        let script = targets::zookeeper::binary()?;
+        let ports = zookeeper_ports(args, kinds, notes)?;
+        let desc = targets::zookeeper::described(&script, &ports, read);
+        drop_fault(
+            kinds,
+            notes,
+            FaultKind::Clock,
+            "ZooKeeper reports no wall clock to confirm a skew against",
+        );
+        drop_fault(
+            kinds,
+            notes,
+            FaultKind::Membership,
+            "faultline does not drive ZooKeeper's dynamic reconfiguration",
+        );
+        Ok(Target {
+            kind: "zookeeper",
+            flags: &["zk_read"],
+            description: desc.name.clone(),
+            file: None,
+            test_name: "zookeeper".into(),
+            system: System::Described(Box::new(desc)),
+        })
+    }
+}
+
+/// A local ensemble's ports: ZooKeeper's own when each server has an address of its own (in
+/// namespaces, which partitions need: servers dial each other at the addresses in their
+/// configuration), free ones on loopback otherwise.
+fn zookeeper_ports(
+    args: &mut RunArgs,
+    kinds: &[FaultKind],
+    notes: &mut Vec<String>,
+) -> Result<Vec<targets::zookeeper::Ports>, String> {
+    if kinds.contains(&FaultKind::Partition) && args.net == NetKind::Proxy {
+        args.net = NetKind::Netns;
+        notes.push("ZooKeeper partitions need network namespaces: using --net netns".into());
+    }
+    let n = args.nodes as usize;
+    if args.net == NetKind::Netns {
+        return Ok(vec![targets::zookeeper::Ports::STANDARD; n]);
+    }
+    let port = || targets::raftkv::cluster::free_port().map_err(|e| format!("ports: {e}"));
+    (0..n)
+        .map(|_| {
+            Ok(targets::zookeeper::Ports {
+                client: port()?,
+                quorum: port()?,
+                election: port()?,
+            })
+        })
+        .collect()
 }
 
 impl TargetKind for Rabbitmq {

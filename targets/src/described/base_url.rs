@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 /// A node's base URL: scheme, host, port and a path prefix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BaseUrl {
-    /// `http` or `https` (`postgres` for an `[sql]` target, `amqp` for an `[amqp]` one).
+    /// `http` or `https` (`postgres` for an `[sql]` target, `amqp` for an `[amqp]` one, `zk` for a `[zookeeper]` one).
     pub scheme: String,
     /// A name, an IPv4 address, or an IPv6 address in brackets.
     pub host: String,
@@ -18,9 +18,9 @@ impl BaseUrl {
         let u = reqwest::Url::parse(url).map_err(|e| {
             format!("{url:?}: expected http://HOST:PORT or https://HOST:PORT ({e})")
         })?;
-        if !["http", "https", "postgres", "amqp"].contains(&u.scheme()) {
+        if !["http", "https", "postgres", "amqp", "zk"].contains(&u.scheme()) {
             return Err(format!(
-                "{url:?}: expected an http:// or https:// URL (or postgres:// for an [sql] target, amqp:// for an [amqp] one)"
+                "{url:?}: expected an http:// or https:// URL (or postgres:// for an [sql] target, amqp:// for an [amqp] one, zk:// for a [zookeeper] one)"
             ));
         }
         let Some(host) = host_of(&u) else {
@@ -35,9 +35,11 @@ impl BaseUrl {
             scheme: u.scheme().to_string(),
             host,
             // PostgreSQL's and AMQP's own ports when their URLs name none.
-            port: u
-                .port_or_known_default()
-                .unwrap_or(if u.scheme() == "amqp" { 5672 } else { 5432 }),
+            port: u.port_or_known_default().unwrap_or(match u.scheme() {
+                "amqp" => 5672,
+                "zk" => 2181,
+                _ => 5432,
+            }),
             prefix: u.path().trim_end_matches('/').to_string(),
         })
     }

@@ -89,6 +89,10 @@ pub struct Described {
     /// workload: the nodes' URLs are `amqp://HOST:PORT`, and no HTTP request is given.
     #[serde(default)]
     pub amqp: Option<crate::amqp::AmqpDesc>,
+    /// The service is ZooKeeper ([`crate::zk`]), driven as a register store in its own
+    /// protocol: the nodes' URLs are `zk://HOST:PORT`, and no HTTP request is given.
+    #[serde(default)]
+    pub zookeeper: Option<crate::zk::ZkDesc>,
     /// The directory of the file this was loaded from (`{file_dir}` in node commands); the
     /// current directory for a description parsed from text.
     #[serde(skip)]
@@ -480,14 +484,29 @@ impl Described {
 
     fn validate(&mut self) -> Result<(), String> {
         self.validate_nodes()?;
-        if self.sql.is_some() && self.amqp.is_some() {
-            return Err("[sql] and [amqp]: a target speaks one protocol; give one of them".into());
+        let protocols: Vec<&str> = [
+            ("[sql]", self.sql.is_some()),
+            ("[amqp]", self.amqp.is_some()),
+            ("[zookeeper]", self.zookeeper.is_some()),
+        ]
+        .iter()
+        .filter(|(_, given)| *given)
+        .map(|(name, _)| *name)
+        .collect();
+        if protocols.len() > 1 {
+            return Err(format!(
+                "{}: a target speaks one protocol; give one of them",
+                protocols.join(" and ")
+            ));
         }
         if self.sql.is_some() {
             return self.validate_protocol("sql", "postgres", "a database");
         }
         if self.amqp.is_some() {
             return self.validate_protocol("amqp", "amqp", "a message broker");
+        }
+        if self.zookeeper.is_some() {
+            return self.validate_protocol("zookeeper", "zk", "ZooKeeper");
         }
         for (name, r) in [("read", &self.read), ("write", &self.write)] {
             if r.is_none() {
@@ -696,6 +715,7 @@ impl Described {
             transactions: None,
             sql: None,
             amqp: None,
+            zookeeper: None,
             file_dir: PathBuf::from("."),
         }
     }

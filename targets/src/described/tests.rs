@@ -619,5 +619,8 @@ url = "amqp://{ip}"
         "{e}"
     );
     let e = Described::parse(&format!("{file}\n[sql]\n")).unwrap_err();
-    assert!(e.starts_with("[sql] and [amqp]"), "{e}");
+    assert!(
+        e.starts_with("[sql] and [amqp]: a target speaks one protocol"),
+        "{e}"
+    );
 }
