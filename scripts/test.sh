@@ -17,7 +17,7 @@ fi
 
 # System packages the tests use: nftables and iproute2 (kernel partitions), libfaketime (clock
 # faults), etcd-server (the etcd target), postgresql (the postgres target), rabbitmq-server (the
-# rabbitmq target), openssl (certificates for etcd over TLS), chromium and chromium-driver (the HTML report, tested
+# rabbitmq target), zookeeper (the zookeeper target), openssl (certificates for etcd over TLS), chromium and chromium-driver (the HTML report, tested
 # in a real headless browser), openssh-server and openssh-client (`faultline lab`'s hosts),
 # redis-server, webdis and nginx (the example target files' services). As root, install what is missing; otherwise say what is missing
 # and go on — the tests that need it then fail and name it.
@@ -29,6 +29,7 @@ ls /usr/lib/*/faketime/libfaketimeMT.so.1 /usr/lib/faketime/libfaketimeMT.so.1 >
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
+[ -f /usr/share/zookeeper/bin/zkServer.sh ] || need+=(zookeeper)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)

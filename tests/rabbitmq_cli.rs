@@ -111,10 +111,11 @@ fn nothing_confirmed_is_lost_across_kill_and_pause() {
             "3",
         ],
     );
+    // A broker's promise is at-least-once: a redelivery is reported, not a violation, and the
+    // run passes unless a confirmed message was lost.
     let kinds = violations(&results);
-    assert!(!kinds.iter().any(|k| k == "lost"), "{kinds:?}\n{said}");
-    assert!(kinds.iter().all(|k| k == "duplicated"), "{kinds:?}\n{said}");
-    assert_eq!(code, i32::from(!kinds.is_empty()), "{said}");
+    assert!(kinds.is_empty(), "{kinds:?}\n{said}");
+    assert_eq!(code, 0, "{said}");
     let notes = results["workload"]["notes"].to_string();
     assert!(
         notes.contains("at-least-once held") || notes.contains("exactly-once delivery held"),
@@ -139,6 +140,8 @@ fn a_quorum_queue_without_faults_delivers_exactly_once() {
         &[
             "--rmq-queue",
             "quorum",
+            "--queue-delivery",
+            "exactly-once",
             "--nemesis",
             "none",
             "--time-limit",

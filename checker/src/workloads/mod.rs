@@ -110,6 +110,10 @@ pub struct Options {
     pub leased_locks: bool,
     /// Queues deliver in the order messages were enqueued.
     pub fifo: bool,
+    /// Queues promise at-least-once delivery (RabbitMQ's, Jepsen's total-queue): a message
+    /// received twice is reported, not a violation; only a lost one is.
+    #[serde(default)]
+    pub at_least_once: bool,
 }
 
 /// One violation, or one fact worth a person's attention, in words, with the operations that
@@ -173,6 +177,15 @@ impl Judgement {
                 sentence: sentence(),
                 ops,
             });
+        }
+    }
+
+    /// Records what the test allows but a person should see (a redelivery under at-least-once):
+    /// counted, the first [`SHOWN`] of each kind in the notes.
+    fn allowed(&mut self, kind: &'static str, sentence: impl FnOnce() -> String) {
+        self.count(kind);
+        if self.counts[kind] as usize <= SHOWN {
+            self.notes.push(format!("{kind} (allowed): {}", sentence()));
         }
     }
 

@@ -9,6 +9,9 @@
 //! - **reordered** (FIFO queues, [`super::Options::fifo`]) — `a` was enqueued before `b` was
 //!   even invoked, yet `b` was received before `a`'s dequeue began.
 //!
+//! With [`super::Options::at_least_once`] (the promise of RabbitMQ and of Jepsen's total-queue)
+//! a duplicate is reported in the notes and is no violation; only a lost message is.
+//!
 //! The verdict names which delivery guarantee held: exactly-once, at-least-once (duplicates,
 //! nothing lost), at-most-once (losses, no duplicates), or neither.
 
@@ -47,7 +50,7 @@ pub fn check(history: &History, opts: &Options) -> Result<Judgement, String> {
             (Some(_), [a, b, ..]) => {
                 duplicated += 1;
                 let (oa, ob) = (&history.ops[*a], &history.ops[*b]);
-                j.violation("duplicated", vec![oa.id, ob.id], || {
+                let sentence = || {
                     format!(
                         "{text} was received {} times: by {} at {} and by {} at {}",
                         m.received.len(),
@@ -56,7 +59,11 @@ pub fn check(history: &History, opts: &Options) -> Result<Judgement, String> {
                         Say::who(ob),
                         say.completed(ob)
                     )
-                });
+                };
+                match opts.at_least_once {
+                    true => j.allowed("duplicated", sentence),
+                    false => j.violation("duplicated", vec![oa.id, ob.id], sentence),
+                }
             }
             _ => {}
         }

@@ -585,3 +585,39 @@ fn a_judgement_in_words_is_stable() {
         ]
     );
 }
+
+#[test]
+fn queue_at_least_once_reports_a_duplicate_and_fails_only_on_loss() {
+    let history = [
+        (0, "invoke", "enqueue", "1"),
+        (0, "ok", "enqueue", "1"),
+        (0, "invoke", "enqueue", "2"),
+        (0, "ok", "enqueue", "2"),
+        (1, "invoke", "dequeue", "nil"),
+        (1, "ok", "dequeue", "1"),
+        (1, "invoke", "drain", "nil"),
+        (1, "ok", "drain", "[1 2]"),
+    ];
+    let promise = Options {
+        at_least_once: true,
+        ..Options::default()
+    };
+    let j = judge(Workload::Queue, &history, &promise);
+    assert_eq!(j.standing, Standing::Holds, "{:?}", j.lines());
+    assert_eq!(j.counts["duplicated"], 1);
+    assert!(
+        j.notes
+            .iter()
+            .any(|n| n.starts_with("duplicated (allowed): 1 was received 2 times")),
+        "{:?}",
+        j.notes
+    );
+    let strict = judge(Workload::Queue, &history, &Options::default());
+    assert_eq!(strict.standing, Standing::Violated);
+    // A lost message still fails the weaker promise.
+    let lost = &history[..history.len() - 1];
+    let mut lost = lost.to_vec();
+    lost.push((1, "ok", "drain", "[]"));
+    let j = judge(Workload::Queue, &lost, &promise);
+    assert_eq!(kinds(&j), ["lost"], "{:?}", j.lines());
+}

@@ -108,6 +108,11 @@ pub struct RunArgs {
     /// sync with the leader (sync).
     #[arg(long, default_value = "plain", value_parser = ["plain", "sync"])]
     pub zk_read: String,
+    /// With --workload queue: the delivery the queue must keep. exactly-once makes a duplicate a
+    /// violation; at-least-once (a message broker's promise, the default on one) reports it and
+    /// fails only on a lost message.
+    #[arg(long, value_parser = ["exactly-once", "at-least-once"])]
+    pub queue_delivery: Option<String>,
     /// With --target rabbitmq: the kind of durable queue the queue workload declares.
     #[arg(long, default_value = "classic", value_parser = ["classic", "quorum"])]
     pub rmq_queue: String,

@@ -262,7 +262,8 @@ fn config_of(p: &Prepared, steps: &[nemesis::schedule::Step]) -> config::RunConf
     );
     config.workload_options = p.args.workload.seed().map(|_| {
         let seeds = seeds::Seeds::new(p.args.workload, &format!("{}-", config.run_id));
-        p.target.fitted(seeds.options())
+        p.target
+            .fitted(seeds.options(), p.args.queue_delivery.as_deref())
     });
     config
 }

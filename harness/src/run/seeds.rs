@@ -320,6 +320,7 @@ impl Seeds {
             set_linearizable: true,
             leased_locks: true,
             fifo: true,
+            at_least_once: false,
         }
     }
 }

@@ -25,13 +25,21 @@ impl Target {
     /// A seed workload's options as this target makes them: a broker's queue promises FIFO
     /// only for messages never given back, and gives back what a lost channel had taken (at a
     /// position nearer the head), so its order is not judged.
+    /// A broker promises at-least-once delivery, so that is what its runs ask of it unless
+    /// `--queue-delivery` says otherwise.
     pub(super) fn fitted(
         &self,
         mut options: checker::workloads::Options,
+        delivery: Option<&str>,
     ) -> checker::workloads::Options {
-        if matches!(&self.system, System::Described(d) if d.amqp.is_some()) {
+        let broker = matches!(&self.system, System::Described(d) if d.amqp.is_some());
+        if broker {
             options.fifo = false;
         }
+        options.at_least_once = match delivery {
+            Some(d) => d == "at-least-once",
+            None => broker,
+        };
         options
     }
 }

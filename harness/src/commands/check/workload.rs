@@ -36,6 +36,10 @@ pub struct WorkloadArgs {
     /// A queue promises first-in first-out delivery: reordering is a violation.
     #[arg(long)]
     pub fifo: bool,
+    /// A queue promises at-least-once delivery (RabbitMQ's promise): a message received twice is
+    /// reported, not a violation.
+    #[arg(long)]
+    pub at_least_once: bool,
 }
 
 fn parse_workload(s: &str) -> Result<Workload, String> {
@@ -57,6 +61,7 @@ impl WorkloadArgs {
             set_linearizable: self.set_linearizable,
             leased_locks: self.leased_locks,
             fifo: self.fifo,
+            at_least_once: self.at_least_once,
         }
     }
 }
@@ -73,7 +78,7 @@ pub fn of(history: &History, args: &CheckArgs) -> Option<Workload> {
         }
         _ if w.set_linearizable => Some(Workload::Set),
         _ if w.leased_locks => Some(Workload::Lock),
-        _ if w.fifo => Some(Workload::Queue),
+        _ if w.fifo || w.at_least_once => Some(Workload::Queue),
         _ => None,
     };
     w.workload.or_else(|| {
