@@ -179,3 +179,55 @@ fn a_broker_takes_only_the_queue_workload_and_says_so() {
         "{err}"
     );
 }
+
+#[test]
+fn heal_takes_down_a_broker_and_its_epmd_after_a_killed_harness() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    need_rabbitmq();
+    let _one = one_cluster_at_a_time();
+    let before = epmds();
+    let store = Store::new("rmq-heal");
+    let mut harness = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["run", "--store", store.path(), "--target", "rabbitmq"])
+        .args([
+            "--workload",
+            "queue",
+            "--nemesis",
+            "pause",
+            "--nemesis-interval",
+            "1",
+        ])
+        .args(["--time-limit", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until clients are at work (the broker is up and its epmd beside it).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let dir = loop {
+        if Instant::now() >= deadline {
+            let _ = harness.kill();
+            let _ = harness.wait();
+            panic!("the broker served nothing in 60 s");
+        }
+        if let Ok(dir) = std::fs::canonicalize(store.join("latest")) {
+            let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap_or_default();
+            if history.lines().count() > 200 {
+                break dir;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(epmds().len() > before.len(), "the broker's own epmd runs");
+    harness.kill().unwrap();
+    harness.wait().unwrap();
+    let out = faultline(&["heal", dir.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    no_broker_left(&before);
+}

@@ -104,8 +104,19 @@ impl Leftovers {
                     Err(e) => errors.push(format!("SIGCONT {}: {e}", p.pid)),
                 }
             }
+            // The node's whole tree: its process group (a node starts as the leader of its own)
+            // and what left it (PostgreSQL's backends, the epmd a RabbitMQ broker runs beside
+            // it), stopped first so that none forks another meanwhile.
+            let tree = base::proc::descendants(p.pid);
+            let _ = process::signal(p.pid, process::Signal::SIGSTOP);
+            let group = nix::unistd::Pid::from_raw(p.pid as i32);
+            let _ = nix::sys::signal::killpg(group, process::Signal::SIGKILL);
+            for &child in &tree {
+                let _ = process::signal(child, process::Signal::SIGKILL);
+            }
             match process::signal(p.pid, process::Signal::SIGKILL) {
                 Ok(()) => healed.killed.push(p.pid),
+                Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => healed.killed.push(p.pid),
                 Err(e) => errors.push(format!("SIGKILL {}: {e}", p.pid)),
             }
         }

@@ -310,15 +310,7 @@ fn unsent_or_unknown(e: lapin::Error, what: &str) -> Failure {
 
 /// A message's body: the decimal number faultline published.
 fn payload(data: &[u8]) -> Result<u64, Failure> {
-    std::str::from_utf8(data)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| {
-            Failure::Unknown(format!(
-                "a message faultline did not publish: {:?}",
-                String::from_utf8_lossy(&data[..data.len().min(40)])
-            ))
-        })
+    crate::decimal(data).map_err(Failure::Unknown)
 }
 
 #[cfg(test)]
@@ -331,7 +323,7 @@ mod tests {
         let Err(Failure::Unknown(e)) = payload(b"hello") else {
             panic!("a foreign message is not a number")
         };
-        assert!(e.contains("\"hello\""), "{e}");
+        assert!(e.contains("did not write: \"hello\""), "{e}");
     }
 
     #[test]

@@ -38,13 +38,7 @@ pub struct Ports {
 
 /// The broker's version, as its package says (`3.10.8`).
 pub fn version() -> Option<String> {
-    let out = std::process::Command::new("dpkg-query")
-        .args(["-W", "-f", "${Version}", "rabbitmq-server"])
-        .output()
-        .ok()?;
-    let v = String::from_utf8_lossy(&out.stdout);
-    let v = v.split(['-', '+']).next()?.trim();
-    (out.status.success() && !v.is_empty()).then(|| v.to_string())
+    crate::debian_version("rabbitmq-server")
 }
 
 /// One broker from `server`, on `ports`, whose workload queue is of `queue`'s kind.

@@ -279,15 +279,7 @@ fn version(stat: &zk::Stat) -> u64 {
 
 /// A znode's data: the decimal number faultline wrote.
 fn number(data: &[u8]) -> Result<u64, Failure> {
-    std::str::from_utf8(data)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| {
-            Failure::Definite(format!(
-                "a znode holds what faultline did not write: {:?}",
-                String::from_utf8_lossy(&data[..data.len().min(40)])
-            ))
-        })
+    crate::decimal(data).map_err(Failure::Definite)
 }
 
 /// `fut`'s result, or `None` when `t` passes first.

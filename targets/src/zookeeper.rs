@@ -43,13 +43,7 @@ impl Ports {
 
 /// The server's version, as its package says (`3.8.0`).
 pub fn version() -> Option<String> {
-    let out = std::process::Command::new("dpkg-query")
-        .args(["-W", "-f", "${Version}", "zookeeper"])
-        .output()
-        .ok()?;
-    let v = String::from_utf8_lossy(&out.stdout);
-    let v = v.split(['-', '+']).next()?.trim();
-    (out.status.success() && !v.is_empty()).then(|| v.to_string())
+    crate::debian_version("zookeeper")
 }
 
 /// An ensemble of one server per entry of `ports`, read as `read` says.
