@@ -355,6 +355,24 @@ fn jepsen_bank_set_counter_mutex_queue_and_ids_histories_are_judged() {
         let verdict = ["holds", "violated", "unknown"][code as usize];
         assert_eq!(doc["verdict"], verdict, "{name}: {doc}");
     }
+    // The same duplicate, with the queue's promise said to be at-least-once (RabbitMQ's, Jepsen's
+    // total-queue): reported, and the history holds.
+    let duplicate = [
+        (0, "invoke", "enqueue", "1"),
+        (0, "ok", "enqueue", "1"),
+        (1, "invoke", "dequeue", "nil"),
+        (1, "ok", "dequeue", "1"),
+        (1, "invoke", "drain", "nil"),
+        (1, "ok", "drain", "[1]"),
+    ];
+    let f = scratch.file("queue-at-least-once.edn", &jepsen_edn(&duplicate));
+    let o = faultline(&["check", "--at-least-once", &f]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(
+        out(&o).contains("duplicated (allowed): 1 was received 2 times"),
+        "{}",
+        out(&o)
+    );
     // A bank never read tested nothing: unknown, whatever the transfers said.
     let f = scratch.file(
         "unread.edn",
