@@ -8,7 +8,8 @@
 //! the diff is then the review.
 //!
 //! Commands: `cluster N [KNOB…] [batch=B]` (nodes n1…nN; knobs `no-election-restriction`,
-//! `commit-old-term`; at most B entries per AppendEntries), `tick ID [N]`, `campaign ID` (tick until it stands for election),
+//! `commit-old-term`, `membership-without-noop`, `no-election-noop`; at most B entries per
+//! AppendEntries), `tick ID [N]`, `campaign ID` (tick until it stands for election),
 //! `heartbeat ID`, `deliver` (every message in flight, once; what they cause waits for the next
 //! `deliver`), `stabilize` (deliver until nothing is in flight), `propose ID put KEY VALUE`,
 //! `read ID RID` (ReadIndex), `lease ID RID`, `cut A B…` (A hears none of B… and they not A),
@@ -518,6 +519,7 @@ fn run_script(text: &str) -> Result<String, String> {
                     "no-election-restriction" => unsafe_.no_election_restriction = true,
                     "commit-old-term" => unsafe_.commit_old_term = true,
                     "membership-without-noop" => unsafe_.membership_without_noop = true,
+                    "no-election-noop" => unsafe_.no_election_noop = true,
                     other => match other.strip_prefix("batch=").and_then(|b| b.parse().ok()) {
                         Some(b) => batch = b,
                         None => return Err(format!("unknown option {other}")),
