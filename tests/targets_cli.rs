@@ -261,8 +261,9 @@ fn a_malformed_target_file_gets_one_error_naming_the_field() {
     }
     let out = faultline(&["run", "--store", store.path(), "--target", "cassandra"]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("expected raftkv, etcd, postgres, postgres:URL, zookeeper, rabbitmq or http:FILE"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(
+        "expected raftkv, etcd, postgres, postgres:URL, zookeeper, rabbitmq or http:FILE"
+    ));
     assert!(
         !store.join("raftkv").exists() && !store.join("http-broken").exists(),
         "no run was stored"

@@ -497,11 +497,8 @@ impl TargetKind for File {
         if desc.amqp.is_some() {
             broker_workload(args, file)?;
         }
-        if desc.cas.is_none()
-            && desc.sql.is_none()
-            && desc.amqp.is_none()
-            && args.workload == Workload::CasRegister
-        {
+        let own_protocol = desc.sql.is_some() || desc.amqp.is_some() || desc.zookeeper.is_some();
+        if desc.cas.is_none() && !own_protocol && args.workload == Workload::CasRegister {
             return Err(format!("--target: {file} describes no [cas] request; run with --workload register, or describe [cas]"));
         }
         args.nodes = desc.nodes.len() as u64;
@@ -510,42 +507,7 @@ impl TargetKind for File {
             "{node}'s port {port} lies in this machine's ephemeral range ({low}–{high}), where every outgoing connection (faultline's own included) takes its local port: a restart may find it taken; a port below {low} avoids that"
         ));
         }
-        let launches = desc.launches();
-        if !launches {
-            drop_fault(kinds, notes, FaultKind::Partition, "the target file gives no start command for every node, so faultline cannot place its nodes in namespaces");
-            drop_fault(kinds, notes, FaultKind::Kill, "the target file gives no start command for every node, so a killed node could not be restarted");
-            drop_fault(kinds, notes, FaultKind::Clock, "the target file gives no start command for every node, so faultline cannot start them under libfaketime");
-        } else if args.net == NetKind::Proxy && on.is_none() {
-            drop_fault(kinds, notes, FaultKind::Partition, "an http target's nodes talk to each other directly; run with --net netns to partition them");
-        }
-        if desc.members.is_none() {
-            drop_fault(
-                kinds,
-                notes,
-                FaultKind::Membership,
-                "the target file has no [members] requests (list, add, remove)",
-            );
-        }
-        if desc.clock.is_none() {
-            drop_fault(
-                kinds,
-                notes,
-                FaultKind::Clock,
-                "the target file has no [clock] probe to confirm a skew against",
-            );
-        }
-        if !desc
-            .nodes
-            .iter()
-            .all(|n| n.start.is_some() || n.pid.is_some())
-        {
-            drop_fault(
-                kinds,
-                notes,
-                FaultKind::Pause,
-                "the target file gives neither a start nor a pid command for every node",
-            );
-        }
+        leave_out_what_the_file_cannot(&desc, args.net, on.is_some(), kinds, notes);
         let stem = std::path::Path::new(file)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -562,6 +524,54 @@ impl TargetKind for File {
             test_name: format!("http-{stem}"),
             system: System::Described(Box::new(desc)),
         })
+    }
+}
+
+/// The faults a target file's nodes cannot take, each left out with why: what needs start
+/// commands (partitions in namespaces, kill and restart, libfaketime), membership requests, a
+/// clock probe, or a pid to signal.
+fn leave_out_what_the_file_cannot(
+    desc: &targets::described::Described,
+    net: NetKind,
+    remote: bool,
+    kinds: &mut Vec<FaultKind>,
+    notes: &mut Vec<String>,
+) {
+    let launches = desc.launches();
+    if !launches {
+        drop_fault(kinds, notes, FaultKind::Partition, "the target file gives no start command for every node, so faultline cannot place its nodes in namespaces");
+        drop_fault(kinds, notes, FaultKind::Kill, "the target file gives no start command for every node, so a killed node could not be restarted");
+        drop_fault(kinds, notes, FaultKind::Clock, "the target file gives no start command for every node, so faultline cannot start them under libfaketime");
+    } else if net == NetKind::Proxy && !remote {
+        drop_fault(kinds, notes, FaultKind::Partition, "an http target's nodes talk to each other directly; run with --net netns to partition them");
+    }
+    if desc.members.is_none() {
+        drop_fault(
+            kinds,
+            notes,
+            FaultKind::Membership,
+            "the target file has no [members] requests (list, add, remove)",
+        );
+    }
+    if desc.clock.is_none() {
+        drop_fault(
+            kinds,
+            notes,
+            FaultKind::Clock,
+            "the target file has no [clock] probe to confirm a skew against",
+        );
+    }
+    if !desc
+        .nodes
+        .iter()
+        .all(|n| n.start.is_some() || n.pid.is_some())
+    {
+        drop_fault(
+            kinds,
+            notes,
+            FaultKind::Pause,
+            "the target file gives neither a start nor a pid command for every node",
+        );
     }
 }
 
