@@ -56,47 +56,40 @@ fn violations(results: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The pids of every live epmd on the machine (an exited one that nobody reaped — its parent,
-/// the broker, died first — holds nothing).
-fn epmds() -> Vec<String> {
-    let ps = std::process::Command::new("pgrep")
-        .args(["-x", "epmd"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&ps.stdout)
-        .split_whitespace()
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
-            !matches!(state, Some('Z') | None)
-        })
-        .map(String::from)
-        .collect()
+/// No process of this test's store is left running: no broker (its command line names the
+/// store) and no epmd (it carries the broker's environment, whose HOME is the node's data
+/// directory in the store). An exited one nobody reaped — its parent, the broker, died first,
+/// and this container's PID 1 may not reap — holds nothing and is not counted.
+fn no_broker_left(store: &Store) {
+    let ours = processes_of(store);
+    assert!(
+        ours.is_empty(),
+        "processes of the run left behind: {ours:?}"
+    );
 }
 
-/// No broker of this test's store, and no epmd that was not there before, is left running.
-fn no_broker_left(epmds_before: &[String]) {
-    let ps = std::process::Command::new("pgrep")
-        .args(["-f", "faultline-test-store-rmq"])
-        .output()
-        .unwrap();
-    assert!(
-        ps.stdout.is_empty(),
-        "RabbitMQ processes left behind: {}",
-        String::from_utf8_lossy(&ps.stdout)
-    );
-    let new: Vec<String> = epmds()
-        .into_iter()
-        .filter(|p| !epmds_before.contains(p))
-        .collect();
-    assert!(new.is_empty(), "epmd left behind: {new:?}");
+/// The command lines of the live processes of this test's store (see [`no_broker_left`]).
+fn processes_of(store: &Store) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let state = stat.rsplit(") ").next()?.chars().next()?;
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let mentions = |bytes: &[u8]| String::from_utf8_lossy(bytes).contains(store.path());
+            (state != 'Z' && pid != std::process::id() && (mentions(&cmd) || mentions(&env)))
+                .then(|| String::from_utf8_lossy(&cmd).replace('\0', " "))
+        })
+        .collect()
 }
 
 #[test]
 fn nothing_confirmed_is_lost_across_kill_and_pause() {
     need_rabbitmq();
     let _one = one_cluster_at_a_time();
-    let before = epmds();
     let store = Store::new("rmq-kill");
     let (code, said, results) = run(
         &store,
@@ -126,14 +119,13 @@ fn nothing_confirmed_is_lost_across_kill_and_pause() {
     assert!(faults.to_string().contains("kill"), "{faults}\n{said}");
     assert_eq!(results["workload"]["counts"]["drains"], 1, "{said}");
     assert!(said.contains("faultline: RabbitMQ 3."), "{said}");
-    no_broker_left(&before);
+    no_broker_left(&store);
 }
 
 #[test]
 fn a_quorum_queue_without_faults_delivers_exactly_once() {
     need_rabbitmq();
     let _one = one_cluster_at_a_time();
-    let before = epmds();
     let store = Store::new("rmq-quorum");
     let (code, said, results) = run(
         &store,
@@ -156,7 +148,7 @@ fn a_quorum_queue_without_faults_delivers_exactly_once() {
         results["workload"]["notes"][0], "exactly-once delivery held",
         "{said}"
     );
-    no_broker_left(&before);
+    no_broker_left(&store);
 }
 
 #[test]
@@ -186,7 +178,6 @@ fn heal_takes_down_a_broker_and_its_epmd_after_a_killed_harness() {
     use std::time::{Duration, Instant};
     need_rabbitmq();
     let _one = one_cluster_at_a_time();
-    let before = epmds();
     let store = Store::new("rmq-heal");
     let mut harness = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(["run", "--store", store.path(), "--target", "rabbitmq"])
@@ -219,7 +210,11 @@ fn heal_takes_down_a_broker_and_its_epmd_after_a_killed_harness() {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(epmds().len() > before.len(), "the broker's own epmd runs");
+    let running = processes_of(&store);
+    assert!(
+        running.iter().any(|c| c.contains("epmd")),
+        "the broker's own epmd runs: {running:?}"
+    );
     harness.kill().unwrap();
     harness.wait().unwrap();
     let out = faultline(&["heal", dir.to_str().unwrap()]);
@@ -229,5 +224,5 @@ fn heal_takes_down_a_broker_and_its_epmd_after_a_killed_harness() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    no_broker_left(&before);
+    no_broker_left(&store);
 }

@@ -102,11 +102,14 @@ pub struct Broker {
 impl Broker {
     /// The broker at `host:port`, as `desc` says to log in.
     pub fn new(host: &str, port: u16, desc: &AmqpDesc) -> Broker {
-        let vhost = desc.vhost.replace('/', "%2f");
+        let encode =
+            |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
         Broker {
             uri: format!(
-                "amqp://{}:{}@{host}:{port}/{vhost}",
-                desc.user, desc.password
+                "amqp://{}:{}@{host}:{port}/{}",
+                encode(&desc.user),
+                encode(&desc.password),
+                encode(&desc.vhost)
             ),
             queue: desc.queue,
             connection: tokio::sync::Mutex::new(None),
@@ -335,6 +338,12 @@ mod tests {
         );
         assert!(toml::from_str::<AmqpDesc>("queues = \"quorum\"").is_err());
         let b = Broker::new("127.0.0.1", 5672, &d);
-        assert_eq!(b.uri, "amqp://guest:guest@127.0.0.1:5672/%2f");
+        assert_eq!(b.uri, "amqp://guest:guest@127.0.0.1:5672/%2F");
+        let odd = AmqpDesc {
+            password: "p@ss/word".into(),
+            ..d
+        };
+        let b = Broker::new("h", 1, &odd);
+        assert_eq!(b.uri, "amqp://guest:p%40ss%2Fword@h:1/%2F");
     }
 }
