@@ -498,6 +498,35 @@ mod tests {
         });
     }
 
+    #[test]
+    fn without_the_election_noop_the_log_stays_safe() {
+        // The no-op orders reads and lets old entries commit at once; the log's safety rests on
+        // the commit rule alone (golden scenario 18).
+        for seed in 0..300 {
+            let spec = SimSpec {
+                unsafe_: Unsafe {
+                    no_election_noop: true,
+                    ..Unsafe::default()
+                },
+                ..hostile(seed)
+            };
+            run(spec).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        }
+    }
+
+    #[test]
+    fn without_the_election_noop_counting_old_terms_loses_committed_entries() {
+        // Figure 8 with no no-op to close its window (golden scenario 17).
+        assert_safety_broken_within(3_000, |seed| SimSpec {
+            unsafe_: Unsafe {
+                commit_old_term: true,
+                no_election_noop: true,
+                ..Unsafe::default()
+            },
+            ..hostile(seed)
+        });
+    }
+
     /// Hostile settings with the leader changing the configuration often.
     fn reconfiguring(seed: u64) -> SimSpec {
         SimSpec {
