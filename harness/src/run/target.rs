@@ -78,7 +78,7 @@ pub(super) fn transactions_possible(args: &RunArgs, target: &Target) -> Result<(
         System::Described(_) => Err(format!(
             "--target: {} describes no transactions, and --workload {} needs them: a [txn] request (method, path, a body with {{ops}}, and value pointing at the completed micro-ops), transactions = \"etcd\" for etcd v3, or [sql] for a database",
             target.file.as_deref().unwrap_or("the file"),
-            clap::ValueEnum::to_possible_value(&args.workload).map(|v| v.get_name().to_string()).unwrap_or_default()
+            args.workload.name()
         )),
     }
 }
@@ -94,9 +94,7 @@ fn seed_workload_possible(args: &RunArgs, target: &Target) -> Result<(), String>
     {
         return Err("--require names a consistency model or an isolation level; a seed workload is judged by its own checker (its verdict is the exit code)".into());
     }
-    let name = clap::ValueEnum::to_possible_value(&args.workload)
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_default();
+    let name = args.workload.name();
     match &target.system {
         System::Raftkv { .. } => Ok(()),
         System::Described(d) if d.txn.is_some() && d.sql.is_none() && d.transactions.is_none() => Ok(()),
@@ -113,9 +111,7 @@ fn broker_workload(args: &RunArgs, what: &str) -> Result<(), String> {
     if args.workload == Workload::Queue {
         return Ok(());
     }
-    let name = clap::ValueEnum::to_possible_value(&args.workload)
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_default();
+    let name = args.workload.name();
     Err(format!(
         "--workload {name}: {what} is a message broker, and faultline drives a broker with the queue workload only (--workload queue)"
     ))
@@ -375,9 +371,7 @@ impl TargetKind for Zookeeper {
             return Err("--target zookeeper runs its ensemble on this machine; --hosts places raftkv, etcd and target files' nodes".into());
         }
         if !matches!(args.workload, Workload::Register | Workload::CasRegister) {
-            let name = clap::ValueEnum::to_possible_value(&args.workload)
-                .map(|v| v.get_name().to_string())
-                .unwrap_or_default();
+            let name = args.workload.name();
             return Err(format!("--workload {name}: faultline drives ZooKeeper as a register store (--workload register or cas-register); its lock recipe and transactions are not built yet"));
         }
         let read = targets::zk::ReadMode::parse(&args.zk_read)?;

@@ -43,6 +43,13 @@ pub enum Workload {
 }
 
 impl Workload {
+    /// As `--workload` spells it (`cas-register`, `list-append`, …).
+    pub fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+
     /// The register model its history is checked with; `None` for the transactional workloads,
     /// which get the isolation ladder, and for the seeds' workloads, which get their own checker.
     pub fn model(self) -> Option<checker::ModelKind> {

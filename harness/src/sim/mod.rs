@@ -582,9 +582,7 @@ fn required(args: &SimArgs) -> String {
 /// Every flag that shapes a seed's run, to repeat in a replay command (the shapes only when not
 /// the default, which is long).
 fn flags(args: &SimArgs) -> String {
-    let workload = clap::ValueEnum::to_possible_value(&args.workload)
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_default();
+    let workload = args.workload.name();
     let mut f = vec![
         format!("--nodes {}", args.nodes),
         format!("--read-mode {}", args.read_mode),
