@@ -21,7 +21,7 @@
 //! connection, opened again when it breaks, and a pool of channels: a client takes a channel for
 //! an operation and gives it back only if the operation ended cleanly.
 
-use crate::sql::Failure;
+use crate::{within, Failure};
 use lapin::options::{
     BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
     QueueDeclareOptions, QueuePurgeOptions,
@@ -31,7 +31,6 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde::Deserialize;
 use std::collections::HashSet;
-use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -293,11 +292,6 @@ impl Broker {
             });
         }
     }
-}
-
-/// `fut`'s result, or `None` when `t` passes first.
-async fn within<T>(t: Duration, fut: impl Future<Output = T>) -> Option<T> {
-    tokio::time::timeout(t, fut).await.ok()
 }
 
 /// A publish the channel refused to send is certainly lost; any other error came once it may

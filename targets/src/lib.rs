@@ -59,3 +59,25 @@ pub(crate) fn debian_version(package: &str) -> Option<String> {
     let v = v.split(['-', '+']).next()?.trim();
     (out.status.success() && !v.is_empty()).then(|| v.to_string())
 }
+
+/// Why an operation through a system's own protocol (SQL, AMQP, ZooKeeper's) did not complete.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// It certainly took no effect.
+    #[error("{0}")]
+    Definite(String),
+    /// It may have taken effect.
+    #[error("{0}")]
+    Unknown(String),
+    /// No connection could be made: nothing was sent.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+/// `fut`'s result, or `None` when `t` passes first.
+pub(crate) async fn within<T>(
+    t: std::time::Duration,
+    fut: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::time::timeout(t, fut).await.ok()
+}

@@ -92,19 +92,7 @@ impl Isolation {
 
 pub use crate::txn::{Shape, Step};
 
-/// Why an operation did not complete.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Failure {
-    /// It certainly took no effect.
-    #[error("{0}")]
-    Definite(String),
-    /// It may have taken effect.
-    #[error("{0}")]
-    Unknown(String),
-    /// No connection could be made: nothing was sent.
-    #[error("{0}")]
-    Unreachable(String),
-}
+pub use crate::Failure;
 
 const SCHEMA: &str =
     "CREATE TABLE IF NOT EXISTS faultline_registers (k text PRIMARY KEY, v bigint);

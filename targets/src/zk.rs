@@ -22,9 +22,8 @@
 //! session ending) may have been applied, and is [`Failure::Unknown`]; a read that got no
 //! answer is a failure.
 
-use crate::sql::Failure;
+use crate::{within, Failure};
 use serde::Deserialize;
-use std::future::Future;
 use std::time::Duration;
 use zookeeper_client as zk;
 
@@ -280,11 +279,6 @@ fn version(stat: &zk::Stat) -> u64 {
 /// A znode's data: the decimal number faultline wrote.
 fn number(data: &[u8]) -> Result<u64, Failure> {
     crate::decimal(data).map_err(Failure::Definite)
-}
-
-/// `fut`'s result, or `None` when `t` passes first.
-async fn within<T>(t: Duration, fut: impl Future<Output = T>) -> Option<T> {
-    tokio::time::timeout(t, fut).await.ok()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde_json::json;
 use std::time::Duration;
 use targets::amqp::{AmqpDesc, Broker};
 use targets::described::BaseUrl;
-use targets::sql::Failure;
+use targets::Failure;
 
 /// Every node of a broker.
 pub struct AmqpDriver {

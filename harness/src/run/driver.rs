@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use targets::client::{ClientError, Http, Outgoing, Reply, TlsFiles};
 use targets::described::{self, Answer, BaseUrl, Described};
-use targets::sql::Failure;
+use targets::Failure;
 
 /// How an operation ended.
 #[derive(Clone, Debug, PartialEq)]

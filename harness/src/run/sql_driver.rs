@@ -119,7 +119,7 @@ impl Driver for SqlDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use targets::sql::Failure;
+    use targets::Failure;
 
     #[test]
     fn a_refusal_fails_and_a_lost_commit_is_unknown_but_a_lost_read_is_a_failure() {

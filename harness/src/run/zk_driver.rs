@@ -8,8 +8,8 @@ use checker::Outcome;
 use serde_json::{json, Value};
 use std::time::Duration;
 use targets::described::BaseUrl;
-use targets::sql::Failure;
 use targets::zk::{Server, ZkDesc};
+use targets::Failure;
 
 /// Every server of an ensemble, each with a session of its own.
 pub struct ZkDriver {
