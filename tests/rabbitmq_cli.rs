@@ -9,6 +9,7 @@
 use serde_json::Value;
 
 mod support;
+use support::targets::processes_mentioning;
 use support::{faultline, one_cluster_at_a_time, Store};
 
 fn need_rabbitmq() {
@@ -57,33 +58,13 @@ fn violations(results: &Value) -> Vec<String> {
 }
 
 /// No process of this test's store is left running: no broker (its command line names the
-/// store) and no epmd (it carries the broker's environment, whose HOME is the node's data
-/// directory in the store). An exited one nobody reaped — its parent, the broker, died first,
-/// and this container's PID 1 may not reap — holds nothing and is not counted.
+/// store) and no epmd (it carries the broker's environment, whose HOME is in the store).
 fn no_broker_left(store: &Store) {
-    let ours = processes_of(store);
+    let ours = processes_mentioning(store.path());
     assert!(
         ours.is_empty(),
         "processes of the run left behind: {ours:?}"
     );
-}
-
-/// The command lines of the live processes of this test's store (see [`no_broker_left`]).
-fn processes_of(store: &Store) -> Vec<String> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let state = stat.rsplit(") ").next()?.chars().next()?;
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            let mentions = |bytes: &[u8]| String::from_utf8_lossy(bytes).contains(store.path());
-            (state != 'Z' && pid != std::process::id() && (mentions(&cmd) || mentions(&env)))
-                .then(|| String::from_utf8_lossy(&cmd).replace('\0', " "))
-        })
-        .collect()
 }
 
 #[test]
@@ -210,7 +191,7 @@ fn heal_takes_down_a_broker_and_its_epmd_after_a_killed_harness() {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let running = processes_of(&store);
+    let running = processes_mentioning(store.path());
     assert!(
         running.iter().any(|c| c.contains("epmd")),
         "the broker's own epmd runs: {running:?}"

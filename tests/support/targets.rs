@@ -96,23 +96,24 @@ pub fn no_namespaces_left() {
     );
 }
 
-/// The command lines of the processes (this one aside) that mention `needle`.
+/// The command lines of the live processes (this one aside) that mention `needle` in their
+/// command line or their environment — a helper a node started (a broker's epmd) carries the
+/// node's environment, whose paths name the run. An exited process nobody reaped (its parent
+/// died first, and this container's PID 1 may not reap) holds nothing and is not counted.
 pub fn processes_mentioning(needle: &str) -> Vec<String> {
-    let me = std::process::id().to_string();
+    let me = std::process::id();
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .chars()
-                .all(|c| c.is_ascii_digit())
-        })
-        .filter(|e| e.file_name().to_string_lossy() != me)
         .filter_map(|e| {
-            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            cmd.contains(needle).then_some(cmd)
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let state = stat.rsplit(") ").next()?.chars().next()?;
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let mentions = |bytes: &[u8]| String::from_utf8_lossy(bytes).contains(needle);
+            (pid != me && state != 'Z' && (mentions(&cmd) || mentions(&env)))
+                .then(|| String::from_utf8_lossy(&cmd).replace('\0', " "))
         })
         .collect()
 }
