@@ -50,6 +50,7 @@ pub mod check;
 pub mod consistency;
 pub mod conventions;
 pub mod export;
+pub mod faults;
 pub mod generate;
 pub mod history;
 pub mod import;

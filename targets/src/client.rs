@@ -127,12 +127,21 @@ impl Http {
         Ok(Http { client, timeout })
     }
 
+    /// The same connection pool with requests that wait up to `timeout` (a call that blocks
+    /// by design, such as a lock's acquire).
+    pub fn with_timeout(&self, timeout: Duration) -> Http {
+        Http {
+            client: self.client.clone(),
+            timeout,
+        }
+    }
+
     /// Sends `req` and reads the whole reply.
     pub async fn send(&self, req: Outgoing<'_>) -> Result<Reply, ClientError> {
         let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| {
             ClientError::NotSent(authority(req.url), format!("bad method {}", req.method))
         })?;
-        let mut r = self.client.request(method, req.url);
+        let mut r = self.client.request(method, req.url).timeout(self.timeout);
         for (name, value) in req.headers {
             r = r.header(name.as_str(), value.as_str());
         }

@@ -20,7 +20,9 @@
 //! violation of the plain mutex too.
 
 use super::{only, Judgement, Options, Say, Workload};
+use crate::faults::Fault;
 use crate::history::{History, Operation, Outcome};
+use serde_json::Value;
 
 /// One proven hold: from the acquire's acknowledgement to the release's invocation, as event
 /// places (`to` is `usize::MAX` for a hold to the end) and times.
@@ -62,7 +64,16 @@ pub fn check(history: &History, opts: &Options) -> Result<Judgement, String> {
     let say = Say::new(history);
     let holds = holds(history, opts, &say, &mut j);
     j.counts.insert("holds".into(), holds.len() as u64);
-    overlaps(history, holds.clone(), &say, &mut j);
+    let faults = history.faults();
+    overlaps(
+        history,
+        holds.clone(),
+        &Context {
+            say: &say,
+            faults: &faults,
+        },
+        &mut j,
+    );
     Ok(match holds.is_empty() {
         true => j.untested("no acquire succeeded, so mutual exclusion was never tested"),
         false => j,
@@ -138,12 +149,12 @@ fn holds(history: &History, opts: &Options, say: &Say, j: &mut Judgement) -> Vec
 
 /// Sorts holds by start and sweeps, keeping the hold that reaches furthest: any hold that
 /// starts before it ends overlaps it.
-fn overlaps(history: &History, mut holds: Vec<Hold>, say: &Say, j: &mut Judgement) {
+fn overlaps(history: &History, mut holds: Vec<Hold>, cx: &Context, j: &mut Judgement) {
     holds.sort_by_key(|h| h.from);
     let mut reach: Option<Hold> = None;
     for h in holds {
         if let Some(r) = reach.filter(|r| h.from < r.to) {
-            report(history, r, h, say, j);
+            report(history, r, h, cx, j);
         }
         if reach.is_none_or(|r| h.to > r.to) {
             reach = Some(h);
@@ -151,7 +162,14 @@ fn overlaps(history: &History, mut holds: Vec<Hold>, say: &Say, j: &mut Judgemen
     }
 }
 
-fn report(history: &History, a: Hold, b: Hold, say: &Say, j: &mut Judgement) {
+/// What a violation's words draw on: the clock, and the faults the history records.
+struct Context<'a> {
+    say: &'a Say,
+    faults: &'a [Fault],
+}
+
+fn report(history: &History, a: Hold, b: Hold, cx: &Context, j: &mut Judgement) {
+    let say = cx.say;
     let (oa, ob) = (&history.ops[a.acquire], &history.ops[b.acquire]);
     let mut ops = vec![oa.id, ob.id];
     ops.extend(
@@ -164,8 +182,13 @@ fn report(history: &History, a: Hold, b: Hold, say: &Say, j: &mut Judgement) {
         Some(t) => say.at(t),
         None => "the end of the history".into(),
     };
+    let stalls: Vec<Stall> = [(oa, ob), (ob, oa)]
+        .into_iter()
+        .filter_map(|(holder, other)| stalled(holder, other, cx))
+        .collect();
+    let behind = explain(history, &stalls, cx);
     j.violation("double-holder", ops, || {
-        format!(
+        let mut s = format!(
             "held by {} and {} at once from {} to {end}: {} was told it acquired the lock at {}, and {} at {}, before the first let it go",
             Say::who(oa),
             Say::who(ob),
@@ -174,6 +197,90 @@ fn report(history: &History, a: Hold, b: Hold, say: &Say, j: &mut Judgement) {
             say.completed(oa),
             Say::who(ob),
             say.completed(ob)
-        )
+        );
+        if let Some(b) = &behind {
+            s.push_str("; ");
+            s.push_str(b);
+        }
+        s
     });
+}
+
+/// A holder that may have lost the lock without being told: a fault on the node it took the
+/// lock through (`fault`, an index into the history's faults), in force between its acquire's
+/// invocation and the later of the two acknowledgements.
+struct Stall<'a> {
+    process: u64,
+    node: &'a str,
+    fault: usize,
+    acked: u64,
+    /// The lease the acquire reported, in ms.
+    lease_ms: Option<u64>,
+}
+
+fn stalled<'a>(holder: &'a Operation, other: &Operation, cx: &Context) -> Option<Stall<'a>> {
+    let node = holder.node.as_deref()?;
+    let acked = holder.complete_time?;
+    let until = acked.max(other.complete_time?);
+    let fault = cx
+        .faults
+        .iter()
+        .position(|f| f.names(node) && f.overlaps(holder.invoke_time, until))?;
+    Some(Stall {
+        process: holder.process,
+        node,
+        fault,
+        acked,
+        lease_ms: holder.output.get("lease_ms").and_then(Value::as_u64),
+    })
+}
+
+/// The stalls in words: `p9 and p0 went through n1, which was paused from 2.342 s to 8.450 s:
+/// a lease of 1000 ms renewed through it could run out near 3.342 s, before they were told
+/// they acquired the lock`. None when there are none.
+fn explain(history: &History, stalls: &[Stall], cx: &Context) -> Option<String> {
+    let first = stalls.first()?;
+    let same = stalls
+        .iter()
+        .all(|s| s.fault == first.fault && s.node == first.node);
+    if !same {
+        let each: Vec<String> = stalls
+            .iter()
+            .filter_map(|s| explain(history, std::slice::from_ref(s), cx))
+            .collect();
+        return Some(each.join("; "));
+    }
+    let f = &cx.faults[first.fault];
+    let who: Vec<String> = stalls.iter().map(|s| format!("p{}", s.process)).collect();
+    let state = match f.kind.as_str() {
+        "pause" => "paused",
+        "kill" => "down",
+        "partition" => "cut off",
+        "clock" => "on a skewed clock",
+        "membership" => "out of the configuration",
+        _ => "under a fault",
+    };
+    let span = match f.end {
+        Some(e) => format!("from {} to {}", cx.say.at(f.start), cx.say.at(e)),
+        None => format!("from {} on", cx.say.at(f.start)),
+    };
+    let mut s = format!(
+        "{} went through {}, which was {state} {span}",
+        who.join(" and "),
+        first.node
+    );
+    let renewals_stop = matches!(state, "paused" | "down" | "cut off");
+    if let (Some(ms), true, true) = (first.lease_ms, history.timed, renewals_stop) {
+        let out = f.start + ms * 1_000_000;
+        let when = match stalls.iter().all(|s| s.acked > out) {
+            true if stalls.len() > 1 => ", before they were told they acquired the lock",
+            true => ", before it was told it acquired the lock",
+            false => "",
+        };
+        s.push_str(&format!(
+            ": a lease of {ms} ms renewed through it could run out near {}{when}",
+            cx.say.at(out)
+        ));
+    }
+    Some(s)
 }

@@ -621,3 +621,36 @@ fn queue_at_least_once_reports_a_duplicate_and_fails_only_on_loss() {
     let j = judge(Workload::Queue, &lost, &promise);
     assert_eq!(kinds(&j), ["lost"], "{:?}", j.lines());
 }
+
+#[test]
+fn a_double_holder_names_the_paused_node_its_holder_went_through() {
+    // etcd's lock under a pause (the shape of a real run's history): p1 waits through n2, n2
+    // is paused past p1's lease, p0 takes the lock through n1, and p1 is told it acquired
+    // once n2 is back — while p0 still holds.
+    let lines = [
+        r#"{"process":1,"type":"invoke","f":"acquire","value":null,"time":1000000000}"#,
+        r#"{"process":"nemesis","type":"info","f":"start-pause","value":"pause n2","nodes":["n2"],"time":1500000000}"#,
+        r#"{"process":0,"type":"invoke","f":"acquire","value":null,"time":2000000000}"#,
+        r#"{"process":0,"type":"ok","f":"acquire","value":{"lease_ms":1000},"node":"n1","time":3000000000}"#,
+        r#"{"process":"nemesis","type":"info","f":"stop","value":"resume n2","nodes":["n2"],"time":4000000000}"#,
+        r#"{"process":1,"type":"ok","f":"acquire","value":{"lease_ms":1000},"node":"n2","time":4100000000}"#,
+        r#"{"process":0,"type":"invoke","f":"release","value":null,"time":4200000000}"#,
+        r#"{"process":0,"type":"ok","f":"release","value":null,"node":"n1","time":4300000000}"#,
+        r#"{"process":1,"type":"invoke","f":"release","value":null,"time":4400000000}"#,
+        r#"{"process":1,"type":"ok","f":"release","value":null,"node":"n2","time":4500000000}"#,
+    ];
+    let h = parse_str("lock.jsonl", &lines.join("\n"), Format::Jsonl).unwrap();
+    let leased = Options {
+        leased_locks: true,
+        ..Options::default()
+    };
+    let j = Workload::Lock.check(&h, &leased).unwrap();
+    assert_eq!(kinds(&j), ["double-holder"]);
+    assert_eq!(
+        j.violations[0].sentence,
+        "held by p0 (via n1) and p1 (via n2) at once from 4.100 s to 4.200 s: p0 (via n1) was \
+         told it acquired the lock at 3.000 s, and p1 (via n2) at 4.100 s, before the first let \
+         it go; p1 went through n2, which was paused from 1.500 s to 4.000 s: a lease of 1000 ms \
+         renewed through it could run out near 2.500 s, before it was told it acquired the lock"
+    );
+}

@@ -24,7 +24,7 @@ pub mod workload;
 use crate::run::config::{RunConfig, StoredFlags};
 use crate::run::results::RunResults;
 use checker::consistency::{words, Ladder, Level};
-use checker::history::{Event, EventType, History, Outcome};
+use checker::history::{History, Outcome};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -285,64 +285,6 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-/// A fault in force from `start` to `end` (µs, or event positions for untimed histories).
-#[derive(Debug, PartialEq)]
-struct Interval {
-    kind: String,
-    start: u64,
-    end: Option<u64>,
-    label: String,
-    nodes: Vec<String>,
-    /// What ended it (`restart n2 (pid 123)`, `heal the network`), when known.
-    ended_by: Option<String>,
-}
-
-/// The faults as intervals, from the nemesis's events: a confirmed `start-KIND` opens one, the
-/// next confirmed `stop` or `heal` closes every open one. Faults that were not applied (their
-/// completion carries an `error`) are left out.
-fn fault_intervals(events: impl Iterator<Item = impl std::borrow::Borrow<Event>>) -> Vec<Interval> {
-    let mut done = Vec::new();
-    let mut open: Vec<Interval> = Vec::new();
-    for ev in events {
-        let ev = ev.borrow();
-        if ev.kind == EventType::Invoke || ev.error.is_some() {
-            continue;
-        }
-        let label = match &ev.value {
-            Value::String(s) => s.clone(),
-            Value::Null => String::new(),
-            v => v.to_string(),
-        };
-        if let Some(kind) = ev.f.strip_prefix("start-") {
-            let nodes = ev
-                .extra
-                .get("nodes")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|n| n.as_str().map(String::from))
-                .collect();
-            open.push(Interval {
-                kind: kind.to_string(),
-                start: ev.time,
-                end: None,
-                label,
-                nodes,
-                ended_by: None,
-            });
-        } else if ev.f == "stop" || ev.f == "heal" || ev.f.starts_with("stop-") {
-            for mut i in open.drain(..) {
-                i.end = Some(ev.time);
-                i.ended_by = Some(label.clone());
-                done.push(i);
-            }
-        }
-    }
-    done.extend(open);
-    done.sort_by_key(|i| i.start);
-    done
-}
-
 /// What a fault does to the nodes it names, as the nodes lane shows it.
 fn node_state(kind: &str) -> &str {
     match kind {
@@ -381,7 +323,7 @@ fn data(history: &History) -> Value {
     let t = |ns: u64| if timed { ns / 1000 } else { ns };
     let processes: BTreeSet<u64> = history.ops.iter().map(|o| o.process).collect();
     let row: BTreeMap<u64, usize> = processes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
-    let faults = fault_intervals(history.nemesis_events());
+    let faults = history.faults();
     // Nodes in name order, whether an operation or a fault names them.
     let mut nodes = Table::default();
     let named: BTreeSet<&str> = history

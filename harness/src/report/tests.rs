@@ -6,32 +6,6 @@ fn history(lines: &[&str]) -> History {
 }
 
 #[test]
-fn fault_intervals_pair_confirmed_starts_with_the_next_heal() {
-    let h = history(&[
-        r#"{"process":"nemesis","type":"invoke","f":"start-kill","value":"kill n2","time":10}"#,
-        r#"{"process":"nemesis","type":"info","f":"start-kill","value":"kill n2","nodes":["n2"],"time":20}"#,
-        r#"{"process":"nemesis","type":"invoke","f":"stop","value":"heal","time":30}"#,
-        r#"{"process":"nemesis","type":"info","f":"stop","value":"restart n2","nodes":["n2"],"time":40}"#,
-        r#"{"process":"nemesis","type":"info","f":"start-pause","value":"not applied","error":"no such node","time":50}"#,
-        r#"{"process":"nemesis","type":"info","f":"start-partition","value":"halves","nodes":["n1","n3"],"time":60}"#,
-    ]);
-    let got = fault_intervals(h.nemesis_events());
-    assert_eq!(got.len(), 2, "the unapplied pause is no interval: {got:?}");
-    assert_eq!(
-        got[0],
-        Interval {
-            kind: "kill".into(),
-            start: 20,
-            end: Some(40),
-            label: "kill n2".into(),
-            nodes: vec!["n2".into()],
-            ended_by: Some("restart n2".into()),
-        }
-    );
-    assert_eq!((got[1].kind.as_str(), got[1].end), ("partition", None));
-}
-
-#[test]
 fn a_node_removed_from_the_configuration_is_out_until_it_is_a_voter_again() {
     let h = history(&[
         r#"{"process":0,"type":"invoke","f":"read","key":"k","value":null,"time":5}"#,

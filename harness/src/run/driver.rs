@@ -172,6 +172,14 @@ impl Endpoints {
     }
 
     /// POSTs a JSON `body` to `path` on node `node`, as it is (no redirects followed).
+    /// The same nodes and connections, with requests that wait up to `timeout`.
+    pub fn with_timeout(&self, timeout: Duration) -> Endpoints {
+        Endpoints {
+            http: self.http.with_timeout(timeout),
+            ..self.clone()
+        }
+    }
+
     pub async fn post(&self, node: usize, path: &str, body: &str) -> Result<Reply, ClientError> {
         let url = self.nodes[node].base.url(path);
         self.http

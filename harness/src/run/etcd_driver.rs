@@ -7,11 +7,14 @@
 //! - the commit timed out, the connection broke, etcd answered 5xx, or its answer cannot be
 //!   read: `info` — it may have committed.
 //!
+//! The lock workload takes etcd's lock API ([`super::etcd_lock`]).
+//!
 //! Register operations and the final reads of a register workload go through the description's
 //! requests as on any HTTP target; a transactional workload's final reads are ranges served from
 //! each member's own state.
 
 use super::driver::{Completion, Driver, Endpoints, Pending};
+use super::etcd_lock::EtcdLocks;
 use super::workload::{Micro, Op, Workload};
 use checker::Outcome;
 use serde_json::{json, Value};
@@ -24,17 +27,20 @@ pub struct EtcdDriver {
     http: Endpoints,
     shape: Shape,
     transactional: bool,
+    /// etcd's lock API, for the lock workload.
+    locks: Option<EtcdLocks>,
 }
 
 impl EtcdDriver {
     pub fn new(http: Endpoints, workload: Workload) -> EtcdDriver {
         EtcdDriver {
-            http,
             shape: match workload {
                 Workload::ListAppend => Shape::Lists,
                 _ => Shape::Registers,
             },
             transactional: workload.transactional(),
+            locks: (workload == Workload::Lock).then(|| EtcdLocks::new(http.clone())),
+            http,
         }
     }
 
@@ -160,7 +166,20 @@ impl Driver for EtcdDriver {
     }
     fn perform<'a>(&'a self, op: &'a Op, home: usize) -> Pending<'a> {
         match op.primitive() {
-            Op::Txn(micro) => Box::pin(self.txn(micro, home)),
+            Op::Txn(micro) => match (micro.as_slice(), &self.locks) {
+                (
+                    [Micro::Acquire {
+                        key,
+                        owner,
+                        lease_ms,
+                    }],
+                    Some(locks),
+                ) => Box::pin(locks.acquire(key, owner, *lease_ms, home)),
+                ([Micro::Release { owner, .. }], Some(locks)) => {
+                    Box::pin(locks.release(owner, home))
+                }
+                _ => Box::pin(self.txn(micro, home)),
+            },
             _ => Driver::perform(&self.http, op, home),
         }
     }

@@ -20,6 +20,7 @@ pub mod amqp_driver;
 pub mod config;
 pub mod driver;
 pub mod etcd_driver;
+pub mod etcd_lock;
 pub mod hosts;
 pub mod recorder;
 pub mod remote;

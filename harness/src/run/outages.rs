@@ -89,7 +89,7 @@ pub(super) fn outages(history: &checker::History, longer_than: Duration) -> Vec<
         (!failed.is_empty()).then(|| causes(&failed))
     };
     let secs = |t: u64| ((t - start) as f64 / 1e9 * 10.0).round() / 10.0;
-    let faults = fault_spans(history);
+    let faults = history.faults();
     let mut found = Vec::new();
     for node in std::iter::once(None).chain(nodes.iter().map(|n| Some(*n))) {
         let times = ok_times(node);
@@ -116,35 +116,16 @@ pub(super) fn outages(history: &checker::History, longer_than: Duration) -> Vec<
     found
 }
 
-/// The faults the nemesis applied, each as (applied at, undone at, what it did): from the
-/// history's own nemesis events (`start-…` with what was applied, then the next `stop` or
-/// heal).
-pub(super) fn fault_spans(history: &checker::History) -> Vec<(u64, u64, String)> {
-    let mut spans: Vec<(u64, u64, String)> = Vec::new();
-    let mut open: Vec<usize> = Vec::new();
-    for e in history.nemesis_events() {
-        if e.kind == checker::history::EventType::Invoke {
-            continue;
-        }
-        if e.f.starts_with("start-") && e.error.is_none() && e.extra.get("error").is_none() {
-            let said = e.value.as_str().unwrap_or(&e.f).to_string();
-            open.push(spans.len());
-            spans.push((e.time, u64::MAX, said));
-        } else if e.f == "stop" || e.f == "heal" {
-            for i in open.drain(..) {
-                spans[i].1 = e.time;
-            }
-        }
-    }
-    spans
-}
-
 /// The faults in force at some moment between `from` and `to`, in words; None when none was.
-pub(super) fn faults_between(spans: &[(u64, u64, String)], from: u64, to: u64) -> Option<String> {
-    let during: Vec<String> = spans
+pub(super) fn faults_between(
+    faults: &[checker::faults::Fault],
+    from: u64,
+    to: u64,
+) -> Option<String> {
+    let during: Vec<String> = faults
         .iter()
-        .filter(|(a, b, _)| *a <= to && *b >= from)
-        .map(|(_, _, said)| said.clone())
+        .filter(|f| f.overlaps(from, to))
+        .map(|f| f.label.clone())
         .collect();
     (!during.is_empty()).then(|| during.join("; "))
 }

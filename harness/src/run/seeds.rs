@@ -86,7 +86,12 @@ impl SeedOp {
     pub fn answer(&self, c: &Completion) -> Result<Value, String> {
         match self.kind {
             Kind::Transfer | Kind::Add | Kind::SetAdd | Kind::Enqueue => Ok(self.value.clone()),
-            Kind::Acquire(_) | Kind::Release(_) => Ok(Value::Null),
+            // The lease the lock was granted, when the target says (etcd rounds it up).
+            Kind::Acquire(_) => Ok(match c.value.get("lease_ms") {
+                Some(ms) => json!({ "lease_ms": ms }),
+                None => Value::Null,
+            }),
+            Kind::Release(_) => Ok(Value::Null),
             Kind::CounterRead => counter_value(&c.value),
             Kind::SetRead | Kind::Drain => set_value(&c.value),
             Kind::Dequeue => only(&c.value, "pop"),

@@ -85,7 +85,8 @@ pub(super) fn transactions_possible(args: &RunArgs, target: &Target) -> Result<(
 
 /// The seeds' workloads (bank, set, counter, unique ids) are carried by transactions with
 /// raftkv's `add` and `take` micro-ops and by reads of lists and integers: raftkv, or a target
-/// file whose `[txn]` speaks them. PostgreSQL's and etcd's drivers have no add yet.
+/// file whose `[txn]` speaks them. PostgreSQL's and etcd's drivers have no add yet; etcd takes
+/// the lock workload with its own lock API, and a broker the queue workload.
 fn seed_workload_possible(args: &RunArgs, target: &Target) -> Result<(), String> {
     use crate::commands::check::Required;
     if args
@@ -99,8 +100,15 @@ fn seed_workload_possible(args: &RunArgs, target: &Target) -> Result<(), String>
         System::Raftkv { .. } => Ok(()),
         System::Described(d) if d.txn.is_some() && d.sql.is_none() && d.transactions.is_none() => Ok(()),
         System::Described(d) if d.amqp.is_some() && args.workload == Workload::Queue => Ok(()),
+        // etcd's own lock API (grant, keep-alive, lock, unlock).
+        System::Described(d)
+            if d.transactions == Some(targets::described::TxnProtocol::Etcd)
+                && args.workload == Workload::Lock =>
+        {
+            Ok(())
+        }
         System::Described(_) => Err(format!(
-            "--workload {name} runs on raftkv, or on a target file whose [txn] request takes raftkv's micro-ops (\"add\" and \"take\" beside \"append\", \"r\" and \"w\"); {} has none, and faultline's PostgreSQL and etcd drivers have no add micro-op yet",
+            "--workload {name} runs on raftkv, or on a target file whose [txn] request takes raftkv's micro-ops (\"add\" and \"take\" beside \"append\", \"r\" and \"w\"); {} has none, and faultline's PostgreSQL and etcd drivers have no add micro-op yet (etcd takes --workload lock, with its lock API)",
             target.file.as_deref().unwrap_or(target.kind)
         )),
     }
