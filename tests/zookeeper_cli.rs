@@ -4,6 +4,8 @@
 //! session is on, so a server cut off from the leader answers stale — not linearizable, yet
 //! sequentially consistent; a `sync` before each read makes reads linearizable.
 //!
+//! Its lock recipe keeps one holder under pauses and partitions.
+//!
 //! Needs zookeeper (`scripts/test.sh` installs it), root and nftables; without them these tests
 //! fail saying so.
 
@@ -78,7 +80,50 @@ fn sync_reads_are_linearizable_under_partitions() {
 }
 
 #[test]
-fn zookeeper_takes_registers_only_and_says_so() {
+fn the_lock_recipe_keeps_one_holder_under_pauses_and_partitions() {
+    // A lock is an ephemeral sequential znode on a session of its own: a session that expires
+    // while its server is paused or cut off takes its znode with it, and the waiting client
+    // learns of the expiry instead of being told it acquired.
+    need_zookeeper();
+    need_netns();
+    let _one = one_cluster_at_a_time();
+    let store = Store::new("zk-lock");
+    let ran = run(
+        &store,
+        &[
+            "--target",
+            "zookeeper",
+            "--workload",
+            "lock",
+            "--nemesis",
+            "pause,partition",
+            "--nemesis-interval",
+            "3",
+            "--time-limit",
+            "20",
+            "--seed",
+            "1",
+        ],
+    );
+    let said = format!("{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(ran.code, 0, "{said}");
+    assert!(said.contains("lock holds"), "{said}");
+    let faults = ran.results["faults"].to_string();
+    assert!(
+        faults.contains("pause") || faults.contains("partition"),
+        "{said}"
+    );
+    assert!(
+        ran.results["main_phase"]["ok"].as_u64().unwrap() > 20,
+        "{said}"
+    );
+    no_namespaces_left();
+    let left = processes_mentioning(store.path());
+    assert!(left.is_empty(), "ZooKeeper servers left behind: {left:?}");
+}
+
+#[test]
+fn zookeeper_takes_registers_and_locks_only_and_says_so() {
     let store = Store::new("zk-refuse");
     let out = faultline(&[
         "run",
@@ -92,7 +137,7 @@ fn zookeeper_takes_registers_only_and_says_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(
-        err.contains("--workload list-append: faultline drives ZooKeeper as a register store"),
+        err.contains("--workload list-append: faultline drives ZooKeeper as a register store (--workload register or cas-register) and with its lock recipe (--workload lock)"),
         "{err}"
     );
 }

@@ -226,6 +226,41 @@ impl Server {
         }
     }
 
+    /// Takes lock `name` with ZooKeeper's lock recipe (the crate's, Curator's layout): an
+    /// ephemeral sequential znode under `/faultline-locks/NAME`, held once every older one is gone.
+    /// The lock belongs to a session of its own, asking for `session` as its timeout (the
+    /// server bounds it: 2 to 20 ticks); `wait` bounds the wait for the lock.
+    pub async fn acquire(
+        &self,
+        name: &str,
+        session: Duration,
+        wait: Duration,
+        t: Duration,
+    ) -> Result<ZkLock, Failure> {
+        let c = self.connect(session, t).await?;
+        let dir = format!("/faultline-locks/{name}");
+        let prefix = zk::LockPrefix::new_curator(&dir, "lock-")
+            .map_err(|e| Failure::Definite(format!("lock path {dir}: {e}")))?;
+        let parent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        let options = zk::LockOptions::new(zk::Acls::anyone_all())
+            .with_ancestor_options(parent)
+            .map_err(|e| Failure::Definite(format!("lock options: {e}")))?;
+        // Cancelling the wait gives the lock up (the crate deletes its znode), and closing the
+        // session takes any ephemeral node with it.
+        let got = match within(wait, c.lock(prefix, b"", options)).await {
+            Some(Ok(lock)) => Ok(lock.into_owned()),
+            Some(Err(e)) => Err(self.lost(e, "lock")),
+            None => Err(Failure::Unknown(format!(
+                "the lock was not granted within {} s",
+                wait.as_secs()
+            ))),
+        };
+        Ok(ZkLock {
+            lease: c.session_timeout(),
+            lock: Some(got?),
+        })
+    }
+
     /// A session with this server: an idle one, or a new one. Each concurrent operation has
     /// its own, because ZooKeeper answers a session's requests in order: a read queued behind a
     /// write that cannot commit would wait with it instead of showing what the server has.
@@ -238,10 +273,13 @@ impl Server {
                 None => break,
             }
         }
+        self.connect(Duration::from_secs(4), t).await
+    }
+
+    /// A new session with this server alone.
+    async fn connect(&self, session: Duration, t: Duration) -> Result<zk::Client, Failure> {
         let mut connector = zk::Client::connector();
-        connector
-            .session_timeout(Duration::from_secs(4))
-            .connection_timeout(t);
+        connector.session_timeout(session).connection_timeout(t);
         within(t, connector.connect(&self.address))
             .await
             .ok_or_else(|| {
@@ -255,6 +293,48 @@ impl Server {
     fn give_back(&self, c: zk::Client, clean: bool) {
         if clean && live(&c) {
             self.sessions.lock().expect("session pool").push(c);
+        }
+    }
+}
+
+/// A lock this process was told it holds: its znode, on a session of its own.
+pub struct ZkLock {
+    /// Always there until dropped.
+    lock: Option<zk::OwnedLockClient>,
+    lease: Duration,
+}
+
+impl Drop for ZkLock {
+    /// The crate deletes a dropped lock's znode from a task of the running runtime; a lock
+    /// still held when the run's runtime is gone is left to its session, which ends with the
+    /// process.
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            std::mem::forget(self.lock.take());
+        }
+    }
+}
+
+impl ZkLock {
+    /// The session's timeout as the server granted it: how long the lock outlives a holder
+    /// that stopped being heard from.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// Deletes the lock's znode, then closes the session. A lock whose session expired is gone
+    /// already: that delete fails, and the release with it.
+    pub async fn release(self, t: Duration) -> Result<(), Failure> {
+        let lock = self.lock.as_ref().expect("held until dropped");
+        let done = within(t, lock.client().delete(lock.lock_path(), None)).await;
+        match done {
+            Some(Ok(())) => Ok(()),
+            // The znode or its session is gone: the lock had been lost before the release.
+            Some(Err(e @ (zk::Error::NoNode | zk::Error::SessionExpired))) => Err(
+                Failure::Definite(format!("unlock: {e}: the lock was lost before")),
+            ),
+            Some(Err(e)) => Err(Failure::Unknown(format!("unlock: {e}"))),
+            None => Err(Failure::Unknown("no answer to the unlock in time".into())),
         }
     }
 }

@@ -64,6 +64,7 @@ pub fn check(history: &History, opts: &Options) -> Result<Judgement, String> {
     let say = Say::new(history);
     let holds = holds(history, opts, &say, &mut j);
     j.counts.insert("holds".into(), holds.len() as u64);
+    lost_before_release(history, opts, &mut j);
     let faults = history.faults();
     overlaps(
         history,
@@ -78,6 +79,33 @@ pub fn check(history: &History, opts: &Options) -> Result<Judgement, String> {
         true => j.untested("no acquire succeeded, so mutual exclusion was never tested"),
         false => j,
     })
+}
+
+/// With leases, a release that failed proves nothing, and a holder may have lost its lock
+/// without knowing (a lease that ran out while it was stalled): said in a note with how many,
+/// and the first such release's error when it has one.
+fn lost_before_release(history: &History, opts: &Options, j: &mut Judgement) {
+    if !opts.leased_locks {
+        return;
+    }
+    let failed: Vec<&Operation> = history
+        .ops
+        .iter()
+        .filter(|o| !is_acquire(o) && o.outcome != Outcome::Ok && o.phase.is_none())
+        .collect();
+    let Some(first) = failed.first() else {
+        return;
+    };
+    j.counts
+        .insert("releases-not-acknowledged".into(), failed.len() as u64);
+    let said = match &first.error {
+        Some(e) => format!(" (the first, p{}'s: {e})", first.process),
+        None => String::new(),
+    };
+    j.notes.push(format!(
+        "{} release(s) not acknowledged{said}: such a holder may have lost the lock before it let go, when its lease ran out; only acknowledged releases prove a hold",
+        failed.len()
+    ));
 }
 
 fn is_acquire(o: &Operation) -> bool {

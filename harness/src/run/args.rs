@@ -113,6 +113,11 @@ pub struct RunArgs {
     /// fails only on a lost message.
     #[arg(long, value_parser = ["exactly-once", "at-least-once"])]
     pub queue_delivery: Option<String>,
+    /// With --workload lock: how long a holder keeps the lock before it lets go (its critical
+    /// section), in milliseconds. Longer than the lock's lease (etcd's 1 s, ZooKeeper's session
+    /// timeout) shows what a holder stalled past its lease finds when it lets go.
+    #[arg(long, default_value_t = 100, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub lock_hold_ms: u64,
     /// With --target rabbitmq: the kind of durable queue the queue workload declares.
     #[arg(long, default_value = "classic", value_parser = ["classic", "quorum"])]
     pub rmq_queue: String,

@@ -103,6 +103,8 @@ pub(super) struct Client {
     /// The pause between operations (varied ±50%); none for a closed loop.
     pub(super) interval: Option<Duration>,
     pub(super) sticky: bool,
+    /// A lock holder's critical section, before its release.
+    pub(super) hold: Duration,
 }
 
 /// Who a client is and where it sends its next operation: its process id (a new one after an
@@ -180,7 +182,7 @@ impl Client {
             let op = match then.take() {
                 Some(op) => {
                     // The holder's critical section, before its release.
-                    tokio::time::sleep(seeds::HOLD).await;
+                    tokio::time::sleep(self.hold).await;
                     op
                 }
                 None => self.generator.next(&mut rng),

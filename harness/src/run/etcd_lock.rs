@@ -3,7 +3,7 @@
 //! 1. `lease/grant` a lease of the lock's TTL (whole seconds, at least one), then keep it
 //!    alive from the client — a `lease/keepalive` every third of the TTL, through the same
 //!    member — for as long as the lock is wanted or held, as etcd's own session does;
-//! 2. `lock/lock` with that lease: it blocks while others hold the lock (up to [`WAIT`]) and
+//! 2. `lock/lock` with that lease: it blocks while others hold the lock (up to [`super::seeds::WAIT`]) and
 //!    answers with the key that stands for the holder;
 //! 3. `lock/unlock` that key, then `lease/revoke` the lease.
 //!
@@ -21,16 +21,13 @@
 //! named from the history.
 
 use super::driver::{Completion, Endpoints};
+use super::seeds::WAIT;
 use checker::Outcome;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 use targets::client::{ClientError, Reply};
-
-/// How long an acquire waits for the lock: long enough for every other client to hold it in
-/// turn, and for a member to come back from a pause or a partition of the nemesis's length.
-pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A lock this client was told it holds: its lease (kept alive by `keepalive`) and its key.
 struct Held {

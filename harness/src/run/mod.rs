@@ -557,6 +557,7 @@ fn main_phase(
                     args.sticky_clients,
                     args.moving_clients,
                 ),
+                hold: Duration::from_millis(args.lock_hold_ms),
             };
             live.runtime.spawn(client.run(rng.fork()))
         })

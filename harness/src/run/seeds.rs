@@ -34,11 +34,15 @@ use serde_json::{json, Map, Value};
 
 /// A bank's accounts.
 pub const ACCOUNTS: usize = 5;
-/// A lock's lease, and how long a holder keeps it before its release (its critical section):
-/// the lease is well beyond the hold, so a safe lock's holder releases in time unless a fault
-/// stalls it.
+/// A lock's lease, and how long a holder keeps it before its release (its critical section;
+/// `--lock-hold` in real runs): the lease is well beyond the hold, so a safe lock's holder
+/// releases in time unless a fault stalls it.
 pub const LEASE_MS: u64 = 500;
 pub const HOLD: std::time::Duration = std::time::Duration::from_millis(100);
+/// How long an acquire waits for a lock that blocks (etcd's, ZooKeeper's recipe): long enough
+/// for every other client to hold it in turn, and for a node to come back from a pause or a
+/// partition of the nemesis's length.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What a seed workload's operation is, for recording it and reading its answer.
 #[derive(Clone, Debug, PartialEq)]

@@ -100,15 +100,16 @@ fn seed_workload_possible(args: &RunArgs, target: &Target) -> Result<(), String>
         System::Raftkv { .. } => Ok(()),
         System::Described(d) if d.txn.is_some() && d.sql.is_none() && d.transactions.is_none() => Ok(()),
         System::Described(d) if d.amqp.is_some() && args.workload == Workload::Queue => Ok(()),
-        // etcd's own lock API (grant, keep-alive, lock, unlock).
+        // etcd's own lock API (grant, keep-alive, lock, unlock); ZooKeeper's lock recipe.
         System::Described(d)
-            if d.transactions == Some(targets::described::TxnProtocol::Etcd)
+            if (d.transactions == Some(targets::described::TxnProtocol::Etcd)
+                || d.zookeeper.is_some())
                 && args.workload == Workload::Lock =>
         {
             Ok(())
         }
         System::Described(_) => Err(format!(
-            "--workload {name} runs on raftkv, or on a target file whose [txn] request takes raftkv's micro-ops (\"add\" and \"take\" beside \"append\", \"r\" and \"w\"); {} has none, and faultline's PostgreSQL and etcd drivers have no add micro-op yet (etcd takes --workload lock, with its lock API)",
+            "--workload {name} runs on raftkv, or on a target file whose [txn] request takes raftkv's micro-ops (\"add\" and \"take\" beside \"append\", \"r\" and \"w\"); {} has none, and faultline's PostgreSQL and etcd drivers have no add micro-op yet (etcd and ZooKeeper take --workload lock, with their own locks)",
             target.file.as_deref().unwrap_or(target.kind)
         )),
     }
@@ -378,9 +379,12 @@ impl TargetKind for Zookeeper {
         if fit.on.is_some() {
             return Err("--target zookeeper runs its ensemble on this machine; --hosts places raftkv, etcd and target files' nodes".into());
         }
-        if !matches!(args.workload, Workload::Register | Workload::CasRegister) {
+        if !matches!(
+            args.workload,
+            Workload::Register | Workload::CasRegister | Workload::Lock
+        ) {
             let name = args.workload.name();
-            return Err(format!("--workload {name}: faultline drives ZooKeeper as a register store (--workload register or cas-register); its lock recipe and transactions are not built yet"));
+            return Err(format!("--workload {name}: faultline drives ZooKeeper as a register store (--workload register or cas-register) and with its lock recipe (--workload lock); transactions are not built yet"));
         }
         let read = targets::zk::ReadMode::parse(&args.zk_read)?;
         let script = targets::zookeeper::binary()?;
