@@ -497,30 +497,36 @@ fn an_untrusted_certificate_is_said_at_once() {
     assert!(processes_mentioning(store.path()).is_empty());
 }
 
+/// A run of the lock workload on etcd: what it said, and its results.
+fn etcd_lock_run(name: &str, nemesis: &str, secs: &str, seed: &str) -> (Ran, String) {
+    need_etcd();
+    let _one = one_cluster_at_a_time();
+    let store = Store::new(name);
+    let args = [
+        "--target",
+        "etcd",
+        "--workload",
+        "lock",
+        "--time-limit",
+        secs,
+        "--nemesis",
+        nemesis,
+        "--seed",
+        seed,
+    ];
+    let r = run(&store, &args);
+    let said = format!("{}\n{}", r.stdout, r.stderr);
+    let left = processes_mentioning(store.path());
+    assert!(left.is_empty(), "etcd members left behind: {left:?}");
+    (r, said)
+}
+
 #[test]
 fn etcd_locks_have_two_holders_when_a_member_is_paused_past_a_lease() {
     // Jepsen's finding on etcd 3.4: a client waiting for the lock through a paused member
     // cannot renew its lease; the lock passes on, and once the member is back the waiting
     // client is still told it acquired.
-    need_etcd();
-    let _one = one_cluster_at_a_time();
-    let store = Store::new("etcd-lock");
-    let r = run(
-        &store,
-        &[
-            "--target",
-            "etcd",
-            "--workload",
-            "lock",
-            "--time-limit",
-            "15",
-            "--nemesis",
-            "pause",
-            "--seed",
-            "1",
-        ],
-    );
-    let said = format!("{}\n{}", r.stdout, r.stderr);
+    let (r, said) = etcd_lock_run("etcd-lock", "pause", "15", "1");
     assert_eq!(r.code, 1, "{said}");
     assert!(said.contains("lock violated"), "{said}");
     assert!(said.contains("✗ double-holder: held by p"), "{said}");
@@ -530,31 +536,11 @@ fn etcd_locks_have_two_holders_when_a_member_is_paused_past_a_lease() {
         said.contains(": a lease of 1000 ms renewed through it could run out near "),
         "{said}"
     );
-    let left = processes_mentioning(store.path());
-    assert!(left.is_empty(), "etcd members left behind: {left:?}");
 }
 
 #[test]
 fn etcd_locks_keep_one_holder_without_faults() {
-    need_etcd();
-    let _one = one_cluster_at_a_time();
-    let store = Store::new("etcd-lock-calm");
-    let r = run(
-        &store,
-        &[
-            "--target",
-            "etcd",
-            "--workload",
-            "lock",
-            "--time-limit",
-            "6",
-            "--nemesis",
-            "none",
-            "--seed",
-            "2",
-        ],
-    );
-    let said = format!("{}\n{}", r.stdout, r.stderr);
+    let (r, said) = etcd_lock_run("etcd-lock-calm", "none", "6", "2");
     assert_eq!(r.code, 0, "{said}");
     assert!(said.contains("lock holds"), "{said}");
     assert!(

@@ -214,7 +214,7 @@ fn report(history: &History, a: Hold, b: Hold, cx: &Context, j: &mut Judgement) 
         .into_iter()
         .filter_map(|(holder, other)| stalled(holder, other, cx))
         .collect();
-    let behind = explain(history, &stalls, cx);
+    let behind = explain(history, &stalls, cx).or_else(|| meanwhile(oa, ob, cx));
     j.violation("double-holder", ops, || {
         let mut s = format!(
             "held by {} and {} at once from {} to {end}: {} was told it acquired the lock at {}, and {} at {}, before the first let it go",
@@ -263,6 +263,48 @@ fn stalled<'a>(holder: &'a Operation, other: &Operation, cx: &Context) -> Option
     })
 }
 
+/// The faults in force while the two holders waited and were told they acquired, when
+/// neither went through a faulted node (a paused leader hands leases over too): `meanwhile n1
+/// was paused from 2.804 s to 8.034 s`. None when there were none.
+fn meanwhile(a: &Operation, b: &Operation, cx: &Context) -> Option<String> {
+    let from = a.invoke_time.min(b.invoke_time);
+    let to = a.complete_time?.max(b.complete_time?);
+    let said: Vec<String> = cx
+        .faults
+        .iter()
+        .filter(|f| f.overlaps(from, to))
+        .map(|f| match f.nodes.as_slice() {
+            [] => format!("{} {}", f.label, span(f, cx.say)),
+            [one] => format!("{one} {} {}", done_to(f, false), span(f, cx.say)),
+            many => format!(
+                "{} {} {}",
+                many.join(" and "),
+                done_to(f, true),
+                span(f, cx.say)
+            ),
+        })
+        .collect();
+    (!said.is_empty()).then(|| format!("meanwhile {}", said.join(", and ")))
+}
+
+/// What a fault did to the nodes it names: `was paused`, `were cut off`.
+fn done_to(f: &Fault, many: bool) -> String {
+    let what = match f.kind.as_str() {
+        "pause" => "paused",
+        "kill" => "down",
+        "partition" => "cut off",
+        _ => "under a fault",
+    };
+    format!("{} {what}", if many { "were" } else { "was" })
+}
+
+fn span(f: &Fault, say: &Say) -> String {
+    match f.end {
+        Some(e) => format!("from {} to {}", say.at(f.start), say.at(e)),
+        None => format!("from {} on", say.at(f.start)),
+    }
+}
+
 /// The stalls in words: `p9 and p0 went through n1, which was paused from 2.342 s to 8.450 s:
 /// a lease of 1000 ms renewed through it could run out near 3.342 s, before they were told
 /// they acquired the lock`. None when there are none.
@@ -280,24 +322,21 @@ fn explain(history: &History, stalls: &[Stall], cx: &Context) -> Option<String> 
     }
     let f = &cx.faults[first.fault];
     let who: Vec<String> = stalls.iter().map(|s| format!("p{}", s.process)).collect();
+    // Said of the one node the holders went through.
     let state = match f.kind.as_str() {
-        "pause" => "paused",
-        "kill" => "down",
-        "partition" => "cut off",
-        "clock" => "on a skewed clock",
-        "membership" => "out of the configuration",
-        _ => "under a fault",
-    };
-    let span = match f.end {
-        Some(e) => format!("from {} to {}", cx.say.at(f.start), cx.say.at(e)),
-        None => format!("from {} on", cx.say.at(f.start)),
+        "pause" => "was paused",
+        "kill" => "was down",
+        "partition" => "was cut off",
+        "membership" => "was out of the configuration",
+        _ => "was under a fault",
     };
     let mut s = format!(
-        "{} went through {}, which was {state} {span}",
+        "{} went through {}, which {state} {}",
         who.join(" and "),
-        first.node
+        first.node,
+        span(f, cx.say)
     );
-    let renewals_stop = matches!(state, "paused" | "down" | "cut off");
+    let renewals_stop = matches!(f.kind.as_str(), "pause" | "kill" | "partition");
     if let (Some(ms), true, true) = (first.lease_ms, history.timed, renewals_stop) {
         let out = f.start + ms * 1_000_000;
         let when = match stalls.iter().all(|s| s.acked > out) {

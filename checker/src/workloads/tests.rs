@@ -654,3 +654,27 @@ fn a_double_holder_names_the_paused_node_its_holder_went_through() {
          renewed through it could run out near 2.500 s, before it was told it acquired the lock"
     );
 }
+
+#[test]
+fn a_double_holder_through_healthy_nodes_names_the_faults_in_force_meanwhile() {
+    let lines = [
+        r#"{"process":"nemesis","type":"info","f":"start-pause","value":"pause n1","nodes":["n1"],"time":1000000000}"#,
+        r#"{"process":0,"type":"invoke","f":"acquire","value":null,"time":2000000000}"#,
+        r#"{"process":1,"type":"invoke","f":"acquire","value":null,"time":2100000000}"#,
+        r#"{"process":0,"type":"ok","f":"acquire","value":null,"node":"n2","time":3000000000}"#,
+        r#"{"process":1,"type":"ok","f":"acquire","value":null,"node":"n3","time":3100000000}"#,
+        r#"{"process":"nemesis","type":"info","f":"stop","value":"resume n1","nodes":["n1"],"time":4000000000}"#,
+        r#"{"process":0,"type":"invoke","f":"release","value":null,"time":4200000000}"#,
+        r#"{"process":0,"type":"ok","f":"release","value":null,"node":"n2","time":4300000000}"#,
+        r#"{"process":1,"type":"invoke","f":"release","value":null,"time":4400000000}"#,
+        r#"{"process":1,"type":"ok","f":"release","value":null,"node":"n3","time":4500000000}"#,
+    ];
+    let h = parse_str("lock.jsonl", &lines.join("\n"), Format::Jsonl).unwrap();
+    let j = Workload::Lock.check(&h, &Options::default()).unwrap();
+    assert_eq!(kinds(&j), ["double-holder"]);
+    let s = &j.violations[0].sentence;
+    assert!(
+        s.ends_with("before the first let it go; meanwhile n1 was paused from 1.000 s to 4.000 s"),
+        "{s}"
+    );
+}
