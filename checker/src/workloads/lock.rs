@@ -250,10 +250,12 @@ fn stalled<'a>(holder: &'a Operation, other: &Operation, cx: &Context) -> Option
     let node = holder.node.as_deref()?;
     let acked = holder.complete_time?;
     let until = acked.max(other.complete_time?);
-    let fault = cx
-        .faults
-        .iter()
-        .position(|f| f.names(node) && f.overlaps(holder.invoke_time, until))?;
+    // The latest: a waiter is told it acquired as the lock's queue moves on after the fault.
+    let fault = cx.faults.iter().rposition(|f| {
+        matches!(f.kind.as_str(), "pause" | "kill")
+            && f.names(node)
+            && f.overlaps(holder.invoke_time, until)
+    })?;
     Some(Stall {
         process: holder.process,
         node,
@@ -274,6 +276,8 @@ fn meanwhile(a: &Operation, b: &Operation, cx: &Context) -> Option<String> {
         .iter()
         .filter(|f| f.overlaps(from, to))
         .map(|f| match f.nodes.as_slice() {
+            // A partition's nodes are every node a rule names: its own words say which way.
+            _ if f.kind == "partition" => format!("{} {}", f.label, span(f, cx.say)),
             [] => format!("{} {}", f.label, span(f, cx.say)),
             [one] => format!("{one} {} {}", done_to(f, false), span(f, cx.say)),
             many => format!(
