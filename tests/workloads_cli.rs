@@ -225,3 +225,32 @@ fn a_target_that_cannot_carry_the_seed_workloads_is_refused_before_it_starts() {
     let left = std::fs::read_dir(dir.path()).map_or(0, |d| d.count());
     assert_eq!(left, 0, "nothing started, nothing stored");
 }
+
+#[test]
+fn a_real_zookeeper_lock_history_shows_the_instant_two_clients_held_the_lock() {
+    // Recorded by `faultline run --target zookeeper --workload lock` (seed 4 of
+    // examples/sweeps/zookeeper-locks.toml): the paused leader came back, sessions expired
+    // together, and a follower told p11 it acquired before it applied p11's own expiry.
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/zookeeper-lock-double-holder.jsonl");
+    let out = support::faultline(&[
+        "check",
+        "--workload",
+        "lock",
+        "--leased-locks",
+        file.to_str().unwrap(),
+    ]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("held by p28 (via n3) and p11 (via n1) at once from 13.859 s to 13.859 s"),
+        "{said}"
+    );
+    assert!(said.contains("meanwhile "), "{said}");
+    assert!(
+        said.contains("n3 was paused from 11.626 s to 13.837 s"),
+        "{said}"
+    );
+    // p11's release found its session gone; it is one of the two not acknowledged.
+    assert!(said.contains("· 2 release(s) not acknowledged"), "{said}");
+}

@@ -16,15 +16,17 @@
 //! - **drain** (the final read) gets every message left without acknowledging any, then
 //!   acknowledges them all at once: a drain cut short gives every message back.
 //!
-//! Queues are declared durable on first use (`x-queue-type` classic or quorum) and purged then,
-//! so a run starts from an empty queue on a broker somebody else runs too. Each node keeps one
+//! Queues are declared durable on first use through each node (`x-queue-type` classic or
+//! quorum). They are never purged: a run's queue is named after the run, so it starts empty on
+//! a broker somebody else runs too, and a purge through one node of a cluster would empty what
+//! clients had already enqueued through another. Each node keeps one
 //! connection, opened again when it breaks, and a pool of channels: a client takes a channel for
 //! an operation and gives it back only if the operation ended cleanly.
 
 use crate::{within, Failure};
 use lapin::options::{
     BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
-    QueueDeclareOptions, QueuePurgeOptions,
+    QueueDeclareOptions,
 };
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable};
@@ -94,7 +96,7 @@ pub struct Broker {
     queue: QueueKind,
     connection: tokio::sync::Mutex<Option<Connection>>,
     channels: Mutex<Vec<Channel>>,
-    /// Queues declared (and purged) in this run.
+    /// Queues declared in this run.
     declared: tokio::sync::Mutex<HashSet<String>>,
 }
 
@@ -245,7 +247,7 @@ impl Broker {
         Ok(channel)
     }
 
-    /// Declares `queue` durable, of this broker's kind, and empties it — once per run.
+    /// Declares `queue` durable, of this broker's kind — once per run and node.
     async fn declare(&self, channel: &Channel, queue: &str, t: Duration) -> Result<(), Failure> {
         let mut declared = self.declared.lock().await;
         if declared.contains(queue) {
@@ -264,12 +266,8 @@ impl Broker {
             channel
                 .queue_declare(queue, options, arguments)
                 .await
-                .map_err(|e| Failure::Unreachable(format!("declaring queue {queue}: {e}")))?;
-            channel
-                .queue_purge(queue, QueuePurgeOptions::default())
-                .await
                 .map(|_| ())
-                .map_err(|e| Failure::Unreachable(format!("purging queue {queue}: {e}")))
+                .map_err(|e| Failure::Unreachable(format!("declaring queue {queue}: {e}")))
         })
         .await
         .unwrap_or_else(|| {

@@ -18,8 +18,14 @@ pub struct RunArgs {
     /// from the contacted member's own state (may be stale).
     #[arg(long, default_value = "linearizable", value_parser = ["linearizable", "serializable"])]
     pub etcd_read: String,
-    /// Number of nodes (raftkv, etcd; an http target has the nodes its file lists).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
+    /// Number of nodes (raftkv, etcd, ZooKeeper: 3 by default; RabbitMQ: one broker by
+    /// default, a cluster with more; an http target has the nodes its file lists).
+    #[arg(long = "nodes", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=9))]
+    #[serde(skip)]
+    pub nodes_asked: Option<u64>,
+    /// The nodes the run has: `--nodes`, or the target's own number (set as the run is fitted
+    /// to its target).
+    #[arg(skip = 3u64)]
     pub nodes: u64,
     /// Seconds of load and faults (the main phase).
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]

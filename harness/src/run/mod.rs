@@ -306,6 +306,7 @@ fn no_round(kinds: usize, args: &RunArgs) -> String {
 
 /// Checks the flags and fits them to the target; the one error says what is wrong.
 fn prepare(mut args: RunArgs) -> Result<Prepared, String> {
+    args.nodes = args.nodes_asked.unwrap_or(3);
     let checks = [
         positive("time-limit", args.time_limit, false),
         positive("rate", args.rate, true),

@@ -456,21 +456,14 @@ impl TargetKind for Rabbitmq {
         broker_workload(args, "RabbitMQ")?;
         let queue = targets::amqp::QueueKind::parse(&args.rmq_queue)?;
         let (server, epmd) = targets::rabbitmq::binaries()?;
-        let port = || targets::raftkv::cluster::free_port().map_err(|e| format!("ports: {e}"));
-        let ports = targets::rabbitmq::Ports {
-            amqp: port()?,
-            dist: port()?,
-            epmd: port()?,
-        };
-        let desc = targets::rabbitmq::described(&server, &epmd, ports, queue);
-        args.nodes = 1;
-        drop_fault(kinds, notes, FaultKind::Partition, "RabbitMQ runs as one broker here, with no peers to cut it off from (clients cut off from it are what pause shows)");
-        drop_fault(kinds, notes, FaultKind::Clock, "one broker orders its queue without its wall clock, so a skew has nothing to disagree with");
+        let layout = rabbitmq_layout(args, kinds, notes)?;
+        let desc = targets::rabbitmq::described(&server, &epmd, layout, queue);
+        drop_fault(kinds, notes, FaultKind::Clock, "RabbitMQ orders a queue without its wall clock, so a skew has nothing to disagree with");
         drop_fault(
             kinds,
             notes,
             FaultKind::Membership,
-            "one broker has no membership to change",
+            "faultline does not drive RabbitMQ's cluster membership",
         );
         Ok(Target {
             kind: "rabbitmq",
@@ -481,6 +474,34 @@ impl TargetKind for Rabbitmq {
             system: System::Described(Box::new(desc)),
         })
     }
+}
+
+/// One broker on loopback by default; a cluster with `--nodes` N > 1, each node in a network
+/// namespace of its own (Erlang nodes find each other through the epmd of the host in their
+/// names, so each needs an address of its own), which partitions then cut.
+fn rabbitmq_layout(
+    args: &mut RunArgs,
+    kinds: &mut Vec<FaultKind>,
+    notes: &mut Vec<String>,
+) -> Result<targets::rabbitmq::Layout, String> {
+    args.nodes = args.nodes_asked.unwrap_or(1);
+    if args.nodes > 1 {
+        if args.net == NetKind::Proxy {
+            args.net = NetKind::Netns;
+            notes.push(
+                "a RabbitMQ cluster's nodes each need an address of their own: using --net netns"
+                    .into(),
+            );
+        }
+        return Ok(targets::rabbitmq::Layout::Cluster(args.nodes as usize));
+    }
+    drop_fault(kinds, notes, FaultKind::Partition, "RabbitMQ runs as one broker here, with no peers to cut it off from (clients cut off from it are what pause shows; --nodes 3 makes a cluster)");
+    let port = || targets::raftkv::cluster::free_port().map_err(|e| format!("ports: {e}"));
+    Ok(targets::rabbitmq::Layout::One(targets::rabbitmq::Ports {
+        amqp: port()?,
+        dist: port()?,
+        epmd: port()?,
+    }))
 }
 
 impl TargetKind for File {
