@@ -158,8 +158,22 @@ fn cluster_start_command(server: &Path, epmd: &Path, n: usize) -> String {
         ));
     }
     let cookie = "[ -f .erlang.cookie ] || { printf faultlinecluster > .erlang.cookie; chmod 400 .erlang.cookie; }; export RABBITMQ_USE_LONGNAME=true; ";
-    broker_command(server, epmd, p, &conf, "faultline@{ip}", cookie)
+    broker_command(
+        server,
+        epmd,
+        p,
+        &conf,
+        "faultline@{ip}",
+        &format!("{cookie}{}", FIRST_BOOT),
+    )
 }
+
+/// Before its first boot, a node other than n1 waits (up to 30 s) for n1 to serve: nodes that
+/// all boot at once contend for the cluster-formation lock, and one was seen to wait on it past
+/// any patience while the other two formed the cluster without it. Once n1 has formed the
+/// cluster, the others join it; after a restart a node knows its cluster and waits for nobody.
+const FIRST_BOOT: &str = "if [ ! -d mnesia/faultline@{ip} ] && [ {ip} != {ip:n1} ]; then \
+     bash -c 'for t in $(seq 150); do (: < /dev/tcp/{ip:n1}/5672) 2>/dev/null && exit 0; sleep 0.2; done'; fi; ";
 
 #[cfg(test)]
 mod tests {

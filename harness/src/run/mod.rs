@@ -439,7 +439,10 @@ fn setup(
         keep_data: args.keep_data,
     })
     .map_err(|e| format!("setup failed: {e}"))?;
-    if let Err(e) = sup.wait_ready(Duration::from_secs(20)) {
+    // Slow services boot one after another (a RabbitMQ cluster's nodes wait for the first):
+    // 20 s, and 10 s more for each further node.
+    let patience = 20 + 10 * (n as u64).saturating_sub(1);
+    if let Err(e) = sup.wait_ready(Duration::from_secs(patience)) {
         if e.contains(" exited while starting; ") {
             return Err(format!("the cluster did not start: {e}"));
         }
@@ -447,7 +450,7 @@ fn setup(
             .map(|i| sup.log_path(i).display().to_string())
             .collect::<Vec<_>>();
         return Err(format!(
-            "the cluster was not ready within 20 s ({e}); see the node logs: {}",
+            "the cluster was not ready within {patience} s ({e}); see the node logs: {}",
             logs.join(", ")
         ));
     }
