@@ -2,11 +2,14 @@
 //! `lapin`: a target file's `[amqp]` section, and `--target rabbitmq` ([`crate::rabbitmq`]).
 //!
 //! The queue workload's operations map onto the protocol the way a careful application uses it:
-//! - **enqueue** is a persistent publish to a durable queue on a channel in confirm mode, and is
-//!   acknowledged only by the broker's publisher confirm. A `basic.nack` is a definite failure
-//!   (the broker says it did not take the message); a publish that was sent but whose confirm
-//!   never came (the connection broke, the broker was paused past the timeout) may have been
-//!   taken: [`Failure::Unknown`].
+//! - **enqueue** is a persistent, mandatory publish to a durable queue on a channel in confirm
+//!   mode, and is acknowledged only by the broker's publisher confirm. A message returned
+//!   (`basic.return`: no live queue took it — a classic queue whose node is down) is a definite
+//!   failure; without `mandatory` the broker would confirm it and drop it. A `basic.nack`
+//!   refuses responsibility but does not say the message went nowhere (RabbitMQ was seen to
+//!   deliver a message it then nacked), so it is [`Failure::Unknown`], as is a publish that was
+//!   sent but whose confirm never came (the connection broke, the broker was paused past the
+//!   timeout).
 //! - **dequeue** is `basic.get` with manual acknowledgement, then `basic.ack`. Until the ack a
 //!   message is only lent: a broker takes back the unacknowledged messages of a channel that
 //!   closes, so a dequeue that fails before its ack was sent consumed nothing and is a definite
@@ -129,16 +132,26 @@ impl Broker {
                 .basic_publish(
                     "",
                     queue,
-                    BasicPublishOptions::default(),
+                    // Mandatory: a message no live queue takes is returned, not confirmed and
+                    // dropped (a classic queue whose node is down takes nothing).
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
                     payload.as_bytes(),
                     properties,
                 )
                 .await
                 .map_err(|e| unsent_or_unknown(e, "publish"))?;
             match confirm.await {
-                Ok(Confirmation::Ack(_)) => Ok(()),
-                Ok(Confirmation::Nack(_)) => Err(Failure::Definite(
-                    "the broker refused the message (basic.nack)".into(),
+                Ok(Confirmation::Ack(None)) => Ok(()),
+                Ok(Confirmation::Ack(Some(_))) => Err(Failure::Definite(
+                    "no queue took the message: the broker returned it (basic.return)".into(),
+                )),
+                // A nack refuses responsibility; it does not say the message went nowhere (one
+                // nacked was seen delivered), so it may have been enqueued.
+                Ok(Confirmation::Nack(_)) => Err(Failure::Unknown(
+                    "the broker refused responsibility for the message (basic.nack)".into(),
                 )),
                 Ok(Confirmation::NotRequested) => Err(Failure::Unknown(
                     "the channel was not in confirm mode".into(),
