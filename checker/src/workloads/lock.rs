@@ -326,22 +326,15 @@ fn explain(history: &History, stalls: &[Stall], cx: &Context) -> Option<String> 
     }
     let f = &cx.faults[first.fault];
     let who: Vec<String> = stalls.iter().map(|s| format!("p{}", s.process)).collect();
-    // Said of the one node the holders went through.
-    let state = match f.kind.as_str() {
-        "pause" => "was paused",
-        "kill" => "was down",
-        "partition" => "was cut off",
-        "membership" => "was out of the configuration",
-        _ => "was under a fault",
-    };
     let mut s = format!(
-        "{} went through {}, which {state} {}",
+        "{} went through {}, which {} {}",
         who.join(" and "),
         first.node,
+        done_to(f, false),
         span(f, cx.say)
     );
-    let renewals_stop = matches!(f.kind.as_str(), "pause" | "kill" | "partition");
-    if let (Some(ms), true, true) = (first.lease_ms, history.timed, renewals_stop) {
+    // A stall is a pause or a kill: renewals through the node stopped when it began.
+    if let (Some(ms), true) = (first.lease_ms, history.timed) {
         let out = f.start + ms * 1_000_000;
         let when = match stalls.iter().all(|s| s.acked > out) {
             true if stalls.len() > 1 => ", before they were told they acquired the lock",

@@ -91,6 +91,38 @@ pub(crate) fn concluded(op: &Op, name: &str, done: Result<Value, Failure>) -> Co
     }
 }
 
+/// The locks a lock workload's clients were told they hold, by owner token: what a driver
+/// keeps between an acquire and its release (etcd's lease and key, ZooKeeper's session).
+pub struct Owners<T>(std::sync::Mutex<std::collections::HashMap<String, T>>);
+
+impl<T> Default for Owners<T> {
+    fn default() -> Self {
+        Owners(Default::default())
+    }
+}
+
+impl<T> Owners<T> {
+    fn table(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, T>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn hold(&self, owner: &str, lock: T) {
+        self.table().insert(owner.to_string(), lock);
+    }
+
+    /// `owner`'s lock, taken out for its release, or why there is none.
+    pub fn take(&self, owner: &str) -> Result<T, String> {
+        self.table()
+            .remove(owner)
+            .ok_or_else(|| format!("{owner} holds no lock this client knows of"))
+    }
+
+    /// Every lock still held (the run is over).
+    pub fn drain(&self) -> Vec<T> {
+        self.table().drain().map(|(_, lock)| lock).collect()
+    }
+}
+
 /// An operation under way; it ends in a [`Completion`].
 pub type Pending<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Completion> + Send + 'a>>;
 

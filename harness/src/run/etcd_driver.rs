@@ -89,29 +89,8 @@ impl EtcdDriver {
             .http
             .post(home, etcd_txn::PATH, &etcd_txn::write_body(held, puts))
             .await;
-        let reply = match sent {
-            Ok(r) => r,
-            Err(e @ ClientError::NotSent(..)) => {
-                return Err((Outcome::Fail, format!("commit: {e}")))
-            }
-            Err(e) => return Err((Outcome::Info, format!("commit: {e}"))),
-        };
-        match reply.status {
-            200 => etcd_txn::parse_write(&reply.body)
-                .map_err(|e| (Outcome::Info, format!("commit: {e}"))),
-            400..=499 => Err((
-                Outcome::Fail,
-                format!(
-                    "commit refused: {} {}",
-                    reply.status,
-                    base::cut(&reply.text, 200)
-                ),
-            )),
-            s => Err((
-                Outcome::Info,
-                format!("commit: {s} {}", base::cut(&reply.text, 200)),
-            )),
-        }
+        let reply = answer(sent).map_err(|(outcome, e)| (outcome, format!("commit: {e}")))?;
+        etcd_txn::parse_write(&reply.body).map_err(|e| (Outcome::Info, format!("commit: {e}")))
     }
 
     /// A 200 answer to a POST of `body` to the transactions path of node `home`, or why none.
@@ -160,6 +139,23 @@ impl EtcdDriver {
     }
 }
 
+/// A 200 reply from etcd's gateway, or how the request ended: never sent, or refused (4xx),
+/// is `fail`; no answer, or any other status, is `info` — it may have taken effect.
+pub(super) fn answer(sent: Result<Reply, ClientError>) -> Result<Reply, (Outcome, String)> {
+    match sent {
+        Ok(r) if r.status == 200 => Ok(r),
+        Ok(r) => {
+            let outcome = match r.status {
+                400..=499 => Outcome::Fail,
+                _ => Outcome::Info,
+            };
+            Err((outcome, format!("{} {}", r.status, base::cut(&r.text, 200))))
+        }
+        Err(e @ ClientError::NotSent(..)) => Err((Outcome::Fail, e.to_string())),
+        Err(e) => Err((Outcome::Info, e.to_string())),
+    }
+}
+
 impl Driver for EtcdDriver {
     fn len(&self) -> usize {
         self.http.nodes.len()
@@ -188,5 +184,30 @@ impl Driver for EtcdDriver {
             true => Box::pin(self.read_own(key, node)),
             false => Driver::read_local(&self.http, key, node),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, text: &str) -> Reply {
+        Reply {
+            status,
+            body: serde_json::from_str(text).unwrap_or(Value::Null),
+            text: text.into(),
+            location: None,
+        }
+    }
+
+    #[test]
+    fn only_a_200_took_effect_and_only_a_refusal_or_nothing_sent_did_not() {
+        assert!(answer(Ok(reply(200, r#"{"key":"bG9jay8x"}"#))).is_ok());
+        assert_eq!(answer(Ok(reply(400, "bad"))).unwrap_err().0, Outcome::Fail);
+        assert_eq!(answer(Ok(reply(503, "busy"))).unwrap_err().0, Outcome::Info);
+        let never = ClientError::NotSent("n1".into(), "refused".into());
+        assert_eq!(answer(Err(never)).unwrap_err().0, Outcome::Fail);
+        let lost = ClientError::Unanswered("n1".into(), "timed out".into());
+        assert_eq!(answer(Err(lost)).unwrap_err().0, Outcome::Info);
     }
 }

@@ -20,14 +20,13 @@
 //! waiter's own key survived). The lock checker finds the two holders; the fault behind it is
 //! named from the history.
 
-use super::driver::{Completion, Endpoints};
+use super::driver::{Completion, Endpoints, Owners};
+use super::etcd_driver::answer;
 use super::seeds::WAIT;
 use checker::Outcome;
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
-use targets::client::{ClientError, Reply};
+use targets::client::Reply;
 
 /// A lock this client was told it holds: its lease (kept alive by `keepalive`) and its key.
 struct Held {
@@ -40,7 +39,7 @@ struct Held {
 pub struct EtcdLocks {
     http: Endpoints,
     waiting: Endpoints,
-    held: Mutex<HashMap<String, Held>>,
+    held: Owners<Held>,
 }
 
 impl EtcdLocks {
@@ -48,7 +47,7 @@ impl EtcdLocks {
         EtcdLocks {
             waiting: http.with_timeout(WAIT),
             http,
-            held: Mutex::new(HashMap::new()),
+            held: Owners::default(),
         }
     }
 
@@ -76,7 +75,7 @@ impl EtcdLocks {
                     key,
                     keepalive,
                 };
-                self.held().insert(owner.to_string(), held);
+                self.held.hold(owner, held);
                 Completion::answered(node, Outcome::Ok, json!({"lease_ms": ttl * 1000}), None)
             }
             Err((outcome, e)) => {
@@ -90,9 +89,9 @@ impl EtcdLocks {
     /// Lets `owner`'s lock go: unlocks its key, then revokes its lease.
     pub async fn release(&self, owner: &str, home: usize) -> Completion {
         let node = Some(self.http.nodes[home].name.clone());
-        let Some(held) = self.held().remove(owner) else {
-            let why = format!("{owner} holds no lock this client knows of");
-            return Completion::unavailable(node, Outcome::Fail, why);
+        let held = match self.held.take(owner) {
+            Ok(held) => held,
+            Err(why) => return Completion::unavailable(node, Outcome::Fail, why),
         };
         held.keepalive.abort();
         let body = json!({"key": held.key});
@@ -106,10 +105,6 @@ impl EtcdLocks {
             Ok(_) => Completion::answered(node, Outcome::Ok, Value::Null, None),
             Err((outcome, e)) => Completion::unavailable(node, outcome, format!("unlock: {e}")),
         }
-    }
-
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A new lease's ID, or why there is none.
@@ -156,26 +151,9 @@ impl EtcdLocks {
 
 impl Drop for EtcdLocks {
     fn drop(&mut self) {
-        for (_, held) in self.held().drain() {
+        for held in self.held.drain() {
             held.keepalive.abort();
         }
-    }
-}
-
-/// A 200 reply, or how the request ended: never sent or refused (4xx) is `fail`; no answer,
-/// or any other status, is `info`.
-fn answer(sent: Result<Reply, ClientError>) -> Result<Reply, (Outcome, String)> {
-    match sent {
-        Ok(r) if r.status == 200 => Ok(r),
-        Ok(r) => {
-            let outcome = match r.status {
-                400..=499 => Outcome::Fail,
-                _ => Outcome::Info,
-            };
-            Err((outcome, format!("{} {}", r.status, base::cut(&r.text, 200))))
-        }
-        Err(e @ ClientError::NotSent(..)) => Err((Outcome::Fail, e.to_string())),
-        Err(e) => Err((Outcome::Info, e.to_string())),
     }
 }
 
@@ -209,11 +187,5 @@ mod tests {
         let ok = answer(Ok(reply(200, r#"{"key":"bG9jay8x"}"#))).unwrap();
         assert_eq!(key_of(&ok.body).as_deref(), Some("bG9jay8x"));
         assert_eq!(key_of(&reply(200, r#"{"header":{}}"#).body), None);
-        assert_eq!(answer(Ok(reply(400, "bad"))).unwrap_err().0, Outcome::Fail);
-        assert_eq!(answer(Ok(reply(503, "busy"))).unwrap_err().0, Outcome::Info);
-        let never = ClientError::NotSent("n1".into(), "refused".into());
-        assert_eq!(answer(Err(never)).unwrap_err().0, Outcome::Fail);
-        let lost = ClientError::Unanswered("n1".into(), "timed out".into());
-        assert_eq!(answer(Err(lost)).unwrap_err().0, Outcome::Info);
     }
 }

@@ -3,12 +3,11 @@
 //! recipe, each lock on a session of its own whose timeout is its lease. Outcomes follow the
 //! history's rules, as for HTTP and SQL.
 
-use super::driver::{concluded, Completion, Driver, Pending};
+use super::driver::{concluded, Completion, Driver, Owners, Pending};
 use super::seeds::WAIT;
 use super::workload::{Micro, Op};
 use checker::Outcome;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::time::Duration;
 use targets::described::BaseUrl;
 use targets::zk::{Server, ZkDesc, ZkLock};
@@ -18,8 +17,8 @@ use targets::Failure;
 pub struct ZkDriver {
     nodes: Vec<(String, Server)>,
     timeout: Duration,
-    /// The locks the clients were told they hold, by owner token.
-    held: std::sync::Mutex<HashMap<String, ZkLock>>,
+    /// The locks the clients were told they hold.
+    held: Owners<ZkLock>,
 }
 
 impl ZkDriver {
@@ -32,7 +31,7 @@ impl ZkDriver {
         ZkDriver {
             nodes,
             timeout,
-            held: Default::default(),
+            held: Owners::default(),
         }
     }
 
@@ -63,8 +62,8 @@ impl ZkDriver {
                     key,
                     owner,
                     lease_ms,
-                }] => self.acquire(key, owner, *lease_ms, home).await,
-                [Micro::Release { owner, .. }] => self.release(owner, home).await,
+                }] => concluded(op, name, self.acquire(key, owner, *lease_ms, home).await),
+                [Micro::Release { owner, .. }] => concluded(op, name, self.release(owner).await),
                 _ => concluded(
                     op,
                     name,
@@ -87,45 +86,30 @@ impl ZkDriver {
 
 impl ZkDriver {
     /// The lock recipe on a session of its own through server `home`; the session's timeout is
-    /// the lease (at least 2 s asked for: ZooKeeper's floor is two ticks).
-    async fn acquire(&self, key: &str, owner: &str, lease_ms: u64, home: usize) -> Completion {
-        let (name, server) = &self.nodes[home];
+    /// the lease (at least 2 s asked for: ZooKeeper's floor is two ticks), which the answer
+    /// reports as the server granted it.
+    async fn acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        lease_ms: u64,
+        home: usize,
+    ) -> Result<Value, Failure> {
         let session = Duration::from_millis(lease_ms.max(2_000));
-        match server.acquire(key, session, WAIT, self.timeout).await {
-            Ok(lock) => {
-                let lease_ms = lock.lease().as_millis() as u64;
-                self.held().insert(owner.to_string(), lock);
-                answered(name, json!({ "lease_ms": lease_ms }))
-            }
-            Err(e) => unanswered(name, e),
-        }
+        let lock = self.nodes[home]
+            .1
+            .acquire(key, session, WAIT, self.timeout)
+            .await?;
+        let granted = lock.lease().as_millis() as u64;
+        self.held.hold(owner, lock);
+        Ok(json!({ "lease_ms": granted }))
     }
 
-    async fn release(&self, owner: &str, home: usize) -> Completion {
-        let name = &self.nodes[home].0;
-        let Some(lock) = self.held().remove(owner) else {
-            let why = format!("{owner} holds no lock this client knows of");
-            return unanswered(name, Failure::Definite(why));
-        };
-        match lock.release(self.timeout).await {
-            Ok(()) => answered(name, Value::Null),
-            Err(e) => unanswered(name, e),
-        }
+    /// Deletes `owner`'s lock's znode on its own session, wherever the client now is.
+    async fn release(&self, owner: &str) -> Result<Value, Failure> {
+        let lock = self.held.take(owner).map_err(Failure::Definite)?;
+        lock.release(self.timeout).await.map(|()| Value::Null)
     }
-
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, ZkLock>> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// How a lock operation ended without its answer: never sent or refused is `fail`; otherwise
-/// it may have happened (`info`).
-fn unanswered(name: &str, e: Failure) -> Completion {
-    let (outcome, why) = match e {
-        Failure::Definite(w) | Failure::Unreachable(w) => (Outcome::Fail, w),
-        Failure::Unknown(w) => (Outcome::Info, w),
-    };
-    Completion::unavailable(Some(name.to_string()), outcome, why)
 }
 
 fn answered(name: &str, value: Value) -> Completion {
